@@ -1,0 +1,26 @@
+# Two commands do everything on a fresh clone: `make demo` and `make test`.
+# Each creates the virtual environment in .venv the first time.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/newsbot demo
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check bot tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,136 @@
+"""Wiring: one `App` holds the store, the renderer, the publishers and the jobs that use them.
+
+Jobs take the time as an argument (or a clock), so tests drive them without sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from bot import digest
+from bot.config import Config
+from bot.ingest import Ingest, PollReport
+from bot.lock import StateLock
+from bot.logs import kv
+from bot.outbox import DrainReport, Outbox
+from bot.publishers import Publisher, build_publishers
+from bot.publishers.base import DigestPublisher
+from bot.render import Renderer
+from bot.store import SqliteStore, open_store
+from bot.summarize import default_summarizer
+
+log = logging.getLogger("newsbot")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_renderer(config: Config) -> Renderer:
+    return Renderer(
+        summarizer=default_summarizer(),
+        template_dir=config.templates.dir,
+        utm={channel: config.utm(channel) for channel in ("telegram", "x", "email")},
+        summary_chars=config.summary_chars(),
+    )
+
+
+@dataclass
+class CycleReport:
+    polls: list[PollReport] = field(default_factory=list)
+    drain: DrainReport = field(default_factory=DrainReport)
+    digest_articles: int = 0
+
+    def summary(self) -> str:
+        failed = [p for p in self.polls if p.error]
+        parts = [
+            f"polled {len(self.polls)} source(s)" + (f" ({len(failed)} failed)" if failed else ""),
+            f"{sum(p.new for p in self.polls)} new article(s)",
+            f"{sum(p.queued for p in self.polls)} queued",
+            f"{self.drain.sent} sent",
+        ]
+        if self.drain.retry_later:
+            parts.append(f"{self.drain.retry_later} to retry later")
+        if self.drain.failed:
+            parts.append(f"{self.drain.failed} failed")
+        if self.digest_articles:
+            parts.append(f"digest sent with {self.digest_articles} article(s)")
+        return ", ".join(parts)
+
+
+class App:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = utc_now,
+        http_client: httpx.Client | None = None,
+        publishers: dict[str, Publisher] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.lock = StateLock(config.state.path)
+        self.lock.acquire()
+        try:
+            self.store: SqliteStore = open_store(config.state.path)
+        except BaseException:
+            self.lock.release()
+            raise
+        self.renderer = build_renderer(config)
+        self.publishers = publishers if publishers is not None else build_publishers(config)
+        self.ingest = Ingest(self.store, config, client=http_client)
+        self.outbox = Outbox(self.store, self.renderer, self.publishers, config)
+
+    def close(self) -> None:
+        for publisher in self.publishers.values():
+            publisher.close()
+        self.store.close()
+        self.lock.release()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- jobs ---------------------------------------------------------------------------------------
+
+    def poll_due_sources(self, *, poll_all: bool = False) -> list[PollReport]:
+        now = self.clock()
+        sources = self.config.sources if poll_all else self.ingest.due_sources(now)
+        return [self.ingest.poll(source, now) for source in sources]
+
+    def poll_source(self, name: str) -> PollReport | None:
+        """Scheduler job: poll one source if its interval (or its error backoff) has passed."""
+        now = self.clock()
+        for source in self.ingest.due_sources(now):
+            if source.name == name:
+                return self.ingest.poll(source, now)
+        return None
+
+    def drain(self, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
+        return self.outbox.drain(self.clock, should_stop)
+
+    def digest(self, *, force: bool = False) -> int:
+        publisher = self.publishers.get(digest.CHANNEL)
+        if publisher is None:
+            return 0
+        if not hasattr(publisher, "send_digest"):
+            log.error("%s", kv(event="digest_unsupported", channel=digest.CHANNEL))
+            return 0
+        sender: DigestPublisher = publisher  # type: ignore[assignment]
+        return digest.run_digest(self.store, self.renderer, sender, self.config.email, self.clock(), force=force)
+
+    def run_cycle(self, *, poll_all: bool = False, should_stop: Callable[[], bool] = lambda: False) -> CycleReport:
+        """One full cycle: poll, publish what is due, send the digest if it is due."""
+        report = CycleReport(polls=self.poll_due_sources(poll_all=poll_all))
+        report.drain = self.drain(should_stop)
+        report.digest_articles = self.digest()
+        return report

@@ -1,0 +1,200 @@
+"""The command line. The only module that parses argv. Heavy imports happen inside the commands.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot import __version__
+from bot.errors import ConfigError, LockedError, NewsbotError
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.models import Entry
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("newsbot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsbot",
+        description="Watch feeds and article pages, route articles by hashtag, publish to Telegram, X and email.",
+    )
+    parser.add_argument("--version", action="version", version=f"newsbot {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $NEWSBOT_CONFIG, else ./config.toml)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug details, e.g. why an article went nowhere"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser("demo", help="run the pipeline on bundled samples into out/ (no config, no network)")
+    demo.add_argument("--out", metavar="DIR", default="out", help="where to write the results (default: out)")
+
+    commands.add_parser("run", help="run until SIGINT/SIGTERM: poll, publish, send the digest on schedule")
+    once = commands.add_parser("once", help="one cycle (poll due sources, publish what is due), then exit")
+    once.add_argument("--all", action="store_true", help="poll every source now, even if its interval has not passed")
+
+    preview = commands.add_parser("preview", help="show what one channel would post for an article page or feed")
+    preview.add_argument("target", metavar="PATH_OR_URL")
+    preview.add_argument("--channel", required=True, choices=("telegram", "x", "email"))
+    preview.add_argument("--entry", type=int, default=1, metavar="N", help="which entry of a feed (default: 1)")
+
+    summarize = commands.add_parser("summarize", help="print the summary of an article page or feed entry")
+    summarize.add_argument("target", metavar="PATH")
+    summarize.add_argument("--max-chars", type=_positive_int, default=600, metavar="N")
+    summarize.add_argument("--entry", type=int, default=1, metavar="N", help="which entry of a feed (default: 1)")
+
+    commands.add_parser("check-config", help="validate the config and tell which secrets are missing")
+    return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {number}")
+    return number
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = _COMMANDS[args.command]
+    try:
+        return handler(args)
+    except (ConfigError, LockedError) as exc:
+        print(f"newsbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
+    except NewsbotError as exc:
+        print(f"newsbot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from bot.config import config_path, load_config
+    from bot.logs import setup_logging
+
+    config = load_config(config_path(args.config))
+    setup_logging(args.verbose, [n for names in config.secret_env_names().values() for n in names])
+    return config
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+    from bot.logs import setup_logging
+
+    setup_logging(args.verbose)
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)
+    print(run_demo(Path(args.out)))
+    return EXIT_OK
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    from bot.app import App
+
+    config = _config(args)
+    with App(config) as app:
+        report = app.run_cycle(poll_all=args.all)
+    print(report.summary())
+    return EXIT_FAILURE if report.polls and all(p.error for p in report.polls) else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import threading
+
+    from bot.app import App
+    from bot.scheduler import install_stop_signals, run_forever
+
+    config = _config(args)
+    stop = threading.Event()
+    install_stop_signals(stop)
+    with App(config) as app:
+        run_forever(app, stop)
+    return EXIT_OK
+
+
+def _read_entry(target: str, number: int) -> tuple[Entry, int]:
+    from bot.sources import read_source
+
+    entries = read_source("cli", target).entries
+    if not entries:
+        raise ConfigError(f"{target}: no article found in it")
+    if not 1 <= number <= len(entries):
+        raise ConfigError(f"--entry {number}: {target} has {len(entries)} entries; pick 1 to {len(entries)}")
+    return entries[number - 1], len(entries)
+
+
+def cmd_summarize(args: argparse.Namespace) -> int:
+    from bot.summarize import default_summarizer
+
+    entry, _count = _read_entry(args.target, args.entry)
+    summary = default_summarizer().summarize(entry.text, args.max_chars)
+    print(summary)
+    return EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bot.app import build_renderer
+    from bot.config import Config, config_path, load_config
+    from bot.identity import build_article
+
+    path = config_path(args.config)
+    config = load_config(path) if args.config or path.exists() else Config()
+    entry, count = _read_entry(args.target, args.entry)
+    article = build_article(entry, source="preview", source_hashtags=(), first_seen=datetime.now(UTC))
+    post = build_renderer(config).render(article, args.channel)
+    print(post.text)
+    print(
+        f"\n-- {args.channel}: {post.length}/{post.limit} characters; entry {args.entry} of {count}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    import os
+
+    from bot.config import config_path, load_config
+
+    path = config_path(args.config)
+    config = load_config(path)
+    print(f"{path}: valid")
+    print(f"  sources: {len(config.sources)}, routes: {len(config.routes)}")
+    print(f"  channels in use: {', '.join(config.channels_in_use()) or 'none'}")
+    print(f"  state: {config.state.path}; output: {config.output.dir} (dry run: {str(config.output.dry_run).lower()})")
+    missing = []
+    for channel in config.channels_in_use():
+        for name in config.secret_env_names()[channel]:
+            present = bool(os.environ.get(name))
+            print(f"  {channel}: ${name} is {'set' if present else 'missing'}")
+            if not present:
+                missing.append(name)
+    if missing and not config.output.dry_run:
+        print(f"newsbot: set the missing environment variable(s): {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": cmd_demo,
+    "once": cmd_once,
+    "run": cmd_run,
+    "summarize": cmd_summarize,
+    "preview": cmd_preview,
+    "check-config": cmd_check_config,
+}

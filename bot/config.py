@@ -1,0 +1,533 @@
+"""Configuration: one TOML file read into frozen dataclasses, validated once at start-up.
+
+Every default lives in the dataclasses below. Secrets never live in the file: a key ending in `_env`
+names the environment variable that holds the secret. Every error names the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import ConfigError
+
+CHANNELS = ("telegram", "x", "email")
+SECURITY_MODES = ("starttls", "tls", "none")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_CONFIG_NAME = "config.toml"
+CONFIG_ENV = "NEWSBOT_CONFIG"
+
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    path: Path = Path("newsbot.sqlite")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConfig:
+    dir: Path = Path("out")
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TemplatesConfig:
+    dir: Path | None = None  # user templates; they override the packaged ones by file name
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    max_posts_per_cycle: int = 10  # per channel, counted in articles
+    max_attempts: int = 8  # transient failures before an item is marked failed
+    drain_interval: int = 30  # seconds between outbox drains in `newsbot run`
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    name: str
+    url: str  # a path, a file:// URL or an http(s):// URL
+    interval: int = 900  # seconds between polls
+    backfill: int = 0  # on the first poll, post this many of the newest entries; the rest is marked seen
+    hashtags: tuple[str, ...] = ()  # added to every article of this source
+    timeout: float = 20.0
+    max_bytes: int = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    name: str
+    hashtags: tuple[str, ...]  # any of these; "*" matches every article
+    channels: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    template: Mapping[str, str] = field(default_factory=dict)  # channel -> template file name
+    at: tuple[str, ...] = ()  # posting slots "HH:MM"; empty: post as soon as found
+    timezone: str = "UTC"
+    per_slot: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    base_url: str = "https://api.telegram.org/bot"
+    channel: str = ""  # chat id or @name of the channel / group to post to
+    admins: tuple[int, ...] = ()
+    token_env: str = "NEWSBOT_TELEGRAM_TOKEN"
+    summary_chars: int = 700
+    max_posts_per_cycle: int | None = None  # None: [outbox] max_posts_per_cycle
+    utm: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class XConfig:
+    api_base_url: str = "https://api.x.com"
+    summary_chars: int = 280
+    max_posts_per_cycle: int | None = None
+    utm: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConfig:
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    security: str = "starttls"
+    sender: str = ""
+    username_env: str = "NEWSBOT_SMTP_USERNAME"
+    password_env: str = "NEWSBOT_SMTP_PASSWORD"
+    digest_day: str = "monday"
+    digest_time: str = "08:00"
+    timezone: str = "UTC"
+    digest_title: str = "Your weekly news digest"
+    summary_chars: int = 400
+    utm: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    public_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None = None  # the file it came from; None for built-in configs such as the demo's
+    state: StateConfig = field(default_factory=StateConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    x: XConfig = field(default_factory=XConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+
+    def channels_in_use(self) -> tuple[str, ...]:
+        used = {c for r in self.routes for c in r.channels}
+        return tuple(c for c in CHANNELS if c in used)
+
+    def max_posts_per_cycle(self, channel: str) -> int:
+        override = {"telegram": self.telegram.max_posts_per_cycle, "x": self.x.max_posts_per_cycle}.get(channel)
+        return self.outbox.max_posts_per_cycle if override is None else override
+
+    def utm(self, channel: str) -> Mapping[str, str]:
+        return {"telegram": self.telegram.utm, "x": self.x.utm, "email": self.email.utm}[channel]
+
+    def summary_chars(self) -> dict[str, int]:
+        return {
+            "telegram": self.telegram.summary_chars,
+            "x": self.x.summary_chars,
+            "email": self.email.summary_chars,
+        }
+
+    def secret_env_names(self) -> dict[str, tuple[str, ...]]:
+        """Per channel, the environment variables that hold its secrets."""
+        return {
+            "telegram": (self.telegram.token_env,),
+            "x": (),
+            "email": (self.email.username_env, self.email.password_env),
+        }
+
+
+def config_path(cli_value: str | None) -> Path:
+    """`--config PATH`, else $NEWSBOT_CONFIG, else ./config.toml."""
+    return Path(cli_value or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file. Copy config.example.toml to {path}, "
+            f"or pass --config PATH, or set ${CONFIG_ENV}."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path=path)
+
+
+def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
+    return _Parser(path).config(data)
+
+
+T = TypeVar("T")
+
+
+class _Parser:
+    """Turns the TOML tables into dataclasses; every check raises a ConfigError naming file and key."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.base = path.parent if path else Path.cwd()
+        self.label = str(path) if path else "config"
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.label}: {key}: {problem}")
+
+    def config(self, data: Mapping[str, Any]) -> Config:
+        self.known(data, "", Config)
+        state = self.table(data, "state")
+        output = self.table(data, "output")
+        templates = self.table(data, "templates")
+        outbox = self.table(data, "outbox")
+        self.known(state, "state", StateConfig)
+        self.known(output, "output", OutputConfig)
+        self.known(templates, "templates", TemplatesConfig)
+        self.known(outbox, "outbox", OutboxConfig)
+        config = Config(
+            path=self.path,
+            state=StateConfig(path=self.path_value(state, "state.path", StateConfig().path)),
+            output=OutputConfig(
+                dir=self.path_value(output, "output.dir", OutputConfig().dir),
+                dry_run=self.get(output, "output.dry_run", bool, False),
+            ),
+            templates=TemplatesConfig(dir=self.optional_dir(templates, "templates.dir")),
+            outbox=OutboxConfig(
+                max_posts_per_cycle=self.positive(outbox, "outbox.max_posts_per_cycle", 10),
+                max_attempts=self.positive(outbox, "outbox.max_attempts", 8),
+                drain_interval=self.positive(outbox, "outbox.drain_interval", 30),
+            ),
+            sources=self.sources(data.get("sources", [])),
+            routes=self.routes(data.get("routes", [])),
+            telegram=self.telegram(self.table(data, "telegram")),
+            x=self.x(self.table(data, "x")),
+            email=self.email(self.table(data, "email")),
+            web=self.web(self.table(data, "web")),
+        )
+        return config
+
+    # -- sections ---------------------------------------------------------------------------------
+
+    def sources(self, raw: Any) -> tuple[SourceConfig, ...]:
+        items = self.array_of_tables(raw, "sources")
+        out: list[SourceConfig] = []
+        for i, item in enumerate(items):
+            key = f"sources[{i}]"
+            self.known(item, key, SourceConfig)
+            name = self.name(item, f"{key}.name")
+            url = self.get(item, f"{key}.url", str)
+            if not url.strip():
+                raise self.fail(f"{key}.url", "is empty; give a path, a file:// URL or an http(s):// URL")
+            out.append(
+                SourceConfig(
+                    name=name,
+                    url=self.source_url(url.strip()),
+                    interval=self.positive(item, f"{key}.interval", 900),
+                    backfill=self.non_negative(item, f"{key}.backfill", 0),
+                    hashtags=self.tags(item, f"{key}.hashtags"),
+                    timeout=float(self.positive_number(item, f"{key}.timeout", 20.0)),
+                    max_bytes=self.positive(item, f"{key}.max_bytes", 10_000_000),
+                )
+            )
+        self.unique_names([s.name for s in out], "sources")
+        return tuple(out)
+
+    def routes(self, raw: Any) -> tuple[RouteConfig, ...]:
+        items = self.array_of_tables(raw, "routes")
+        out: list[RouteConfig] = []
+        for i, item in enumerate(items):
+            key = f"routes[{i}]"
+            self.known(item, key, RouteConfig)
+            name = self.name(item, f"{key}.name")
+            hashtags = self.tags(item, f"{key}.hashtags", allow_star=True)
+            if not hashtags:
+                raise self.fail(f"{key}.hashtags", 'is missing or empty; list hashtags, or ["*"] for every article')
+            channels = self.str_list(item, f"{key}.channels")
+            if not channels:
+                raise self.fail(f"{key}.channels", f"is missing or empty; pick from {', '.join(CHANNELS)}")
+            for channel in channels:
+                if channel not in CHANNELS:
+                    raise self.fail(f"{key}.channels", f"unknown channel {channel!r}; pick from {', '.join(CHANNELS)}")
+            at = self.str_list(item, f"{key}.at")
+            for slot in at:
+                if not _TIME.match(slot):
+                    raise self.fail(f"{key}.at", f'{slot!r} is not a time; write "HH:MM" such as "09:00"')
+            per_slot = self.positive(item, f"{key}.per_slot", 1)
+            if "per_slot" in item and not at:
+                raise self.fail(f"{key}.per_slot", 'only applies with posting slots; add at = ["09:00", ...]')
+            out.append(
+                RouteConfig(
+                    name=name,
+                    hashtags=hashtags,
+                    exclude=self.tags(item, f"{key}.exclude"),
+                    channels=tuple(dict.fromkeys(channels)),
+                    template=self.route_template(item, key, channels),
+                    at=tuple(sorted(set(at))),
+                    timezone=self.timezone(item, f"{key}.timezone"),
+                    per_slot=per_slot,
+                )
+            )
+        self.unique_names([r.name for r in out], "routes")
+        return tuple(out)
+
+    def route_template(self, item: Mapping[str, Any], key: str, channels: list[str]) -> dict[str, str]:
+        raw = item.get("template")
+        if raw is None:
+            return {}
+        if isinstance(raw, str):
+            return dict.fromkeys(channels, raw) if raw else {}
+        if isinstance(raw, dict):
+            for channel, name in raw.items():
+                if channel not in channels:
+                    raise self.fail(f"{key}.template.{channel}", "names a channel this route does not post to")
+                if not isinstance(name, str) or not name:
+                    raise self.fail(f"{key}.template.{channel}", "must be a template file name")
+            return dict(raw)
+        raise self.fail(f"{key}.template", 'must be a file name, or a table such as { telegram = "breaking.html.j2" }')
+
+    def telegram(self, raw: Mapping[str, Any]) -> TelegramConfig:
+        self.known(raw, "telegram", TelegramConfig)
+        admins = raw.get("admins", [])
+        if not isinstance(admins, list) or not all(isinstance(a, int) and not isinstance(a, bool) for a in admins):
+            raise self.fail(
+                "telegram.admins",
+                "must be a list of numeric Telegram user ids such as [123456789] (usernames can change; ids cannot)",
+            )
+        channel = raw.get("channel", "")
+        if isinstance(channel, int) and not isinstance(channel, bool):
+            channel = str(channel)
+        if not isinstance(channel, str) or (channel and not re.fullmatch(r"@[A-Za-z0-9_]{4,}|-?\d+", channel)):
+            raise self.fail("telegram.channel", 'must be a chat id such as -1001234567890 or a name such as "@mynews"')
+        return TelegramConfig(
+            base_url=self.url(raw, "telegram.base_url", TelegramConfig().base_url),
+            channel=channel,
+            admins=tuple(admins),
+            token_env=self.env_name(raw, "telegram.token_env", TelegramConfig().token_env),
+            summary_chars=self.positive(raw, "telegram.summary_chars", TelegramConfig().summary_chars),
+            max_posts_per_cycle=self.optional_positive(raw, "telegram.max_posts_per_cycle"),
+            utm=self.utm(raw, "telegram.utm"),
+        )
+
+    def x(self, raw: Mapping[str, Any]) -> XConfig:
+        self.known(raw, "x", XConfig)
+        return XConfig(
+            api_base_url=self.url(raw, "x.api_base_url", XConfig().api_base_url),
+            summary_chars=self.positive(raw, "x.summary_chars", XConfig().summary_chars),
+            max_posts_per_cycle=self.optional_positive(raw, "x.max_posts_per_cycle"),
+            utm=self.utm(raw, "x.utm"),
+        )
+
+    def email(self, raw: Mapping[str, Any]) -> EmailConfig:
+        self.known(raw, "email", EmailConfig)
+        defaults = EmailConfig()
+        security = self.get(raw, "email.security", str, defaults.security)
+        if security not in SECURITY_MODES:
+            raise self.fail("email.security", f"{security!r} is not one of {', '.join(SECURITY_MODES)}")
+        day = self.get(raw, "email.digest_day", str, defaults.digest_day).lower()
+        if day not in WEEKDAYS:
+            raise self.fail("email.digest_day", f"{day!r} is not a weekday; write one of {', '.join(WEEKDAYS)}")
+        digest_time = self.get(raw, "email.digest_time", str, defaults.digest_time)
+        if not _TIME.match(digest_time):
+            raise self.fail("email.digest_time", f'{digest_time!r} is not a time; write "HH:MM" such as "08:00"')
+        port = self.positive(raw, "email.smtp_port", defaults.smtp_port)
+        if port > 65535:
+            raise self.fail("email.smtp_port", f"{port} is not a TCP port (1-65535)")
+        return EmailConfig(
+            smtp_host=self.get(raw, "email.smtp_host", str, defaults.smtp_host),
+            smtp_port=port,
+            security=security,
+            sender=self.get(raw, "email.sender", str, defaults.sender),
+            username_env=self.env_name(raw, "email.username_env", defaults.username_env),
+            password_env=self.env_name(raw, "email.password_env", defaults.password_env),
+            digest_day=day,
+            digest_time=digest_time,
+            timezone=self.timezone(raw, "email.timezone"),
+            digest_title=self.get(raw, "email.digest_title", str, defaults.digest_title),
+            summary_chars=self.positive(raw, "email.summary_chars", defaults.summary_chars),
+            utm=self.utm(raw, "email.utm"),
+        )
+
+    def web(self, raw: Mapping[str, Any]) -> WebConfig:
+        self.known(raw, "web", WebConfig)
+        return WebConfig(public_url=self.url(raw, "web.public_url", "", allow_empty=True))
+
+    # -- values -----------------------------------------------------------------------------------
+
+    def known(self, raw: Mapping[str, Any], where: str, cls: type) -> None:
+        allowed = [f.name for f in fields(cls) if f.name != "path" or cls is StateConfig]
+        for key in raw:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, allowed, n=1)
+                full = f"{where}.{key}" if where else key
+                fix = f"did you mean {hint[0]!r}?" if hint else f"known keys here: {', '.join(sorted(allowed))}"
+                raise self.fail(full, f"unknown key; {fix}")
+
+    def table(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a table: write [{key}] on its own line")
+        return value
+
+    def array_of_tables(self, raw: Any, key: str) -> list[Mapping[str, Any]]:
+        if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+            raise self.fail(key, f"must be written as [[{key}]] tables")
+        return raw
+
+    def get(self, raw: Mapping[str, Any], key: str, kind: type[T], default: T | None = None) -> T:
+        name = key.rsplit(".", 1)[-1]
+        if name not in raw:
+            if default is None:
+                raise self.fail(key, "is required")
+            return default
+        value = raw[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(key, f"must be {_KIND_NAMES.get(kind, kind.__name__)}, not {type(value).__name__}")
+        return value
+
+    def positive(self, raw: Mapping[str, Any], key: str, default: int) -> int:
+        value = self.get(raw, key, int, default)
+        if value <= 0:
+            raise self.fail(key, f"must be a whole number above 0, not {value}")
+        return value
+
+    def optional_positive(self, raw: Mapping[str, Any], key: str) -> int | None:
+        return self.positive(raw, key, 1) if key.rsplit(".", 1)[-1] in raw else None
+
+    def non_negative(self, raw: Mapping[str, Any], key: str, default: int) -> int:
+        value = self.get(raw, key, int, default)
+        if value < 0:
+            raise self.fail(key, f"must be 0 or more, not {value}")
+        return value
+
+    def positive_number(self, raw: Mapping[str, Any], key: str, default: float) -> float:
+        name = key.rsplit(".", 1)[-1]
+        value = raw.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self.fail(key, f"must be a number above 0, not {value!r}")
+        return float(value)
+
+    def str_list(self, raw: Mapping[str, Any], key: str) -> list[str]:
+        value = raw.get(key.rsplit(".", 1)[-1], [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, 'must be a list of strings such as ["a", "b"]')
+        return [v.strip() for v in value if v.strip()]
+
+    def tags(self, raw: Mapping[str, Any], key: str, *, allow_star: bool = False) -> tuple[str, ...]:
+        tags: list[str] = []
+        for value in self.str_list(raw, key):
+            if value == "*" and allow_star:
+                tags.append("*")
+                continue
+            tag = value.lstrip("#")
+            if not tag or not re.fullmatch(r"\w+", tag) or not any(ch.isalpha() for ch in tag):
+                star = ' (or "*" for every article)' if allow_star else ""
+                raise self.fail(key, f"{value!r} is not a hashtag; use letters, digits and _ only{star}")
+            tags.append(tag)
+        return tuple(tags)
+
+    def name(self, raw: Mapping[str, Any], key: str) -> str:
+        value = self.get(raw, key, str)
+        if not _NAME.match(value):
+            raise self.fail(key, f"{value!r} is not a usable name; use letters, digits, '-', '_' or '.'")
+        return value
+
+    def unique_names(self, names: list[str], key: str) -> None:
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise self.fail(key, f"the name {name!r} is used twice; names must be unique")
+            seen.add(name)
+
+    def timezone(self, raw: Mapping[str, Any], key: str) -> str:
+        value = self.get(raw, key, str, "UTC")
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail(key, f'{value!r} is not an IANA time zone; write one such as "Europe/Berlin"') from None
+        return value
+
+    def url(self, raw: Mapping[str, Any], key: str, default: str, *, allow_empty: bool = False) -> str:
+        value = self.get(raw, key, str, default).strip()
+        if not value and allow_empty:
+            return ""
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise self.fail(key, f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if not value.endswith("/bot") else value
+
+    def env_name(self, raw: Mapping[str, Any], key: str, default: str) -> str:
+        value = self.get(raw, key, str, default)
+        if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+            raise self.fail(
+                key,
+                "must name an environment variable (such as NEWSBOT_TELEGRAM_TOKEN), not hold the secret itself",
+            )
+        return value
+
+    def utm(self, raw: Mapping[str, Any], key: str) -> dict[str, str]:
+        value = raw.get("utm", {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise self.fail(key, 'must be a table of strings such as { utm_source = "telegram" }')
+        for name in value:
+            if not name.startswith("utm_"):
+                raise self.fail(f"{key}.{name}", "UTM parameter names start with utm_ (utm_source, utm_medium, ...)")
+        return dict(value)
+
+    def path_value(self, raw: Mapping[str, Any], key: str, default: Path) -> Path:
+        value = self.get(raw, key, str, str(default))
+        if not value:
+            raise self.fail(key, "is empty; give a path")
+        return self.resolve(value)
+
+    def optional_dir(self, raw: Mapping[str, Any], key: str) -> Path | None:
+        value = self.get(raw, key, str, "")
+        if not value:
+            return None
+        path = self.resolve(value)
+        if not path.is_dir():
+            raise self.fail(key, f"{path} is not a directory; create it or remove the key")
+        return path
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base / path
+
+    def source_url(self, url: str) -> str:
+        """Relative local paths are taken relative to the config file."""
+        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
+            if not url.startswith(("http://", "https://", "file://")):
+                raise ConfigError(f"{self.label}: sources: {url!r}: only http(s)://, file:// or a path are supported")
+            return url
+        return str(self.resolve(url))
+
+
+_KIND_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "a whole number",
+    bool: "true or false",
+    float: "a number",
+}

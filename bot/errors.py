@@ -1,0 +1,68 @@
+"""The one exception tree of newsbot.
+
+NewsbotError
+├── ConfigError            the configuration file or environment is wrong; the message names file, key and fix
+├── SourceError            a feed or article page could not be fetched or parsed; names source, URL and reason
+├── RenderError            a post cannot be made to fit its channel (e.g. the link alone is over the limit)
+├── LockedError            another newsbot process holds the state file
+└── PublishError           a publisher could not deliver a post; the outbox decides what happens next
+    ├── RateLimited        retry this recipient after `retry_after` seconds, not before
+    ├── Unauthorized       credentials are wrong or revoked: stop this channel, keep its queue
+    ├── Rejected           the service refused this post for good (reason given): do not retry it
+    └── RecipientGone      the recipient blocked the bot or no longer exists: deactivate, do not retry
+
+A PublishError that is none of the subclasses is transient: retried later with backoff.
+Publishers translate their library's exceptions into these; nothing else leaves a publisher.
+"""
+
+from __future__ import annotations
+
+
+class NewsbotError(Exception):
+    """Base of every error newsbot raises on purpose."""
+
+
+class ConfigError(NewsbotError):
+    """Bad configuration: the message says which file, which key, and how to fix it."""
+
+
+class SourceError(NewsbotError):
+    """A source could not be read. `source` and `url` say which one; the message says why."""
+
+    def __init__(self, source: str, url: str, reason: str) -> None:
+        super().__init__(f"source {source!r} ({url}): {reason}")
+        self.source = source
+        self.url = url
+        self.reason = reason
+
+
+class RenderError(NewsbotError):
+    """A post could not be rendered within its channel's rules."""
+
+
+class LockedError(NewsbotError):
+    """Another process is already running on the same state file."""
+
+
+class PublishError(NewsbotError):
+    """Delivery failed for a reason that may pass: retry later with backoff."""
+
+
+class RateLimited(PublishError):
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        super().__init__(message or f"rate limited: retry after {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class Unauthorized(PublishError):
+    """The channel's credentials were refused."""
+
+
+class Rejected(PublishError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RecipientGone(PublishError):
+    """The recipient blocked the bot, left, or was deleted."""

@@ -1,0 +1,159 @@
+"""Polling sources: new entries become articles, are de-duplicated, routed, and queued in the outbox."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from bot.config import Config, SourceConfig
+from bot.errors import SourceError
+from bot.identity import build_article
+from bot.logs import kv
+from bot.models import Article, Entry
+from bot.route import decide, outbox_items
+from bot.sources import read_source
+from bot.store import SqliteStore
+
+log = logging.getLogger("newsbot.ingest")
+
+MAX_BACKOFF = timedelta(hours=6)
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass
+class PollReport:
+    source: str
+    new: int = 0
+    queued: int = 0
+    not_modified: bool = False
+    error: str = ""
+    new_articles: list[Article] = field(default_factory=list)
+
+
+def newest_first(entries: list[Entry]) -> list[Entry]:
+    """Dated entries newest first; undated ones keep document order (feeds list newest first) after them."""
+    return sorted(entries, key=lambda e: e.published or _OLDEST, reverse=True)
+
+
+def next_poll_after_failure(source: SourceConfig, failures: int, now: datetime) -> datetime:
+    delay: timedelta = min(timedelta(seconds=source.interval * 2 ** min(failures, 16)), MAX_BACKOFF)
+    return now + max(delay, timedelta(seconds=source.interval))
+
+
+class Ingest:
+    def __init__(self, store: SqliteStore, config: Config, client: httpx.Client | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.client = client
+
+    def due_sources(self, now: datetime) -> list[SourceConfig]:
+        due = []
+        for source in self.config.sources:
+            next_poll = self.store.source_state(source.name).next_poll
+            if next_poll is None or next_poll <= now:
+                due.append(source)
+        return due
+
+    def poll(self, source: SourceConfig, now: datetime) -> PollReport:
+        """Read one source; its failure is reported and backed off, never raised."""
+        state = self.store.source_state(source.name)
+        report = PollReport(source=source.name)
+        try:
+            result = read_source(
+                source.name,
+                source.url,
+                etag=state.etag,
+                last_modified=state.last_modified,
+                timeout=source.timeout,
+                max_bytes=source.max_bytes,
+                client=self.client,
+            )
+        except SourceError as exc:
+            failures = state.failures + 1
+            retry_at = next_poll_after_failure(source, failures, now)
+            self.store.save_source_state(
+                replace(state, last_poll=now, next_poll=retry_at, failures=failures, last_error=exc.reason)
+            )
+            log.error(
+                "%s",
+                kv(
+                    event="source_failed",
+                    source=source.name,
+                    url=source.url,
+                    reason=exc.reason,
+                    failures=failures,
+                    retry_at=retry_at.isoformat(timespec="seconds"),
+                ),
+            )
+            report.error = str(exc)
+            return report
+        report.not_modified = result.not_modified
+        if not result.not_modified:
+            self._take_entries(source, result.entries, primed=state.primed, now=now, report=report)
+        self.store.save_source_state(
+            replace(
+                state,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                primed=True,
+                last_poll=now,
+                last_success=now,
+                next_poll=now + timedelta(seconds=source.interval),
+                failures=0,
+                last_error="",
+            )
+        )
+        log.info(
+            "%s",
+            kv(
+                event="source_polled",
+                source=source.name,
+                not_modified=result.not_modified,
+                new=report.new,
+                queued=report.queued,
+            ),
+        )
+        return report
+
+    def _take_entries(
+        self, source: SourceConfig, entries: list[Entry], *, primed: bool, now: datetime, report: PollReport
+    ) -> None:
+        # On the first poll only the `backfill` newest entries are posted; the backlog is just marked seen.
+        ordered = entries if primed else newest_first(entries)
+        for position, entry in enumerate(ordered):
+            article = build_article(entry, source=source.name, source_hashtags=source.hashtags, first_seen=now)
+            if article.published is None:
+                article = replace(article, published=now)
+            known = self.store.find_article_key(article.aliases)
+            if known is not None:
+                self.store.add_aliases(known, article.aliases)
+                continue
+            post_it = primed or position < source.backfill
+            with self.store.transaction():
+                self.store.add_article(article)
+                if post_it:
+                    report.queued += self._route(article, now)
+            report.new += 1
+            report.new_articles.append(article)
+            if not post_it:
+                log.debug(
+                    "%s",
+                    kv(
+                        event="backlog_marked_seen",
+                        source=source.name,
+                        article=article.key,
+                        title=article.title[:80],
+                    ),
+                )
+
+    def _route(self, article: Article, now: datetime) -> int:
+        decision = decide(article, self.config.routes)
+        fields = {"article": article.key, "title": article.title[:80]}
+        if not decision.targets:
+            log.info("%s", kv(event="not_routed", reason=decision.reason, **fields))
+            return 0
+        log.debug("%s", kv(event="routed", reason=decision.reason, **fields))
+        return self.store.enqueue(outbox_items(article, decision, now), now)

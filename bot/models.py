@@ -1,0 +1,65 @@
+"""Small immutable values passed between the parts of the pipeline. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item exactly as a source sees it, before identity and hashtags are worked out."""
+
+    title: str
+    link: str = ""
+    text: str = ""  # plain text; paragraphs separated by a blank line
+    guid: str = ""
+    tags: tuple[str, ...] = ()  # categories / tags / hashtag-line words as the source gives them
+    published: datetime | None = None  # timezone-aware, UTC
+    image_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A story newsbot knows about: identity settled, hashtags collected."""
+
+    key: str  # short stable id, shown to admins and used in commands
+    source: str
+    title: str
+    link: str
+    text: str
+    hashtags: tuple[str, ...]  # as written, de-duplicated case-insensitively
+    published: datetime | None
+    first_seen: datetime
+    image_url: str = ""
+    aliases: tuple[str, ...] = ()  # every identity under which this story may be seen again
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLink:
+    network: str  # "x", "telegram", "facebook", "linkedin", "whatsapp", "email"
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """What one channel will publish for one article: rendered, within the channel's limits."""
+
+    article_key: str
+    channel: str
+    text: str
+    length: int  # as the channel counts it (visible characters, weighted characters, ...)
+    limit: int
+    share_links: tuple[ShareLink, ...] = ()
+    image_url: str = ""
+    recipient: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The remote side's confirmation that a post was delivered."""
+
+    remote_id: str
+    detail: str = ""
+    extra: dict[str, str] = field(default_factory=dict)

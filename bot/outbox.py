@@ -1,0 +1,205 @@
+"""Draining the outbox: render each due item, hand it to its channel's publisher, record the outcome.
+
+This is the one place that decides what a publishing error means:
+- RateLimited: the item waits exactly `retry_after` seconds; the channel pauses for the rest of this drain.
+- Unauthorized: the channel stops until restart (its queue is kept); the reason is kept for `/status`.
+- Rejected: the item is marked failed with the reason, never retried.
+- RecipientGone: the item is marked skipped.
+- any other PublishError or unexpected exception: retried later with exponential backoff, up to
+  `[outbox] max_attempts`, then marked failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from bot.config import Config
+from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, RenderError, Unauthorized
+from bot.logs import kv
+from bot.models import Article, Post
+from bot.publishers import Publisher
+from bot.render import Renderer
+from bot.route import next_slot
+from bot.store import OutboxRow, SqliteStore
+
+log = logging.getLogger("newsbot.outbox")
+
+Clock = Callable[[], datetime]
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 3600
+DIGEST_CHANNEL = "email"  # delivered by the digest job, not item by item
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS))
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    retry_later: int = 0
+    failed: int = 0
+    skipped: int = 0
+    halted: dict[str, str] = field(default_factory=dict)  # channel -> why it stopped during this drain
+
+    def add(self, other: DrainReport) -> None:
+        self.sent += other.sent
+        self.retry_later += other.retry_later
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.halted.update(other.halted)
+
+
+class _ChannelPaused(Exception):
+    """Stop this channel for the rest of the drain."""
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: SqliteStore,
+        renderer: Renderer,
+        publishers: Mapping[str, Publisher],
+        config: Config,
+    ) -> None:
+        self.store = store
+        self.renderer = renderer
+        self.publishers = publishers
+        self.config = config
+        self.unauthorized: dict[str, str] = {}  # channels stopped until restart
+
+    def release_slots(self, now: datetime) -> None:
+        """For routes with posting slots: at most `per_slot` articles per channel go out per slot."""
+        for route in self.config.routes:
+            if not route.at:
+                continue
+            for channel in route.channels:
+                rows = self.store.due_slotted_rows(route.name, channel, now)
+                released: set[str] = set()
+                later = next_slot(route, now + timedelta(minutes=1))
+                for row in rows:
+                    if row.article_key in released or len(released) < route.per_slot:
+                        released.add(row.article_key)
+                        continue
+                    self.store.defer(row.id, later, "waiting for the next posting slot", now, count_attempt=False)
+
+    def drain(self, clock: Clock, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
+        """Publish what is due, channel by channel, at most `max_posts_per_cycle` articles per channel."""
+        report = DrainReport()
+        self.release_slots(clock())
+        for channel, publisher in self.publishers.items():
+            if channel == DIGEST_CHANNEL:
+                continue
+            if channel in self.unauthorized:
+                report.halted[channel] = self.unauthorized[channel]
+                continue
+            report.add(self._drain_channel(channel, publisher, clock, should_stop))
+            if should_stop():
+                break
+        return report
+
+    def _drain_channel(
+        self, channel: str, publisher: Publisher, clock: Clock, should_stop: Callable[[], bool]
+    ) -> DrainReport:
+        report = DrainReport()
+        limit = self.config.max_posts_per_cycle(channel)
+        for article_key in self.store.due_article_keys(channel, clock(), limit):
+            try:
+                self._publish_article(channel, publisher, article_key, clock, should_stop, report)
+            except _ChannelPaused as pause:
+                report.halted[channel] = str(pause)
+                break
+            if should_stop():
+                break
+        return report
+
+    def _publish_article(
+        self,
+        channel: str,
+        publisher: Publisher,
+        article_key: str,
+        clock: Clock,
+        should_stop: Callable[[], bool],
+        report: DrainReport,
+    ) -> None:
+        article = self.store.get_article(article_key)
+        rendered: dict[str, Post | RenderError] = {}  # template -> post, rendered once for every recipient
+        after_id = 0
+        while rows := self.store.due_rows(channel, article_key, clock(), after_id=after_id):
+            for row in rows:
+                after_id = row.id
+                post = self._render(article, row, rendered)
+                if isinstance(post, RenderError) or article is None:
+                    reason = str(post) if isinstance(post, RenderError) else "article missing from the state file"
+                    self.store.mark_failed(row.id, reason, clock())
+                    log.error("%s", kv(event="render_failed", article=article_key, channel=channel, reason=reason))
+                    report.failed += 1
+                    continue
+                self._deliver(publisher, row, replace(post, recipient=row.recipient), clock, report)
+                if should_stop():
+                    return
+
+    def _render(
+        self, article: Article | None, row: OutboxRow, cache: dict[str, Post | RenderError]
+    ) -> Post | RenderError:
+        if article is None:
+            return RenderError(f"article {row.article_key} is missing from the state file")
+        if row.template not in cache:
+            try:
+                cache[row.template] = self.renderer.render(article, row.channel, template=row.template or None)
+            except RenderError as exc:
+                cache[row.template] = exc
+        return cache[row.template]
+
+    def _deliver(self, publisher: Publisher, row: OutboxRow, post: Post, clock: Clock, report: DrainReport) -> None:
+        fields = {"article": row.article_key, "channel": row.channel, "recipient": row.recipient}
+        try:
+            receipt = publisher.publish(post)
+        except RateLimited as exc:
+            wait = max(exc.retry_after, 0.0)
+            self.store.defer(
+                row.id, clock() + timedelta(seconds=math.ceil(wait)), str(exc), clock(), count_attempt=False
+            )
+            log.warning("%s", kv(event="rate_limited", retry_after=wait, **fields))
+            report.retry_later += 1
+            raise _ChannelPaused(f"rate limited, retrying in {wait:g} s") from None
+        except Unauthorized as exc:
+            reason = f"credentials refused ({exc}); fix them and restart newsbot — the queue is kept"
+            self.unauthorized[row.channel] = reason
+            log.error("%s", kv(event="unauthorized", channel=row.channel, reason=str(exc)))
+            raise _ChannelPaused(reason) from None
+        except Rejected as exc:
+            self.store.mark_failed(row.id, f"rejected: {exc.reason}", clock())
+            log.error("%s", kv(event="rejected", reason=exc.reason, **fields))
+            report.failed += 1
+        except RecipientGone as exc:
+            self.store.mark_skipped(row.id, f"recipient gone: {exc}", clock())
+            log.warning("%s", kv(event="recipient_gone", reason=str(exc), **fields))
+            report.skipped += 1
+        except Exception as exc:  # transient PublishError, or a bug in a publisher: retry, never lose the item
+            self._retry_later(row, exc, clock, report)
+        else:
+            self.store.mark_sent(row.id, receipt.remote_id, clock())
+            log.info("%s", kv(event="sent", remote_id=receipt.remote_id, **fields))
+            report.sent += 1
+
+    def _retry_later(self, row: OutboxRow, exc: Exception, clock: Clock, report: DrainReport) -> None:
+        attempts = row.attempts + 1
+        reason = str(exc) if isinstance(exc, PublishError) else f"{type(exc).__name__}: {exc}"
+        fields = {"article": row.article_key, "channel": row.channel, "recipient": row.recipient}
+        if attempts >= self.config.outbox.max_attempts:
+            self.store.mark_failed(row.id, f"gave up after {attempts} attempts: {reason}", clock())
+            log.error("%s", kv(event="gave_up", attempts=attempts, reason=reason, **fields))
+            report.failed += 1
+            return
+        self.store.defer(row.id, clock() + backoff(attempts), reason, clock(), count_attempt=True)
+        log.warning(
+            "%s",
+            kv(event="retry_later", attempts=attempts, reason=reason, **fields),
+            exc_info=not isinstance(exc, PublishError),
+        )
+        report.retry_later += 1

@@ -1,0 +1,369 @@
+"""Posts and digests from articles: one Jinja environment, and each channel's escaping and length rules.
+
+Article text is always passed to templates as data, never compiled, so it cannot inject template syntax.
+Escaping is the channel's job, not the templates': for Telegram every string is escaped with
+`telegram_html.escape` and marked safe before the template sees it; the digest HTML relies on Jinja's
+autoescape; X and plain-text templates get the strings as they are.
+
+Context of an article template (telegram.html.j2, x.txt.j2, email_item.txt.j2):
+    title, summary, link (with the channel's UTM parameters), hashtags (strings "#Tag"),
+    share_links (ShareLink), source, published (datetime or None), image_url.
+Context of the digest templates (digest.html.j2, digest.txt.j2):
+    title, period, preheader, article_count, unsubscribe_url, preferences_url, and groups: each with
+    `heading` and `items`, an item being the article context above plus `text` (its email_item.txt.j2).
+A template of the same name in the user's template directory replaces the packaged one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+import jinja2
+from markupsafe import Markup
+
+import bot
+from bot import telegram_html
+from bot.errors import RenderError
+from bot.hashtags import normalize
+from bot.models import Article, Post, ShareLink
+from bot.share import share_links, with_utm
+from bot.summarize import Summarizer
+from bot.xtext import X_LIMIT, weighted_length
+
+__all__ = [
+    "CHANNELS",
+    "DEFAULT_SUMMARY_CHARS",
+    "TEMPLATES",
+    "Digest",
+    "DigestGroup",
+    "Renderer",
+    "build_environment",
+    "packaged_templates_dir",
+]
+
+CHANNELS: Final = ("telegram", "x", "email")
+DEFAULT_SUMMARY_CHARS: Final[Mapping[str, int]] = MappingProxyType({"telegram": 700, "x": 280, "email": 400})
+TEMPLATES: Final[Mapping[str, str]] = MappingProxyType(
+    {"telegram": "telegram.html.j2", "x": "x.txt.j2", "email": "email_item.txt.j2"}
+)
+DIGEST_HTML_TEMPLATE: Final = "digest.html.j2"
+DIGEST_TEXT_TEMPLATE: Final = "digest.txt.j2"
+UNTAGGED_HEADING: Final = "More news"
+ELLIPSIS: Final = "…"
+# On X, a title is not shortened below this before hashtags are dropped to make room for it.
+MIN_X_TITLE_CHARS: Final = 40
+_PREHEADER_TITLES: Final = 3
+_LAST_PARTIAL_WORD: Final = re.compile(r"\s\S*$")
+_TRAILING_JUNK: Final = " \t\n,;:-\u2013\u2014"
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    subject: str
+    html: str
+    text: str
+    article_count: int
+
+
+def packaged_templates_dir() -> Path:
+    """The templates shipped with newsbot: inside the package in a wheel, at the repo top in a checkout."""
+    package = Path(bot.__file__).parent
+    inside = package / "templates"
+    return inside if inside.is_dir() else package.parent / "templates"
+
+
+def build_environment(template_dir: Path | None = None) -> jinja2.Environment:
+    """The one Jinja environment: the user's templates first, the packaged ones second."""
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(template_dir)] if template_dir else []
+    loaders.append(jinja2.FileSystemLoader(packaged_templates_dir()))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """The parts of a post that fitting may shorten."""
+
+    title: str
+    summary: str
+    hashtags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    text: str
+    length: int
+
+
+# Makes the draft for a budget of characters, and says how many characters of the budget it used.
+_Drafter = Callable[[int], tuple[_Draft, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestGroup:
+    """Articles shown under one heading in the digest: a hashtag ("#World") or "More news"."""
+
+    heading: str
+    items: list[dict[str, object]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One article being rendered for one channel."""
+
+    article: Article
+    channel: str
+    template: str
+    link: str
+    share_links: tuple[ShareLink, ...]
+    limit: int
+
+
+class Renderer:
+    def __init__(
+        self,
+        *,
+        summarizer: Summarizer,
+        template_dir: Path | None = None,
+        utm: Mapping[str, Mapping[str, str]] | None = None,
+        summary_chars: Mapping[str, int] | None = None,
+    ) -> None:
+        """`utm` and `summary_chars` are per channel, e.g. {"x": {"utm_source": "x"}} and {"x": 200}."""
+        for setting, channels in (("utm", utm or {}), ("summary_chars", summary_chars or {})):
+            for channel in channels:
+                _check_channel(channel, f"{setting} names ")
+        self._summarizer = summarizer
+        self._utm = {channel: dict(params) for channel, params in (utm or {}).items()}
+        self._summary_chars = {**DEFAULT_SUMMARY_CHARS, **(summary_chars or {})}
+        self._env = build_environment(template_dir)
+
+    # --- one article, one channel ----------------------------------------------------------------
+
+    def render(self, article: Article, channel: str, *, template: str | None = None, caption: bool = False) -> Post:
+        """The post for `article` on `channel`, within the channel's limit (a caption's, if `caption`)."""
+        _check_channel(channel)
+        link = with_utm(article.link, self._utm.get(channel, {}))
+        job = _Job(
+            article=article,
+            channel=channel,
+            template=template or TEMPLATES[channel],
+            link=link,
+            share_links=share_links(link, article.title),
+            limit=self._limit(channel, caption),
+        )
+        attempt = self._render_email_item(job) if channel == "email" else self._fit(job)
+        return Post(
+            article_key=article.key,
+            channel=channel,
+            text=attempt.text,
+            length=attempt.length,
+            limit=job.limit,
+            share_links=job.share_links,
+            image_url=article.image_url,
+        )
+
+    def _limit(self, channel: str, caption: bool) -> int:
+        if channel == "telegram":
+            return telegram_html.CAPTION_LIMIT if caption else telegram_html.MESSAGE_LIMIT
+        if channel == "x":
+            return X_LIMIT
+        return self._summary_chars["email"]
+
+    def _render_email_item(self, job: _Job) -> _Attempt:
+        # Email has no hard limit: the budget bounds the summary, and the summarizer already keeps to it.
+        summary = self._summarize(job.article, job.limit)
+        text = self._render_template(job, _Draft(job.article.title, summary, _hashtags(job.article)), _plain)
+        return _Attempt(text.strip(), len(summary))
+
+    def _fit(self, job: _Job) -> _Attempt:
+        """Shorten the summary, then the title, then (on X) drop hashtags until it fits; the link stays."""
+        full = _Draft(job.article.title, "", _hashtags(job.article))
+        attempt = self._shrink(
+            job, self._summary_drafter(job.article, full), start=self._summary_chars[job.channel], floor=0
+        )
+        if attempt is None:
+            plans = _title_plans(job.channel, full.hashtags)
+            tries = (
+                self._shrink(job, _title_drafter(full, tags), start=len(full.title), floor=floor)
+                for tags, floor in plans
+            )
+            attempt = next((found for found in tries if found is not None), None)
+        if attempt is None:
+            hashtags = "no hashtags" if job.channel == "x" else "all hashtags"
+            raise RenderError(
+                f"article {job.article.key!r} does not fit channel {job.channel!r} (limit {job.limit}) "
+                f"even with no summary, the title shortened to nothing and {hashtags}; "
+                f"the template {job.template!r} or the hashtags are too long"
+            )
+        return attempt
+
+    def _summary_drafter(self, article: Article, full: _Draft) -> _Drafter:
+        def draft(budget: int) -> tuple[_Draft, int]:
+            summary = self._summarize(article, budget)
+            return replace(full, summary=summary), len(summary)
+
+        return draft
+
+    def _shrink(self, job: _Job, drafter: _Drafter, *, start: int, floor: int) -> _Attempt | None:
+        """Lower the budget by the overflow until the draft fits; None once it cannot go below `floor`."""
+        budget = start
+        while True:
+            draft, size = drafter(budget)
+            attempt = self._attempt(job, draft)
+            if attempt.length <= job.limit:
+                return attempt
+            if size <= floor:
+                return None
+            # min(): even a summarizer that ignores its budget cannot keep this loop going forever.
+            budget = max(floor, min(budget - 1, size - max(1, attempt.length - job.limit)))
+
+    def _attempt(self, job: _Job, draft: _Draft) -> _Attempt:
+        if job.channel == "telegram":
+            text = self._render_template(job, draft, _telegram_safe).strip()
+            try:
+                telegram_html.validate(text)
+            except ValueError as error:
+                raise RenderError(
+                    f"template {job.template!r} made invalid Telegram HTML for article {job.article.key!r}: {error}"
+                ) from error
+            return _Attempt(text, telegram_html.visible_length(text))
+        text = unicodedata.normalize("NFC", self._render_template(job, draft, _plain).strip())
+        return _Attempt(text, weighted_length(text))
+
+    def _render_template(self, job: _Job, draft: _Draft, safe: Callable[[str], str]) -> str:
+        context = _article_context(job.article, draft, job.link, job.share_links, safe)
+        return self._render(job.template, context)
+
+    def _summarize(self, article: Article, budget: int) -> str:
+        return self._summarizer.summarize(article.text, budget) if budget > 0 else ""
+
+    def _render(self, template: str, context: Mapping[str, object]) -> str:
+        try:
+            return self._env.get_template(template).render(context)
+        except jinja2.TemplateError as error:
+            raise RenderError(f"template {template!r}: {error}") from error
+
+    # --- the email digest ------------------------------------------------------------------------
+
+    def render_digest(
+        self,
+        articles: Sequence[Article],
+        *,
+        title: str,
+        period: str,
+        unsubscribe_url: str = "",
+        preferences_url: str = "",
+    ) -> Digest:
+        """The digest email for `articles`, grouped by each article's first hashtag, in both HTML and text."""
+        items = [(article, self._digest_item(article)) for article in articles]
+        context = {
+            "title": title,
+            "period": period,
+            "preheader": " · ".join(article.title for article in articles[:_PREHEADER_TITLES]),
+            "article_count": len(articles),
+            "groups": _group_by_first_hashtag(items),
+            "unsubscribe_url": unsubscribe_url,
+            "preferences_url": preferences_url,
+        }
+        return Digest(
+            subject=f"{title} — {period}" if period else title,
+            html=self._render(DIGEST_HTML_TEMPLATE, context),
+            text=self._render(DIGEST_TEXT_TEMPLATE, context).strip() + "\n",
+            article_count=len(articles),
+        )
+
+    def _digest_item(self, article: Article) -> dict[str, object]:
+        link = with_utm(article.link, self._utm.get("email", {}))
+        shares = share_links(link, article.title)
+        summary = self._summarize(article, self._summary_chars["email"])
+        draft = _Draft(article.title, summary, _hashtags(article))
+        context = _article_context(article, draft, link, shares, _plain)
+        context["text"] = self._render(TEMPLATES["email"], context).strip()
+        return context
+
+
+def _check_channel(channel: str, where: str = "") -> None:
+    if channel not in CHANNELS:
+        raise ValueError(f"{where}unknown channel {channel!r}: expected one of {', '.join(CHANNELS)}")
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def _telegram_safe(text: str) -> str:
+    # Markup tells Jinja's autoescape the string is already escaped (else it would turn ' into &#39;).
+    return Markup(telegram_html.escape(text))
+
+
+def _article_context(
+    article: Article, draft: _Draft, link: str, shares: Sequence[ShareLink], safe: Callable[[str], str]
+) -> dict[str, object]:
+    return {
+        "title": safe(draft.title),
+        "summary": safe(draft.summary),
+        "link": safe(link),
+        "hashtags": [safe(tag) for tag in draft.hashtags],
+        "share_links": [ShareLink(s.network, safe(s.label), safe(s.url)) for s in shares],
+        "source": safe(article.source),
+        "published": article.published,
+        "image_url": safe(article.image_url),
+    }
+
+
+def _hashtags(article: Article) -> tuple[str, ...]:
+    return tuple(f"#{tag.lstrip('#')}" for tag in article.hashtags if tag.lstrip("#"))
+
+
+def _title_plans(channel: str, hashtags: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
+    """(hashtags to keep, shortest title allowed) to try in turn once the summary is gone."""
+    if channel != "x":
+        return [(hashtags, 0)]
+    fewer_and_fewer = [(hashtags[:count], MIN_X_TITLE_CHARS) for count in range(len(hashtags), -1, -1)]
+    return [*fewer_and_fewer, ((), 0)]
+
+
+def _title_drafter(full: _Draft, hashtags: tuple[str, ...]) -> _Drafter:
+    def draft(budget: int) -> tuple[_Draft, int]:
+        title = _shorten(full.title, budget)
+        return replace(full, title=title, hashtags=hashtags), len(title)
+
+    return draft
+
+
+def _shorten(title: str, max_chars: int) -> str:
+    """`title` cut at a word boundary to at most `max_chars` characters, ending in "…" if cut."""
+    if len(title) <= max_chars:
+        return title
+    room = max_chars - len(ELLIPSIS)
+    if room <= 0:
+        return ""
+    head = title[:room]
+    partial_word = _LAST_PARTIAL_WORD.search(head)
+    if not title[room].isspace() and partial_word:
+        head = head[: partial_word.start()]
+    # Without a space in reach (Chinese, Japanese, one very long word) the title is cut between characters.
+    head = head.rstrip(_TRAILING_JUNK)
+    return head + ELLIPSIS if head else ""
+
+
+def _group_by_first_hashtag(items: Sequence[tuple[Article, dict[str, object]]]) -> list[DigestGroup]:
+    """Groups in order of first appearance, an article under its first hashtag only, untagged ones last."""
+    groups: dict[str, DigestGroup] = {}
+    untagged = DigestGroup(UNTAGGED_HEADING, [])
+    for article, item in items:
+        tags = _hashtags(article)
+        group = groups.setdefault(normalize(tags[0]), DigestGroup(tags[0], [])) if tags else untagged
+        group.items.append(item)
+    return [*groups.values(), *([untagged] if untagged.items else [])]

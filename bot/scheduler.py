@@ -1,0 +1,52 @@
+"""When things happen. The only module that knows about time passing; the jobs themselves are plain calls."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import schedule
+
+from bot.app import App
+from bot.logs import kv
+
+log = logging.getLogger("newsbot.scheduler")
+
+DIGEST_CHECK_SECONDS = 60
+MAX_SLEEP_SECONDS = 1.0
+
+
+def build_schedule(app: App, stop: threading.Event) -> schedule.Scheduler:
+    jobs = schedule.Scheduler()
+    for source in app.config.sources:
+        jobs.every(source.interval).seconds.do(app.poll_source, source.name)
+    jobs.every(app.config.outbox.drain_interval).seconds.do(app.drain, stop.is_set)
+    jobs.every(DIGEST_CHECK_SECONDS).seconds.do(app.digest)
+    return jobs
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s", kv(event="stopping", signal=signal.Signals(signum).name))
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def run_forever(app: App, stop: threading.Event) -> None:
+    """Run one cycle at once, then every job at its interval until `stop` is set.
+
+    A stop request lets the item in flight finish: the drain checks `stop` between items.
+    """
+    log.info("%s", kv(event="started", sources=len(app.config.sources), state=app.config.state.path))
+    report = app.run_cycle(poll_all=False, should_stop=stop.is_set)
+    log.info("%s", kv(event="cycle", summary=report.summary()))
+    jobs = build_schedule(app, stop)
+    while not stop.is_set():
+        jobs.run_pending()
+        idle = jobs.idle_seconds
+        stop.wait(MAX_SLEEP_SECONDS if idle is None else min(max(idle, 0.05), MAX_SLEEP_SECONDS))
+    log.info("%s", kv(event="stopped"))

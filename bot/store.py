@@ -1,0 +1,458 @@
+"""State: articles seen, source poll state, and the outbox/ledger. All SQL of newsbot lives here.
+
+SQLite in WAL mode, one connection per process. The schema is versioned: `MIGRATIONS[i]` moves a database
+from version i to i+1, and `open_store` applies what is missing inside a transaction. The SQL is plain
+(no SQLite-only functions in queries) so a PostgreSQL `Store` can implement the same methods later.
+
+The ledger rule: one outbox row per (article, channel, recipient). A row becomes `sent` only after the
+publisher returned a receipt, so a crash between the two re-sends at most the item in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.errors import NewsbotError
+from bot.models import Article
+
+PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+STATES = (PENDING, SENT, FAILED, SKIPPED)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: the spine
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE articles (
+        key TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        title TEXT NOT NULL,
+        link TEXT NOT NULL,
+        text TEXT NOT NULL,
+        hashtags TEXT NOT NULL,
+        published TEXT,
+        first_seen TEXT NOT NULL,
+        image_url TEXT NOT NULL
+    );
+    CREATE INDEX articles_first_seen ON articles (first_seen);
+    CREATE TABLE article_aliases (
+        alias TEXT PRIMARY KEY,
+        article_key TEXT NOT NULL REFERENCES articles (key)
+    );
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        etag TEXT NOT NULL DEFAULT '',
+        last_modified TEXT NOT NULL DEFAULT '',
+        primed INTEGER NOT NULL DEFAULT 0,
+        last_poll TEXT,
+        last_success TEXT,
+        next_poll TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        article_key TEXT NOT NULL REFERENCES articles (key),
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        route TEXT NOT NULL,
+        template TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        remote_id TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (article_key, channel, recipient)
+    );
+    CREATE INDEX outbox_due ON outbox (channel, state, not_before);
+    CREATE INDEX outbox_route ON outbox (route, channel, state);
+    """,
+)
+
+
+class StoreError(NewsbotError):
+    """The state database cannot be opened or written."""
+
+
+def to_db_time(moment: datetime) -> str:
+    """A fixed-width UTC timestamp, so that text comparison is time comparison."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the store; pass a timezone-aware time")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_db_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    name: str
+    etag: str = ""
+    last_modified: str = ""
+    primed: bool = False  # the first poll happened: later entries are new
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    next_poll: datetime | None = None
+    failures: int = 0
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """An (article, channel, recipient) to publish, as the router asks for it."""
+
+    article_key: str
+    channel: str
+    recipient: str
+    route: str
+    template: str
+    not_before: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    article_key: str
+    channel: str
+    recipient: str
+    route: str
+    template: str
+    state: str
+    not_before: datetime
+    attempts: int
+    last_error: str
+    remote_id: str
+
+
+_OUTBOX_COLUMNS = (
+    "id, article_key, channel, recipient, route, template, state, not_before, attempts, last_error, remote_id"
+)
+
+
+class SqliteStore:
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several writes so they land together or not at all."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.rollback()
+            raise
+        else:
+            self._db.commit()
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- meta -------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- articles ---------------------------------------------------------------------------------
+
+    def find_article_key(self, aliases: Iterable[str]) -> str | None:
+        """The key of a known article that shares any of these identities."""
+        for alias in aliases:
+            row = self._db.execute("SELECT article_key FROM article_aliases WHERE alias = ?", (alias,)).fetchone()
+            if row is not None:
+                return str(row[0])
+        return None
+
+    def add_article(self, article: Article) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO articles (key, source, title, link, text, hashtags, published, first_seen, image_url)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    article.key,
+                    article.source,
+                    article.title,
+                    article.link,
+                    article.text,
+                    json.dumps(list(article.hashtags), ensure_ascii=False),
+                    to_db_time(article.published) if article.published else None,
+                    to_db_time(article.first_seen),
+                    article.image_url,
+                ),
+            )
+            self.add_aliases(article.key, article.aliases)
+
+    def add_aliases(self, article_key: str, aliases: Iterable[str]) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO article_aliases (alias, article_key) VALUES (?, ?) ON CONFLICT (alias) DO NOTHING",
+                [(alias, article_key) for alias in aliases],
+            )
+
+    def get_article(self, key: str) -> Article | None:
+        row = self._db.execute(
+            "SELECT key, source, title, link, text, hashtags, published, first_seen, image_url"
+            " FROM articles WHERE key = ?",
+            (key,),
+        ).fetchone()
+        return None if row is None else _article(row)
+
+    def find_articles(self, key_prefix: str, limit: int = 5) -> list[Article]:
+        """Articles whose key starts with `key_prefix`, for commands that take a short key."""
+        rows = self._db.execute(
+            "SELECT key, source, title, link, text, hashtags, published, first_seen, image_url"
+            " FROM articles WHERE key LIKE ? ORDER BY first_seen DESC LIMIT ?",
+            (key_prefix.replace("%", "").replace("_", "") + "%", limit),
+        ).fetchall()
+        return [_article(row) for row in rows]
+
+    def count_articles(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+
+    # -- sources ----------------------------------------------------------------------------------
+
+    def source_state(self, name: str) -> SourceState:
+        row = self._db.execute(
+            "SELECT name, etag, last_modified, primed, last_poll, last_success, next_poll, failures, last_error"
+            " FROM sources WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return SourceState(name=name)
+        return SourceState(
+            name=row[0],
+            etag=row[1],
+            last_modified=row[2],
+            primed=bool(row[3]),
+            last_poll=from_db_time(row[4]),
+            last_success=from_db_time(row[5]),
+            next_poll=from_db_time(row[6]),
+            failures=int(row[7]),
+            last_error=row[8],
+        )
+
+    def save_source_state(self, state: SourceState) -> None:
+        def t(moment: datetime | None) -> str | None:
+            return to_db_time(moment) if moment else None
+
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO sources (name, etag, last_modified, primed, last_poll, last_success, next_poll,"
+                " failures, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
+                " primed = excluded.primed, last_poll = excluded.last_poll, last_success = excluded.last_success,"
+                " next_poll = excluded.next_poll, failures = excluded.failures, last_error = excluded.last_error",
+                (
+                    state.name,
+                    state.etag,
+                    state.last_modified,
+                    int(state.primed),
+                    t(state.last_poll),
+                    t(state.last_success),
+                    t(state.next_poll),
+                    state.failures,
+                    state.last_error,
+                ),
+            )
+
+    # -- outbox / ledger --------------------------------------------------------------------------
+
+    def enqueue(self, items: Iterable[OutboxItem], now: datetime) -> int:
+        """Add outbox rows; an (article, channel, recipient) already present is left as it is.
+
+        Returns how many rows were new.
+        """
+        stamp = to_db_time(now)
+        with self.transaction():
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT INTO outbox (article_key, channel, recipient, route, template, state, not_before,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (article_key, channel, recipient) DO NOTHING",
+                (
+                    (
+                        i.article_key,
+                        i.channel,
+                        i.recipient,
+                        i.route,
+                        i.template,
+                        PENDING,
+                        to_db_time(i.not_before),
+                        stamp,
+                        stamp,
+                    )
+                    for i in items
+                ),
+            )
+            return self._db.total_changes - before
+
+    def due_article_keys(self, channel: str, now: datetime, limit: int) -> list[str]:
+        """Articles with pending rows on `channel` that may go out now, oldest first."""
+        rows = self._db.execute(
+            "SELECT article_key FROM outbox WHERE channel = ? AND state = ? AND not_before <= ?"
+            " GROUP BY article_key ORDER BY MIN(id) LIMIT ?",
+            (channel, PENDING, to_db_time(now), limit),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def due_rows(
+        self, channel: str, article_key: str, now: datetime, after_id: int = 0, limit: int = 500
+    ) -> list[OutboxRow]:
+        """Pending rows of one article on one channel, in batches (`after_id` pages on)."""
+        rows = self._db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE channel = ? AND article_key = ? AND state = ?"
+            " AND not_before <= ? AND id > ? ORDER BY id LIMIT ?",
+            (channel, article_key, PENDING, to_db_time(now), after_id, limit),
+        ).fetchall()
+        return [_outbox_row(r) for r in rows]
+
+    def rows_for_article(self, article_key: str) -> list[OutboxRow]:
+        rows = self._db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE article_key = ? ORDER BY id", (article_key,)
+        ).fetchall()
+        return [_outbox_row(r) for r in rows]
+
+    def pending_rows(self, channel: str, limit: int = 1000) -> list[OutboxRow]:
+        """Pending rows of a channel whatever their time, oldest first (the digest collects these)."""
+        rows = self._db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE channel = ? AND state = ? ORDER BY id LIMIT ?",
+            (channel, PENDING, limit),
+        ).fetchall()
+        return [_outbox_row(r) for r in rows]
+
+    def due_slotted_rows(self, route: str, channel: str, now: datetime) -> list[OutboxRow]:
+        rows = self._db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE route = ? AND channel = ? AND state = ?"
+            " AND not_before <= ? ORDER BY id",
+            (route, channel, PENDING, to_db_time(now)),
+        ).fetchall()
+        return [_outbox_row(r) for r in rows]
+
+    def mark_sent(self, row_id: int, remote_id: str, now: datetime) -> None:
+        self._finish(row_id, SENT, now, remote_id=remote_id)
+
+    def mark_failed(self, row_id: int, reason: str, now: datetime) -> None:
+        self._finish(row_id, FAILED, now, error=reason)
+
+    def mark_skipped(self, row_id: int, reason: str, now: datetime) -> None:
+        self._finish(row_id, SKIPPED, now, error=reason)
+
+    def defer(self, row_id: int, not_before: datetime, reason: str, now: datetime, *, count_attempt: bool) -> None:
+        """Keep the row pending, to be tried again at `not_before`."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE outbox SET not_before = ?, last_error = ?, attempts = attempts + ?, updated_at = ?"
+                " WHERE id = ?",
+                (to_db_time(not_before), reason, int(count_attempt), to_db_time(now), row_id),
+            )
+
+    def _finish(self, row_id: int, state: str, now: datetime, *, remote_id: str = "", error: str = "") -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE outbox SET state = ?, remote_id = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                (state, remote_id, error, to_db_time(now), row_id),
+            )
+
+    def queue_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, state) -> number of rows."""
+        rows = self._db.execute("SELECT channel, state, COUNT(*) FROM outbox GROUP BY channel, state").fetchall()
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+
+def open_store(path: Path) -> SqliteStore:
+    """Open (creating if needed) and migrate the state database."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        _migrate(connection)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"state file {path}: {exc}. If it is not a newsbot state file, point [state] path elsewhere."
+        ) from None
+    except OSError as exc:
+        raise StoreError(f"state file {path}: {exc.strerror}; check that the folder exists and is writable") from None
+    return SqliteStore(connection, path)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"the state file has schema version {version}, newer than this newsbot knows ({len(MIGRATIONS)});"
+            " upgrade newsbot"
+        )
+    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+
+
+def _article(row: tuple[object, ...]) -> Article:
+    first_seen = from_db_time(str(row[7]))
+    assert first_seen is not None
+    return Article(
+        key=str(row[0]),
+        source=str(row[1]),
+        title=str(row[2]),
+        link=str(row[3]),
+        text=str(row[4]),
+        hashtags=tuple(json.loads(str(row[5]))),
+        published=from_db_time(row[6] if isinstance(row[6], str) else None),
+        first_seen=first_seen,
+        image_url=str(row[8]),
+    )
+
+
+def _outbox_row(row: tuple[object, ...]) -> OutboxRow:
+    not_before = from_db_time(str(row[7]))
+    assert not_before is not None
+    return OutboxRow(
+        id=int(str(row[0])),
+        article_key=str(row[1]),
+        channel=str(row[2]),
+        recipient=str(row[3]),
+        route=str(row[4]),
+        template=str(row[5]),
+        state=str(row[6]),
+        not_before=not_before,
+        attempts=int(str(row[8])),
+        last_error=str(row[9]),
+        remote_id=str(row[10]),
+    )

@@ -1,0 +1,190 @@
+"""Extractive summaries: whole sentences of the article, lead-biased, within a character budget.
+
+`LeadContentSummarizer` ranks each sentence by its position (news puts the point first) plus how central
+its words are to the whole article, picks the best-ranked sentences that still fit, and returns them in
+document order. Nothing here is language-specific except the sentence splitter, `sentencex`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["LeadContentSummarizer", "Summarizer", "default_summarizer", "split_sentences"]
+
+DEFAULT_LANGUAGE = "en"
+# High enough that the article's first sentence always outranks every other sentence
+# (see `_position_prior`), so the summary never does worse than the lead where the lead fits.
+DEFAULT_LEAD_WEIGHT = 3.0
+PARAGRAPH_START_BONUS = 0.5
+MIN_TOKEN_CHARS = 3
+# Below this a truncated sentence says nothing useful, so the fallback returns "".
+MIN_FALLBACK_CHARS = 20
+ELLIPSIS = "…"
+SENTENCE_SEPARATOR = " "
+
+PARAGRAPH_BREAK_PATTERN = r"\n[^\S\n]*\n\s*"
+WORD_TOKEN_PATTERN = r"\w+"
+# A lone initial ("U.") as the last word of a piece, possibly after an opening bracket or quote.
+TRAILING_INITIAL_PATTERN = r"(?:^|[\s(\[\"'\u201c\u2018])[^\W\d_]\.$"
+# Punctuation that would dangle before the ellipsis of a truncated sentence.
+DANGLING_PUNCTUATION = " \t\n,;:\u2013\u2014-"
+
+
+class Summarizer(Protocol):
+    def summarize(self, text: str, max_chars: int) -> str:
+        """At most `max_chars` characters of whole sentences from `text` ("" if max_chars is too small)."""
+        ...
+
+
+def split_sentences(text: str, *, language: str = DEFAULT_LANGUAGE) -> list[str]:
+    """Sentences of `text` in order, surrounding whitespace stripped; a blank line always ends a sentence."""
+    return [sentence for paragraph in _paragraphs(text) for sentence in _paragraph_sentences(paragraph, language)]
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    text: str
+    index: int
+    index_in_paragraph: int
+
+
+class LeadContentSummarizer:
+    """Deterministic extractive summarizer: position prior + word centrality, greedy fit to the budget."""
+
+    def __init__(self, language: str = DEFAULT_LANGUAGE, lead_weight: float = DEFAULT_LEAD_WEIGHT) -> None:
+        if not math.isfinite(lead_weight) or lead_weight < 0:
+            raise ValueError(f"lead_weight must be a finite number >= 0, got {lead_weight!r}")
+        self.language = language
+        self.lead_weight = lead_weight
+
+    def __repr__(self) -> str:
+        return f"LeadContentSummarizer(language={self.language!r}, lead_weight={self.lead_weight!r})"
+
+    def summarize(self, text: str, max_chars: int) -> str:
+        sentences = self._sentences(text)
+        if not sentences or max_chars <= 0:
+            return ""
+        chosen = _choose_within_budget(sentences, self._scores(sentences), max_chars)
+        if not chosen:
+            return _shorten_at_word_boundary(sentences[0].text, max_chars)
+        return SENTENCE_SEPARATOR.join(sentence.text for sentence in chosen)
+
+    def _sentences(self, text: str) -> list[_Sentence]:
+        sentences: list[_Sentence] = []
+        for paragraph in _paragraphs(text):
+            for index_in_paragraph, sentence in enumerate(_paragraph_sentences(paragraph, self.language)):
+                sentences.append(_Sentence(sentence, len(sentences), index_in_paragraph))
+        return sentences
+
+    def _scores(self, sentences: list[_Sentence]) -> list[float]:
+        content = _centrality_scores([_content_tokens(sentence.text) for sentence in sentences])
+        return [
+            self._position_prior(sentence) + content_score
+            for sentence, content_score in zip(sentences, content, strict=True)
+        ]
+
+    def _position_prior(self, sentence: _Sentence) -> float:
+        # With content scores in [0, 1], the first sentence scores at least lead_weight + bonus and any
+        # other at most lead_weight / 2 + bonus + 1, so it ranks first whenever lead_weight >= 2
+        # (a tie goes to the earlier sentence).
+        document_prior = self.lead_weight / (1 + sentence.index)
+        paragraph_prior = PARAGRAPH_START_BONUS / (1 + sentence.index_in_paragraph)
+        return document_prior + paragraph_prior
+
+
+def default_summarizer() -> Summarizer:
+    return LeadContentSummarizer()
+
+
+def _paragraphs(text: str) -> list[str]:
+    paragraphs = re.split(PARAGRAPH_BREAK_PATTERN, _without_lone_surrogates(text))
+    return [paragraph for paragraph in paragraphs if paragraph.strip()]
+
+
+def _without_lone_surrogates(text: str) -> str:
+    # sentencex hands text to Rust as UTF-8, which rejects lone surrogates (e.g. from surrogateescape).
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _paragraph_sentences(paragraph: str, language: str) -> list[str]:
+    from sentencex import segment  # lazily: importing it costs start-up time the CLI does not need
+
+    pieces = _rejoin_false_splits([str(piece) for piece in segment(language, paragraph)])
+    return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def _rejoin_false_splits(pieces: list[str]) -> list[str]:
+    """Undo splits after an abbreviation: sentencex misses some (more so outside English)."""
+    joined: list[str] = []
+    for piece in pieces:
+        if joined and _is_false_split(joined[-1], piece):
+            joined[-1] += piece
+        else:
+            joined.append(piece)
+    return joined
+
+
+def _is_false_split(before: str, after: str) -> bool:
+    trimmed_before = before.rstrip()
+    trimmed_after = after.lstrip()
+    if not trimmed_before.endswith(".") or not trimmed_after:
+        return False
+    # A sentence does not start in lower case ("5 a.m. on Monday", "E. coli").
+    if trimmed_after[0].islower():
+        return True
+    # "U.S.A." cut into "U." + "S.A.": nothing separates them. A lone initial followed by a space and a
+    # capital is left as split: "met J. Smith" and "posted on X. The" cannot be told apart.
+    touching = before == trimmed_before and after == trimmed_after
+    return touching and re.search(TRAILING_INITIAL_PATTERN, trimmed_before) is not None
+
+
+def _content_tokens(sentence: str) -> list[str]:
+    return [token for token in re.findall(WORD_TOKEN_PATTERN, sentence.casefold()) if len(token) >= MIN_TOKEN_CHARS]
+
+
+def _centrality_scores(token_lists: list[list[str]]) -> list[float]:
+    """Per sentence, the mean article-wide count of its words, scaled so the most central sentence is 1."""
+    counts = Counter(token for tokens in token_lists for token in tokens)
+    if not counts:
+        return [0.0] * len(token_lists)
+    top_count = max(counts.values())
+    raw = [
+        sum(counts[token] for token in tokens) / (top_count * len(tokens)) if tokens else 0.0 for tokens in token_lists
+    ]
+    top_raw = max(raw)
+    return [score / top_raw if top_raw > 0 else 0.0 for score in raw]
+
+
+def _choose_within_budget(sentences: list[_Sentence], scores: list[float], max_chars: int) -> list[_Sentence]:
+    """Best-scored first, skipping any that no longer fit; returned in document order."""
+    ranked = sorted(sentences, key=lambda sentence: (-scores[sentence.index], sentence.index))
+    chosen: list[_Sentence] = []
+    used = 0
+    for sentence in ranked:
+        cost = len(sentence.text) + (len(SENTENCE_SEPARATOR) if chosen else 0)
+        if used + cost <= max_chars:
+            chosen.append(sentence)
+            used += cost
+    return sorted(chosen, key=lambda sentence: sentence.index)
+
+
+def _shorten_at_word_boundary(sentence: str, max_chars: int) -> str:
+    """The longest whole-word prefix of `sentence` that fits with an ellipsis, or "" if none is useful."""
+    if max_chars < MIN_FALLBACK_CHARS:
+        return ""
+    if len(sentence) <= max_chars:
+        return sentence
+    room = max_chars - len(ELLIPSIS)
+    prefix = sentence[:room]
+    if not sentence[room : room + 1].isspace():
+        prefix = re.sub(r"\S*$", "", prefix)
+    prefix = prefix.rstrip(DANGLING_PUNCTUATION)
+    return prefix + ELLIPSIS if prefix else ""

@@ -1,0 +1,94 @@
+"""Shared test helpers. Network access beyond 127.0.0.1 is refused by pytest-socket (see pyproject)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Config, parse_config
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "bot" / "samples"
+SYRIA_PAGE = SAMPLES / "syria-coalition.txt"
+
+
+class FakeClock:
+    """A clock the test moves by hand; jobs read it instead of the wall clock."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def rss(items: list[dict[str, str]], title: str = "Test feed") -> str:
+    """A small RSS 2.0 document; each item may give title, link, guid, description, category, pubDate."""
+    parts = []
+    for item in items:
+        fields = "".join(
+            f"<{tag}>{item[tag]}</{tag}>"
+            for tag in ("title", "link", "guid", "description", "category", "pubDate")
+            if tag in item
+        )
+        parts.append(f"<item>{fields}</item>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>{title}</title><link>https://news.example.com/</link><description>t</description>"
+        + "".join(parts)
+        + "</channel></rss>"
+    )
+
+
+def news_item(n: int, tag: str = "PoliticsNews", day: int = 20) -> dict[str, str]:
+    return {
+        "title": f"Story number {n} about the council vote",
+        "link": f"https://news.example.com/2026/11/story-{n}?utm_source=feed",
+        "guid": f"https://news.example.com/2026/11/story-{n}",
+        "description": (
+            f"The city council approved plan {n} on Tuesday. Officials said the vote was close. "
+            f"Residents will see changes next year. #{tag}"
+        ),
+        "pubDate": f"Fri, {day:02d} Nov 2026 {n % 24:02d}:00:00 +0000",
+    }
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    """A dry-run config in tmp_path; keyword arguments replace whole top-level tables."""
+
+    def build(**tables: Any) -> Config:
+        data: dict[str, Any] = {
+            "state": {"path": str(tmp_path / "state.sqlite")},
+            "output": {"dir": str(tmp_path / "out"), "dry_run": True},
+            "sources": [],
+            "routes": [{"name": "all", "hashtags": ["*"], "channels": ["telegram", "x", "email"]}],
+        }
+        data.update(tables)
+        return parse_config(data, path=tmp_path / "config.toml")
+
+    return build
+
+
+@pytest.fixture
+def feed_file(tmp_path: Path) -> Iterator[Callable[[list[dict[str, str]]], Path]]:
+    path = tmp_path / "feed.xml"
+
+    def write(items: list[dict[str, str]]) -> Path:
+        path.write_text(rss(items), encoding="utf-8")
+        return path
+
+    yield write

@@ -1,0 +1,162 @@
+"""The command line as a user runs it: real subprocesses for the commands that matter end to end."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.summarize import split_sentences
+from bot.telegram_html import validate, visible_length
+from bot.xtext import weighted_length
+from tests.conftest import REPO, SYRIA_PAGE, news_item, rss
+
+
+def newsbot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_demo_renders_every_channel_within_limits_and_posts_nothing_the_second_time(tmp_path: Path) -> None:
+    first = newsbot("demo", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Syria joins coalition" in first.stdout
+    out = tmp_path / "out"
+    telegram_files = list((out / "telegram").glob("*.html"))
+    x_files = list((out / "x").glob("*.txt"))
+    assert telegram_files and x_files
+    for path in telegram_files:
+        html = path.read_text(encoding="utf-8")
+        validate(html)
+        assert visible_length(html) <= 4096
+    for path in x_files:
+        text = path.read_text(encoding="utf-8").strip()
+        assert weighted_length(text) <= 280
+    linked = [p.read_text(encoding="utf-8") for p in x_files if "https://" in p.read_text(encoding="utf-8")]
+    assert linked, "feed articles have links and every X post must keep its link"
+    digest = (out / "email" / "digest.txt").read_text(encoding="utf-8")
+    assert "#PoliticsNews" in digest and "Syria joins coalition" in digest
+    assert "Syria joins coalition" in (out / "email" / "digest.html").read_text(encoding="utf-8")
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and "sqlite" not in p.name}
+
+    second = newsbot("demo", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "Nothing new" in second.stdout
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and "sqlite" not in p.name}
+    assert after == before
+
+
+def page_sentences() -> set[str]:
+    text = SYRIA_PAGE.read_text(encoding="utf-8")
+    body = text.split("Related Articles", 1)[1].split("#PoliticsNews", 1)[0]
+    return {s for para in body.split("\n\n") for s in split_sentences(para)}
+
+
+def test_summarize_prints_whole_sentences_within_the_budget_for_every_size(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sentences = page_sentences()
+    for max_chars in range(150, 3001, 25):
+        assert main(["summarize", str(SYRIA_PAGE), "--max-chars", str(max_chars)]) == 0
+        summary = capsys.readouterr().out.strip()
+        assert 0 < len(summary) <= max_chars
+        assert "Related Articles" not in summary and "Popular Articles" not in summary and "#" not in summary
+        assert not summary.endswith("…")
+        remaining = summary
+        for sentence in sorted(sentences, key=len, reverse=True):
+            remaining = remaining.replace(sentence, "")
+        assert remaining.strip() == "", f"not whole sentences at {max_chars}: {remaining!r}"
+        assert not re.search(r"\bU\.\s*$", summary)
+
+
+def test_summarize_as_a_real_command(tmp_path: Path) -> None:
+    done = newsbot("summarize", str(SYRIA_PAGE), "--max-chars", "400", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("In a significant diplomatic shift")
+    assert len(done.stdout.strip()) <= 400
+
+
+def test_preview_prints_the_channel_post_for_a_feed_entry(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([news_item(1), news_item(2)]), encoding="utf-8")
+    done = newsbot("preview", str(feed), "--channel", "x", "--entry", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "https://news.example.com/2026/11/story-2" in done.stdout
+    assert "entry 2 of 2" in done.stderr
+
+
+def test_once_runs_a_cycle_and_a_second_process_on_the_same_state_is_refused(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([news_item(1)]), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        '[output]\ndry_run = true\n[[sources]]\nname = "f"\nurl = "feed.xml"\nbackfill = 1\n'
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n',
+        encoding="utf-8",
+    )
+    done = newsbot("once", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "1 new article(s), 1 queued, 1 sent" in done.stdout
+    assert list((tmp_path / "out" / "telegram").glob("*.html"))
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from pathlib import Path; from bot.lock import StateLock;"
+            f"StateLock(Path({str(tmp_path / 'newsbot.sqlite')!r})).acquire(); print('ok', flush=True); time.sleep(60)",
+        ],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        refused = newsbot("once", cwd=tmp_path)
+        assert refused.returncode == 1
+        assert f"another newsbot (pid {holder.pid})" in refused.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_bad_config_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[email]\nsecurity = 'ssl'\n", encoding="utf-8")
+    done = newsbot("once", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "config.toml: email.security" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    assert newsbot("summarize", "x", "--max-chars", "-3", cwd=tmp_path).returncode == 2
+    assert newsbot("frobnicate", cwd=tmp_path).returncode == 2
+
+
+def test_check_config_names_missing_secrets_without_printing_any(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram", "email"]\n', encoding="utf-8"
+    )
+    secret = "123456:SECRET-TOKEN-VALUE"
+    done = newsbot("check-config", cwd=tmp_path, env={"NEWSBOT_TELEGRAM_TOKEN": secret, "NEWSBOT_SMTP_PASSWORD": ""})
+    assert done.returncode == 2
+    assert "$NEWSBOT_TELEGRAM_TOKEN is set" in done.stdout
+    assert "$NEWSBOT_SMTP_PASSWORD is missing" in done.stdout
+    assert "NEWSBOT_SMTP_PASSWORD" in done.stderr
+    assert secret not in done.stdout + done.stderr
+
+
+def test_unreadable_source_in_summarize_says_which_and_why(tmp_path: Path) -> None:
+    done = newsbot("summarize", str(tmp_path / "missing.txt"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "missing.txt" in done.stderr and "Traceback" not in done.stderr
