@@ -18,6 +18,10 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/summary_rouge.py
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy

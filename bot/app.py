@@ -14,13 +14,14 @@ import httpx
 
 from bot import digest
 from bot.config import Config
+from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import StateLock
 from bot.logs import kv
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
 from bot.publishers.base import DigestPublisher
-from bot.render import Renderer
+from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer
 from bot.store import SqliteStore, open_store
 from bot.summarize import default_summarizer
 
@@ -40,6 +41,21 @@ def build_renderer(config: Config) -> Renderer:
         utm={channel: config.utm(channel) for channel in ("telegram", "x", "email")},
         summary_chars=config.summary_chars(),
     )
+
+
+def check_templates(config: Config, renderer: Renderer) -> None:
+    """Every template the config will use loads, so a typo shows at start-up, not at the first post."""
+    wanted = [
+        (f"routes[{i}].template.{channel}", name)
+        for i, route in enumerate(config.routes)
+        for channel, name in route.template.items()
+    ]
+    wanted += [("templates.dir", name) for name in (*TEMPLATES.values(), DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE)]
+    for key, name in wanted:
+        problem = renderer.template_problem(name)
+        if problem:
+            folder = config.templates.dir or "[templates] dir"
+            raise ConfigError(f"{config.path or 'config'}: {key}: {problem}; put the file in {folder} or fix the name")
 
 
 @dataclass
@@ -76,6 +92,9 @@ class App:
     ) -> None:
         self.config = config
         self.clock = clock
+        self.renderer = build_renderer(config)
+        check_templates(config, self.renderer)
+        self.publishers = publishers if publishers is not None else build_publishers(config)
         self.lock = StateLock(config.state.path)
         self.lock.acquire()
         try:
@@ -83,8 +102,6 @@ class App:
         except BaseException:
             self.lock.release()
             raise
-        self.renderer = build_renderer(config)
-        self.publishers = publishers if publishers is not None else build_publishers(config)
         self.ingest = Ingest(self.store, config, client=http_client)
         self.outbox = Outbox(self.store, self.renderer, self.publishers, config)
 

@@ -126,10 +126,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_entry(target: str, number: int) -> tuple[Entry, int]:
+def _read_entry(target: str, number: int, command: str) -> tuple[Entry, int]:
     from bot.sources import read_source
 
-    entries = read_source("cli", target).entries
+    entries = read_source(command, target).entries
     if not entries:
         raise ConfigError(f"{target}: no article found in it")
     if not 1 <= number <= len(entries):
@@ -140,7 +140,7 @@ def _read_entry(target: str, number: int) -> tuple[Entry, int]:
 def cmd_summarize(args: argparse.Namespace) -> int:
     from bot.summarize import default_summarizer
 
-    entry, _count = _read_entry(args.target, args.entry)
+    entry, _count = _read_entry(args.target, args.entry, args.command)
     summary = default_summarizer().summarize(entry.text, args.max_chars)
     print(summary)
     return EXIT_OK
@@ -155,7 +155,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     path = config_path(args.config)
     config = load_config(path) if args.config or path.exists() else Config()
-    entry, count = _read_entry(args.target, args.entry)
+    entry, count = _read_entry(args.target, args.entry, args.command)
     article = build_article(entry, source="preview", source_hashtags=(), first_seen=datetime.now(UTC))
     post = build_renderer(config).render(article, args.channel)
     print(post.text)

@@ -148,6 +148,16 @@ class Renderer:
         self._summary_chars = {**DEFAULT_SUMMARY_CHARS, **(summary_chars or {})}
         self._env = build_environment(template_dir)
 
+    def template_problem(self, name: str) -> str:
+        """What is wrong with template `name` (not found, bad syntax), or "" if it loads."""
+        try:
+            self._env.get_template(name)
+        except jinja2.TemplateNotFound:
+            return f"template {name!r} not found in the templates folder or the packaged templates"
+        except jinja2.TemplateSyntaxError as error:
+            return f"template {name!r} line {error.lineno}: {error.message}"
+        return ""
+
     # --- one article, one channel ----------------------------------------------------------------
 
     def render(self, article: Article, channel: str, *, template: str | None = None, caption: bool = False) -> Post:

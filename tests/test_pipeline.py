@@ -326,3 +326,33 @@ def test_file_sink_writes_posts_atomically_without_leftovers(tmp_path: Path) -> 
     receipt = sink.publish(Post(article_key="abc", channel="telegram", text="<b>Hi</b>", length=2, limit=4096))
     assert Path(receipt.remote_id).read_text(encoding="utf-8") == "<b>Hi</b>\n"
     assert [p.name for p in (tmp_path / "telegram").iterdir()] == ["abc.html"]
+
+
+def test_a_route_template_that_does_not_exist_is_a_config_error_at_start(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    from bot.errors import ConfigError
+
+    config = make_config(routes=[{"name": "r", "hashtags": ["*"], "channels": ["x"], "template": "breakng.txt.j2"}])
+    with pytest.raises(ConfigError) as err:
+        App(config)
+    assert "routes[0].template.x" in str(err.value) and "'breakng.txt.j2' not found" in str(err.value)
+
+
+def test_a_route_can_use_its_own_template_from_the_user_folder(
+    make_config: Callable[..., Config], feed_file: Callable[..., Path], tmp_path: Path, clock: FakeClock
+) -> None:
+    folder = tmp_path / "my-templates"
+    folder.mkdir()
+    (folder / "breaking.txt.j2").write_text("BREAKING: {{ title }} {{ link }}\n", encoding="utf-8")
+    config = make_config(
+        templates={"dir": str(folder)},
+        sources=[{"name": "feed", "url": str(feed_file([news_item(1)])), "backfill": 1}],
+        routes=[{"name": "r", "hashtags": ["*"], "channels": ["x"], "template": "breaking.txt.j2"}],
+    )
+    publisher = RecordingPublisher("x")
+    with App(config, clock=clock, publishers={"x": publisher}) as app:
+        app.run_cycle(poll_all=True)
+    assert publisher.delivered[0].text == (
+        "BREAKING: Story number 1 about the council vote https://news.example.com/2026/11/story-1"
+    )

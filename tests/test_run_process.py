@@ -1,0 +1,80 @@
+"""`newsbot run` as a real process: it polls, publishes, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot.logs import RedactSecrets, kv
+from tests.conftest import REPO, news_item, rss
+
+
+def wait_for(condition: object, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_run_polls_publishes_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([news_item(1)]), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        "[output]\ndry_run = true\n[outbox]\ndrain_interval = 1\n"
+        '[[sources]]\nname = "f"\nurl = "feed.xml"\ninterval = 1\nbackfill = 1\n'
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n',
+        encoding="utf-8",
+    )
+    posts = tmp_path / "out" / "telegram"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: len(list(posts.glob("*.html"))) == 1), "the first article was not published"
+        feed.write_text(rss([news_item(2), news_item(1)]), encoding="utf-8")
+        assert wait_for(lambda: len(list(posts.glob("*.html"))) == 2), "a new article was not picked up"
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "event=stopping signal=SIGTERM" in err
+    assert "event=stopped" in err
+
+
+def test_secret_values_are_redacted_from_every_log_line(caplog: object) -> None:
+    token = "123456789:AAH-very-secret-token"
+    logger = logging.getLogger("test.redaction")
+    handler_output: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            handler_output.append(self.format(record))
+
+    handler = Collect()
+    handler.addFilter(RedactSecrets([token]))
+    logger.addHandler(handler)
+    try:
+        logger.warning("HTTP Request: POST https://api.telegram.org/bot%s/sendMessage", token)
+        try:
+            raise RuntimeError(f"bad token {token}")
+        except RuntimeError:
+            logger.exception("%s", kv(event="failed", detail=f"token={token}"))
+    finally:
+        logger.removeHandler(handler)
+    text = "\n".join(handler_output)
+    assert token not in text
+    assert "bot***/sendMessage" in text
+    assert "RuntimeError: bad token ***" in text
