@@ -30,6 +30,8 @@ PARAGRAPH_BREAK_PATTERN = r"\n[^\S\n]*\n\s*"
 WORD_TOKEN_PATTERN = r"\w+"
 # A lone initial ("U.") as the last word of a piece, possibly after an opening bracket or quote.
 TRAILING_INITIAL_PATTERN = r"(?:^|[\s(\[\"'\u201c\u2018])[^\W\d_]\.$"
+# English titles that precede a name and so never end a sentence; sentencex sometimes splits after them.
+TRAILING_TITLE_PATTERN = r"(?:^|\s)(?:Mr|Ms|Mrs|Mx|Dr|Prof|Gen|Sen|Rep|Gov|Lt|Col|Sgt|Capt|Cpl|Adm|Rev|Hon|St|Mt)\.$"
 # Punctuation that would dangle before the ellipsis of a truncated sentence.
 DANGLING_PUNCTUATION = " \t\n,;:\u2013\u2014-"
 
@@ -139,6 +141,9 @@ def _is_false_split(before: str, after: str) -> bool:
         return False
     # A sentence does not start in lower case ("5 a.m. on Monday", "E. coli").
     if trimmed_after[0].islower():
+        return True
+    # A title always goes with the name after it ("left Ms. Okafor ahead").
+    if re.search(TRAILING_TITLE_PATTERN, trimmed_before):
         return True
     # "U.S.A." cut into "U." + "S.A.": nothing separates them. A lone initial followed by a space and a
     # capital is left as split: "met J. Smith" and "posted on X. The" cannot be told apart.

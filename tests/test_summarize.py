@@ -349,3 +349,12 @@ def test_summary_is_whole_sentences_in_order_or_a_marked_shortening(text: str, m
         assert is_ordered_join_of(summary, sentences)
         if len(sentences[0]) <= max_chars:
             assert summary.startswith(sentences[0])
+
+
+def test_a_title_before_a_name_never_ends_a_sentence() -> None:
+    text = "The recount left Ms. Okafor ahead. Then Dr. Reyes spoke for Gov. Hale. Sen. Brown agreed."
+    assert split_sentences(text) == [
+        "The recount left Ms. Okafor ahead.",
+        "Then Dr. Reyes spoke for Gov. Hale.",
+        "Sen. Brown agreed.",
+    ]

@@ -1,0 +1,163 @@
+"""ROUGE-1/2/L F1 of newsbot's summarizer against hand-written reference summaries, beside two baselines.
+
+Run from the repository root: `.venv/bin/python bench/summary_rouge.py` (needs the `bench` extra, rouge-score).
+Prints a Markdown table and writes it to bench/RESULTS-summary.md. Offline and deterministic.
+
+Methods, all fed the same article body (title excluded):
+- newsbot:  `default_summarizer().summarize(text, budget)`;
+- lead-fit: the article's first sentences, in order, while they fit the budget (stops at the first that does not);
+- Lead-3:   the first three sentences whatever their length (independent of the budget, shown for context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+
+from rouge_score import rouge_scorer
+
+from bot.sources import read_source
+from bot.summarize import default_summarizer, split_sentences
+
+BENCH_DIR = Path(__file__).resolve().parent
+DATA_DIR = BENCH_DIR / "data" / "summaries"
+SAMPLES_DIR = BENCH_DIR.parent / "bot" / "samples"
+# Bundled article pages, parsed the way newsbot reads them; their references live in DATA_DIR.
+SAMPLE_PAGES = ("syria-coalition", "ev-batteries")
+RESULTS_PATH = BENCH_DIR / "RESULTS-summary.md"
+REFERENCE_SUFFIX = ".ref.txt"
+
+BUDGETS = (200, 300, 400, 600)
+METRICS = ("rouge1", "rouge2", "rougeL")
+METRIC_LABELS = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
+SEPARATOR = " "
+LEAD_SENTENCES = 3
+
+Summarize = Callable[[str, int], str]
+
+
+@dataclass(frozen=True)
+class Article:
+    name: str
+    text: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class Result:
+    method: str
+    budget: int | None  # None: the method ignores the budget
+    f1: dict[str, float]  # mean F1 per metric
+    recall: dict[str, float]  # mean recall per metric: how much of the reference the summary covers
+    mean_chars: float
+    empty: int  # articles for which the method produced no summary
+
+
+def load_articles() -> list[Article]:
+    """The corpus files (title line, blank line, body) and the bundled sample pages, each with its reference."""
+    articles = [
+        Article(path.name.removesuffix(".txt"), _body_of_text_file(path), _reference(path.name.removesuffix(".txt")))
+        for path in sorted(DATA_DIR.glob("*.txt"))
+        if not path.name.endswith(REFERENCE_SUFFIX)
+    ]
+    for name in SAMPLE_PAGES:
+        entry = read_source("bench", str(SAMPLES_DIR / f"{name}.txt")).entries[0]
+        articles.append(Article(name, entry.text, _reference(name)))
+    return articles
+
+
+def _body_of_text_file(path: Path) -> str:
+    _title, _blank, body = path.read_text(encoding="utf-8").partition("\n\n")
+    return body.strip()
+
+
+def _reference(name: str) -> str:
+    return (DATA_DIR / f"{name}{REFERENCE_SUFFIX}").read_text(encoding="utf-8").strip()
+
+
+def lead_fit(text: str, max_chars: int) -> str:
+    """The first sentences of `text` that fit `max_chars`, joined by a space; stops at the first that does not."""
+    chosen: list[str] = []
+    used = 0
+    for sentence in split_sentences(text):
+        cost = len(sentence) + (len(SEPARATOR) if chosen else 0)
+        if used + cost > max_chars:
+            break
+        chosen.append(sentence)
+        used += cost
+    return SEPARATOR.join(chosen)
+
+
+def lead_three(text: str, max_chars: int) -> str:
+    """The first three sentences of `text`; `max_chars` is ignored."""
+    return SEPARATOR.join(split_sentences(text)[:LEAD_SENTENCES])
+
+
+def evaluate(
+    articles: Sequence[Article], method: str, summarize: Summarize, budget: int | None, scorer: rouge_scorer.RougeScorer
+) -> Result:
+    summaries = [summarize(article.text, budget or 0) for article in articles]
+    scores = [scorer.score(article.reference, summary) for article, summary in zip(articles, summaries, strict=True)]
+    f1 = {metric: mean(score[metric].fmeasure for score in scores) for metric in METRICS}
+    recall = {metric: mean(score[metric].recall for score in scores) for metric in METRICS}
+    chars = mean(len(summary) for summary in summaries)
+    return Result(method, budget, f1, recall, chars, sum(not s for s in summaries))
+
+
+def run(articles: Sequence[Article]) -> list[Result]:
+    scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
+    newsbot = default_summarizer()
+    results: list[Result] = []
+    for budget in BUDGETS:
+        results.append(evaluate(articles, "newsbot", newsbot.summarize, budget, scorer))
+        results.append(evaluate(articles, "lead-fit", lead_fit, budget, scorer))
+    results.append(evaluate(articles, "Lead-3", lead_three, None, scorer))
+    return results
+
+
+def render(results: Sequence[Result], article_count: int) -> str:
+    metric_headers = " | ".join(f"{METRIC_LABELS[m]} F1" for m in METRICS)
+    lines = [
+        f"# Summary ROUGE benchmark ({article_count} articles)",
+        "",
+        "Generated by `.venv/bin/python bench/summary_rouge.py`. Mean F1 (rouge-score, Porter stemmer).",
+        "",
+        f"| Budget | Method | {metric_headers} | Mean chars | Empty |",
+        "|---:|---|" + "---:|" * (len(METRICS) + 2),
+    ]
+    for result in results:
+        budget_cell = str(result.budget) if result.budget is not None else "none"
+        cells = " | ".join(f"{result.f1[m]:.4f}" for m in METRICS)
+        lines.append(f"| {budget_cell} | {result.method} | {cells} | {result.mean_chars:.0f} | {result.empty} |")
+    lines += [
+        "",
+        f"Ratio newsbot / lead-fit (mean F1 and mean recall; > 1 means newsbot is better), {article_count} articles:",
+        "",
+    ]
+    labels = [f"{METRIC_LABELS[m]} F1" for m in METRICS] + [f"{METRIC_LABELS[m]} recall" for m in METRICS]
+    lines += [f"| Budget | {' | '.join(labels)} |", "|---:|" + "---:|" * len(labels)]
+    by_key = {(result.method, result.budget): result for result in results}
+    for budget in BUDGETS:
+        ours, lead = by_key["newsbot", budget], by_key["lead-fit", budget]
+        f1 = [_ratio(ours.f1[m], lead.f1[m]) for m in METRICS]
+        recall = [_ratio(ours.recall[m], lead.recall[m]) for m in METRICS]
+        lines.append(f"| {budget} | " + " | ".join(f1 + recall) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.3f}" if denominator > 0 else "n/a"
+
+
+def main() -> int:
+    articles = load_articles()
+    report = render(run(articles), len(articles))
+    print(report, end="")
+    RESULTS_PATH.write_text(report, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
