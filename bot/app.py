@@ -22,7 +22,7 @@ from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
 from bot.publishers.base import DigestPublisher
 from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer
-from bot.store import SqliteStore, open_store
+from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store
 from bot.summarize import default_summarizer
 
 log = logging.getLogger("newsbot")
@@ -121,16 +121,8 @@ class App:
 
     def poll_due_sources(self, *, poll_all: bool = False) -> list[PollReport]:
         now = self.clock()
-        sources = self.config.sources if poll_all else self.ingest.due_sources(now)
+        sources = self.ingest.sources() if poll_all else self.ingest.due_sources(now)
         return [self.ingest.poll(source, now) for source in sources]
-
-    def poll_source(self, name: str) -> PollReport | None:
-        """Scheduler job: poll one source if its interval (or its error backoff) has passed."""
-        now = self.clock()
-        for source in self.ingest.due_sources(now):
-            if source.name == name:
-                return self.ingest.poll(source, now)
-        return None
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
         return self.outbox.drain(self.clock, should_stop)
@@ -143,7 +135,15 @@ class App:
             log.error("%s", kv(event="digest_unsupported", channel=digest.CHANNEL))
             return 0
         sender: DigestPublisher = publisher  # type: ignore[assignment]
-        return digest.run_digest(self.store, self.renderer, sender, self.config.email, self.clock(), force=force)
+        requested = self.store.get_meta(DIGEST_REQUEST_KEY) == "1"  # an admin's /digest send
+        if self.store.is_paused() and not (force or requested):
+            return 0
+        sent = digest.run_digest(
+            self.store, self.renderer, sender, self.config.email, self.clock(), force=force or requested
+        )
+        if requested:
+            self.store.set_meta(DIGEST_REQUEST_KEY, "")
+        return sent
 
     def run_cycle(self, *, poll_all: bool = False, should_stop: Callable[[], bool] = lambda: False) -> CycleReport:
         """One full cycle: poll, publish what is due, send the digest if it is due."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--entry", type=int, default=1, metavar="N", help="which entry of a feed (default: 1)")
 
     commands.add_parser("check-config", help="validate the config and tell which secrets are missing")
+
+    subscribers = commands.add_parser("subscribers", help="import or export subscribers as CSV")
+    actions = subscribers.add_subparsers(dest="action", metavar="ACTION", required=True)
+    do_import = actions.add_parser("import", help="add or update subscribers from a CSV file (header chat_id,hashtags)")
+    do_import.add_argument("file", metavar="FILE.csv", type=Path)
+    do_import.add_argument("--channel", default="telegram", choices=("telegram",))
+    do_export = actions.add_parser("export", help="write every subscriber as CSV (to stdout, or --output FILE)")
+    do_export.add_argument("--channel", default="telegram", choices=("telegram",))
+    do_export.add_argument("--output", metavar="FILE", type=Path)
     return parser
 
 
@@ -121,9 +131,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     stop = threading.Event()
     install_stop_signals(stop)
-    with App(config) as app:
+    with App(config) as app, chat_commands(config):
         run_forever(app, stop)
     return EXIT_OK
+
+
+@contextmanager
+def chat_commands(config: Config) -> Iterator[None]:
+    """Answer Telegram chat commands in a background thread while `run` runs, when a bot token is set."""
+    import os
+
+    token = os.environ.get(config.telegram.token_env, "").strip()
+    if not token:
+        log.info("chat commands off: $%s is not set", config.telegram.token_env)
+        yield
+        return
+    from telegram.error import InvalidToken
+
+    from bot.commands.application import build_application
+    from bot.commands.context import open_command_context
+    from bot.commands.runner import CommandRunner
+
+    context = open_command_context(config)
+    runner = CommandRunner(build_application(config, token, context), config)
+    try:
+        try:
+            runner.start()
+        except InvalidToken:
+            raise ConfigError(
+                f"telegram.token_env: Telegram refused the bot token in ${config.telegram.token_env};"
+                " copy it again from @BotFather"
+            ) from None
+        except Exception as exc:  # Telegram unreachable: publishing goes on, commands wait for a restart
+            log.error("chat commands unavailable (%s); publishing goes on, restart newsbot to retry", exc)
+        yield
+    finally:
+        runner.stop()
+        context.close()
 
 
 def _read_entry(target: str, number: int, command: str) -> tuple[Entry, int]:
@@ -190,7 +234,36 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_subscribers(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bot.store import open_store
+    from bot.subscribers_csv import export_rows, import_subscribers, write_csv
+
+    config = _config(args)
+    store = open_store(config.state.path)
+    try:
+        if args.action == "import":
+            try:
+                with args.file.open(encoding="utf-8-sig", newline="") as rows:
+                    report = import_subscribers(store, args.channel, rows, datetime.now(UTC))
+            except OSError as exc:
+                raise ConfigError(f"{args.file}: cannot read it: {exc.strerror}") from None
+            print(f"{args.file}: {report.summary()}")
+            return EXIT_FAILURE if report.problems and not (report.added or report.updated) else EXIT_OK
+        if args.output:
+            with args.output.open("w", encoding="utf-8", newline="") as out:
+                count = write_csv(export_rows(store, args.channel), out)
+            print(f"{count} subscriber(s) written to {args.output}", file=sys.stderr)
+        else:
+            write_csv(export_rows(store, args.channel), sys.stdout)
+        return EXIT_OK
+    finally:
+        store.close()
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "subscribers": cmd_subscribers,
     "demo": cmd_demo,
     "once": cmd_once,
     "run": cmd_run,

@@ -78,10 +78,18 @@ class RouteConfig:
 class TelegramConfig:
     base_url: str = "https://api.telegram.org/bot"
     channel: str = ""  # chat id or @name of the channel / group to post to
+    more_channels: tuple[str, ...] = ()  # further channels / groups when `channel` is given as a list
     admins: tuple[int, ...] = ()
     token_env: str = "NEWSBOT_TELEGRAM_TOKEN"
+    subscribers: bool = True  # also send routed articles as direct messages to subscribers whose hashtags match
+    link_preview: bool = True
     summary_chars: int = 700
     max_posts_per_cycle: int | None = None  # None: [outbox] max_posts_per_cycle
+    messages_per_second: int = 30  # Telegram's limits; lower them if your bot shares its token
+    messages_per_chat_per_second: int = 1
+    messages_per_group_per_minute: int = 20
+    max_in_flight: int = 30  # requests open at once during a fan-out
+    request_timeout: float = 15.0
     utm: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -316,20 +324,38 @@ class _Parser:
                 "telegram.admins",
                 "must be a list of numeric Telegram user ids such as [123456789] (usernames can change; ids cannot)",
             )
-        channel = raw.get("channel", "")
-        if isinstance(channel, int) and not isinstance(channel, bool):
-            channel = str(channel)
-        if not isinstance(channel, str) or (channel and not re.fullmatch(r"@[A-Za-z0-9_]{4,}|-?\d+", channel)):
-            raise self.fail("telegram.channel", 'must be a chat id such as -1001234567890 or a name such as "@mynews"')
+        channels = self.telegram_chats(raw.get("channel", ""))
         return TelegramConfig(
             base_url=self.url(raw, "telegram.base_url", TelegramConfig().base_url),
-            channel=channel,
+            channel=channels[0] if channels else "",
+            more_channels=channels[1:],
             admins=tuple(admins),
             token_env=self.env_name(raw, "telegram.token_env", TelegramConfig().token_env),
+            subscribers=self.get(raw, "telegram.subscribers", bool, True),
+            link_preview=self.get(raw, "telegram.link_preview", bool, True),
             summary_chars=self.positive(raw, "telegram.summary_chars", TelegramConfig().summary_chars),
             max_posts_per_cycle=self.optional_positive(raw, "telegram.max_posts_per_cycle"),
+            messages_per_second=self.positive(raw, "telegram.messages_per_second", 30),
+            messages_per_chat_per_second=self.positive(raw, "telegram.messages_per_chat_per_second", 1),
+            messages_per_group_per_minute=self.positive(raw, "telegram.messages_per_group_per_minute", 20),
+            max_in_flight=self.positive(raw, "telegram.max_in_flight", 30),
+            request_timeout=self.positive_number(raw, "telegram.request_timeout", 15.0),
             utm=self.utm(raw, "telegram.utm"),
         )
+
+    def telegram_chats(self, raw: Any) -> tuple[str, ...]:
+        values = raw if isinstance(raw, list) else [raw]
+        chats: list[str] = []
+        for value in values:
+            chat = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+            if not isinstance(chat, str) or (chat and not re.fullmatch(r"@[A-Za-z0-9_]{4,}|-?\d+", chat)):
+                raise self.fail(
+                    "telegram.channel",
+                    'must be a chat id such as -1001234567890 or a name such as "@mynews" (or a list of them)',
+                )
+            if chat and chat not in chats:
+                chats.append(chat)
+        return tuple(chats)
 
     def x(self, raw: Mapping[str, Any]) -> XConfig:
         self.known(raw, "x", XConfig)
@@ -377,7 +403,8 @@ class _Parser:
     # -- values -----------------------------------------------------------------------------------
 
     def known(self, raw: Mapping[str, Any], where: str, cls: type) -> None:
-        allowed = [f.name for f in fields(cls) if f.name != "path" or cls is StateConfig]
+        derived = {"path", "more_channels"}  # filled from other keys, never written in the file
+        allowed = [f.name for f in fields(cls) if f.name not in derived or (cls is StateConfig and f.name == "path")]
         for key in raw:
             if key not in allowed:
                 hint = difflib.get_close_matches(key, allowed, n=1)

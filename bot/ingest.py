@@ -49,9 +49,18 @@ class Ingest:
         self.config = config
         self.client = client
 
+    def sources(self) -> list[SourceConfig]:
+        """The config's sources, then those admins added from chat (/addsource)."""
+        added = [
+            SourceConfig(name=s.name, url=s.url, hashtags=s.hashtags)
+            for s in self.store.added_sources()
+            if s.name not in {c.name for c in self.config.sources}
+        ]
+        return [*self.config.sources, *added]
+
     def due_sources(self, now: datetime) -> list[SourceConfig]:
         due = []
-        for source in self.config.sources:
+        for source in self.sources():
             next_poll = self.store.source_state(source.name).next_poll
             if next_poll is None or next_poll <= now:
                 due.append(source)
@@ -135,7 +144,7 @@ class Ingest:
             with self.store.transaction():
                 self.store.add_article(article)
                 if post_it:
-                    report.queued += self._route(article, now)
+                    report.queued += self.route(article, now)
             report.new += 1
             report.new_articles.append(article)
             if not post_it:
@@ -149,11 +158,36 @@ class Ingest:
                     ),
                 )
 
-    def _route(self, article: Article, now: datetime) -> int:
+    def route(self, article: Article, now: datetime) -> int:
+        """Queue the article wherever the routes send it (channels and matching subscribers). Returns rows added."""
         decision = decide(article, self.config.routes)
         fields = {"article": article.key, "title": article.title[:80]}
         if not decision.targets:
             log.info("%s", kv(event="not_routed", reason=decision.reason, **fields))
             return 0
         log.debug("%s", kv(event="routed", reason=decision.reason, **fields))
-        return self.store.enqueue(outbox_items(article, decision, now), now)
+        items = outbox_items(article, decision, now)
+        own = [i for i in items if self._has_channel_target(i.channel)]
+        own += [
+            replace(item, recipient=f"{item.recipient}:{chat}")
+            for item in own
+            if item.channel == "telegram"
+            for chat in self.config.telegram.more_channels
+        ]
+        queued = self.store.enqueue(own, now)
+        for item in items:
+            if item.channel == "telegram" and self.config.telegram.subscribers:
+                queued += self.store.enqueue_for_subscribers(
+                    article.key,
+                    "telegram",
+                    article.hashtags,
+                    route=item.route,
+                    template=item.template,
+                    not_before=item.not_before,
+                    now=now,
+                )
+        return queued
+
+    def _has_channel_target(self, channel: str) -> bool:
+        """Telegram posts to a channel only when one is configured (dry runs write the file anyway)."""
+        return channel != "telegram" or bool(self.config.telegram.channel) or self.config.output.dry_run

@@ -20,10 +20,11 @@ from datetime import datetime, timedelta
 from bot.config import Config
 from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, RenderError, Unauthorized
 from bot.logs import kv
-from bot.models import Article, Post
+from bot.models import Article, Post, Receipt
 from bot.publishers import Publisher
+from bot.publishers.base import BatchPublisher
 from bot.render import Renderer
-from bot.route import next_slot
+from bot.route import is_own_target, next_slot
 from bot.store import OutboxRow, SqliteStore
 
 log = logging.getLogger("newsbot.outbox")
@@ -32,6 +33,7 @@ Clock = Callable[[], datetime]
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 DIGEST_CHANNEL = "email"  # delivered by the digest job, not item by item
+BATCH_SIZE = 500  # rows read and handed to a publisher at once: bounds memory during a large fan-out
 
 
 def backoff(attempts: int) -> timedelta:
@@ -90,6 +92,9 @@ class Outbox:
     def drain(self, clock: Clock, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
         """Publish what is due, channel by channel, at most `max_posts_per_cycle` articles per channel."""
         report = DrainReport()
+        if self.store.is_paused():
+            report.halted = dict.fromkeys(self.publishers, "paused by an admin; /resume to go on")
+            return report
         self.release_slots(clock())
         for channel, publisher in self.publishers.items():
             if channel == DIGEST_CHANNEL:
@@ -129,19 +134,20 @@ class Outbox:
         article = self.store.get_article(article_key)
         rendered: dict[str, Post | RenderError] = {}  # template -> post, rendered once for every recipient
         after_id = 0
-        while rows := self.store.due_rows(channel, article_key, clock(), after_id=after_id):
+        while rows := self.store.due_rows(channel, article_key, clock(), after_id=after_id, limit=BATCH_SIZE):
+            after_id = rows[-1].id
+            ready: list[tuple[OutboxRow, Post]] = []
             for row in rows:
-                after_id = row.id
                 post = self._render(article, row, rendered)
-                if isinstance(post, RenderError) or article is None:
-                    reason = str(post) if isinstance(post, RenderError) else "article missing from the state file"
-                    self.store.mark_failed(row.id, reason, clock())
-                    log.error("%s", kv(event="render_failed", article=article_key, channel=channel, reason=reason))
+                if isinstance(post, RenderError):
+                    self.store.mark_failed(row.id, str(post), clock())
+                    log.error("%s", kv(event="render_failed", article=article_key, channel=channel, reason=str(post)))
                     report.failed += 1
-                    continue
-                self._deliver(publisher, row, replace(post, recipient=row.recipient), clock, report)
-                if should_stop():
-                    return
+                else:
+                    ready.append((row, replace(post, recipient=row.recipient)))
+            self._deliver(publisher, ready, clock, should_stop, report)
+            if should_stop():
+                return
 
     def _render(
         self, article: Article | None, row: OutboxRow, cache: dict[str, Post | RenderError]
@@ -155,37 +161,92 @@ class Outbox:
                 cache[row.template] = exc
         return cache[row.template]
 
-    def _deliver(self, publisher: Publisher, row: OutboxRow, post: Post, clock: Clock, report: DrainReport) -> None:
+    def _deliver(
+        self,
+        publisher: Publisher,
+        ready: list[tuple[OutboxRow, Post]],
+        clock: Clock,
+        should_stop: Callable[[], bool],
+        report: DrainReport,
+    ) -> None:
+        """Hand the posts to the publisher (as one batch if it takes batches) and record each outcome."""
+        halts: list[str] = []
+        if isinstance(publisher, BatchPublisher):
+            rows_by_post = {id(post): row for row, post in ready}
+
+            def record(post: Post, outcome: Receipt | Exception) -> None:
+                halt = self._record(rows_by_post[id(post)], outcome, clock, report)
+                if halt:
+                    halts.append(halt)
+
+            publisher.publish_batch([post for _row, post in ready], record, should_stop)
+        else:
+            for row, post in ready:
+                outcome: Receipt | Exception
+                try:
+                    outcome = publisher.publish(post)
+                except Exception as exc:  # every failure is recorded below; none may lose the item
+                    outcome = exc
+                halt = self._record(row, outcome, clock, report)
+                if halt:
+                    halts.append(halt)
+                    break
+                if should_stop():
+                    break
+        if halts:
+            raise _ChannelPaused(halts[0])
+
+    def _record(self, row: OutboxRow, outcome: Receipt | Exception, clock: Clock, report: DrainReport) -> str:
+        """Write one outcome to the ledger. Returns why the channel must pause ("" to go on)."""
         fields = {"article": row.article_key, "channel": row.channel, "recipient": row.recipient}
-        try:
-            receipt = publisher.publish(post)
-        except RateLimited as exc:
-            wait = max(exc.retry_after, 0.0)
-            self.store.defer(
-                row.id, clock() + timedelta(seconds=math.ceil(wait)), str(exc), clock(), count_attempt=False
-            )
+        if isinstance(outcome, Receipt):
+            self.store.mark_sent(row.id, outcome.remote_id, clock())
+            self._follow_migration(row, outcome, clock)
+            log.info("%s", kv(event="sent", remote_id=outcome.remote_id, **fields))
+            report.sent += 1
+        elif isinstance(outcome, RateLimited):
+            wait = max(outcome.retry_after, 0.0)
+            not_before = clock() + timedelta(seconds=math.ceil(wait))
+            self.store.defer(row.id, not_before, str(outcome), clock(), count_attempt=False)
             log.warning("%s", kv(event="rate_limited", retry_after=wait, **fields))
             report.retry_later += 1
-            raise _ChannelPaused(f"rate limited, retrying in {wait:g} s") from None
-        except Unauthorized as exc:
-            reason = f"credentials refused ({exc}); fix them and restart newsbot — the queue is kept"
+            return f"rate limited, retrying in {wait:g} s"
+        elif isinstance(outcome, Unauthorized):
+            reason = f"credentials refused ({outcome}); fix them and restart newsbot — the queue is kept"
             self.unauthorized[row.channel] = reason
-            log.error("%s", kv(event="unauthorized", channel=row.channel, reason=str(exc)))
-            raise _ChannelPaused(reason) from None
-        except Rejected as exc:
-            self.store.mark_failed(row.id, f"rejected: {exc.reason}", clock())
-            log.error("%s", kv(event="rejected", reason=exc.reason, **fields))
+            log.error("%s", kv(event="unauthorized", channel=row.channel, reason=str(outcome)))
+            return reason
+        elif isinstance(outcome, Rejected):
+            self.store.mark_failed(row.id, f"rejected: {outcome.reason}", clock())
+            log.error("%s", kv(event="rejected", reason=outcome.reason, **fields))
             report.failed += 1
-        except RecipientGone as exc:
-            self.store.mark_skipped(row.id, f"recipient gone: {exc}", clock())
-            log.warning("%s", kv(event="recipient_gone", reason=str(exc), **fields))
+        elif isinstance(outcome, RecipientGone):
+            self.store.mark_skipped(row.id, f"recipient gone: {outcome}", clock())
+            if not is_own_target(row.channel, row.recipient):
+                self.store.deactivate_subscriber(row.channel, row.recipient, str(outcome), clock())
+            log.warning("%s", kv(event="recipient_gone", reason=str(outcome), **fields))
             report.skipped += 1
-        except Exception as exc:  # transient PublishError, or a bug in a publisher: retry, never lose the item
-            self._retry_later(row, exc, clock, report)
+        else:  # transient PublishError, or a bug in a publisher: retry, never lose the item
+            self._retry_later(row, outcome, clock, report)
+        return ""
+
+    def _follow_migration(self, row: OutboxRow, receipt: Receipt, clock: Clock) -> None:
+        new_address = receipt.extra.get("migrated_to")
+        if not new_address:
+            return
+        if is_own_target(row.channel, row.recipient):
+            self.store.set_meta(f"{row.channel}.{row.recipient}.migrated_to", new_address)
+            log.error(
+                "%s",
+                kv(
+                    event="channel_migrated",
+                    channel=row.channel,
+                    new_chat_id=new_address,
+                    fix=f"set [{row.channel}] channel = {new_address}",
+                ),
+            )
         else:
-            self.store.mark_sent(row.id, receipt.remote_id, clock())
-            log.info("%s", kv(event="sent", remote_id=receipt.remote_id, **fields))
-            report.sent += 1
+            self.store.migrate_address(row.channel, row.recipient, new_address, clock())
 
     def _retry_later(self, row: OutboxRow, exc: Exception, clock: Clock, report: DrainReport) -> None:
         attempts = row.attempts + 1

@@ -6,7 +6,8 @@ Escaping is the channel's job, not the templates': for Telegram every string is 
 autoescape; X and plain-text templates get the strings as they are.
 
 Context of an article template (telegram.html.j2, x.txt.j2, email_item.txt.j2):
-    title, summary, link (with the channel's UTM parameters), hashtags (strings "#Tag"),
+    title, summary, text (the whole article text; a template that prints it must keep it short, as the
+    renderer can only shorten the summary), link (with the channel's UTM parameters), hashtags (strings "#Tag"),
     share_links (ShareLink), source, published (datetime or None), image_url.
 Context of the digest templates (digest.html.j2, digest.txt.j2):
     title, period, preheader, article_count, unsubscribe_url, preferences_url, and groups: each with
@@ -163,6 +164,8 @@ class Renderer:
     def render(self, article: Article, channel: str, *, template: str | None = None, caption: bool = False) -> Post:
         """The post for `article` on `channel`, within the channel's limit (a caption's, if `caption`)."""
         _check_channel(channel)
+        # Telegram sends an article with an image as a photo, whose caption has the smaller limit.
+        caption = caption or (channel == "telegram" and bool(article.image_url))
         link = with_utm(article.link, self._utm.get(channel, {}))
         job = _Job(
             article=article,
@@ -323,6 +326,7 @@ def _article_context(
     return {
         "title": safe(draft.title),
         "summary": safe(draft.summary),
+        "text": safe(article.text),
         "link": safe(link),
         "hashtags": [safe(tag) for tag in draft.hashtags],
         "share_links": [ShareLink(s.network, safe(s.label), safe(s.url)) for s in shares],

@@ -16,6 +16,12 @@ from bot.store import OutboxItem
 CHANNEL_RECIPIENT = {"telegram": "channel", "x": "timeline", "email": "digest"}
 
 
+def is_own_target(channel: str, recipient: str) -> bool:
+    """A channel's own post ("channel", or "channel:<chat>" for a further Telegram channel), not a subscriber."""
+    own = CHANNEL_RECIPIENT[channel]
+    return recipient == own or recipient.startswith(own + ":")
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Where an article goes and, when it goes nowhere, why (for `newsbot once -v`)."""

@@ -14,14 +14,16 @@ from bot.logs import kv
 
 log = logging.getLogger("newsbot.scheduler")
 
+POLL_CHECK_SECONDS = 5
 DIGEST_CHECK_SECONDS = 60
 MAX_SLEEP_SECONDS = 1.0
 
 
 def build_schedule(app: App, stop: threading.Event) -> schedule.Scheduler:
     jobs = schedule.Scheduler()
-    for source in app.config.sources:
-        jobs.every(source.interval).seconds.do(app.poll_source, source.name)
+    # One job looks for due sources (each has its own interval and error backoff in the state file), so
+    # sources an admin adds from chat are polled too without rebuilding the schedule.
+    jobs.every(POLL_CHECK_SECONDS).seconds.do(app.poll_due_sources)
     jobs.every(app.config.outbox.drain_interval).seconds.do(app.drain, stop.is_set)
     jobs.every(DIGEST_CHECK_SECONDS).seconds.do(app.digest)
     return jobs

@@ -19,9 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.errors import NewsbotError
+from bot.hashtags import normalize as normalize_tag
 from bot.models import Article
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+PAUSED_KEY = "publishing.paused"  # "1" while an admin has paused publishing
+DIGEST_REQUEST_KEY = "digest.requested"  # set by an admin's /digest send; the digest job sends and clears it
 STATES = (PENDING, SENT, FAILED, SKIPPED)
 
 MIGRATIONS: tuple[str, ...] = (
@@ -74,6 +77,35 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_due ON outbox (channel, state, not_before);
     CREATE INDEX outbox_route ON outbox (route, channel, state);
     """,
+    # 1 -> 2: subscribers (Telegram chats now, email addresses later) and sources added from chat
+    """
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        address TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        status_reason TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (channel, address)
+    );
+    CREATE INDEX subscribers_active ON subscribers (channel, active);
+    CREATE TABLE subscriber_tags (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+        tag_key TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, tag_key)
+    );
+    CREATE INDEX subscriber_tags_key ON subscriber_tags (tag_key);
+    CREATE TABLE added_sources (
+        name TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        hashtags TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_updated ON outbox (channel, updated_at);
+    """,
 )
 
 
@@ -105,6 +137,25 @@ class SourceState:
     next_poll: datetime | None = None
     failures: int = 0
     last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    channel: str
+    address: str  # Telegram chat id, or an email address
+    hashtags: tuple[str, ...]  # as written; empty means "everything routed to subscribers"
+    active: bool
+    status_reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AddedSource:
+    name: str
+    url: str
+    hashtags: tuple[str, ...]
+    added_by: str
+    added_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +230,12 @@ class SqliteStore:
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    def is_paused(self) -> bool:
+        return self.get_meta(PAUSED_KEY) == "1"
+
+    def set_paused(self, paused: bool) -> None:
+        self.set_meta(PAUSED_KEY, "1" if paused else "0")
 
     # -- articles ---------------------------------------------------------------------------------
 
@@ -380,6 +437,245 @@ class SqliteStore:
                 (state, remote_id, error, to_db_time(now), row_id),
             )
 
+    def enqueue_for_subscribers(
+        self,
+        article_key: str,
+        channel: str,
+        hashtags: Iterable[str],
+        *,
+        route: str,
+        template: str,
+        not_before: datetime,
+        now: datetime,
+    ) -> int:
+        """One outbox row per active subscriber of `channel` who follows any of `hashtags` or follows everything.
+
+        Done in the database, so memory stays flat however many subscribers there are. Returns rows added.
+        """
+        keys = sorted({normalize_tag(t) for t in hashtags})
+        marks = ", ".join("?" for _ in keys) or "NULL"
+        stamp = to_db_time(now)
+        with self.transaction():
+            before = self._db.total_changes
+            self._db.execute(
+                "INSERT INTO outbox (article_key, channel, recipient, route, template, state, not_before,"
+                " created_at, updated_at)"
+                " SELECT ?, ?, s.address, ?, ?, ?, ?, ?, ? FROM subscribers s"
+                " WHERE s.channel = ? AND s.active = 1 AND ("
+                "  NOT EXISTS (SELECT 1 FROM subscriber_tags t WHERE t.subscriber_id = s.id)"
+                f"  OR EXISTS (SELECT 1 FROM subscriber_tags t WHERE t.subscriber_id = s.id AND t.tag_key IN ({marks}))"
+                " ) ORDER BY s.id"
+                " ON CONFLICT (article_key, channel, recipient) DO NOTHING",
+                (article_key, channel, route, template, PENDING, to_db_time(not_before), stamp, stamp, channel, *keys),
+            )
+            return self._db.total_changes - before
+
+    def skip_pending(self, article_key: str, reason: str, now: datetime) -> int:
+        """Mark every pending row of an article skipped (an admin's /skip). Returns how many."""
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE outbox SET state = ?, last_error = ?, updated_at = ? WHERE article_key = ? AND state = ?",
+                (SKIPPED, reason, to_db_time(now), article_key, PENDING),
+            )
+            return cursor.rowcount
+
+    def release_now(self, article_key: str, now: datetime) -> int:
+        """Make an article's pending rows due at once (an admin's /post). Returns how many."""
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE outbox SET not_before = ?, updated_at = ? WHERE article_key = ? AND state = ?",
+                (to_db_time(now), to_db_time(now), article_key, PENDING),
+            )
+            return cursor.rowcount
+
+    def pending_articles(self, limit: int = 20) -> list[tuple[str, str, int, datetime]]:
+        """(article key, channel, pending rows, earliest time due) of the queue, soonest first."""
+        rows = self._db.execute(
+            "SELECT article_key, channel, COUNT(*), MIN(not_before) FROM outbox WHERE state = ?"
+            " GROUP BY article_key, channel ORDER BY MIN(not_before), article_key LIMIT ?",
+            (PENDING, limit),
+        ).fetchall()
+        return [(str(r[0]), str(r[1]), int(r[2]), _time(r[3])) for r in rows]
+
+    def outcome_counts_since(self, since: datetime) -> dict[tuple[str, str], int]:
+        """(channel, state) -> rows finished since `since` (for /stats)."""
+        rows = self._db.execute(
+            "SELECT channel, state, COUNT(*) FROM outbox WHERE updated_at >= ? AND state != ? GROUP BY channel, state",
+            (to_db_time(since), PENDING),
+        ).fetchall()
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+    def recent_articles(self, limit: int, channel: str | None = None) -> list[Article]:
+        """Newest first; with `channel`, only articles that were routed to it."""
+        columns = "a.key, a.source, a.title, a.link, a.text, a.hashtags, a.published, a.first_seen, a.image_url"
+        if channel is None:
+            rows = self._db.execute(
+                f"SELECT {columns} FROM articles a ORDER BY a.first_seen DESC, a.key LIMIT ?", (limit,)
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                f"SELECT {columns} FROM articles a WHERE EXISTS"
+                " (SELECT 1 FROM outbox o WHERE o.article_key = a.key AND o.channel = ?)"
+                " ORDER BY a.first_seen DESC, a.key LIMIT ?",
+                (channel, limit),
+            ).fetchall()
+        return [_article(row) for row in rows]
+
+    # -- subscribers ------------------------------------------------------------------------------
+
+    def subscribe(self, channel: str, address: str, now: datetime) -> bool:
+        """Add or re-activate a subscriber. True if they were not an active subscriber before."""
+        with self.transaction():
+            current = self._db.execute(
+                "SELECT active FROM subscribers WHERE channel = ? AND address = ?", (channel, address)
+            ).fetchone()
+            self._db.execute(
+                "INSERT INTO subscribers (channel, address, active, status_reason, created_at, updated_at)"
+                " VALUES (?, ?, 1, '', ?, ?) ON CONFLICT (channel, address) DO UPDATE SET active = 1,"
+                " status_reason = '', updated_at = excluded.updated_at",
+                (channel, address, to_db_time(now), to_db_time(now)),
+            )
+            return current is None or not current[0]
+
+    def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool:
+        """Stop sending to a subscriber (they left, blocked the bot, bounced). True if they were active."""
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE subscribers SET active = 0, status_reason = ?, updated_at = ?"
+                " WHERE channel = ? AND address = ? AND active = 1",
+                (reason, to_db_time(now), channel, address),
+            )
+            return cursor.rowcount > 0
+
+    def subscriber(self, channel: str, address: str) -> Subscriber | None:
+        row = self._db.execute(
+            "SELECT id, channel, address, active, status_reason, created_at FROM subscribers"
+            " WHERE channel = ? AND address = ?",
+            (channel, address),
+        ).fetchone()
+        return None if row is None else self._subscriber(row)
+
+    def _subscriber(self, row: tuple[object, ...]) -> Subscriber:
+        tags = self._db.execute(
+            "SELECT tag FROM subscriber_tags WHERE subscriber_id = ? ORDER BY tag_key", (row[0],)
+        ).fetchall()
+        return Subscriber(
+            channel=str(row[1]),
+            address=str(row[2]),
+            hashtags=tuple(str(t[0]) for t in tags),
+            active=bool(row[3]),
+            status_reason=str(row[4]),
+            created_at=_time(row[5]),
+        )
+
+    def set_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None:
+        """Replace a subscriber's hashtags (an empty list means: everything)."""
+        with self.transaction():
+            subscriber_id = self._subscriber_id(channel, address, now)
+            self._db.execute("DELETE FROM subscriber_tags WHERE subscriber_id = ?", (subscriber_id,))
+            self._insert_tags(subscriber_id, tags)
+
+    def add_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None:
+        with self.transaction():
+            self._insert_tags(self._subscriber_id(channel, address, now), tags)
+
+    def remove_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None:
+        with self.transaction():
+            subscriber_id = self._subscriber_id(channel, address, now)
+            self._db.executemany(
+                "DELETE FROM subscriber_tags WHERE subscriber_id = ? AND tag_key = ?",
+                [(subscriber_id, normalize_tag(t)) for t in tags],
+            )
+
+    def _subscriber_id(self, channel: str, address: str, now: datetime) -> int:
+        row = self._db.execute(
+            "SELECT id FROM subscribers WHERE channel = ? AND address = ?", (channel, address)
+        ).fetchone()
+        if row is None:
+            self.subscribe(channel, address, now)
+            row = self._db.execute(
+                "SELECT id FROM subscribers WHERE channel = ? AND address = ?", (channel, address)
+            ).fetchone()
+        return int(row[0])
+
+    def _insert_tags(self, subscriber_id: int, tags: Iterable[str]) -> None:
+        self._db.executemany(
+            "INSERT INTO subscriber_tags (subscriber_id, tag_key, tag) VALUES (?, ?, ?)"
+            " ON CONFLICT (subscriber_id, tag_key) DO NOTHING",
+            [(subscriber_id, normalize_tag(t), t.lstrip("#")) for t in tags if normalize_tag(t)],
+        )
+
+    def count_subscribers(self, channel: str) -> dict[bool, int]:
+        """active -> count."""
+        rows = self._db.execute(
+            "SELECT active, COUNT(*) FROM subscribers WHERE channel = ? GROUP BY active", (channel,)
+        ).fetchall()
+        counts = {True: 0, False: 0}
+        counts.update({bool(r[0]): int(r[1]) for r in rows})
+        return counts
+
+    def iter_subscribers(self, channel: str, batch: int = 1000) -> Iterator[Subscriber]:
+        """Every subscriber of a channel, in batches so memory stays flat."""
+        last_id = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT id, channel, address, active, status_reason, created_at FROM subscribers"
+                " WHERE channel = ? AND id > ? ORDER BY id LIMIT ?",
+                (channel, last_id, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield self._subscriber(row)
+            last_id = int(rows[-1][0])
+
+    def migrate_address(self, channel: str, old: str, new: str, now: datetime) -> None:
+        """A chat moved (Telegram group → supergroup): its subscription and pending rows follow it."""
+        with self.transaction():
+            taken = self._db.execute(
+                "SELECT 1 FROM subscribers WHERE channel = ? AND address = ?", (channel, new)
+            ).fetchone()
+            if taken is None:
+                self._db.execute(
+                    "UPDATE subscribers SET address = ?, updated_at = ? WHERE channel = ? AND address = ?",
+                    (new, to_db_time(now), channel, old),
+                )
+            self._db.execute(
+                "UPDATE outbox SET recipient = ?, updated_at = ? WHERE channel = ? AND recipient = ? AND state = ?"
+                " AND NOT EXISTS (SELECT 1 FROM outbox o2 WHERE o2.article_key = outbox.article_key"
+                " AND o2.channel = outbox.channel AND o2.recipient = ?)",
+                (new, to_db_time(now), channel, old, PENDING, new),
+            )
+
+    # -- sources added from chat ------------------------------------------------------------------
+
+    def add_source(self, source: AddedSource) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO added_sources (name, url, hashtags, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    source.name,
+                    source.url,
+                    json.dumps(list(source.hashtags)),
+                    source.added_by,
+                    to_db_time(source.added_at),
+                ),
+            )
+
+    def remove_source(self, name: str) -> bool:
+        with self.transaction():
+            return self._db.execute("DELETE FROM added_sources WHERE name = ?", (name,)).rowcount > 0
+
+    def added_sources(self) -> list[AddedSource]:
+        rows = self._db.execute(
+            "SELECT name, url, hashtags, added_by, added_at FROM added_sources ORDER BY added_at, name"
+        ).fetchall()
+        return [AddedSource(str(r[0]), str(r[1]), tuple(json.loads(str(r[2]))), str(r[3]), _time(r[4])) for r in rows]
+
+    def all_source_states(self) -> list[SourceState]:
+        names = [str(r[0]) for r in self._db.execute("SELECT name FROM sources ORDER BY name").fetchall()]
+        return [self.source_state(name) for name in names]
+
     def queue_counts(self) -> dict[tuple[str, str], int]:
         """(channel, state) -> number of rows."""
         rows = self._db.execute("SELECT channel, state, COUNT(*) FROM outbox GROUP BY channel, state").fetchall()
@@ -422,6 +718,12 @@ def _migrate(connection: sqlite3.Connection) -> None:
             connection.rollback()
             raise
         connection.commit()
+
+
+def _time(value: object) -> datetime:
+    moment = from_db_time(str(value))
+    assert moment is not None
+    return moment
 
 
 def _article(row: tuple[object, ...]) -> Article:

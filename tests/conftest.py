@@ -11,6 +11,8 @@ import pytest
 
 from bot.config import Config, parse_config
 
+pytest_plugins = ["tests.fakes.telegram_api"]
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "bot" / "samples"
 SYRIA_PAGE = SAMPLES / "syria-coalition.txt"

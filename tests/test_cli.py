@@ -160,3 +160,35 @@ def test_unreadable_source_in_summarize_says_which_and_why(tmp_path: Path) -> No
     done = newsbot("summarize", str(tmp_path / "missing.txt"), cwd=tmp_path)
     assert done.returncode == 1
     assert "missing.txt" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_subscribers_import_and_export_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    (tmp_path / "old-bot.csv").write_text(
+        "chat_id,hashtags\n1001,#Climate politics\n-1002003004005,\nabc,#Nope\n1003,#good #not-a-tag\n1001,#Science\n",
+        encoding="utf-8",
+    )
+    done = newsbot("subscribers", "import", "--channel", "telegram", "old-bot.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 added, 1 updated, 2 skipped" in done.stdout
+    assert "line 4: chat_id 'abc' is not a Telegram chat id" in done.stdout
+    assert "line 5: '#not-a-tag' is not a hashtag" in done.stdout
+
+    exported = newsbot("subscribers", "export", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.splitlines() == [
+        "chat_id,hashtags,active,status",
+        "1001,#Science,1,",
+        "-1002003004005,,1,",
+    ]
+    (tmp_path / "again.csv").write_text(exported.stdout, encoding="utf-8")
+    again = newsbot("subscribers", "import", "again.csv", cwd=tmp_path)
+    assert "0 added, 2 updated, 0 skipped" in again.stdout
+
+
+def test_subscribers_import_with_a_wrong_header_says_what_is_expected(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    (tmp_path / "bad.csv").write_text("id,tags\n1,#a\n", encoding="utf-8")
+    done = newsbot("subscribers", "import", "bad.csv", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "header must be 'chat_id,hashtags'" in done.stderr

@@ -65,7 +65,7 @@ def make_article(**changes: object) -> Article:
         hashtags=("World", "Diplomacy"),
         published=datetime(2024, 5, 6, 9, 30, tzinfo=UTC),
         first_seen=datetime(2024, 5, 6, 9, 45, tzinfo=UTC),
-        image_url="https://news.example.com/img/talks.jpg",
+        image_url="",
     )
     return replace(article, **changes)  # type: ignore[arg-type]
 
@@ -132,7 +132,6 @@ def test_telegram_post_has_a_read_more_link_with_utm_and_the_hashtags() -> None:
     )
     assert post.text.endswith("\n\n#World #Diplomacy")
     assert (post.length, post.limit) == (visible_length(post.text), 4096)
-    assert post.image_url == make_article().image_url
     assert [link.network for link in post.share_links][:2] == ["x", "telegram"]
 
 
@@ -162,6 +161,14 @@ def test_telegram_post_is_always_valid_and_within_the_limit(
     post = make_renderer().render(article, "telegram", caption=caption)
     validate(post.text)
     assert post.length == visible_length(post.text) <= post.limit == (1024 if caption else 4096)
+
+
+def test_article_with_an_image_becomes_a_photo_caption_within_1024() -> None:
+    image = "https://news.example.com/img/talks.jpg"
+    article = make_article(image_url=image, text="This sentence is exactly long enough to matter. " * 60)
+    post = Renderer(summarizer=FirstSentences(), summary_chars={"telegram": 3000}).render(article, "telegram")
+    assert (post.image_url, post.limit) == (image, 1024)
+    assert post.length <= 1024
 
 
 def test_caption_mode_shortens_the_summary_to_1024() -> None:

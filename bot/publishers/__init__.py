@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from bot.config import Config
@@ -9,10 +10,33 @@ from bot.errors import ConfigError
 from bot.publishers.base import DigestPublisher, Publisher
 from bot.publishers.file_sink import FileSink
 
-__all__ = ["REGISTRY", "DigestPublisher", "FileSink", "Publisher", "build_publishers"]
+__all__ = ["REGISTRY", "DigestPublisher", "FileSink", "Publisher", "build_publishers", "require_secret"]
 
-# Real publishers register here as they are built (Telegram, X, email).
-REGISTRY: dict[str, Callable[[Config], Publisher]] = {}
+
+def _telegram(config: Config) -> Publisher:
+    from bot.publishers.telegram import TelegramPublisher
+
+    return TelegramPublisher(
+        config.telegram,
+        token=require_secret(config, "telegram.token_env", config.telegram.token_env),
+        max_in_flight=config.telegram.max_in_flight,
+        request_timeout=config.telegram.request_timeout,
+    )
+
+
+# Real publishers register here as they are built (X and email come next).
+REGISTRY: dict[str, Callable[[Config], Publisher]] = {"telegram": _telegram}
+
+
+def require_secret(config: Config, key: str, env_name: str) -> str:
+    """The value of a secret's environment variable; a clear ConfigError (without any value) if it is unset."""
+    value = os.environ.get(env_name, "").strip()
+    if not value:
+        raise ConfigError(
+            f"{config.path or 'config'}: {key}: the environment variable {env_name} is not set;"
+            f" export it before starting newsbot (or set [output] dry_run = true)"
+        )
+    return value
 
 
 def build_publishers(config: Config) -> dict[str, Publisher]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from bot.errors import PublishError
 from bot.models import Post, Receipt
 
 if TYPE_CHECKING:
@@ -18,6 +20,23 @@ class Publisher(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchPublisher(Protocol):
+    """A publisher that sends many posts at once (concurrently, within its service's rate limits)."""
+
+    def publish_batch(
+        self,
+        posts: Sequence[Post],
+        on_result: Callable[[Post, Receipt | PublishError], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
+        """Call `on_result` for every post whose send was attempted, as soon as its outcome is known.
+
+        A post never attempted (the service refused the credentials, or `should_stop()`) gets no call.
+        """
+        ...
 
 
 class DigestPublisher(Protocol):

@@ -1,0 +1,539 @@
+"""Commands for the bot's admins: status, the queue, pausing, previews, posting, sources, stats, broadcasts.
+
+Who is an admin is decided in one place, `admin_only`: the sender's numeric user id must be in
+`[telegram] admins`, in a private chat, and the message must not be forwarded (a forwarded command was issued by
+someone else). Usernames are never trusted: they can change hands.
+
+Like every command these only read and write the store; whatever they publish is queued in the outbox and
+goes out on the main loop's next drain.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+from bot import telegram_html
+from bot.commands.context import (
+    Command,
+    CommandContext,
+    InputError,
+    Reply,
+    Request,
+    argument,
+    clean,
+    echo,
+    parse_article_ref,
+    parse_hashtags,
+    parse_http_url,
+    reply,
+)
+from bot.config import Config
+from bot.digest import LAST_DIGEST_KEY, period_label
+from bot.errors import RenderError, SourceError
+from bot.identity import build_article
+from bot.ingest import Ingest
+from bot.logs import kv
+from bot.models import Article
+from bot.render import CHANNELS
+from bot.route import decide, is_own_target
+from bot.sources import read_source
+from bot.store import DIGEST_REQUEST_KEY, PENDING, STATES, AddedSource, OutboxItem, OutboxRow, from_db_time
+
+__all__ = ["ADMIN_COMMANDS", "admin_only", "broadcast_button", "is_admin"]
+
+log = logging.getLogger("newsbot.commands")
+
+TELEGRAM: Final = "telegram"
+QUEUE_SHOWN: Final = 20
+STATS_DAYS: Final = 7
+ENQUEUE_BATCH: Final = 1000
+SOURCE_CHECK_TIMEOUT: Final = 20.0
+BROADCAST_SOURCE: Final = "broadcast"
+BROADCAST_TEMPLATE: Final = "broadcast.html.j2"
+BROADCAST_META: Final = "broadcast."
+BROADCAST_BUTTON: Final = re.compile(r"bc:(yes|no):([0-9a-f]{12})")
+_URL_IN_TEXT: Final = re.compile(r"https?://\S+", re.IGNORECASE)
+_SOURCE_NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9_.-]+")
+
+_REFUSALS: Final = {
+    "not_private": "Admin commands work only in a private chat with me.",
+    "forwarded": "A forwarded command does not count: send it yourself.",
+    "not_admin": "Sorry, only the bot's admins can use that.",
+}
+
+
+# --- who may ---------------------------------------------------------------------------------------------
+
+
+def is_admin(config: Config, user_id: int) -> bool:
+    return user_id in config.telegram.admins
+
+
+def admin_only(run: Callable[[CommandContext, Request], Reply]) -> Callable[[CommandContext, Request], Reply]:
+    """The one admin check: a numeric admin id, in a private chat, not forwarded. Refusals are logged."""
+
+    @functools.wraps(run)
+    def guarded(ctx: CommandContext, request: Request) -> Reply:
+        if request.chat_type != "private":
+            problem = "not_private"
+        elif request.forwarded:
+            problem = "forwarded"
+        elif not is_admin(ctx.config, request.user_id):
+            problem = "not_admin"
+        else:
+            log.info("%s", kv(event="admin_command", user_id=request.user_id, command=request.command))
+            return run(ctx, request)
+        log.warning(
+            "%s",
+            kv(event="admin_refused", user_id=request.user_id, chat_id=request.chat_id, command=request.command,
+               reason=problem),
+        )  # fmt: skip
+        return reply(_REFUSALS[problem])
+
+    return guarded
+
+
+# --- looking ---------------------------------------------------------------------------------------------
+
+
+def status(ctx: CommandContext, request: Request) -> Reply:
+    argument(request.args)
+    paused = ctx.store.is_paused()
+    active = ctx.store.count_subscribers(TELEGRAM)
+    source_lines = [f"• <b>{echo(name)}</b>: {_state_summary(ctx, name)}" for name in _source_names(ctx)]
+    lines = [
+        "<b>Publishing</b>: " + ("paused — /resume to continue" if paused else "running — /pause to hold it"),
+        "",
+        "<b>Sources</b>",
+        *(source_lines or ["none configured"]),
+        "",
+        "<b>Queue</b>",
+        *_queue_lines(ctx.store.queue_counts()),
+        "",
+        f"<b>Subscribers</b>: {active[True]} active, {active[False]} inactive",
+    ]
+    return reply("\n".join(lines))
+
+
+def queue(ctx: CommandContext, request: Request) -> Reply:
+    argument(request.args)
+    pending = ctx.store.pending_articles(QUEUE_SHOWN)
+    if not pending:
+        return reply("The queue is empty.")
+    now = ctx.clock()
+    lines = [f"<b>Next {len(pending)} in the queue</b> (key, channel, recipients, due, title)"]
+    for key, channel, count, due in pending:
+        when = "now" if due <= now else _time(due)
+        lines.append(f"<code>{echo(key, 40)}</code> {channel} ×{count} {when} — {_title(ctx, key)}")
+    return reply("\n".join(lines))
+
+
+def sources(ctx: CommandContext, request: Request) -> Reply:
+    argument(request.args)
+    lines = ["<b>Sources from the config file</b>"]
+    lines += [
+        f"• <b>{echo(s.name)}</b> {_safe_url(s.url)} every {s.interval} s — {_state_summary(ctx, s.name)}"
+        for s in ctx.config.sources
+    ] or ["none"]
+    lines += ["", "<b>Sources added in chat</b> (/addsource, /removesource)"]
+    lines += [
+        f"• <b>{echo(s.name)}</b> {_safe_url(s.url)} {_tags(s.hashtags)} added by {echo(s.added_by)} "
+        f"on {_time(s.added_at)} — {_state_summary(ctx, s.name)}"
+        for s in ctx.store.added_sources()
+    ] or ["none"]
+    return reply("\n".join(lines))
+
+
+def routes(ctx: CommandContext, request: Request) -> Reply:
+    argument(request.args)
+    if not ctx.config.routes:
+        return reply("No routes are configured: add [[routes]] to the config file.")
+    lines = ["<b>Routes</b> (each channel takes an article from the first route that matches)"]
+    for route in ctx.config.routes:
+        wanted = "*" if "*" in route.hashtags else _tags(route.hashtags)
+        excluded = f" except {_tags(route.exclude)}" if route.exclude else ""
+        slots = f"; at {', '.join(route.at)} {echo(route.timezone)}, {route.per_slot} per slot" if route.at else ""
+        templates = ", ".join(f"{c}: {echo(t)}" for c, t in route.template.items())
+        lines.append(
+            f"• <b>{echo(route.name)}</b>: {wanted}{excluded} → {', '.join(route.channels)}{slots}"
+            + (f"; templates {templates}" if templates else "")
+        )
+    return reply("\n".join(lines))
+
+
+def stats(ctx: CommandContext, request: Request) -> Reply:
+    argument(request.args)
+    since = ctx.clock() - timedelta(days=STATS_DAYS)
+    outcomes = ctx.store.outcome_counts_since(since)
+    subscribers = ctx.store.count_subscribers(TELEGRAM)
+    channels = sorted({channel for channel, _state in outcomes} | set(ctx.config.channels_in_use()))
+    lines = [
+        f"<b>Subscribers</b>: {subscribers[True]} active, {subscribers[False]} inactive",
+        "",
+        f"<b>Last {STATS_DAYS} days</b>",
+    ]
+    lines += [
+        f"{channel}: "
+        + ", ".join(f"{outcomes.get((channel, state), 0)} {state}" for state in STATES if state != PENDING)
+        for channel in channels
+    ] or ["nothing published yet"]
+    return reply("\n".join(lines))
+
+
+def preview(ctx: CommandContext, request: Request) -> Reply:
+    ref = argument(request.args)
+    if not ref:
+        return reply("Which article? <code>/preview KEY</code>; /queue lists keys.")
+    article = _find_article(ctx, parse_article_ref(ref))
+    header = (
+        f"<b>Preview of</b> <code>{echo(article.key)}</code> — {_article_label(article)}\n"
+        f"{echo(decide(article, ctx.config.routes).reason, 600)}"
+    )
+    parts = [header]
+    for channel in CHANNELS:
+        try:
+            post = ctx.renderer.render(article, channel)
+        except RenderError as error:
+            parts.append(f"<b>{channel}</b>: cannot be rendered: {echo(str(error), 600)}")
+            continue
+        size = f"<b>{channel}</b>: {post.length} of {post.limit} characters"
+        if channel == TELEGRAM:
+            parts += [f"{size}, as subscribers will see it:", post.text]
+        else:
+            parts.append(f"{size}\n<pre>{telegram_html.escape(post.text)}</pre>")
+    return reply(*parts)
+
+
+# --- acting ----------------------------------------------------------------------------------------------
+
+
+def pause(ctx: CommandContext, request: Request) -> Reply:
+    argument(request.args)
+    ctx.store.set_paused(True)
+    return reply("Publishing is paused: nothing goes out until /resume. Articles keep being collected and queued.")
+
+
+def resume(ctx: CommandContext, request: Request) -> Reply:
+    argument(request.args)
+    ctx.store.set_paused(False)
+    return reply("Publishing resumed: what is due goes out on the next drain.")
+
+
+def post(ctx: CommandContext, request: Request) -> Reply:
+    text = argument(request.args)
+    if not text:
+        return reply("What should I post? <code>/post KEY</code> or <code>/post https://…</code>")
+    if ":" in text or "/" in text:  # a URL, or meant as one: parse_http_url says what is wrong with it
+        article, note = _article_from_url(ctx, parse_http_url(text))
+    else:
+        article, note = _find_article(ctx, parse_article_ref(text)), ""
+    now = ctx.clock()
+    with ctx.store.transaction():
+        if not ctx.store.release_now(article.key, now):
+            # Routed exactly as a newly found article is (channels, subscribers, templates), then made due now.
+            # Rows already sent are not added again.
+            Ingest(ctx.store, ctx.config).route(article, now)
+            ctx.store.release_now(article.key, now)
+        queued = _pending_by_channel(ctx.store.rows_for_article(article.key))
+    label = f"<code>{echo(article.key)}</code> ({_article_label(article)})"
+    if not queued:
+        why = echo(decide(article, ctx.config.routes).reason, 600)
+        return reply(f"{note}Nothing queued for {label}: it was already sent wherever it goes. {why}")
+    paused = " Publishing is paused: it waits for /resume." if ctx.store.is_paused() else ""
+    return reply(f"{note}{label} queued for {_describe_queued(queued)}; it goes out on the next drain.{paused}")
+
+
+def skip(ctx: CommandContext, request: Request) -> Reply:
+    ref = argument(request.args)
+    if not ref:
+        return reply("Which article? <code>/skip KEY</code>; /queue lists keys.")
+    article = _find_article(ctx, parse_article_ref(ref))
+    skipped = ctx.store.skip_pending(article.key, f"skipped by admin {request.user_id}", ctx.clock())
+    label = f"<code>{echo(article.key)}</code> ({_article_label(article)})"
+    if not skipped:
+        return reply(f"Nothing was pending for {label}.")
+    return reply(f"Skipped {skipped} pending message(s) of {label}.")
+
+
+def add_source(ctx: CommandContext, request: Request) -> Reply:
+    words = argument(request.args).split(maxsplit=1)
+    if not words:
+        return reply("Usage: <code>/addsource https://example.com/feed.xml #Tag #Other</code>")
+    url = parse_http_url(words[0])
+    hashtags = parse_hashtags(words[1]) if len(words) > 1 else []
+    taken = _existing_source_with_url(ctx, url)
+    if taken:
+        return reply(f"That URL is already a source: <b>{echo(taken)}</b>.")
+    name = _new_source_name(ctx, url)
+    try:
+        read = read_source(name, url, timeout=SOURCE_CHECK_TIMEOUT)
+    except SourceError as error:
+        return reply(f"That source does not work, so it was not added: {echo(error.reason, 600)}")
+    ctx.store.add_source(AddedSource(name, url, tuple(hashtags), str(request.user_id), ctx.clock()))
+    return reply(
+        f"Added source <b>{name}</b> ({len(read.entries)} entries found now). "
+        "Its existing entries are only marked seen; new ones are posted. /removesource " + name + " removes it."
+    )
+
+
+def remove_source(ctx: CommandContext, request: Request) -> Reply:
+    name = clean(argument(request.args))
+    if not name:
+        return reply("Which source? <code>/removesource NAME</code>; /sources lists them.")
+    if any(source.name == name for source in ctx.config.sources):
+        where = echo(str(ctx.config.path or "the config file"), 200)
+        return reply(f"<b>{echo(name)}</b> comes from {where}: remove it there and restart newsbot.")
+    if ctx.store.remove_source(name):
+        return reply(f"Removed source <b>{echo(name)}</b>.")
+    return reply(f"No source added in chat is called <b>{echo(name)}</b>. /sources lists them.")
+
+
+def digest(ctx: CommandContext, request: Request) -> Reply:
+    action = clean(argument(request.args)).lower()
+    if action == "send":
+        ctx.store.set_meta(DIGEST_REQUEST_KEY, "1")
+        waiting = len(_digest_articles(ctx))
+        return reply(f"The digest goes out on the next cycle ({waiting} article(s) waiting).")
+    if action != "preview":
+        return reply("Usage: <code>/digest preview</code> or <code>/digest send</code>")
+    articles = _digest_articles(ctx)
+    if not articles:
+        return reply("No articles are waiting for the digest.")
+    now = ctx.clock()
+    last_sent = from_db_time(ctx.store.get_meta(LAST_DIGEST_KEY))
+    email = ctx.config.email
+    rendered = ctx.renderer.render_digest(
+        articles, title=email.digest_title, period=period_label(last_sent, now, email)
+    )
+    header = f"<b>Digest preview</b>: {rendered.article_count} article(s), subject “{echo(rendered.subject, 200)}”"
+    return reply(header, telegram_html.escape(clean(rendered.text, keep_newlines=True)))
+
+
+# --- broadcast -------------------------------------------------------------------------------------------
+
+
+def broadcast(ctx: CommandContext, request: Request) -> Reply:
+    text = argument(request.args)
+    if not text:
+        return reply("Usage: <code>/broadcast your message</code>. I ask for confirmation before sending.")
+    broadcast_id = secrets.token_hex(6)
+    state = {"text": text, "admin": request.user_id, "state": "waiting"}
+    ctx.store.set_meta(BROADCAST_META + broadcast_id, json.dumps(state, ensure_ascii=False))
+    count = ctx.store.count_subscribers(TELEGRAM)[True]
+    budget = ctx.config.telegram.summary_chars
+    note = f"\n\nIt is longer than {budget} characters, so it will be shortened." if len(text) > budget else ""
+    return reply(
+        f"Send this to {count} subscriber(s)?{note}\n\n<blockquote>{telegram_html.escape(text)}</blockquote>",
+        buttons=[(f"Send to {count} subscriber(s)", f"bc:yes:{broadcast_id}"), ("Cancel", f"bc:no:{broadcast_id}")],
+    )
+
+
+@admin_only
+def broadcast_button(ctx: CommandContext, request: Request) -> Reply:
+    """A press on the confirmation keyboard. Only the admin who wrote it counts; a second press does nothing."""
+    match = BROADCAST_BUTTON.fullmatch(request.args)
+    raw = ctx.store.get_meta(BROADCAST_META + match.group(2)) if match else None
+    if match is None or raw is None:
+        return reply("That broadcast is unknown; start again with /broadcast.")
+    state = json.loads(raw)
+    if state.get("admin") != request.user_id:
+        log.warning("%s", kv(event="broadcast_refused", user_id=request.user_id, broadcast=match.group(2)))
+        return reply("Only the admin who wrote this broadcast can confirm it.")
+    if state.get("state") != "waiting":
+        return reply()
+    key = BROADCAST_META + match.group(2)
+    if match.group(1) == "no":
+        ctx.store.set_meta(key, json.dumps({**state, "state": "cancelled"}, ensure_ascii=False))
+        return reply("Broadcast cancelled.")
+    with ctx.store.transaction():
+        ctx.store.set_meta(key, json.dumps({**state, "state": "queued"}, ensure_ascii=False))
+        count = _queue_broadcast(ctx, f"bc-{match.group(2)}", str(state["text"]))
+    return reply(f"Broadcast queued for {count} subscriber(s); it goes out on the next drain.")
+
+
+def _queue_broadcast(ctx: CommandContext, key: str, text: str) -> int:
+    now = ctx.clock()
+    if ctx.store.get_article(key) is None:
+        ctx.store.add_article(
+            Article(key=key, source=BROADCAST_SOURCE, title="", link="", text=text, hashtags=(), published=None,
+                    first_seen=now)
+        )  # fmt: skip
+    items = (
+        OutboxItem(key, TELEGRAM, subscriber.address, BROADCAST_SOURCE, BROADCAST_TEMPLATE, now)
+        for subscriber in ctx.store.iter_subscribers(TELEGRAM)
+        if subscriber.active
+    )
+    return sum(ctx.store.enqueue(batch, now) for batch in _batches(items, ENQUEUE_BATCH))
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def _batches(items: Iterable[OutboxItem], size: int) -> Iterable[list[OutboxItem]]:
+    batch: list[OutboxItem] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _find_article(ctx: CommandContext, ref: str) -> Article:
+    exact = ctx.store.get_article(ref)
+    if exact is not None:
+        return exact
+    found = ctx.store.find_articles(ref, limit=6)
+    if not found:
+        raise InputError(f"No article has a key starting with <code>{echo(ref)}</code>. /queue lists keys.")
+    if len(found) > 1:
+        listed = "\n".join(f"<code>{echo(a.key)}</code> {_article_label(a)}" for a in found[:5])
+        raise InputError(f"<code>{echo(ref)}</code> matches several articles; give more of the key:\n{listed}")
+    return found[0]
+
+
+def _article_from_url(ctx: CommandContext, url: str) -> tuple[Article, str]:
+    try:
+        entries = read_source("post", url, timeout=SOURCE_CHECK_TIMEOUT).entries
+    except SourceError as error:
+        raise InputError(f"Could not read that page: {echo(error.reason, 600)}") from None
+    if not entries:
+        raise InputError("I found no article at that URL.")
+    article = build_article(entries[0], source="post", source_hashtags=(), first_seen=ctx.clock())
+    known = ctx.store.find_article_key(article.aliases)
+    existing = ctx.store.get_article(known) if known else None
+    if existing is not None:
+        return existing, "Already known. "
+    ctx.store.add_article(article)
+    return article, ""
+
+
+def _pending_by_channel(rows: Iterable[OutboxRow]) -> dict[str, tuple[int, int]]:
+    own: Counter[str] = Counter()
+    others: Counter[str] = Counter()
+    for row in rows:
+        if row.state == PENDING:
+            (own if is_own_target(row.channel, row.recipient) else others)[row.channel] += 1
+    order = {channel: index for index, channel in enumerate(CHANNELS)}
+    channels = sorted(own.keys() | others.keys(), key=lambda channel: (order.get(channel, len(order)), channel))
+    return {channel: (own[channel], others[channel]) for channel in channels}
+
+
+def _describe_queued(queued: dict[str, tuple[int, int]]) -> str:
+    described = []
+    for channel, (own, subscribers) in queued.items():
+        if subscribers:
+            count = f"{own} + {subscribers} subscribers" if own else f"{subscribers} subscribers"
+            described.append(f"{channel} ({count})")
+        else:
+            described.append(channel)
+    return ", ".join(described)
+
+
+def _digest_articles(ctx: CommandContext) -> list[Article]:
+    keys = dict.fromkeys(row.article_key for row in ctx.store.pending_rows("email"))
+    return [article for key in keys if (article := ctx.store.get_article(key)) is not None]
+
+
+def _source_names(ctx: CommandContext) -> list[str]:
+    return [s.name for s in ctx.config.sources] + [s.name for s in ctx.store.added_sources()]
+
+
+def _state_summary(ctx: CommandContext, name: str) -> str:
+    state = ctx.store.source_state(name)
+    if state.last_poll is None:
+        return "not polled yet"
+    summary = f"polled {_time(state.last_poll)}, last success {_time(state.last_success)}"
+    if state.failures:
+        summary += f", {state.failures} failure(s) in a row: {echo(_without_url_secrets(state.last_error), 300)}"
+    return summary
+
+
+def _queue_lines(counts: dict[tuple[str, str], int]) -> list[str]:
+    channels = sorted({channel for channel, _state in counts})
+    lines = [f"{channel}: " + ", ".join(f"{counts.get((channel, s), 0)} {s}" for s in STATES) for channel in channels]
+    return lines or ["empty"]
+
+
+def _existing_source_with_url(ctx: CommandContext, url: str) -> str:
+    named = [(s.name, s.url) for s in ctx.config.sources] + [(s.name, s.url) for s in ctx.store.added_sources()]
+    return next((name for name, source_url in named if source_url == url), "")
+
+
+def _new_source_name(ctx: CommandContext, url: str) -> str:
+    """The host (ASCII, without www.) and a counter, unique among all sources: "example.com-1"."""
+    host = (urlsplit(url).hostname or "").removeprefix("www.")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        host = ""
+    base = _SOURCE_NAME_CHARS.sub("-", host)[:50].strip("-_.") or "source"
+    taken = set(_source_names(ctx))
+    number = 1
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
+
+
+def _safe_url(url: str) -> str:
+    """A URL as it may be shown in chat: no user:password, no query (either may hold a key), escaped."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return f"<code>{echo(url, 200)}</code>"
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    shown = urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+    return f"<code>{echo(shown, 200)}</code>"
+
+
+def _without_url_secrets(text: str) -> str:
+    return _URL_IN_TEXT.sub(lambda m: re.sub(r"</?code>", "", _safe_url(m.group())), text)
+
+
+def _title(ctx: CommandContext, key: str) -> str:
+    article = ctx.store.get_article(key)
+    return _article_label(article) if article else "(missing)"
+
+
+def _article_label(article: Article) -> str:
+    if article.source == BROADCAST_SOURCE:
+        return "broadcast: " + echo(article.text, 60)
+    return echo(article.title, 80) or "(untitled)"
+
+
+def _tags(tags: Iterable[str]) -> str:
+    return echo(" ".join(f"#{tag.lstrip('#')}" for tag in tags), 400)
+
+
+def _time(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "never"
+
+
+ADMIN_COMMANDS: Final[tuple[Command, ...]] = tuple(
+    Command(name, description, admin_only(run))
+    for name, description, run in (
+        ("status", "Publishing, sources, queue and subscribers", status),
+        ("queue", "The next articles waiting to go out", queue),
+        ("pause", "Hold all publishing", pause),
+        ("resume", "Publish again", resume),
+        ("preview", "Every channel's version of an article: /preview KEY", preview),
+        ("post", "Publish now: /post KEY or /post URL", post),
+        ("skip", "Drop an article's pending messages: /skip KEY", skip),
+        ("sources", "Sources and their state", sources),
+        ("addsource", "Watch a feed: /addsource URL #Tags", add_source),
+        ("removesource", "Stop watching a chat-added source: /removesource NAME", remove_source),
+        ("routes", "The routes from the config file", routes),
+        ("stats", f"Subscribers and messages of the last {STATS_DAYS} days", stats),
+        ("broadcast", "Message every subscriber (asks first): /broadcast TEXT", broadcast),
+        ("digest", "The email digest: /digest preview or /digest send", digest),
+    )
+)

@@ -1,0 +1,236 @@
+"""What every chat command works with, and how it reads its input and shapes its reply.
+
+A command is a plain function `(CommandContext, Request) -> Reply`: it reads and writes the store and never
+calls a publisher (what it wants published goes into the outbox). `application.py` turns Telegram updates into
+`Request`s and `Reply`s into messages, so the commands themselves know nothing about python-telegram-bot.
+
+Input is never trusted: `argument` caps its length, `clean` drops control characters, lone surrogates and
+bidirectional overrides, and `echo` shortens and escapes anything shown back to the user. A command rejects
+bad input by raising `InputError` with the reply to send.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+from urllib.parse import urlsplit
+
+import jinja2
+from markupsafe import Markup
+
+from bot import telegram_html
+from bot.app import build_renderer, utc_now
+from bot.config import Config
+from bot.hashtags import unique as unique_tags
+from bot.render import Renderer, build_environment
+from bot.store import SqliteStore, open_store
+
+__all__ = [
+    "MAX_ARGUMENT_CHARS",
+    "MAX_TAGS_PER_MESSAGE",
+    "MAX_TAG_CHARS",
+    "MAX_URL_CHARS",
+    "Command",
+    "CommandContext",
+    "InputError",
+    "Reply",
+    "Request",
+    "argument",
+    "clean",
+    "echo",
+    "open_command_context",
+    "parse_article_ref",
+    "parse_count",
+    "parse_hashtags",
+    "parse_http_url",
+    "reply",
+]
+
+MAX_ARGUMENT_CHARS: Final = 4000
+MAX_TAG_CHARS: Final = 64
+MAX_TAGS_PER_MESSAGE: Final = 50
+MAX_URL_CHARS: Final = 2000
+ECHO_CHARS: Final = 80
+_SHOWN_PROBLEMS: Final = 5
+# Formatting characters that are fine in text: zero-width (non-)joiners shape emoji and Persian/Indic words.
+_KEPT_FORMAT_CHARS: Final = frozenset("\u200c\u200d")
+_TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
+_TAG_WORD: Final = re.compile(r"\w+")
+_ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+@dataclass
+class CommandContext:
+    """The command side's own view of newsbot. `store` is its own connection to the state file."""
+
+    store: SqliteStore
+    config: Config
+    renderer: Renderer
+    clock: Callable[[], datetime]  # UTC
+    _pages: jinja2.Environment | None = field(default=None, init=False, repr=False)
+
+    def render_page(self, template: str, **values: object) -> str:
+        """A chat reply from a template (welcome, help). String values are escaped for Telegram here."""
+        if self._pages is None:
+            self._pages = build_environment(self.config.templates.dir)
+        safe = {key: _telegram_safe(value) for key, value in values.items()}
+        return self._pages.get_template(template).render(safe).strip()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_command_context(config: Config, clock: Callable[[], datetime] = utc_now) -> CommandContext:
+    """A context with its own store connection (the main loop keeps another one on the same WAL file)."""
+    return CommandContext(
+        store=open_store(config.state.path), config=config, renderer=build_renderer(config), clock=clock
+    )
+
+
+def _telegram_safe(value: object) -> object:
+    """Strings escaped the Telegram way (Jinja's own escaping would turn ' into &#39;), inside lists and dicts too."""
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, str):
+        return Markup(telegram_html.escape(value))
+    if isinstance(value, list | tuple):
+        return [_telegram_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _telegram_safe(item) for key, item in value.items()}
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One command as a user sent it (or one button press: `command` "button", `args` its data)."""
+
+    chat_id: int
+    user_id: int
+    chat_type: str  # "private", "group", "supergroup", "channel"
+    command: str  # lower case, without '/' and '@botname'
+    args: str  # the raw text after the command
+    forwarded: bool = False
+    first_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Telegram HTML messages to send in order; the buttons (label, callback data) go under the last one."""
+
+    parts: tuple[str, ...]
+    buttons: tuple[tuple[str, str], ...] = ()
+
+
+def reply(*parts: str, buttons: Iterable[tuple[str, str]] = ()) -> Reply:
+    return Reply(tuple(part for part in parts if part.strip()), tuple(buttons))
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str  # as typed after '/'
+    description: str  # shown in Telegram's command menu
+    run: Callable[[CommandContext, Request], Reply]
+
+
+class InputError(Exception):
+    """The user's input cannot be used; `html` is the reply that says why."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(html)
+        self.html = html
+
+
+# --- reading input ----------------------------------------------------------------------------------------
+
+
+def argument(text: str, *, limit: int = MAX_ARGUMENT_CHARS) -> str:
+    """The arguments of a command, cleaned; InputError if they are longer than `limit` characters."""
+    if len(text) > limit:
+        raise InputError(f"That is too long ({len(text)} characters); the limit is {limit}.")
+    return clean(text, keep_newlines=True)
+
+
+def clean(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` without control characters, lone surrogates and bidi overrides (which could disguise a reply).
+
+    Tabs and newlines are kept with `keep_newlines`, otherwise they become spaces.
+    """
+    out: list[str] = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char in "\n\t":
+            out.append(char if keep_newlines else " ")
+        elif category in ("Cc", "Cs") or (category == "Cf" and char not in _KEPT_FORMAT_CHARS):
+            continue
+        else:
+            out.append(char)
+    return "".join(out).strip()
+
+
+def echo(text: str, limit: int = ECHO_CHARS) -> str:
+    """User input as it may be shown back: cleaned, on one line, shortened, escaped for Telegram HTML."""
+    text = clean(text)
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return telegram_html.escape(text)
+
+
+def parse_hashtags(text: str) -> list[str]:
+    """Hashtags separated by spaces or commas, '#' optional: letters, digits and _ with at least one letter.
+
+    Returns them without '#', de-duplicated case-insensitively. InputError naming what is wrong otherwise.
+    """
+    words = [word for word in _TAG_SEPARATORS.split(clean(text)) if word]
+    if len(words) > MAX_TAGS_PER_MESSAGE:
+        raise InputError(f"That is {len(words)} hashtags; send at most {MAX_TAGS_PER_MESSAGE} at a time.")
+    bad = [word for word in words if not _is_hashtag(word.removeprefix("#"))]
+    if bad:
+        shown = ", ".join(f"<code>{echo(word, 40)}</code>" for word in bad[:_SHOWN_PROBLEMS])
+        more = f" and {len(bad) - _SHOWN_PROBLEMS} more" if len(bad) > _SHOWN_PROBLEMS else ""
+        raise InputError(
+            f"Not a hashtag: {shown}{more}. A hashtag is letters, digits and _ (at least one letter), "
+            f"up to {MAX_TAG_CHARS} characters, such as <code>#Climate</code>. Nothing was changed."
+        )
+    return unique_tags(word.removeprefix("#") for word in words)
+
+
+def _is_hashtag(word: str) -> bool:
+    return (
+        0 < len(word) <= MAX_TAG_CHARS
+        and _TAG_WORD.fullmatch(word) is not None
+        and any(char.isalpha() for char in word)
+    )
+
+
+def parse_count(text: str, *, default: int, low: int, high: int) -> int:
+    text = clean(text)
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise InputError(f"Give a number from {low} to {high}, not <code>{echo(text, 20)}</code>.")
+    return int(text)
+
+
+def parse_http_url(text: str) -> str:
+    """An http(s) URL of at most MAX_URL_CHARS characters, without spaces; InputError otherwise."""
+    url = clean(text)
+    if len(url) > MAX_URL_CHARS:
+        raise InputError(f"That URL is {len(url)} characters long; the limit is {MAX_URL_CHARS}.")
+    parts = urlsplit(url) if not any(char.isspace() for char in url) else None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InputError(f"<code>{echo(url, 60)}</code> is not an http:// or https:// URL.")
+    return url
+
+
+def parse_article_ref(text: str) -> str:
+    """An article key or the start of one; InputError otherwise."""
+    ref = clean(text)
+    if not _ARTICLE_REF.fullmatch(ref):
+        raise InputError(
+            f"<code>{echo(ref, 40)}</code> is not an article key; /queue shows keys such as <code>3f9a1c2b7d4e</code>."
+        )
+    return ref

@@ -1,0 +1,197 @@
+"""Commands anyone may use in a private chat with the bot: subscribe, pick hashtags, read the latest articles.
+
+A subscriber is the store's (channel "telegram", address = the chat id). No hashtags means "everything routed to
+subscribers"; with hashtags, only articles carrying one of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Final
+
+from bot import telegram_html
+from bot.commands.admin import ADMIN_COMMANDS, is_admin
+from bot.commands.context import (
+    Command,
+    CommandContext,
+    InputError,
+    Reply,
+    Request,
+    argument,
+    echo,
+    parse_count,
+    parse_hashtags,
+    reply,
+)
+from bot.hashtags import normalize
+from bot.models import Article
+from bot.store import Subscriber
+
+__all__ = ["CHANNEL", "SUBSCRIBER_COMMANDS", "fallback", "popular_tags"]
+
+CHANNEL: Final = "telegram"
+STOP_REASON: Final = "stopped by user"
+MAX_TAGS_PER_SUBSCRIBER: Final = 100
+POPULAR_SAMPLE: Final = 500  # newest articles looked at for popular hashtags
+POPULAR_SHOWN: Final = 10
+LATEST_SAMPLE: Final = 300  # newest Telegram articles searched for ones matching a subscriber's tags
+BROADCAST_SOURCE: Final = "broadcast"
+WELCOME_TEMPLATE: Final = "welcome.html.j2"
+HELP_TEMPLATE: Final = "help.html.j2"
+
+
+def start(ctx: CommandContext, request: Request) -> Reply:
+    address = str(request.chat_id)
+    if not ctx.store.subscribe(CHANNEL, address, ctx.clock()):
+        return reply(f"You are already subscribed. {_following(_subscriber(ctx, request))} /help lists the commands.")
+    return reply(ctx.render_page(WELCOME_TEMPLATE, name=request.first_name, commands=_menu(SUBSCRIBER_COMMANDS)))
+
+
+def stop(ctx: CommandContext, request: Request) -> Reply:
+    if ctx.store.deactivate_subscriber(CHANNEL, str(request.chat_id), STOP_REASON, ctx.clock()):
+        return reply("You are unsubscribed and will get no more articles. /start brings you back.")
+    return reply("You are not subscribed. /start subscribes you.")
+
+
+def subscribe(ctx: CommandContext, request: Request) -> Reply:
+    tags = parse_hashtags(argument(request.args))
+    if not tags:
+        return reply(
+            "Send the hashtags you want after the command, for example <code>/subscribe #Climate #World</code>."
+            + _popular_line(ctx)
+        )
+    joined = _ensure_subscribed(ctx, request)
+    current = _subscriber(ctx, request).hashtags
+    known = {normalize(tag) for tag in current}
+    new = [tag for tag in tags if normalize(tag) not in known]
+    if len(current) + len(new) > MAX_TAGS_PER_SUBSCRIBER:
+        raise InputError(
+            f"You can follow at most {MAX_TAGS_PER_SUBSCRIBER} hashtags; you follow {len(current)} and sent "
+            f"{len(new)} new ones. /unsubscribe some first. Nothing was changed."
+        )
+    ctx.store.add_subscriber_tags(CHANNEL, str(request.chat_id), new, ctx.clock())
+    welcome = "You are subscribed. " if joined else ""
+    return reply(welcome + _following(_subscriber(ctx, request)))
+
+
+def unsubscribe(ctx: CommandContext, request: Request) -> Reply:
+    tags = parse_hashtags(argument(request.args))
+    if not tags:
+        return reply(
+            "Send the hashtags to drop after the command, for example <code>/unsubscribe #Sports</code>. "
+            "/stop stops all messages."
+        )
+    subscriber = ctx.store.subscriber(CHANNEL, str(request.chat_id))
+    if subscriber is None or not subscriber.active:
+        return reply("You are not subscribed. /start subscribes you.")
+    followed = {normalize(tag) for tag in subscriber.hashtags}
+    not_followed = [tag for tag in tags if normalize(tag) not in followed]
+    ctx.store.remove_subscriber_tags(CHANNEL, str(request.chat_id), tags, ctx.clock())
+    note = f"You did not follow {_tag_list(not_followed)}. " if not_followed else ""
+    return reply(note + _following(_subscriber(ctx, request)))
+
+
+def tags(ctx: CommandContext, request: Request) -> Reply:
+    argument(request.args)
+    subscriber = ctx.store.subscriber(CHANNEL, str(request.chat_id))
+    if subscriber is None or not subscriber.active:
+        return reply("You are not subscribed. /start subscribes you." + _popular_line(ctx))
+    return reply(_following(subscriber) + _popular_line(ctx))
+
+
+def latest(ctx: CommandContext, request: Request) -> Reply:
+    count = parse_count(argument(request.args), default=5, low=1, high=20)
+    subscriber = ctx.store.subscriber(CHANNEL, str(request.chat_id))
+    wanted = {normalize(tag) for tag in subscriber.hashtags} if subscriber else set()
+    found = [
+        article
+        for article in ctx.store.recent_articles(LATEST_SAMPLE, channel=CHANNEL)
+        if article.source != BROADCAST_SOURCE and (not wanted or wanted & {normalize(t) for t in article.hashtags})
+    ][:count]
+    if not found:
+        return reply("No articles yet" + (" with your hashtags." if wanted else "."))
+    lines = [f"• {_linked_title(article)}" for article in found]
+    return reply(f"<b>Latest {len(found)}</b>\n" + "\n".join(lines))
+
+
+def help_page(ctx: CommandContext, request: Request) -> Reply:
+    admin = is_admin(ctx.config, request.user_id)
+    return reply(
+        ctx.render_page(
+            HELP_TEMPLATE,
+            commands=_menu(SUBSCRIBER_COMMANDS),
+            admin_commands=_menu(ADMIN_COMMANDS) if admin else [],
+        )
+    )
+
+
+def fallback(ctx: CommandContext, request: Request) -> Reply:
+    """Anything that is not a known command: unknown commands, plain text, forwarded messages, media."""
+    if request.forwarded:
+        return reply("I act only on commands you send yourself, not on forwarded messages. /help lists them.")
+    if request.command:
+        return reply(f"I don't know /{echo(request.command, 40)}. /help lists the commands.")
+    return reply("I understand commands only. /help lists them; /latest shows the newest articles.")
+
+
+# --- shared pieces ----------------------------------------------------------------------------------------
+
+
+def popular_tags(ctx: CommandContext, count: int = POPULAR_SHOWN) -> list[str]:
+    """The most frequent hashtags of the newest articles, as first written."""
+    counts: Counter[str] = Counter()
+    spelling: dict[str, str] = {}
+    for article in ctx.store.recent_articles(POPULAR_SAMPLE):
+        for tag in article.hashtags:
+            key = normalize(tag)
+            counts[key] += 1
+            spelling.setdefault(key, tag.lstrip("#"))
+    return [spelling[key] for key, _count in counts.most_common(count)]
+
+
+def _popular_line(ctx: CommandContext) -> str:
+    popular = popular_tags(ctx)
+    return f"\n\nPopular hashtags: {_tag_list(popular)}" if popular else ""
+
+
+def _ensure_subscribed(ctx: CommandContext, request: Request) -> bool:
+    """Subscribing to hashtags implies /start. True if they were not subscribed before."""
+    return ctx.store.subscribe(CHANNEL, str(request.chat_id), ctx.clock())
+
+
+def _subscriber(ctx: CommandContext, request: Request) -> Subscriber:
+    subscriber = ctx.store.subscriber(CHANNEL, str(request.chat_id))
+    assert subscriber is not None, "called after subscribing"
+    return subscriber
+
+
+def _following(subscriber: Subscriber) -> str:
+    if not subscriber.hashtags:
+        return "You follow no hashtags, so you get everything sent to subscribers. Pick some with /subscribe."
+    return f"You follow: {_tag_list(subscriber.hashtags)}."
+
+
+def _tag_list(tags: tuple[str, ...] | list[str]) -> str:
+    return " ".join(telegram_html.escape("#" + tag.lstrip("#")) for tag in tags)
+
+
+def _linked_title(article: Article) -> str:
+    title = echo(article.title, 200) or "(untitled)"
+    if article.link.startswith(("http://", "https://")):
+        return f'<a href="{telegram_html.escape(article.link)}">{title}</a>'
+    return title
+
+
+def _menu(commands: tuple[Command, ...]) -> list[dict[str, str]]:
+    return [{"name": command.name, "description": command.description} for command in commands]
+
+
+SUBSCRIBER_COMMANDS: Final[tuple[Command, ...]] = (
+    Command("start", "Subscribe to the news", start),
+    Command("subscribe", "Follow hashtags: /subscribe #Climate #World", subscribe),
+    Command("unsubscribe", "Stop following hashtags: /unsubscribe #Sports", unsubscribe),
+    Command("tags", "Your hashtags and the popular ones", tags),
+    Command("latest", "The newest articles for you: /latest 10", latest),
+    Command("stop", "Unsubscribe from everything", stop),
+    Command("help", "What I can do", help_page),
+)

@@ -1,0 +1,310 @@
+"""Telegram publisher: channel posts and subscriber messages through python-telegram-bot, within Telegram's limits.
+
+Limits (Telegram's, configurable in [telegram]): 30 messages per second overall, 1 per second to one chat,
+20 per minute to one group or channel; 4096 visible characters per message, 1024 per photo caption.
+
+A batch is sent concurrently (at most `max_in_flight` requests at once) under a client-side limiter, so a
+fan-out runs close to the overall ceiling with memory bounded by the batch size. Errors become newsbot's:
+RetryAfter waits exactly `retry_after` and retries that chat (or, for long waits, returns RateLimited);
+TimedOut / NetworkError / 5xx → PublishError (retried with backoff by the outbox); Forbidden → RecipientGone
+for a subscriber, Unauthorized for the configured channel; ChatMigrated → sent again to the new chat id, which
+the receipt reports; a BadRequest about entities → sent once more as plain text, and the template problem logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot import telegram_html
+from bot.config import TelegramConfig
+from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, Unauthorized
+from bot.logs import kv
+from bot.models import Post, Receipt, ShareLink
+from bot.ratelimit import ChatRateLimiter
+from bot.route import is_own_target
+
+if TYPE_CHECKING:
+    import telegram
+
+log = logging.getLogger("newsbot.telegram")
+
+Outcome = Receipt | PublishError
+CHANNEL_RECIPIENT = "channel"
+MIGRATED_TO = "migrated_to"
+# RetryAfter waits up to this long inside a batch; longer ones go back to the outbox as RateLimited.
+MAX_INLINE_RETRY_AFTER = 60.0
+SHARE_BUTTONS_PER_ROW = 3
+_PHOTO_URL_PROBLEMS = ("wrong file identifier", "failed to get http url content", "wrong type of the web page")
+_PARSE_PROBLEMS = ("can't parse entities", "can't find end", "unsupported start tag", "unexpected end tag")
+_GONE_PROBLEMS = ("chat not found", "user not found", "peer_id_invalid", "bot was kicked", "have no rights")
+
+
+@dataclass
+class _BatchState:
+    stop: bool = False  # credentials refused or a stop was requested: start no more sends
+    reason: str = ""
+    retry_after: float = 0.0
+
+
+@dataclass
+class TelegramPublisher:
+    config: TelegramConfig
+    token: str
+    max_in_flight: int = 30
+    request_timeout: float = 15.0
+    channel: str = "telegram"
+    message_limit: int = telegram_html.MESSAGE_LIMIT
+    caption_limit: int = telegram_html.CAPTION_LIMIT
+    _loop: asyncio.AbstractEventLoop = field(init=False)
+    _bot: telegram.Bot | None = field(init=False, default=None)
+    _limiter: ChatRateLimiter = field(init=False)
+    _migrated: dict[str, str] = field(init=False, default_factory=dict)  # configured chat -> its new id
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._limiter = ChatRateLimiter(
+            overall_per_second=self.config.messages_per_second,
+            per_chat_per_second=self.config.messages_per_chat_per_second,
+            per_group_per_minute=self.config.messages_per_group_per_minute,
+        )
+
+    # -- the Publisher protocol ---------------------------------------------------------------------
+
+    def publish(self, post: Post) -> Receipt:
+        outcomes: list[Outcome] = []
+        self.publish_batch([post], lambda _post, outcome: outcomes.append(outcome))
+        if not outcomes:
+            raise PublishError("not sent: the channel was stopped")
+        if isinstance(outcomes[0], PublishError):
+            raise outcomes[0]
+        return outcomes[0]
+
+    def publish_batch(
+        self,
+        posts: Sequence[Post],
+        on_result: Callable[[Post, Outcome], None],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Send every post; `on_result` is called (in this thread) as each one's outcome is known.
+
+        A post whose send never started (credentials refused, or `should_stop`) gets no call: it stays queued.
+        """
+        self._loop.run_until_complete(self._send_all(posts, on_result, should_stop))
+
+    def close(self) -> None:
+        if self._bot is not None:
+            self._loop.run_until_complete(self._bot.shutdown())
+            self._bot = None
+        self._loop.close()
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    async def _ready_bot(self) -> telegram.Bot:
+        if self._bot is None:
+            import telegram
+            from telegram.request import HTTPXRequest
+
+            request = HTTPXRequest(
+                connection_pool_size=self.max_in_flight + 2,
+                read_timeout=self.request_timeout,
+                write_timeout=self.request_timeout,
+                connect_timeout=self.request_timeout,
+                pool_timeout=self.request_timeout,
+            )
+            bot = telegram.Bot(self.token, base_url=self.config.base_url, request=request)
+            try:
+                await bot.initialize()
+            except Exception as exc:
+                raise _translate(exc, CHANNEL_RECIPIENT) from None
+            self._bot = bot
+        return self._bot
+
+    async def _send_all(
+        self, posts: Sequence[Post], on_result: Callable[[Post, Outcome], None], should_stop: Callable[[], bool]
+    ) -> None:
+        try:
+            await self._ready_bot()
+        except PublishError as error:
+            for post in posts:
+                on_result(post, error)
+            return
+        state = _BatchState()
+        slots = asyncio.Semaphore(self.max_in_flight)
+
+        async def one(post: Post) -> None:
+            async with slots:
+                if state.stop or should_stop():
+                    state.stop = True
+                    return
+                outcome = await self._send_with_retries(post)
+                if isinstance(outcome, Unauthorized):
+                    state.stop = True
+                on_result(post, outcome)
+
+        await asyncio.gather(*(one(post) for post in posts))
+
+    async def _send_with_retries(self, post: Post) -> Outcome:
+        """Send one post; RetryAfter is waited out here (exactly `retry_after`) unless it is long."""
+        while True:
+            try:
+                return await self._send(post)
+            except _RetryLater as wait:
+                if wait.seconds > MAX_INLINE_RETRY_AFTER:
+                    return RateLimited(wait.seconds)
+                log.warning("%s", kv(event="telegram_retry_after", recipient=post.recipient, seconds=wait.seconds))
+            except PublishError as error:
+                return error
+
+    async def _send(self, post: Post) -> Receipt:
+        chat_id = self._chat_id(post.recipient)
+        try:
+            ids = await self._deliver(chat_id, post)
+            return Receipt(remote_id=",".join(ids))
+        except Exception as exc:
+            from telegram.error import ChatMigrated
+
+            if not isinstance(exc, ChatMigrated):
+                raise self._translate_or_wait(exc, post.recipient) from None
+            new_chat = str(exc.new_chat_id)
+            log.warning("%s", kv(event="telegram_chat_migrated", recipient=post.recipient, new_chat_id=new_chat))
+            if is_own_target("telegram", post.recipient):
+                self._migrated[chat_id] = new_chat
+        try:
+            ids = await self._deliver(new_chat, post)
+        except Exception as exc:
+            raise self._translate_or_wait(exc, post.recipient) from None
+        return Receipt(remote_id=",".join(ids), extra={MIGRATED_TO: new_chat})
+
+    def _translate_or_wait(self, exc: Exception, recipient: str) -> Exception:
+        from telegram.error import RetryAfter
+
+        if isinstance(exc, RetryAfter):
+            seconds = retry_seconds(exc)
+            self._limiter.pause_all(seconds)
+            return _RetryLater(seconds)
+        return _translate(exc, recipient)
+
+    async def _deliver(self, chat_id: str, post: Post) -> list[str]:
+        """Send the post as a photo with caption, or as one or more messages; returns the message ids."""
+        bot = await self._ready_bot()
+        markup = share_keyboard(post.share_links)
+        if post.image_url and telegram_html.visible_length(post.text) <= self.caption_limit:
+            try:
+                await self._limiter.acquire(chat_id)
+                message = await bot.send_photo(
+                    chat_id, post.image_url, caption=post.text, parse_mode="HTML", reply_markup=markup
+                )
+                return [str(message.message_id)]
+            except Exception as exc:
+                if not _is_photo_url_problem(exc):
+                    raise
+                log.warning("%s", kv(event="telegram_photo_refused", image=post.image_url, reason=str(exc)))
+        try:
+            parts = telegram_html.split(post.text, self.message_limit)
+        except ValueError as problem:
+            # HTML Telegram would refuse: say so, and still deliver the words once, as plain text.
+            log.error("%s", kv(event="telegram_template_problem", chat=chat_id, reason=str(problem)))
+            plain = telegram_html.visible_text(post.text)
+            chunks = [plain[i : i + self.message_limit] for i in range(0, len(plain), self.message_limit)]
+            return [await self._send_text(bot, chat_id, chunk, markup, html=False) for chunk in chunks]
+        ids: list[str] = []
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            ids.append(await self._send_text(bot, chat_id, part, markup if last else None))
+        return ids
+
+    async def _send_text(
+        self,
+        bot: telegram.Bot,
+        chat_id: str,
+        text: str,
+        markup: telegram.InlineKeyboardMarkup | None,
+        *,
+        html: bool = True,
+    ) -> str:
+        from telegram import LinkPreviewOptions
+        from telegram.error import BadRequest
+
+        preview = LinkPreviewOptions(is_disabled=not self.config.link_preview)
+        await self._limiter.acquire(chat_id)
+        try:
+            message = await bot.send_message(
+                chat_id,
+                text,
+                parse_mode="HTML" if html else None,
+                reply_markup=markup,
+                link_preview_options=preview,
+            )
+        except BadRequest as exc:
+            if not html or not any(p in str(exc).lower() for p in _PARSE_PROBLEMS):
+                raise
+            # Telegram refused our HTML: say so, and still deliver the words once, as plain text.
+            log.error("%s", kv(event="telegram_template_problem", chat=chat_id, reason=str(exc)))
+            return await self._send_text(bot, chat_id, telegram_html.visible_text(text), markup, html=False)
+        return str(message.message_id)
+
+    def _chat_id(self, recipient: str) -> str:
+        """A subscriber's recipient is their chat id; "channel" is [telegram] channel, "channel:<chat>" another."""
+        if not is_own_target("telegram", recipient):
+            return recipient
+        configured = recipient.partition(":")[2] or self.config.channel
+        return self._migrated.get(configured, configured)
+
+
+class _RetryLater(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds:g} s")
+        self.seconds = seconds
+
+
+def retry_seconds(exc: telegram.error.RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the type will become timedelta; both are handled
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def share_keyboard(links: Sequence[ShareLink]) -> telegram.InlineKeyboardMarkup | None:
+    """Share buttons, three to a row. Telegram only accepts http(s) and tg:// button links, so mailto is left out."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    buttons = [InlineKeyboardButton(link.label, url=link.url) for link in links if link.url.startswith("http")]
+    if not buttons:
+        return None
+    rows = [buttons[i : i + SHARE_BUTTONS_PER_ROW] for i in range(0, len(buttons), SHARE_BUTTONS_PER_ROW)]
+    return InlineKeyboardMarkup(rows)
+
+
+def _is_photo_url_problem(exc: Exception) -> bool:
+    from telegram.error import BadRequest
+
+    return isinstance(exc, BadRequest) and any(p in str(exc).lower() for p in _PHOTO_URL_PROBLEMS)
+
+
+def _translate(exc: Exception, recipient: str) -> PublishError:
+    """python-telegram-bot's exceptions as newsbot's (see bot/errors.py)."""
+    from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError
+
+    reason = str(exc)
+    is_channel = is_own_target("telegram", recipient)
+    if isinstance(exc, InvalidToken):
+        return Unauthorized("the bot token was refused: check the token in the environment variable")
+    if isinstance(exc, Forbidden):
+        if is_channel:
+            return Unauthorized(f"{reason}: add the bot to the channel as an administrator that may post")
+        return RecipientGone(reason)
+    if isinstance(exc, BadRequest):
+        if any(p in reason.lower() for p in _GONE_PROBLEMS):
+            if is_channel:
+                return Unauthorized(f"{reason}: check [telegram] channel and that the bot is a member")
+            return RecipientGone(reason)
+        return Rejected(reason)
+    if isinstance(exc, NetworkError):  # TimedOut, connection errors, 5xx
+        return PublishError(f"network: {reason or type(exc).__name__}")
+    return PublishError(f"{type(exc).__name__}: {reason}")

@@ -1,0 +1,113 @@
+"""Client-side rate limits for asyncio senders, as sliding windows.
+
+Telegram allows about 30 messages per second overall, 1 per second to one chat and 20 per minute to one group or
+channel. Each limit here is "at most N sends in any window of P seconds", checked when a send starts, and sends
+are spaced evenly (P / N apart) rather than started in bursts. A small safety margin is added to every window so
+that jitter between our clock and the server's never pushes a send over the server's own count; the throughput
+cost is margin / period (3 % by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+DEFAULT_MARGIN = 0.03  # seconds added to every window
+
+
+class SlidingWindow:
+    """At most `limit` events in any `period` seconds (+ margin)."""
+
+    def __init__(self, limit: int, period: float, margin: float = DEFAULT_MARGIN) -> None:
+        if limit <= 0 or period <= 0:
+            raise ValueError("a rate limit needs a positive count and period")
+        self.limit = limit
+        self.span = period + margin
+        self._events: deque[float] = deque()
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until one more event fits (0 if it fits now)."""
+        self._forget(now)
+        if len(self._events) < self.limit:
+            return 0.0
+        return self._events[0] + self.span - now
+
+    def record(self, now: float) -> None:
+        self._events.append(now)
+
+    def idle(self, now: float) -> bool:
+        self._forget(now)
+        return not self._events
+
+    def _forget(self, now: float) -> None:
+        while self._events and self._events[0] + self.span <= now:
+            self._events.popleft()
+
+
+def is_group_chat(chat_id: str) -> bool:
+    """Channels and groups have negative ids or @names; private chats have positive ids."""
+    return chat_id.startswith(("-", "@"))
+
+
+class ChatRateLimiter:
+    """The three Telegram limits together. `acquire(chat)` returns when a message to `chat` may start."""
+
+    # Forget the windows of idle chats once this many are kept, so memory stays flat during a large fan-out.
+    MAX_IDLE_WINDOWS = 4096
+
+    def __init__(
+        self,
+        *,
+        overall_per_second: int = 30,
+        per_chat_per_second: int = 1,
+        per_group_per_minute: int = 20,
+        margin: float = DEFAULT_MARGIN,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._overall = SlidingWindow(overall_per_second, 1.0, margin)
+        # Sends are spread evenly rather than in bursts of `overall_per_second`: a burst reaches the server
+        # over tens of milliseconds, and that spread, not our clock, is what would break the server's window.
+        self._spacing = (1.0 + margin) / overall_per_second
+        self._next_start = 0.0
+        self._per_chat_limit = per_chat_per_second
+        self._per_group_limit = per_group_per_minute
+        self._margin = margin
+        self._chats: dict[str, SlidingWindow] = {}
+        self._groups: dict[str, SlidingWindow] = {}
+        self._paused_until = 0.0
+        self._clock = clock
+        self._sleep = sleep
+
+    def pause_all(self, seconds: float) -> None:
+        """After the server said "retry after N": no send starts for N seconds."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    async def acquire(self, chat_id: str) -> None:
+        chat = self._window(self._chats, chat_id, self._per_chat_limit, 1.0)
+        group = self._window(self._groups, chat_id, self._per_group_limit, 60.0) if is_group_chat(chat_id) else None
+        while True:
+            now = self._clock()
+            windows = [self._overall, chat] + ([group] if group else [])
+            wait = max([self._paused_until - now, self._next_start - now, *(w.wait_time(now) for w in windows)])
+            if wait <= 0:
+                # No await between the check and the record: asyncio runs this atomically.
+                for window in windows:
+                    window.record(now)
+                # Keep to the even timeline even when this start was a little late (the event loop was busy),
+                # but never let the next two starts come closer than half the spacing.
+                self._next_start = max(self._next_start + self._spacing, now + self._spacing / 2)
+                return
+            await self._sleep(wait)
+
+    def _window(self, windows: dict[str, SlidingWindow], key: str, limit: int, period: float) -> SlidingWindow:
+        window = windows.get(key)
+        if window is None:
+            if len(windows) >= self.MAX_IDLE_WINDOWS:
+                now = self._clock()
+                for idle_key in [k for k, w in windows.items() if w.idle(now)]:
+                    del windows[idle_key]
+            window = windows[key] = SlidingWindow(limit, period, self._margin)
+        return window

@@ -1,0 +1,99 @@
+"""Moving subscribers in and out as CSV (`newsbot subscribers import|export`), e.g. from another bot.
+
+Telegram: header `chat_id,hashtags`; hashtags separated by spaces, with or without '#'. An `active` column
+(1/0, as `export` writes it) is honoured when present; other columns are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TextIO
+
+from bot.errors import ConfigError
+from bot.hashtags import unique
+from bot.store import SqliteStore
+
+ADDRESS_COLUMN = {"telegram": "chat_id"}
+_CHAT_ID = re.compile(r"^-?\d{1,20}$")
+_TAG = re.compile(r"^\w{1,64}$")
+MAX_TAGS = 100
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    problems: list[str] = field(default_factory=list)  # "line N: what is wrong"
+
+    def summary(self) -> str:
+        text = f"{self.added} added, {self.updated} updated, {len(self.problems)} skipped"
+        return text + "".join(f"\n  {problem}" for problem in self.problems[:50])
+
+
+def parse_tags(cell: str) -> list[str]:
+    """'#Climate politics' -> ['Climate', 'politics']; raises ValueError naming a bad tag."""
+    tags = []
+    for word in cell.replace(",", " ").split():
+        tag = word.lstrip("#")
+        if not _TAG.match(tag) or not any(ch.isalpha() for ch in tag):
+            raise ValueError(f"{word!r} is not a hashtag (letters, digits and _ only)")
+        tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"{len(tags)} hashtags; at most {MAX_TAGS}")
+    return unique(tags)
+
+
+def import_subscribers(store: SqliteStore, channel: str, rows: TextIO, now: datetime) -> ImportReport:
+    column = ADDRESS_COLUMN.get(channel)
+    if column is None:
+        raise ConfigError(f"--channel {channel}: importing is supported for: {', '.join(ADDRESS_COLUMN)}")
+    reader = csv.DictReader(rows)
+    fields = [f.strip() for f in reader.fieldnames or []]
+    if column not in fields or "hashtags" not in fields:
+        raise ConfigError(f"the CSV header must be '{column},hashtags' (found: {','.join(fields) or 'nothing'})")
+    reader.fieldnames = fields
+    report = ImportReport()
+    for line, row in enumerate(reader, start=2):
+        address = (row.get(column) or "").strip()
+        if not _CHAT_ID.match(address):
+            report.problems.append(f"line {line}: {column} {address!r} is not a Telegram chat id (a whole number)")
+            continue
+        try:
+            tags = parse_tags(row.get("hashtags") or "")
+        except ValueError as problem:
+            report.problems.append(f"line {line}: {problem}")
+            continue
+        with store.transaction():
+            existed = store.subscriber(channel, address) is not None
+            store.subscribe(channel, address, now)
+            store.set_subscriber_tags(channel, address, tags, now)
+            if (row.get("active") or "1").strip() == "0":
+                store.deactivate_subscriber(channel, address, "inactive in the imported file", now)
+        if existed:
+            report.updated += 1
+        else:
+            report.added += 1
+    return report
+
+
+def export_rows(store: SqliteStore, channel: str) -> Iterator[list[str]]:
+    column = ADDRESS_COLUMN.get(channel)
+    if column is None:
+        raise ConfigError(f"--channel {channel}: exporting is supported for: {', '.join(ADDRESS_COLUMN)}")
+    yield [column, "hashtags", "active", "status"]
+    for subscriber in store.iter_subscribers(channel):
+        tags = " ".join("#" + t for t in subscriber.hashtags)
+        yield [subscriber.address, tags, "1" if subscriber.active else "0", subscriber.status_reason]
+
+
+def write_csv(rows: Iterable[list[str]], out: TextIO) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    count = -1  # the header is not a subscriber
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    return count

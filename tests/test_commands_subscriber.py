@@ -1,0 +1,260 @@
+"""Subscriber commands, end to end: the bot polls a fake Bot API server over real HTTP; we read its replies
+and the rows in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import telegram_html
+from bot.commands import CommandRunner, build_application, open_command_context
+from bot.config import Config, parse_config
+from bot.models import Article
+from bot.store import OutboxItem, SqliteStore, open_store
+from tests.fakes.telegram_api import FakeTelegram, Message
+
+ADMIN = 1000
+USER = 5
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class BotChat:
+    """A running bot and what a test needs around it: the fake server, the config, a store connection."""
+
+    fake: FakeTelegram
+    config: Config
+    store: SqliteStore
+
+    def send(self, text: str, *, user_id: int = USER, replies: int = 1, **options: Any) -> list[Message]:
+        """Send `text` as `user_id` and wait for `replies` new messages in that chat; every one is valid HTML."""
+        chat = options.get("chat_id") or user_id
+        before = len(self.fake.messages(chat))
+        self.fake.send_text(text, user_id=user_id, **options)
+        arrived = self.fake.wait_for_messages(chat, before + replies)[before:]
+        for message in arrived:
+            assert message.parse_mode == "HTML"
+            telegram_html.validate(message.text)
+        return arrived
+
+    def ask(self, text: str, *, user_id: int = USER, **options: Any) -> str:
+        """The visible text of the one reply to `text`."""
+        return telegram_html.visible_text(self.send(text, user_id=user_id, **options)[-1].text)
+
+
+@contextmanager
+def running_bot(tmp_path: Path, *, enforce_limits: bool = False, **tables: Any) -> Iterator[BotChat]:
+    """A CommandRunner on a fresh state file, talking to a FakeTelegram (flood limits off unless asked for)."""
+    fake = FakeTelegram(enforce_limits=enforce_limits)
+    fake.start()
+    data: dict[str, Any] = {
+        "state": {"path": str(tmp_path / "state.sqlite")},
+        "output": {"dir": str(tmp_path / "out"), "dry_run": True},
+        "routes": [{"name": "all", "hashtags": ["*"], "channels": ["telegram", "x", "email"]}],
+        **tables,
+    }
+    data["telegram"] = {"admins": [ADMIN], "base_url": fake.base_url, **tables.get("telegram", {})}
+    config = parse_config(data, path=tmp_path / "config.toml")
+    context = open_command_context(config)
+    runner = CommandRunner(build_application(config, fake.token, context), config)
+    store = open_store(config.state.path)
+    try:
+        runner.start()
+        yield BotChat(fake, config, store)
+    finally:
+        assert runner.stop(timeout=10)
+        context.close()
+        store.close()
+        fake.stop()
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[BotChat]:
+    with running_bot(tmp_path) as chat:
+        yield chat
+
+
+def add_article(
+    store: SqliteStore,
+    key: str,
+    title: str,
+    hashtags: tuple[str, ...] = (),
+    *,
+    age_minutes: int = 0,
+    text: str = "The council met on Tuesday. Officials said the vote was close.",
+) -> Article:
+    article = Article(
+        key=key,
+        source="feed",
+        title=title,
+        link=f"https://news.example.com/{key}",
+        text=text,
+        hashtags=hashtags,
+        published=None,
+        first_seen=NOW - timedelta(minutes=age_minutes),
+    )
+    store.add_article(article)
+    return article
+
+
+def route_to_telegram(store: SqliteStore, article: Article) -> None:
+    store.enqueue([OutboxItem(article.key, "telegram", "channel", "all", "", NOW)], NOW)
+
+
+# --- /start, /stop ----------------------------------------------------------------------------------------
+
+
+def test_start_subscribes_and_welcomes_then_says_already_subscribed(bot: BotChat) -> None:
+    welcome = bot.ask("/start")
+
+    assert "Welcome, Alice!" in welcome
+    assert "/subscribe" in welcome and "everything" in welcome
+    subscriber = bot.store.subscriber("telegram", str(USER))
+    assert subscriber is not None and subscriber.active and subscriber.hashtags == ()
+    assert "already subscribed" in bot.ask("/start")
+
+
+def test_stop_deactivates_and_start_brings_them_back(bot: BotChat) -> None:
+    bot.ask("/start")
+
+    assert "/start brings you back" in bot.ask("/stop")
+    stopped = bot.store.subscriber("telegram", str(USER))
+    assert stopped is not None and not stopped.active and stopped.status_reason == "stopped by user"
+    assert "not subscribed" in bot.ask("/stop")
+    assert "Welcome" in bot.ask("/start")
+    again = bot.store.subscriber("telegram", str(USER))
+    assert again is not None and again.active
+
+
+# --- hashtags ---------------------------------------------------------------------------------------------
+
+
+def test_subscribe_stores_hashtags_as_written_and_implies_start(bot: BotChat) -> None:
+    answer = bot.ask("/subscribe #Climate, Überleben")
+
+    assert "You are subscribed" in answer
+    assert "#Climate #Überleben" in answer
+    subscriber = bot.store.subscriber("telegram", str(USER))
+    assert subscriber is not None and subscriber.active
+    assert set(subscriber.hashtags) == {"Climate", "Überleben"}
+
+
+def test_subscribe_without_hashtags_explains_and_shows_popular_ones(bot: BotChat) -> None:
+    for n in range(3):
+        add_article(bot.store, f"k{n}", f"Story {n}", ("Climate", "World") if n else ("Climate",))
+
+    answer = bot.ask("/subscribe")
+
+    assert "/subscribe #Climate #World" in answer
+    assert "Popular hashtags: #Climate #World" in answer
+    assert bot.store.subscriber("telegram", str(USER)) is None
+
+
+def test_invalid_hashtags_change_nothing_and_are_shown_escaped(bot: BotChat) -> None:
+    bot.ask("/subscribe #Climate")
+
+    reply = bot.send("/subscribe #World <b>bold</b> 2024")[-1].text
+
+    assert "Not a hashtag" in reply and "Nothing was changed" in reply
+    assert "&lt;b&gt;bold&lt;/b&gt;" in reply
+    subscriber = bot.store.subscriber("telegram", str(USER))
+    assert subscriber is not None and subscriber.hashtags == ("Climate",)
+
+
+def test_a_subscriber_cannot_follow_more_than_a_hundred_hashtags(bot: BotChat) -> None:
+    bot.ask("/subscribe " + " ".join(f"#a{i}" for i in range(50)))
+    bot.ask("/subscribe " + " ".join(f"#b{i}" for i in range(50)))
+
+    assert "at most 100" in bot.ask("/subscribe #OneTooMany")
+    subscriber = bot.store.subscriber("telegram", str(USER))
+    assert subscriber is not None and len(subscriber.hashtags) == 100
+
+
+def test_unsubscribing_the_last_hashtag_means_everything_again(bot: BotChat) -> None:
+    bot.ask("/subscribe #Climate #World")
+
+    assert "You follow: #World." in bot.ask("/unsubscribe climate")
+    answer = bot.ask("/unsubscribe #World #Sports")
+
+    assert "You did not follow #Sports" in answer
+    assert "you get everything" in answer
+    subscriber = bot.store.subscriber("telegram", str(USER))
+    assert subscriber is not None and subscriber.hashtags == ()
+
+
+def test_tags_lists_their_hashtags_and_the_popular_ones(bot: BotChat) -> None:
+    add_article(bot.store, "k1", "Story", ("Energy",))
+    bot.ask("/subscribe #Climate")
+
+    answer = bot.ask("/tags")
+
+    assert "You follow: #Climate." in answer
+    assert "Popular hashtags: #Energy" in answer
+
+
+# --- /latest ----------------------------------------------------------------------------------------------
+
+
+def test_latest_lists_the_newest_telegram_articles_that_match_their_hashtags(bot: BotChat) -> None:
+    climate_old = add_article(bot.store, "old1", "Old climate story", ("Climate",), age_minutes=30)
+    climate_new = add_article(bot.store, "new1", "New <climate> & story", ("climate",), age_minutes=1)
+    sports = add_article(bot.store, "spo1", "Sports story", ("Sports",))
+    for article in (climate_old, climate_new, sports):
+        route_to_telegram(bot.store, article)
+    add_article(bot.store, "xonly", "Climate story only on X", ("Climate",))
+    bot.ask("/subscribe #Climate")
+
+    reply = bot.send("/latest")[-1].text
+
+    assert reply.index("New &lt;climate&gt; &amp; story") < reply.index("Old climate story")
+    assert '<a href="https://news.example.com/new1">' in reply
+    assert "Sports" not in reply and "only on X" not in reply
+    assert "Old climate" not in bot.ask("/latest 1")
+
+
+def test_latest_refuses_a_count_out_of_range(bot: BotChat) -> None:
+    assert "from 1 to 20" in bot.ask("/latest 500")
+    assert "from 1 to 20" in bot.ask("/latest \u202eevil")
+
+
+# --- everything else --------------------------------------------------------------------------------------
+
+
+def test_unknown_commands_and_plain_text_point_to_help(bot: BotChat) -> None:
+    assert "I don't know /frobnicate" in bot.ask("/frobnicate now")
+    assert "/help" in bot.ask("hello there")
+
+
+def test_a_forwarded_command_is_not_acted_on(bot: BotChat) -> None:
+    assert "not on forwarded messages" in bot.ask("/start", forward=True)
+    assert bot.store.subscriber("telegram", str(USER)) is None
+
+
+def test_help_lists_admin_commands_to_admins_only(bot: BotChat) -> None:
+    for_user = bot.ask("/help")
+    for_admin = bot.ask("/help", user_id=ADMIN)
+
+    assert "/subscribe" in for_user and "/broadcast" not in for_user
+    assert "/broadcast" in for_admin and "/status" in for_admin
+
+
+def test_command_menus_are_set_for_private_chats_and_each_admin(bot: BotChat) -> None:
+    private = [c["command"] for c in bot.fake.commands["all_private_chats"]]
+    admin = [c["command"] for c in bot.fake.commands[f"chat:{ADMIN}"]]
+
+    assert "subscribe" in private and "status" not in private
+    assert set(private) < set(admin) and {"status", "broadcast", "digest"} <= set(admin)
+
+
+def test_commands_in_a_group_are_ignored(bot: BotChat) -> None:
+    bot.fake.send_text("/start", user_id=USER, chat_id=-4242, chat_type="group")
+    bot.ask("/tags")  # updates are handled in order: once this is answered, the group message was handled
+
+    assert bot.fake.messages(-4242) == []
+    assert bot.store.subscriber("telegram", "-4242") is None
