@@ -21,6 +21,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/summary_rouge.py
+	$(BIN)/python bench/telegram_fanout.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check bot tests bench

@@ -221,13 +221,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  sources: {len(config.sources)}, routes: {len(config.routes)}")
     print(f"  channels in use: {', '.join(config.channels_in_use()) or 'none'}")
     print(f"  state: {config.state.path}; output: {config.output.dir} (dry run: {str(config.output.dry_run).lower()})")
-    missing = []
+    missing: list[str] = []
     for channel in config.channels_in_use():
         for name in config.secret_env_names()[channel]:
-            present = bool(os.environ.get(name))
-            print(f"  {channel}: ${name} is {'set' if present else 'missing'}")
-            if not present:
-                missing.append(name)
+            print(f"  {channel}: ${name} is {'set' if os.environ.get(name) else 'missing'}")
+        missing += missing_secrets(config, channel)
     if missing and not config.output.dry_run:
         print(f"newsbot: set the missing environment variable(s): {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
@@ -260,6 +258,18 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         store.close()
+
+
+def missing_secrets(config: Config, channel: str) -> list[str]:
+    """The environment variables a channel still needs. X takes either an OAuth 2.0 token or all of OAuth 1.0a."""
+    import os
+
+    def unset(names: Sequence[str]) -> list[str]:
+        return [name for name in names if not os.environ.get(name, "").strip()]
+
+    if channel == "x":
+        return [] if not unset([config.x.bearer_token_env]) else unset(config.x.oauth1_env_names())
+    return unset(config.secret_env_names()[channel])
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -96,9 +96,25 @@ class TelegramConfig:
 @dataclass(frozen=True, slots=True)
 class XConfig:
     api_base_url: str = "https://api.x.com"
+    # OAuth 1.0a user context (all four), or an OAuth 2.0 user access token (bearer_token_env) instead.
+    consumer_key_env: str = "NEWSBOT_X_CONSUMER_KEY"
+    consumer_secret_env: str = "NEWSBOT_X_CONSUMER_SECRET"
+    access_token_env: str = "NEWSBOT_X_ACCESS_TOKEN"
+    access_token_secret_env: str = "NEWSBOT_X_ACCESS_TOKEN_SECRET"
+    bearer_token_env: str = "NEWSBOT_X_BEARER_TOKEN"
     summary_chars: int = 280
     max_posts_per_cycle: int | None = None
+    daily_limit: int = 17  # posts per rolling 24 hours; the free tier allows 17
+    spread: bool = False  # space the daily budget evenly over the day instead of posting in bursts
+    order: str = "newest"  # which queued posts go first when the budget is short: "newest" or "oldest"
+    thread: bool = False  # a longer summary as a reply chain
+    thread_link: str = "first"  # the post of the thread that carries the link: "first" or "last"
+    thread_summary_chars: int = 800
+    request_timeout: float = 15.0
     utm: Mapping[str, str] = field(default_factory=dict)
+
+    def oauth1_env_names(self) -> tuple[str, ...]:
+        return (self.consumer_key_env, self.consumer_secret_env, self.access_token_env, self.access_token_secret_env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +174,7 @@ class Config:
         """Per channel, the environment variables that hold its secrets."""
         return {
             "telegram": (self.telegram.token_env,),
-            "x": (),
+            "x": (*self.x.oauth1_env_names(), self.x.bearer_token_env),
             "email": (self.email.username_env, self.email.password_env),
         }
 
@@ -359,10 +375,29 @@ class _Parser:
 
     def x(self, raw: Mapping[str, Any]) -> XConfig:
         self.known(raw, "x", XConfig)
+        defaults = XConfig()
+        order = self.get(raw, "x.order", str, defaults.order)
+        if order not in ("newest", "oldest"):
+            raise self.fail("x.order", f'{order!r} is not "newest" or "oldest"')
+        thread_link = self.get(raw, "x.thread_link", str, defaults.thread_link)
+        if thread_link not in ("first", "last"):
+            raise self.fail("x.thread_link", f'{thread_link!r} is not "first" or "last"')
         return XConfig(
-            api_base_url=self.url(raw, "x.api_base_url", XConfig().api_base_url),
-            summary_chars=self.positive(raw, "x.summary_chars", XConfig().summary_chars),
+            api_base_url=self.url(raw, "x.api_base_url", defaults.api_base_url),
+            consumer_key_env=self.env_name(raw, "x.consumer_key_env", defaults.consumer_key_env),
+            consumer_secret_env=self.env_name(raw, "x.consumer_secret_env", defaults.consumer_secret_env),
+            access_token_env=self.env_name(raw, "x.access_token_env", defaults.access_token_env),
+            access_token_secret_env=self.env_name(raw, "x.access_token_secret_env", defaults.access_token_secret_env),
+            bearer_token_env=self.env_name(raw, "x.bearer_token_env", defaults.bearer_token_env),
+            summary_chars=self.positive(raw, "x.summary_chars", defaults.summary_chars),
             max_posts_per_cycle=self.optional_positive(raw, "x.max_posts_per_cycle"),
+            daily_limit=self.positive(raw, "x.daily_limit", defaults.daily_limit),
+            spread=self.get(raw, "x.spread", bool, defaults.spread),
+            order=order,
+            thread=self.get(raw, "x.thread", bool, defaults.thread),
+            thread_link=thread_link,
+            thread_summary_chars=self.positive(raw, "x.thread_summary_chars", defaults.thread_summary_chars),
+            request_timeout=self.positive_number(raw, "x.request_timeout", defaults.request_timeout),
             utm=self.utm(raw, "x.utm"),
         )
 

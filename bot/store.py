@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +25,10 @@ from bot.models import Article
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 PAUSED_KEY = "publishing.paused"  # "1" while an admin has paused publishing
 DIGEST_REQUEST_KEY = "digest.requested"  # set by an admin's /digest send; the digest job sends and clears it
-STATES = (PENDING, SENT, FAILED, SKIPPED)
+# Sent, but no answer came back and it could not be checked: an admin decides (/post to send again, /skip if it
+# did go out). Never retried by itself, so nothing is posted twice silently.
+UNKNOWN = "unknown"
+STATES = (PENDING, SENT, FAILED, SKIPPED, UNKNOWN)
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the spine
@@ -106,6 +109,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_updated ON outbox (channel, updated_at);
     """,
+    # 2 -> 3: what a half-sent thread already posted, so it resumes instead of starting over
+    """
+    ALTER TABLE outbox ADD COLUMN progress TEXT NOT NULL DEFAULT '';
+    CREATE INDEX outbox_state ON outbox (channel, state, updated_at);
+    """,
 )
 
 
@@ -183,10 +191,11 @@ class OutboxRow:
     attempts: int
     last_error: str
     remote_id: str
+    progress: tuple[str, ...] = ()  # remote ids of the parts already posted (threads)
 
 
 _OUTBOX_COLUMNS = (
-    "id, article_key, channel, recipient, route, template, state, not_before, attempts, last_error, remote_id"
+    "id, article_key, channel, recipient, route, template, state, not_before, attempts, last_error, remote_id, progress"
 )
 
 
@@ -370,11 +379,12 @@ class SqliteStore:
             )
             return self._db.total_changes - before
 
-    def due_article_keys(self, channel: str, now: datetime, limit: int) -> list[str]:
-        """Articles with pending rows on `channel` that may go out now, oldest first."""
+    def due_article_keys(self, channel: str, now: datetime, limit: int, *, newest_first: bool = False) -> list[str]:
+        """Articles with pending rows on `channel` that may go out now, oldest (or newest) queued first."""
+        order = "MAX(id) DESC" if newest_first else "MIN(id)"
         rows = self._db.execute(
             "SELECT article_key FROM outbox WHERE channel = ? AND state = ? AND not_before <= ?"
-            " GROUP BY article_key ORDER BY MIN(id) LIMIT ?",
+            f" GROUP BY article_key ORDER BY {order} LIMIT ?",
             (channel, PENDING, to_db_time(now), limit),
         ).fetchall()
         return [str(r[0]) for r in rows]
@@ -411,6 +421,25 @@ class SqliteStore:
             (route, channel, PENDING, to_db_time(now)),
         ).fetchall()
         return [_outbox_row(r) for r in rows]
+
+    def mark_unknown(self, row_id: int, reason: str, now: datetime) -> None:
+        self._finish(row_id, UNKNOWN, now, error=reason)
+
+    def save_progress(self, row_id: int, remote_ids: Sequence[str], now: datetime) -> None:
+        """Remember the parts of a thread already posted, so a retry continues after them."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE outbox SET progress = ?, updated_at = ? WHERE id = ?",
+                (",".join(remote_ids), to_db_time(now), row_id),
+            )
+
+    def sent_since(self, channel: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many rows of `channel` were sent since `since`, and when the last one was."""
+        row = self._db.execute(
+            "SELECT COUNT(*), MAX(updated_at) FROM outbox WHERE channel = ? AND state = ? AND updated_at >= ?",
+            (channel, SENT, to_db_time(since)),
+        ).fetchone()
+        return int(row[0]), from_db_time(row[1])
 
     def mark_sent(self, row_id: int, remote_id: str, now: datetime) -> None:
         self._finish(row_id, SENT, now, remote_id=remote_id)
@@ -474,17 +503,18 @@ class SqliteStore:
         """Mark every pending row of an article skipped (an admin's /skip). Returns how many."""
         with self.transaction():
             cursor = self._db.execute(
-                "UPDATE outbox SET state = ?, last_error = ?, updated_at = ? WHERE article_key = ? AND state = ?",
-                (SKIPPED, reason, to_db_time(now), article_key, PENDING),
+                "UPDATE outbox SET state = ?, last_error = ?, updated_at = ? WHERE article_key = ? AND state IN (?, ?)",
+                (SKIPPED, reason, to_db_time(now), article_key, PENDING, UNKNOWN),
             )
             return cursor.rowcount
 
     def release_now(self, article_key: str, now: datetime) -> int:
-        """Make an article's pending rows due at once (an admin's /post). Returns how many."""
+        """Make an article's pending rows due at once (an admin's /post); rows of unknown outcome are queued
+        again, as the admin has checked they did not go out. Returns how many."""
         with self.transaction():
             cursor = self._db.execute(
-                "UPDATE outbox SET not_before = ?, updated_at = ? WHERE article_key = ? AND state = ?",
-                (to_db_time(now), to_db_time(now), article_key, PENDING),
+                "UPDATE outbox SET state = ?, not_before = ?, updated_at = ? WHERE article_key = ? AND state IN (?, ?)",
+                (PENDING, to_db_time(now), to_db_time(now), article_key, PENDING, UNKNOWN),
             )
             return cursor.rowcount
 
@@ -757,4 +787,5 @@ def _outbox_row(row: tuple[object, ...]) -> OutboxRow:
         attempts=int(str(row[8])),
         last_error=str(row[9]),
         remote_id=str(row[10]),
+        progress=tuple(p for p in str(row[11]).split(",") if p),
     )

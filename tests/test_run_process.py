@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.logs import RedactSecrets, kv
 from tests.conftest import REPO, news_item, rss
+from tests.fakes.telegram_api import FakeTelegram
 
 
 def wait_for(condition: object, seconds: float = 20.0) -> bool:
@@ -78,3 +79,39 @@ def test_secret_values_are_redacted_from_every_log_line(caplog: object) -> None:
     assert token not in text
     assert "bot***/sendMessage" in text
     assert "RuntimeError: bad token ***" in text
+
+
+def test_run_answers_chat_commands_and_sends_new_articles_to_the_new_subscriber(
+    tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([news_item(1)]), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        "[outbox]\ndrain_interval = 1\n"
+        '[[sources]]\nname = "f"\nurl = "feed.xml"\ninterval = 1\n'
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n'
+        f'[telegram]\nbase_url = "{fake_telegram.base_url}"\nadmins = [1000]\n',
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), "NEWSBOT_TELEGRAM_TOKEN": fake_telegram.token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        fake_telegram.send_text("/start", user_id=4242)
+        [welcome] = fake_telegram.wait_for_messages(4242, 1, timeout=30)
+        assert "subscribed" in welcome.text.lower()
+        assert "all_private_chats" in fake_telegram.commands
+        feed.write_text(rss([news_item(2), news_item(1)]), encoding="utf-8")
+        article = fake_telegram.wait_for_messages(4242, 2, timeout=30)[1]
+        assert "Story number 2" in article.text
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert fake_telegram.token not in err
