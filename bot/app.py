@@ -21,8 +21,8 @@ from bot.logs import kv
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
 from bot.publishers.base import DigestPublisher
-from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer
-from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store
+from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer, XThread
+from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store, unauthorized_key
 from bot.summarize import default_summarizer
 
 log = logging.getLogger("newsbot")
@@ -40,6 +40,7 @@ def build_renderer(config: Config) -> Renderer:
         template_dir=config.templates.dir,
         utm={channel: config.utm(channel) for channel in ("telegram", "x", "email")},
         summary_chars=config.summary_chars(),
+        x_thread=XThread(config.x.thread_summary_chars, config.x.thread_link == "first") if config.x.thread else None,
     )
 
 
@@ -102,6 +103,8 @@ class App:
         except BaseException:
             self.lock.release()
             raise
+        for channel in self.publishers:  # credentials may have been fixed since the last run
+            self.store.set_meta(unauthorized_key(channel), "")
         self.ingest = Ingest(self.store, config, client=http_client)
         self.outbox = Outbox(self.store, self.renderer, self.publishers, config)
 

@@ -9,6 +9,7 @@ NewsbotError
     ├── RateLimited        retry this recipient after `retry_after` seconds, not before
     ├── Unauthorized       credentials are wrong or revoked: stop this channel, keep its queue
     ├── Rejected           the service refused this post for good (reason given): do not retry it
+    │   └── Duplicate      ... because it already has the same post: marked skipped, not failed
     └── RecipientGone      the recipient blocked the bot or no longer exists: deactivate, do not retry
 
 A PublishError that is none of the subclasses is transient: retried later with backoff.
@@ -45,7 +46,13 @@ class LockedError(NewsbotError):
 
 
 class PublishError(NewsbotError):
-    """Delivery failed for a reason that may pass: retry later with backoff."""
+    """Delivery failed for a reason that may pass: retry later with backoff.
+
+    `progress` holds the remote ids of the parts already posted (a thread stopped half-way), so the retry
+    continues after them instead of starting over.
+    """
+
+    progress: tuple[str, ...] = ()
 
 
 class RateLimited(PublishError):
@@ -66,3 +73,11 @@ class Rejected(PublishError):
 
 class RecipientGone(PublishError):
     """The recipient blocked the bot, left, or was deleted."""
+
+
+class UnknownOutcome(PublishError):
+    """The request was sent, no answer came back, and the service could not tell whether it was posted."""
+
+
+class Duplicate(Rejected):
+    """The service refused the post as identical to one it already has: nothing to retry, nothing lost."""

@@ -54,6 +54,8 @@ class Post:
     share_links: tuple[ShareLink, ...] = ()
     image_url: str = ""
     recipient: str = ""
+    parts: tuple[str, ...] = ()  # a thread: the posts in order (text is then the first); empty for one post
+    posted: tuple[str, ...] = ()  # remote ids of the parts already posted by an earlier, interrupted attempt
 
 
 @dataclass(frozen=True, slots=True)

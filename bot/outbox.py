@@ -18,14 +18,23 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.config import Config
-from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, RenderError, Unauthorized
+from bot.errors import (
+    Duplicate,
+    PublishError,
+    RateLimited,
+    RecipientGone,
+    Rejected,
+    RenderError,
+    Unauthorized,
+    UnknownOutcome,
+)
 from bot.logs import kv
 from bot.models import Article, Post, Receipt
 from bot.publishers import Publisher
 from bot.publishers.base import BatchPublisher
 from bot.render import Renderer
 from bot.route import is_own_target, next_slot
-from bot.store import OutboxRow, SqliteStore
+from bot.store import OutboxRow, SqliteStore, blocked_until_key, from_db_time, to_db_time, unauthorized_key
 
 log = logging.getLogger("newsbot.outbox")
 
@@ -33,6 +42,7 @@ Clock = Callable[[], datetime]
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 DIGEST_CHANNEL = "email"  # delivered by the digest job, not item by item
+DAY = timedelta(days=1)
 BATCH_SIZE = 500  # rows read and handed to a publisher at once: bounds memory during a large fan-out
 
 
@@ -99,20 +109,50 @@ class Outbox:
         for channel, publisher in self.publishers.items():
             if channel == DIGEST_CHANNEL:
                 continue
-            if channel in self.unauthorized:
-                report.halted[channel] = self.unauthorized[channel]
+            blocked = self._blocked(channel, clock())
+            if blocked:
+                report.halted[channel] = blocked
                 continue
             report.add(self._drain_channel(channel, publisher, clock, should_stop))
             if should_stop():
                 break
         return report
 
+    def _blocked(self, channel: str, now: datetime) -> str:
+        """Why the channel may not publish now ("" if it may): refused credentials, or a rate-limit reset."""
+        if channel in self.unauthorized:
+            return self.unauthorized[channel]
+        until = from_db_time(self.store.get_meta(blocked_until_key(channel)))
+        if until is not None and now < until:
+            return f"rate limited until {until.isoformat(timespec='seconds')}"
+        return ""
+
+    def _budget(self, channel: str, now: datetime) -> tuple[int, str]:
+        """How many articles the channel may publish in this drain, and why not when none."""
+        limit = self.config.max_posts_per_cycle(channel)
+        if channel != "x":
+            return limit, ""
+        daily = self.config.x.daily_limit
+        sent, last = self.store.sent_since(channel, now - DAY)
+        if sent >= daily:
+            return 0, f"daily limit of {daily} posts reached; the queue waits"
+        if self.config.x.spread and last is not None and now < last + DAY / daily:
+            return (
+                0,
+                f"spreading {daily} posts over the day; next at {(last + DAY / daily).isoformat(timespec='seconds')}",
+            )
+        return min(limit, daily - sent, 1 if self.config.x.spread else limit), ""
+
     def _drain_channel(
         self, channel: str, publisher: Publisher, clock: Clock, should_stop: Callable[[], bool]
     ) -> DrainReport:
         report = DrainReport()
-        limit = self.config.max_posts_per_cycle(channel)
-        for article_key in self.store.due_article_keys(channel, clock(), limit):
+        limit, why = self._budget(channel, clock())
+        if limit <= 0:
+            report.halted[channel] = why
+            return report
+        newest_first = channel == "x" and self.config.x.order == "newest"
+        for article_key in self.store.due_article_keys(channel, clock(), limit, newest_first=newest_first):
             try:
                 self._publish_article(channel, publisher, article_key, clock, should_stop, report)
             except _ChannelPaused as pause:
@@ -144,7 +184,7 @@ class Outbox:
                     log.error("%s", kv(event="render_failed", article=article_key, channel=channel, reason=str(post)))
                     report.failed += 1
                 else:
-                    ready.append((row, replace(post, recipient=row.recipient)))
+                    ready.append((row, replace(post, recipient=row.recipient, posted=row.progress)))
             self._deliver(publisher, ready, clock, should_stop, report)
             if should_stop():
                 return
@@ -199,6 +239,9 @@ class Outbox:
     def _record(self, row: OutboxRow, outcome: Receipt | Exception, clock: Clock, report: DrainReport) -> str:
         """Write one outcome to the ledger. Returns why the channel must pause ("" to go on)."""
         fields = {"article": row.article_key, "channel": row.channel, "recipient": row.recipient}
+        if isinstance(outcome, PublishError) and outcome.progress:
+            self.store.save_progress(row.id, outcome.progress, clock())
+            row = replace(row, progress=outcome.progress)
         if isinstance(outcome, Receipt):
             self.store.mark_sent(row.id, outcome.remote_id, clock())
             self._follow_migration(row, outcome, clock)
@@ -208,14 +251,27 @@ class Outbox:
             wait = max(outcome.retry_after, 0.0)
             not_before = clock() + timedelta(seconds=math.ceil(wait))
             self.store.defer(row.id, not_before, str(outcome), clock(), count_attempt=False)
+            # Kept in the state file, so a restarted process (or the next `newsbot once`) waits too.
+            self.store.set_meta(blocked_until_key(row.channel), to_db_time(not_before))
             log.warning("%s", kv(event="rate_limited", retry_after=wait, **fields))
             report.retry_later += 1
             return f"rate limited, retrying in {wait:g} s"
         elif isinstance(outcome, Unauthorized):
             reason = f"credentials refused ({outcome}); fix them and restart newsbot — the queue is kept"
             self.unauthorized[row.channel] = reason
+            self.store.set_meta(unauthorized_key(row.channel), reason)
             log.error("%s", kv(event="unauthorized", channel=row.channel, reason=str(outcome)))
             return reason
+        elif isinstance(outcome, UnknownOutcome):
+            self.store.mark_unknown(
+                row.id, f"outcome unknown: {outcome}; /post to send again, /skip if it went out", clock()
+            )
+            log.error("%s", kv(event="outcome_unknown", reason=str(outcome), **fields))
+            report.failed += 1
+        elif isinstance(outcome, Duplicate):
+            self.store.mark_skipped(row.id, str(outcome), clock())
+            log.warning("%s", kv(event="duplicate", reason=str(outcome), **fields))
+            report.skipped += 1
         elif isinstance(outcome, Rejected):
             self.store.mark_failed(row.id, f"rejected: {outcome.reason}", clock())
             log.error("%s", kv(event="rejected", reason=outcome.reason, **fields))

@@ -34,7 +34,7 @@ from bot.errors import RenderError
 from bot.hashtags import normalize
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
-from bot.summarize import Summarizer
+from bot.summarize import Summarizer, split_sentences
 from bot.xtext import X_LIMIT, weighted_length
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "Digest",
     "DigestGroup",
     "Renderer",
+    "XThread",
     "build_environment",
     "packaged_templates_dir",
 ]
@@ -139,8 +140,12 @@ class Renderer:
         template_dir: Path | None = None,
         utm: Mapping[str, Mapping[str, str]] | None = None,
         summary_chars: Mapping[str, int] | None = None,
+        x_thread: XThread | None = None,
     ) -> None:
-        """`utm` and `summary_chars` are per channel, e.g. {"x": {"utm_source": "x"}} and {"x": 200}."""
+        """`utm` and `summary_chars` are per channel, e.g. {"x": {"utm_source": "x"}} and {"x": 200}.
+
+        With `x_thread`, an X summary longer than one post goes out as a thread (see `XThread`).
+        """
         for setting, channels in (("utm", utm or {}), ("summary_chars", summary_chars or {})):
             for channel in channels:
                 _check_channel(channel, f"{setting} names ")
@@ -148,6 +153,7 @@ class Renderer:
         self._utm = {channel: dict(params) for channel, params in (utm or {}).items()}
         self._summary_chars = {**DEFAULT_SUMMARY_CHARS, **(summary_chars or {})}
         self._env = build_environment(template_dir)
+        self._x_thread = x_thread
 
     def template_problem(self, name: str) -> str:
         """What is wrong with template `name` (not found, bad syntax), or "" if it loads."""
@@ -175,6 +181,19 @@ class Renderer:
             share_links=share_links(link, article.title),
             limit=self._limit(channel, caption),
         )
+        if channel == "x" and self._x_thread is not None:
+            thread = self._thread(job, self._x_thread)
+            if len(thread) > 1:
+                return Post(
+                    article_key=article.key,
+                    channel=channel,
+                    text=thread[0].text,
+                    length=max(part.length for part in thread),
+                    limit=job.limit,
+                    share_links=job.share_links,
+                    image_url=article.image_url,
+                    parts=tuple(part.text for part in thread),
+                )
         attempt = self._render_email_item(job) if channel == "email" else self._fit(job)
         return Post(
             article_key=article.key,
@@ -220,6 +239,29 @@ class Renderer:
                 f"the template {job.template!r} or the hashtags are too long"
             )
         return attempt
+
+    def _thread(self, job: _Job, settings: XThread) -> list[_Attempt]:
+        """The summary of `settings.summary_chars` as a chain of posts; the link and hashtags ride on one of them.
+
+        One post when it all fits in one. Sentences are never split between posts; a sentence too long for a
+        post of its own is shortened at a word boundary.
+        """
+        sentences = split_sentences(self._summarize(job.article, settings.summary_chars))
+        full = _Draft(job.article.title, " ".join(sentences), _hashtags(job.article))
+        whole = self._attempt(job, full)
+        if not sentences or whole.length <= job.limit:
+            return [self._fit(job)]
+        order = sentences if settings.link_first else list(reversed(sentences))
+        carried: list[str] = []  # the sentences that go with the link, in document order
+        for sentence in order:
+            candidate = [*carried, sentence] if settings.link_first else [sentence, *carried]
+            if self._attempt(job, replace(full, summary=" ".join(candidate))).length > job.limit:
+                break
+            carried = candidate
+        rest = sentences[len(carried) :] if settings.link_first else sentences[: len(sentences) - len(carried)]
+        link_post = self._attempt(job, replace(full, summary=" ".join(carried))) if carried else self._fit(job)
+        plain = [_Attempt(text, weighted_length(text)) for text in _pack(rest, job.limit)]
+        return [link_post, *plain] if settings.link_first else [*plain, link_post]
 
     def _summary_drafter(self, article: Article, full: _Draft) -> _Drafter:
         def draft(budget: int) -> tuple[_Draft, int]:
@@ -304,6 +346,36 @@ class Renderer:
         context = _article_context(article, draft, link, shares, _plain)
         context["text"] = self._render(TEMPLATES["email"], context).strip()
         return context
+
+
+@dataclass(frozen=True, slots=True)
+class XThread:
+    summary_chars: int = 800  # the summary spread over the thread
+    link_first: bool = True  # the link (and hashtags) in the first post, else in the last
+
+
+def _pack(sentences: Sequence[str], limit: int) -> list[str]:
+    """Sentences into as few posts of at most `limit` weighted characters as possible, in order."""
+    posts: list[str] = []
+    for sentence in sentences:
+        if weighted_length(sentence) > limit:
+            sentence = _shorten_weighted(sentence, limit)
+        joined = f"{posts[-1]} {sentence}" if posts else sentence
+        if posts and weighted_length(joined) <= limit:
+            posts[-1] = joined
+        else:
+            posts.append(sentence)
+    return [post for post in posts if post]
+
+
+def _shorten_weighted(text: str, limit: int) -> str:
+    budget = len(text)
+    while budget > 0:
+        shortened = _shorten(text, budget)
+        if weighted_length(shortened) <= limit:
+            return shortened
+        budget -= max(1, weighted_length(shortened) - limit)
+    return ""
 
 
 def _check_channel(channel: str, where: str = "") -> None:

@@ -30,6 +30,17 @@ DIGEST_REQUEST_KEY = "digest.requested"  # set by an admin's /digest send; the d
 UNKNOWN = "unknown"
 STATES = (PENDING, SENT, FAILED, SKIPPED, UNKNOWN)
 
+
+def blocked_until_key(channel: str) -> str:
+    """Meta key: when the channel's rate limit resets (kept so a restarted process waits too)."""
+    return f"{channel}.blocked_until"
+
+
+def unauthorized_key(channel: str) -> str:
+    """Meta key: why the channel's credentials were refused ("" once newsbot starts again)."""
+    return f"{channel}.unauthorized"
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the spine
     """
@@ -380,8 +391,10 @@ class SqliteStore:
             return self._db.total_changes - before
 
     def due_article_keys(self, channel: str, now: datetime, limit: int, *, newest_first: bool = False) -> list[str]:
-        """Articles with pending rows on `channel` that may go out now, oldest (or newest) queued first."""
-        order = "MAX(id) DESC" if newest_first else "MIN(id)"
+        """Articles with pending rows on `channel` that may go out now: first queued first, or newest first."""
+        # Newest: by the article's publication time (a backfill queues the newest story first).
+        newest = "(SELECT a.published FROM articles a WHERE a.key = outbox.article_key) DESC, MAX(id) DESC"
+        order = newest if newest_first else "MIN(id)"
         rows = self._db.execute(
             "SELECT article_key FROM outbox WHERE channel = ? AND state = ? AND not_before <= ?"
             f" GROUP BY article_key ORDER BY {order} LIMIT ?",
@@ -526,6 +539,14 @@ class SqliteStore:
             (PENDING, limit),
         ).fetchall()
         return [(str(r[0]), str(r[1]), int(r[2]), _time(r[3])) for r in rows]
+
+    def rows_in_state(self, state: str, limit: int = 20) -> list[OutboxRow]:
+        """Rows in one state, most recently changed first (for admins: the ones of unknown outcome)."""
+        rows = self._db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
+            (state, limit),
+        ).fetchall()
+        return [_outbox_row(r) for r in rows]
 
     def outcome_counts_since(self, since: datetime) -> dict[tuple[str, str], int]:
         """(channel, state) -> rows finished since `since` (for /stats)."""

@@ -46,7 +46,18 @@ from bot.models import Article
 from bot.render import CHANNELS
 from bot.route import decide, is_own_target
 from bot.sources import read_source
-from bot.store import DIGEST_REQUEST_KEY, PENDING, STATES, AddedSource, OutboxItem, OutboxRow, from_db_time
+from bot.store import (
+    DIGEST_REQUEST_KEY,
+    PENDING,
+    STATES,
+    UNKNOWN,
+    AddedSource,
+    OutboxItem,
+    OutboxRow,
+    blocked_until_key,
+    from_db_time,
+    unauthorized_key,
+)
 
 __all__ = ["ADMIN_COMMANDS", "admin_only", "broadcast_button", "is_admin"]
 
@@ -116,6 +127,9 @@ def status(ctx: CommandContext, request: Request) -> Reply:
         "<b>Sources</b>",
         *(source_lines or ["none configured"]),
         "",
+        "<b>Channels</b>",
+        *_channel_lines(ctx),
+        "",
         "<b>Queue</b>",
         *_queue_lines(ctx.store.queue_counts()),
         "",
@@ -127,10 +141,20 @@ def status(ctx: CommandContext, request: Request) -> Reply:
 def queue(ctx: CommandContext, request: Request) -> Reply:
     argument(request.args)
     pending = ctx.store.pending_articles(QUEUE_SHOWN)
-    if not pending:
+    unknown = ctx.store.rows_in_state(UNKNOWN, QUEUE_SHOWN)
+    if not pending and not unknown:
         return reply("The queue is empty.")
     now = ctx.clock()
-    lines = [f"<b>Next {len(pending)} in the queue</b> (key, channel, recipients, due, title)"]
+    lines = []
+    if unknown:
+        lines.append(
+            f"<b>{len(unknown)} sent without an answer</b>: check the account, then /post KEY to send again"
+            " or /skip KEY if it did go out"
+        )
+        lines += [f"<code>{echo(r.article_key, 40)}</code> {r.channel} — {_title(ctx, r.article_key)}" for r in unknown]
+        lines.append("")
+    if pending:
+        lines.append(f"<b>Next {len(pending)} in the queue</b> (key, channel, recipients, due, title)")
     for key, channel, count, due in pending:
         when = "now" if due <= now else _time(due)
         lines.append(f"<code>{echo(key, 40)}</code> {channel} ×{count} {when} — {_title(ctx, key)}")
@@ -457,6 +481,22 @@ def _state_summary(ctx: CommandContext, name: str) -> str:
     if state.failures:
         summary += f", {state.failures} failure(s) in a row: {echo(_without_url_secrets(state.last_error), 300)}"
     return summary
+
+
+def _channel_lines(ctx: CommandContext) -> list[str]:
+    """Per channel in use: whether it publishes, or what stops it (refused credentials, a rate-limit reset)."""
+    now = ctx.clock()
+    lines = []
+    for channel in ctx.config.channels_in_use():
+        stopped = ctx.store.get_meta(unauthorized_key(channel))
+        until = from_db_time(ctx.store.get_meta(blocked_until_key(channel)))
+        if stopped:
+            lines.append(f"{channel}: stopped — {echo(stopped)}")
+        elif until is not None and until > now:
+            lines.append(f"{channel}: rate limited until {_time(until)}")
+        else:
+            lines.append(f"{channel}: publishing")
+    return lines or ["none in use"]
 
 
 def _queue_lines(counts: dict[tuple[str, str], int]) -> list[str]:

@@ -24,8 +24,15 @@ def _telegram(config: Config) -> Publisher:
     )
 
 
-# Real publishers register here as they are built (X and email come next).
-REGISTRY: dict[str, Callable[[Config], Publisher]] = {"telegram": _telegram}
+def _x(config: Config) -> Publisher:
+    from bot.publishers.x import XCredentials, XPublisher
+
+    label = str(config.path or "config")
+    return XPublisher(config.x, XCredentials.from_environment(config.x, dict(os.environ), label))
+
+
+# Real publishers register here as they are built (email comes next).
+REGISTRY: dict[str, Callable[[Config], Publisher]] = {"telegram": _telegram, "x": _x}
 
 
 def require_secret(config: Config, key: str, env_name: str) -> str:

@@ -1,0 +1,576 @@
+"""A fake X API v2 server for tests: real HTTP on 127.0.0.1, so tweepy and requests are never mocked.
+
+    fake = FakeX()
+    fake.start()
+    client = tweepy.Client(consumer_key="ck-test", consumer_secret="s", access_token="at-test", access_token_secret="s")
+    client.session = RebasingSession(fake.base_url)   # rewrites https://api.twitter.com to fake.base_url
+    client.create_tweet(text="hello")
+    fake.stop()
+
+or use the `fake_x` fixture. The server answers like https://api.twitter.com/2 for the endpoints newsbot uses
+(POST /2/tweets, GET /2/users/me, GET /2/users/:id/tweets): the same JSON shapes ("problem" bodies for errors),
+the same HTTP statuses, the same rate-limit headers and the free tier's cap of 17 posts per user per 24 hours
+(see `FakeX`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import html
+import json
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Final, Literal
+from urllib.parse import unquote
+
+import pytest
+import twitter_text
+from aiohttp import web
+
+__all__ = ["DAILY_CREATE_LIMIT", "MAX_WEIGHTED_LENGTH", "FakeX", "Request", "Tweet", "fake_x"]
+
+JSON = dict[str, Any]
+AuthKind = Literal["oauth1", "bearer", "none"]
+
+DAILY_CREATE_LIMIT: Final = 17  # free tier: posts per user per 24 hours
+MAX_WEIGHTED_LENGTH: Final = 280
+_DAY: Final = 86_400.0
+_TCO_PREFIX: Final = "https://t.co/"  # + 10 characters: every link counts 23, as X wraps it
+_TWITTER_EPOCH_MS: Final = 1_288_834_974_657
+_MIN_ID: Final = 10**18  # ids are 19 digits, like X's snowflakes
+_MAX_ID: Final = 10**19 - 1
+
+_OAUTH_PARAM: Final = re.compile(r'([A-Za-z_]+)="([^"]*)"')
+_TIMELINE: Final = re.compile(r"/2/users/([^/]+)/tweets/?")
+
+_INVALID_REQUEST: Final = "https://api.twitter.com/2/problems/invalid-request"
+_NOT_FOUND: Final = "https://api.twitter.com/2/problems/resource-not-found"
+_DUPLICATE: Final = "You are not allowed to create a Tweet with duplicate content."
+_NOT_PERMITTED: Final = "You are not permitted to perform this action."
+_CLIENT_NOT_ENROLLED: Final = (
+    "When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter "
+    "developer App that is attached to a Project. You can create a project via the developer portal."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request the server received.
+
+    `auth` is the kind of Authorization header presented ("oauth1", "bearer" or "none"), whether or not its
+    credentials were right (a refused one has status 401). `status` is the HTTP status answered, 0 if the
+    connection was dropped. `at` is the fake's clock when the request arrived.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: dict[str, Any] | None
+    auth: AuthKind
+    status: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tweet:
+    """A post the server created. `text` is as sent (NFC-normalised); `auth` is how the create was authorised."""
+
+    id: str
+    text: str
+    in_reply_to: str | None
+    at: float
+    auth: AuthKind = "oauth1"
+
+
+class _Problem(Exception):
+    """An error answer: an RFC 7807 "problem" body like X API v2's, optionally with extra headers."""
+
+    def __init__(self, status: int, body: JSON, headers: dict[str, str] | None = None) -> None:
+        super().__init__(body.get("detail") or body.get("title") or str(status))
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def _problem(status: int, detail: str | None = None, *, title: str | None = None) -> _Problem:
+    phrase = _phrase(status)
+    return _Problem(
+        status,
+        {"title": title or phrase, "detail": detail or phrase, "type": "about:blank", "status": status},
+    )
+
+
+def _unauthorized() -> _Problem:
+    return _Problem(401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"})
+
+
+def _invalid_request(parameter: str, value: str, message: str) -> _Problem:
+    return _Problem(
+        400,
+        {
+            "errors": [{"message": message, "parameters": {parameter: [value]}}],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": _INVALID_REQUEST,
+        },
+    )
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+@dataclass(slots=True)
+class _Injected:
+    """A fault for the next `remaining` creates."""
+
+    kind: Literal["rate_limit", "fail", "forbid"]
+    remaining: int
+    status: int = 0
+    reset_in: int = 0
+    daily: bool = False
+
+
+class FakeX:
+    """An X API v2 server on 127.0.0.1 for tweepy's `Client` to talk to over real HTTP.
+
+    Point tweepy at it with a `requests.Session` that rewrites "https://api.twitter.com" (tweepy's hard-coded
+    host) to `base_url`, and read back what it received: `requests` (every request) and `tweets` (every post
+    created, including ones whose answer the client never saw).
+
+    Authentication: every endpoint needs an Authorization header, either OAuth 1.0a user context with
+    `consumer_key` and `access_token` (the signature must be present; it is not verified) or
+    "Bearer <bearer_token>" (an OAuth 2.0 user token). Anything else gets 401.
+
+    POST /2/tweets, in this order of checks: credentials (401, also `reject_credentials`), injected faults
+    (`fail` 5xx, `rate_limit` 429, `forbid` 403), the 24-hour cap (429 once `daily_limit` posts were created in
+    the last 24 hours of `clock`), the body (400 invalid request: no text, text over 280 weighted characters
+    after NFC normalisation, a reply to an unknown id), duplicate content (403), then the post is created and
+    answered 201 — or, with `create_then_drop` / `create_then_delay`, created and never answered / answered late.
+    Every answer to a create carries x-rate-limit-limit/-remaining/-reset and x-user-limit-24hour-limit/
+    -remaining/-reset (epoch seconds on `clock`), like the free tier, where both describe the 24-hour window;
+    an injected `rate_limit` answers remaining 0 with its own reset in x-rate-limit-*, and in
+    x-user-limit-24hour-* too only when `daily=True` (otherwise those carry the true 24-hour counts).
+
+    With `rendered_text` (default), texts in answers are rendered as X renders them: every link replaced by a
+    23-character https://t.co/ link, and &, <, > escaped as &amp; &lt; &gt;. `Tweet.text` keeps the text as sent.
+    """
+
+    daily_limit: int = DAILY_CREATE_LIMIT
+
+    def __init__(
+        self,
+        *,
+        username: str = "newsbot_test",
+        user_id: str = "4242",
+        consumer_key: str = "ck-test",
+        access_token: str = "at-test",
+        bearer_token: str = "bearer-test",
+        clock: Callable[[], float] = time.time,
+        rendered_text: bool = True,
+    ) -> None:
+        self.username = username
+        self.user_id = user_id
+        self.consumer_key = consumer_key
+        self.access_token = access_token
+        self.bearer_token = bearer_token
+        self.rendered_text = rendered_text
+        self.base_url = ""
+        self._clock = clock
+
+        self._lock = threading.RLock()
+        self._requests: list[Request] = []
+        self._tweets: list[Tweet] = []
+        self._by_id: dict[str, Tweet] = {}
+        self._texts: set[str] = set()
+        self._last_id = 0
+        # faults
+        self._injected: list[_Injected] = []
+        self._reject_times = 0
+        self._drop_times = 0
+        self._delay_times = 0
+        self._delay_seconds = 0.0
+        self._timeline_unavailable = False
+        # server
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Serve on 127.0.0.1 at a free port, from a background thread with its own event loop."""
+        if self._thread is not None:
+            raise RuntimeError("FakeX is already started")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._serve, args=(ready, failure), name="fake-x", daemon=True)
+        self._thread.start()
+        if not ready.wait(10.0):
+            raise RuntimeError("FakeX did not start within 10 s")
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise RuntimeError("FakeX failed to start") from failure[0]
+
+    def stop(self) -> None:
+        """Stop serving; requests still in progress (a delayed answer) are cancelled. State stays readable."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop already closed
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(10.0)
+        self._thread = self._loop = None
+
+    def __enter__(self) -> FakeX:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _serve(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=0.5, handler_cancellation=True
+        )
+        try:
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            loop.run_until_complete(site.start())
+            port = runner.addresses[0][1]
+        except BaseException as error:
+            failure.append(error)
+            loop.close()
+            ready.set()
+            return
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._loop = loop
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    # --- what the server received -----------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[Request]:
+        """Every request, in order of arrival (a snapshot)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def tweets(self) -> list[Tweet]:
+        """Every post created, oldest first (a snapshot), including ones whose answer was dropped or delayed."""
+        with self._lock:
+            return list(self._tweets)
+
+    # --- fault injection --------------------------------------------------------------------------
+
+    def rate_limit(self, *, reset_in: int = 900, times: int = 1, daily: bool = False) -> None:
+        """The next `times` creates get 429 with x-rate-limit-remaining 0 and reset clock() + `reset_in`.
+
+        With `daily`, the x-user-limit-24hour-* headers say remaining 0 with the same reset too, as when the
+        free tier's 24-hour cap is reached.
+        """
+        with self._lock:
+            self._injected.append(_Injected("rate_limit", times, status=429, reset_in=reset_in, daily=daily))
+
+    def fail(self, status: int = 503, times: int = 1) -> None:
+        """The next `times` creates get `status` (e.g. 503 Service Unavailable) and create nothing."""
+        with self._lock:
+            self._injected.append(_Injected("fail", times, status=status))
+
+    def reject_credentials(self, times: int = 10**9) -> None:
+        """The next `times` requests (any endpoint) get 401 Unauthorized, as with revoked or wrong keys."""
+        with self._lock:
+            self._reject_times = times
+
+    def forbid(self, times: int = 1) -> None:
+        """The next `times` creates get 403 "You are not permitted to perform this action." (e.g. a read-only
+        app, a locked or suspended account)."""
+        with self._lock:
+            self._injected.append(_Injected("forbid", times, status=403))
+
+    def create_then_drop(self, times: int = 1) -> None:
+        """The next `times` successful creates make the post, then close the connection without answering."""
+        with self._lock:
+            self._drop_times = times
+
+    def create_then_delay(self, seconds: float, times: int = 1) -> None:
+        """The next `times` successful creates make the post, then answer only after `seconds`."""
+        with self._lock:
+            self._delay_seconds, self._delay_times = seconds, times
+
+    def timeline_unavailable(self) -> None:
+        """GET /2/users/:id/tweets answers 403 (client-not-enrolled, as for an app without read access)."""
+        with self._lock:
+            self._timeline_unavailable = True
+
+    # --- HTTP -------------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = self._clock()
+        auth, authorized = self._authorization(request.headers.get("Authorization", ""))
+        query = dict(request.query)
+        body: JSON | None = None
+        status = 0
+        headers: dict[str, str] = {}
+        after: Literal["answer", "drop", "delay"] = "answer"
+        delay = 0.0
+        try:
+            if request.method == "POST" and request.path.rstrip("/") == "/2/tweets":
+                body, malformed = _json_object(await request.read())
+                with self._lock:
+                    self._check_credentials(authorized)
+                    if malformed is not None:
+                        raise malformed
+                    answer, headers = self._create(body, auth, arrived)
+                    after, delay = self._after_create()
+                status = 201
+            elif request.method == "GET" and request.path.rstrip("/") == "/2/users/me":
+                with self._lock:
+                    self._check_credentials(authorized)
+                answer = {"data": {"id": self.user_id, "name": "newsbot test", "username": self.username}}
+                status = 200
+            elif request.method == "GET" and (match := _TIMELINE.fullmatch(request.path)):
+                with self._lock:
+                    self._check_credentials(authorized)
+                    answer = self._timeline(match.group(1), query)
+                status = 200
+            else:
+                raise _Problem(
+                    404, {"title": "Not Found Error", "type": _NOT_FOUND, "status": 404, "detail": "Not Found"}
+                )
+        except _Problem as problem:
+            answer, status = problem.body, problem.status
+            headers = {**headers, **problem.headers}
+
+        record = Request(request.method, request.path, query, body, auth, 0 if after == "drop" else status, arrived)
+        with self._lock:
+            self._requests.append(record)
+        if after == "drop":
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            raise asyncio.CancelledError  # nothing more to answer on a closed connection
+        if after == "delay":
+            await asyncio.sleep(delay)
+        return web.json_response(
+            answer, status=status, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False)
+        )
+
+    def _authorization(self, header: str) -> tuple[AuthKind, bool]:
+        """(kind of Authorization header, whether its credentials are this account's)."""
+        scheme, _, rest = header.strip().partition(" ")
+        if scheme.lower() == "oauth":
+            params = {name: unquote(value) for name, value in _OAUTH_PARAM.findall(rest)}
+            ok = (
+                params.get("oauth_consumer_key") == self.consumer_key
+                and params.get("oauth_token") == self.access_token
+                and bool(params.get("oauth_signature"))
+            )
+            return "oauth1", ok
+        if scheme.lower() == "bearer":
+            return "bearer", rest.strip() == self.bearer_token
+        return "none", False
+
+    def _check_credentials(self, authorized: bool) -> None:
+        if self._reject_times > 0:
+            self._reject_times -= 1
+            raise _unauthorized()
+        if not authorized:
+            raise _unauthorized()
+
+    # --- endpoints (lock held) --------------------------------------------------------------------
+
+    def _create(self, body: JSON | None, auth: AuthKind, now: float) -> tuple[JSON, dict[str, str]]:
+        """Create a post from a POST /2/tweets body; (answer, rate-limit headers). Raises _Problem."""
+        injected = self._take_injected()
+        if injected is not None and injected.kind == "fail":
+            raise _problem(injected.status)
+        if injected is not None and injected.kind == "rate_limit":
+            reset = str(int(now + injected.reset_in))
+            headers = self._limit_headers(now)
+            headers.update({"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset})
+            if injected.daily:
+                headers.update({"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": reset})
+            raise _Problem(429, _problem(429).body, headers)
+        if injected is not None:
+            raise _problem(403, _NOT_PERMITTED)
+        headers = self._limit_headers(now)
+        if headers["x-user-limit-24hour-remaining"] == "0":
+            raise _Problem(429, _problem(429).body, headers)
+
+        if body is None:
+            raise _invalid_request("body", "", "Request body must be a JSON object")
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise _invalid_request("text", "" if text is None else str(text), "Post text is required")
+        text = unicodedata.normalize("NFC", text)
+        if twitter_text.parse_tweet(text).weightedLength > MAX_WEIGHTED_LENGTH:
+            raise _invalid_request("text", text, "The text is too long")
+        reply = body.get("reply")
+        in_reply_to: str | None = None
+        if reply is not None:
+            target = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+            in_reply_to = str(target) if target is not None else ""
+            if in_reply_to not in self._by_id:
+                raise _invalid_request(
+                    "reply.in_reply_to_tweet_id",
+                    in_reply_to,
+                    "The `reply.in_reply_to_tweet_id` field does not match a Tweet the user can reply to",
+                )
+        if text in self._texts:
+            raise _problem(403, _DUPLICATE)
+
+        tweet = Tweet(self._next_id(now), text, in_reply_to, now, auth)
+        self._tweets.append(tweet)
+        self._by_id[tweet.id] = tweet
+        self._texts.add(text)
+        return {"data": self._tweet_json(tweet)}, self._limit_headers(now)
+
+    def _take_injected(self) -> _Injected | None:
+        if not self._injected:
+            return None
+        injected = self._injected[0]
+        injected.remaining -= 1
+        if injected.remaining <= 0:
+            self._injected.pop(0)
+        return injected
+
+    def _after_create(self) -> tuple[Literal["answer", "drop", "delay"], float]:
+        if self._drop_times > 0:
+            self._drop_times -= 1
+            return "drop", 0.0
+        if self._delay_times > 0:
+            self._delay_times -= 1
+            return "delay", self._delay_seconds
+        return "answer", 0.0
+
+    def _limit_headers(self, now: float) -> dict[str, str]:
+        """The free tier's headers: both families describe the account's posts in the 24 hours up to `now`."""
+        recent = [tweet.at for tweet in self._tweets if now - _DAY < tweet.at <= now]
+        remaining = str(max(0, self.daily_limit - len(recent)))
+        reset = str(int((min(recent) if recent else now) + _DAY))
+        limit = str(self.daily_limit)
+        return {
+            "x-rate-limit-limit": limit,
+            "x-rate-limit-remaining": remaining,
+            "x-rate-limit-reset": reset,
+            "x-user-limit-24hour-limit": limit,
+            "x-user-limit-24hour-remaining": remaining,
+            "x-user-limit-24hour-reset": reset,
+        }
+
+    def _next_id(self, now: float) -> str:
+        """A 19-digit id above every earlier one, derived from the clock like X's snowflakes when it can be."""
+        snowflake = (int(now * 1000) - _TWITTER_EPOCH_MS) << 22
+        candidate = snowflake if _MIN_ID <= snowflake <= _MAX_ID else _MIN_ID
+        self._last_id = max(self._last_id + 1, candidate)
+        return str(self._last_id)
+
+    def _timeline(self, user_id: str, query: dict[str, str]) -> JSON:
+        if self._timeline_unavailable:
+            raise _Problem(
+                403,
+                {
+                    "client_id": "10000000",
+                    "detail": _CLIENT_NOT_ENROLLED,
+                    "registration_url": "https://developer.x.com/en/docs/projects/overview",
+                    "title": "Client Forbidden",
+                    "required_enrollment": "Appropriate Level of API Access",
+                    "reason": "client-not-enrolled",
+                    "type": "https://api.twitter.com/2/problems/client-forbidden",
+                },
+            )
+        raw = query.get("max_results", "10")
+        try:
+            max_results = int(raw)
+        except ValueError:
+            max_results = 0
+        if not 5 <= max_results <= 100:
+            raise _invalid_request(
+                "max_results", raw, f"The `max_results` query parameter value [{raw}] is not between 5 and 100"
+            )
+        if user_id != self.user_id:
+            return {
+                "errors": [
+                    {
+                        "value": user_id,
+                        "detail": f"Could not find user with id: [{user_id}].",
+                        "title": "Not Found Error",
+                        "resource_type": "user",
+                        "parameter": "id",
+                        "resource_id": user_id,
+                        "type": _NOT_FOUND,
+                    }
+                ]
+            }
+        newest = self._tweets[::-1][:max_results]
+        if not newest:
+            return {"meta": {"result_count": 0}}
+        return {
+            "data": [self._tweet_json(tweet) for tweet in newest],
+            "meta": {"result_count": len(newest), "newest_id": newest[0].id, "oldest_id": newest[-1].id},
+        }
+
+    def _tweet_json(self, tweet: Tweet) -> JSON:
+        return {"id": tweet.id, "text": self._render(tweet), "edit_history_tweet_ids": [tweet.id]}
+
+    def _render(self, tweet: Tweet) -> str:
+        """The text as X answers it: links wrapped in t.co, &, <, > escaped (when `rendered_text`)."""
+        if not self.rendered_text:
+            return tweet.text
+        parts: list[str] = []
+        position = 0
+        for number, url in enumerate(twitter_text.extract_urls_with_indices(tweet.text)):
+            start, end = url["indices"]
+            parts.append(html.escape(tweet.text[position:start], quote=False))
+            code = hashlib.blake2b(f"{tweet.id}/{number}".encode(), digest_size=5).hexdigest()
+            parts.append(f"{_TCO_PREFIX}{code}")
+            position = end
+        parts.append(html.escape(tweet.text[position:], quote=False))
+        return "".join(parts)
+
+
+def _json_object(raw: bytes) -> tuple[JSON | None, _Problem | None]:
+    """(the request body as a JSON object or None if empty, the 400 answer if it is not a JSON object)."""
+    if not raw.strip():
+        return None, None
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return None, _invalid_request("body", raw[:100].decode("utf-8", "replace"), "Request body is not valid JSON")
+    if not isinstance(decoded, dict):
+        return None, _invalid_request("body", "", "Request body must be a JSON object")
+    return decoded, None
+
+
+# --- fixture --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeX]:
+    """A started FakeX on the wall clock with the default account and credentials; stopped after the test."""
+    fake = FakeX()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
