@@ -6,14 +6,17 @@ Jobs take the time as an argument (or a clock), so tests drive them without slee
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import httpx
 
 from bot import digest
 from bot.config import Config
+from bot.digest_delivery import EmailDigest
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import StateLock
@@ -21,8 +24,8 @@ from bot.logs import kv
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
 from bot.publishers.base import DigestPublisher
-from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer, XThread
-from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store, unauthorized_key
+from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Digest, Renderer, XThread
+from bot.store import DIGEST_REQUEST_KEY, SqliteStore, from_db_time, open_store, to_db_time, unauthorized_key
 from bot.summarize import default_summarizer
 
 log = logging.getLogger("newsbot")
@@ -59,6 +62,45 @@ def check_templates(config: Config, renderer: Renderer) -> None:
             raise ConfigError(f"{config.path or 'config'}: {key}: {problem}; put the file in {folder} or fix the name")
 
 
+def build_email_digest(
+    config: Config, store: SqliteStore, renderer: Renderer, environ: Mapping[str, str]
+) -> EmailDigest:
+    """The live digest: SMTP sender, signed links on [web] public_url, DKIM when configured."""
+    from bot import web
+    from bot.mail import MailIdentity, build_digest_message, load_dkim_key
+    from bot.publishers.email import SmtpSender
+    from bot.tokens import signer_from_environment
+
+    identity = MailIdentity.from_config(config.email)
+    dkim = load_dkim_key(config.email, environ)
+    signer = signer_from_environment(config.web, environ)
+    if not config.web.public_url:
+        raise ConfigError(
+            f"{config.path or 'config'}: web.public_url: needed for the unsubscribe and preferences links in the"
+            " digest; set it to where subscribers reach `newsbot web`"
+        )
+    sender = SmtpSender(
+        config.email,
+        username=environ.get(config.email.username_env, ""),
+        password=environ.get(config.email.password_env, ""),
+    )
+
+    class Links:
+        def unsubscribe(self, address: str, now: datetime) -> str:
+            return web.unsubscribe_url(config, signer, address, now)
+
+        def preferences(self, address: str, now: datetime) -> str:
+            return web.preferences_url(config, signer, address, now)
+
+    def build(digest: Digest, to: str, name: str, unsubscribe: str, mailto: str, now: datetime) -> EmailMessage:
+        return build_digest_message(
+            digest, identity=identity, to=to, to_name=name, unsubscribe_url=unsubscribe, unsubscribe_mailto=mailto,
+            now=now, dkim=dkim,
+        )  # fmt: skip
+
+    return EmailDigest(store, renderer, config, sender, Links(), build)
+
+
 @dataclass
 class CycleReport:
     polls: list[PollReport] = field(default_factory=list)
@@ -78,7 +120,7 @@ class CycleReport:
         if self.drain.failed:
             parts.append(f"{self.drain.failed} failed")
         if self.digest_articles:
-            parts.append(f"digest sent with {self.digest_articles} article(s)")
+            parts.append(f"digest: {self.digest_articles} sent")
         return ", ".join(parts)
 
 
@@ -107,10 +149,20 @@ class App:
             self.store.set_meta(unauthorized_key(channel), "")
         self.ingest = Ingest(self.store, config, client=http_client)
         self.outbox = Outbox(self.store, self.renderer, self.publishers, config)
+        self.email_digest: EmailDigest | None = None
+        if "email" in config.channels_in_use() and not config.output.dry_run:
+            try:
+                self.email_digest = build_email_digest(config, self.store, self.renderer, os.environ)
+            except BaseException:
+                self.store.close()
+                self.lock.release()
+                raise
 
     def close(self) -> None:
         for publisher in self.publishers.values():
             publisher.close()
+        if self.email_digest is not None:
+            self.email_digest.sender.close()
         self.store.close()
         self.lock.release()
 
@@ -131,22 +183,42 @@ class App:
         return self.outbox.drain(self.clock, should_stop)
 
     def digest(self, *, force: bool = False) -> int:
-        publisher = self.publishers.get(digest.CHANNEL)
-        if publisher is None:
-            return 0
-        if not hasattr(publisher, "send_digest"):
-            log.error("%s", kv(event="digest_unsupported", channel=digest.CHANNEL))
-            return 0
-        sender: DigestPublisher = publisher  # type: ignore[assignment]
+        """The weekly digest: sent when due (or when forced, or asked for with /digest send).
+
+        Live, every confirmed subscriber gets their own mail; in a dry run one digest of everything routed to
+        email is written to files. Returns how many digests went out (dry run: articles in the file).
+        """
         requested = self.store.get_meta(DIGEST_REQUEST_KEY) == "1"  # an admin's /digest send
         if self.store.is_paused() and not (force or requested):
             return 0
-        sent = digest.run_digest(
-            self.store, self.renderer, sender, self.config.email, self.clock(), force=force or requested
-        )
+        if self.email_digest is None:
+            sent = self._digest_to_file(force=force or requested)
+        else:
+            sent = self._digest_by_mail(force=force or requested)
         if requested:
             self.store.set_meta(DIGEST_REQUEST_KEY, "")
         return sent
+
+    def _digest_to_file(self, *, force: bool) -> int:
+        publisher = self.publishers.get(digest.CHANNEL)
+        if publisher is None or not hasattr(publisher, "send_digest"):
+            return 0
+        sender: DigestPublisher = publisher  # type: ignore[assignment]
+        return digest.run_digest(self.store, self.renderer, sender, self.config.email, self.clock(), force=force)
+
+    def _digest_by_mail(self, *, force: bool) -> int:
+        assert self.email_digest is not None
+        now = self.clock()
+        last = from_db_time(self.store.get_meta(digest.LAST_DIGEST_KEY))
+        if last is None and not force:
+            self.store.set_meta(digest.LAST_DIGEST_KEY, to_db_time(now))  # first start: wait for the first slot
+        elif force or digest.is_due(now, last, self.config.email):
+            self.email_digest.start(now)
+            self.store.set_meta(digest.LAST_DIGEST_KEY, to_db_time(now))
+        report = self.email_digest.deliver(self.clock)
+        if report.stopped:
+            log.error("%s", kv(event="digest_stopped", reason=report.stopped))
+        return report.sent
 
     def run_cycle(self, *, poll_all: bool = False, should_stop: Callable[[], bool] = lambda: False) -> CycleReport:
         """One full cycle: poll, publish what is due, send the digest if it is due."""

@@ -269,6 +269,13 @@ def missing_secrets(config: Config, channel: str) -> list[str]:
 
     if channel == "x":
         return [] if not unset([config.x.bearer_token_env]) else unset(config.x.oauth1_env_names())
+    if channel == "email":  # SMTP login and DKIM are optional; the link-signing secret is not
+        needed = [config.web.secret_key_env]
+        if os.environ.get(config.email.username_env):
+            needed.append(config.email.password_env)
+        if config.email.dkim_selector:
+            needed.append(config.email.dkim_key_env)
+        return unset(needed)
     return unset(config.secret_env_names()[channel])
 
 

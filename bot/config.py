@@ -130,12 +130,22 @@ class EmailConfig:
     timezone: str = "UTC"
     digest_title: str = "Your weekly news digest"
     summary_chars: int = 400
+    reply_to: str = ""
+    list_name: str = "News digest"  # shown in List-Id; the id itself is built from the sender's domain
+    send_rate: float = 10.0  # messages per second at most
+    smtp_timeout: float = 30.0
+    dkim_selector: str = ""  # set with dkim_key_env to sign messages (only when not sending through a relay that signs)
+    dkim_key_env: str = "NEWSBOT_DKIM_PRIVATE_KEY"
     utm: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class WebConfig:
-    public_url: str = ""
+    public_url: str = ""  # where subscribers reach the web pages; links in mail are built on it
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key_env: str = "NEWSBOT_SECRET_KEY"  # signs the links in mail (confirm, unsubscribe, preferences)
+    subscribe_per_hour: int = 5  # sign-ups accepted per hour from one IP address, and mails per hour to one address
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +185,12 @@ class Config:
         return {
             "telegram": (self.telegram.token_env,),
             "x": (*self.x.oauth1_env_names(), self.x.bearer_token_env),
-            "email": (self.email.username_env, self.email.password_env),
+            "email": (
+                self.email.username_env,
+                self.email.password_env,
+                self.email.dkim_key_env,
+                self.web.secret_key_env,
+            ),
         }
 
 
@@ -428,12 +443,28 @@ class _Parser:
             timezone=self.timezone(raw, "email.timezone"),
             digest_title=self.get(raw, "email.digest_title", str, defaults.digest_title),
             summary_chars=self.positive(raw, "email.summary_chars", defaults.summary_chars),
+            reply_to=self.get(raw, "email.reply_to", str, defaults.reply_to),
+            list_name=self.get(raw, "email.list_name", str, defaults.list_name),
+            send_rate=self.positive_number(raw, "email.send_rate", defaults.send_rate),
+            smtp_timeout=self.positive_number(raw, "email.smtp_timeout", defaults.smtp_timeout),
+            dkim_selector=self.get(raw, "email.dkim_selector", str, defaults.dkim_selector),
+            dkim_key_env=self.env_name(raw, "email.dkim_key_env", defaults.dkim_key_env),
             utm=self.utm(raw, "email.utm"),
         )
 
     def web(self, raw: Mapping[str, Any]) -> WebConfig:
         self.known(raw, "web", WebConfig)
-        return WebConfig(public_url=self.url(raw, "web.public_url", "", allow_empty=True))
+        defaults = WebConfig()
+        port = self.positive(raw, "web.port", defaults.port)
+        if port > 65535:
+            raise self.fail("web.port", f"{port} is not a TCP port (1-65535)")
+        return WebConfig(
+            public_url=self.url(raw, "web.public_url", "", allow_empty=True),
+            host=self.get(raw, "web.host", str, defaults.host),
+            port=port,
+            secret_key_env=self.env_name(raw, "web.secret_key_env", defaults.secret_key_env),
+            subscribe_per_hour=self.positive(raw, "web.subscribe_per_hour", defaults.subscribe_per_hour),
+        )
 
     # -- values -----------------------------------------------------------------------------------
 

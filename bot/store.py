@@ -125,6 +125,32 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN progress TEXT NOT NULL DEFAULT '';
     CREATE INDEX outbox_state ON outbox (channel, state, updated_at);
     """,
+    # 3 -> 4: email subscriptions (double opt-in) and the digest ledger, one row per (digest, recipient)
+    """
+    ALTER TABLE subscribers ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE subscribers ADD COLUMN confirmed_at TEXT;
+    ALTER TABLE subscribers ADD COLUMN last_digest_at TEXT;
+    ALTER TABLE subscribers ADD COLUMN linked_chat TEXT NOT NULL DEFAULT '';
+    CREATE TABLE digests (
+        id TEXT PRIMARY KEY,
+        period_end TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE digest_deliveries (
+        digest_id TEXT NOT NULL REFERENCES digests (id),
+        address TEXT NOT NULL,
+        state TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        unknown_outcomes INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL DEFAULT '',
+        article_count INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (digest_id, address)
+    );
+    CREATE INDEX digest_deliveries_due ON digest_deliveries (state, not_before);
+    """,
 )
 
 
@@ -166,6 +192,33 @@ class Subscriber:
     active: bool
     status_reason: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSubscriber:
+    address: str
+    name: str
+    hashtags: tuple[str, ...]
+    active: bool  # confirmed and not unsubscribed or bounced
+    confirmed_at: datetime | None
+    last_digest_at: datetime | None
+    status_reason: str
+    linked_chat: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One digest for one recipient, as the ledger holds it."""
+
+    digest_id: str
+    address: str
+    state: str
+    not_before: datetime
+    attempts: int
+    unknown_outcomes: int
+    last_error: str
+    message_id: str
+    period_end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -643,6 +696,8 @@ class SqliteStore:
             "SELECT id FROM subscribers WHERE channel = ? AND address = ?", (channel, address)
         ).fetchone()
         if row is None:
+            if channel == "email":  # an email address becomes a subscriber only through double opt-in
+                raise ValueError(f"no email subscriber {address!r}; use request_email_subscription")
             self.subscribe(channel, address, now)
             row = self._db.execute(
                 "SELECT id FROM subscribers WHERE channel = ? AND address = ?", (channel, address)
@@ -697,6 +752,159 @@ class SqliteStore:
                 " AND o2.channel = outbox.channel AND o2.recipient = ?)",
                 (new, to_db_time(now), channel, old, PENDING, new),
             )
+
+    # -- email subscriptions ----------------------------------------------------------------------
+
+    def request_email_subscription(
+        self, address: str, tags: Iterable[str], now: datetime, *, name: str = "", linked_chat: str = ""
+    ) -> EmailSubscriber:
+        """Record a sign-up awaiting confirmation (or update the hashtags of an existing one). Never confirms."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO subscribers (channel, address, active, status_reason, created_at, updated_at, name,"
+                " linked_chat) VALUES ('email', ?, 0, 'awaiting confirmation', ?, ?, ?, ?)"
+                " ON CONFLICT (channel, address) DO UPDATE SET updated_at = excluded.updated_at,"
+                " name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END,"
+                " linked_chat = CASE WHEN excluded.linked_chat != '' THEN excluded.linked_chat"
+                " ELSE subscribers.linked_chat END",
+                (address, to_db_time(now), to_db_time(now), name, linked_chat),
+            )
+            self.set_subscriber_tags("email", address, tags, now)
+        found = self.email_subscriber(address)
+        assert found is not None
+        return found
+
+    def confirm_email(self, address: str, now: datetime) -> bool:
+        """Double opt-in done: the address gets digests. False if there is no such sign-up."""
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE subscribers SET active = 1, status_reason = '', updated_at = ?,"
+                " confirmed_at = COALESCE(confirmed_at, ?) WHERE channel = 'email' AND address = ?",
+                (to_db_time(now), to_db_time(now), address),
+            )
+            return cursor.rowcount > 0
+
+    def email_subscriber(self, address: str) -> EmailSubscriber | None:
+        row = self._db.execute(
+            "SELECT id, address, name, active, confirmed_at, last_digest_at, status_reason, linked_chat"
+            " FROM subscribers WHERE channel = 'email' AND address = ?",
+            (address,),
+        ).fetchone()
+        return None if row is None else self._email_subscriber(row)
+
+    def _email_subscriber(self, row: tuple[object, ...]) -> EmailSubscriber:
+        tags = self._db.execute(
+            "SELECT tag FROM subscriber_tags WHERE subscriber_id = ? ORDER BY tag_key", (row[0],)
+        ).fetchall()
+        return EmailSubscriber(
+            address=str(row[1]),
+            name=str(row[2]),
+            hashtags=tuple(str(t[0]) for t in tags),
+            active=bool(row[3]),
+            confirmed_at=from_db_time(row[4] if isinstance(row[4], str) else None),
+            last_digest_at=from_db_time(row[5] if isinstance(row[5], str) else None),
+            status_reason=str(row[6]),
+            linked_chat=str(row[7]),
+        )
+
+    def iter_email_subscribers(self, *, active_only: bool = True, batch: int = 1000) -> Iterator[EmailSubscriber]:
+        last_id = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT id, address, name, active, confirmed_at, last_digest_at, status_reason, linked_chat"
+                " FROM subscribers WHERE channel = 'email' AND id > ? AND (active = 1 OR ? = 0) ORDER BY id LIMIT ?",
+                (last_id, int(active_only), batch),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield self._email_subscriber(row)
+            last_id = int(str(rows[-1][0]))
+
+    # -- the digest ledger --------------------------------------------------------------------------
+
+    def latest_digest(self) -> tuple[str, datetime] | None:
+        row = self._db.execute("SELECT id, period_end FROM digests ORDER BY period_end DESC LIMIT 1").fetchone()
+        return None if row is None else (str(row[0]), _time(row[1]))
+
+    def create_digest(self, digest_id: str, period_end: datetime, now: datetime) -> int:
+        """Start a digest: one pending delivery per active email subscriber. Idempotent; returns rows added."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO digests (id, period_end, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (digest_id, to_db_time(period_end), to_db_time(now)),
+            )
+            before = self._db.total_changes
+            self._db.execute(
+                "INSERT INTO digest_deliveries (digest_id, address, state, not_before, updated_at)"
+                " SELECT ?, address, ?, ?, ? FROM subscribers WHERE channel = 'email' AND active = 1"
+                " ON CONFLICT (digest_id, address) DO NOTHING",
+                (digest_id, PENDING, to_db_time(now), to_db_time(now)),
+            )
+            return self._db.total_changes - before
+
+    def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
+        rows = self._db.execute(
+            "SELECT d.digest_id, d.address, d.state, d.not_before, d.attempts, d.unknown_outcomes, d.last_error,"
+            " d.message_id, g.period_end FROM digest_deliveries d JOIN digests g ON g.id = d.digest_id"
+            " WHERE d.state = ? AND d.not_before <= ? ORDER BY g.period_end, d.address LIMIT ?",
+            (PENDING, to_db_time(now), limit),
+        ).fetchall()
+        return [
+            Delivery(str(r[0]), str(r[1]), str(r[2]), _time(r[3]), int(str(r[4])), int(str(r[5])), str(r[6]),
+                     str(r[7]), _time(r[8]))
+            for r in rows
+        ]  # fmt: skip
+
+    def finish_delivery(
+        self,
+        delivery: Delivery,
+        state: str,
+        now: datetime,
+        *,
+        message_id: str = "",
+        reason: str = "",
+        article_count: int = 0,
+    ) -> None:
+        """Record the end of one delivery; a sent digest also moves the subscriber's "last digest" forward."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE digest_deliveries SET state = ?, message_id = ?, last_error = ?, article_count = ?,"
+                " updated_at = ? WHERE digest_id = ? AND address = ?",
+                (state, message_id, reason, article_count, to_db_time(now), delivery.digest_id, delivery.address),
+            )
+            if state in (SENT, SKIPPED):
+                self._db.execute(
+                    "UPDATE subscribers SET last_digest_at = ? WHERE channel = 'email' AND address = ?",
+                    (to_db_time(delivery.period_end), delivery.address),
+                )
+
+    def retry_delivery(
+        self, delivery: Delivery, not_before: datetime, reason: str, now: datetime, *, unknown: bool = False
+    ) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE digest_deliveries SET not_before = ?, last_error = ?, attempts = attempts + 1,"
+                " unknown_outcomes = unknown_outcomes + ?, updated_at = ? WHERE digest_id = ? AND address = ?",
+                (to_db_time(not_before), reason, int(unknown), to_db_time(now), delivery.digest_id, delivery.address),
+            )
+
+    def delivery_counts(self, digest_id: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT state, COUNT(*) FROM digest_deliveries WHERE digest_id = ? GROUP BY state", (digest_id,)
+        ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def email_articles(self, since: datetime, until: datetime, limit: int = 200) -> list[Article]:
+        """Articles routed to the email channel and first seen in (since, until], oldest first."""
+        columns = "a.key, a.source, a.title, a.link, a.text, a.hashtags, a.published, a.first_seen, a.image_url"
+        rows = self._db.execute(
+            f"SELECT {columns} FROM articles a WHERE a.first_seen > ? AND a.first_seen <= ? AND EXISTS"
+            " (SELECT 1 FROM outbox o WHERE o.article_key = a.key AND o.channel = 'email')"
+            " ORDER BY a.first_seen, a.key LIMIT ?",
+            (to_db_time(since), to_db_time(until), limit),
+        ).fetchall()
+        return [_article(row) for row in rows]
 
     # -- sources added from chat ------------------------------------------------------------------
 

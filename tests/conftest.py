@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import Config, parse_config
 
-pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.x_api"]
+pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.x_api", "tests.fakes.smtp_server"]
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "bot" / "samples"

@@ -148,11 +148,18 @@ def test_check_config_names_missing_secrets_without_printing_any(tmp_path: Path)
         '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram", "email"]\n', encoding="utf-8"
     )
     secret = "123456:SECRET-TOKEN-VALUE"
-    done = newsbot("check-config", cwd=tmp_path, env={"NEWSBOT_TELEGRAM_TOKEN": secret, "NEWSBOT_SMTP_PASSWORD": ""})
+    env = {
+        "NEWSBOT_TELEGRAM_TOKEN": secret,
+        "NEWSBOT_SMTP_USERNAME": "mailer",
+        "NEWSBOT_SMTP_PASSWORD": "",
+        "NEWSBOT_SECRET_KEY": "",
+    }
+    done = newsbot("check-config", cwd=tmp_path, env=env)
     assert done.returncode == 2
     assert "$NEWSBOT_TELEGRAM_TOKEN is set" in done.stdout
     assert "$NEWSBOT_SMTP_PASSWORD is missing" in done.stdout
-    assert "NEWSBOT_SMTP_PASSWORD" in done.stderr
+    assert "NEWSBOT_SMTP_PASSWORD" in done.stderr and "NEWSBOT_SECRET_KEY" in done.stderr
+    assert "NEWSBOT_DKIM_PRIVATE_KEY" not in done.stderr  # DKIM is optional
     assert secret not in done.stdout + done.stderr
 
 

@@ -31,7 +31,8 @@ def _x(config: Config) -> Publisher:
     return XPublisher(config.x, XCredentials.from_environment(config.x, dict(os.environ), label))
 
 
-# Real publishers register here as they are built (email comes next).
+# Live publishers, one per channel that publishes item by item. Email is sent by the digest job
+# (bot/digest_delivery.py), one message per subscriber, so it has no entry here.
 REGISTRY: dict[str, Callable[[Config], Publisher]] = {"telegram": _telegram, "x": _x}
 
 
@@ -51,6 +52,7 @@ def build_publishers(config: Config) -> dict[str, Publisher]:
     channels = config.channels_in_use()
     if config.output.dry_run:
         return {channel: FileSink(config.output.dir, channel) for channel in channels}
+    channels = tuple(c for c in channels if c != "email")  # the digest job mails subscribers itself
     missing = [c for c in channels if c not in REGISTRY]
     if missing:
         raise ConfigError(

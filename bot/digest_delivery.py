@@ -1,0 +1,193 @@
+"""Sending the weekly digest by email, one message per confirmed subscriber, with a ledger row per recipient.
+
+A digest run starts by recording the digest and one pending delivery per active subscriber (`create_digest`),
+then works through the deliveries. Each subscriber gets the articles routed to email since their last digest
+(a new subscriber: the last 7 days) that match their hashtags; with nothing new they get nothing, and their
+"last digest" still moves on. Because every (digest, recipient) is a row, a crash or a pause resumes where it
+stopped and nobody gets the same digest twice.
+
+Outcomes: accepted → sent; 5xx for the address → the subscriber is marked bounced and not mailed again;
+4xx or network → retried later with backoff; refused credentials → the run stops, deliveries stay pending;
+no answer after the message was sent → retried once at most, then left `unknown` (never a third copy).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import parseaddr
+from typing import Protocol
+
+from bot.config import Config
+from bot.digest import period_label
+from bot.errors import PublishError, RecipientGone, Rejected, Unauthorized, UnknownOutcome
+from bot.hashtags import normalize
+from bot.logs import kv
+from bot.models import Article
+from bot.render import Digest, Renderer
+from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, SqliteStore
+
+log = logging.getLogger("newsbot.digest")
+
+NEW_SUBSCRIBER_WINDOW = timedelta(days=7)
+RETRY_BASE = timedelta(minutes=5)
+RETRY_MAX = timedelta(hours=6)
+MAX_ATTEMPTS = 8
+
+
+class MailSender(Protocol):
+    def send(self, message: EmailMessage) -> str:
+        """Hand one message to the SMTP server; returns its Message-ID once the server accepted it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LinkMaker(Protocol):
+    """Signed links for one address (bot.web builds them on [web] public_url)."""
+
+    def unsubscribe(self, address: str, now: datetime) -> str: ...
+
+    def preferences(self, address: str, now: datetime) -> str: ...
+
+
+BuildMessage = Callable[[Digest, str, str, str, str, datetime], EmailMessage]
+# (digest, to address, to name, unsubscribe url, unsubscribe mailto, now) -> the message
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    nothing_new: int = 0
+    bounced: int = 0
+    retry_later: int = 0
+    failed: int = 0
+    unknown: int = 0
+    stopped: str = ""
+
+
+def digest_id(now: datetime) -> str:
+    return "digest-" + now.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def matching(articles: Sequence[Article], hashtags: Sequence[str]) -> list[Article]:
+    """The articles with any of the subscriber's hashtags; all of them for a subscriber without hashtags."""
+    if not hashtags:
+        return list(articles)
+    wanted = {normalize(tag) for tag in hashtags}
+    return [a for a in articles if wanted & {normalize(tag) for tag in a.hashtags}]
+
+
+class EmailDigest:
+    def __init__(
+        self,
+        store: SqliteStore,
+        renderer: Renderer,
+        config: Config,
+        sender: MailSender,
+        links: LinkMaker,
+        build_message: BuildMessage,
+    ) -> None:
+        self.store = store
+        self.renderer = renderer
+        self.config = config
+        self.sender = sender
+        self.links = links
+        self.build_message = build_message
+
+    def start(self, now: datetime) -> str:
+        """Record a new digest with a pending delivery for every active subscriber. Returns its id."""
+        new_id = digest_id(now)
+        count = self.store.create_digest(new_id, now, now)
+        for row in self.store.pending_rows("email", limit=10_000):  # routed articles are now part of a digest
+            self.store.mark_sent(row.id, new_id, now)
+        log.info("%s", kv(event="digest_started", digest=new_id, recipients=count))
+        return new_id
+
+    def deliver(self, clock: Callable[[], datetime], should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
+        """Work through every due delivery, in batches so memory stays flat."""
+        report = DeliveryReport()
+        while deliveries := self.store.due_deliveries(clock()):
+            for delivery in deliveries:
+                self._deliver_one(delivery, clock(), report)
+                if report.stopped or should_stop():
+                    return report
+        return report
+
+    def _deliver_one(self, delivery: Delivery, now: datetime, report: DeliveryReport) -> None:
+        subscriber = self.store.email_subscriber(delivery.address)
+        if subscriber is None or not subscriber.active:
+            self.store.finish_delivery(delivery, SKIPPED, now, reason="no longer subscribed")
+            return
+        articles = self._articles_for(subscriber, delivery.period_end)
+        if not articles:
+            self.store.finish_delivery(delivery, SKIPPED, now, reason="nothing new")
+            report.nothing_new += 1
+            return
+        since = subscriber.last_digest_at or delivery.period_end - NEW_SUBSCRIBER_WINDOW
+        digest = self.renderer.render_digest(
+            articles,
+            title=self.config.email.digest_title,
+            period=period_label(since, delivery.period_end, self.config.email),
+            unsubscribe_url=self.links.unsubscribe(subscriber.address, now),
+            preferences_url=self.links.preferences(subscriber.address, now),
+        )
+        message = self.build_message(
+            digest,
+            subscriber.address,
+            subscriber.name,
+            self.links.unsubscribe(subscriber.address, now),
+            unsubscribe_mailto(self.config.email.sender),
+            now,
+        )
+        try:
+            message_id = self.sender.send(message)
+        except Exception as error:  # every outcome is recorded; none may lose the delivery
+            self._failed(delivery, error, now, report)
+            return
+        self.store.finish_delivery(delivery, SENT, now, message_id=message_id, article_count=len(articles))
+        report.sent += 1
+        log.info("%s", kv(event="digest_sent", digest=delivery.digest_id, articles=len(articles)))
+
+    def _articles_for(self, subscriber: EmailSubscriber, period_end: datetime) -> list[Article]:
+        since = subscriber.last_digest_at or period_end - NEW_SUBSCRIBER_WINDOW
+        return matching(self.store.email_articles(since, period_end), subscriber.hashtags)
+
+    def _failed(self, delivery: Delivery, error: Exception, now: datetime, report: DeliveryReport) -> None:
+        fields = {"digest": delivery.digest_id}
+        if isinstance(error, RecipientGone):
+            self.store.finish_delivery(delivery, FAILED, now, reason=f"bounced: {error}")
+            self.store.deactivate_subscriber("email", delivery.address, f"bounced: {error}", now)
+            log.warning("%s", kv(event="digest_bounced", reason=str(error), **fields))
+            report.bounced += 1
+        elif isinstance(error, Unauthorized):
+            report.stopped = f"the SMTP server refused the credentials ({error}); deliveries stay queued"
+            log.error("%s", kv(event="smtp_unauthorized", reason=str(error)))
+        elif isinstance(error, UnknownOutcome):
+            if delivery.unknown_outcomes >= 1:
+                # Already resent once after a lost answer: a third copy is worse than a missing one.
+                self.store.finish_delivery(delivery, UNKNOWN, now, reason=f"outcome unknown twice: {error}")
+                report.unknown += 1
+            else:
+                self.store.retry_delivery(delivery, now + RETRY_BASE, str(error), now, unknown=True)
+                report.retry_later += 1
+            log.warning("%s", kv(event="digest_outcome_unknown", reason=str(error), **fields))
+        elif isinstance(error, Rejected) or delivery.attempts + 1 >= MAX_ATTEMPTS:
+            self.store.finish_delivery(delivery, FAILED, now, reason=str(error))
+            log.error("%s", kv(event="digest_failed", reason=str(error), **fields))
+            report.failed += 1
+        else:
+            reason = str(error) if isinstance(error, PublishError) else f"{type(error).__name__}: {error}"
+            wait = min(RETRY_BASE * 2**delivery.attempts, RETRY_MAX)
+            self.store.retry_delivery(delivery, now + wait, reason, now)
+            log.warning("%s", kv(event="digest_retry_later", reason=reason, **fields))
+            report.retry_later += 1
+
+
+def unsubscribe_mailto(sender: str) -> str:
+    """A mailto: for List-Unsubscribe, to the sender's mailbox with the subject "unsubscribe"."""
+    address = parseaddr(sender)[1]
+    return f"mailto:{address}?subject=unsubscribe" if address else ""

@@ -1,0 +1,289 @@
+"""Building the digest and confirmation emails: MIME structure, list headers, inlined CSS and DKIM.
+
+Every message is `multipart/alternative` with a text part first and an HTML part second, both UTF-8 and
+quoted-printable (7-bit clean, so it needs no 8BITMIME and survives relays that would re-encode 8-bit bodies
+and break a DKIM signature). Headers follow what mailbox providers expect from bulk senders: Date, a
+Message-ID on the sender's domain, List-Id (RFC 2919), List-Unsubscribe with an https and a mailto URI and
+List-Unsubscribe-Post for one-click unsubscribe (RFC 8058). The confirmation mail of the double opt-in
+carries no List-* headers: the address is not on the list yet.
+
+The policy is `email.policy.SMTP` except that headers stored raw are never refolded: Python would otherwise
+turn a URL longer than a line into RFC 2047 encoded words, which breaks List-Unsubscribe. Those headers
+(List-Id, List-Unsubscribe, DKIM-Signature) are folded here, between URIs, and kept as written.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import html
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Final
+
+import css_inline
+
+from bot.config import EmailConfig
+from bot.errors import ConfigError
+from bot.render import Digest
+
+__all__ = [
+    "POLICY",
+    "DkimKey",
+    "MailIdentity",
+    "build_confirmation_message",
+    "build_digest_message",
+    "inline_css",
+    "load_dkim_key",
+]
+
+POLICY: Final = email.policy.SMTP.clone(refold_source="none")
+CONFIRMATION_SUBJECT: Final = "Confirm your subscription"
+# Signed when present; From is listed twice so a second From added on the way fails verification.
+DKIM_HEADERS: Final = (
+    "From",
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+)
+_MAX_HEADER_LINE: Final = 998  # RFC 5322 2.1.1, without CRLF
+_NOT_SLUG: Final = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class MailIdentity:
+    """Who the mail is from, built once from [email]."""
+
+    sender: str  # "Example News <news@example.com>"
+    reply_to: str = ""
+    list_name: str = "News digest"
+
+    def __post_init__(self) -> None:
+        if "@" not in parseaddr(self.sender)[1]:
+            raise ValueError(f"sender {self.sender!r} has no address: expected 'Name <news@example.com>'")
+
+    @classmethod
+    def from_config(cls, config: EmailConfig) -> MailIdentity:
+        try:
+            return cls(sender=config.sender, reply_to=config.reply_to, list_name=config.list_name)
+        except ValueError as error:
+            raise ConfigError(f"[email] sender: {error}") from None
+
+    @property
+    def address(self) -> str:
+        return parseaddr(self.sender)[1]
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2].lower()
+
+    @property
+    def list_id(self) -> str:
+        """The list's id: its name as a slug under the sender's domain, e.g. `news-digest.example.com`."""
+        ascii_name = unicodedata.normalize("NFKD", self.list_name).encode("ascii", "ignore").decode()
+        slug = _NOT_SLUG.sub("-", ascii_name.lower()).strip("-") or "digest"
+        return f"{slug[:60].strip('-')}.{self.domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    selector: str
+    domain: str
+    private_key: bytes  # PEM
+
+    def __repr__(self) -> str:  # never print the key
+        return f"DkimKey(selector={self.selector!r}, domain={self.domain!r}, private_key=***)"
+
+
+def load_dkim_key(config: EmailConfig, environ: Mapping[str, str]) -> DkimKey | None:
+    """The DKIM key from the variable named by `dkim_key_env`, or None when `dkim_selector` is not set."""
+    if not config.dkim_selector:
+        return None
+    name = config.dkim_key_env
+    pem = environ.get(name, "").strip()
+    if not pem:
+        raise ConfigError(
+            f"[email] dkim_selector is set but ${name} is empty: put the PEM private key of selector "
+            f"{config.dkim_selector!r} in ${name}, or remove dkim_selector to send unsigned."
+        )
+    if "\n" not in pem:  # a key pasted into a .env file with literal \n
+        pem = pem.replace("\\n", "\n")
+    key = pem.strip().encode() + b"\n"
+    if not _is_pem_private_key(key):
+        raise ConfigError(
+            f"[email] ${name} does not hold a PEM private key (-----BEGIN PRIVATE KEY----- or "
+            "-----BEGIN RSA PRIVATE KEY-----); put the whole PEM file in it."
+        )
+    try:
+        identity = MailIdentity(sender=config.sender)
+    except ValueError as error:
+        raise ConfigError(f"[email] sender: {error}") from None
+    return DkimKey(selector=config.dkim_selector, domain=identity.domain, private_key=key)
+
+
+def inline_css(html_text: str) -> str:
+    """`html_text` with its CSS moved into style attributes; only @media and other at-rules stay in <style>."""
+    inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+    return inliner.inline(html_text)
+
+
+def build_digest_message(
+    digest: Digest,
+    *,
+    identity: MailIdentity,
+    to: str,
+    to_name: str = "",
+    unsubscribe_url: str,
+    unsubscribe_mailto: str,
+    now: datetime,
+    dkim: DkimKey | None = None,
+) -> EmailMessage:
+    """One subscriber's digest.
+
+    `unsubscribe_url` is the subscriber's one-click https link; `unsubscribe_mailto` an address (or a whole
+    mailto: URI, used as given) that unsubscribes whoever writes to it, or "" for none.
+    """
+    if not unsubscribe_url.startswith(("https://", "http://")):
+        raise ValueError(f"unsubscribe_url must be an http(s) URL, not {unsubscribe_url!r}")
+    message = _new_message(identity, to=to, to_name=to_name, subject=digest.subject, now=now)
+    message.set_raw("List-Id", _list_id(identity))
+    uris = [f"<{unsubscribe_url}>"]
+    if unsubscribe_mailto:
+        mailto = unsubscribe_mailto
+        if not mailto.startswith("mailto:"):
+            mailto = f"mailto:{mailto}?subject=unsubscribe"
+        uris.append(f"<{mailto}>")
+    message.set_raw("List-Unsubscribe", _raw_value("List-Unsubscribe", ",\n ".join(uris)))
+    if unsubscribe_url.startswith("https://"):  # RFC 8058: one-click needs an https URI
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    _set_body(message, text=digest.text, html_text=inline_css(digest.html))
+    return _signed(message, dkim)
+
+
+def build_confirmation_message(
+    *,
+    identity: MailIdentity,
+    to: str,
+    confirm_url: str,
+    hashtags: Sequence[str],
+    now: datetime,
+    dkim: DkimKey | None = None,
+) -> EmailMessage:
+    """The double opt-in mail: one link that confirms the subscription; no List-* headers."""
+    topics = ", ".join(f"#{tag.lstrip('#')}" for tag in hashtags if tag.lstrip("#"))
+    about = f" about {topics}" if topics else ""
+    text = (
+        f"Please confirm that you want to receive {identity.list_name}{about} at {to}:\n\n"
+        f"{confirm_url}\n\n"
+        "If you did not ask for this, ignore this mail: you will not get any other mail from us.\n"
+    )
+    link_style = "color: #ffffff; background: #1d4ed8; padding: 10px 18px; text-decoration: none; border-radius: 4px;"
+    cell_style = "font-family: Helvetica, Arial, sans-serif; font-size: 16px; line-height: 1.5; color: #1f2937;"
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(CONFIRMATION_SUBJECT)}</title>\n</head>\n"
+        '<body style="margin: 0; padding: 0;">\n'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">\n'
+        f'<tr><td style="{cell_style} padding: 24px;">\n'
+        f"<p>Please confirm that you want to receive {html.escape(identity.list_name)}{html.escape(about)} "
+        f"at {html.escape(to)}:</p>\n"
+        f'<p><a href="{html.escape(confirm_url)}" style="{link_style}">Confirm my subscription</a></p>\n'
+        f"<p>Or open this link: {html.escape(confirm_url)}</p>\n"
+        "<p>If you did not ask for this, ignore this mail: you will not get any other mail from us.</p>\n"
+        "</td></tr>\n</table>\n</body>\n</html>\n"
+    )
+    message = _new_message(identity, to=to, to_name="", subject=CONFIRMATION_SUBJECT, now=now)
+    _set_body(message, text=text, html_text=page)
+    return _signed(message, dkim)
+
+
+# --- parts shared by both mails --------------------------------------------------------------------------------
+
+
+def _new_message(identity: MailIdentity, *, to: str, to_name: str, subject: str, now: datetime) -> EmailMessage:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware: a Date header without a zone is read as -0000")
+    message = EmailMessage(policy=POLICY)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = make_msgid(domain=identity.domain)
+    message["From"] = identity.sender
+    message["To"] = Address(display_name=to_name, addr_spec=to)
+    message["Subject"] = subject
+    if identity.reply_to:
+        message["Reply-To"] = identity.reply_to
+    return message
+
+
+def _set_body(message: EmailMessage, *, text: str, html_text: str) -> None:
+    # set_content adds MIME-Version; the parts come in order of preference, the most preferred last.
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html_text, subtype="html", charset="utf-8", cte="quoted-printable")
+    for part in message.iter_parts():
+        del part["MIME-Version"]  # only the top level carries it
+
+
+def _list_id(identity: MailIdentity) -> str:
+    name = identity.list_name
+    if name.isascii():
+        phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    else:
+        phrase = Header(name, "utf-8").encode(linesep="\n")
+    return _raw_value("List-Id", f"{phrase}\n <{identity.list_id}>")
+
+
+def _raw_value(name: str, value: str) -> str:
+    if any(ch in value for ch in "\r\0") or not value.isascii():
+        raise ValueError(f"{name}: not a header value: {value!r}")
+    if any(len(line) > _MAX_HEADER_LINE - len(name) - 2 for line in value.split("\n")):
+        raise ValueError(f"{name}: a line is longer than the {_MAX_HEADER_LINE} characters SMTP allows")
+    return value
+
+
+def _signed(message: EmailMessage, key: DkimKey | None) -> EmailMessage:
+    """`message` with a DKIM-Signature header first, when a key is given."""
+    if key is None:
+        return message
+    import dkim  # only operators who sign pay for the import
+
+    present = {name.lower() for name in message}
+    include = [name.encode() for name in DKIM_HEADERS if name.lower() in present]
+    signature = dkim.sign(
+        message.as_bytes(),
+        key.selector.encode(),
+        key.domain.encode(),
+        key.private_key,
+        include_headers=include,
+        canonicalize=(b"relaxed", b"relaxed"),
+    )
+    name, _, value = signature.decode("ascii").partition(":")
+    existing = list(message.raw_items())
+    for header in {header for header, _ in existing}:
+        del message[header]
+    message.set_raw(name, value.strip().replace("\r\n", "\n"))
+    for header, header_value in existing:
+        message.set_raw(header, header_value)
+    return message
+
+
+def _is_pem_private_key(pem: bytes) -> bool:
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+
+    try:
+        parse_pem_private_key(pem)
+    except (UnparsableKeyError, ValueError, IndexError, TypeError):
+        return False
+    return True

@@ -1,0 +1,773 @@
+"""The small web app for the email digest: sign up (double opt-in), confirm, unsubscribe, change hashtags.
+
+Routes (every page from templates/web/*.html.j2, autoescaped, no JavaScript):
+    GET  /, /subscribe           the sign-up form
+    POST /subscribe              record a sign-up awaiting confirmation and mail the confirm link; the answer is the
+                                 same whether or not the address already subscribes, so the form cannot probe it
+    GET  /confirm?token=         confirm the sign-up (the link in the confirmation mail)
+    GET  /unsubscribe?token=     a page with one button; never changes anything (mail scanners follow links)
+    POST /unsubscribe?token=     unsubscribe at once; also RFC 8058 one-click (body List-Unsubscribe=One-Click)
+    GET  /preferences?token=     the subscriber's hashtags in a form
+    POST /preferences?token=     replace them
+    GET  /healthz                "ok"
+
+The signed token (bot.tokens) is the only authority for confirm, unsubscribe and preferences, so those POSTs need
+no CSRF token. A bad, expired or misused token gets a 400 page and changes nothing.
+
+Rate limits live in memory, per process, over a sliding hour: `[web] subscribe_per_hour` sign-up POSTs per client
+IP, and as many confirmation mails per address. The client IP is the socket's peer (`request.client.host`).
+Behind a reverse proxy every request comes from the proxy; pass `forwarded_allow_ips` (the proxy's address) to
+`serve` so uvicorn takes the client address from X-Forwarded-For, and only then: trusting that header from anyone
+would let a client pick its own IP. It is off by default.
+
+The store: one SqliteStore (from `store_factory`) for the app's lifetime, opened in the lifespan and closed at
+shutdown. The endpoints are `async def` and call it synchronously on the event loop, so only one request uses the
+connection at a time and no lock is needed; each call is a short SQLite statement, fine at this scale. Sending
+mail can take seconds, so `send_mail` runs in the thread pool.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any, Final
+from urllib.parse import urlencode
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.config import Config
+from bot.errors import ConfigError
+from bot.hashtags import unique
+from bot.logs import kv
+from bot.mail import POLICY as MAIL_POLICY
+from bot.mail import DkimKey, MailIdentity, build_confirmation_message, load_dkim_key
+from bot.ratelimit import SlidingWindow
+from bot.render import build_environment
+from bot.store import EmailSubscriber, SqliteStore, open_store
+from bot.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "SECURITY_HEADERS",
+    "ConfirmationRequest",
+    "FormError",
+    "MakeConfirmation",
+    "SendMail",
+    "app_from_config",
+    "build_app",
+    "build_server",
+    "confirm_url",
+    "confirmation_mail",
+    "parse_address",
+    "parse_hashtags",
+    "preferences_url",
+    "serve",
+    "start_in_thread",
+    "unsubscribe_url",
+]
+
+log = logging.getLogger("newsbot")
+
+MAX_BODY_BYTES: Final = 10_000  # a form body larger than this gets 413
+MAX_ADDRESS_CHARS: Final = 254
+MAX_LOCAL_PART_CHARS: Final = 64
+MAX_NAME_CHARS: Final = 100
+MAX_TAG_CHARS: Final = 64
+MAX_TAGS: Final = 50
+RATE_WINDOW_SECONDS: Final = 3600.0
+SECURITY_HEADERS: Final[Mapping[str, str]] = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",  # pages carry signed links; keep them out of shared caches
+}
+ONE_CLICK_FIELD: Final = "List-Unsubscribe"
+ONE_CLICK_VALUE: Final = "One-Click"
+
+# RFC 5322 dot-atom: what may stand before the @ without quoting.
+_LOCAL_PART: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_DOMAIN_LABEL: Final = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
+_TAG: Final = re.compile(r"^\w+$")
+
+SendMail = Callable[[EmailMessage], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationRequest:
+    """What the double opt-in mail says: confirm with `link`, or, when already subscribed, change preferences."""
+
+    to: str
+    name: str
+    hashtags: tuple[str, ...]
+    link: str  # the confirm URL; the preferences URL when `already_subscribed`
+    already_subscribed: bool
+    now: datetime
+
+
+MakeConfirmation = Callable[[ConfirmationRequest], EmailMessage]
+
+
+# -- links ----------------------------------------------------------------------------------------
+
+
+def confirm_url(config: Config, signer: TokenSigner, address: str, now: datetime) -> str:
+    return _link(config, signer, "confirm", address, now)
+
+
+def unsubscribe_url(config: Config, signer: TokenSigner, address: str, now: datetime) -> str:
+    """The link for the List-Unsubscribe header and the digest's footer; it never expires."""
+    return _link(config, signer, "unsubscribe", address, now)
+
+
+def preferences_url(config: Config, signer: TokenSigner, address: str, now: datetime) -> str:
+    return _link(config, signer, "preferences", address, now)
+
+
+def _link(config: Config, signer: TokenSigner, purpose: str, address: str, now: datetime) -> str:
+    return f"{_public_base(config)}/{_relative(signer, purpose, address, now)}"
+
+
+def _public_base(config: Config) -> str:
+    base = config.web.public_url.rstrip("/")
+    if not base:
+        raise ConfigError(
+            "[web] public_url is empty; set it to the address subscribers reach the web pages at, "
+            "such as https://news.example.com, so links in mail can be built"
+        )
+    return base
+
+
+def _relative(signer: TokenSigner, purpose: str, address: str, now: datetime) -> str:
+    token = signer.make(purpose, address, now, ttl=PURPOSES[purpose])
+    return f"{purpose}?{urlencode({'token': token})}"
+
+
+# -- form values ----------------------------------------------------------------------------------
+
+
+class FormError(ValueError):
+    """A form value the user must fix; the message is shown to them."""
+
+
+def parse_address(text: str) -> str:
+    """A plausible email address, trimmed, the domain lower-cased (IDNA for non-ASCII); FormError says what is wrong.
+
+    Deliberately simple: one @, an ASCII dot-atom before it (what Python's email package and every SMTP server
+    take without SMTPUTF8), a domain with a dot after it, at most 254 characters, no spaces or control characters.
+    """
+    address = text.strip()
+    if not address:
+        raise FormError("Please enter your email address.")
+    local, at, domain = address.rpartition("@")
+    problem = ""
+    if len(address) > MAX_ADDRESS_CHARS:
+        problem = f"is longer than {MAX_ADDRESS_CHARS} characters"
+    elif _has_control(address) or any(ch.isspace() for ch in address):
+        problem = "contains spaces or characters an email address cannot have"
+    elif not at or not local or "@" in local:
+        problem = "needs one @ with your name before it"
+    elif len(local) > MAX_LOCAL_PART_CHARS or not _LOCAL_PART.match(local):
+        problem = f"has characters that cannot come before the @ ({local[:20]})"
+    else:
+        domain = _ascii_domain(domain)
+        if not domain:
+            problem = "needs a domain such as example.com after the @"
+    if problem:
+        raise FormError(f"That email address {problem}.")
+    return f"{local}@{domain}"
+
+
+def _ascii_domain(domain: str) -> str:
+    """`domain` lower-cased and in ASCII (IDNA), or "" if it is not a domain with a dot."""
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return ""
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
+        return ""
+    return ascii_domain
+
+
+def parse_hashtags(text: str) -> list[str]:
+    """Hashtags from free text ("#Climate #Politics", commas allowed, '#' optional); empty means everything."""
+    words = [word.lstrip("#") for word in _TAG_SEPARATORS.split(text.strip()) if word.strip("#")]
+    for word in words:
+        if not _TAG.match(word) or not any(ch.isalpha() for ch in word):
+            raise FormError(f"{word!r} is not a hashtag: use letters, digits and _, with at least one letter.")
+        if len(word) > MAX_TAG_CHARS:
+            raise FormError(f"The hashtag {word[:20]}… is longer than {MAX_TAG_CHARS} characters.")
+    tags = unique(words)
+    if len(tags) > MAX_TAGS:
+        raise FormError(f"Please choose at most {MAX_TAGS} hashtags.")
+    return tags
+
+
+def parse_name(text: str) -> str:
+    name = " ".join(text.split())
+    if len(name) > MAX_NAME_CHARS:
+        raise FormError(f"Please keep the name to {MAX_NAME_CHARS} characters.")
+    if _has_control(name):
+        raise FormError("The name contains characters that cannot be used.")
+    return name
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+
+
+def _shown_tags(tags: Sequence[str]) -> str:
+    return " ".join(f"#{tag}" for tag in tags)
+
+
+@dataclass(frozen=True, slots=True)
+class _SignUp:
+    address: str
+    name: str
+    hashtags: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, form: FormData) -> _SignUp:
+        return cls(
+            address=parse_address(_field(form, "email")),
+            name=parse_name(_field(form, "name")),
+            hashtags=tuple(parse_hashtags(_field(form, "hashtags"))),
+        )
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+# -- the confirmation mail ------------------------------------------------------------------------
+
+
+def confirmation_mail(identity: MailIdentity, dkim: DkimKey | None = None) -> MakeConfirmation:
+    """The double opt-in mail from bot.mail; for an address that already subscribes, a note with its settings link."""
+
+    def build(request: ConfirmationRequest) -> EmailMessage:
+        if request.already_subscribed:
+            return _already_subscribed_message(identity, request)
+        return build_confirmation_message(
+            identity=identity,
+            to=request.to,
+            confirm_url=request.link,
+            hashtags=request.hashtags,
+            now=request.now,
+            dkim=dkim,
+        )
+
+    return build
+
+
+def _already_subscribed_message(identity: MailIdentity, request: ConfirmationRequest) -> EmailMessage:
+    # TODO(lead): move to bot.mail as build_already_subscribed_message, so it gets the same headers and DKIM.
+    message = EmailMessage(policy=MAIL_POLICY)
+    message["Date"] = format_datetime(request.now)
+    message["Message-ID"] = make_msgid(domain=identity.domain)
+    message["From"] = identity.sender
+    message["To"] = request.to
+    message["Subject"] = f"You already get {identity.list_name}"
+    if identity.reply_to:
+        message["Reply-To"] = identity.reply_to
+    message.set_content(
+        f"Someone, probably you, asked to subscribe {request.to} to {identity.list_name}.\n\n"
+        "This address already gets it, so nothing has changed. To choose your hashtags, open:\n\n"
+        f"{request.link}\n\n"
+        "If you did not ask for this, ignore this mail.\n",
+        charset="utf-8",
+        cte="quoted-printable",
+    )
+    return message
+
+
+# -- rate limits ----------------------------------------------------------------------------------
+
+
+class _HourlyLimit:
+    """At most `limit` events per key in any hour; idle keys are forgotten so memory stays bounded."""
+
+    def __init__(self, limit: int, period: float = RATE_WINDOW_SECONDS) -> None:
+        self._limit = limit
+        self._period = period
+        self._windows: dict[str, SlidingWindow] = {}
+        self._prune_at = 1024
+
+    def take(self, key: str, now: datetime) -> float:
+        """0 if one more event fits (and it is counted), else the seconds until one would."""
+        moment = now.timestamp()
+        window = self._windows.setdefault(key, SlidingWindow(self._limit, self._period, margin=0.0))
+        wait = window.wait_time(moment)
+        if wait <= 0:
+            window.record(moment)
+        if len(self._windows) >= self._prune_at:
+            self._windows = {k: w for k, w in self._windows.items() if not w.idle(moment)}
+            self._prune_at = max(1024, 2 * len(self._windows))
+        return max(0.0, wait)
+
+
+# -- the pages ------------------------------------------------------------------------------------
+
+
+class _Pages:
+    """The endpoints; built once per app, holding what they share."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store_factory: Callable[[], SqliteStore],
+        signer: TokenSigner,
+        send_mail: SendMail | None,
+        make_confirmation: MakeConfirmation | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._config = config
+        self._store_factory = store_factory
+        self._store: SqliteStore | None = None
+        self._signer = signer
+        self._send_mail = send_mail
+        self._make_confirmation = make_confirmation
+        self._clock = clock
+        self._env = build_environment(config.templates.dir)
+        self._per_ip = _HourlyLimit(config.web.subscribe_per_hour)
+        self._per_address = _HourlyLimit(config.web.subscribe_per_hour)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        store = self._store = self._store_factory()
+        try:
+            yield
+        finally:
+            store.close()
+            if self._store is store:  # another lifespan of the same app (tests) may have replaced it
+                self._store = None
+
+    @property
+    def store(self) -> SqliteStore:
+        if self._store is None:
+            raise RuntimeError("the web app's store is not open: run the app with its lifespan")
+        return self._store
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.subscribe_form, methods=["GET"]),
+            Route("/subscribe", self.subscribe_form, methods=["GET"]),
+            Route("/subscribe", self.subscribe, methods=["POST"]),
+            Route("/confirm", self.confirm, methods=["GET"]),
+            Route("/unsubscribe", self.unsubscribe_page, methods=["GET"]),
+            Route("/unsubscribe", self.unsubscribe, methods=["POST"]),
+            Route("/preferences", self.preferences_page, methods=["GET"]),
+            Route("/preferences", self.save_preferences, methods=["POST"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+        ]
+
+    # -- sign up --
+
+    async def subscribe_form(self, request: Request) -> Response:
+        return self._subscribe_page()
+
+    async def subscribe(self, request: Request) -> Response:
+        now = self._clock()
+        if self._send_mail is None:
+            return self._message(503, "Sign-up is closed", "Sign-up by email is not available at the moment.")
+        wait = self._per_ip.take(_client(request), now)
+        if wait:
+            log.info("%s", kv(event="web_rate_limited", limit="ip"))
+            return self._too_many(wait)
+        form = await request.form()
+        try:
+            sign_up = _SignUp.parse(form)
+        except FormError as error:
+            return self._subscribe_page(form, str(error), status=400)
+        wait = self._per_address.take(sign_up.address.casefold(), now)
+        if wait:
+            log.info("%s", kv(event="web_rate_limited", limit="address"))
+            return self._too_many(wait)
+        return await self._send_confirmation(sign_up, now)
+
+    async def _send_confirmation(self, sign_up: _SignUp, now: datetime) -> Response:
+        assert self._send_mail is not None and self._make_confirmation is not None
+        request = self._confirmation_request(sign_up, now)
+        try:
+            await run_in_threadpool(self._send_mail, self._make_confirmation(request))
+        except Exception as error:  # whatever the mailer raises, the visitor gets a page and the log a line
+            log.error("%s", kv(event="web_confirmation_not_sent", error=type(error).__name__, reason=str(error)))
+            return self._message(
+                503, "Please try again later", "We could not send the confirmation email just now. Please try later."
+            )
+        log.info("%s", kv(event="web_confirmation_sent"))
+        return self._message(
+            200,
+            "Check your inbox",
+            f"We sent an email to {sign_up.address}. Open the link in it to confirm your subscription.",
+            "If it does not arrive within a few minutes, look in your spam folder.",
+        )
+
+    def _confirmation_request(self, sign_up: _SignUp, now: datetime) -> ConfirmationRequest:
+        current = self.store.email_subscriber(sign_up.address)
+        if current is not None and current.active:
+            # Not re-recorded: a stranger who knows the address must not change its hashtags or name.
+            link = preferences_url(self._config, self._signer, sign_up.address, now)
+            return ConfirmationRequest(sign_up.address, current.name, current.hashtags, link, True, now)
+        self.store.request_email_subscription(sign_up.address, sign_up.hashtags, now, name=sign_up.name)
+        link = confirm_url(self._config, self._signer, sign_up.address, now)
+        return ConfirmationRequest(sign_up.address, sign_up.name, sign_up.hashtags, link, False, now)
+
+    # -- confirm --
+
+    async def confirm(self, request: Request) -> Response:
+        now = self._clock()
+        address = self._read_token(request, "confirm", now)
+        if address is None or not self.store.confirm_email(address, now):
+            return self._message(
+                400,
+                "This link does not work",
+                "The confirmation link is broken or has expired (links work for 7 days).",
+                link=("subscribe", "Sign up again"),
+            )
+        log.info("%s", kv(event="web_confirmed"))
+        return self._message(
+            200,
+            "You're subscribed",
+            f"Thank you. The weekly digest will come to {address}.",
+            link=(_relative(self._signer, "preferences", address, now), "Choose your hashtags"),
+        )
+
+    # -- unsubscribe --
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        address = self._read_token(request, "unsubscribe", self._clock())
+        if address is None:
+            return self._bad_unsubscribe_link()
+        return self._render(200, "unsubscribe", title="Unsubscribe", address=address, action=_same_url(request))
+
+    async def unsubscribe(self, request: Request) -> Response:
+        now = self._clock()
+        address = self._read_token(request, "unsubscribe", now)
+        if address is None:
+            return self._bad_unsubscribe_link()
+        one_click = _field(await request.form(), ONE_CLICK_FIELD) == ONE_CLICK_VALUE
+        if self.store.deactivate_subscriber("email", address, "unsubscribed", now):
+            log.info("%s", kv(event="web_unsubscribed", one_click=one_click))
+        if one_click:
+            return PlainTextResponse("Unsubscribed.\n")
+        return self._message(
+            200,
+            "You're unsubscribed",
+            f"{address} will get no more digests.",
+            link=("subscribe", "Changed your mind? Sign up again"),
+        )
+
+    def _bad_unsubscribe_link(self) -> Response:
+        return self._message(
+            400,
+            "This link does not work",
+            "The unsubscribe link is broken. Please use the link in the latest digest, or reply to it.",
+        )
+
+    # -- preferences --
+
+    async def preferences_page(self, request: Request) -> Response:
+        found = self._subscriber_for(request)
+        if isinstance(found, Response):
+            return found
+        return self._preferences(request, found, saved=False)
+
+    async def save_preferences(self, request: Request) -> Response:
+        found = self._subscriber_for(request)
+        if isinstance(found, Response):
+            return found
+        form = await request.form()
+        try:
+            tags = parse_hashtags(_field(form, "hashtags"))
+        except FormError as error:
+            return self._preferences(request, found, saved=False, error=str(error), typed=_field(form, "hashtags"))
+        self.store.set_subscriber_tags("email", found.address, tags, self._clock())
+        log.info("%s", kv(event="web_preferences_saved", hashtags=len(tags)))
+        updated = self.store.email_subscriber(found.address) or found
+        return self._preferences(request, updated, saved=True)
+
+    def _subscriber_for(self, request: Request) -> EmailSubscriber | Response:
+        """The active subscriber the preferences token names, or the page to answer instead."""
+        address = self._read_token(request, "preferences", self._clock())
+        if address is None:
+            return self._message(
+                400,
+                "This link does not work",
+                "The link is broken or has expired (links to your settings work for 30 days). "
+                "Use the link at the bottom of your latest digest.",
+            )
+        subscriber = self.store.email_subscriber(address)
+        if subscriber is None or not subscriber.active:
+            # set_subscriber_tags would create a subscriber that never confirmed: never call it for these.
+            return self._message(
+                400,
+                "Not subscribed",
+                f"{address} does not get the digest at the moment.",
+                link=("subscribe", "Sign up"),
+            )
+        return subscriber
+
+    def _preferences(
+        self, request: Request, subscriber: EmailSubscriber, *, saved: bool, error: str = "", typed: str | None = None
+    ) -> Response:
+        current = _shown_tags(subscriber.hashtags)
+        return self._render(
+            400 if error else 200,
+            "preferences",
+            title="Your digest settings",
+            address=subscriber.address,
+            current=current,
+            hashtags=current if typed is None else typed,
+            saved=saved,
+            error=error,
+            action=_same_url(request),
+            unsubscribe_url=_relative(self._signer, "unsubscribe", subscriber.address, self._clock()),
+        )
+
+    # -- misc --
+
+    async def healthz(self, request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        titles = {404: "Page not found", 405: "Not allowed", 413: "Too much data"}
+        texts = {
+            404: "There is no page at this address.",
+            405: "This page does not accept that kind of request.",
+            413: f"The form sent more than {MAX_BODY_BYTES // 1000} KB. Please shorten what you typed.",
+        }
+        response = self._message(
+            status, titles.get(status, "Bad request"), texts.get(status, "The request was not understood.")
+        )
+        if isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    def _read_token(self, request: Request, purpose: str, now: datetime) -> str | None:
+        try:
+            return self._signer.read(request.query_params.get("token", ""), purpose, now)
+        except BadToken as error:
+            log.info("%s", kv(event="web_bad_token", purpose=purpose, reason=error.reason))
+            return None
+
+    def _subscribe_page(self, form: FormData | None = None, error: str = "", *, status: int = 200) -> Response:
+        values = {name: _field(form, name) if form else "" for name in ("email", "name", "hashtags")}
+        return self._render(
+            status, "subscribe", title=f"Subscribe to {self._config.email.list_name}", error=error, **values
+        )
+
+    def _too_many(self, wait: float) -> Response:
+        response = self._message(
+            429,
+            "Please try again later",
+            "There have been too many sign-ups from here or to this address. Please try again in an hour.",
+        )
+        response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+        return response
+
+    def _message(self, status: int, title: str, *paragraphs: str, link: tuple[str, str] | None = None) -> Response:
+        link_url, link_text = link or ("", "")
+        return self._render(
+            status, "message", title=title, paragraphs=paragraphs, link_url=link_url, link_text=link_text
+        )
+
+    def _render(self, status: int, page: str, **context: Any) -> Response:
+        html = self._env.get_template(f"web/{page}.html.j2").render(list_name=self._config.email.list_name, **context)
+        return HTMLResponse(html, status_code=status)
+
+
+def _client(request: Request) -> str:
+    """The key of the per-IP limit: the peer's address; for IPv6 its /64, which one client usually holds whole."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+
+def _same_url(request: Request) -> str:
+    """The path's last segment with its query, relative, so the app also works under a path prefix."""
+    last = request.url.path.rsplit("/", 1)[-1]
+    return f"{last}?{request.url.query}" if request.url.query else last
+
+
+# -- middleware -----------------------------------------------------------------------------------
+
+
+class _Guard:
+    """Adds the security headers to every response and refuses request bodies over `max_body` bytes (413)."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, self._limited(scope, receive), send_with_headers)
+
+    def _limited(self, scope: Scope, receive: Receive) -> Receive:
+        declared = Headers(scope=scope).get("content-length", "0")
+        received = 0
+
+        async def limited_receive() -> Message:
+            # Raised inside the endpoint (while it reads the form), so the app's error handler renders the 413 page.
+            nonlocal received
+            if not declared.isdigit() or int(declared) > self.max_body:
+                raise HTTPException(413)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise HTTPException(413)
+            return message
+
+        return limited_receive
+
+
+# -- the app and its server -----------------------------------------------------------------------
+
+
+def build_app(
+    config: Config,
+    *,
+    store_factory: Callable[[], SqliteStore],
+    signer: TokenSigner,
+    send_mail: SendMail | None,
+    clock: Callable[[], datetime],
+    make_confirmation: MakeConfirmation | None = None,
+) -> Starlette:
+    """The ASGI app. `send_mail` None closes sign-up (503) but keeps confirm, unsubscribe and preferences working.
+
+    `make_confirmation` builds the double opt-in mail; by default `confirmation_mail` from `[email]`, unsigned.
+    """
+    if send_mail is not None and make_confirmation is None:
+        make_confirmation = confirmation_mail(MailIdentity.from_config(config.email))
+    _public_base(config)  # fail at start-up, not on the first sign-up
+    pages = _Pages(
+        config,
+        store_factory=store_factory,
+        signer=signer,
+        send_mail=send_mail,
+        make_confirmation=make_confirmation,
+        clock=clock,
+    )
+    return Starlette(
+        routes=pages.routes(),
+        middleware=[Middleware(_Guard, max_body=MAX_BODY_BYTES)],
+        exception_handlers={HTTPException: pages.http_error},
+        lifespan=pages.lifespan,
+    )
+
+
+def build_server(app: ASGIApp, host: str, port: int, *, forwarded_allow_ips: str | None = None) -> uvicorn.Server:
+    """A uvicorn server for `app`. The access log stays off: its lines would carry the signed tokens of the links."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
+    return uvicorn.Server(config)
+
+
+def start_in_thread(
+    app: ASGIApp, host: str, port: int, *, forwarded_allow_ips: str | None = None, timeout: float = 10.0
+) -> tuple[uvicorn.Server, threading.Thread]:
+    """Serve `app` from a daemon thread; returns once it listens. Stop with `server.should_exit = True`, then join."""
+    server = build_server(app, host, port, forwarded_allow_ips=forwarded_allow_ips)
+    thread = threading.Thread(target=server.run, name="newsbot-web", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the web server did not start on {host}:{port}; see the log above")
+        time.sleep(0.01)
+    return server, thread
+
+
+def app_from_config(
+    config: Config,
+    *,
+    send_mail: SendMail | None,
+    make_confirmation: MakeConfirmation | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The app as `newsbot web` and `newsbot run` serve it: the configured state file, secret and DKIM key."""
+    environ = os.environ if environ is None else environ
+    signer = signer_from_environment(config.web, environ)
+    if send_mail is not None and make_confirmation is None:
+        identity = MailIdentity.from_config(config.email)
+        make_confirmation = confirmation_mail(identity, load_dkim_key(config.email, environ))
+    return build_app(
+        config,
+        store_factory=lambda: open_store(config.state.path),
+        signer=signer,
+        send_mail=send_mail,
+        clock=clock or _utc_now,
+        make_confirmation=make_confirmation,
+    )
+
+
+def serve(
+    config: Config,
+    *,
+    send_mail: SendMail | None,
+    make_confirmation: MakeConfirmation | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    forwarded_allow_ips: str | None = None,
+) -> None:
+    """Serve the web pages on `[web] host`/`port` until interrupted (`newsbot web`)."""
+    app = app_from_config(
+        config, send_mail=send_mail, make_confirmation=make_confirmation, environ=environ, clock=clock
+    )
+    log.info("%s", kv(event="web_listening", host=config.web.host, port=config.web.port))
+    build_server(app, config.web.host, config.web.port, forwarded_allow_ips=forwarded_allow_ips).run()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,627 @@
+"""The subscribe / confirm / unsubscribe / preferences pages, as a visitor and a mail client see them."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from bot.config import Config
+from bot.errors import ConfigError
+from bot.store import EmailSubscriber, SqliteStore, open_store
+from bot.tokens import PURPOSES, TokenSigner
+from bot.web import (
+    SECURITY_HEADERS,
+    FormError,
+    build_app,
+    confirm_url,
+    parse_address,
+    parse_hashtags,
+    preferences_url,
+    start_in_thread,
+    unsubscribe_url,
+)
+from tests.conftest import FakeClock
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers the httpx2 fork for its TestClient; httpx works the same for these tests.
+    warnings.simplefilter("ignore", UserWarning)
+    from starlette.testclient import TestClient
+
+SECRET = b"web-test-secret-0123456789"
+PUBLIC = "https://news.example.com"
+READER = "reader@example.org"
+PER_HOUR = 3
+_LINK = re.compile(r"https://news\.example\.com/(?:confirm|preferences|unsubscribe)\?token=[A-Za-z0-9_.-]+")
+
+
+@dataclass
+class Web:
+    """The app under test with what it touches: the state file, the mails it sent, the clock."""
+
+    app: Starlette
+    store: SqliteStore
+    clock: FakeClock
+    signer: TokenSigner
+    config: Config
+    sent: list[EmailMessage] = field(default_factory=list)
+
+    def client(self, ip: str = "198.51.100.7") -> TestClient:
+        return TestClient(self.app, base_url=PUBLIC, client=(ip, 40000))
+
+    def subscriber(self, address: str = READER) -> EmailSubscriber | None:
+        return self.store.email_subscriber(address)
+
+    def token(self, purpose: str, address: str = READER, *, signer: TokenSigner | None = None) -> str:
+        return (signer or self.signer).make(purpose, address, self.clock(), ttl=PURPOSES[purpose])
+
+
+@pytest.fixture
+def web_config(make_config: Callable[..., Config]) -> Config:
+    return make_config(
+        web={"public_url": PUBLIC, "subscribe_per_hour": PER_HOUR},
+        email={"sender": "Example News <news@example.com>", "list_name": "Example News weekly"},
+    )
+
+
+@pytest.fixture
+def web(web_config: Config, tmp_path: Path, clock: FakeClock) -> Iterator[Web]:
+    state = tmp_path / "state.sqlite"
+    sent: list[EmailMessage] = []
+    signer = TokenSigner(SECRET)
+    app = build_app(
+        web_config, store_factory=lambda: open_store(state), signer=signer, send_mail=sent.append, clock=clock
+    )
+    store = open_store(state)
+    yield Web(app, store, clock, signer, web_config, sent)
+    store.close()
+
+
+@pytest.fixture
+def client(web: Web) -> Iterator[TestClient]:
+    with web.client() as test_client:
+        yield test_client
+
+
+def sign_up(
+    client: TestClient, email: str = READER, hashtags: str = "#Climate #Politics", name: str = ""
+) -> httpx.Response:
+    return client.post("/subscribe", data={"email": email, "name": name, "hashtags": hashtags})
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    return str(body.get_content())
+
+
+def links_in(message: EmailMessage) -> list[str]:
+    return _LINK.findall(text_of(message))
+
+
+def subscribed(web: Web, client: TestClient, address: str = READER, hashtags: str = "#Climate") -> None:
+    """`address` signed up and confirmed through the pages."""
+    sign_up(client, address, hashtags)
+    (link,) = links_in(web.sent[-1])
+    assert client.get(link).status_code == 200
+    web.sent.clear()
+
+
+# -- the sign-up form -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/subscribe"])
+def test_the_sign_up_form_is_plain_html_with_security_headers(client: TestClient, path: str) -> None:
+    page = client.get(path)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<html lang="en">' in page.text
+    assert '<form method="post" action="subscribe">' in page.text
+    for name in ("email", "name", "hashtags"):
+        assert f'name="{name}"' in page.text
+    assert "<script" not in page.text
+    for header, value in SECURITY_HEADERS.items():
+        assert page.headers[header] == value
+
+
+def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
+    for response in (client.get("/healthz"), client.get("/nowhere"), client.put("/subscribe"), client.get("/confirm")):
+        assert response.headers["Content-Security-Policy"] == SECURITY_HEADERS["Content-Security-Policy"]
+        assert response.headers["X-Frame-Options"] == "DENY"
+    assert client.get("/nowhere").status_code == 404
+    assert client.put("/subscribe").status_code == 405
+
+
+def test_healthz_says_ok(client: TestClient) -> None:
+    assert (client.get("/healthz").status_code, client.get("/healthz").text) == (200, "ok")
+
+
+def test_a_sign_up_is_recorded_unconfirmed_and_gets_a_confirmation_mail(web: Web, client: TestClient) -> None:
+    page = sign_up(client, hashtags="#Climate, Politics #climate", name="Ada")
+    assert page.status_code == 200
+    assert "Check your inbox" in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None
+    assert (subscriber.active, subscriber.name, subscriber.hashtags) == (False, "Ada", ("Climate", "Politics"))
+    (mail,) = web.sent
+    assert mail["To"] == READER
+    assert mail["Subject"] == "Confirm your subscription"
+    assert "#Climate, #Politics" in text_of(mail)
+    (link,) = links_in(mail)
+    assert link.startswith(f"{PUBLIC}/confirm?token=")
+
+
+def test_the_confirm_link_subscribes_and_offers_the_preferences(web: Web, client: TestClient) -> None:
+    sign_up(client)
+    (link,) = links_in(web.sent[0])
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "You&#39;re subscribed" in page.text
+    assert 'href="preferences?token=' in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.active and subscriber.confirmed_at == web.clock()
+
+
+def test_using_the_confirm_link_twice_is_harmless(web: Web, client: TestClient) -> None:
+    sign_up(client)
+    (link,) = links_in(web.sent[0])
+    first_confirmed = client.get(link)
+    web.clock.advance(days=1)
+    assert client.get(link).status_code == first_confirmed.status_code == 200
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.active
+    assert subscriber.confirmed_at == web.clock() - timedelta(days=1)
+
+
+def test_the_answer_is_the_same_for_new_and_subscribed_addresses(web: Web, client: TestClient) -> None:
+    subscribed(web, client, READER, "#Climate")
+    known = sign_up(client, READER, "#Sports", name="Mallory")
+    new = sign_up(client, "newcomer@example.org", "#Sports")
+    assert known.status_code == new.status_code == 200
+    assert known.text.replace(READER, "X") == new.text.replace("newcomer@example.org", "X")
+    assert dict(known.headers) == dict(new.headers) | {"content-length": known.headers["content-length"]}
+
+
+def test_a_subscribed_address_is_told_so_and_its_settings_stay(web: Web, client: TestClient) -> None:
+    subscribed(web, client, READER, "#Climate")
+    sign_up(client, READER, "#Sports", name="Mallory")
+    (mail,) = web.sent
+    assert "already gets it" in text_of(mail)
+    (link,) = links_in(mail)
+    assert link.startswith(f"{PUBLIC}/preferences?token=")
+    subscriber = web.subscriber()
+    assert subscriber is not None
+    assert (subscriber.active, subscriber.hashtags, subscriber.name) == (True, ("Climate",), "")
+
+
+def test_an_unsubscribed_address_can_sign_up_again_with_a_new_confirmation(web: Web, client: TestClient) -> None:
+    subscribed(web, client)
+    web.store.deactivate_subscriber("email", READER, "unsubscribed", web.clock())
+    sign_up(client, READER, "#Sports")
+    (link,) = links_in(web.sent[0])
+    assert "/confirm?" in link
+    assert client.get(link).status_code == 200
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.active and subscriber.hashtags == ("Sports",)
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"email": ""}, "Please enter your email address."),
+        ({"email": "no-at-sign.example.org"}, "needs one @"),
+        ({"email": "a@b@example.org"}, "needs one @"),
+        ({"email": "reader@localhost"}, "needs a domain"),
+        ({"email": "two words@example.org"}, "contains spaces"),
+        ({"email": READER, "hashtags": "#Climate #9"}, "&#39;9&#39; is not a hashtag"),
+        ({"email": READER, "hashtags": "#Cli-mate"}, "is not a hashtag"),
+        ({"email": READER, "hashtags": " ".join(f"#T{n}" for n in range(51))}, "at most 50 hashtags"),
+        ({"email": READER, "hashtags": "#" + "a" * 65}, "longer than 64"),
+        ({"email": READER, "name": "x" * 101}, "name to 100 characters"),
+    ],
+)
+def test_a_bad_form_is_shown_again_with_the_problem_and_nothing_is_sent(
+    web: Web, client: TestClient, form: dict[str, str], message: str
+) -> None:
+    page = client.post("/subscribe", data=form)
+    assert page.status_code == 400
+    assert message in page.text
+    assert f'value="{form["email"]}"' in page.text
+    assert web.sent == []
+    assert web.subscriber() is None
+
+
+def test_what_the_visitor_typed_is_escaped(web: Web, client: TestClient) -> None:
+    page = client.post(
+        "/subscribe",
+        data={"email": "not an address", "name": "<script>alert(1)</script>", "hashtags": '"><img src=x>'},
+    )
+    assert page.status_code == 400
+    assert "<script>alert" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<img" not in page.text
+    assert "&#34;&gt;&lt;img src=x&gt;" in page.text
+
+
+def test_a_sign_up_with_a_script_name_is_stored_as_text_and_never_rendered_as_markup(
+    web: Web, client: TestClient
+) -> None:
+    sign_up(client, name="<script>alert(1)</script>")
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.name == "<script>alert(1)</script>"
+    (link,) = links_in(web.sent[0])
+    client.get(link)
+    page = client.get(preferences_url(web.config, web.signer, READER, web.clock()))
+    assert "<script" not in page.text
+
+
+# -- rate limits ----------------------------------------------------------------------------------
+
+
+def test_sign_ups_per_ip_are_limited_per_hour(web: Web) -> None:
+    with web.client("203.0.113.5") as busy, web.client("203.0.113.6") as other:
+        for n in range(PER_HOUR):
+            assert sign_up(busy, f"reader{n}@example.org").status_code == 200
+        refused = sign_up(busy, "one-more@example.org")
+        assert refused.status_code == 429
+        assert "try again" in refused.text
+        assert 0 < int(refused.headers["Retry-After"]) <= 3600
+        assert len(web.sent) == PER_HOUR
+        assert web.subscriber("one-more@example.org") is None
+        assert sign_up(other, "one-more@example.org").status_code == 200
+        web.clock.advance(hours=1)
+        assert sign_up(busy, "later@example.org").status_code == 200
+
+
+def test_confirmation_mails_per_address_are_limited_per_hour(web: Web) -> None:
+    for n in range(PER_HOUR):
+        with web.client(f"192.0.2.{n + 1}") as visitor:
+            assert sign_up(visitor, READER if n % 2 else READER.upper()).status_code == 200
+    with web.client("192.0.2.99") as visitor:
+        assert sign_up(visitor, "Reader@Example.org").status_code == 429
+        assert len(web.sent) == PER_HOUR
+        web.clock.advance(minutes=61)
+        assert sign_up(visitor, READER).status_code == 200
+
+
+# -- confirm, unsubscribe, preferences with bad tokens --------------------------------------------
+
+
+def bad_tokens(web: Web, purpose: str) -> dict[str, str]:
+    good = web.token(purpose)
+    payload, signature = good.split(".")
+    other_purpose = "unsubscribe" if purpose != "unsubscribe" else "confirm"
+    return {
+        "tampered payload": payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + signature,
+        "tampered signature": payload + "." + signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB"),
+        "forged": web.token(purpose, signer=TokenSigner(b"someone-else's-secret-key")),
+        "other purpose": web.token(other_purpose),
+        "garbage": "<script>alert(1)</script>",
+        "missing": "",
+    }
+
+
+def expired(web: Web, purpose: str) -> str:
+    token = web.token(purpose)
+    web.clock.advance(days=31)
+    return token
+
+
+@pytest.mark.parametrize(
+    "kind", ["tampered payload", "tampered signature", "forged", "other purpose", "garbage", "missing", "expired"]
+)
+def test_a_bad_confirm_link_gets_400_and_confirms_nothing(web: Web, client: TestClient, kind: str) -> None:
+    sign_up(client)
+    token = expired(web, "confirm") if kind == "expired" else bad_tokens(web, "confirm")[kind]
+    page = client.get("/confirm", params={"token": token} if token else None)
+    assert page.status_code == 400
+    assert "broken or has expired" in page.text
+    assert 'href="subscribe"' in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and not subscriber.active
+
+
+@pytest.mark.parametrize(
+    "kind", ["tampered payload", "tampered signature", "forged", "other purpose", "garbage", "missing"]
+)
+def test_a_bad_unsubscribe_link_gets_400_and_unsubscribes_nobody(web: Web, client: TestClient, kind: str) -> None:
+    subscribed(web, client)
+    token = bad_tokens(web, "unsubscribe")[kind]
+    assert client.get("/unsubscribe", params={"token": token}).status_code == 400
+    posted = client.post("/unsubscribe", params={"token": token}, data={"List-Unsubscribe": "One-Click"})
+    assert posted.status_code == 400
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.active
+
+
+@pytest.mark.parametrize(
+    "kind", ["tampered payload", "tampered signature", "forged", "other purpose", "garbage", "expired"]
+)
+def test_a_bad_preferences_link_gets_400_and_changes_nothing(web: Web, client: TestClient, kind: str) -> None:
+    subscribed(web, client, hashtags="#Climate")
+    token = expired(web, "preferences") if kind == "expired" else bad_tokens(web, "preferences")[kind]
+    assert client.get("/preferences", params={"token": token}).status_code == 400
+    assert client.post("/preferences", params={"token": token}, data={"hashtags": "#Sports"}).status_code == 400
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.hashtags == ("Climate",)
+
+
+# -- unsubscribe ----------------------------------------------------------------------------------
+
+
+def test_opening_the_unsubscribe_link_only_shows_a_button(web: Web, client: TestClient) -> None:
+    subscribed(web, client)
+    link = unsubscribe_url(web.config, web.signer, READER, web.clock())
+    for _ in range(3):  # a mail scanner may follow the link any number of times
+        page = client.get(link)
+        assert page.status_code == 200
+        assert '<form method="post" action="unsubscribe?token=' in page.text
+        assert 'type="submit"' in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.active
+
+
+def test_the_unsubscribe_button_unsubscribes_at_once(web: Web, client: TestClient) -> None:
+    subscribed(web, client)
+    link = unsubscribe_url(web.config, web.signer, READER, web.clock())
+    page = client.post(link)
+    assert page.status_code == 200
+    assert "You&#39;re unsubscribed" in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and not subscriber.active and subscriber.status_reason == "unsubscribed"
+    assert client.post(link).status_code == 200  # again: still unsubscribed, still fine
+
+
+@pytest.mark.parametrize("encoding", ["form", "multipart"])
+def test_one_click_unsubscribe_from_a_mail_client(web: Web, client: TestClient, encoding: str) -> None:
+    subscribed(web, client)
+    link = unsubscribe_url(web.config, web.signer, READER, web.clock())
+    if encoding == "form":
+        answer = client.post(
+            link,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    else:
+        answer = client.post(link, files={"List-Unsubscribe": (None, "One-Click")})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert len(answer.text) < 100
+    subscriber = web.subscriber()
+    assert subscriber is not None and not subscriber.active
+
+
+def test_an_unsubscribe_link_from_an_old_digest_still_works(web: Web, client: TestClient) -> None:
+    subscribed(web, client)
+    link = unsubscribe_url(web.config, web.signer, READER, web.clock())
+    web.clock.advance(days=800)
+    assert client.post(link).status_code == 200
+    subscriber = web.subscriber()
+    assert subscriber is not None and not subscriber.active
+
+
+# -- preferences ----------------------------------------------------------------------------------
+
+
+def test_preferences_show_and_replace_the_hashtags(web: Web, client: TestClient) -> None:
+    subscribed(web, client, hashtags="#Climate #Politics")
+    link = preferences_url(web.config, web.signer, READER, web.clock())
+    page = client.get(link)
+    assert page.status_code == 200
+    assert 'value="#Climate #Politics"' in page.text
+    assert 'href="unsubscribe?token=' in page.text
+    saved = client.post(link, data={"hashtags": "sports, #Science"})
+    assert saved.status_code == 200
+    assert "Saved" in saved.text and 'value="#Science #sports"' in saved.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.hashtags == ("Science", "sports")
+    everything = client.post(link, data={"hashtags": ""})
+    assert "You will get all the news" in everything.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.hashtags == ()
+
+
+def test_bad_hashtags_in_preferences_keep_the_old_ones(web: Web, client: TestClient) -> None:
+    subscribed(web, client, hashtags="#Climate")
+    link = preferences_url(web.config, web.signer, READER, web.clock())
+    page = client.post(link, data={"hashtags": "#Good #<b>bad</b>"})
+    assert page.status_code == 400
+    assert "is not a hashtag" in page.text and "<b>" not in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.hashtags == ("Climate",)
+
+
+@pytest.mark.parametrize("state", ["unknown", "unconfirmed", "unsubscribed"])
+def test_preferences_of_an_address_that_does_not_subscribe_change_nothing(
+    web: Web, client: TestClient, state: str
+) -> None:
+    if state != "unknown":
+        sign_up(client, hashtags="#Climate")
+    if state == "unsubscribed":
+        (link,) = links_in(web.sent[0])
+        client.get(link)
+        web.store.deactivate_subscriber("email", READER, "unsubscribed", web.clock())
+    link = preferences_url(web.config, web.signer, READER, web.clock())
+    assert client.get(link).status_code == 400
+    assert client.post(link, data={"hashtags": "#Sports"}).status_code == 400
+    subscriber = web.subscriber()
+    if state == "unknown":
+        assert subscriber is None  # set_subscriber_tags would have created an active one
+    else:
+        assert subscriber is not None and not subscriber.active and subscriber.hashtags == ("Climate",)
+
+
+# -- limits and failures --------------------------------------------------------------------------
+
+
+def test_a_huge_form_is_refused_with_413(web: Web, client: TestClient) -> None:
+    page = client.post("/subscribe", data={"email": READER, "hashtags": "#Tag " * 5000})
+    assert page.status_code == 413
+    assert "Too much data" in page.text
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert web.sent == [] and web.subscriber() is None
+
+
+def test_a_huge_body_without_a_length_is_refused_with_413(web: Web, client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield f"email={READER}&hashtags=".encode()
+        for _ in range(20):
+            yield b"%23Tag+" * 200
+
+    subscribed(web, client)
+    link = unsubscribe_url(web.config, web.signer, READER, web.clock())
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert client.post("/subscribe", content=chunks(), headers=form).status_code == 413
+    assert client.post(link, content=chunks(), headers=form).status_code == 413
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.active
+
+
+def test_a_mail_that_cannot_be_sent_gets_a_try_later_page(web_config: Config, tmp_path: Path, clock: FakeClock) -> None:
+    def broken(message: EmailMessage) -> None:
+        raise ConnectionRefusedError("smtp down")
+
+    app = build_app(
+        web_config,
+        store_factory=lambda: open_store(tmp_path / "s.sqlite"),
+        signer=TokenSigner(SECRET),
+        send_mail=broken,
+        clock=clock,
+    )
+    with TestClient(app) as client:
+        page = sign_up(client)
+    assert page.status_code == 503
+    assert "could not send" in page.text
+
+
+def test_without_a_mailer_sign_up_is_closed_but_links_still_work(
+    web_config: Config, tmp_path: Path, clock: FakeClock
+) -> None:
+    store = open_store(tmp_path / "s.sqlite")
+    store.request_email_subscription(READER, ["Climate"], clock())
+    store.confirm_email(READER, clock())
+    signer = TokenSigner(SECRET)
+    app = build_app(
+        web_config, store_factory=lambda: open_store(store.path), signer=signer, send_mail=None, clock=clock
+    )
+    with TestClient(app) as client:
+        assert sign_up(client, "new@example.org").status_code == 503
+        assert client.post(unsubscribe_url(web_config, signer, READER, clock())).status_code == 200
+    subscriber = store.email_subscriber(READER)
+    assert subscriber is not None and not subscriber.active
+    store.close()
+
+
+# -- links and form values ------------------------------------------------------------------------
+
+
+def test_links_are_built_on_the_public_url(web: Web, make_config: Callable[..., Config]) -> None:
+    now = web.clock()
+    for build, purpose in (
+        (confirm_url, "confirm"),
+        (unsubscribe_url, "unsubscribe"),
+        (preferences_url, "preferences"),
+    ):
+        url = build(web.config, web.signer, READER, now)
+        assert url.startswith(f"{PUBLIC}/{purpose}?token=")
+        assert web.signer.read(url.partition("token=")[2], purpose, now) == READER
+    with pytest.raises(ConfigError, match="public_url"):
+        confirm_url(make_config(), web.signer, READER, now)
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("  Reader@Example.ORG ", "Reader@example.org"),
+        ("a.b+news@sub.example.co.uk", "a.b+news@sub.example.co.uk"),
+        ("o'neil@example.org", "o'neil@example.org"),
+        ("leser@bücher.de", "leser@xn--bcher-kva.de"),
+    ],
+)
+def test_addresses_are_trimmed_and_their_domain_lower_cased(typed: str, kept: str) -> None:
+    assert parse_address(typed) == kept
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "a..b@example.org",
+        ".a@example.org",
+        "ünï@example.org",
+        "a@example..org",
+        "a@-example.org",
+        "a@example.org.",
+        "a,b@example.org",
+        "<a@example.org>",
+        "a@example.org\r\nBcc: victim@example.org",
+        "a\x00@example.org",
+        "a" * 65 + "@example.org",
+        "a@" + "b" * 250 + ".org",
+    ],
+)
+def test_implausible_addresses_are_refused(typed: str) -> None:
+    with pytest.raises(FormError):
+        parse_address(typed)
+
+
+def test_hashtags_are_read_like_hashtags_everywhere_else() -> None:
+    assert parse_hashtags("#Climate #Politics") == ["Climate", "Politics"]
+    assert parse_hashtags("climate, #CLIMATE ,#Wahl_2026 #Ökologie") == ["climate", "Wahl_2026", "Ökologie"]
+    assert parse_hashtags("   ") == []
+    assert parse_hashtags("# ##") == []
+    with pytest.raises(FormError):
+        parse_hashtags("#2026")
+
+
+# -- over real HTTP -------------------------------------------------------------------------------
+
+
+def test_the_whole_journey_over_real_http(web: Web) -> None:
+    server, thread = start_in_thread(web.app, "127.0.0.1", 0)
+    try:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        base = f"http://127.0.0.1:{port}"
+        local = re.compile(re.escape(PUBLIC))
+        with httpx.Client(base_url=base, timeout=10) as http:
+            form = http.get("/")
+            assert form.status_code == 200 and form.headers["Referrer-Policy"] == "no-referrer"
+            answer = http.post("/subscribe", data={"email": READER, "hashtags": "#Climate"})
+            assert answer.status_code == 200 and "Check your inbox" in answer.text
+            (mail,) = web.sent
+            (confirm,) = links_in(mail)
+            confirmed = http.get(local.sub(base, confirm))
+            assert confirmed.status_code == 200
+            preferences = re.search(r'href="(preferences\?token=[^"]+)"', confirmed.text)
+            assert preferences is not None
+            saved = http.post("/" + preferences.group(1).replace("&amp;", "&"), data={"hashtags": "#Science"})
+            assert saved.status_code == 200 and "Saved" in saved.text
+            one_click = http.post(
+                local.sub(base, unsubscribe_url(web.config, web.signer, READER, web.clock())),
+                content=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            assert one_click.status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    subscriber = web.subscriber()
+    assert subscriber is not None
+    assert (subscriber.active, subscriber.status_reason, subscriber.hashtags) == (False, "unsubscribed", ("Science",))
+
+
+def test_ipv6_clients_are_limited_by_their_slash_64(web: Web) -> None:
+    for n in range(PER_HOUR):
+        with web.client(f"2001:db8:1:2::{n + 1}") as visitor:
+            assert sign_up(visitor, f"reader{n}@example.org").status_code == 200
+    with web.client("2001:db8:1:2:ffff::1") as same_network, web.client("2001:db8:1:3::1") as next_network:
+        assert sign_up(same_network, "one-more@example.org").status_code == 429
+        assert sign_up(next_network, "one-more@example.org").status_code == 200
