@@ -9,8 +9,9 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import httpx
 
@@ -24,6 +25,7 @@ from bot.logs import kv
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
 from bot.publishers.base import DigestPublisher
+from bot.publishers.file_sink import write_atomically
 from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Digest, Renderer, XThread
 from bot.store import DIGEST_REQUEST_KEY, SqliteStore, from_db_time, open_store, to_db_time, unauthorized_key
 from bot.summarize import default_summarizer
@@ -198,6 +200,21 @@ class App:
         if requested:
             self.store.set_meta(DIGEST_REQUEST_KEY, "")
         return sent
+
+    def preview_digest(self) -> tuple[Path, Path, int]:
+        """Write the next digest (everything routed to email since the last one) to [output] dir/email/."""
+        now = self.clock()
+        last = from_db_time(self.store.get_meta(digest.LAST_DIGEST_KEY))
+        since = last or now - timedelta(days=7)
+        articles = self.store.email_articles(since, now)
+        preview = self.renderer.render_digest(
+            articles, title=self.config.email.digest_title, period=digest.period_label(last, now, self.config.email)
+        )
+        folder = self.config.output.dir / "email"
+        html, text = folder / "digest.html", folder / "digest.txt"
+        write_atomically(html, preview.html)
+        write_atomically(text, preview.text)
+        return html, text, len(articles)
 
     def _digest_to_file(self, *, force: bool) -> int:
         publisher = self.publishers.get(digest.CHANNEL)

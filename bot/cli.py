@@ -17,6 +17,8 @@ from bot import __version__
 from bot.errors import ConfigError, LockedError, NewsbotError
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     from bot.config import Config
     from bot.models import Entry
 
@@ -56,13 +58,23 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("check-config", help="validate the config and tell which secrets are missing")
 
+    digest = commands.add_parser("digest", help="preview the next email digest, or send it now")
+    mode = digest.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--preview", action="store_true", help="write its HTML and text to [output] dir/email/")
+    mode.add_argument("--send", action="store_true", help="send each subscriber what they have not had yet")
+
+    commands.add_parser("web", help="serve the subscribe / confirm / unsubscribe pages on [web] host and port")
+
     subscribers = commands.add_parser("subscribers", help="import or export subscribers as CSV")
     actions = subscribers.add_subparsers(dest="action", metavar="ACTION", required=True)
     do_import = actions.add_parser("import", help="add or update subscribers from a CSV file (header chat_id,hashtags)")
     do_import.add_argument("file", metavar="FILE.csv", type=Path)
-    do_import.add_argument("--channel", default="telegram", choices=("telegram",))
+    do_import.add_argument("--channel", default="telegram", choices=("telegram", "email"))
+    do_import.add_argument(
+        "--confirmed", action="store_true", help="email: the addresses already opted in (else they get nothing)"
+    )
     do_export = actions.add_parser("export", help="write every subscriber as CSV (to stdout, or --output FILE)")
-    do_export.add_argument("--channel", default="telegram", choices=("telegram",))
+    do_export.add_argument("--channel", default="telegram", choices=("telegram", "email"))
     do_export.add_argument("--output", metavar="FILE", type=Path)
     return parser
 
@@ -131,9 +143,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     stop = threading.Event()
     install_stop_signals(stop)
-    with App(config) as app, chat_commands(config):
+    with App(config) as app, chat_commands(config), web_pages(config):
         run_forever(app, stop)
     return EXIT_OK
+
+
+@contextmanager
+def web_pages(config: Config) -> Iterator[None]:
+    """Serve the subscription pages in a background thread while `run` runs, when the email digest is live."""
+    if "email" not in config.channels_in_use() or config.output.dry_run or not config.web.public_url:
+        yield
+        return
+    from bot.web import app_from_config, start_in_thread
+
+    app = app_from_config(config, send_mail=confirmation_sender(config))
+    server, thread = start_in_thread(app, config.web.host, config.web.port)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @contextmanager
@@ -153,6 +182,10 @@ def chat_commands(config: Config) -> Iterator[None]:
     from bot.commands.runner import CommandRunner
 
     context = open_command_context(config)
+    if "email" in config.channels_in_use() and not config.output.dry_run:
+        from bot.web import email_confirmer
+
+        context.confirm_email = email_confirmer(config, confirmation_sender(config))
     runner = CommandRunner(build_application(config, token, context), config)
     try:
         try:
@@ -244,7 +277,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         if args.action == "import":
             try:
                 with args.file.open(encoding="utf-8-sig", newline="") as rows:
-                    report = import_subscribers(store, args.channel, rows, datetime.now(UTC))
+                    report = import_subscribers(store, args.channel, rows, datetime.now(UTC), confirmed=args.confirmed)
             except OSError as exc:
                 raise ConfigError(f"{args.file}: cannot read it: {exc.strerror}") from None
             print(f"{args.file}: {report.summary()}")
@@ -279,7 +312,55 @@ def missing_secrets(config: Config, channel: str) -> list[str]:
     return unset(config.secret_env_names()[channel])
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    from bot.app import App
+
+    config = _config(args)
+    with App(config) as app:
+        if args.preview:
+            html, text, count = app.preview_digest()
+            print(f"next digest ({count} article(s)): {html} and {text}")
+            return EXIT_OK
+        sent = app.digest(force=True)
+    if config.output.dry_run:
+        print(f"dry run: digest with {sent} article(s) written to {config.output.dir / 'email'}")
+    else:
+        print(f"{sent} digest(s) sent")
+    return EXIT_OK
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.web import serve
+
+    config = _config(args)
+    serve(config, send_mail=confirmation_sender(config))
+    return EXIT_OK
+
+
+def confirmation_sender(config: Config) -> Callable[[EmailMessage], None]:
+    """Sends the double opt-in mails of the web pages (and /email) through the configured SMTP server."""
+    import os
+    import threading
+
+    from bot.publishers.email import SmtpSender
+
+    sender = SmtpSender(
+        config.email,
+        username=os.environ.get(config.email.username_env, ""),
+        password=os.environ.get(config.email.password_env, ""),
+    )
+    lock = threading.Lock()  # one SMTP connection, used by one request at a time
+
+    def send(message: EmailMessage) -> None:
+        with lock:
+            sender.send(message)
+
+    return send
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "digest": cmd_digest,
+    "web": cmd_web,
     "subscribers": cmd_subscribers,
     "demo": cmd_demo,
     "once": cmd_once,

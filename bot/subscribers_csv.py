@@ -1,7 +1,9 @@
 """Moving subscribers in and out as CSV (`newsbot subscribers import|export`), e.g. from another bot.
 
-Telegram: header `chat_id,hashtags`; hashtags separated by spaces, with or without '#'. An `active` column
-(1/0, as `export` writes it) is honoured when present; other columns are ignored.
+Telegram: header `chat_id,hashtags`; email: header `email,hashtags,name`. Hashtags are separated by spaces, with
+or without '#'. An `active` column (1/0, as `export` writes it) is honoured when present; other columns are
+ignored. Imported email addresses count as confirmed only with `confirmed=True` (`--confirmed`): otherwise they
+are recorded as awaiting confirmation and get nothing until they opt in.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from bot.errors import ConfigError
 from bot.hashtags import unique
 from bot.store import SqliteStore
 
-ADDRESS_COLUMN = {"telegram": "chat_id"}
+ADDRESS_COLUMN = {"telegram": "chat_id", "email": "email"}
 _CHAT_ID = re.compile(r"^-?\d{1,20}$")
 _TAG = re.compile(r"^\w{1,64}$")
 MAX_TAGS = 100
@@ -47,32 +49,40 @@ def parse_tags(cell: str) -> list[str]:
     return unique(tags)
 
 
-def import_subscribers(store: SqliteStore, channel: str, rows: TextIO, now: datetime) -> ImportReport:
+def import_subscribers(
+    store: SqliteStore, channel: str, rows: TextIO, now: datetime, *, confirmed: bool = False
+) -> ImportReport:
     column = ADDRESS_COLUMN.get(channel)
     if column is None:
         raise ConfigError(f"--channel {channel}: importing is supported for: {', '.join(ADDRESS_COLUMN)}")
     reader = csv.DictReader(rows)
     fields = [f.strip() for f in reader.fieldnames or []]
     if column not in fields or "hashtags" not in fields:
-        raise ConfigError(f"the CSV header must be '{column},hashtags' (found: {','.join(fields) or 'nothing'})")
+        expected = "email,hashtags,name" if channel == "email" else f"{column},hashtags"
+        raise ConfigError(f"the CSV header must be '{expected}' (found: {','.join(fields) or 'nothing'})")
     reader.fieldnames = fields
     report = ImportReport()
     for line, row in enumerate(reader, start=2):
         address = (row.get(column) or "").strip()
-        if not _CHAT_ID.match(address):
-            report.problems.append(f"line {line}: {column} {address!r} is not a Telegram chat id (a whole number)")
-            continue
         try:
+            address = _check_address(channel, address)
             tags = parse_tags(row.get("hashtags") or "")
         except ValueError as problem:
             report.problems.append(f"line {line}: {problem}")
             continue
+        inactive = (row.get("active") or "1").strip() == "0"
         with store.transaction():
-            existed = store.subscriber(channel, address) is not None
-            store.subscribe(channel, address, now)
-            store.set_subscriber_tags(channel, address, tags, now)
-            if (row.get("active") or "1").strip() == "0":
-                store.deactivate_subscriber(channel, address, "inactive in the imported file", now)
+            if channel == "email":
+                existed = store.email_subscriber(address) is not None
+                store.request_email_subscription(address, tags, now, name=(row.get("name") or "").strip()[:200])
+                if confirmed and not inactive:
+                    store.confirm_email(address, now)
+            else:
+                existed = store.subscriber(channel, address) is not None
+                store.subscribe(channel, address, now)
+                store.set_subscriber_tags(channel, address, tags, now)
+                if inactive:
+                    store.deactivate_subscriber(channel, address, "inactive in the imported file", now)
         if existed:
             report.updated += 1
         else:
@@ -80,10 +90,29 @@ def import_subscribers(store: SqliteStore, channel: str, rows: TextIO, now: date
     return report
 
 
+def _check_address(channel: str, address: str) -> str:
+    if channel == "email":
+        from bot.web import FormError, parse_address
+
+        try:
+            return parse_address(address)
+        except FormError as problem:
+            raise ValueError(f"email {address!r}: {problem}") from None
+    if not _CHAT_ID.match(address):
+        raise ValueError(f"chat_id {address!r} is not a Telegram chat id (a whole number)")
+    return address
+
+
 def export_rows(store: SqliteStore, channel: str) -> Iterator[list[str]]:
     column = ADDRESS_COLUMN.get(channel)
     if column is None:
         raise ConfigError(f"--channel {channel}: exporting is supported for: {', '.join(ADDRESS_COLUMN)}")
+    if channel == "email":
+        yield [column, "hashtags", "name", "active", "status"]
+        for email in store.iter_email_subscribers(active_only=False):
+            tags = " ".join("#" + t for t in email.hashtags)
+            yield [email.address, tags, email.name, "1" if email.active else "0", email.status_reason]
+        return
     yield [column, "hashtags", "active", "status"]
     for subscriber in store.iter_subscribers(channel):
         tags = " ".join("#" + t for t in subscriber.hashtags)

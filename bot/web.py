@@ -752,6 +752,21 @@ def app_from_config(
     )
 
 
+def email_confirmer(
+    config: Config, send_mail: SendMail, environ: Mapping[str, str] | None = None
+) -> Callable[[str, Sequence[str], datetime], None]:
+    """Sends the double opt-in mail for an address, as the subscribe form does (used by the /email command)."""
+    environ = os.environ if environ is None else environ
+    signer = signer_from_environment(config.web, environ)
+    make = confirmation_mail(MailIdentity.from_config(config.email), load_dkim_key(config.email, environ))
+
+    def confirm(address: str, hashtags: Sequence[str], now: datetime) -> None:
+        link = confirm_url(config, signer, address, now)
+        send_mail(make(ConfirmationRequest(address, "", tuple(hashtags), link, False, now)))
+
+    return confirm
+
+
 def serve(
     config: Config,
     *,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -71,6 +71,8 @@ class CommandContext:
     config: Config
     renderer: Renderer
     clock: Callable[[], datetime]  # UTC
+    # Sends the double opt-in mail for /email (address, hashtags, now); None when the email digest is not live.
+    confirm_email: Callable[[str, Sequence[str], datetime], None] | None = None
     _pages: jinja2.Environment | None = field(default=None, init=False, repr=False)
 
     def render_page(self, template: str, **values: object) -> str:

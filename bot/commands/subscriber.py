@@ -6,6 +6,7 @@ subscribers"; with hashtags, only articles carrying one of them.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Final
 
@@ -24,10 +25,13 @@ from bot.commands.context import (
     reply,
 )
 from bot.hashtags import normalize
+from bot.logs import kv
 from bot.models import Article
 from bot.store import Subscriber
 
 __all__ = ["CHANNEL", "SUBSCRIBER_COMMANDS", "fallback", "popular_tags"]
+
+log = logging.getLogger("newsbot.commands")
 
 CHANNEL: Final = "telegram"
 STOP_REASON: Final = "stopped by user"
@@ -114,6 +118,36 @@ def latest(ctx: CommandContext, request: Request) -> Reply:
     return reply(f"<b>Latest {len(found)}</b>\n" + "\n".join(lines))
 
 
+def link_email(ctx: CommandContext, request: Request) -> Reply:
+    """/email you@example.com: the weekly digest by email too, after the same double opt-in as the web form."""
+    text = argument(request.args).strip()
+    if ctx.confirm_email is None:
+        return reply("This bot does not send an email digest.")
+    if not text:
+        return reply("Send your address after the command, for example <code>/email you@example.com</code>.")
+    from bot.web import FormError, parse_address
+
+    try:
+        address = parse_address(text)
+    except FormError as problem:
+        raise InputError(f"That address does not look right: {echo(str(problem))}") from None
+    now = ctx.clock()
+    existing = ctx.store.email_subscriber(address)
+    if existing is not None and existing.active:
+        return reply(f"<code>{echo(address)}</code> already gets the digest. The link in any digest changes it.")
+    tags = ctx.store.subscriber(CHANNEL, str(request.chat_id))
+    hashtags = tags.hashtags if tags is not None else ()
+    ctx.store.request_email_subscription(address, hashtags, now, linked_chat=str(request.chat_id))
+    try:
+        ctx.confirm_email(address, hashtags, now)
+    except Exception as error:  # the SMTP server is down or refused it: say so, nothing is confirmed
+        log.warning("%s", kv(event="confirmation_mail_failed", reason=type(error).__name__))
+        return reply("I could not send the confirmation mail just now. Please try again later.")
+    return reply(
+        f"I sent a confirmation link to <code>{echo(address)}</code>. The weekly digest starts once you click it."
+    )
+
+
 def help_page(ctx: CommandContext, request: Request) -> Reply:
     admin = is_admin(ctx.config, request.user_id)
     return reply(
@@ -192,6 +226,7 @@ SUBSCRIBER_COMMANDS: Final[tuple[Command, ...]] = (
     Command("unsubscribe", "Stop following hashtags: /unsubscribe #Sports", unsubscribe),
     Command("tags", "Your hashtags and the popular ones", tags),
     Command("latest", "The newest articles for you: /latest 10", latest),
+    Command("email", "Get the weekly digest by email: /email you@example.com", link_email),
     Command("stop", "Unsubscribe from everything", stop),
     Command("help", "What I can do", help_page),
 )

@@ -1,0 +1,307 @@
+"""The weekly digest end to end: feeds → store → per-subscriber digest → SMTP (aiosmtpd) → the mail a reader gets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from bot.app import App
+from bot.config import Config
+from bot.store import FAILED, SENT, SKIPPED, UNKNOWN
+from tests.conftest import FakeClock, news_item, rss
+from tests.fakes.smtp_server import FakeSmtp
+
+SECRET = "a-test-secret-that-is-long-enough"
+
+
+class Crash(BaseException):
+    """Stands for the process dying mid-batch."""
+
+
+@pytest.fixture
+def mail_config(
+    make_config: Callable[..., Config], tmp_path: Path, fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Config]:
+    monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET)
+    feed = tmp_path / "feed.xml"
+
+    def build(items: list[dict[str, str]], **email: Any) -> Config:
+        feed.write_text(rss(items), encoding="utf-8")
+        return make_config(
+            output={"dir": str(tmp_path / "out"), "dry_run": False},
+            sources=[{"name": "feed", "url": str(feed), "backfill": len(items)}],
+            routes=[{"name": "all", "hashtags": ["*"], "channels": ["email"]}],
+            email={
+                "smtp_host": fake_smtp.host,
+                "smtp_port": fake_smtp.port,
+                "security": "none",
+                "sender": "Example News <news@example.com>",
+                "send_rate": 1000,
+                **email,
+            },
+            web={"public_url": "https://news.example.com/newsbot"},
+        )
+
+    return build
+
+
+def confirmed(app: App, address: str, *tags: str) -> None:
+    app.store.request_email_subscription(address, tags, app.clock())
+    app.store.confirm_email(address, app.clock())
+
+
+def mails_to(fake: FakeSmtp, address: str) -> list[EmailMessage]:
+    return [m.message for m in fake.messages if address in m.rcpt_tos]
+
+
+def deliveries(app: App) -> dict[str, str]:
+    latest = app.store.latest_digest()
+    assert latest is not None
+    return {d: s for d, s in _delivery_states(app, latest[0]).items()}
+
+
+def _delivery_states(app: App, digest_id: str) -> dict[str, str]:
+    rows = app.store._db.execute(  # the ledger as an admin would query it
+        "SELECT address, state FROM digest_deliveries WHERE digest_id = ?", (digest_id,)
+    ).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def test_each_confirmed_subscriber_gets_their_articles_in_one_deliverable_mail(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1, tag="PoliticsNews"), news_item(2, tag="Climate")])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "all@example.org")
+        confirmed(app, "climate@example.org", "Climate")
+        confirmed(app, "sports@example.org", "Sports")
+        app.store.request_email_subscription("unconfirmed@example.org", (), clock())
+        assert app.digest(force=True) == 2
+        assert deliveries(app) == {"all@example.org": SENT, "climate@example.org": SENT, "sports@example.org": SKIPPED}
+    [everything] = mails_to(fake_smtp, "all@example.org")
+    [climate] = mails_to(fake_smtp, "climate@example.org")
+    assert mails_to(fake_smtp, "sports@example.org") == mails_to(fake_smtp, "unconfirmed@example.org") == []
+    assert everything.get_content_type() == "multipart/alternative"
+    text, html = (part.get_content() for part in everything.iter_parts())
+    assert "Story number 1" in text and "Story number 2" in text
+    assert "Story number 1" in html and "style=" in html  # CSS inlined
+    assert "Story number 1" not in climate.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert everything["From"] == "Example News <news@example.com>"
+    assert everything["Message-ID"].endswith("@example.com>")
+    assert everything["Date"] and everything["List-Id"]
+    assert everything["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    links = re.findall(r"<([^>]+)>", everything["List-Unsubscribe"])
+    assert links[0].startswith("https://news.example.com/newsbot/unsubscribe?token=")
+    assert links[1] == "mailto:news@example.com?subject=unsubscribe"
+
+
+def test_sending_again_with_nothing_new_sends_nothing(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "reader@example.org")
+        assert app.digest(force=True) == 1
+        clock.advance(hours=1)
+        assert app.digest(force=True) == 0
+    assert len(fake_smtp.messages) == 1
+
+
+def test_digest_goes_out_once_at_the_scheduled_time_even_after_downtime(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)], digest_day="wednesday", digest_time="08:00", timezone="Europe/Berlin")
+    with App(config, clock=clock) as app:  # Monday 23 November, 12:00 UTC
+        confirmed(app, "reader@example.org")
+        assert app.digest() == 0  # first start: waits for the first scheduled time
+        clock.now = datetime.fromisoformat("2026-11-25T06:59:00+00:00")  # 07:59 in Berlin
+        assert app.digest() == 0
+    clock.now = datetime.fromisoformat("2026-12-10T09:00:00+00:00")  # down for two scheduled times
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)  # an article of the last week
+        assert app.digest() == 1
+        assert app.digest() == 0
+    assert len(fake_smtp.messages) == 1
+
+
+def test_a_crash_mid_batch_resumes_without_sending_anyone_the_digest_twice(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)])
+    readers = [f"reader{n}@example.org" for n in range(5)]
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        for reader in readers:
+            confirmed(app, reader)
+        assert app.email_digest is not None
+        sender = app.email_digest.sender
+        real_send = sender.send
+        calls = 0
+
+        def send_then_crash(message: EmailMessage) -> str:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise Crash
+            return real_send(message)
+
+        sender.send = send_then_crash  # type: ignore[method-assign]
+        with pytest.raises(Crash):
+            app.digest(force=True)
+    with App(config, clock=clock) as app:
+        app.digest()
+        assert set(deliveries(app).values()) == {SENT}
+    assert sorted(a for m in fake_smtp.messages for a in m.rcpt_tos) == sorted(readers)
+
+
+def test_a_bounce_marks_the_subscriber_and_the_others_still_get_theirs(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)])
+    fake_smtp.refuse_recipient("gone@example.org")
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        for reader in ("a@example.org", "gone@example.org", "z@example.org"):
+            confirmed(app, reader)
+        app.digest(force=True)
+        assert deliveries(app) == {"a@example.org": SENT, "gone@example.org": FAILED, "z@example.org": SENT}
+        gone = app.store.email_subscriber("gone@example.org")
+    assert gone is not None and not gone.active and gone.status_reason.startswith("bounced")
+    assert "503" not in " ".join(fake_smtp.replies)
+
+
+def test_a_lost_answer_is_resent_at_most_once(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)])
+    fake_smtp.drop_after_data(times=5)
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "reader@example.org")
+        app.digest(force=True)
+        clock.advance(hours=1)
+        app.digest()
+        clock.advance(hours=1)
+        app.digest()
+        assert deliveries(app) == {"reader@example.org": UNKNOWN}
+    assert len(mails_to(fake_smtp, "reader@example.org")) == 2  # never a third copy
+
+
+def test_the_one_click_link_in_the_mail_unsubscribes_at_once(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    from starlette.testclient import TestClient
+
+    from bot.web import app_from_config
+
+    config = mail_config([news_item(1)])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "reader@example.org")
+        app.digest(force=True)
+    [mail] = mails_to(fake_smtp, "reader@example.org")
+    link = re.findall(r"<([^>]+)>", mail["List-Unsubscribe"])[0]
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    web = app_from_config(config, send_mail=None, environ={"NEWSBOT_SECRET_KEY": SECRET})
+    with TestClient(web) as client:
+        answer = client.post(f"/unsubscribe?token={token}", data={"List-Unsubscribe": "One-Click"})
+    assert answer.status_code == 200
+    with App(config, clock=clock) as app:
+        reader = app.store.email_subscriber("reader@example.org")
+        assert reader is not None and not reader.active
+
+
+def test_digest_preview_writes_the_next_digest_and_says_where(
+    mail_config: Callable[..., Config], tmp_path: Path, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1), news_item(2)])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        html, text, count = app.preview_digest()
+    assert count == 2
+    assert html == tmp_path / "out" / "email" / "digest.html"
+    assert "Story number 2" in html.read_text(encoding="utf-8") and "Story number 1" in text.read_text(encoding="utf-8")
+
+
+def test_email_import_counts_addresses_as_confirmed_only_when_told(
+    mail_config: Callable[..., Config], tmp_path: Path, clock: FakeClock
+) -> None:
+    import io
+
+    from bot.store import open_store
+    from bot.subscribers_csv import import_subscribers
+
+    config = mail_config([])
+    store = open_store(config.state.path)
+    rows = "email,hashtags,name\nann@example.org,#Climate,Ann\nnot-an-address,,\n"
+    report = import_subscribers(store, "email", io.StringIO(rows), clock())
+    ann = store.email_subscriber("ann@example.org")
+    assert (report.added, len(report.problems)) == (1, 1) and "line 3" in report.problems[0]
+    assert ann is not None and not ann.active and ann.name == "Ann" and ann.hashtags == ("Climate",)
+    import_subscribers(store, "email", io.StringIO(rows), clock(), confirmed=True)
+    ann = store.email_subscriber("ann@example.org")
+    assert ann is not None and ann.active
+    store.close()
+
+
+def test_telegram_subscriber_links_an_address_through_the_same_double_opt_in(
+    tmp_path: Path, fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import confirmation_sender
+    from bot.commands.application import build_application
+    from bot.commands.context import open_command_context
+    from bot.commands.runner import CommandRunner
+    from bot.config import parse_config
+    from bot.store import open_store
+    from bot.tokens import signer_from_environment
+    from bot.web import email_confirmer
+    from tests.fakes.telegram_api import FakeTelegram
+
+    monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET)
+    with FakeTelegram() as telegram:
+        config = parse_config(
+            {
+                "state": {"path": str(tmp_path / "state.sqlite")},
+                "routes": [{"name": "all", "hashtags": ["*"], "channels": ["telegram", "email"]}],
+                "telegram": {"base_url": telegram.base_url},
+                "email": {"smtp_host": fake_smtp.host, "smtp_port": fake_smtp.port, "security": "none",
+                          "sender": "Example News <news@example.com>"},
+                "web": {"public_url": "https://news.example.com/newsbot"},
+            },
+            path=tmp_path / "config.toml",
+        )  # fmt: skip
+        context = open_command_context(config)
+        context.confirm_email = email_confirmer(config, confirmation_sender(config))
+        runner = CommandRunner(build_application(config, telegram.token, context), config)
+        runner.start()
+        try:
+            telegram.send_text("/subscribe #Climate", user_id=555)
+            telegram.wait_for_messages(555, 1)
+            telegram.send_text("/email reader@example.org", user_id=555)
+            [_, reply] = telegram.wait_for_messages(555, 2)
+        finally:
+            runner.stop()
+            context.close()
+    assert "confirmation link" in reply.text
+    [mail] = mails_to(fake_smtp, "reader@example.org")
+    link = re.search(
+        r"https://news\.example\.com/newsbot/confirm\?token=[\w.-]+", mail.get_body(("plain",)).get_content()
+    )  # type: ignore[union-attr]
+    assert link is not None
+    token = parse_qs(urlsplit(link.group(0)).query)["token"][0]
+    signer = signer_from_environment(config.web, {"NEWSBOT_SECRET_KEY": SECRET})
+    assert signer.read(token, "confirm", datetime.now().astimezone()) == "reader@example.org"
+    store = open_store(config.state.path)
+    pending = store.email_subscriber("reader@example.org")
+    store.close()
+    assert pending is not None and not pending.active  # nothing until the link is clicked
+    assert pending.hashtags == ("Climate",) and pending.linked_chat == "555"
