@@ -14,7 +14,6 @@ same error descriptions and HTTP statuses, the same validation of HTML, lengths 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import itertools
@@ -34,6 +33,7 @@ import pytest
 from aiohttp import web
 
 from bot import telegram_html
+from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
 
 __all__ = ["SEND_METHODS", "FakeTelegram", "Message", "Request", "fake_telegram"]
 
@@ -278,7 +278,7 @@ class _EntityParser(HTMLParser):
         return sorted(parser.entities, key=lambda e: (e["offset"], -e["length"]))
 
 
-class FakeTelegram:
+class FakeTelegram(ThreadedAiohttpServer):
     """A Telegram Bot API server on 127.0.0.1 for python-telegram-bot to talk to over real HTTP.
 
     Start it, point `telegram.Bot(fake.token, base_url=fake.base_url)` at it, and read back what it received:
@@ -308,6 +308,10 @@ class FakeTelegram:
     parameters are shared, and the per-chat windows of idle chats are dropped periodically.
     """
 
+    server_name = "FakeTelegram"
+    base_path = "/bot"
+    client_max_size = _MAX_UPLOAD
+
     def __init__(
         self,
         token: str = "123456:TEST-TOKEN",
@@ -319,10 +323,10 @@ class FakeTelegram:
         bot_username: str = "newsbot_test_bot",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.token = token
         self.bot_username = bot_username
         self.enforce_limits = enforce_limits
-        self.base_url = ""
         self._clock = clock
         self._per_chat_per_second = per_chat_per_second
         self._per_group_per_minute = per_group_per_minute
@@ -360,70 +364,6 @@ class FakeTelegram:
         # storage helpers
         self._strings: dict[str, str] = {}
         self._decoded: dict[str, Any] = {}
-        # server
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    # --- lifecycle --------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Serve on 127.0.0.1 at a free port, from a background thread with its own event loop."""
-        if self._thread is not None:
-            raise RuntimeError("FakeTelegram is already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._serve, args=(ready, failure), name="fake-telegram", daemon=True)
-        self._thread.start()
-        if not ready.wait(10.0):
-            raise RuntimeError("FakeTelegram did not start within 10 s")
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise RuntimeError("FakeTelegram failed to start") from failure[0]
-
-    def stop(self) -> None:
-        """Stop serving; requests still in progress are cancelled. Recorded state stays readable."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # loop already closed
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(10.0)
-        self._thread = self._loop = None
-
-    def __enter__(self) -> FakeTelegram:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        app = web.Application(client_max_size=_MAX_UPLOAD)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=0.5, handler_cancellation=True
-        )
-        try:
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            port = runner.addresses[0][1]
-        except BaseException as error:
-            failure.append(error)
-            loop.close()
-            ready.set()
-            return
-        self.base_url = f"http://127.0.0.1:{port}/bot"
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
 
     # --- what the server received -----------------------------------------------------------------
 

@@ -16,7 +16,6 @@ the same HTTP statuses, the same rate-limit headers and the free tier's cap of 1
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import html
 import json
@@ -33,6 +32,8 @@ from urllib.parse import unquote
 import pytest
 import twitter_text
 from aiohttp import web
+
+from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
 
 __all__ = ["DAILY_CREATE_LIMIT", "MAX_WEIGHTED_LENGTH", "FakeX", "Request", "Tweet", "fake_x"]
 
@@ -141,7 +142,7 @@ class _Injected:
     daily: bool = False
 
 
-class FakeX:
+class FakeX(ThreadedAiohttpServer):
     """An X API v2 server on 127.0.0.1 for tweepy's `Client` to talk to over real HTTP.
 
     Point tweepy at it with a `requests.Session` that rewrites "https://api.twitter.com" (tweepy's hard-coded
@@ -166,6 +167,8 @@ class FakeX:
     23-character https://t.co/ link, and &, <, > escaped as &amp; &lt; &gt;. `Tweet.text` keeps the text as sent.
     """
 
+    server_name = "FakeX"
+
     daily_limit: int = DAILY_CREATE_LIMIT
 
     def __init__(
@@ -179,13 +182,13 @@ class FakeX:
         clock: Callable[[], float] = time.time,
         rendered_text: bool = True,
     ) -> None:
+        super().__init__()
         self.username = username
         self.user_id = user_id
         self.consumer_key = consumer_key
         self.access_token = access_token
         self.bearer_token = bearer_token
         self.rendered_text = rendered_text
-        self.base_url = ""
         self._clock = clock
 
         self._lock = threading.RLock()
@@ -201,70 +204,6 @@ class FakeX:
         self._delay_times = 0
         self._delay_seconds = 0.0
         self._timeline_unavailable = False
-        # server
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    # --- lifecycle --------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Serve on 127.0.0.1 at a free port, from a background thread with its own event loop."""
-        if self._thread is not None:
-            raise RuntimeError("FakeX is already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._serve, args=(ready, failure), name="fake-x", daemon=True)
-        self._thread.start()
-        if not ready.wait(10.0):
-            raise RuntimeError("FakeX did not start within 10 s")
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise RuntimeError("FakeX failed to start") from failure[0]
-
-    def stop(self) -> None:
-        """Stop serving; requests still in progress (a delayed answer) are cancelled. State stays readable."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # loop already closed
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(10.0)
-        self._thread = self._loop = None
-
-    def __enter__(self) -> FakeX:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=0.5, handler_cancellation=True
-        )
-        try:
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            port = runner.addresses[0][1]
-        except BaseException as error:
-            failure.append(error)
-            loop.close()
-            ready.set()
-            return
-        self.base_url = f"http://127.0.0.1:{port}"
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
 
     # --- what the server received -----------------------------------------------------------------
 
