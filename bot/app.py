@@ -179,7 +179,7 @@ class App:
     def poll_due_sources(self, *, poll_all: bool = False) -> list[PollReport]:
         now = self.clock()
         sources = self.ingest.sources() if poll_all else self.ingest.due_sources(now)
-        return [self.ingest.poll(source, now) for source in sources]
+        return self.ingest.poll_many(sources, now)
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
         return self.outbox.drain(self.clock, should_stop)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -14,12 +16,13 @@ from bot.identity import build_article
 from bot.logs import kv
 from bot.models import Article, Entry
 from bot.route import decide, outbox_items
-from bot.sources import read_source
-from bot.store import SqliteStore
+from bot.sources import SourceRead, read_source
+from bot.store import SourceState, SqliteStore
 
 log = logging.getLogger("newsbot.ingest")
 
 MAX_BACKOFF = timedelta(hours=6)
+MAX_PARALLEL_FETCHES = 8
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -68,19 +71,46 @@ class Ingest:
 
     def poll(self, source: SourceConfig, now: datetime) -> PollReport:
         """Read one source; its failure is reported and backed off, never raised."""
-        state = self.store.source_state(source.name)
-        report = PollReport(source=source.name)
+        return self.poll_many([source], now)[0]
+
+    def poll_many(self, sources: Sequence[SourceConfig], now: datetime) -> list[PollReport]:
+        """Fetch the sources concurrently (one slow source does not hold up the others), then record each in order.
+
+        Only the fetching runs in threads; every state-file write happens here, in the calling thread.
+        """
+        states = [self.store.source_state(source.name) for source in sources]
+        pairs = list(zip(sources, states, strict=True))
+        if len(sources) <= 1 or self.client is not None:
+            outcomes = [self._fetch(source, state, self.client) for source, state in pairs]
+        else:
+            with httpx.Client() as client, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(sources))) as pool:
+                outcomes = list(pool.map(lambda pair: self._fetch(pair[0], pair[1], client), pairs))
+        return [
+            self._record(source, state, outcome, now)
+            for source, state, outcome in zip(sources, states, outcomes, strict=True)
+        ]
+
+    @staticmethod
+    def _fetch(source: SourceConfig, state: SourceState, client: httpx.Client | None) -> SourceRead | SourceError:
         try:
-            result = read_source(
+            return read_source(
                 source.name,
                 source.url,
                 etag=state.etag,
                 last_modified=state.last_modified,
                 timeout=source.timeout,
                 max_bytes=source.max_bytes,
-                client=self.client,
+                client=client,
             )
         except SourceError as exc:
+            return exc
+
+    def _record(
+        self, source: SourceConfig, state: SourceState, result: SourceRead | SourceError, now: datetime
+    ) -> PollReport:
+        report = PollReport(source=source.name)
+        if isinstance(result, SourceError):
+            exc = result
             failures = state.failures + 1
             retry_at = next_poll_after_failure(source, failures, now)
             self.store.save_source_state(
