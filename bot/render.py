@@ -61,6 +61,7 @@ ELLIPSIS: Final = "…"
 # On X, a title is not shortened below this before hashtags are dropped to make room for it.
 MIN_X_TITLE_CHARS: Final = 40
 _PREHEADER_TITLES: Final = 3
+SUMMARY_CACHE_SIZE: Final = 4096
 _LAST_PARTIAL_WORD: Final = re.compile(r"\s\S*$")
 _TRAILING_JUNK: Final = " \t\n,;:-\u2013\u2014"
 
@@ -154,6 +155,7 @@ class Renderer:
         self._summary_chars = {**DEFAULT_SUMMARY_CHARS, **(summary_chars or {})}
         self._env = build_environment(template_dir)
         self._x_thread = x_thread
+        self._summaries: dict[tuple[str, int, int], str] = {}
 
     def template_problem(self, name: str) -> str:
         """What is wrong with template `name` (not found, bad syntax), or "" if it loads."""
@@ -301,7 +303,16 @@ class Renderer:
         return self._render(job.template, context)
 
     def _summarize(self, article: Article, budget: int) -> str:
-        return self._summarizer.summarize(article.text, budget) if budget > 0 else ""
+        if budget <= 0:
+            return ""
+        # A digest run summarises the same few articles for every subscriber: remember the recent results.
+        key = (article.key, budget, hash(article.text))
+        summary = self._summaries.get(key)
+        if summary is None:
+            if len(self._summaries) >= SUMMARY_CACHE_SIZE:
+                self._summaries.clear()
+            summary = self._summaries[key] = self._summarizer.summarize(article.text, budget)
+        return summary
 
     def _render(self, template: str, context: Mapping[str, object]) -> str:
         try:
