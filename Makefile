@@ -21,6 +21,10 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/summary_rouge.py
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/telegram_fanout.py
 
 lint: $(VENV)/.installed

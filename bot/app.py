@@ -147,18 +147,18 @@ class App:
         except BaseException:
             self.lock.release()
             raise
-        for channel in self.publishers:  # credentials may have been fixed since the last run
-            self.store.set_meta(unauthorized_key(channel), "")
+        try:
+            for channel in self.publishers:  # credentials may have been fixed since the last run
+                self.store.set_meta(unauthorized_key(channel), "")
+            self.email_digest: EmailDigest | None = None
+            if "email" in config.channels_in_use() and not config.output.dry_run:
+                self.email_digest = build_email_digest(config, self.store, self.renderer, os.environ)
+        except BaseException:
+            self.store.close()
+            self.lock.release()
+            raise
         self.ingest = Ingest(self.store, config, client=http_client)
         self.outbox = Outbox(self.store, self.renderer, self.publishers, config)
-        self.email_digest: EmailDigest | None = None
-        if "email" in config.channels_in_use() and not config.output.dry_run:
-            try:
-                self.email_digest = build_email_digest(config, self.store, self.renderer, os.environ)
-            except BaseException:
-                self.store.close()
-                self.lock.release()
-                raise
 
     def close(self) -> None:
         for publisher in self.publishers.values():
@@ -184,11 +184,12 @@ class App:
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
         return self.outbox.drain(self.clock, should_stop)
 
-    def digest(self, *, force: bool = False) -> int:
+    def digest(self, *, force: bool = False, should_stop: Callable[[], bool] = lambda: False) -> int:
         """The weekly digest: sent when due (or when forced, or asked for with /digest send).
 
         Live, every confirmed subscriber gets their own mail; in a dry run one digest of everything routed to
-        email is written to files. Returns how many digests went out (dry run: articles in the file).
+        email is written to files. Returns how many digests went out (dry run: articles in the file). A stop
+        request ends the batch after the mail in flight; the rest stays pending in the ledger for the next start.
         """
         requested = self.store.get_meta(DIGEST_REQUEST_KEY) == "1"  # an admin's /digest send
         if self.store.is_paused() and not (force or requested):
@@ -196,7 +197,7 @@ class App:
         if self.email_digest is None:
             sent = self._digest_to_file(force=force or requested)
         else:
-            sent = self._digest_by_mail(force=force or requested)
+            sent = self._digest_by_mail(force=force or requested, should_stop=should_stop)
         if requested:
             self.store.set_meta(DIGEST_REQUEST_KEY, "")
         return sent
@@ -223,7 +224,7 @@ class App:
         sender: DigestPublisher = publisher  # type: ignore[assignment]
         return digest.run_digest(self.store, self.renderer, sender, self.config.email, self.clock(), force=force)
 
-    def _digest_by_mail(self, *, force: bool) -> int:
+    def _digest_by_mail(self, *, force: bool, should_stop: Callable[[], bool]) -> int:
         assert self.email_digest is not None
         now = self.clock()
         last = from_db_time(self.store.get_meta(digest.LAST_DIGEST_KEY))
@@ -232,7 +233,7 @@ class App:
         elif force or digest.is_due(now, last, self.config.email):
             self.email_digest.start(now)
             self.store.set_meta(digest.LAST_DIGEST_KEY, to_db_time(now))
-        report = self.email_digest.deliver(self.clock)
+        report = self.email_digest.deliver(self.clock, should_stop)
         if report.stopped:
             log.error("%s", kv(event="digest_stopped", reason=report.stopped))
         return report.sent
@@ -241,5 +242,5 @@ class App:
         """One full cycle: poll, publish what is due, send the digest if it is due."""
         report = CycleReport(polls=self.poll_due_sources(poll_all=poll_all))
         report.drain = self.drain(should_stop)
-        report.digest_articles = self.digest()
+        report.digest_articles = self.digest(should_stop=should_stop)
         return report

@@ -246,10 +246,12 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     import os
 
+    from bot.app import build_renderer, check_templates
     from bot.config import config_path, load_config
 
     path = config_path(args.config)
     config = load_config(path)
+    check_templates(config, build_renderer(config))
     print(f"{path}: valid")
     print(f"  sources: {len(config.sources)}, routes: {len(config.routes)}")
     print(f"  channels in use: {', '.join(config.channels_in_use()) or 'none'}")

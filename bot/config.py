@@ -7,6 +7,7 @@ names the environment variable that holds the secret. Every error names the file
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
+from bot.hashtags import is_valid_tag
 
 CHANNELS = ("telegram", "x", "email")
 SECURITY_MODES = ("starttls", "tls", "none")
@@ -210,7 +212,8 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: editors such as Notepad start a UTF-8 file with a byte order mark, which tomllib refuses.
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8.") from None
     except tomllib.TOMLDecodeError as exc:
@@ -283,7 +286,7 @@ class _Parser:
             out.append(
                 SourceConfig(
                     name=name,
-                    url=self.source_url(url.strip()),
+                    url=self.source_url(url.strip(), f"{key}.url"),
                     interval=self.positive(item, f"{key}.interval", 900),
                     backfill=self.non_negative(item, f"{key}.backfill", 0),
                     hashtags=self.tags(item, f"{key}.hashtags"),
@@ -518,8 +521,9 @@ class _Parser:
     def positive_number(self, raw: Mapping[str, Any], key: str, default: float) -> float:
         name = key.rsplit(".", 1)[-1]
         value = raw.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.fail(key, f"must be a number above 0, not {value!r}")
+        # isfinite: TOML has nan and inf, and neither is a usable timeout or rate.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise self.fail(key, f"must be a finite number above 0, not {value!r}")
         return float(value)
 
     def str_list(self, raw: Mapping[str, Any], key: str) -> list[str]:
@@ -537,7 +541,7 @@ class _Parser:
                 tags.append("*")
                 continue
             tag = value.lstrip("#")
-            if not tag or not re.fullmatch(r"\w+", tag) or not any(ch.isalpha() for ch in tag):
+            if not is_valid_tag(tag):
                 star = ' (or "*" for every article)' if allow_star else ""
                 raise self.fail(key, f"{value!r} is not a hashtag; use letters, digits and _ only{star}")
             tags.append(tag)
@@ -609,11 +613,11 @@ class _Parser:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base / path
 
-    def source_url(self, url: str) -> str:
+    def source_url(self, url: str, key: str) -> str:
         """Relative local paths are taken relative to the config file."""
         if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
             if not url.startswith(("http://", "https://", "file://")):
-                raise ConfigError(f"{self.label}: sources: {url!r}: only http(s)://, file:// or a path are supported")
+                raise self.fail(key, f"{url!r}: only http(s)://, file:// or a path are supported")
             return url
         return str(self.resolve(url))
 

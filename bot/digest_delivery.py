@@ -108,12 +108,14 @@ class EmailDigest:
         return new_id
 
     def deliver(self, clock: Callable[[], datetime], should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
-        """Work through every due delivery, in batches so memory stays flat."""
+        """Work through every due delivery, in batches so memory stays flat; `should_stop` is checked before each."""
         report = DeliveryReport()
         while deliveries := self.store.due_deliveries(clock()):
             for delivery in deliveries:
+                if should_stop():
+                    return report
                 self._deliver_one(delivery, clock(), report)
-                if report.stopped or should_stop():
+                if report.stopped:
                     return report
         return report
 

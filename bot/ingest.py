@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -79,16 +79,22 @@ class Ingest:
         Only the fetching runs in threads; every state-file write happens here, in the calling thread.
         """
         states = [self.store.source_state(source.name) for source in sources]
-        pairs = list(zip(sources, states, strict=True))
         if len(sources) <= 1 or self.client is not None:
-            outcomes = [self._fetch(source, state, self.client) for source, state in pairs]
-        else:
-            with httpx.Client() as client, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(sources))) as pool:
-                outcomes = list(pool.map(lambda pair: self._fetch(pair[0], pair[1], client), pairs))
-        return [
-            self._record(source, state, outcome, now)
-            for source, state, outcome in zip(sources, states, outcomes, strict=True)
-        ]
+            return [
+                self._record(source, state, self._fetch(source, state, self.client), now)
+                for source, state in zip(sources, states, strict=True)
+            ]
+        reports: list[PollReport | None] = [None] * len(sources)
+        with httpx.Client() as client, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(sources))) as pool:
+            pending = {
+                pool.submit(self._fetch, source, state, client): index
+                for index, (source, state) in enumerate(zip(sources, states, strict=True))
+            }
+            # Each source is recorded as soon as it arrives, so the parsed feeds are not all held at once.
+            for done in as_completed(pending):
+                index = pending.pop(done)
+                reports[index] = self._record(sources[index], states[index], done.result(), now)
+        return [report for report in reports if report is not None]
 
     @staticmethod
     def _fetch(source: SourceConfig, state: SourceState, client: httpx.Client | None) -> SourceRead | SourceError:
@@ -130,8 +136,23 @@ class Ingest:
             report.error = str(exc)
             return report
         report.not_modified = result.not_modified
-        if not result.not_modified:
-            self._take_entries(source, result.entries, primed=state.primed, now=now, report=report)
+        with self.store.transaction():  # one commit per source, not one per article
+            if not result.not_modified:
+                self._take_entries(source, result.entries, primed=state.primed, now=now, report=report)
+            self._save_success(source, state, result, now)
+        log.info(
+            "%s",
+            kv(
+                event="source_polled",
+                source=source.name,
+                not_modified=result.not_modified,
+                new=report.new,
+                queued=report.queued,
+            ),
+        )
+        return report
+
+    def _save_success(self, source: SourceConfig, state: SourceState, result: SourceRead, now: datetime) -> None:
         self.store.save_source_state(
             replace(
                 state,
@@ -145,17 +166,6 @@ class Ingest:
                 last_error="",
             )
         )
-        log.info(
-            "%s",
-            kv(
-                event="source_polled",
-                source=source.name,
-                not_modified=result.not_modified,
-                new=report.new,
-                queued=report.queued,
-            ),
-        )
-        return report
 
     def _take_entries(
         self, source: SourceConfig, entries: list[Entry], *, primed: bool, now: datetime, report: PollReport

@@ -114,8 +114,6 @@ class Outbox:
                 report.halted[channel] = blocked
                 continue
             report.add(self._drain_channel(channel, publisher, clock, should_stop))
-            if should_stop():
-                break
         return report
 
     def _blocked(self, channel: str, now: datetime) -> str:
@@ -153,12 +151,12 @@ class Outbox:
             return report
         newest_first = channel == "x" and self.config.x.order == "newest"
         for article_key in self.store.due_article_keys(channel, clock(), limit, newest_first=newest_first):
+            if should_stop():  # a stop request (SIGTERM) starts no new article
+                break
             try:
                 self._publish_article(channel, publisher, article_key, clock, should_stop, report)
             except _ChannelPaused as pause:
                 report.halted[channel] = str(pause)
-                break
-            if should_stop():
                 break
         return report
 
@@ -317,6 +315,6 @@ class Outbox:
         log.warning(
             "%s",
             kv(event="retry_later", attempts=attempts, reason=reason, **fields),
-            exc_info=not isinstance(exc, PublishError),
+            exc_info=None if isinstance(exc, PublishError) else exc,
         )
         report.retry_later += 1

@@ -25,7 +25,7 @@ def build_schedule(app: App, stop: threading.Event) -> schedule.Scheduler:
     # sources an admin adds from chat are polled too without rebuilding the schedule.
     jobs.every(POLL_CHECK_SECONDS).seconds.do(app.poll_due_sources)
     jobs.every(app.config.outbox.drain_interval).seconds.do(app.drain, stop.is_set)
-    jobs.every(DIGEST_CHECK_SECONDS).seconds.do(app.digest)
+    jobs.every(DIGEST_CHECK_SECONDS).seconds.do(app.digest, should_stop=stop.is_set)
     return jobs
 
 
@@ -41,7 +41,7 @@ def install_stop_signals(stop: threading.Event) -> None:
 def run_forever(app: App, stop: threading.Event) -> None:
     """Run one cycle at once, then every job at its interval until `stop` is set.
 
-    A stop request lets the item in flight finish: the drain checks `stop` between items.
+    A stop request lets the item in flight finish: the drain and the digest check `stop` between items.
     """
     log.info("%s", kv(event="started", sources=len(app.config.sources), state=app.config.state.path))
     report = app.run_cycle(poll_all=False, should_stop=stop.is_set)

@@ -158,6 +158,27 @@ class StoreError(NewsbotError):
     """The state database cannot be opened or written."""
 
 
+BUSY_TIMEOUT_SECONDS = 10.0  # how long a write waits for another process's write lock on the state file
+
+
+def write_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """A StoreError that says what went wrong with the state file and what to do; the ledger is unchanged."""
+    reason = str(exc)
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in reason:
+        return StoreError(
+            f"state file {path}: another process is writing to it ({reason}); nothing was written. Stop the other"
+            " process (e.g. a `newsbot subscribers import` or an sqlite3 shell) and try again"
+        )
+    if name.startswith("SQLITE_FULL") or "full" in reason:
+        return StoreError(f"state file {path}: the disk is full ({reason}); nothing was written. Free some space")
+    if name.startswith("SQLITE_READONLY") or "readonly" in reason:
+        return StoreError(
+            f"state file {path}: cannot write to it ({reason}); check the permissions of the file and its folder"
+        )
+    return StoreError(f"state file {path}: cannot use it ({reason}); check that the disk and the folder are writable")
+
+
 def to_db_time(moment: datetime) -> str:
     """A fixed-width UTC timestamp, so that text comparison is time comparison."""
     if moment.tzinfo is None:
@@ -279,14 +300,19 @@ class SqliteStore:
         if self._db.in_transaction:
             yield
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise write_error(self.path, exc) from None
         try:
             yield
-        except BaseException:
-            self._db.rollback()
-            raise
-        else:
             self._db.commit()
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.rollback()
+            if isinstance(exc, sqlite3.DatabaseError):  # locked, disk full, I/O error: nothing was written
+                raise write_error(self.path, exc) from None
+            raise
 
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -764,6 +790,8 @@ class SqliteStore:
                 "INSERT INTO subscribers (channel, address, active, status_reason, created_at, updated_at, name,"
                 " linked_chat) VALUES ('email', ?, 0, 'awaiting confirmation', ?, ?, ?, ?)"
                 " ON CONFLICT (channel, address) DO UPDATE SET updated_at = excluded.updated_at,"
+                " status_reason = CASE WHEN subscribers.active = 0 THEN 'awaiting confirmation'"
+                " ELSE subscribers.status_reason END,"
                 " name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END,"
                 " linked_chat = CASE WHEN excluded.linked_chat != '' THEN excluded.linked_chat"
                 " ELSE subscribers.linked_chat END",
@@ -775,11 +803,16 @@ class SqliteStore:
         return found
 
     def confirm_email(self, address: str, now: datetime) -> bool:
-        """Double opt-in done: the address gets digests. False if there is no such sign-up."""
+        """Double opt-in done: the address gets digests. False if there is no sign-up awaiting confirmation.
+
+        Someone who unsubscribed (or bounced) is not brought back by an old confirmation link: only a new
+        sign-up puts the address back to "awaiting confirmation". Confirming twice is harmless.
+        """
         with self.transaction():
             cursor = self._db.execute(
                 "UPDATE subscribers SET active = 1, status_reason = '', updated_at = ?,"
-                " confirmed_at = COALESCE(confirmed_at, ?) WHERE channel = 'email' AND address = ?",
+                " confirmed_at = COALESCE(confirmed_at, ?) WHERE channel = 'email' AND address = ?"
+                " AND (active = 1 OR status_reason = 'awaiting confirmation')",
                 (to_db_time(now), to_db_time(now), address),
             )
             return cursor.rowcount > 0
@@ -941,15 +974,21 @@ class SqliteStore:
         return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
 
 
-def open_store(path: Path) -> SqliteStore:
-    """Open (creating if needed) and migrate the state database."""
+def open_store(path: Path, *, busy_timeout: float | None = None) -> SqliteStore:
+    """Open (creating if needed) and migrate the state database.
+
+    A write waits up to `busy_timeout` seconds (default BUSY_TIMEOUT_SECONDS) for another process's write.
+    """
+    timeout = BUSY_TIMEOUT_SECONDS if busy_timeout is None else busy_timeout
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
+        connection = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
         _migrate(connection)
+    except sqlite3.OperationalError as exc:  # locked, disk full, read-only: the file itself is fine
+        raise write_error(path, exc) from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(
             f"state file {path}: {exc}. If it is not a newsbot state file, point [state] path elsewhere."

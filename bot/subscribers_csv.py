@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import TextIO
 
 from bot.errors import ConfigError
-from bot.hashtags import unique
+from bot.hashtags import is_valid_tag, unique
 from bot.store import SqliteStore
 
 ADDRESS_COLUMN = {"telegram": "chat_id", "email": "email"}
 _CHAT_ID = re.compile(r"^-?\d{1,20}$")
-_TAG = re.compile(r"^\w{1,64}$")
+MAX_TAG_CHARS = 64
 MAX_TAGS = 100
 
 
@@ -41,7 +41,7 @@ def parse_tags(cell: str) -> list[str]:
     tags = []
     for word in cell.replace(",", " ").split():
         tag = word.lstrip("#")
-        if not _TAG.match(tag) or not any(ch.isalpha() for ch in tag):
+        if not is_valid_tag(tag) or len(tag) > MAX_TAG_CHARS:
             raise ValueError(f"{word!r} is not a hashtag (letters, digits and _ only)")
         tags.append(tag)
     if len(tags) > MAX_TAGS:

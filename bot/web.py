@@ -57,7 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.config import Config
 from bot.errors import ConfigError
-from bot.hashtags import unique
+from bot.hashtags import is_valid_tag, unique
 from bot.logs import kv
 from bot.mail import POLICY as MAIL_POLICY
 from bot.mail import DkimKey, MailIdentity, build_confirmation_message, load_dkim_key
@@ -109,7 +109,6 @@ ONE_CLICK_VALUE: Final = "One-Click"
 _LOCAL_PART: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _DOMAIN_LABEL: Final = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
-_TAG: Final = re.compile(r"^\w+$")
 
 SendMail = Callable[[EmailMessage], None]
 
@@ -215,7 +214,7 @@ def parse_hashtags(text: str) -> list[str]:
     """Hashtags from free text ("#Climate #Politics", commas allowed, '#' optional); empty means everything."""
     words = [word.lstrip("#") for word in _TAG_SEPARATORS.split(text.strip()) if word.strip("#")]
     for word in words:
-        if not _TAG.match(word) or not any(ch.isalpha() for ch in word):
+        if not is_valid_tag(word):
             raise FormError(f"{word!r} is not a hashtag: use letters, digits and _, with at least one letter.")
         if len(word) > MAX_TAG_CHARS:
             raise FormError(f"The hashtag {word[:20]}… is longer than {MAX_TAG_CHARS} characters.")

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from bot import telegram_html
 from bot.app import build_renderer, utc_now
 from bot.config import Config
+from bot.hashtags import is_valid_tag
 from bot.hashtags import unique as unique_tags
 from bot.render import Renderer, build_environment
 from bot.store import SqliteStore, open_store
@@ -59,7 +60,6 @@ _SHOWN_PROBLEMS: Final = 5
 # Formatting characters that are fine in text: zero-width (non-)joiners shape emoji and Persian/Indic words.
 _KEPT_FORMAT_CHARS: Final = frozenset("\u200c\u200d")
 _TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
-_TAG_WORD: Final = re.compile(r"\w+")
 _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
@@ -201,11 +201,7 @@ def parse_hashtags(text: str) -> list[str]:
 
 
 def _is_hashtag(word: str) -> bool:
-    return (
-        0 < len(word) <= MAX_TAG_CHARS
-        and _TAG_WORD.fullmatch(word) is not None
-        and any(char.isalpha() for char in word)
-    )
+    return len(word) <= MAX_TAG_CHARS and is_valid_tag(word)
 
 
 def parse_count(text: str, *, default: int, low: int, high: int) -> int:

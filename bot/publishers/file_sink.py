@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.errors import PublishError
 from bot.models import Post, Receipt
 
 if TYPE_CHECKING:
@@ -47,14 +48,22 @@ class FileSink:
 
     def publish(self, post: Post) -> Receipt:
         path = self.post_path(post)
-        write_atomically(path, post.text if post.text.endswith("\n") else post.text + "\n")
+        self._write(path, post.text if post.text.endswith("\n") else post.text + "\n")
         return Receipt(remote_id=str(path))
+
+    def _write(self, path: Path, text: str) -> None:
+        try:
+            write_atomically(path, text)
+        except OSError as exc:
+            raise PublishError(
+                f"cannot write {path} ({exc.strerror}): make sure [output] dir ({self.out_dir}) is a writable folder"
+            ) from None
 
     def send_digest(self, digest: Digest, recipient: str) -> Receipt:
         folder = self.out_dir / "email"
         stem = "digest" if recipient in ("", "digest") else "digest." + _UNSAFE.sub("_", recipient)
-        write_atomically(folder / f"{stem}.html", digest.html)
-        write_atomically(folder / f"{stem}.txt", digest.text)
+        self._write(folder / f"{stem}.html", digest.html)
+        self._write(folder / f"{stem}.txt", digest.text)
         return Receipt(remote_id=str(folder / f"{stem}.html"))
 
     def close(self) -> None:

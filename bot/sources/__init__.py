@@ -36,6 +36,7 @@ _BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _SNIFF_BYTES = 1024
+_MAX_ODD_SHARE = 0.02  # control characters and undecodable bytes tolerated in a text page's first characters
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 _URL_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]+://")
 
@@ -93,6 +94,13 @@ def _is_binary(data: bytes) -> bool:
     return b"\x00" in data[:_SNIFF_BYTES] and not _byte_order_codec(data)
 
 
+def _is_garbage(text: str) -> bool:
+    """Decoded text with more than a few control characters or undecodable bytes is not an article."""
+    head = text[:_SNIFF_BYTES]
+    odd = sum(1 for char in head if char == "\ufffd" or (char < " " and char not in "\t\n\r\f"))
+    return odd > _MAX_ODD_SHARE * len(head)
+
+
 def _parse_json(data: bytes, *, name: str, url: str) -> list[Entry]:
     document = load_json(data, name=name, url=url)
     if not is_json_feed(document):
@@ -112,9 +120,10 @@ def _parse(data: bytes, *, name: str, url: str, content_type: str, base_url: str
     if kind == "html":
         reason = "an HTML web page, not a feed: use the site's RSS or Atom feed, or save the article as text"
         raise SourceError(name, url, reason)
-    if _is_binary(data):
+    text = _decode_text(data, content_type)
+    if _is_binary(data) or _is_garbage(text):
         raise SourceError(name, url, "a binary file, not a feed or article page: check the URL or the file")
-    return [parse_page(_decode_text(data, content_type), name=name, url=url)]
+    return [parse_page(text, name=name, url=url)]
 
 
 def parse_document(data: bytes, *, name: str, url: str, content_type: str = "") -> list[Entry]:

@@ -49,6 +49,8 @@ def build_entry(
     """An Entry from a feed item's parts; hashtag-only lines move from the text to the tags.
 
     Without a title the first sentence of the text stands in; with neither there is nothing to show: None.
+    A link that is not absolute http(s) (javascript:, data:, a relative path no base resolved) is dropped: it
+    would become the href of the "Read more" link in Telegram and in the digest.
     """
     text, line_tags = split_hashtag_lines(text)
     title = " ".join(title.split()) or title_from_text(text)
@@ -56,7 +58,7 @@ def build_entry(
         return None
     return Entry(
         title=title,
-        link=link,
+        link=link if is_http_url(link) else "",
         text=text,
         guid=guid,
         tags=tuple(dict.fromkeys(tag for tag in (*tags, *line_tags) if tag)),

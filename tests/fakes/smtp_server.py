@@ -18,13 +18,15 @@ self-signed certificate for 127.0.0.1 (`smtp_certificate` fixture; `Certificate.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import functools
 import ssl
 import threading
+import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -34,9 +36,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.fakes.telegram_api import InjectedFault, RandomFaults
+
 __all__ = ["Certificate", "FakeSmtp", "Received", "fake_smtp", "make_certificate", "smtp_certificate"]
 
 HOST = "127.0.0.1"
+SMTP_FAULT_KINDS = ("4xx", "drop", "timeout", "slow")
 Security = Literal["none", "starttls", "tls"]
 
 # A self-signed test certificate for localhost and 127.0.0.1 (EC P-256, valid 2026-2125), fixed so the tests need
@@ -118,6 +123,9 @@ class FakeSmtp:
         self._credentials: tuple[str, str] | None = None
         self._controller: _Controller | None = None
         self._sessions: list[SMTP] = []
+        self._random: RandomFaults | None = None
+        self._random_delays = (0.0, 0.0)  # (timeout, slow)
+        self.data_log: list[tuple[str, str]] = []  # (recipient, what the end of DATA got) for every message
 
     # --- life cycle --------------------------------------------------------------------------------------------
 
@@ -167,6 +175,43 @@ class FakeSmtp:
         """Record the next `times` messages, then close the connection instead of answering 250."""
         with self._lock:
             self._drops += times
+
+    def random_faults(
+        self,
+        rate: float,
+        kinds: Iterable[str] = SMTP_FAULT_KINDS,
+        *,
+        seed: int = 0,
+        timeout_delay: float = 1.0,
+        slow_delay: float = 0.2,
+    ) -> None:
+        """From now on the end of DATA of each message gets, with probability `rate`, one of `kinds`:
+
+        * "4xx": 451 4.3.0, nothing recorded (a deferral: the client should try again later);
+        * "drop": recorded, then the connection is closed without the final reply;
+        * "timeout": recorded, the 250 comes after `timeout_delay` s (set it above the client's time-out);
+        * "slow": recorded, the 250 comes after `slow_delay` s (below the client's time-out).
+
+        "drop" and "timeout" leave the client unsure whether the message was taken (`delivered` in `fault_log`).
+        """
+        with self._lock:
+            self._random = RandomFaults(rate, kinds, seed, SMTP_FAULT_KINDS)
+            self._random_delays = (timeout_delay, slow_delay)
+
+    @property
+    def fault_log(self) -> list[InjectedFault]:
+        """Every randomly injected fault, in order; `target` is the recipient's address."""
+        with self._lock:
+            return list(self._random.log) if self._random else []
+
+    def fault_counts(self) -> dict[str, int]:
+        with self._lock:
+            return self._random.counts() if self._random else {}
+
+    def after_delivery_faults(self, address: str | None = None) -> int:
+        """Random "drop"/"timeout" faults after the message to `address` (or any) was recorded."""
+        with self._lock:
+            return self._random.after_delivery(address) if self._random else 0
 
     def require_auth(self, username: str, password: str) -> None:
         """From the next connection on: AUTH PLAIN / LOGIN with these credentials before MAIL (no TLS needed)."""
@@ -231,6 +276,19 @@ class FakeSmtp:
         with self._lock:
             return self._refused.get(address.lower())
 
+    def _random_data_fault(self, envelope: Envelope) -> tuple[str | None, float]:
+        """This message's random fault (or None), and how long to hold its 250 ("timeout", "slow")."""
+        with self._lock:
+            fault = self._random.pick() if self._random else None
+            recipient = ",".join(str(r) for r in envelope.rcpt_tos)
+            self.data_log.append((recipient, fault or "ok"))
+            if fault is None or self._random is None:
+                return None, 0.0
+            delivered = fault in ("drop", "timeout") and not self._data_failures
+            self._random.record(InjectedFault(fault, recipient, time.monotonic(), delivered=delivered))
+            timeout_delay, slow_delay = self._random_delays
+            return fault, {"timeout": timeout_delay, "slow": slow_delay}.get(fault, 0.0)
+
     def _data_answer(self, envelope: Envelope) -> tuple[str | None, bool]:
         """(a failure to answer instead of 250, or None; whether to drop the connection after recording)."""
         with self._lock:
@@ -262,11 +320,16 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.fake._record("DATA-END")
+        fault, delay = self.fake._random_data_fault(envelope)
+        if fault == "4xx":
+            return "451 4.3.0 Temporary failure, try later"
         failure, drop = self.fake._data_answer(envelope)
         if failure:
             return failure
-        if drop and server.transport is not None:
+        if (drop or fault == "drop") and server.transport is not None:
             server.transport.abort()  # no 250: the client cannot know whether the message was taken
+        if delay > 0:
+            await asyncio.sleep(delay)
         return "250 OK: queued"
 
 

@@ -19,11 +19,12 @@ import functools
 import itertools
 import json
 import math
+import random
 import re
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from http import HTTPStatus
@@ -35,7 +36,7 @@ from aiohttp import web
 from bot import telegram_html
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
 
-__all__ = ["SEND_METHODS", "FakeTelegram", "Message", "Request", "fake_telegram"]
+__all__ = ["SEND_METHODS", "FakeTelegram", "InjectedFault", "Message", "RandomFaults", "Request", "fake_telegram"]
 
 ChatId = int | str
 JSON = dict[str, Any]
@@ -145,6 +146,64 @@ class Message:
     link_preview_options: dict[str, Any] | None
     at: float
     edited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InjectedFault:
+    """One fault a fake injected at random: its kind, the chat or address it hit, when (the fake's clock).
+
+    `delivered` is True when the send was carried out before the fault hid the answer (a time-out or a dropped
+    connection after delivery): the client cannot know, so a resend is a legitimate duplicate.
+    """
+
+    kind: str
+    target: str
+    at: float
+    delivered: bool = False
+    retry_after: float = 0.0
+
+
+class RandomFaults:
+    """Seeded random faults for a fake's sends: each send gets one with probability `rate`.
+
+    The kinds are dealt in shuffled rounds (every kind once per round), so even a short run sees each kind;
+    the same seed and the same number of sends give the same sequence of decisions. Not thread-safe: call
+    under the fake's lock.
+    """
+
+    def __init__(self, rate: float, kinds: Iterable[str], seed: int, allowed: Iterable[str]) -> None:
+        self.kinds = tuple(kinds)
+        unknown = set(self.kinds) - set(allowed)
+        if not 0.0 <= rate <= 1.0 or not self.kinds or unknown:
+            raise ValueError(f"rate must be in [0, 1] and kinds among {sorted(allowed)}; got {rate}, {self.kinds}")
+        self.rate = rate
+        self._rng = random.Random(seed)
+        self._round: list[str] = []
+        self.log: list[InjectedFault] = []
+
+    def pick(self) -> str | None:
+        """The fault for the next send, or None."""
+        if self._rng.random() >= self.rate:
+            return None
+        if not self._round:
+            self._round = list(self.kinds)
+            self._rng.shuffle(self._round)
+        return self._round.pop()
+
+    def record(self, fault: InjectedFault) -> None:
+        self.log.append(fault)
+
+    def counts(self) -> dict[str, int]:
+        """Faults injected, per kind (every kind asked for is listed, 0 if it never came up)."""
+        counted = Counter(fault.kind for fault in self.log)
+        return {kind: counted[kind] for kind in self.kinds}
+
+    def after_delivery(self, target: str | None = None) -> int:
+        """Faults that hid the answer to a send that was delivered (to `target`, or to any)."""
+        return sum(1 for f in self.log if f.delivered and (target is None or f.target == target))
+
+
+TELEGRAM_FAULT_KINDS: Final = ("429", "5xx", "timeout", "drop", "slow")
 
 
 class _ApiError(Exception):
@@ -354,6 +413,9 @@ class FakeTelegram(ThreadedAiohttpServer):
         self._fail_times = 0
         self._drop_times = 0
         self._delay = 0.0
+        self._random: RandomFaults | None = None
+        self._random_retry_after = 1
+        self._random_delays = (0.0, 0.0)  # (timeout, slow)
         # updates for getUpdates
         self._updates: deque[tuple[int, JSON]] = deque()
         self._update_ids = itertools.count(1)
@@ -467,6 +529,50 @@ class FakeTelegram(ThreadedAiohttpServer):
         with self._lock:
             self._drop_times = times
 
+    def random_faults(
+        self,
+        rate: float,
+        kinds: Iterable[str] = TELEGRAM_FAULT_KINDS,
+        *,
+        seed: int = 0,
+        retry_after: int = 1,
+        timeout_delay: float = 1.0,
+        slow_delay: float = 0.2,
+    ) -> None:
+        """From now on each send (SEND_METHODS, right token) gets, with probability `rate`, one of `kinds`:
+
+        * "429": 429 with `retry_after`, not delivered;
+        * "5xx": 502 Bad Gateway, not delivered;
+        * "timeout": delivered, answered after `timeout_delay` s (set it above the client's time-out);
+        * "drop": delivered, then the connection is closed without an answer;
+        * "slow": delivered, answered after `slow_delay` s (below the client's time-out).
+
+        "timeout" and "drop" after delivery leave the client unsure; `fault_log` marks them `delivered`. These
+        come on top of the flood limits and the one-off faults above. `rate=0` stops them.
+        """
+        with self._lock:
+            self._random = RandomFaults(rate, kinds, seed, TELEGRAM_FAULT_KINDS)
+            self._random_retry_after = retry_after
+            self._random_delays = (timeout_delay, slow_delay)
+
+    @property
+    def fault_log(self) -> list[InjectedFault]:
+        """Every randomly injected fault, in order (a snapshot)."""
+        with self._lock:
+            return list(self._random.log) if self._random else []
+
+    def fault_counts(self) -> dict[str, int]:
+        """Randomly injected faults per kind."""
+        with self._lock:
+            return self._random.counts() if self._random else {}
+
+    def after_delivery_faults(self, chat_id: ChatId | None = None) -> int:
+        """Random "timeout"/"drop" faults that hid the answer to a delivered send (to `chat_id`, or to any)."""
+        with self._lock:
+            if self._random is None:
+                return 0
+            return self._random.after_delivery(None if chat_id is None else str(_chat_key(chat_id)))
+
     # --- updates for getUpdates -------------------------------------------------------------------
 
     def send_text(
@@ -550,6 +656,7 @@ class FakeTelegram(ThreadedAiohttpServer):
 
         with self._lock:
             delay = self._delay
+            fault = self._random.pick() if self._random and token == self.token and method in SEND_METHODS else None
             if token == self.token and method in SEND_METHODS and self._drop_times > 0:
                 self._drop_times -= 1
                 self._requests.append(Request(method, params, arrived, 0))
@@ -561,6 +668,8 @@ class FakeTelegram(ThreadedAiohttpServer):
             if transport is not None:
                 transport.abort()
             raise asyncio.CancelledError  # nothing more to answer on a closed connection
+        if fault in ("429", "5xx"):
+            return self._refuse_at_random(fault, method, params, arrived)
 
         try:
             if token != self.token:
@@ -574,10 +683,40 @@ class FakeTelegram(ThreadedAiohttpServer):
             status = 200
         except _ApiError as error:
             body, status = error.body(), error.status
-        self._record(Request(method, params, arrived, status))
+        if fault is not None:  # "timeout", "drop", "slow": the send was processed, its answer is late or lost
+            delay = max(delay, self._after_processing(fault, params, arrived, delivered=status == HTTPStatus.OK))
+        self._record(Request(method, params, arrived, 0 if fault == "drop" else status))
+        if fault == "drop":
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            raise asyncio.CancelledError  # nothing more to answer on a closed connection
         if delay > 0:
             await asyncio.sleep(delay)
         return self._answer(body, status)
+
+    def _refuse_at_random(self, fault: str, method: str, params: JSON, arrived: float) -> web.Response:
+        """A random "429" or "5xx": the send is not processed."""
+        chat = str(_chat_key(params.get("chat_id", "")))
+        if fault == "429":
+            error = self._too_many(self._random_retry_after)
+        else:
+            error = _ApiError(HTTPStatus.BAD_GATEWAY, "Bad Gateway")
+        with self._lock:
+            assert self._random is not None
+            self._random.record(InjectedFault(fault, chat, arrived, retry_after=float(self._random_retry_after)))
+        self._record(Request(method, params, arrived, error.status))
+        return self._answer(error.body(), error.status)
+
+    def _after_processing(self, fault: str, params: JSON, arrived: float, *, delivered: bool) -> float:
+        """Record a "timeout", "drop" or "slow" fault; returns how long to hold the answer."""
+        chat = str(_chat_key(params.get("chat_id", "")))
+        with self._lock:
+            assert self._random is not None
+            timeout_delay, slow_delay = self._random_delays
+            hidden = delivered and fault in ("timeout", "drop")
+            self._random.record(InjectedFault(fault, chat, arrived, delivered=hidden))
+        return {"timeout": timeout_delay, "slow": slow_delay}.get(fault, 0.0)
 
     @staticmethod
     def _answer(body: JSON, status: int) -> web.Response:

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final, Literal
@@ -34,6 +34,7 @@ import twitter_text
 from aiohttp import web
 
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
+from tests.fakes.telegram_api import InjectedFault, RandomFaults
 
 __all__ = ["DAILY_CREATE_LIMIT", "MAX_WEIGHTED_LENGTH", "FakeX", "Request", "Tweet", "fake_x"]
 
@@ -51,6 +52,7 @@ _MAX_ID: Final = 10**19 - 1
 _OAUTH_PARAM: Final = re.compile(r'([A-Za-z_]+)="([^"]*)"')
 _TIMELINE: Final = re.compile(r"/2/users/([^/]+)/tweets/?")
 
+X_FAULT_KINDS: Final = ("429", "5xx", "timeout", "drop", "slow")
 _INVALID_REQUEST: Final = "https://api.twitter.com/2/problems/invalid-request"
 _NOT_FOUND: Final = "https://api.twitter.com/2/problems/resource-not-found"
 _DUPLICATE: Final = "You are not allowed to create a Tweet with duplicate content."
@@ -204,6 +206,9 @@ class FakeX(ThreadedAiohttpServer):
         self._delay_times = 0
         self._delay_seconds = 0.0
         self._timeline_unavailable = False
+        self._random: RandomFaults | None = None
+        self._random_reset_in = 900
+        self._random_delays = (0.0, 0.0)  # (timeout, slow)
 
     # --- what the server received -----------------------------------------------------------------
 
@@ -256,6 +261,47 @@ class FakeX(ThreadedAiohttpServer):
         with self._lock:
             self._delay_seconds, self._delay_times = seconds, times
 
+    def random_faults(
+        self,
+        rate: float,
+        kinds: Iterable[str] = X_FAULT_KINDS,
+        *,
+        seed: int = 0,
+        reset_in: int = 900,
+        timeout_delay: float = 1.0,
+        slow_delay: float = 0.2,
+    ) -> None:
+        """From now on each create (POST /2/tweets) gets, with probability `rate`, one of `kinds`:
+
+        * "429": like `rate_limit(reset_in=reset_in)`, nothing created;
+        * "5xx": 503 Service Unavailable, nothing created;
+        * "timeout": created, answered after `timeout_delay` s (set it above the client's time-out);
+        * "drop": created, then the connection is closed without an answer;
+        * "slow": created, answered after `slow_delay` s (below the client's time-out).
+
+        A "timeout" or "drop" whose create was refused anyway (a duplicate, the daily cap) is not counted.
+        `fault_log` has them all; the timeline endpoints are never faulted, so a client can look a post up.
+        """
+        with self._lock:
+            self._random = RandomFaults(rate, kinds, seed, X_FAULT_KINDS)
+            self._random_reset_in = reset_in
+            self._random_delays = (timeout_delay, slow_delay)
+
+    @property
+    def fault_log(self) -> list[InjectedFault]:
+        """Every randomly injected fault, in order (a snapshot); `target` is "" (one account)."""
+        with self._lock:
+            return list(self._random.log) if self._random else []
+
+    def fault_counts(self) -> dict[str, int]:
+        with self._lock:
+            return self._random.counts() if self._random else {}
+
+    def after_delivery_faults(self) -> int:
+        """Random "timeout"/"drop" faults that hid the answer to a post that was created."""
+        with self._lock:
+            return self._random.after_delivery() if self._random else 0
+
     def timeline_unavailable(self) -> None:
         """GET /2/users/:id/tweets answers 403 (client-not-enrolled, as for an app without read access)."""
         with self._lock:
@@ -279,8 +325,11 @@ class FakeX(ThreadedAiohttpServer):
                     self._check_credentials(authorized)
                     if malformed is not None:
                         raise malformed
+                    fault = self._random_fault_before_create(arrived)
                     answer, headers = self._create(body, auth, arrived)
                     after, delay = self._after_create()
+                    if fault is not None:
+                        after, delay = self._random_fault_after_create(fault, arrived)
                 status = 201
             elif request.method == "GET" and request.path.rstrip("/") == "/2/users/me":
                 with self._lock:
@@ -392,6 +441,31 @@ class FakeX(ThreadedAiohttpServer):
         if injected.remaining <= 0:
             self._injected.pop(0)
         return injected
+
+    def _random_fault_before_create(self, now: float) -> str | None:
+        """Pick this create's random fault; a "429" or "5xx" is queued to answer it. Others are for afterwards."""
+        fault = self._random.pick() if self._random else None
+        if fault is None or self._random is None:
+            return None
+        if fault in ("429", "5xx"):
+            injected = (
+                _Injected("rate_limit", 1, status=429, reset_in=self._random_reset_in)
+                if fault == "429"
+                else _Injected("fail", 1, status=503)
+            )
+            self._injected.insert(0, injected)
+            retry = float(self._random_reset_in) if fault == "429" else 0.0
+            self._random.record(InjectedFault(fault, "", now, retry_after=retry))
+            return None
+        return fault
+
+    def _random_fault_after_create(self, fault: str, now: float) -> tuple[Literal["answer", "drop", "delay"], float]:
+        assert self._random is not None
+        self._random.record(InjectedFault(fault, "", now, delivered=fault in ("timeout", "drop")))
+        timeout_delay, slow_delay = self._random_delays
+        if fault == "drop":
+            return "drop", 0.0
+        return "delay", timeout_delay if fault == "timeout" else slow_delay
 
     def _after_create(self) -> tuple[Literal["answer", "drop", "delay"], float]:
         if self._drop_times > 0:
