@@ -42,6 +42,8 @@ def _tag_at(text: str, start: int) -> str:
 
 def find_hashtags(text: str) -> list[str]:
     """Every `#tag` in `text` (without the '#'), in order, duplicates removed case-insensitively."""
+    if "#" not in text:  # most article text: skip the URL scan
+        return []
     text = _URL.sub(" ", text)
     words = (_tag_at(text, m.end()) for m in _TAG_START.finditer(text))
     return unique(word for word in words if _is_tag_word(word))

@@ -8,6 +8,7 @@ whatever is inside `<script>`, `<style>`, `<iframe>` and similar never reaches t
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from html.parser import HTMLParser
 
 __all__ = ["first_image_src", "html_to_text", "plain_text_paragraphs"]
@@ -81,11 +82,14 @@ class _TextCollector(HTMLParser):
             self.image_srcs.append(src)
 
 
-def _collect(html: str) -> _TextCollector:
+@lru_cache(maxsize=64)
+def _parsed(html: str) -> tuple[str, str]:
+    """(text, first image src) of a fragment: one parse serves both questions a feed entry asks of it."""
     collector = _TextCollector()
     collector.feed(html)
     collector.close()
-    return collector
+    image = collector.image_srcs[0] if collector.image_srcs else ""
+    return _tidy("".join(collector.pieces)), image
 
 
 def _tidy(raw: str) -> str:
@@ -97,13 +101,12 @@ def _tidy(raw: str) -> str:
 
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment: blocks separated by a blank line, a new line at `<br>` and `<li>`."""
-    return _tidy("".join(_collect(html).pieces))
+    return _parsed(html)[0]
 
 
 def first_image_src(html: str) -> str:
     """The `src` of the first `<img>` in `html` that is not a 1-pixel tracker ("" if there is none)."""
-    srcs = _collect(html).image_srcs
-    return srcs[0] if srcs else ""
+    return _parsed(html)[1]
 
 
 def plain_text_paragraphs(text: str) -> str:

@@ -168,7 +168,7 @@ def test_preview_of_an_unknown_or_ambiguous_key_says_so(bot: BotChat) -> None:
 
 def test_post_releases_an_articles_pending_rows_now(bot: BotChat) -> None:
     article = add_article(bot.store, "abc123def456", "Slotted story")
-    later = NOW + timedelta(days=2)
+    later = datetime.now(UTC) + timedelta(days=2)  # the commands run on the real clock
     bot.store.enqueue([OutboxItem(article.key, "x", "timeline", "all", "", later)], NOW)
 
     answer = bot.ask("/post abc123", user_id=ADMIN)
