@@ -37,6 +37,10 @@ class SourceError(NewsbotError):
         self.url = url
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[SourceError], tuple[str, str, str]]:
+        # Sources may be read in worker processes; the error must come back whole.
+        return (self.__class__, (self.source, self.url, self.reason))
+
 
 class RenderError(NewsbotError):
     """A post could not be rendered within its channel's rules."""

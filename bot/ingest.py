@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from multiprocessing.context import BaseContext
 
 import httpx
 
@@ -16,13 +19,16 @@ from bot.identity import build_article
 from bot.logs import kv
 from bot.models import Article, Entry
 from bot.route import decide, outbox_items
-from bot.sources import SourceRead, read_source
+from bot.sources import SourceRead, download_source, parse_fetched
+from bot.sources.fetch import Fetched
 from bot.store import SourceState, SqliteStore
 
 log = logging.getLogger("newsbot.ingest")
 
 MAX_BACKOFF = timedelta(hours=6)
 MAX_PARALLEL_FETCHES = 8
+PARSE_IN_PROCESSES_FROM = 24  # changed feeds in one poll; below this, starting workers costs more than it saves
+MAX_WORKER_PROCESSES = 4
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -44,6 +50,37 @@ def newest_first(entries: list[Entry]) -> list[Entry]:
 def next_poll_after_failure(source: SourceConfig, failures: int, now: datetime) -> datetime:
     delay: timedelta = min(timedelta(seconds=source.interval * 2 ** min(failures, 16)), MAX_BACKOFF)
     return now + max(delay, timedelta(seconds=source.interval))
+
+
+def _parse_all(
+    sources: Sequence[SourceConfig], downloads: list[SourceRead | Fetched | SourceError]
+) -> list[SourceRead | SourceError]:
+    """Entries from every changed download; many at once are parsed in worker processes."""
+    to_parse = [i for i, got in enumerate(downloads) if isinstance(got, Fetched) and not got.not_modified]
+    parsed: dict[int, SourceRead | SourceError] = {}
+    cores = os.cpu_count() or 1
+    if len(to_parse) >= PARSE_IN_PROCESSES_FROM and cores > 1:
+        names = [sources[i].name for i in to_parse]
+        urls = [sources[i].url for i in to_parse]
+        bodies = [downloads[i] for i in to_parse]
+        with ProcessPoolExecutor(min(cores, MAX_WORKER_PROCESSES), mp_context=_worker_context()) as pool:
+            parsed = dict(zip(to_parse, pool.map(parse_fetched, names, urls, bodies, chunksize=8), strict=True))
+    results: list[SourceRead | SourceError] = []
+    for index, got in enumerate(downloads):
+        if isinstance(got, Fetched):
+            source = sources[index]
+            results.append(parsed[index] if index in parsed else parse_fetched(source.name, source.url, got))
+        else:
+            results.append(got)
+    return results
+
+
+def _worker_context() -> BaseContext:
+    """Workers forked from a fresh server process that has the parser loaded: cheap to start, and safe in a
+    process that runs threads (chat commands, web pages), which a plain fork is not."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["bot.sources", "feedparser"])
+    return context
 
 
 class Ingest:
@@ -74,32 +111,28 @@ class Ingest:
         return self.poll_many([source], now)[0]
 
     def poll_many(self, sources: Sequence[SourceConfig], now: datetime) -> list[PollReport]:
-        """Fetch the sources concurrently (one slow source does not hold up the others), then record each in order.
-
-        Only the fetching runs in threads; every state-file write happens here, in the calling thread.
+        """Download the sources concurrently (one slow source does not hold up the others), parse what changed
+        (in worker processes when there is a lot of it: parsing is CPU work threads cannot spread over cores),
+        then record each source in config order. Every state-file write happens here, in the calling thread.
         """
         states = [self.store.source_state(source.name) for source in sources]
+        pairs = list(zip(sources, states, strict=True))
         if len(sources) <= 1 or self.client is not None:
-            return [
-                self._record(source, state, self._fetch(source, state, self.client), now)
-                for source, state in zip(sources, states, strict=True)
-            ]
-        reports: list[PollReport | None] = [None] * len(sources)
-        with httpx.Client() as client, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(sources))) as pool:
-            pending = {
-                pool.submit(self._fetch, source, state, client): index
-                for index, (source, state) in enumerate(zip(sources, states, strict=True))
-            }
-            # Each source is recorded as soon as it arrives, so the parsed feeds are not all held at once.
-            for done in as_completed(pending):
-                index = pending.pop(done)
-                reports[index] = self._record(sources[index], states[index], done.result(), now)
-        return [report for report in reports if report is not None]
+            downloads = [self._download(source, state, self.client) for source, state in pairs]
+        else:
+            with httpx.Client() as client, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(sources))) as pool:
+                downloads = list(pool.map(lambda pair: self._download(pair[0], pair[1], client), pairs))
+        results = _parse_all(sources, downloads)
+        return [
+            self._record(source, state, result, now) for (source, state), result in zip(pairs, results, strict=True)
+        ]
 
     @staticmethod
-    def _fetch(source: SourceConfig, state: SourceState, client: httpx.Client | None) -> SourceRead | SourceError:
+    def _download(
+        source: SourceConfig, state: SourceState, client: httpx.Client | None
+    ) -> SourceRead | Fetched | SourceError:
         try:
-            return read_source(
+            return download_source(
                 source.name,
                 source.url,
                 etag=state.etag,
@@ -170,33 +203,39 @@ class Ingest:
     def _take_entries(
         self, source: SourceConfig, entries: list[Entry], *, primed: bool, now: datetime, report: PollReport
     ) -> None:
-        # On the first poll only the `backfill` newest entries are posted; the backlog is just marked seen.
+        """New articles are stored (in one go) and routed; stories already known just gain any new aliases.
+
+        On a source's first poll only its `backfill` newest entries are routed; the backlog is only marked seen.
+        """
         ordered = entries if primed else newest_first(entries)
-        for position, entry in enumerate(ordered):
-            article = build_article(entry, source=source.name, source_hashtags=source.hashtags, first_seen=now)
+        articles = [
+            build_article(entry, source=source.name, source_hashtags=source.hashtags, first_seen=now)
+            for entry in ordered
+        ]
+        known = self.store.find_article_keys([alias for article in articles for alias in article.aliases])
+        new: list[Article] = []
+        posted: list[Article] = []
+        extra_aliases: list[tuple[str, tuple[str, ...]]] = []
+        for position, article in enumerate(articles):
+            existing = next((known[alias] for alias in article.aliases if alias in known), None)
+            if existing is not None:
+                extra_aliases.append((existing, article.aliases))
+                continue
             if article.published is None:
                 article = replace(article, published=now)
-            known = self.store.find_article_key(article.aliases)
-            if known is not None:
-                self.store.add_aliases(known, article.aliases)
-                continue
-            post_it = primed or position < source.backfill
-            with self.store.transaction():
-                self.store.add_article(article)
-                if post_it:
-                    report.queued += self.route(article, now)
-            report.new += 1
-            report.new_articles.append(article)
-            if not post_it:
-                log.debug(
-                    "%s",
-                    kv(
-                        event="backlog_marked_seen",
-                        source=source.name,
-                        article=article.key,
-                        title=article.title[:80],
-                    ),
-                )
+            known.update(dict.fromkeys(article.aliases, article.key))  # the same story twice in one feed
+            new.append(article)
+            if primed or position < source.backfill:
+                posted.append(article)
+            else:
+                log.debug("%s", kv(event="backlog_marked_seen", source=source.name, article=article.key))
+        self.store.add_articles(new)
+        for key, aliases in extra_aliases:
+            self.store.add_aliases(key, aliases)
+        for article in posted:
+            report.queued += self.route(article, now)
+        report.new += len(new)
+        report.new_articles.extend(new)
 
     def route(self, article: Article, now: datetime) -> int:
         """Queue the article wherever the routes send it (channels and matching subscribers). Returns rows added."""

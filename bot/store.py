@@ -346,24 +346,46 @@ class SqliteStore:
                 return str(row[0])
         return None
 
+    def find_article_keys(self, aliases: Sequence[str]) -> dict[str, str]:
+        """alias -> article key, for those of `aliases` that are known (one query per 500 aliases)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(aliases), 500):
+            chunk = aliases[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._db.execute(
+                f"SELECT alias, article_key FROM article_aliases WHERE alias IN ({marks})", chunk
+            ).fetchall()
+            found.update((str(r[0]), str(r[1])) for r in rows)
+        return found
+
     def add_article(self, article: Article) -> None:
+        self.add_articles([article])
+
+    def add_articles(self, articles: Sequence[Article]) -> None:
+        """New articles and their aliases, in one statement each (a feed's backlog arrives in one go)."""
         with self.transaction():
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO articles (key, source, title, link, text, hashtags, published, first_seen, image_url)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    article.key,
-                    article.source,
-                    article.title,
-                    article.link,
-                    article.text,
-                    json.dumps(list(article.hashtags), ensure_ascii=False),
-                    to_db_time(article.published) if article.published else None,
-                    to_db_time(article.first_seen),
-                    article.image_url,
-                ),
+                [
+                    (
+                        article.key,
+                        article.source,
+                        article.title,
+                        article.link,
+                        article.text,
+                        json.dumps(list(article.hashtags), ensure_ascii=False),
+                        to_db_time(article.published) if article.published else None,
+                        to_db_time(article.first_seen),
+                        article.image_url,
+                    )
+                    for article in articles
+                ],
             )
-            self.add_aliases(article.key, article.aliases)
+            self._db.executemany(
+                "INSERT INTO article_aliases (alias, article_key) VALUES (?, ?) ON CONFLICT (alias) DO NOTHING",
+                [(alias, article.key) for article in articles for alias in article.aliases],
+            )
 
     def add_aliases(self, article_key: str, aliases: Iterable[str]) -> None:
         with self.transaction():

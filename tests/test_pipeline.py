@@ -14,7 +14,7 @@ from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, Unaut
 from bot.models import Post, Receipt
 from bot.publishers import FileSink
 from bot.store import FAILED, PENDING, SENT, SKIPPED
-from tests.conftest import FakeClock, news_item
+from tests.conftest import FakeClock, news_item, rss
 
 
 class Crash(BaseException):
@@ -111,7 +111,6 @@ def test_running_again_posts_nothing_new(one_channel: Callable[..., Config], clo
 def test_the_same_story_from_two_sources_is_posted_once(
     make_config: Callable[..., Config], tmp_path: Path, clock: FakeClock
 ) -> None:
-    from tests.conftest import rss
 
     (tmp_path / "a.xml").write_text(rss([news_item(7)]), encoding="utf-8")
     copy = dict(news_item(7), guid="other-feed-guid-7", link="https://news.example.com/2026/11/story-7?utm_medium=x")
@@ -356,3 +355,42 @@ def test_a_route_can_use_its_own_template_from_the_user_folder(
     assert publisher.delivered[0].text == (
         "BREAKING: Story number 1 about the council vote https://news.example.com/2026/11/story-1"
     )
+
+
+def test_many_changed_web_feeds_are_parsed_in_worker_processes_with_errors_intact(
+    make_config: Callable[..., Config], tmp_path: Path, clock: FakeClock
+) -> None:
+    import functools
+    import pickle
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from bot.errors import SourceError
+    from bot.ingest import PARSE_IN_PROCESSES_FROM
+
+    error = pickle.loads(pickle.dumps(SourceError("feed", "https://x.example/rss", "HTTP 500: try again later")))
+    assert (error.source, error.url, error.reason) == ("feed", "https://x.example/rss", "HTTP 500: try again later")
+    site = tmp_path / "site"
+    site.mkdir()
+    count = PARSE_IN_PROCESSES_FROM + 2
+    for n in range(count):
+        body = rss([news_item(n)]) if n else "<rss><channel><item><title>cut"
+        (site / f"feed{n}.xml").write_text(body, encoding="utf-8")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    sources = [{"name": f"feed{n}", "url": f"{base}/feed{n}.xml", "backfill": 1} for n in range(count)]
+    config = make_config(sources=sources, routes=[{"name": "all", "hashtags": ["*"], "channels": ["telegram"]}])
+    try:
+        with App(config, clock=clock, publishers={"telegram": RecordingPublisher()}) as app:
+            report = app.run_cycle(poll_all=True)
+    finally:
+        server.shutdown()
+    assert [p.source for p in report.polls] == [s["name"] for s in sources]
+    assert "feed0" in report.polls[0].error and "not a valid feed" in report.polls[0].error
+    assert sum(p.new for p in report.polls) == sum(p.queued for p in report.polls) == count - 1

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from bot.sources.fetch import Fetched
 
-__all__ = ["SourceRead", "parse_document", "read_source"]
+__all__ = ["SourceRead", "download_source", "parse_document", "parse_fetched", "read_source"]
 
 _Kind = Literal["xml", "json", "html", "text"]
 # Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
@@ -219,12 +219,35 @@ def read_source(
     A directory gives the entries of its regular, non-hidden files in name order (none if it is empty).
     Raises SourceError(name, url, reason) for anything that goes wrong.
     """
+    got = download_source(
+        name, url, etag=etag, last_modified=last_modified, timeout=timeout, max_bytes=max_bytes, client=client
+    )
+    if isinstance(got, SourceRead):
+        return got
+    parsed = parse_fetched(name, url, got)
+    if isinstance(parsed, SourceError):
+        raise parsed
+    return parsed
+
+
+def download_source(
+    name: str,
+    url: str,
+    *,
+    etag: str = "",
+    last_modified: str = "",
+    timeout: float = 20.0,
+    max_bytes: int = 10_000_000,
+    client: httpx.Client | None = None,
+) -> SourceRead | Fetched:
+    """The I/O half of `read_source`: a web source's raw response (`parse_fetched` turns it into entries, in
+    another process if need be); a local source is read whole. Raises SourceError like `read_source`."""
     if not is_http_url(url):
         entries = _read_local(name, url, max_bytes)
         return SourceRead(entries=entries, not_modified=False, etag="", last_modified="")
     from bot.sources.fetch import fetch  # lazily: httpx is only worth importing when a source is on the web
 
-    fetched = fetch(
+    return fetch(
         url,
         name=name,
         etag=etag,
@@ -233,4 +256,12 @@ def read_source(
         max_bytes=max_bytes,
         client=client,
     )
-    return _from_fetched(name, url, fetched)
+
+
+def parse_fetched(name: str, url: str, fetched: Fetched) -> SourceRead | SourceError:
+    """The CPU half: entries from a downloaded response. Returns (not raises) its SourceError, so it can
+    travel back from a worker process."""
+    try:
+        return _from_fetched(name, url, fetched)
+    except SourceError as error:
+        return error
