@@ -17,7 +17,7 @@ import httpx
 
 from bot import digest
 from bot.config import Config
-from bot.digest_delivery import EmailDigest
+from bot.digest_delivery import DeliveryReport, EmailDigest
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import StateLock
@@ -151,6 +151,7 @@ class App:
             for channel in self.publishers:  # credentials may have been fixed since the last run
                 self.store.set_meta(unauthorized_key(channel), "")
             self.email_digest: EmailDigest | None = None
+            self.last_digest_delivery: DeliveryReport | None = None  # the latest mail batch, for the CLI to report
             if "email" in config.channels_in_use() and not config.output.dry_run:
                 self.email_digest = build_email_digest(config, self.store, self.renderer, os.environ)
         except BaseException:
@@ -234,6 +235,7 @@ class App:
             self.email_digest.start(now)
             self.store.set_meta(digest.LAST_DIGEST_KEY, to_db_time(now))
         report = self.email_digest.deliver(self.clock, should_stop)
+        self.last_digest_delivery = report
         if report.stopped:
             log.error("%s", kv(event="digest_stopped", reason=report.stopped))
         return report.sent

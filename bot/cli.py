@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,25 +125,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set: sending stops after the item in flight, which is recorded first."""
+    from bot.scheduler import install_stop_signals
+
+    stop = threading.Event()
+    install_stop_signals(stop)
+    return stop
+
+
+def _say_if_stopped(stop: threading.Event) -> None:
+    if stop.is_set():
+        print(
+            "newsbot: stopped on request after the send in flight; the rest goes out on the next start.",
+            file=sys.stderr,
+        )
+
+
 def cmd_once(args: argparse.Namespace) -> int:
     from bot.app import App
 
     config = _config(args)
+    stop = _stop_on_signals()
     with App(config) as app:
-        report = app.run_cycle(poll_all=args.all)
+        report = app.run_cycle(poll_all=args.all, should_stop=stop.is_set)
     print(report.summary())
+    _say_if_stopped(stop)
     return EXIT_FAILURE if report.polls and all(p.error for p in report.polls) else EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import threading
-
     from bot.app import App
-    from bot.scheduler import install_stop_signals, run_forever
+    from bot.scheduler import run_forever
 
     config = _config(args)
-    stop = threading.Event()
-    install_stop_signals(stop)
+    stop = _stop_on_signals()
     with App(config) as app, chat_commands(config), web_pages(config):
         run_forever(app, stop)
     return EXIT_OK
@@ -323,11 +340,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
             html, text, count = app.preview_digest()
             print(f"next digest ({count} article(s)): {html} and {text}")
             return EXIT_OK
-        sent = app.digest(force=True)
+        stop = _stop_on_signals()
+        sent = app.digest(force=True, should_stop=stop.is_set)
     if config.output.dry_run:
         print(f"dry run: digest with {sent} article(s) written to {config.output.dir / 'email'}")
+    elif app.last_digest_delivery is not None:
+        print(app.last_digest_delivery.summary())
     else:
         print(f"{sent} digest(s) sent")
+    _say_if_stopped(stop)
     return EXIT_OK
 
 

@@ -68,6 +68,21 @@ class DeliveryReport:
     unknown: int = 0
     stopped: str = ""
 
+    def summary(self) -> str:
+        """What an admin running `newsbot digest --send` needs to know, with what to do about the rest."""
+        parts = [f"{self.sent} digest(s) sent"]
+        if self.nothing_new:
+            parts.append(f"{self.nothing_new} subscriber(s) had nothing new matching their hashtags")
+        if self.bounced:
+            parts.append(f"{self.bounced} bounced (those subscribers were deactivated)")
+        if self.retry_later:
+            parts.append(f"{self.retry_later} to retry later (`newsbot run` or the next `newsbot once` sends them)")
+        if self.failed or self.unknown:
+            parts.append(f"{self.failed + self.unknown} failed for good (the log has each reason)")
+        if self.stopped:
+            parts.append(f"stopped: {self.stopped}")
+        return "; ".join(parts)
+
 
 def digest_id(now: datetime) -> str:
     return "digest-" + now.strftime("%Y%m%dT%H%M%S%fZ")

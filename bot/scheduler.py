@@ -30,9 +30,13 @@ def build_schedule(app: App, stop: threading.Event) -> schedule.Scheduler:
 
 
 def install_stop_signals(stop: threading.Event) -> None:
+    """The first SIGTERM or SIGINT sets `stop`; a second one acts as if no handler were installed (quit at once)."""
+
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("%s", kv(event="stopping", signal=signal.Signals(signum).name))
         stop.set()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
@@ -14,8 +17,8 @@ import pytest
 
 from bot.app import App
 from bot.config import Config
-from bot.store import FAILED, SENT, SKIPPED, UNKNOWN
-from tests.conftest import FakeClock, news_item, rss
+from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, open_store
+from tests.conftest import REPO, FakeClock, news_item, rss
 from tests.fakes.smtp_server import FakeSmtp
 
 SECRET = "a-test-secret-that-is-long-enough"
@@ -237,7 +240,6 @@ def test_email_import_counts_addresses_as_confirmed_only_when_told(
 ) -> None:
     import io
 
-    from bot.store import open_store
     from bot.subscribers_csv import import_subscribers
 
     config = mail_config([])
@@ -305,3 +307,49 @@ def test_telegram_subscriber_links_an_address_through_the_same_double_opt_in(
     store.close()
     assert pending is not None and not pending.active  # nothing until the link is clicked
     assert pending.hashtags == ("Climate",) and pending.linked_chat == "555"
+
+
+def test_digest_send_from_the_command_line_says_who_got_one_and_who_had_nothing_new(
+    tmp_path: Path, fake_smtp: FakeSmtp
+) -> None:
+    (tmp_path / "feed.xml").write_text(rss([news_item(1, tag="Climate")]), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        f"""
+[output]
+dry_run = false
+[[sources]]
+name = "feed"
+url = "feed.xml"
+backfill = 1
+[[routes]]
+name = "all"
+hashtags = ["*"]
+channels = ["email"]
+[email]
+smtp_host = "{fake_smtp.host}"
+smtp_port = {fake_smtp.port}
+security = "none"
+sender = "Example News <news@example.com>"
+[web]
+public_url = "https://news.example.com/newsbot"
+""",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NEWSBOT_SECRET_KEY": SECRET}
+
+    def newsbot(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "bot", *args]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+    assert newsbot("once").returncode == 0  # picks up the story; no digest is due on the first start
+    store = open_store(tmp_path / "newsbot.sqlite")
+    for address, tags in (("climate@example.org", ("Climate",)), ("sports@example.org", ("Sports",))):
+        store.request_email_subscription(address, tags, datetime.now().astimezone())
+        store.confirm_email(address, datetime.now().astimezone())
+    store.close()
+
+    done = newsbot("digest", "--send")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1 digest(s) sent; 1 subscriber(s) had nothing new matching their hashtags"
+    assert [m.rcpt_tos for m in fake_smtp.messages] == [["climate@example.org"]]

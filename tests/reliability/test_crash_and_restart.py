@@ -248,14 +248,15 @@ def test_digest_batch_killed_repeatedly_resumes_without_a_new_digest_and_repeats
     assert {address: message_id for address, _, message_id in deliveries} == last_ids
 
 
+@pytest.mark.parametrize("command", [("run",), ("once",)], ids=" ".join)
 def test_sigterm_mid_fan_out_finishes_the_sends_in_flight_records_them_and_exits_0(
-    installation: Installation, fakes: Fakes
+    installation: Installation, fakes: Fakes, command: tuple[str, ...]
 ) -> None:
     installation.configure(channels=["telegram"], max_in_flight=MAX_IN_FLIGHT)
     chats = {str(chat) for chat in range(FIRST_CHAT, FIRST_CHAT + SUBSCRIBERS)}
     installation.add_telegram_subscribers(int(chat) for chat in chats)
     fakes.telegram.delay(ANSWER_DELAY)
-    process = installation.start("run")
+    process = installation.start(*command)
     process.wait_until(lambda: len(fakes.telegram.messages()) >= 100, START_TIMEOUT)
 
     process.terminate()
@@ -267,6 +268,8 @@ def test_sigterm_mid_fan_out_finishes_the_sends_in_flight_records_them_and_exits
     assert code == 0, process.tail()
     assert took < SIGTERM_EXIT_SECONDS, process.tail()
     assert "event=stopping signal=SIGTERM" in process.log()
+    if command != ("run",):
+        assert "the rest goes out on the next start" in process.log()
     copies = telegram_copies(fakes)
     assert set(copies.values()) == {1}
     ledger = outbox_rows(installation, "telegram")
@@ -274,15 +277,19 @@ def test_sigterm_mid_fan_out_finishes_the_sends_in_flight_records_them_and_exits
     assert any(state == PENDING for state, _ in ledger.values()), "the rest of the fan-out waits for the next start"
 
 
+@pytest.mark.parametrize("command", [("run",), ("once",), ("digest", "--send")], ids=" ".join)
 def test_sigterm_mid_digest_batch_finishes_the_mail_in_flight_exits_0_and_the_next_start_completes_it(
-    installation: Installation, fakes: Fakes
+    installation: Installation, fakes: Fakes, command: tuple[str, ...]
 ) -> None:
     installation.configure(channels=["email"])
     addresses = {f"reader{n:04d}@example.org" for n in range(DIGEST_SUBSCRIBERS)}
     installation.add_email_subscribers(addresses)
-    installation.request_digest()
+    if command == ("digest", "--send"):
+        assert installation.run("once").returncode == 0  # `digest --send` does not poll: pick up the stories first
+    else:
+        installation.request_digest()
     fakes.smtp.delay(SLOW_SMTP_ANSWER_DELAY)  # a batch of several seconds: SIGTERM must not wait for its end
-    process = installation.start("run")
+    process = installation.start(*command)
     process.wait_until(lambda: len(fakes.smtp.messages) > 0, START_TIMEOUT)
 
     process.terminate()
@@ -293,7 +300,11 @@ def test_sigterm_mid_digest_batch_finishes_the_mail_in_flight_exits_0_and_the_ne
     print(f"SIGTERM mid-digest: exited {code} after {took:.2f} s, {len(fakes.smtp.messages)} mails sent")
     assert code == 0, process.tail()
     assert took < SIGTERM_EXIT_SECONDS, process.tail()
+    if command != ("run",):
+        assert "the rest goes out on the next start" in process.log()
     copies = mail_copies(fakes)
+    if command == ("digest", "--send"):
+        assert f"{len(copies)} digest(s) sent" in process.log()
     assert set(copies.values()) == {1}
     [deliveries] = digest_rows(installation).values()
     assert {address for address, state, _ in deliveries if state == SENT} == set(copies)
