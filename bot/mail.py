@@ -192,26 +192,58 @@ def build_confirmation_message(
         "If you did not ask for this, ignore this mail: you will not get any other mail from us.\n"
     )
     link_style = "color: #ffffff; background: #1d4ed8; padding: 10px 18px; text-decoration: none; border-radius: 4px;"
-    cell_style = "font-family: Helvetica, Arial, sans-serif; font-size: 16px; line-height: 1.5; color: #1f2937;"
-    page = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(CONFIRMATION_SUBJECT)}</title>\n</head>\n"
-        '<body style="margin: 0; padding: 0;">\n'
-        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">\n'
-        f'<tr><td style="{cell_style} padding: 24px;">\n'
+    page = _notice_page(
+        CONFIRMATION_SUBJECT,
         f"<p>Please confirm that you want to receive {html.escape(identity.list_name)}{html.escape(about)} "
         f"at {html.escape(to)}:</p>\n"
         f'<p><a href="{html.escape(confirm_url)}" style="{link_style}">Confirm my subscription</a></p>\n'
         f"<p>Or open this link: {html.escape(confirm_url)}</p>\n"
-        "<p>If you did not ask for this, ignore this mail: you will not get any other mail from us.</p>\n"
-        "</td></tr>\n</table>\n</body>\n</html>\n"
+        "<p>If you did not ask for this, ignore this mail: you will not get any other mail from us.</p>\n",
     )
     message = _new_message(identity, to=to, to_name="", subject=CONFIRMATION_SUBJECT, now=now)
     _set_body(message, text=text, html_text=page)
     return _signed(message, dkim)
 
 
-# --- parts shared by both mails --------------------------------------------------------------------------------
+def build_already_subscribed_message(
+    *, identity: MailIdentity, to: str, preferences_url: str, now: datetime, dkim: DkimKey | None = None
+) -> EmailMessage:
+    """The answer to a subscribe request for an address that already subscribes: nothing changed, here are its
+    settings. The same mail whether or not the request came from the owner, so it tells a stranger nothing new."""
+    subject = f"You already get {identity.list_name}"
+    text = (
+        f"Someone, probably you, asked to subscribe {to} to {identity.list_name}.\n\n"
+        "This address already gets it, so nothing has changed. To choose your hashtags, open:\n\n"
+        f"{preferences_url}\n\n"
+        "If you did not ask for this, ignore this mail.\n"
+    )
+    page = _notice_page(
+        subject,
+        f"<p>Someone, probably you, asked to subscribe {html.escape(to)} to {html.escape(identity.list_name)}.</p>\n"
+        "<p>This address already gets it, so nothing has changed. To choose your hashtags, open:</p>\n"
+        f'<p><a href="{html.escape(preferences_url)}">{html.escape(preferences_url)}</a></p>\n'
+        "<p>If you did not ask for this, ignore this mail.</p>\n",
+    )
+    message = _new_message(identity, to=to, to_name="", subject=subject, now=now)
+    _set_body(message, text=text, html_text=page)
+    return _signed(message, dkim)
+
+
+# --- parts shared by the mails --------------------------------------------------------------------------------
+
+
+def _notice_page(title: str, body_html: str) -> str:
+    """A one-column HTML page for a short notice; styles inline, as mail clients want them."""
+    cell_style = "font-family: Helvetica, Arial, sans-serif; font-size: 16px; line-height: 1.5; color: #1f2937;"
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n</head>\n"
+        '<body style="margin: 0; padding: 0;">\n'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">\n'
+        f'<tr><td style="{cell_style} padding: 24px;">\n'
+        f"{body_html}"
+        "</td></tr>\n</table>\n</body>\n</html>\n"
+    )
 
 
 def _new_message(identity: MailIdentity, *, to: str, to_name: str, subject: str, now: datetime) -> EmailMessage:

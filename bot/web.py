@@ -40,7 +40,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -59,8 +58,7 @@ from bot.config import Config
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag, unique
 from bot.logs import kv
-from bot.mail import POLICY as MAIL_POLICY
-from bot.mail import DkimKey, MailIdentity, build_confirmation_message, load_dkim_key
+from bot.mail import DkimKey, MailIdentity, build_already_subscribed_message, build_confirmation_message, load_dkim_key
 from bot.ratelimit import SlidingWindow
 from bot.render import build_environment
 from bot.store import EmailSubscriber, SqliteStore, open_store
@@ -265,11 +263,13 @@ def _field(form: FormData, name: str) -> str:
 
 
 def confirmation_mail(identity: MailIdentity, dkim: DkimKey | None = None) -> MakeConfirmation:
-    """The double opt-in mail from bot.mail; for an address that already subscribes, a note with its settings link."""
+    """The double opt-in mail; for an address that already subscribes, a note with its settings link."""
 
     def build(request: ConfirmationRequest) -> EmailMessage:
         if request.already_subscribed:
-            return _already_subscribed_message(identity, request)
+            return build_already_subscribed_message(
+                identity=identity, to=request.to, preferences_url=request.link, now=request.now, dkim=dkim
+            )
         return build_confirmation_message(
             identity=identity,
             to=request.to,
@@ -280,27 +280,6 @@ def confirmation_mail(identity: MailIdentity, dkim: DkimKey | None = None) -> Ma
         )
 
     return build
-
-
-def _already_subscribed_message(identity: MailIdentity, request: ConfirmationRequest) -> EmailMessage:
-    # TODO(lead): move to bot.mail as build_already_subscribed_message, so it gets the same headers and DKIM.
-    message = EmailMessage(policy=MAIL_POLICY)
-    message["Date"] = format_datetime(request.now)
-    message["Message-ID"] = make_msgid(domain=identity.domain)
-    message["From"] = identity.sender
-    message["To"] = request.to
-    message["Subject"] = f"You already get {identity.list_name}"
-    if identity.reply_to:
-        message["Reply-To"] = identity.reply_to
-    message.set_content(
-        f"Someone, probably you, asked to subscribe {request.to} to {identity.list_name}.\n\n"
-        "This address already gets it, so nothing has changed. To choose your hashtags, open:\n\n"
-        f"{request.link}\n\n"
-        "If you did not ask for this, ignore this mail.\n",
-        charset="utf-8",
-        cte="quoted-printable",
-    )
-    return message
 
 
 # -- rate limits ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from bot.errors import ConfigError
 from bot.mail import (
     DkimKey,
     MailIdentity,
+    build_already_subscribed_message,
     build_confirmation_message,
     build_digest_message,
     inline_css,
@@ -325,3 +326,17 @@ def test_signed_confirmation_mail_verifies() -> None:
         identity=IDENTITY, to="new@example.org", confirm_url="https://e.com/c", hashtags=[], now=NOW, dkim=KEY
     )
     assert dkim.verify(message.as_bytes(), dnsfunc=dns_for(DKIM_PUBLIC_KEY))
+
+
+def test_already_subscribed_mail_links_the_settings_in_both_parts_and_is_signed_like_the_others() -> None:
+    settings = "https://news.example.com/preferences?token=abc&x=1"
+    message = build_already_subscribed_message(
+        identity=IDENTITY, to="reader@example.org", preferences_url=settings, now=NOW, dkim=KEY
+    )
+    assert dkim.verify(message.as_bytes(), dnsfunc=dns_for(DKIM_PUBLIC_KEY))
+    mail = received(message)
+    assert mail["Subject"] == f"You already get {IDENTITY.list_name}"
+    assert mail["Reply-To"] == "editor@example.com" and mail["List-Unsubscribe"] is None
+    text, html = parts(mail)
+    assert "nothing has changed" in text and "nothing has changed" in html
+    assert settings in text and settings.replace("&", "&amp;") in html
