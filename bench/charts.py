@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display; chosen before pyplot is imported
 
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -55,6 +56,12 @@ def number(cell: str) -> float:
     return float(cell.replace(",", ""))
 
 
+def _label(axis: Axes, *, x: str, y: str, title: str) -> None:
+    axis.set_xlabel(x)
+    axis.set_ylabel(y)
+    axis.set_title(title)
+
+
 def ingest_chart(tables: list[list[Row]]) -> Figure:
     rows = tables[0]
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.6))
@@ -92,9 +99,7 @@ def telegram_chart(tables: list[list[Row]]) -> Figure:
     axis.axhline(TELEGRAM_CEILING_PER_SECOND, color="tab:red", linestyle="--", label="Telegram's 30/s ceiling")
     axis.set_xscale("log")
     axis.set_ylim(0, TELEGRAM_CEILING_PER_SECOND * 1.15)
-    axis.set_xlabel("subscribers")
-    axis.set_ylabel("messages per second")
-    axis.set_title("Telegram fan-out throughput")
+    _label(axis, x="subscribers", y="messages per second", title="Telegram fan-out throughput")
     axis.legend(loc="lower right")
     return figure
 
@@ -108,9 +113,7 @@ def digest_chart(tables: list[list[Row]]) -> Figure:
     axis.bar([p - width / 2 for p in positions], [number(r["newsbot msg/s"]) for r in rows], width, label="newsbot")
     axis.bar([p + width / 2 for p in positions], [number(r["naive msg/s"]) for r in rows], width, label="naive")
     axis.set_xticks(list(positions), labels)
-    axis.set_xlabel("subscribers")
-    axis.set_ylabel("digests per second (higher is better)")
-    axis.set_title("Email digest throughput")
+    _label(axis, x="subscribers", y="digests per second (higher is better)", title="Email digest throughput")
     axis.legend(loc="lower right")
     return figure
 
@@ -124,16 +127,12 @@ def scale_chart(tables: list[list[Row]]) -> Figure:
     figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
     time_axis.loglog(subscribers, cycle, "o-", label="newsbot")
     time_axis.loglog(subscribers, linear, ":", color="tab:gray", label="linear from 100")
-    time_axis.set_xlabel("subscribers")
-    time_axis.set_ylabel("seconds per cycle")
-    time_axis.set_title("Cycle time")
+    _label(time_axis, x="subscribers", y="seconds per cycle", title="Cycle time")
     time_axis.legend()
     memory = [number(row["peak RSS (MB)"]) for row in rows]
     memory_axis.semilogx(subscribers, memory, "o-")
     memory_axis.set_ylim(0, max(memory) * 1.2)
-    memory_axis.set_xlabel("subscribers")
-    memory_axis.set_ylabel("peak RSS (MB)")
-    memory_axis.set_title("Memory")
+    _label(memory_axis, x="subscribers", y="peak RSS (MB)", title="Memory")
     return figure
 
 
