@@ -14,6 +14,7 @@ no answer after the message was sent → retried once at most, then left `unknow
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,11 +37,16 @@ NEW_SUBSCRIBER_WINDOW = timedelta(days=7)
 RETRY_BASE = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
+STOP_CHECK_SECONDS = 0.2  # while waiting for the send rate's turn, how often a stop request is looked for
 
 
 class MailSender(Protocol):
     def send(self, message: EmailMessage) -> str:
         """Hand one message to the SMTP server; returns its Message-ID once the server accepted it."""
+        ...
+
+    def seconds_until_turn(self) -> float:
+        """How long `send` would wait now to keep to the send rate."""
         ...
 
     def close(self) -> None: ...
@@ -129,12 +135,15 @@ class EmailDigest:
             for delivery in deliveries:
                 if should_stop():
                     return report
-                self._deliver_one(delivery, clock(), report)
+                self._deliver_one(delivery, clock, report, should_stop)
                 if report.stopped:
                     return report
         return report
 
-    def _deliver_one(self, delivery: Delivery, now: datetime, report: DeliveryReport) -> None:
+    def _deliver_one(
+        self, delivery: Delivery, clock: Callable[[], datetime], report: DeliveryReport, should_stop: Callable[[], bool]
+    ) -> None:
+        now = clock()
         subscriber = self.store.email_subscriber(delivery.address)
         if subscriber is None or not subscriber.active:
             self.store.finish_delivery(delivery, SKIPPED, now, reason="no longer subscribed")
@@ -144,6 +153,9 @@ class EmailDigest:
             self.store.finish_delivery(delivery, SKIPPED, now, reason="nothing new")
             report.nothing_new += 1
             return
+        if not self._turn_came(should_stop):
+            return  # stopping: the delivery stays due, untouched
+        now = clock()  # the mail's Date and links are from when it goes out
         since = subscriber.last_digest_at or delivery.period_end - NEW_SUBSCRIBER_WINDOW
         digest = self.renderer.render_digest(
             articles,
@@ -168,6 +180,17 @@ class EmailDigest:
         self.store.finish_delivery(delivery, SENT, now, message_id=message_id, article_count=len(articles))
         report.sent += 1
         log.info("%s", kv(event="digest_sent", digest=delivery.digest_id, articles=len(articles)))
+
+    def _turn_came(self, should_stop: Callable[[], bool]) -> bool:
+        """Wait for the send rate's next turn in short steps, so a stop request is not kept waiting; False if one came.
+
+        At a low `send_rate` (say one mail a minute) a turn can be far off, and SIGTERM must end the batch in seconds.
+        """
+        while (wait := self.sender.seconds_until_turn()) > 0:
+            if should_stop():
+                return False
+            time.sleep(min(wait, STOP_CHECK_SECONDS))
+        return True
 
     def _articles_for(self, subscriber: EmailSubscriber, period_end: datetime) -> list[Article]:
         since = subscriber.last_digest_at or period_end - NEW_SUBSCRIBER_WINDOW

@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
@@ -17,7 +19,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Config
-from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, open_store
+from bot.store import FAILED, PENDING, SENT, SKIPPED, UNKNOWN, open_store
 from tests.conftest import REPO, FakeClock, news_item, rss
 from tests.fakes.smtp_server import FakeSmtp
 
@@ -353,3 +355,32 @@ public_url = "https://news.example.com/newsbot"
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1 digest(s) sent; 1 subscriber(s) had nothing new matching their hashtags"
     assert [m.rcpt_tos for m in fake_smtp.messages] == [["climate@example.org"]]
+
+
+def test_a_stop_request_does_not_wait_for_a_slow_send_rate_and_the_rest_stays_due(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)], send_rate=0.001)  # one mail every 1,000 s, as a strict relay might ask
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        for n in range(3):
+            confirmed(app, f"reader{n}@example.org")
+
+        stop = threading.Event()
+
+        def ask_to_stop_while_the_second_mail_waits_its_turn() -> None:
+            while not fake_smtp.messages:
+                time.sleep(0.01)
+            time.sleep(0.5)
+            stop.set()
+
+        asker = threading.Thread(target=ask_to_stop_while_the_second_mail_waits_its_turn, daemon=True)
+        asker.start()
+        # Without a stop-aware wait this call would sleep 1,000 s before the second mail (pytest-timeout fails it).
+        sent = app.digest(force=True, should_stop=stop.is_set)
+        asker.join()
+
+        assert sent == 1
+        states = sorted(deliveries(app).values())
+    assert len(fake_smtp.messages) == 1
+    assert states == [PENDING, PENDING, SENT]

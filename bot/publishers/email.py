@@ -159,6 +159,10 @@ class SmtpSender:
             conn.close()
         log.info("%s", kv(event="smtp_closed", host=self._config.smtp_host))
 
+    def seconds_until_turn(self) -> float:
+        """How long the next send would wait for its turn under `[email] send_rate` (0: it may go now)."""
+        return max(0.0, self._next_turn - self._clock())
+
     def _wait_turn(self) -> None:
         now = self._clock()
         if now < self._next_turn:
