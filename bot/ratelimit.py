@@ -15,6 +15,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 DEFAULT_MARGIN = 0.03  # seconds added to every window
+STOP_CHECK_SECONDS = 0.2  # while waiting for a turn, how often a stop request is looked for
+
+
+class StopRequested(Exception):
+    """`acquire` gave up waiting because a stop was requested; nothing was sent."""
 
 
 class SlidingWindow:
@@ -85,7 +90,8 @@ class ChatRateLimiter:
         """After the server said "retry after N": no send starts for N seconds."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    async def acquire(self, chat_id: str) -> None:
+    async def acquire(self, chat_id: str, give_up: Callable[[], bool] | None = None) -> None:
+        """Return when a message to `chat_id` may start; raise StopRequested if `give_up()` turns true first."""
         chat = self._window(self._chats, chat_id, self._per_chat_limit, 1.0)
         group = self._window(self._groups, chat_id, self._per_group_limit, 60.0) if is_group_chat(chat_id) else None
         while True:
@@ -100,7 +106,12 @@ class ChatRateLimiter:
                 # but never let the next two starts come closer than half the spacing.
                 self._next_start = max(self._next_start + self._spacing, now + self._spacing / 2)
                 return
-            await self._sleep(wait)
+            if give_up is None:
+                await self._sleep(wait)
+            elif give_up():
+                raise StopRequested
+            else:
+                await self._sleep(min(wait, STOP_CHECK_SECONDS))
 
     def _window(self, windows: dict[str, SlidingWindow], key: str, limit: int, period: float) -> SlidingWindow:
         window = windows.get(key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +205,55 @@ def test_text_over_the_limit_is_split_without_breaking_tags_and_buttons_come_las
     messages = fake_telegram.messages(88)
     assert len(messages) == 2 == len(receipt.remote_id.split(","))
     assert messages[0].reply_markup is None and messages[1].reply_markup is not None
+
+
+def test_a_429_on_the_second_part_of_a_long_post_resends_only_that_part(
+    live_config: Callable[..., Config], fake_telegram: FakeTelegram
+) -> None:
+    config = live_config([])
+    text = "\n\n".join(["A sentence that goes on. " * 80] * 3)  # two messages' worth
+    fake_telegram.retry_after(1, times=1, chat_id=88, after=1)  # the first part goes through, the second gets 429
+    publisher = TelegramPublisher(config.telegram, fake_telegram.token)
+    try:
+        receipt = publisher.publish(Post("k", "telegram", text, 0, 4096, recipient="88"))
+    finally:
+        publisher.close()
+    first, second = fake_telegram.messages(88)  # not three: the first part was not sent again
+    assert [call.status for call in fake_telegram.calls("sendMessage")] == [200, 429, 200]
+    assert receipt.remote_id == f"{first.message_id},{second.message_id}"
+    assert first.text.startswith("A sentence") and second.text.endswith("goes on.")
+
+
+def test_a_stop_request_does_not_wait_out_a_long_retry_after_and_the_post_stays_queued(
+    live_config: Callable[..., Config], fake_telegram: FakeTelegram
+) -> None:
+    config = live_config([])
+    fake_telegram.retry_after(50, times=1, chat_id=88)  # under the inline limit: the publisher waits it out itself
+    stop = threading.Event()
+    outcomes: list[object] = []
+
+    def ask_to_stop_once_refused() -> None:
+        while not fake_telegram.count_429:
+            time.sleep(0.01)
+        stop.set()
+
+    asker = threading.Thread(target=ask_to_stop_once_refused, daemon=True)
+    asker.start()
+    publisher = TelegramPublisher(config.telegram, fake_telegram.token)
+    try:
+        # Without a stop-aware wait this would wait 50 s and then send (pytest-timeout would not fail it; the
+        # assertions below would).
+        publisher.publish_batch(
+            [Post("k", "telegram", "Hello", 0, 4096, recipient="88")],
+            lambda post, outcome: outcomes.append(outcome),
+            stop.is_set,
+        )
+    finally:
+        publisher.close()
+    asker.join()
+    assert outcomes == []  # no outcome: the outbox keeps it queued for the next start
+    assert fake_telegram.messages(88) == []
+    assert [call.status for call in fake_telegram.calls("sendMessage")] == [429]
 
 
 def test_fan_out_respects_every_rate_limit(

@@ -9,6 +9,8 @@ RetryAfter waits exactly `retry_after` and retries that chat (or, for long waits
 TimedOut / NetworkError / 5xx → PublishError (retried with backoff by the outbox); Forbidden → RecipientGone
 for a subscriber, Unauthorized for the configured channel; ChatMigrated → sent again to the new chat id, which
 the receipt reports; a BadRequest about entities → sent once more as plain text, and the template problem logged.
+A post longer than one message is retried from its first part not yet accepted, never from the start. A stop
+request ends every wait for a turn (rate limit or RetryAfter) of a post not yet started; that post stays queued.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from bot.config import TelegramConfig
 from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, Unauthorized
 from bot.logs import kv
 from bot.models import Post, Receipt, ShareLink
-from bot.ratelimit import ChatRateLimiter
+from bot.ratelimit import ChatRateLimiter, StopRequested
 from bot.route import is_own_target
 
 if TYPE_CHECKING:
@@ -43,6 +45,19 @@ SHARE_BUTTONS_PER_ROW = 3
 _PHOTO_URL_PROBLEMS = ("wrong file identifier", "failed to get http url content", "wrong type of the web page")
 _PARSE_PROBLEMS = ("can't parse entities", "can't find end", "unsupported start tag", "unexpected end tag")
 _GONE_PROBLEMS = ("chat not found", "user not found", "peer_id_invalid", "bot was kicked", "have no rights")
+
+
+@dataclass
+class _Attempt:
+    """One post on its way: the ids of the parts Telegram already accepted (a retry resumes after them), and
+    whether to give up waiting for a turn (a stop request before the post's first part went out)."""
+
+    should_stop: Callable[[], bool]
+    sent_ids: list[str] = field(default_factory=list)
+    migrated_to: str = ""  # the chat's new id once Telegram said it moved; sent_ids are then that chat's
+
+    def give_up(self) -> Callable[[], bool] | None:
+        return self.should_stop if not self.sent_ids else None  # a started post is finished
 
 
 @dataclass
@@ -142,18 +157,25 @@ class TelegramPublisher:
                 if state.stop or should_stop():
                     state.stop = True
                     return
-                outcome = await self._send_with_retries(post)
+                try:
+                    outcome = await self._send_with_retries(post, _Attempt(should_stop))
+                except StopRequested:  # still waiting for its turn: nothing went out, it stays queued
+                    state.stop = True
+                    return
                 if isinstance(outcome, Unauthorized):
                     state.stop = True
                 on_result(post, outcome)
 
         await asyncio.gather(*(one(post) for post in posts))
 
-    async def _send_with_retries(self, post: Post) -> Outcome:
-        """Send one post; RetryAfter is waited out here (exactly `retry_after`) unless it is long."""
+    async def _send_with_retries(self, post: Post, attempt: _Attempt) -> Outcome:
+        """Send one post; RetryAfter is waited out here (exactly `retry_after`) unless it is long.
+
+        A retry resumes after the parts already accepted, so a long post never repeats a part.
+        """
         while True:
             try:
-                return await self._send(post)
+                return await self._send(post, attempt)
             except _RetryLater as wait:
                 if wait.seconds > MAX_INLINE_RETRY_AFTER:
                     return RateLimited(wait.seconds)
@@ -161,11 +183,15 @@ class TelegramPublisher:
             except PublishError as error:
                 return error
 
-    async def _send(self, post: Post) -> Receipt:
+    async def _send(self, post: Post, attempt: _Attempt) -> Receipt:
+        if attempt.migrated_to:
+            return await self._send_to_migrated_chat(post, attempt)
         chat_id = self._chat_id(post.recipient)
         try:
-            ids = await self._deliver(chat_id, post)
+            ids = await self._deliver(chat_id, post, attempt)
             return Receipt(remote_id=",".join(ids))
+        except StopRequested:
+            raise
         except Exception as exc:
             from telegram.error import ChatMigrated
 
@@ -175,11 +201,18 @@ class TelegramPublisher:
             log.warning("%s", kv(event="telegram_chat_migrated", recipient=post.recipient, new_chat_id=new_chat))
             if is_own_target("telegram", post.recipient):
                 self._migrated[chat_id] = new_chat
+        attempt.migrated_to = new_chat
+        attempt.sent_ids.clear()  # the new chat gets the whole post
+        return await self._send_to_migrated_chat(post, attempt)
+
+    async def _send_to_migrated_chat(self, post: Post, attempt: _Attempt) -> Receipt:
         try:
-            ids = await self._deliver(new_chat, post)
+            ids = await self._deliver(attempt.migrated_to, post, attempt)
+        except StopRequested:
+            raise
         except Exception as exc:
             raise self._translate_or_wait(exc, post.recipient) from None
-        return Receipt(remote_id=",".join(ids), extra={MIGRATED_TO: new_chat})
+        return Receipt(remote_id=",".join(ids), extra={MIGRATED_TO: attempt.migrated_to})
 
     def _translate_or_wait(self, exc: Exception, recipient: str) -> Exception:
         from telegram.error import RetryAfter
@@ -190,13 +223,13 @@ class TelegramPublisher:
             return _RetryLater(seconds)
         return _translate(exc, recipient)
 
-    async def _deliver(self, chat_id: str, post: Post) -> list[str]:
+    async def _deliver(self, chat_id: str, post: Post, attempt: _Attempt) -> list[str]:
         """Send the post as a photo with caption, or as one or more messages; returns the message ids."""
         bot = await self._ready_bot()
         markup = share_keyboard(post.share_links)
         if post.image_url and telegram_html.visible_length(post.text) <= self.caption_limit:
             try:
-                await self._limiter.acquire(chat_id)
+                await self._limiter.acquire(chat_id, attempt.give_up())
                 message = await bot.send_photo(
                     chat_id, post.image_url, caption=post.text, parse_mode="HTML", reply_markup=markup
                 )
@@ -211,13 +244,26 @@ class TelegramPublisher:
             # HTML Telegram would refuse: say so, and still deliver the words once, as plain text.
             log.error("%s", kv(event="telegram_template_problem", chat=chat_id, reason=str(problem)))
             plain = telegram_html.visible_text(post.text)
-            chunks = [plain[i : i + self.message_limit] for i in range(0, len(plain), self.message_limit)]
-            return [await self._send_text(bot, chat_id, chunk, markup, html=False) for chunk in chunks]
-        ids: list[str] = []
-        for index, part in enumerate(parts):
+            parts = [plain[i : i + self.message_limit] for i in range(0, len(plain), self.message_limit)]
+            return await self._send_parts(bot, chat_id, parts, markup, attempt, html=False)
+        return await self._send_parts(bot, chat_id, parts, markup, attempt)
+
+    async def _send_parts(
+        self,
+        bot: telegram.Bot,
+        chat_id: str,
+        parts: Sequence[str],
+        markup: telegram.InlineKeyboardMarkup | None,
+        attempt: _Attempt,
+        *,
+        html: bool = True,
+    ) -> list[str]:
+        """The parts not yet accepted, in order, the share buttons under the last; returns every part's id."""
+        for index in range(len(attempt.sent_ids), len(parts)):
             last = index == len(parts) - 1
-            ids.append(await self._send_text(bot, chat_id, part, markup if last else None))
-        return ids
+            sent = await self._send_text(bot, chat_id, parts[index], markup if last else None, attempt, html=html)
+            attempt.sent_ids.append(sent)
+        return list(attempt.sent_ids)
 
     async def _send_text(
         self,
@@ -225,6 +271,7 @@ class TelegramPublisher:
         chat_id: str,
         text: str,
         markup: telegram.InlineKeyboardMarkup | None,
+        attempt: _Attempt,
         *,
         html: bool = True,
     ) -> str:
@@ -232,7 +279,7 @@ class TelegramPublisher:
         from telegram.error import BadRequest
 
         preview = LinkPreviewOptions(is_disabled=not self.config.link_preview)
-        await self._limiter.acquire(chat_id)
+        await self._limiter.acquire(chat_id, attempt.give_up())
         try:
             message = await bot.send_message(
                 chat_id,
@@ -246,7 +293,7 @@ class TelegramPublisher:
                 raise
             # Telegram refused our HTML: say so, and still deliver the words once, as plain text.
             log.error("%s", kv(event="telegram_template_problem", chat=chat_id, reason=str(exc)))
-            return await self._send_text(bot, chat_id, telegram_html.visible_text(text), markup, html=False)
+            return await self._send_text(bot, chat_id, telegram_html.visible_text(text), markup, attempt, html=False)
         return str(message.message_id)
 
     def _chat_id(self, recipient: str) -> str:

@@ -237,6 +237,7 @@ class _InjectedRetry:
     seconds: int
     remaining: int
     chat: ChatId | None
+    skip: int = 0  # matching sends let through first
 
 
 class _Window:
@@ -508,11 +509,12 @@ class FakeTelegram(ThreadedAiohttpServer):
                 {"migrate_to_chat_id": new_chat_id},
             )
 
-    def retry_after(self, seconds: int, times: int = 1, chat_id: ChatId | None = None) -> None:
-        """The next `times` sends (to `chat_id`, or to any chat) get 429 with retry_after `seconds`."""
+    def retry_after(self, seconds: int, times: int = 1, chat_id: ChatId | None = None, after: int = 0) -> None:
+        """After `after` more sends, the next `times` sends (to `chat_id`, or to any chat) get 429 with
+        retry_after `seconds`."""
         chat = None if chat_id is None else _chat_key(chat_id)
         with self._lock:
-            self._retries.append(_InjectedRetry(seconds, times, chat))
+            self._retries.append(_InjectedRetry(seconds, times, chat, after))
 
     def fail(self, status: int = 502, times: int = 1) -> None:
         """The next `times` sends get `status` (e.g. 502 "Bad Gateway"), undelivered."""
@@ -855,6 +857,9 @@ class FakeTelegram(ThreadedAiohttpServer):
             raise _ApiError(status, phrase)
         for injected in self._retries:
             if injected.chat is None or injected.chat == chat:
+                if injected.skip > 0:
+                    injected.skip -= 1
+                    break
                 injected.remaining -= 1
                 if injected.remaining <= 0:
                     self._retries.remove(injected)
