@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("web", help="serve the subscribe / confirm / unsubscribe pages on [web] host and port")
 
-    subscribers = commands.add_parser("subscribers", help="import or export subscribers as CSV")
+    subscribers = commands.add_parser("subscribers", help="import or export subscribers as CSV, or unsubscribe some")
     actions = subscribers.add_subparsers(dest="action", metavar="ACTION", required=True)
     do_import = actions.add_parser("import", help="add or update subscribers from a CSV file (header chat_id,hashtags)")
     do_import.add_argument("file", metavar="FILE.csv", type=Path)
@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     do_import.add_argument(
         "--confirmed", action="store_true", help="email: the addresses already opted in (else they get nothing)"
     )
+    do_unsubscribe = actions.add_parser(
+        "unsubscribe", help="stop sending to these subscribers now (e.g. requests to the List-Unsubscribe mailto)"
+    )
+    do_unsubscribe.add_argument("addresses", nargs="+", metavar="ADDRESS", help="email addresses or chat ids")
+    do_unsubscribe.add_argument("--channel", required=True, choices=("telegram", "email"))
     do_export = actions.add_parser("export", help="write every subscriber as CSV (to stdout, or --output FILE)")
     do_export.add_argument("--channel", default="telegram", choices=("telegram", "email"))
     do_export.add_argument("--output", metavar="FILE", type=Path)
@@ -288,7 +293,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from bot.store import open_store
-    from bot.subscribers_csv import export_rows, import_subscribers, write_csv
+    from bot.subscribers_csv import export_rows, import_subscribers, unsubscribe, write_csv
 
     config = _config(args)
     store = open_store(config.state.path)
@@ -301,6 +306,10 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{args.file}: cannot read it: {exc.strerror}") from None
             print(f"{args.file}: {report.summary()}")
             return EXIT_FAILURE if report.problems and not (report.added or report.updated) else EXIT_OK
+        if args.action == "unsubscribe":
+            done = unsubscribe(store, args.channel, args.addresses, datetime.now(UTC))
+            print(done.summary())
+            return EXIT_USAGE if done.problems else EXIT_OK
         if args.output:
             with args.output.open("w", encoding="utf-8", newline="") as out:
                 count = write_csv(export_rows(store, args.channel), out)

@@ -1,4 +1,5 @@
-"""Moving subscribers in and out as CSV (`newsbot subscribers import|export`), e.g. from another bot.
+"""Managing subscribers from the command line: CSV in and out (`newsbot subscribers import|export`, e.g. from
+another bot) and `newsbot subscribers unsubscribe` (for requests that arrive by mail or by hand).
 
 Telegram: header `chat_id,hashtags`; email: header `email,hashtags,name`. Hashtags are separated by spaces, with
 or without '#'. An `active` column (1/0, as `export` writes it) is honoured when present; other columns are
@@ -34,6 +35,36 @@ class ImportReport:
     def summary(self) -> str:
         text = f"{self.added} added, {self.updated} updated, {len(self.problems)} skipped"
         return text + "".join(f"\n  {problem}" for problem in self.problems[:50])
+
+
+@dataclass
+class UnsubscribeReport:
+    unsubscribed: list[str] = field(default_factory=list)
+    not_subscribed: list[str] = field(default_factory=list)  # unknown, or already unsubscribed
+    problems: list[str] = field(default_factory=list)  # what is wrong with an argument
+
+    def summary(self) -> str:
+        lines = [f"{len(self.unsubscribed)} unsubscribed"]
+        if self.not_subscribed:
+            lines.append(f"{len(self.not_subscribed)} not subscribed (nothing to do): {', '.join(self.not_subscribed)}")
+        lines += self.problems
+        return "\n  ".join(lines)
+
+
+def unsubscribe(store: SqliteStore, channel: str, addresses: Iterable[str], now: datetime) -> UnsubscribeReport:
+    """Stop sending to each address (an email address, or a Telegram chat id) at once, as its own link would."""
+    report = UnsubscribeReport()
+    for given in addresses:
+        try:
+            address = _check_address(channel, given.strip())
+        except ValueError as problem:
+            report.problems.append(f"{problem}: skipped")
+            continue
+        if store.deactivate_subscriber(channel, address, "unsubscribed by an admin", now):
+            report.unsubscribed.append(address)
+        else:
+            report.not_subscribed.append(address)
+    return report
 
 
 def parse_tags(cell: str) -> list[str]:

@@ -199,3 +199,36 @@ def test_subscribers_import_with_a_wrong_header_says_what_is_expected(tmp_path: 
     done = newsbot("subscribers", "import", "bad.csv", cwd=tmp_path)
     assert done.returncode == 2
     assert "header must be 'chat_id,hashtags'" in done.stderr
+
+
+def test_subscribers_unsubscribe_stops_the_named_addresses_and_says_what_it_did(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    (tmp_path / "readers.csv").write_text(
+        "email,hashtags,name\nann@example.org,#Climate,Ann\nbob@example.org,,Bob\n", encoding="utf-8"
+    )
+    imported = newsbot("subscribers", "import", "--channel", "email", "--confirmed", "readers.csv", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+
+    # As an admin would, for an "unsubscribe" mail that reached the List-Unsubscribe mailbox.
+    done = newsbot(
+        "subscribers", "unsubscribe", "--channel", "email", " ann@EXAMPLE.org", "zed@example.org", cwd=tmp_path
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "1 unsubscribed",
+        "  1 not subscribed (nothing to do): zed@example.org",
+    ]
+    exported = newsbot("subscribers", "export", "--channel", "email", cwd=tmp_path)
+    rows = exported.stdout.splitlines()
+    assert "ann@example.org,#Climate,Ann,0,unsubscribed by an admin" in rows
+    assert "bob@example.org,,Bob,1," in rows
+
+
+def test_subscribers_unsubscribe_with_a_malformed_address_exits_2_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    done = newsbot("subscribers", "unsubscribe", "--channel", "email", "not an address", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "email 'not an address': That email address contains spaces" in done.stdout
+    missing = newsbot("subscribers", "unsubscribe", "ann@example.org", cwd=tmp_path)
+    assert missing.returncode == 2 and "--channel" in missing.stderr
