@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import pytest
 
 from bot.app import App
 from bot.config import Config
-from bot.models import Post
+from bot.errors import PublishError
+from bot.models import Post, Receipt
 from bot.publishers.telegram import TelegramPublisher
 from bot.store import PENDING, SENT, SKIPPED
 from tests.conftest import FakeClock, news_item, rss
@@ -222,6 +224,29 @@ def test_a_429_on_the_second_part_of_a_long_post_resends_only_that_part(
     assert [call.status for call in fake_telegram.calls("sendMessage")] == [200, 429, 200]
     assert receipt.remote_id == f"{first.message_id},{second.message_id}"
     assert first.text.startswith("A sentence") and second.text.endswith("goes on.")
+
+
+def test_a_long_post_cut_off_by_a_server_error_is_resumed_later_without_repeating_a_part(
+    live_config: Callable[..., Config], fake_telegram: FakeTelegram
+) -> None:
+    config = live_config([])
+    text = "\n\n".join(["A sentence that goes on. " * 80] * 3)  # two messages' worth
+    post = Post("k", "telegram", text, 0, 4096, recipient="88")
+    fake_telegram.fail(502, times=1, after=1)  # the first part goes through, the second gets 502
+    outcomes: list[Receipt | PublishError] = []
+    publisher = TelegramPublisher(config.telegram, fake_telegram.token)
+    try:
+        publisher.publish_batch([post], lambda _post, outcome: outcomes.append(outcome))
+        [error] = outcomes
+        assert isinstance(error, PublishError)
+        # What the outbox keeps in the ledger and hands back on its retry.
+        receipt = publisher.publish(replace(post, posted=error.progress))
+    finally:
+        publisher.close()
+    first, second = fake_telegram.messages(88)  # not three: the first part was not sent again
+    assert error.progress == (str(first.message_id),)
+    assert receipt.remote_id == f"{first.message_id},{second.message_id}"
+    assert [call.status for call in fake_telegram.calls("sendMessage")] == [200, 502, 200]
 
 
 def test_a_stop_request_does_not_wait_out_a_long_retry_after_and_the_post_stays_queued(

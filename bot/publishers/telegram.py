@@ -9,7 +9,8 @@ RetryAfter waits exactly `retry_after` and retries that chat (or, for long waits
 TimedOut / NetworkError / 5xx → PublishError (retried with backoff by the outbox); Forbidden → RecipientGone
 for a subscriber, Unauthorized for the configured channel; ChatMigrated → sent again to the new chat id, which
 the receipt reports; a BadRequest about entities → sent once more as plain text, and the template problem logged.
-A post longer than one message is retried from its first part not yet accepted, never from the start. A stop
+A post longer than one message is retried from its first part not yet accepted, never from the start (the
+accepted parts go back to the outbox as the error's `progress` when it retries later, as X threads do). A stop
 request ends every wait for a turn (rate limit or RetryAfter) of a post not yet started; that post stays queued.
 """
 
@@ -158,7 +159,7 @@ class TelegramPublisher:
                     state.stop = True
                     return
                 try:
-                    outcome = await self._send_with_retries(post, _Attempt(should_stop))
+                    outcome = await self._send_with_retries(post, _Attempt(should_stop, list(post.posted)))
                 except StopRequested:  # still waiting for its turn: nothing went out, it stays queued
                     state.stop = True
                     return
@@ -171,17 +172,24 @@ class TelegramPublisher:
     async def _send_with_retries(self, post: Post, attempt: _Attempt) -> Outcome:
         """Send one post; RetryAfter is waited out here (exactly `retry_after`) unless it is long.
 
-        A retry resumes after the parts already accepted, so a long post never repeats a part.
+        A retry resumes after the parts already accepted, so a long post never repeats a part: here, and through
+        the error's `progress` (kept in the ledger) when the outbox retries it later.
         """
         while True:
             try:
                 return await self._send(post, attempt)
             except _RetryLater as wait:
                 if wait.seconds > MAX_INLINE_RETRY_AFTER:
-                    return RateLimited(wait.seconds)
+                    return self._with_progress(RateLimited(wait.seconds), attempt)
                 log.warning("%s", kv(event="telegram_retry_after", recipient=post.recipient, seconds=wait.seconds))
             except PublishError as error:
-                return error
+                return self._with_progress(error, attempt)
+
+    @staticmethod
+    def _with_progress(error: PublishError, attempt: _Attempt) -> PublishError:
+        if attempt.sent_ids and not attempt.migrated_to:  # a moved chat gets the whole post again: no progress
+            error.progress = tuple(attempt.sent_ids)
+        return error
 
     async def _send(self, post: Post, attempt: _Attempt) -> Receipt:
         if attempt.migrated_to:

@@ -412,6 +412,7 @@ class FakeTelegram(ThreadedAiohttpServer):
         self._retries: list[_InjectedRetry] = []
         self._fail_status = 502
         self._fail_times = 0
+        self._fail_after = 0
         self._drop_times = 0
         self._delay = 0.0
         self._random: RandomFaults | None = None
@@ -516,10 +517,10 @@ class FakeTelegram(ThreadedAiohttpServer):
         with self._lock:
             self._retries.append(_InjectedRetry(seconds, times, chat, after))
 
-    def fail(self, status: int = 502, times: int = 1) -> None:
-        """The next `times` sends get `status` (e.g. 502 "Bad Gateway"), undelivered."""
+    def fail(self, status: int = 502, times: int = 1, after: int = 0) -> None:
+        """After `after` more sends, the next `times` sends get `status` (e.g. 502 "Bad Gateway"), undelivered."""
         with self._lock:
-            self._fail_status, self._fail_times = status, times
+            self._fail_status, self._fail_times, self._fail_after = status, times, after
 
     def delay(self, seconds: float) -> None:
         """Every answer waits `seconds` (0 to stop), after the request was processed."""
@@ -847,7 +848,9 @@ class FakeTelegram(ThreadedAiohttpServer):
     def _send(self, method: str, params: JSON, now: float) -> Any:
         chat_param = params.get("chat_id")
         chat = None if chat_param in (None, "") else _chat_key(chat_param)
-        if self._fail_times > 0:
+        if self._fail_times > 0 and self._fail_after > 0:
+            self._fail_after -= 1
+        elif self._fail_times > 0:
             self._fail_times -= 1
             status = self._fail_status
             try:
