@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import ParamSpec
 
 import schedule
 
 from bot.app import App
 from bot.logs import kv
+from bot.store import StoreError
 
 log = logging.getLogger("newsbot.scheduler")
 
@@ -19,13 +22,33 @@ DIGEST_CHECK_SECONDS = 60
 MAX_SLEEP_SECONDS = 1.0
 
 
+P = ParamSpec("P")
+
+
+def survive_store_errors(job: Callable[P, object]) -> Callable[P, None]:
+    """`job`, except that a StoreError (state file busy, disk full, …) is logged and the job runs again at its
+    next interval. Its transaction was rolled back, so nothing is half-written, and `run` keeps going: the error
+    often clears by itself (another process finishes writing, space is freed)."""
+
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            job(*args, **kwargs)
+        except StoreError as error:
+            log.error(
+                "%s",
+                kv(event="job_failed", job=getattr(job, "__name__", "job"), reason=str(error), retry="next interval"),
+            )
+
+    return guarded
+
+
 def build_schedule(app: App, stop: threading.Event) -> schedule.Scheduler:
     jobs = schedule.Scheduler()
     # One job looks for due sources (each has its own interval and error backoff in the state file), so
     # sources an admin adds from chat are polled too without rebuilding the schedule.
-    jobs.every(POLL_CHECK_SECONDS).seconds.do(app.poll_due_sources)
-    jobs.every(app.config.outbox.drain_interval).seconds.do(app.drain, stop.is_set)
-    jobs.every(DIGEST_CHECK_SECONDS).seconds.do(app.digest, should_stop=stop.is_set)
+    jobs.every(POLL_CHECK_SECONDS).seconds.do(survive_store_errors(app.poll_due_sources))
+    jobs.every(app.config.outbox.drain_interval).seconds.do(survive_store_errors(app.drain), stop.is_set)
+    jobs.every(DIGEST_CHECK_SECONDS).seconds.do(survive_store_errors(app.digest), should_stop=stop.is_set)
     return jobs
 
 
@@ -48,11 +71,15 @@ def run_forever(app: App, stop: threading.Event) -> None:
     A stop request lets the item in flight finish: the drain and the digest check `stop` between items.
     """
     log.info("%s", kv(event="started", sources=len(app.config.sources), state=app.config.state.path))
-    report = app.run_cycle(poll_all=False, should_stop=stop.is_set)
-    log.info("%s", kv(event="cycle", summary=report.summary()))
+    survive_store_errors(_first_cycle)(app, stop)
     jobs = build_schedule(app, stop)
     while not stop.is_set():
         jobs.run_pending()
         idle = jobs.idle_seconds
         stop.wait(MAX_SLEEP_SECONDS if idle is None else min(max(idle, 0.05), MAX_SLEEP_SECONDS))
     log.info("%s", kv(event="stopped"))
+
+
+def _first_cycle(app: App, stop: threading.Event) -> None:
+    report = app.run_cycle(poll_all=False, should_stop=stop.is_set)
+    log.info("%s", kv(event="cycle", summary=report.summary()))

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from bot.config import Config
 from bot.logs import _CHATTY_LOGGERS
 from bot.models import Post, Receipt
 from bot.publishers.file_sink import FileSink
+from bot.scheduler import build_schedule, run_forever
 from bot.store import PENDING, SENT, SqliteStore, StoreError, open_store
 from tests.conftest import REPO, FakeClock, news_item, rss
 
@@ -181,6 +183,31 @@ def test_full_disk_is_a_clear_error_and_the_next_poll_after_freeing_space_queues
         assert [poll.new for poll in report.polls] == [1]
         assert states(app) == [SENT, SENT, SENT]
     print(f"\ndisk full: {message}")
+
+
+def test_newsbot_run_keeps_running_through_a_full_disk_and_catches_up_once_space_is_freed(
+    config: Config, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_item = dict(news_item(3), description="A very long story. " * 2000 + "#Harbour")
+    Path(config.sources[0].url).write_text(rss([long_item, news_item(1)]), encoding="utf-8")
+    stop = threading.Event()
+    with App(config, clock=clock) as app:
+        db = app.store._db
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")  # "the disk is full"
+        jobs = build_schedule(app, stop)
+        with caplog.at_level(logging.ERROR, logger="newsbot.scheduler"):
+            stop.set()  # one pass: the first cycle, then the loop sees the stop
+            run_forever(app, stop)  # returns: the error did not end `run`
+            for job in jobs.jobs:
+                job.run()  # every scheduled job runs on the full disk, and none raises
+        errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+        assert [e.split()[1] for e in errors] == ["job=_first_cycle", "job=poll_due_sources"]  # those had to write
+        assert all("the disk is full" in e and "Free some space" in e and 'retry="next interval"' in e for e in errors)
+        assert states(app) == []
+
+        db.execute("PRAGMA max_page_count = 1073741823")  # space freed: the next cycle catches up, once
+        app.run_cycle(poll_all=True)
+        assert states(app) == [SENT, SENT]
 
 
 # --- a state path that cannot be written ------------------------------------------------------------------------
