@@ -219,7 +219,7 @@ def test_text_and_html_parts_say_the_same() -> None:
         assert link in text and link in html
     for words in ("#Politics", "Example News · 2026-11-20", "X", "Telegram", "Email preferences", "Unsubscribe"):
         assert words in text and words in html
-    assert text.count("Share: X <https://x.com/intent/post?") == 2
+    assert text.count("Share:\r\n  X: <https://x.com/intent/post?") == 2  # one link a line: readable in plain text
     assert UNSUBSCRIBE in text and UNSUBSCRIBE.replace("&", "&amp;") in html
 
 
