@@ -28,6 +28,7 @@ from bot.errors import PublishError, RecipientGone, Rejected, Unauthorized, Unkn
 from bot.hashtags import normalize
 from bot.logs import kv
 from bot.models import Article
+from bot.ratelimit import STOP_CHECK_SECONDS
 from bot.render import Digest, Renderer
 from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, SqliteStore
 
@@ -37,7 +38,6 @@ NEW_SUBSCRIBER_WINDOW = timedelta(days=7)
 RETRY_BASE = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
-STOP_CHECK_SECONDS = 0.2  # while waiting for the send rate's turn, how often a stop request is looked for
 
 
 class MailSender(Protocol):

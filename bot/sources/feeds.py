@@ -98,10 +98,9 @@ def _title(entry: Mapping[str, Any]) -> str:
 
 
 def _published(entry: Mapping[str, Any]) -> datetime | None:
-    # feedparser gives these already converted to UTC. dict.get reads the stored keys only: feedparser's own
-    # lookup maps a missing updated_parsed to published_parsed and warns that the mapping will go away.
-    stored = dict(entry) if not isinstance(entry, dict) else entry
-    parsed = dict.get(stored, "published_parsed") or dict.get(stored, "updated_parsed")
+    # feedparser gives these already converted to UTC. Its lookup of a missing updated_parsed falls back to
+    # published_parsed with a deprecation warning; its `in` checks the stored key only, so ask that first.
+    parsed = entry.get("published_parsed") or ("updated_parsed" in entry and entry.get("updated_parsed"))
     if not isinstance(parsed, time.struct_time):
         return None
     try:
