@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +19,18 @@ pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.x_api", "tests.fakes.
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "bot" / "samples"
 SYRIA_PAGE = SAMPLES / "syria-coalition.txt"
+
+
+def newsbot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`newsbot ARGS` as a user runs it: a real process in `cwd`, with `env` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 class FakeClock:

@@ -14,18 +14,7 @@ from bot.cli import main
 from bot.summarize import split_sentences
 from bot.telegram_html import validate, visible_length
 from bot.xtext import weighted_length
-from tests.conftest import REPO, SYRIA_PAGE, news_item, rss
-
-
-def newsbot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.conftest import REPO, SYRIA_PAGE, news_item, newsbot, rss
 
 
 def test_demo_renders_every_channel_within_limits_and_posts_nothing_the_second_time(tmp_path: Path) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +17,7 @@ import pytest
 from bot.app import App
 from bot.config import Config
 from bot.store import FAILED, PENDING, SENT, SKIPPED, UNKNOWN, open_store
-from tests.conftest import REPO, FakeClock, news_item, rss
+from tests.conftest import FakeClock, news_item, newsbot, rss
 from tests.fakes.smtp_server import FakeSmtp
 
 SECRET = "a-test-secret-that-is-long-enough"
@@ -337,20 +334,17 @@ public_url = "https://news.example.com/newsbot"
 """,
         encoding="utf-8",
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "NEWSBOT_SECRET_KEY": SECRET}
+    env = {"NEWSBOT_SECRET_KEY": SECRET}
 
-    def newsbot(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "bot", *args]
-        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-
-    assert newsbot("once").returncode == 0  # picks up the story; no digest is due on the first start
+    # Picks up the story; no digest is due on the first start.
+    assert newsbot("once", cwd=tmp_path, env=env).returncode == 0
     store = open_store(tmp_path / "newsbot.sqlite")
     for address, tags in (("climate@example.org", ("Climate",)), ("sports@example.org", ("Sports",))):
         store.request_email_subscription(address, tags, datetime.now().astimezone())
         store.confirm_email(address, datetime.now().astimezone())
     store.close()
 
-    done = newsbot("digest", "--send")
+    done = newsbot("digest", "--send", cwd=tmp_path, env=env)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1 digest(s) sent; 1 subscriber(s) had nothing new matching their hashtags"
