@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 
+from bot.addresses import InputRuleError, parse_address
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag, unique
 from bot.store import SqliteStore
@@ -123,11 +124,9 @@ def import_subscribers(
 
 def _check_address(channel: str, address: str) -> str:
     if channel == "email":
-        from bot.web import FormError, parse_address
-
         try:
             return parse_address(address)
-        except FormError as problem:
+        except InputRuleError as problem:
             raise ValueError(f"email {address!r}: {problem}") from None
     if not _CHAT_ID.match(address):
         raise ValueError(f"chat_id {address!r} is not a Telegram chat id (a whole number)")

@@ -34,7 +34,6 @@ import os
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.addresses import InputRuleError, parse_address, parse_display_name
 from bot.config import Config
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag, unique
@@ -87,9 +87,6 @@ __all__ = [
 log = logging.getLogger("newsbot")
 
 MAX_BODY_BYTES: Final = 10_000  # a form body larger than this gets 413
-MAX_ADDRESS_CHARS: Final = 254
-MAX_LOCAL_PART_CHARS: Final = 64
-MAX_NAME_CHARS: Final = 100
 MAX_TAG_CHARS: Final = 64
 MAX_TAGS: Final = 50
 RATE_WINDOW_SECONDS: Final = 3600.0
@@ -103,9 +100,6 @@ SECURITY_HEADERS: Final[Mapping[str, str]] = {
 ONE_CLICK_FIELD: Final = "List-Unsubscribe"
 ONE_CLICK_VALUE: Final = "One-Click"
 
-# RFC 5322 dot-atom: what may stand before the @ without quoting.
-_LOCAL_PART: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_DOMAIN_LABEL: Final = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
 
 SendMail = Callable[[EmailMessage], None]
@@ -164,48 +158,7 @@ def _relative(signer: TokenSigner, purpose: str, address: str, now: datetime) ->
 # -- form values ----------------------------------------------------------------------------------
 
 
-class FormError(ValueError):
-    """A form value the user must fix; the message is shown to them."""
-
-
-def parse_address(text: str) -> str:
-    """A plausible email address, trimmed, the domain lower-cased (IDNA for non-ASCII); FormError says what is wrong.
-
-    Deliberately simple: one @, an ASCII dot-atom before it (what Python's email package and every SMTP server
-    take without SMTPUTF8), a domain with a dot after it, at most 254 characters, no spaces or control characters.
-    """
-    address = text.strip()
-    if not address:
-        raise FormError("Please enter your email address.")
-    local, at, domain = address.rpartition("@")
-    problem = ""
-    if len(address) > MAX_ADDRESS_CHARS:
-        problem = f"is longer than {MAX_ADDRESS_CHARS} characters"
-    elif _has_control(address) or any(ch.isspace() for ch in address):
-        problem = "contains spaces or characters an email address cannot have"
-    elif not at or not local or "@" in local:
-        problem = "needs one @ with your name before it"
-    elif len(local) > MAX_LOCAL_PART_CHARS or not _LOCAL_PART.match(local):
-        problem = f"has characters that cannot come before the @ ({local[:20]})"
-    else:
-        domain = _ascii_domain(domain)
-        if not domain:
-            problem = "needs a domain such as example.com after the @"
-    if problem:
-        raise FormError(f"That email address {problem}.")
-    return f"{local}@{domain}"
-
-
-def _ascii_domain(domain: str) -> str:
-    """`domain` lower-cased and in ASCII (IDNA), or "" if it is not a domain with a dot."""
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return ""
-    labels = ascii_domain.split(".")
-    if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
-        return ""
-    return ascii_domain
+FormError = InputRuleError  # a form value the user must fix; the message is shown to them
 
 
 def parse_hashtags(text: str) -> list[str]:
@@ -222,19 +175,6 @@ def parse_hashtags(text: str) -> list[str]:
     return tags
 
 
-def parse_name(text: str) -> str:
-    name = " ".join(text.split())
-    if len(name) > MAX_NAME_CHARS:
-        raise FormError(f"Please keep the name to {MAX_NAME_CHARS} characters.")
-    if _has_control(name):
-        raise FormError("The name contains characters that cannot be used.")
-    return name
-
-
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
-
-
 def _shown_tags(tags: Sequence[str]) -> str:
     return " ".join(f"#{tag}" for tag in tags)
 
@@ -249,7 +189,7 @@ class _SignUp:
     def parse(cls, form: FormData) -> _SignUp:
         return cls(
             address=parse_address(_field(form, "email")),
-            name=parse_name(_field(form, "name")),
+            name=parse_display_name(_field(form, "name")),
             hashtags=tuple(parse_hashtags(_field(form, "hashtags"))),
         )
 

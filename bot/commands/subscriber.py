@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Final
 
 from bot import telegram_html
+from bot.addresses import InputRuleError, parse_address
 from bot.commands.admin import ADMIN_COMMANDS, is_admin
 from bot.commands.context import (
     Command,
@@ -125,11 +126,9 @@ def link_email(ctx: CommandContext, request: Request) -> Reply:
         return reply("This bot does not send an email digest.")
     if not text:
         return reply("Send your address after the command, for example <code>/email you@example.com</code>.")
-    from bot.web import FormError, parse_address
-
     try:
         address = parse_address(text)
-    except FormError as problem:
+    except InputRuleError as problem:
         raise InputError(f"That address does not look right: {echo(str(problem))}") from None
     now = ctx.clock()
     existing = ctx.store.email_subscriber(address)
