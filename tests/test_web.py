@@ -251,9 +251,7 @@ def test_what_the_visitor_typed_is_escaped(web: Web, client: TestClient) -> None
     assert "&#34;&gt;&lt;img src=x&gt;" in page.text
 
 
-def test_a_sign_up_with_a_script_name_is_refused_and_the_name_shown_back_as_text(
-    web: Web, client: TestClient
-) -> None:
+def test_a_sign_up_with_a_script_name_is_refused_and_the_name_shown_back_as_text(web: Web, client: TestClient) -> None:
     page = sign_up(client, name="<script>alert(1)</script>")
     assert page.status_code == 400
     assert "not quotes, brackets" in page.text
