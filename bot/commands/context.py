@@ -66,7 +66,7 @@ _TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
 _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
-COMMAND_THREADS: Final = 8  # commands of this many chats run at once; more wait for a free thread
+COMMAND_THREADS: Final = 8  # commands running at once, each with its own store connection; more wait their turn
 
 
 class _StorePerThread:
@@ -97,7 +97,7 @@ class _StorePerThread:
 class CommandContext:
     """The command side's own view of newsbot.
 
-    Commands run side by side in the context's worker threads (`run`), one per chat at a time; `store` is the
+    Commands run side by side in the context's worker threads (`run`, from the event loop); `store` is the
     calling thread's own connection to the state file. The state file is opened (and migrated) when the context
     is made, so that a broken one is reported at start-up. `close` waits for running commands, then closes the
     connections.
