@@ -92,6 +92,7 @@ class TelegramConfig:
     messages_per_group_per_minute: int = 20
     max_in_flight: int = 30  # requests open at once during a fan-out
     request_timeout: float = 15.0
+    commands_per_minute: int = 20  # chat commands one user may send in any minute (admins are not limited)
     utm: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -374,6 +375,9 @@ class _Parser:
             messages_per_group_per_minute=self.positive(raw, "telegram.messages_per_group_per_minute", 20),
             max_in_flight=self.positive(raw, "telegram.max_in_flight", 30),
             request_timeout=self.positive_number(raw, "telegram.request_timeout", 15.0),
+            commands_per_minute=self.positive(
+                raw, "telegram.commands_per_minute", TelegramConfig().commands_per_minute
+            ),
             utm=self.utm(raw, "telegram.utm"),
         )
 

@@ -1,10 +1,13 @@
-"""Client-side rate limits for asyncio senders, as sliding windows.
+"""Rate limits as sliding windows: pacing for asyncio senders, and refusals for what people send us.
 
 Telegram allows about 30 messages per second overall, 1 per second to one chat and 20 per minute to one group or
 channel. Each limit here is "at most N sends in any window of P seconds", checked when a send starts, and sends
 are spaced evenly (P / N apart) rather than started in bursts. A small safety margin is added to every window so
 that jitter between our clock and the server's never pushes a send over the server's own count; the throughput
 cost is margin / period (3 % by default).
+
+`PerKeyLimit` is the other direction: at most N events per key (a user, an address) in any window, where what
+comes on top is refused rather than delayed.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 
 DEFAULT_MARGIN = 0.03  # seconds added to every window
 STOP_CHECK_SECONDS = 0.2  # while waiting for a turn, how often a stop request is looked for
@@ -51,6 +54,48 @@ class SlidingWindow:
             self._events.popleft()
 
 
+class KeyedWindows:
+    """One SlidingWindow per key (a chat, a user), made on first use. The windows of idle keys are dropped once
+    many are kept, and the next drop waits until the count has doubled, so memory stays flat at O(1) per event."""
+
+    MIN_PRUNE_AT = 4096
+
+    def __init__(self, limit: int, period: float, margin: float = DEFAULT_MARGIN) -> None:
+        self._limit = limit
+        self._period = period
+        self._margin = margin
+        self._windows: dict[Hashable, SlidingWindow] = {}
+        self._prune_at = self.MIN_PRUNE_AT
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def get(self, key: Hashable, now: float) -> SlidingWindow:
+        window = self._windows.get(key)
+        if window is None:
+            if len(self._windows) >= self._prune_at:
+                self._windows = {k: w for k, w in self._windows.items() if not w.idle(now)}
+                self._prune_at = max(self.MIN_PRUNE_AT, 2 * len(self._windows))
+            window = self._windows[key] = SlidingWindow(self._limit, self._period, self._margin)
+        return window
+
+
+class PerKeyLimit:
+    """At most `limit` events per key in any `period` seconds; what comes on top is refused, not delayed."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self._windows = KeyedWindows(limit, period, margin=0.0)
+
+    def take(self, key: Hashable, now: float) -> float:
+        """0 if one more event fits (and it is counted), else the seconds until one would (nothing is counted)."""
+        window = self._windows.get(key, now)
+        wait = window.wait_time(now)
+        if wait <= 0:
+            window.record(now)
+            return 0.0
+        return wait
+
+
 def is_group_chat(chat_id: str) -> bool:
     """Channels and groups have negative ids or @names; private chats have positive ids."""
     return chat_id.startswith(("-", "@"))
@@ -58,9 +103,6 @@ def is_group_chat(chat_id: str) -> bool:
 
 class ChatRateLimiter:
     """The three Telegram limits together. `acquire(chat)` returns when a message to `chat` may start."""
-
-    # Forget the windows of idle chats once this many are kept, so memory stays flat during a large fan-out.
-    MAX_IDLE_WINDOWS = 4096
 
     def __init__(
         self,
@@ -77,11 +119,9 @@ class ChatRateLimiter:
         # over tens of milliseconds, and that spread, not our clock, is what would break the server's window.
         self._spacing = (1.0 + margin) / overall_per_second
         self._next_start = 0.0
-        self._per_chat_limit = per_chat_per_second
-        self._per_group_limit = per_group_per_minute
-        self._margin = margin
-        self._chats: dict[str, SlidingWindow] = {}
-        self._groups: dict[str, SlidingWindow] = {}
+        # Windows of idle chats are forgotten, so memory stays flat during a large fan-out.
+        self._chats = KeyedWindows(per_chat_per_second, 1.0, margin)
+        self._groups = KeyedWindows(per_group_per_minute, 60.0, margin)
         self._paused_until = 0.0
         self._clock = clock
         self._sleep = sleep
@@ -92,8 +132,8 @@ class ChatRateLimiter:
 
     async def acquire(self, chat_id: str, give_up: Callable[[], bool] | None = None) -> None:
         """Return when a message to `chat_id` may start; raise StopRequested if `give_up()` turns true first."""
-        chat = self._window(self._chats, chat_id, self._per_chat_limit, 1.0)
-        group = self._window(self._groups, chat_id, self._per_group_limit, 60.0) if is_group_chat(chat_id) else None
+        chat = self._chats.get(chat_id, self._clock())
+        group = self._groups.get(chat_id, self._clock()) if is_group_chat(chat_id) else None
         while True:
             now = self._clock()
             windows = [self._overall, chat] + ([group] if group else [])
@@ -112,13 +152,3 @@ class ChatRateLimiter:
                 raise StopRequested
             else:
                 await self._sleep(min(wait, STOP_CHECK_SECONDS))
-
-    def _window(self, windows: dict[str, SlidingWindow], key: str, limit: int, period: float) -> SlidingWindow:
-        window = windows.get(key)
-        if window is None:
-            if len(windows) >= self.MAX_IDLE_WINDOWS:
-                now = self._clock()
-                for idle_key in [k for k, w in windows.items() if w.idle(now)]:
-                    del windows[idle_key]
-            window = windows[key] = SlidingWindow(limit, period, self._margin)
-        return window

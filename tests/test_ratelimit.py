@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.ratelimit import ChatRateLimiter, SlidingWindow
+from bot.ratelimit import ChatRateLimiter, KeyedWindows, PerKeyLimit, SlidingWindow
 
 
 class FakeTime:
@@ -75,3 +75,22 @@ def test_sliding_window_frees_a_slot_after_period_plus_margin() -> None:
     window.record(0.5)
     assert window.wait_time(0.6) == 1.03 - 0.6
     assert window.wait_time(1.03) == 0.0
+
+
+def test_per_key_limit_refuses_what_comes_on_top_without_counting_it() -> None:
+    limit = PerKeyLimit(2, 60.0)
+    assert [limit.take("alice", 0.0), limit.take("alice", 10.0)] == [0.0, 0.0]
+    assert limit.take("alice", 30.0) == 30.0  # until the first one leaves the window
+    assert limit.take("alice", 59.0) == 1.0  # the refusal above was not counted
+    assert limit.take("bob", 59.0) == 0.0  # keys are counted apart
+    assert limit.take("alice", 60.0) == 0.0
+
+
+def test_keyed_windows_forget_idle_keys_so_memory_stays_flat() -> None:
+    windows = KeyedWindows(1, 1.0, margin=0.0)
+    for key in range(KeyedWindows.MIN_PRUNE_AT):
+        windows.get(key, 0.0).record(0.0)
+    busy = windows.get("busy", 5.0)
+    busy.record(5.0)
+    assert len(windows) == 1  # the first 4096 were idle by then and were dropped
+    assert windows.get("busy", 5.5) is busy

@@ -1,18 +1,29 @@
 """The python-telegram-bot side of the commands: updates in, `Request`s to the command functions, replies out.
 
-Command functions are synchronous (they use SQLite); each runs in a worker thread so the event loop keeps
-polling. PTB handles one update at a time (no `concurrent_updates`), so the store connection is never used by
-two commands at once. Every reply is Telegram HTML, checked with `telegram_html`, split at 4096 visible
-characters, with the bot token and other configured secrets redacted.
+Chats are answered side by side and each chat in the order its messages came (`OneAtATimePerChat`): a slow
+command (/addsource, /post of a URL, /email) or a "retry after" from Telegram holds up only its own chat.
+Command functions are synchronous (they use SQLite); each runs in one of the context's worker threads, with
+that thread's own store connection, so the event loop keeps polling.
+
+A user may send at most `[telegram] commands_per_minute` commands in any minute (admins are not limited: they
+are trusted, and since chats do not wait for each other, an admin's burst slows only the admin's own chat).
+The first command over the limit gets one short notice; the rest are dropped without an answer, since
+answering each would be a flood of our own.
+
+Every reply is Telegram HTML, checked with `telegram_html`, split at 4096 visible characters, with the bot token
+and other configured secrets redacted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
+import time
 import warnings
-from collections.abc import Callable, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Final
 
@@ -32,6 +43,7 @@ from telegram.error import RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -41,19 +53,34 @@ from telegram.ext import (
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import telegram_html
-from bot.commands.admin import ADMIN_COMMANDS, broadcast_button
+from bot.commands.admin import ADMIN_COMMANDS, broadcast_button, is_admin
 from bot.commands.context import CommandContext, InputError, Reply, Request, reply
 from bot.commands.subscriber import SUBSCRIBER_COMMANDS, fallback
 from bot.config import Config
 from bot.logs import RedactSecrets, kv, secret_values
+from bot.ratelimit import PerKeyLimit
 
-__all__ = ["ALLOWED_UPDATES", "build_application", "command_menus", "publish_command_menus"]
+__all__ = [
+    "ALLOWED_UPDATES",
+    "CommandLimit",
+    "OneAtATimePerChat",
+    "build_application",
+    "command_menus",
+    "publish_command_menus",
+]
 
 log = logging.getLogger("newsbot.commands")
 
 ALLOWED_UPDATES: Final = ["message", "callback_query"]  # edits of old commands are not commands
 SEND_ATTEMPTS: Final = 3
 MAX_RETRY_WAIT_SECONDS: Final = 30.0
+# Chats answered at once (their commands share the context's worker threads); more wait in PTB's update queue.
+MAX_CHATS_AT_ONCE: Final = 256
+COMMAND_LIMIT_SECONDS: Final = 60.0  # the window of [telegram] commands_per_minute
+SLOW_DOWN: Final = (
+    "Slow down, please: that is more than {limit} commands in a minute. "
+    "Send the next one in {seconds} s; until then I ignore commands from you."
+)
 _COMMAND: Final = re.compile(r"/([^\s@]*)(?:@\S*)?\s?(.*)", re.DOTALL)
 
 # New messages only: an edited "/pause" is not a new command.
@@ -66,23 +93,29 @@ Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, Non
 
 def build_application(config: Config, token: str, context: CommandContext) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot's chat commands, ready to run (see `CommandRunner`)."""
-    application = ApplicationBuilder().token(token).base_url(config.telegram.base_url).build()
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(config.telegram.base_url)
+        .concurrent_updates(OneAtATimePerChat(MAX_CHATS_AT_ONCE))
+        .build()
+    )
     redact = RedactSecrets(
         [token, *secret_values(name for names in config.secret_env_names().values() for name in names)]
-    )
+    ).redact
+    limit = CommandLimit(config)
     # Forwarded subscriber commands fall through to `fallback`, which says why they are ignored. Admin commands
     # see every new message, so that the admin check refuses (and logs) groups and forwards itself.
     for command in SUBSCRIBER_COMMANDS:
-        handler = _on_message(context, command.run, redact.redact)
+        handler = _on_message(context, command.run, redact, limit)
         application.add_handler(
             CommandHandler(command.name, handler, filters=_PRIVATE_NEW_MESSAGES & ~filters.FORWARDED)
         )
     for command in ADMIN_COMMANDS:
-        application.add_handler(
-            CommandHandler(command.name, _on_message(context, command.run, redact.redact), filters=_NEW_MESSAGES)
-        )
-    application.add_handler(CallbackQueryHandler(_on_button(context, redact.redact), pattern=r"^bc:"))
-    application.add_handler(MessageHandler(_PRIVATE_NEW_MESSAGES, _on_message(context, fallback, redact.redact)))
+        handler = _on_message(context, command.run, redact, limit)
+        application.add_handler(CommandHandler(command.name, handler, filters=_NEW_MESSAGES))
+    application.add_handler(CallbackQueryHandler(_on_button(context, redact, limit), pattern=r"^bc:"))
+    application.add_handler(MessageHandler(_PRIVATE_NEW_MESSAGES, _on_message(context, fallback, redact, limit)))
     return application
 
 
@@ -107,18 +140,88 @@ async def publish_command_menus(bot: Bot, config: Config) -> None:
 # --- updates in ------------------------------------------------------------------------------------------
 
 
-def _on_message(context: CommandContext, run: CommandRun, redact: Callable[[str], str]) -> Callback:
+class OneAtATimePerChat(BaseUpdateProcessor):
+    """Updates of different chats are handled side by side; those of one chat one after another, in the order
+    they came (so "/subscribe #x" then "/unsubscribe #x" leaves #x unsubscribed).
+
+    An update for a busy chat joins that chat's line and returns at once: the task already working on the chat
+    handles it next. Waiting updates so take none of the `max_concurrent_updates` places, and a flood into one
+    chat cannot crowd out the others.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._lines: dict[int, deque[Awaitable[Any]]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        line = self._lines.get(chat.id)
+        if line is not None:
+            line.append(coroutine)
+            return
+        self._lines[chat.id] = line = deque([coroutine])
+        try:
+            while line:
+                try:
+                    await line.popleft()
+                except Exception:  # PTB hands handler errors to its error handlers; this is a last resort
+                    log.exception("%s", kv(event="update_failed", chat_id=chat.id))
+        finally:
+            del self._lines[chat.id]
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class CommandLimit:
+    """At most `[telegram] commands_per_minute` commands per user in any minute; admins are not limited.
+
+    A user over the limit is told once (at most one notice a minute); later commands in the same stretch are
+    dropped without an answer.
+    """
+
+    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
+        self._config = config
+        self._per_minute = config.telegram.commands_per_minute
+        self._commands = PerKeyLimit(self._per_minute, COMMAND_LIMIT_SECONDS)
+        self._notices = PerKeyLimit(1, COMMAND_LIMIT_SECONDS)
+        self._clock = clock
+
+    def refusal(self, request: Request) -> Reply | None:
+        """None if the command may run (it is counted); otherwise the answer instead: the notice, or nothing."""
+        if is_admin(self._config, request.user_id):
+            return None
+        now = self._clock()
+        wait = self._commands.take(request.user_id, now)
+        if wait <= 0:
+            return None
+        if self._notices.take(request.user_id, now) > 0:
+            return reply()
+        log.warning("%s", kv(event="commands_limited", user_id=request.user_id, retry_after=math.ceil(wait)))
+        return reply(SLOW_DOWN.format(limit=self._per_minute, seconds=math.ceil(wait)))
+
+
+def _on_message(
+    context: CommandContext, run: CommandRun, redact: Callable[[str], str], limit: CommandLimit
+) -> Callback:
     async def handle(update: Update, _ptb: ContextTypes.DEFAULT_TYPE) -> None:
         request = _request(update)
         if request is None:
             return
-        answer = await _run(context, run, request)
+        refusal = limit.refusal(request)
+        answer = await _run(context, run, request) if refusal is None else refusal
         await _send(update.get_bot(), request.chat_id, answer, redact)
 
     return handle
 
 
-def _on_button(context: CommandContext, redact: Callable[[str], str]) -> Callback:
+def _on_button(context: CommandContext, redact: Callable[[str], str], limit: CommandLimit) -> Callback:
     async def handle(update: Update, _ptb: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None or query.message is None:
@@ -131,6 +234,9 @@ def _on_button(context: CommandContext, redact: Callable[[str], str]) -> Callbac
             command="broadcast-button",
             args=query.data or "",
         )
+        if (refusal := limit.refusal(request)) is not None:
+            await _send(update.get_bot(), request.chat_id, refusal, redact)
+            return
         answer = await _run(context, broadcast_button, request)
         try:
             await query.answer(None if answer.parts else "Already done.")
@@ -163,7 +269,7 @@ def _request(update: Update) -> Request | None:
 async def _run(context: CommandContext, run: CommandRun, request: Request) -> Reply:
     """The command in a worker thread; bad input becomes its explanation, a bug a short apology and a log line."""
     try:
-        return await asyncio.to_thread(run, context, request)
+        return await context.run(run, request)
     except InputError as error:
         return reply(error.html)
     except Exception:

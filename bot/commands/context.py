@@ -11,15 +11,18 @@ bad input by raising `InputError` with the reply to send.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-import jinja2
 from markupsafe import Markup
 
 from bot import telegram_html
@@ -63,34 +66,75 @@ _TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
 _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
-@dataclass
-class CommandContext:
-    """The command side's own view of newsbot. `store` is its own connection to the state file."""
+COMMAND_THREADS: Final = 8  # commands running at once, each with its own store connection; more wait their turn
 
-    store: SqliteStore
-    config: Config
-    renderer: Renderer
-    clock: Callable[[], datetime]  # UTC
-    # Sends the double opt-in mail for /email (address, hashtags, now); None when the email digest is not live.
-    confirm_email: Callable[[str, Sequence[str], datetime], None] | None = None
-    _pages: jinja2.Environment | None = field(default=None, init=False, repr=False)
+
+class _StorePerThread:
+    """Each thread's own connection to the state file, opened on first use: a sqlite3 connection must not be
+    used by two threads at once. SQLite in WAL mode lets the connections read side by side; writes take turns."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[SqliteStore] = []
+
+    def get(self) -> SqliteStore:
+        store: SqliteStore | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = open_store(self._path)
+            with self._lock:
+                self._opened.append(store)
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for store in opened:
+            store.close()
+
+
+class CommandContext:
+    """The command side's own view of newsbot.
+
+    Commands run side by side in the context's worker threads (`run`, from the event loop); `store` is the
+    calling thread's own connection to the state file. The state file is opened (and migrated) when the context
+    is made, so that a broken one is reported at start-up. `close` waits for running commands, then closes the
+    connections.
+    """
+
+    def __init__(self, config: Config, renderer: Renderer, clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.renderer = renderer
+        self.clock = clock  # UTC
+        # Sends the double opt-in mail for /email (address, hashtags, now); None when the email digest is not live.
+        self.confirm_email: Callable[[str, Sequence[str], datetime], None] | None = None
+        self._pages = build_environment(config.templates.dir)
+        self._stores = _StorePerThread(config.state.path)
+        self._stores.get()
+        self._workers = ThreadPoolExecutor(COMMAND_THREADS, thread_name_prefix="newsbot-command")
+
+    @property
+    def store(self) -> SqliteStore:
+        return self._stores.get()
+
+    async def run(self, command: Callable[[CommandContext, Request], Reply], request: Request) -> Reply:
+        """`command` in a worker thread, so that the event loop goes on with other chats meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(self._workers, command, self, request)
 
     def render_page(self, template: str, **values: object) -> str:
         """A chat reply from a template (welcome, help). String values are escaped for Telegram here."""
-        if self._pages is None:
-            self._pages = build_environment(self.config.templates.dir)
         safe = {key: _telegram_safe(value) for key, value in values.items()}
         return self._pages.get_template(template).render(safe).strip()
 
     def close(self) -> None:
-        self.store.close()
+        self._workers.shutdown(wait=True, cancel_futures=True)
+        self._stores.close()
 
 
 def open_command_context(config: Config, clock: Callable[[], datetime] = utc_now) -> CommandContext:
-    """A context with its own store connection (the main loop keeps another one on the same WAL file)."""
-    return CommandContext(
-        store=open_store(config.state.path), config=config, renderer=build_renderer(config), clock=clock
-    )
+    """A context with its own store connections (the main loop keeps another one on the same WAL file)."""
+    return CommandContext(config, build_renderer(config), clock)
 
 
 def _telegram_safe(value: object) -> object:

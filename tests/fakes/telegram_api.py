@@ -481,6 +481,13 @@ class FakeTelegram(ThreadedAiohttpServer):
                 self._changed.wait(left)
             return list(self._by_chat[key])
 
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Block until `condition()` holds, checked whenever a request is recorded, such as
+        `fake.wait_until(lambda: fake.count_429 == 1)`; AssertionError if it does not within `timeout` s."""
+        with self._changed:
+            if not self._changed.wait_for(condition, timeout):
+                raise AssertionError(f"still not true after {timeout} s; requests: {len(self._requests)}")
+
     # --- fault injection --------------------------------------------------------------------------
 
     def block(self, chat_id: ChatId) -> None:

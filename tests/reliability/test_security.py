@@ -73,7 +73,9 @@ REFUSALS = {
 @pytest.fixture(scope="module")
 def admin_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotChat]:
     tmp = tmp_path_factory.mktemp("admin")
-    with running_bot(tmp) as bot:
+    # Two users send every admin command several times within seconds: above the per-user command limit (tested
+    # in test_commands_concurrency), which is raised here so that each attempt meets the admin check.
+    with running_bot(tmp, telegram={"commands_per_minute": 1000}) as bot:
         from datetime import timedelta
 
         from bot.store import AddedSource
