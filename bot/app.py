@@ -13,8 +13,6 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-import httpx
-
 from bot import digest
 from bot.config import Config
 from bot.digest_delivery import DeliveryReport, EmailDigest
@@ -27,6 +25,7 @@ from bot.publishers import Publisher, build_publishers
 from bot.publishers.base import DigestPublisher
 from bot.publishers.file_sink import write_atomically
 from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Digest, Renderer, XThread
+from bot.sources.connect import Connections
 from bot.store import DIGEST_REQUEST_KEY, SqliteStore, from_db_time, open_store, to_db_time, unauthorized_key
 from bot.summarize import default_summarizer
 
@@ -132,7 +131,7 @@ class App:
         config: Config,
         *,
         clock: Clock = utc_now,
-        http_client: httpx.Client | None = None,
+        connections: Connections | None = None,
         publishers: dict[str, Publisher] | None = None,
     ) -> None:
         self.config = config
@@ -158,7 +157,7 @@ class App:
             self.store.close()
             self.lock.release()
             raise
-        self.ingest = Ingest(self.store, config, client=http_client)
+        self.ingest = Ingest(self.store, config, connections=connections)
         self.outbox = Outbox(self.store, self.renderer, self.publishers, config)
 
     def close(self) -> None:

@@ -226,9 +226,9 @@ def chat_commands(config: Config) -> Iterator[None]:
 
 
 def _read_entry(target: str, number: int, command: str) -> tuple[Entry, int]:
-    from bot.sources import read_source
+    from bot.sources import Reach, read_source
 
-    entries = read_source(command, target).entries
+    entries = read_source(command, target, reach=Reach(from_operator=True)).entries  # the operator typed it
     if not entries:
         raise ConfigError(f"{target}: no article found in it")
     if not 1 <= number <= len(entries):

@@ -65,6 +65,12 @@ class SourceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchConfig:
+    # false: URLs from chat, and redirects away from a source's own origin, reach only public addresses
+    allow_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RouteConfig:
     name: str
     hashtags: tuple[str, ...]  # any of these; "*" matches every article
@@ -159,6 +165,7 @@ class Config:
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     sources: tuple[SourceConfig, ...] = ()
+    fetch: FetchConfig = field(default_factory=FetchConfig)
     routes: tuple[RouteConfig, ...] = ()
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     x: XConfig = field(default_factory=XConfig)
@@ -246,7 +253,9 @@ class _Parser:
         output = self.table(data, "output")
         templates = self.table(data, "templates")
         outbox = self.table(data, "outbox")
+        fetch = self.table(data, "fetch")
         self.known(state, "state", StateConfig)
+        self.known(fetch, "fetch", FetchConfig)
         self.known(output, "output", OutputConfig)
         self.known(templates, "templates", TemplatesConfig)
         self.known(outbox, "outbox", OutboxConfig)
@@ -264,6 +273,7 @@ class _Parser:
                 drain_interval=self.positive(outbox, "outbox.drain_interval", 30),
             ),
             sources=self.sources(data.get("sources", [])),
+            fetch=FetchConfig(allow_private=self.get(fetch, "fetch.allow_private", bool, False)),
             routes=self.routes(data.get("routes", [])),
             telegram=self.telegram(self.table(data, "telegram")),
             x=self.x(self.table(data, "x")),

@@ -19,6 +19,8 @@ Publishers translate their library's exceptions into these; nothing else leaves 
 
 from __future__ import annotations
 
+from bot.urls import redact_url, redact_urls_in
+
 
 class NewsbotError(Exception):
     """Base of every error newsbot raises on purpose."""
@@ -29,13 +31,17 @@ class ConfigError(NewsbotError):
 
 
 class SourceError(NewsbotError):
-    """A source could not be read. `source` and `url` say which one; the message says why."""
+    """A source could not be read. `source` and `url` say which one; the message says why.
+
+    The message and `reason` show URLs without credentials or query (`bot.urls.redact_url`): both are logged
+    and shown in chat. `url` is kept whole for the code that reads it.
+    """
 
     def __init__(self, source: str, url: str, reason: str) -> None:
-        super().__init__(f"source {source!r} ({url}): {reason}")
         self.source = source
         self.url = url
-        self.reason = reason
+        self.reason = redact_urls_in(reason)
+        super().__init__(f"source {source!r} ({redact_url(url)}): {self.reason}")
 
     def __reduce__(self) -> tuple[type[SourceError], tuple[str, str, str]]:
         # Sources may be read in worker processes; the error must come back whole.

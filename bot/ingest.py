@@ -11,17 +11,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import BaseContext
 
-import httpx
-
 from bot.config import Config, SourceConfig
 from bot.errors import SourceError
 from bot.identity import build_article
 from bot.logs import kv
 from bot.models import Article, Entry
 from bot.route import decide, outbox_items
-from bot.sources import SourceRead, download_source, parse_fetched
+from bot.sources import Reach, SourceRead, download_source, parse_fetched
+from bot.sources.connect import Connections
 from bot.sources.fetch import Fetched
 from bot.store import SourceState, SqliteStore
+from bot.urls import redact_url
 
 log = logging.getLogger("newsbot.ingest")
 
@@ -84,10 +84,10 @@ def _worker_context() -> BaseContext:
 
 
 class Ingest:
-    def __init__(self, store: SqliteStore, config: Config, client: httpx.Client | None = None) -> None:
+    def __init__(self, store: SqliteStore, config: Config, connections: Connections | None = None) -> None:
         self.store = store
         self.config = config
-        self.client = client
+        self.connections = connections
 
     def sources(self) -> list[SourceConfig]:
         """The config's sources, then those admins added from chat (/addsource)."""
@@ -117,19 +117,22 @@ class Ingest:
         """
         states = [self.store.source_state(source.name) for source in sources]
         pairs = list(zip(sources, states, strict=True))
-        if len(sources) <= 1 or self.client is not None:
-            downloads = [self._download(source, state, self.client) for source, state in pairs]
+        if len(sources) <= 1 or self.connections is not None:
+            downloads = [self._download(source, state, self.connections) for source, state in pairs]
         else:
-            with httpx.Client() as client, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(sources))) as pool:
-                downloads = list(pool.map(lambda pair: self._download(pair[0], pair[1], client), pairs))
+            with Connections() as shared, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(sources))) as pool:
+                downloads = list(pool.map(lambda pair: self._download(pair[0], pair[1], shared), pairs))
         results = _parse_all(sources, downloads)
         return [
             self._record(source, state, result, now) for (source, state), result in zip(pairs, results, strict=True)
         ]
 
-    @staticmethod
+    def reach(self, source: SourceConfig) -> Reach:
+        """A source from the config file may be on a private host; one added in chat may not (bot/sources/reach)."""
+        return Reach(from_operator=source in self.config.sources, allow_private=self.config.fetch.allow_private)
+
     def _download(
-        source: SourceConfig, state: SourceState, client: httpx.Client | None
+        self, source: SourceConfig, state: SourceState, connections: Connections | None
     ) -> SourceRead | Fetched | SourceError:
         try:
             return download_source(
@@ -139,7 +142,8 @@ class Ingest:
                 last_modified=state.last_modified,
                 timeout=source.timeout,
                 max_bytes=source.max_bytes,
-                client=client,
+                reach=self.reach(source),
+                connections=connections,
             )
         except SourceError as exc:
             return exc
@@ -160,7 +164,7 @@ class Ingest:
                 kv(
                     event="source_failed",
                     source=source.name,
-                    url=source.url,
+                    url=redact_url(source.url),
                     reason=exc.reason,
                     failures=failures,
                     retry_at=retry_at.isoformat(timespec="seconds"),

@@ -28,6 +28,13 @@ def bot(tmp_path: Path) -> Iterator[BotChat]:
         yield chat
 
 
+@pytest.fixture
+def lan_bot(tmp_path: Path) -> Iterator[BotChat]:
+    """A bot allowed to fetch URLs given in chat from private addresses, such as the test site on 127.0.0.1."""
+    with running_bot(tmp_path, fetch={"allow_private": True}) as chat:
+        yield chat
+
+
 class _Site(BaseHTTPRequestHandler):
     """/feed.xml: an RSS feed; /page.txt: an article page; anything else: 404."""
 
@@ -200,19 +207,19 @@ def test_post_routes_an_article_again_including_telegram_subscribers(bot: BotCha
     assert "Nothing queued" in bot.ask("/post abc123def456", user_id=ADMIN)
 
 
-def test_post_a_url_reads_the_page_stores_the_article_and_queues_it(bot: BotChat, site: str) -> None:
-    answer = bot.ask(f"/post {site}/page.txt", user_id=ADMIN)
+def test_post_a_url_reads_the_page_stores_the_article_and_queues_it(lan_bot: BotChat, site: str) -> None:
+    answer = lan_bot.ask(f"/post {site}/page.txt", user_id=ADMIN)
 
     assert "queued for telegram, x, email" in answer
-    [article] = bot.store.recent_articles(5)
+    [article] = lan_bot.store.recent_articles(5)
     assert article.source == "post" and article.title.startswith("Syria joins coalition")
-    assert {r.channel for r in bot.store.rows_for_article(article.key)} == {"telegram", "x", "email"}
+    assert {r.channel for r in lan_bot.store.rows_for_article(article.key)} == {"telegram", "x", "email"}
 
 
-def test_post_a_url_that_cannot_be_read_says_why(bot: BotChat, site: str) -> None:
-    assert "Could not read that page" in bot.ask(f"/post {site}/gone", user_id=ADMIN)
-    assert "not an http" in bot.ask("/post file:///etc/passwd", user_id=ADMIN)
-    assert bot.store.count_articles() == 0
+def test_post_a_url_that_cannot_be_read_says_why(lan_bot: BotChat, site: str) -> None:
+    assert "Could not read that page" in lan_bot.ask(f"/post {site}/gone", user_id=ADMIN)
+    assert "not an http" in lan_bot.ask("/post file:///etc/passwd", user_id=ADMIN)
+    assert lan_bot.store.count_articles() == 0
 
 
 def test_skip_marks_every_pending_row_skipped_with_the_admins_id(bot: BotChat) -> None:
@@ -228,30 +235,31 @@ def test_skip_marks_every_pending_row_skipped_with_the_admins_id(bot: BotChat) -
     assert "Nothing was pending" in bot.ask("/skip abc123", user_id=ADMIN)
 
 
-def test_addsource_checks_the_feed_and_stores_it_under_a_host_name(bot: BotChat, site: str) -> None:
-    answer = bot.ask(f"/addsource {site}/feed.xml #Local #News", user_id=ADMIN)
+def test_addsource_checks_the_feed_and_stores_it_under_a_host_name(lan_bot: BotChat, site: str) -> None:
+    answer = lan_bot.ask(f"/addsource {site}/feed.xml #Local #News", user_id=ADMIN)
 
     assert "Added source 127.0.0.1-1 (2 entries found now)" in answer
-    [added] = bot.store.added_sources()
+    [added] = lan_bot.store.added_sources()
     assert (added.name, added.url, added.hashtags, added.added_by) == (
         "127.0.0.1-1",
         f"{site}/feed.xml",
         ("Local", "News"),
         str(ADMIN),
     )
-    assert "already a source: 127.0.0.1-1" in bot.ask(f"/addsource {site}/feed.xml", user_id=ADMIN)
-    assert "127.0.0.1-1" in bot.ask("/sources", user_id=ADMIN)
+    assert "already a source: 127.0.0.1-1" in lan_bot.ask(f"/addsource {site}/feed.xml", user_id=ADMIN)
+    assert "127.0.0.1-1" in lan_bot.ask("/sources", user_id=ADMIN)
 
 
-def test_addsource_refuses_a_broken_source_or_a_bad_url(bot: BotChat, site: str) -> None:
-    assert "does not work, so it was not added" in bot.ask(f"/addsource {site}/missing.xml", user_id=ADMIN)
-    assert "not an http" in bot.ask("/addsource ftp://example.com/feed", user_id=ADMIN)
-    assert "limit is 2000" in bot.ask("/addsource https://example.com/" + "a" * 2100, user_id=ADMIN)
-    assert bot.store.added_sources() == []
+def test_addsource_refuses_a_broken_source_or_a_bad_url(lan_bot: BotChat, site: str) -> None:
+    assert "does not work, so it was not added" in lan_bot.ask(f"/addsource {site}/missing.xml", user_id=ADMIN)
+    assert "not an http" in lan_bot.ask("/addsource ftp://example.com/feed", user_id=ADMIN)
+    assert "limit is 2000" in lan_bot.ask("/addsource https://example.com/" + "a" * 2100, user_id=ADMIN)
+    assert lan_bot.store.added_sources() == []
 
 
 def test_removesource_removes_chat_added_sources_and_refuses_config_ones(tmp_path: Path, site: str) -> None:
-    with running_bot(tmp_path, sources=[{"name": "wire", "url": "https://wire.example.com/feed"}]) as bot:
+    config_source = {"name": "wire", "url": "https://wire.example.com/feed"}
+    with running_bot(tmp_path, sources=[config_source], fetch={"allow_private": True}) as bot:
         bot.ask(f"/addsource {site}/feed.xml", user_id=ADMIN)
 
         assert "remove it there" in bot.ask("/removesource wire", user_id=ADMIN)

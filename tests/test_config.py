@@ -39,6 +39,7 @@ SECTIONS = {
     "templates": cfg.TemplatesConfig,
     "outbox": cfg.OutboxConfig,
     "sources": cfg.SourceConfig,
+    "fetch": cfg.FetchConfig,
     "routes": cfg.RouteConfig,
     "telegram": cfg.TelegramConfig,
     "x": cfg.XConfig,

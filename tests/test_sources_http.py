@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 import bot
 from bot.errors import SourceError
-from bot.sources import read_source
+from bot.sources import Reach, SourceRead, read_source
+from bot.sources.connect import Connections
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 ETAG = '"v1-7f3a"'
@@ -27,6 +28,11 @@ RSS_WITH_RELATIVE_LINKS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <item><title>Harbour story</title><link>/2026/11/harbour</link>
 <description>&lt;img src="/img/harbour.jpg"&gt; Ships are back.</description></item>
 </channel></rss>"""
+
+
+def read_config_source(name: str, url: str, **options: Any) -> SourceRead:
+    """Read `url` as a `[[sources]]` url from the config file is read: its own origin may be 127.0.0.1."""
+    return read_source(name, url, reach=Reach(from_operator=True), **options)
 
 
 class _SiteServer(ThreadingHTTPServer):
@@ -161,7 +167,7 @@ def site() -> Iterator[Site]:
 
 
 def test_feed_over_http_gives_entries_and_validators(site: Site) -> None:
-    read = read_source("harbour", site.url("/feed.xml"))
+    read = read_config_source("harbour", site.url("/feed.xml"))
     assert not read.not_modified
     assert len(read.entries) == 4
     assert read.entries[0].title == "Port strike ends after 11 days as dockworkers accept 6.5% pay offer"
@@ -169,18 +175,18 @@ def test_feed_over_http_gives_entries_and_validators(site: Site) -> None:
 
 
 def test_request_names_newsbot_and_its_version(site: Site) -> None:
-    read_source("harbour", site.url("/feed.xml"))
+    read_config_source("harbour", site.url("/feed.xml"))
     assert site.last_request_headers["User-Agent"] == f"newsbot/{bot.__version__}"
 
 
 def test_no_validators_are_sent_on_a_first_read(site: Site) -> None:
-    read_source("harbour", site.url("/feed.xml"))
+    read_config_source("harbour", site.url("/feed.xml"))
     assert "If-None-Match" not in site.last_request_headers
     assert "If-Modified-Since" not in site.last_request_headers
 
 
 def test_matching_etag_gives_not_modified_and_no_entries(site: Site) -> None:
-    read = read_source("harbour", site.url("/feed.xml"), etag=ETAG)
+    read = read_config_source("harbour", site.url("/feed.xml"), etag=ETAG)
     assert site.last_request_headers["If-None-Match"] == ETAG
     assert read.not_modified
     assert read.entries == []
@@ -188,54 +194,55 @@ def test_matching_etag_gives_not_modified_and_no_entries(site: Site) -> None:
 
 
 def test_matching_last_modified_gives_not_modified_and_keeps_the_validator(site: Site) -> None:
-    read = read_source("harbour", site.url("/feed.xml"), last_modified=LAST_MODIFIED)
+    read = read_config_source("harbour", site.url("/feed.xml"), last_modified=LAST_MODIFIED)
     assert site.last_request_headers["If-Modified-Since"] == LAST_MODIFIED
     assert read.not_modified
     assert read.last_modified == LAST_MODIFIED  # the 304 did not repeat it; the one sent still holds
 
 
 def test_stale_etag_gives_the_full_feed(site: Site) -> None:
-    read = read_source("harbour", site.url("/feed.xml"), etag='"v0-old"')
+    read = read_config_source("harbour", site.url("/feed.xml"), etag='"v0-old"')
     assert not read.not_modified
     assert len(read.entries) == 4
 
 
-def test_given_client_is_used(site: Site) -> None:
-    with httpx.Client(headers={"X-Request-Source": "scheduler"}) as client:
-        read_source("harbour", site.url("/feed.xml"), client=client)
-    assert site.last_request_headers["X-Request-Source"] == "scheduler"
-    assert site.last_request_headers["User-Agent"] == f"newsbot/{bot.__version__}"
+def test_given_connections_are_used_and_left_open_for_the_next_read(site: Site) -> None:
+    with Connections() as connections:
+        first = read_config_source("harbour", site.url("/feed.xml"), connections=connections)
+        again = read_config_source("harbour", site.url("/feed.xml"), connections=connections, etag=first.etag)
+    assert len(first.entries) == 4
+    assert again.not_modified
 
 
 # --- encodings and addresses -------------------------------------------------------------------------------
 
 
 def test_charset_from_the_content_type_decodes_a_feed_without_a_declaration(site: Site) -> None:
-    (entry,) = read_source("sever", site.url("/koi8r.xml")).entries
+    (entry,) = read_config_source("sever", site.url("/koi8r.xml")).entries
     assert entry.title == "Паром возобновил рейсы после шторма"
     assert entry.text == "Первый рейс ушёл в восемь утра."
 
 
 def test_latin1_feed_served_as_text_xml_without_charset_is_decoded(site: Site) -> None:
-    (entry,) = read_source("courrier", site.url("/latin1.xml")).entries
+    (entry,) = read_config_source("courrier", site.url("/latin1.xml")).entries
     assert entry.title == "Élections régionales : la participation grimpe à 62 %"
 
 
 def test_charset_from_the_content_type_decodes_a_page(site: Site) -> None:
-    (entry,) = read_source("cafe", site.url("/page.txt")).entries
+    (entry,) = read_config_source("cafe", site.url("/page.txt")).entries
     assert entry.title == "Café reopens on the quay"
     assert entry.text == "“Best coffee in town,” she said."
 
 
 def test_page_over_http_links_to_its_address(site: Site) -> None:
-    (entry,) = read_source("cafe", site.url("/page.txt")).entries
+    (entry,) = read_config_source("cafe", site.url("/page.txt")).entries
     assert entry.link == site.url("/page.txt")
 
 
 def test_redirect_is_followed_and_relative_links_resolve_against_the_final_address(site: Site) -> None:
-    read = read_source("harbour", site.url("/moved"))
+    read = read_config_source("harbour", site.url("/moved"))
     assert len(read.entries) == 4
-    (entry,) = read_source("relative", site.url("/relative.xml")).entries
+    (entry,) = read_config_source("relative", site.url("/relative.xml")).entries
     assert entry.link == site.url("/2026/11/harbour")
     assert entry.image_url == site.url("/img/harbour.jpg")
 
@@ -246,18 +253,18 @@ def test_redirect_is_followed_and_relative_links_resolve_against_the_final_addre
 def test_404_error_names_source_url_status_and_advice(site: Site) -> None:
     url = site.url("/gone.xml")
     with pytest.raises(SourceError) as caught:
-        read_source("gone", url)
+        read_config_source("gone", url)
     assert str(caught.value) == f"source 'gone' ({url}): HTTP 404 Not Found: check the URL"
 
 
 def test_server_error_advises_trying_again_later(site: Site) -> None:
     with pytest.raises(SourceError, match="HTTP 503 Service Unavailable: the server failed; try again later"):
-        read_source("flaky", site.url("/error"))
+        read_config_source("flaky", site.url("/error"))
 
 
 def test_redirect_loop_is_reported_as_a_loop(site: Site) -> None:
     with pytest.raises(SourceError) as caught:
-        read_source("loop", site.url("/loop-a"))
+        read_config_source("loop", site.url("/loop-a"))
     reason = caught.value.reason
     assert reason.startswith("redirect loop (")
     assert f"{site.url('/loop-a')} → {site.url('/loop-b')} → {site.url('/loop-a')}" in reason
@@ -265,29 +272,29 @@ def test_redirect_loop_is_reported_as_a_loop(site: Site) -> None:
 
 def test_more_than_five_redirects_is_an_error(site: Site) -> None:
     with pytest.raises(SourceError, match="more than 5 redirects: use the address the redirects end at"):
-        read_source("hops", site.url("/hop/1"))
+        read_config_source("hops", site.url("/hop/1"))
     assert len(site.server.seen_headers) == 6
 
 
 def test_declared_body_over_max_bytes_is_refused(site: Site) -> None:
     with pytest.raises(SourceError, match=f"response larger than {BIG - 1} bytes: raise max_bytes or fix the feed"):
-        read_source("big", site.url("/big-declared"), max_bytes=BIG - 1)
+        read_config_source("big", site.url("/big-declared"), max_bytes=BIG - 1)
 
 
 def test_undeclared_body_over_max_bytes_is_cut_off(site: Site) -> None:
     with pytest.raises(SourceError, match="response larger than 1000 bytes"):
-        read_source("big", site.url("/big-undeclared"), max_bytes=1000)
+        read_config_source("big", site.url("/big-undeclared"), max_bytes=1000)
 
 
 def test_body_of_exactly_max_bytes_is_accepted(site: Site) -> None:
-    (entry,) = read_source("big", site.url("/big-declared"), max_bytes=BIG).entries
+    (entry,) = read_config_source("big", site.url("/big-declared"), max_bytes=BIG).entries
     assert entry.title == "x" * BIG
 
 
 def test_slow_response_times_out(site: Site) -> None:
     started = time.monotonic()
     with pytest.raises(SourceError) as caught:
-        read_source("slow", site.url("/slow"), timeout=0.5)
+        read_config_source("slow", site.url("/slow"), timeout=0.5)
     assert caught.value.reason == "timed out after 0.5 s: try again later or raise the timeout"
     assert time.monotonic() - started < 2
 
@@ -295,7 +302,7 @@ def test_slow_response_times_out(site: Site) -> None:
 def test_trickling_body_is_cut_off_at_the_timeout(site: Site) -> None:
     started = time.monotonic()
     with pytest.raises(SourceError, match=re.escape("timed out after 0.5 s")):
-        read_source("trickle", site.url("/trickle"), timeout=0.5)
+        read_config_source("trickle", site.url("/trickle"), timeout=0.5)
     assert time.monotonic() - started < 2
 
 
@@ -304,4 +311,4 @@ def test_refused_connection_is_a_source_error() -> None:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     with pytest.raises(SourceError, match=r"could not connect \(.*\): check the host name and the network"):
-        read_source("down", f"http://127.0.0.1:{port}/feed.xml", timeout=2)
+        read_config_source("down", f"http://127.0.0.1:{port}/feed.xml", timeout=2)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from bot import telegram_html
 from bot.commands.context import (
@@ -45,7 +45,7 @@ from bot.logs import kv
 from bot.models import Article
 from bot.render import CHANNELS
 from bot.route import decide, is_own_target
-from bot.sources import read_source
+from bot.sources import Reach, read_source
 from bot.store import (
     DIGEST_REQUEST_KEY,
     PENDING,
@@ -58,6 +58,7 @@ from bot.store import (
     from_db_time,
     unauthorized_key,
 )
+from bot.urls import redact_url, redact_urls_in
 
 __all__ = ["ADMIN_COMMANDS", "admin_only", "broadcast_button", "is_admin"]
 
@@ -72,7 +73,6 @@ BROADCAST_SOURCE: Final = "broadcast"
 BROADCAST_TEMPLATE: Final = "broadcast.html.j2"
 BROADCAST_META: Final = "broadcast."
 BROADCAST_BUTTON: Final = re.compile(r"bc:(yes|no):([0-9a-f]{12})")
-_URL_IN_TEXT: Final = re.compile(r"https?://\S+", re.IGNORECASE)
 _SOURCE_NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9_.-]+")
 
 _REFUSALS: Final = {
@@ -299,7 +299,7 @@ def add_source(ctx: CommandContext, request: Request) -> Reply:
         return reply(f"That URL is already a source: <b>{echo(taken)}</b>.")
     name = _new_source_name(ctx, url)
     try:
-        read = read_source(name, url, timeout=SOURCE_CHECK_TIMEOUT)
+        read = read_source(name, url, timeout=SOURCE_CHECK_TIMEOUT, reach=_chat_reach(ctx))
     except SourceError as error:
         return reply(f"That source does not work, so it was not added: {echo(error.reason, 600)}")
     ctx.store.add_source(AddedSource(name, url, tuple(hashtags), str(request.user_id), ctx.clock()))
@@ -426,9 +426,14 @@ def _find_article(ctx: CommandContext, ref: str) -> Article:
     return found[0]
 
 
+def _chat_reach(ctx: CommandContext) -> Reach:
+    """A URL given in chat is fetched from public addresses only, unless [fetch] allow_private says otherwise."""
+    return Reach(from_operator=False, allow_private=ctx.config.fetch.allow_private)
+
+
 def _article_from_url(ctx: CommandContext, url: str) -> tuple[Article, str]:
     try:
-        entries = read_source("post", url, timeout=SOURCE_CHECK_TIMEOUT).entries
+        entries = read_source("post", url, timeout=SOURCE_CHECK_TIMEOUT, reach=_chat_reach(ctx)).entries
     except SourceError as error:
         raise InputError(f"Could not read that page: {echo(error.reason, 600)}") from None
     if not entries:
@@ -479,7 +484,7 @@ def _state_summary(ctx: CommandContext, name: str) -> str:
         return "not polled yet"
     summary = f"polled {_time(state.last_poll)}, last success {_time(state.last_success)}"
     if state.failures:
-        summary += f", {state.failures} failure(s) in a row: {echo(_without_url_secrets(state.last_error), 300)}"
+        summary += f", {state.failures} failure(s) in a row: {echo(redact_urls_in(state.last_error), 300)}"
     return summary
 
 
@@ -526,17 +531,8 @@ def _new_source_name(ctx: CommandContext, url: str) -> str:
 
 
 def _safe_url(url: str) -> str:
-    """A URL as it may be shown in chat: no user:password, no query (either may hold a key), escaped."""
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.hostname:
-        return f"<code>{echo(url, 200)}</code>"
-    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-    shown = urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
-    return f"<code>{echo(shown, 200)}</code>"
-
-
-def _without_url_secrets(text: str) -> str:
-    return _URL_IN_TEXT.sub(lambda m: re.sub(r"</?code>", "", _safe_url(m.group())), text)
+    """A URL as it may be shown in chat: redacted as in the logs (bot/urls.py), escaped."""
+    return f"<code>{echo(redact_url(url), 200)}</code>"
 
 
 def _title(ctx: CommandContext, key: str) -> str:

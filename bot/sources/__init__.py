@@ -1,7 +1,8 @@
 """Reading sources into `Entry` values: feeds (RSS, Atom, JSON Feed) and plain-text article pages.
 
 A source's URL is a local file or directory, a file:// URL or an http(s):// URL. Whatever goes wrong comes
-out as one `SourceError(source, url, reason)` whose reason says what to do about it.
+out as one `SourceError(source, url, reason)` whose reason says what to do about it. Over HTTP, `Reach` says
+which addresses may be connected to: public ones only, unless the operator wrote the URL or allows more.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from bot.models import Entry
 from bot.sources.feeds import parse_feed
 from bot.sources.jsonfeed import JSON_FEED_VERSION_PREFIX, is_json_feed, load_json, parse_json_feed
 from bot.sources.pages import is_http_url, parse_page
+from bot.sources.reach import PUBLIC_ONLY, Reach
 
 if TYPE_CHECKING:
-    import httpx
-
+    from bot.sources.connect import Connections
     from bot.sources.fetch import Fetched
 
-__all__ = ["SourceRead", "download_source", "parse_document", "parse_fetched", "read_source"]
+__all__ = ["Reach", "SourceRead", "download_source", "parse_document", "parse_fetched", "read_source"]
 
 _Kind = Literal["xml", "json", "html", "text"]
 # Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
@@ -211,16 +212,25 @@ def read_source(
     last_modified: str = "",
     timeout: float = 20.0,
     max_bytes: int = 10_000_000,
-    client: httpx.Client | None = None,
+    reach: Reach = PUBLIC_ONLY,
+    connections: Connections | None = None,
 ) -> SourceRead:
     """Read one source. `url` is a local file or directory, a file:// URL, or an http(s):// URL.
 
     Over HTTP the validators from the last read are sent back; an unchanged source gives `not_modified=True`.
+    `reach` says which addresses it may be fetched from (`bot.sources.reach`): public ones only unless told.
     A directory gives the entries of its regular, non-hidden files in name order (none if it is empty).
     Raises SourceError(name, url, reason) for anything that goes wrong.
     """
     got = download_source(
-        name, url, etag=etag, last_modified=last_modified, timeout=timeout, max_bytes=max_bytes, client=client
+        name,
+        url,
+        etag=etag,
+        last_modified=last_modified,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        reach=reach,
+        connections=connections,
     )
     if isinstance(got, SourceRead):
         return got
@@ -238,7 +248,8 @@ def download_source(
     last_modified: str = "",
     timeout: float = 20.0,
     max_bytes: int = 10_000_000,
-    client: httpx.Client | None = None,
+    reach: Reach = PUBLIC_ONLY,
+    connections: Connections | None = None,
 ) -> SourceRead | Fetched:
     """The I/O half of `read_source`: a web source's raw response (`parse_fetched` turns it into entries, in
     another process if need be); a local source is read whole. Raises SourceError like `read_source`."""
@@ -254,7 +265,8 @@ def download_source(
         last_modified=last_modified,
         timeout=timeout,
         max_bytes=max_bytes,
-        client=client,
+        reach=reach,
+        connections=connections,
     )
 
 

@@ -1,21 +1,39 @@
 """HTTP GET of one source with httpx: conditional requests, a time limit, a size limit, checked redirects.
 
 Every failure becomes a `SourceError` whose reason says what to do; nothing from httpx leaves this module.
+
+Limits hold whatever the server sends:
+- the size limit counts the decoded body, and gzip or deflate is inflated here in steps of `INFLATE_STEP`
+  bytes, so a few kilobytes that inflate to gigabytes never are in memory at once; a response compressed more
+  than once ("gzip, gzip") or with a coding newsbot did not ask for is refused before its body is read;
+- each hop of a redirect chain connects only where `Reach` allows (see `bot.sources.connect`);
+- for a URL given in chat, a refused, reset, closed or silent connection gets one and the same message, so that
+  the answer does not tell which ports of a host are open.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 
 from bot import __version__
 from bot.errors import SourceError
+from bot.sources.connect import AddressRefused, Connections
+from bot.sources.reach import PUBLIC_ONLY, Reach
 
-__all__ = ["MAX_REDIRECTS", "Fetched", "fetch", "user_agent"]
+__all__ = ["INFLATE_STEP", "MAX_REDIRECTS", "Fetched", "fetch", "user_agent"]
 
 MAX_REDIRECTS = 5
+INFLATE_STEP = 64 * 1024  # bytes of decoded body produced at a time
+# Content codings newsbot reads, and the zlib window bits for each: asked for explicitly, so that installing
+# brotli or zstandard (which httpx would then offer) does not change what servers send.
+_ZLIB_WINDOW_BITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+ACCEPT_ENCODING = "gzip, deflate"
+_NO_ANSWER = "no answer from that address (the connection was refused, reset, closed or timed out): check the URL"
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, text/plain;q=0.8, */*;q=0.5"
@@ -37,7 +55,7 @@ def user_agent() -> str:
 
 
 def _request_headers(etag: str, last_modified: str) -> dict[str, str]:
-    headers = {"User-Agent": user_agent(), "Accept": ACCEPT}
+    headers = {"User-Agent": user_agent(), "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -68,12 +86,31 @@ class _Attempt:
     timeout: float
     max_bytes: int
     deadline: float  # time.monotonic() value: the whole fetch, redirects and body included, ends here
+    reach: Reach
 
     def error(self, reason: str) -> SourceError:
         return SourceError(self.name, self.url, reason)
 
+    def unreachable(self, reason: str) -> SourceError:
+        """A connection that failed: the operator learns how; chat learns only that it did (no port scanning)."""
+        return self.error(reason if self.reach.from_operator else _NO_ANSWER)
+
     def timed_out(self) -> SourceError:
-        return self.error(f"timed out after {self.timeout:g} s: try again later or raise the timeout")
+        return self.unreachable(f"timed out after {self.timeout:g} s: try again later or raise the timeout")
+
+    def refused(self, refusal: AddressRefused, hop_url: str, *, redirected: bool) -> SourceError:
+        where = refusal.host if refusal.host == refusal.address else f"{refusal.host} ({refusal.address})"
+        article = "an" if refusal.kind[0] in "aeiou" else "a"
+        problem = f"{where} is {article} {refusal.kind} address"
+        if redirected:
+            problem = f"it redirects to {hop_url}, and {problem}"
+        if self.reach.from_operator:
+            rule = "a source may be on a private address only within its own origin (scheme, host and port)"
+            fix = "give the address it redirects to as its url"
+        else:
+            rule = "newsbot fetches URLs given in chat only from public addresses"
+            fix = "give a public URL"
+        return self.error(f"{problem}; {rule}: {fix}, or set [fetch] allow_private = true in the config file")
 
     def too_large(self) -> SourceError:
         return self.error(f"response larger than {self.max_bytes} bytes: raise max_bytes or fix the feed")
@@ -90,19 +127,73 @@ def _declared_length(response: httpx.Response) -> int:
         return -1
 
 
+class _Inflater:
+    """Inflates one gzip or deflate stream at most `INFLATE_STEP` bytes at a time."""
+
+    def __init__(self, coding: str) -> None:
+        self._zlib = zlib.decompressobj(_ZLIB_WINDOW_BITS[coding])
+        self._may_be_raw_deflate = coding == "deflate"  # some servers send deflate without its zlib header
+
+    @property
+    def finished(self) -> bool:
+        return self._zlib.eof
+
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                piece = self._zlib.decompress(data, INFLATE_STEP)
+            except zlib.error:
+                if not self._may_be_raw_deflate:
+                    raise
+                self._may_be_raw_deflate = False
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._may_be_raw_deflate = False
+            if piece:
+                yield piece
+            data = self._zlib.unconsumed_tail
+            # A full step may leave output inside zlib even when the input is used up: ask again until less comes.
+            if self._zlib.eof or (not data and len(piece) < INFLATE_STEP):
+                return
+
+
+def _inflater(response: httpx.Response, attempt: _Attempt) -> _Inflater | None:
+    header = response.headers.get("content-encoding", "")
+    codings = [coding.strip().lower() for coding in header.split(",")]
+    codings = [coding for coding in codings if coding not in ("", "identity")]
+    if not codings:
+        return None
+    fix = "fix the server's compression"
+    if len(codings) > 1:
+        layers = ", ".join(codings)
+        raise attempt.error(
+            f"the response is compressed {len(codings)} times ({layers}): newsbot reads one layer; {fix}"
+        )
+    coding = codings[0]
+    if coding not in _ZLIB_WINDOW_BITS:
+        asked = f"which newsbot did not ask for (it reads {ACCEPT_ENCODING})"
+        raise attempt.error(f"the response is compressed with {coding}, {asked}: {fix}")
+    return _Inflater(coding)
+
+
 def _read_body(response: httpx.Response, attempt: _Attempt) -> bytes:
     # A declared length over the limit fails before any byte is read; an undeclared one while streaming.
     if _declared_length(response) > attempt.max_bytes:
         raise attempt.too_large()
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > attempt.max_bytes:
-            raise attempt.too_large()
+    inflater = _inflater(response, attempt)
+    body = bytearray()
+    for chunk in response.iter_raw():
         attempt.check_deadline()
-        chunks.append(chunk)
-    return b"".join(chunks)
+        try:
+            for piece in inflater.pieces(chunk) if inflater else (chunk,):
+                body += piece
+                if len(body) > attempt.max_bytes:
+                    raise attempt.too_large()
+        except zlib.error as error:
+            raise attempt.error(f"the compressed response is damaged ({error}): try again later") from error
+        if inflater and inflater.finished:
+            break  # anything after the end of the compressed stream is not part of the body
+    return bytes(body)
 
 
 def _result(response: httpx.Response, attempt: _Attempt) -> Fetched:
@@ -129,12 +220,23 @@ def _result(response: httpx.Response, attempt: _Attempt) -> Fetched:
     )
 
 
-def _follow(client: httpx.Client, request: httpx.Request, attempt: _Attempt) -> Fetched:
-    # Redirects are followed here rather than by httpx so that a loop can be reported as one.
+def _send(connections: Connections, request: httpx.Request, attempt: _Attempt, visited: list[str]) -> httpx.Response:
+    """One hop, through the pool its address may be reached from (`visited[0]` is the URL as httpx wrote it)."""
+    hop_url = str(request.url)
+    client = connections.client(private_allowed=attempt.reach.private_allowed(visited[0], hop_url))
+    try:
+        return client.send(request, stream=True, follow_redirects=False)
+    except AddressRefused as refusal:
+        raise attempt.refused(refusal, hop_url, redirected=len(visited) > 1) from None
+
+
+def _follow(connections: Connections, request: httpx.Request, attempt: _Attempt) -> Fetched:
+    # Redirects are followed here rather than by httpx so that a loop can be reported as one, and so that each
+    # hop's address is checked by the rule for that hop.
     visited = [str(request.url)]
     for _ in range(MAX_REDIRECTS + 1):
         attempt.check_deadline()
-        response = client.send(request, stream=True, follow_redirects=False)
+        response = _send(connections, request, attempt, visited)
         try:
             if response.next_request is None:
                 return _result(response, attempt)
@@ -149,15 +251,20 @@ def _follow(client: httpx.Client, request: httpx.Request, attempt: _Attempt) -> 
     raise attempt.error(f"more than {MAX_REDIRECTS} redirects: use the address the redirects end at")
 
 
-def _get(client: httpx.Client, attempt: _Attempt) -> Fetched:
+def _get(connections: Connections, attempt: _Attempt) -> Fetched:
     try:
         headers = _request_headers(attempt.etag, attempt.last_modified)
+        client = connections.client(private_allowed=False)  # only builds the request; _send picks the pool
         request = client.build_request("GET", attempt.url, headers=headers, timeout=attempt.timeout)
-        return _follow(client, request, attempt)
+        return _follow(connections, request, attempt)
     except httpx.TimeoutException as error:
         raise attempt.timed_out() from error
     except httpx.ConnectError as error:
-        raise attempt.error(f"could not connect ({error}): check the host name and the network") from error
+        reason = f"could not connect ({error}): check the host name and the network"
+        raise attempt.unreachable(reason) from error
+    except (httpx.NetworkError, httpx.RemoteProtocolError) as error:
+        reason = f"the connection failed ({error or type(error).__name__}): try again later"
+        raise attempt.unreachable(reason) from error
     except httpx.InvalidURL as error:
         raise attempt.error(f"invalid URL ({error}): fix the source's address") from error
     except httpx.HTTPError as error:
@@ -173,15 +280,18 @@ def fetch(
     last_modified: str = "",
     timeout: float = 20.0,
     max_bytes: int = 10_000_000,
-    client: httpx.Client | None = None,
+    reach: Reach = PUBLIC_ONLY,
+    connections: Connections | None = None,
 ) -> Fetched:
     """GET `url`, sending the validators from last time. A 304 comes back as `not_modified=True`.
 
-    `client` is used as given (its own headers and transport); without one a client is made for this call.
+    `reach` says which addresses each hop may connect to; the default, public ones only, is right for any URL
+    the operator did not write. `connections` may be shared between fetches; without it they are made for this
+    call.
     """
     deadline = time.monotonic() + timeout
-    attempt = _Attempt(name, url, etag, last_modified, timeout, max_bytes, deadline)
-    if client is not None:
-        return _get(client, attempt)
-    with httpx.Client() as own_client:
-        return _get(own_client, attempt)
+    attempt = _Attempt(name, url, etag, last_modified, timeout, max_bytes, deadline, reach)
+    if connections is not None:
+        return _get(connections, attempt)
+    with Connections() as own:
+        return _get(own, attempt)

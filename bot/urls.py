@@ -1,0 +1,49 @@
+"""URLs as people may see them: in logs, error messages, `/status` and `/sources`.
+
+A source URL may carry a secret in its user:password part or its query (`?apikey=…`), so what is shown is the
+URL without either: `https://user:key@feeds.example.com/rss?apikey=key` → `https://feeds.example.com/rss?…`.
+This is the one place that decides it; pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["QUERY_MARK", "redact_url", "redact_urls_in"]
+
+QUERY_MARK: Final = "…"  # stands for a query that was left out
+# Up to whitespace or a quote; closing punctuation at the end belongs to the sentence around it.
+_URL_IN_TEXT: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>\"']+")
+_SENTENCE_PUNCTUATION: Final = ".,;:!?)]"
+_USER_INFO: Final = re.compile(r"//[^/?#]*@")
+
+
+def redact_url(url: str) -> str:
+    """`url` without user:password, without its query (replaced by "…") and without a fragment.
+
+    Text that is not a URL with a host (a path, a file:// URL) comes back unchanged.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # such as an unclosed "[" in the host: cut the same parts out by hand
+        without_user = _USER_INFO.sub("//", url, count=1)
+        query_at = without_user.find("?")
+        return without_user if query_at < 0 else without_user[:query_at] + "?" + QUERY_MARK
+    if not parts.scheme or not parts.netloc:
+        return url
+    # rpartition, not parts.hostname/port: a malformed port must not stop the redaction.
+    host_and_port = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host_and_port, parts.path, QUERY_MARK if parts.query else "", ""))
+
+
+def redact_urls_in(text: str) -> str:
+    """`text` with every URL in it redacted by `redact_url`."""
+    return _URL_IN_TEXT.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    found = match.group()
+    url = found.rstrip(_SENTENCE_PUNCTUATION)
+    return redact_url(url) + found[len(url) :]
