@@ -15,10 +15,14 @@ The signed token (bot.tokens) is the only authority for confirm, unsubscribe and
 no CSRF token. A bad, expired or misused token gets a 400 page and changes nothing.
 
 Rate limits live in memory, per process, over a sliding hour: `[web] subscribe_per_hour` sign-up POSTs per client
-IP, and as many confirmation mails per address. The client IP is the socket's peer (`request.client.host`).
-Behind a reverse proxy every request comes from the proxy; pass `forwarded_allow_ips` (the proxy's address) to
-`serve` so uvicorn takes the client address from X-Forwarded-For, and only then: trusting that header from anyone
-would let a client pick its own IP. It is off by default.
+IP, and as many confirmation mails per address. The client IP is the socket's peer; for IPv6 its /64. Behind a
+reverse proxy every request comes from the proxy: set `[web] forwarded_allow_ips` to the proxy's address so
+uvicorn takes the client's from X-Forwarded-For, and only then: trusting that header from anyone would let a
+client pick its own IP. It is empty (off) by default.
+
+The server (`build_server`) bounds what one client can hold: REQUEST_TIMEOUT_SECONDS to send each request, head
+and body (uvicorn has no such timeout, so `_DeadlineProtocol` adds it), KEEP_ALIVE_SECONDS idle between requests,
+MAX_HEAD_BYTES of request head, MAX_CONNECTIONS at once (more get 503).
 
 The store: one SqliteStore (from `store_factory`) for the app's lifetime, opened in the lifespan and closed at
 shutdown. The endpoints are `async def` and call it synchronously on the event loop, so only one request uses the
@@ -28,6 +32,7 @@ mail can take seconds, so `send_mail` runs in the thread pool.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -39,19 +44,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 from urllib.parse import urlencode
 
+import h11
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.addresses import InputRuleError, parse_address, parse_display_name
 from bot.config import Config
@@ -65,7 +72,11 @@ from bot.store import EmailSubscriber, SqliteStore, open_store
 from bot.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
 
 __all__ = [
+    "KEEP_ALIVE_SECONDS",
     "MAX_BODY_BYTES",
+    "MAX_CONNECTIONS",
+    "MAX_HEAD_BYTES",
+    "REQUEST_TIMEOUT_SECONDS",
     "SECURITY_HEADERS",
     "ConfirmationRequest",
     "FormError",
@@ -90,6 +101,10 @@ MAX_BODY_BYTES: Final = 10_000  # a form body larger than this gets 413
 MAX_TAG_CHARS: Final = 64
 MAX_TAGS: Final = 50
 RATE_WINDOW_SECONDS: Final = 3600.0
+REQUEST_TIMEOUT_SECONDS: Final = 10.0  # to send one whole request, head and body
+KEEP_ALIVE_SECONDS: Final = 5  # an idle connection between requests
+MAX_HEAD_BYTES: Final = 16 * 1024  # request line and headers; a signed link is about 500 bytes
+MAX_CONNECTIONS: Final = 100  # open at once; a proxy in front pools its own
 SECURITY_HEADERS: Final[Mapping[str, str]] = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -558,7 +573,10 @@ class _Guard:
                     headers[name] = value
             await send(message)
 
-        await self.app(scope, self._limited(scope, receive), send_with_headers)
+        try:
+            await self.app(scope, self._limited(scope, receive), send_with_headers)
+        except ClientDisconnect:  # gone mid-request (or cut off at the request deadline): nobody to answer
+            log.info("%s", kv(event="web_client_gone"))
 
     def _limited(self, scope: Scope, receive: Receive) -> Receive:
         declared = Headers(scope=scope).get("content-length", "0")
@@ -614,27 +632,104 @@ def build_app(
     )
 
 
-def build_server(app: ASGIApp, host: str, port: int, *, forwarded_allow_ips: str | None = None) -> uvicorn.Server:
-    """A uvicorn server for `app`. The access log stays off: its lines would carry the signed tokens of the links."""
+class _DeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for receiving each request, head and body.
+
+    uvicorn times out only idle keep-alive connections, so a client that sent half a request kept its connection
+    (and one of MAX_CONNECTIONS) for ever. Here the clock starts when the connection opens or the previous
+    response is done and stops once the request is complete; at the deadline the connection is closed.
+    """
+
+    request_timeout: ClassVar[float] = REQUEST_TIMEOUT_SECONDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._restart_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self._request_incomplete():
+            self._stop_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._restart_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_deadline()
+        super().connection_lost(exc)
+
+    def _request_incomplete(self) -> bool:
+        return self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+
+    def _restart_deadline(self) -> None:
+        self._stop_deadline()
+        if self._request_incomplete() and not self.transport.is_closing():
+            self._deadline = self.loop.call_later(self.request_timeout, self._cut_off)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _cut_off(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.info("%s", kv(event="web_request_timeout"))
+            self.transport.close()
+
+
+def build_server(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    *,
+    forwarded_allow_ips: Sequence[str] = (),
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> uvicorn.Server:
+    """A uvicorn server for `app`, with the limits in the module docstring.
+
+    `forwarded_allow_ips`: the reverse proxies whose X-Forwarded-For names the client; empty trusts none. The
+    access log stays off: its lines would carry the signed tokens of the links.
+    """
+
+    class Protocol(_DeadlineProtocol):
+        pass
+
+    Protocol.request_timeout = request_timeout
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=Protocol,
         lifespan="on",
         access_log=False,
         server_header=False,
         log_level="warning",
-        proxy_headers=forwarded_allow_ips is not None,
-        forwarded_allow_ips=forwarded_allow_ips,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=list(forwarded_allow_ips) or None,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        limit_concurrency=MAX_CONNECTIONS,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     return uvicorn.Server(config)
 
 
 def start_in_thread(
-    app: ASGIApp, host: str, port: int, *, forwarded_allow_ips: str | None = None, timeout: float = 10.0
+    app: ASGIApp,
+    host: str,
+    port: int,
+    *,
+    forwarded_allow_ips: Sequence[str] = (),
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+    timeout: float = 10.0,
 ) -> tuple[uvicorn.Server, threading.Thread]:
     """Serve `app` from a daemon thread; returns once it listens. Stop with `server.should_exit = True`, then join."""
-    server = build_server(app, host, port, forwarded_allow_ips=forwarded_allow_ips)
+    server = build_server(app, host, port, forwarded_allow_ips=forwarded_allow_ips, request_timeout=request_timeout)
     thread = threading.Thread(target=server.run, name="newsbot-web", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -692,14 +787,13 @@ def serve(
     make_confirmation: MakeConfirmation | None = None,
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
-    forwarded_allow_ips: str | None = None,
 ) -> None:
     """Serve the web pages on `[web] host`/`port` until interrupted (`newsbot web`)."""
     app = app_from_config(
         config, send_mail=send_mail, make_confirmation=make_confirmation, environ=environ, clock=clock
     )
     log.info("%s", kv(event="web_listening", host=config.web.host, port=config.web.port))
-    build_server(app, config.web.host, config.web.port, forwarded_allow_ips=forwarded_allow_ips).run()
+    build_server(app, config.web.host, config.web.port, forwarded_allow_ips=config.web.forwarded_allow_ips).run()
 
 
 def _utc_now() -> datetime:
