@@ -22,6 +22,7 @@ from bot.errors import ConfigError
 from bot.store import EmailSubscriber, SqliteStore, open_store
 from bot.tokens import PURPOSES, TokenSigner
 from bot.web import (
+    FLOOD_FACTOR,
     KEEP_ALIVE_SECONDS,
     MAX_CONNECTIONS,
     MAX_HEAD_BYTES,
@@ -645,6 +646,142 @@ def test_ipv6_clients_are_limited_by_their_slash_64(web: Web) -> None:
     with web.client("2001:db8:1:2:ffff::1") as same_network, web.client("2001:db8:1:3::1") as next_network:
         assert sign_up(same_network, "one-more@example.org").status_code == 429
         assert sign_up(next_network, "one-more@example.org").status_code == 200
+
+
+# -- a stranger and someone else's pending sign-up ------------------------------------------------
+
+
+def test_a_stranger_cannot_change_the_name_or_hashtags_of_a_pending_sign_up(web: Web) -> None:
+    with web.client("198.51.100.7") as owner, web.client("203.0.113.66") as stranger:
+        sign_up(owner, READER, "#Climate", name="Ada")
+        web.clock.advance(minutes=5)
+        answer = sign_up(stranger, READER, "#Sports", name="Mallory")
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+        subscriber = web.subscriber()
+        assert subscriber is not None
+        assert (subscriber.active, subscriber.name, subscriber.hashtags) == (False, "Ada", ("Climate",))
+        _first, second = web.sent
+        assert "#Climate" in text_of(second) and "#Sports" not in text_of(second)  # the mail names what it confirms
+        (link,) = links_in(second)
+        assert owner.get(link).status_code == 200
+    subscriber = web.subscriber()
+    assert subscriber is not None
+    assert (subscriber.active, subscriber.name, subscriber.hashtags) == (True, "Ada", ("Climate",))
+
+
+def test_a_pending_sign_up_whose_links_expired_can_be_made_again(web: Web, client: TestClient) -> None:
+    sign_up(client, READER, "#Climate", name="Ada")
+    web.clock.advance(days=7, minutes=1)
+    sign_up(client, READER, "#Sports", name="Bea")
+    subscriber = web.subscriber()
+    assert subscriber is not None and (subscriber.name, subscriber.hashtags) == ("Bea", ("Sports",))
+    assert "#Sports" in text_of(web.sent[-1])
+
+
+# -- cross-site forms -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://blog.news.example.com"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+        {"Origin": "https://evil.example"},  # an older browser: no Sec-Fetch-Site
+        {"Origin": "http://news.example.com.evil.example"},
+    ],
+)
+def test_a_sign_up_posted_from_another_site_gets_403_and_sends_nothing(
+    web: Web, client: TestClient, headers: dict[str, str]
+) -> None:
+    page = client.post("/subscribe", data={"email": READER, "hashtags": "#Climate"}, headers=headers)
+    assert page.status_code == 403
+    assert "sent to us from another web site" in page.text and 'href="subscribe"' in page.text
+    assert web.sent == [] and web.subscriber() is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-origin", "Origin": "null"},  # our pages send no referrer, so Origin is "null"
+        {"Sec-Fetch-Site": "none"},  # typed or bookmarked by the user
+        {"Origin": "https://news.example.com"},  # [web] public_url
+        {"Origin": "https://NEWS.example.com:443"},
+        {},  # not a browser
+    ],
+)
+def test_a_sign_up_from_our_own_form_is_accepted(web: Web, client: TestClient, headers: dict[str, str]) -> None:
+    page = client.post("/subscribe", data={"email": READER, "hashtags": "#Climate"}, headers=headers)
+    assert page.status_code == 200
+    assert len(web.sent) == 1
+
+
+def test_a_sign_up_from_the_servers_own_host_is_accepted_when_public_url_is_elsewhere(web: Web) -> None:
+    with TestClient(web.app, base_url="http://127.0.0.1:8080") as local:
+        page = local.post("/subscribe", data={"email": READER}, headers={"Origin": "http://127.0.0.1:8080"})
+    assert page.status_code == 200 and len(web.sent) == 1
+
+
+def test_one_click_unsubscribe_from_a_mail_provider_needs_no_origin(web: Web, client: TestClient) -> None:
+    subscribed(web, client)
+    link = unsubscribe_url(web.config, web.signer, READER, web.clock())
+    answer = client.post(
+        link,
+        data={"List-Unsubscribe": "One-Click"},
+        headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://mail.provider.example"},
+    )
+    assert answer.status_code == 200
+    subscriber = web.subscriber()
+    assert subscriber is not None and not subscriber.active
+
+
+# -- what counts against the limits ---------------------------------------------------------------
+
+
+def test_forms_with_mistakes_do_not_use_up_the_per_ip_limit(web: Web, client: TestClient) -> None:
+    for typo in ("reader@", "reader@example", "reader example.org", "@example.org"):
+        assert sign_up(client, typo).status_code == 400
+    for n in range(PER_HOUR):
+        assert sign_up(client, f"reader{n}@example.org").status_code == 200
+    assert sign_up(client, "one-more@example.org").status_code == 429
+    assert len(web.sent) == PER_HOUR
+
+
+def test_a_flood_of_bad_forms_from_one_ip_is_cut_off(web: Web, client: TestClient) -> None:
+    for _ in range(FLOOD_FACTOR * PER_HOUR):
+        assert sign_up(client, "not-an-address").status_code == 400
+    assert sign_up(client, READER).status_code == 429
+    assert web.sent == []
+    with web.client("203.0.113.9") as other:
+        assert sign_up(other, READER).status_code == 200
+
+
+def test_plus_tags_count_as_one_mailbox(web: Web) -> None:
+    for n in range(PER_HOUR):
+        with web.client(f"192.0.2.{n + 1}") as visitor:
+            assert sign_up(visitor, f"reader+{n}@example.org").status_code == 200
+    with web.client("192.0.2.99") as visitor:
+        assert sign_up(visitor, "Reader+other@Example.org").status_code == 429
+        assert sign_up(visitor, "writer@example.org").status_code == 200
+    assert len(web.sent) == PER_HOUR + 1
+
+
+def test_the_per_mailbox_limit_holds_across_processes(web: Web, web_config: Config, tmp_path: Path) -> None:
+    """`newsbot web` and `newsbot run` each build an app on the same state file: they share the count."""
+    other_process = build_app(
+        web_config,
+        store_factory=lambda: open_store(tmp_path / "state.sqlite"),
+        signer=web.signer,
+        send_mail=web.sent.append,
+        clock=web.clock,
+    )
+    for n in range(PER_HOUR):
+        app = web.app if n % 2 else other_process
+        with TestClient(app, base_url=PUBLIC, client=(f"192.0.2.{n + 1}", 4000)) as visitor:
+            assert sign_up(visitor).status_code == 200
+    with TestClient(other_process, base_url=PUBLIC, client=("192.0.2.50", 4000)) as visitor:
+        assert sign_up(visitor).status_code == 429
+    assert len(web.sent) == PER_HOUR
 
 
 # -- behind a reverse proxy -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -28,6 +28,7 @@ from bot.config import Config
 from bot.hashtags import is_valid_tag
 from bot.hashtags import unique as unique_tags
 from bot.render import Renderer, build_environment
+from bot.signups import ConfirmEmail
 from bot.store import SqliteStore, open_store
 
 __all__ = [
@@ -71,8 +72,8 @@ class CommandContext:
     config: Config
     renderer: Renderer
     clock: Callable[[], datetime]  # UTC
-    # Sends the double opt-in mail for /email (address, hashtags, now); None when the email digest is not live.
-    confirm_email: Callable[[str, Sequence[str], datetime], None] | None = None
+    # Records an /email sign-up and sends its mail as the web form does (bot.signups); None when the digest is not live.
+    confirm_email: ConfirmEmail | None = None
     _pages: jinja2.Environment | None = field(default=None, init=False, repr=False)
 
     def render_page(self, template: str, **values: object) -> str:
