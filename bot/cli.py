@@ -179,7 +179,9 @@ def web_pages(config: Config) -> Iterator[None]:
     from bot.web import app_from_config, start_in_thread
 
     app = app_from_config(config, send_mail=confirmation_sender(config))
-    server, thread = start_in_thread(app, config.web.host, config.web.port)
+    server, thread = start_in_thread(
+        app, config.web.host, config.web.port, forwarded_allow_ips=config.web.forwarded_allow_ips
+    )
     try:
         yield
     finally:

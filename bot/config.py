@@ -7,6 +7,7 @@ names the environment variable that holds the secret. Every error names the file
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 import re
@@ -155,6 +156,8 @@ class WebConfig:
     port: int = 8080
     secret_key_env: str = "NEWSBOT_SECRET_KEY"  # signs the links in mail (confirm, unsubscribe, preferences)
     subscribe_per_hour: int = 5  # sign-ups accepted per hour from one IP address, and mails per hour to one address
+    # The reverse proxies (IP addresses or networks) trusted to name the client in X-Forwarded-For; empty: none.
+    forwarded_allow_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +484,7 @@ class _Parser:
             port=port,
             secret_key_env=self.env_name(raw, "web.secret_key_env", defaults.secret_key_env),
             subscribe_per_hour=self.positive(raw, "web.subscribe_per_hour", defaults.subscribe_per_hour),
+            forwarded_allow_ips=self.proxy_addresses(raw, "web.forwarded_allow_ips"),
         )
 
     # -- values -----------------------------------------------------------------------------------
@@ -547,6 +551,20 @@ class _Parser:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.fail(key, 'must be a list of strings such as ["a", "b"]')
         return [v.strip() for v in value if v.strip()]
+
+    def proxy_addresses(self, raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        """IP addresses and networks, as a list or one comma-separated string ("127.0.0.1, ::1")."""
+        values = [part.strip() for value in self.str_list(raw, key) for part in value.split(",") if part.strip()]
+        for value in values:
+            try:
+                ipaddress.ip_network(value)
+            except ValueError:
+                raise self.fail(
+                    key,
+                    f'"{value}" is not an IP address or network; write the address your reverse proxy connects'
+                    ' from, such as "127.0.0.1" or "10.0.0.0/8" (a network\'s host bits must be zero)',
+                ) from None
+        return tuple(values)
 
     def tags(self, raw: Mapping[str, Any], key: str, *, allow_star: bool = False) -> tuple[str, ...]:
         tags: list[str] = []

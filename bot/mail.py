@@ -29,6 +29,7 @@ from typing import Final
 
 import css_inline
 
+from bot.addresses import InputRuleError, parse_display_name
 from bot.config import EmailConfig
 from bot.errors import ConfigError
 from bot.render import Digest
@@ -253,11 +254,24 @@ def _new_message(identity: MailIdentity, *, to: str, to_name: str, subject: str,
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=identity.domain)
     message["From"] = identity.sender
-    message["To"] = Address(display_name=to_name, addr_spec=to)
+    message["To"] = Address(display_name=_safe_display_name(to_name), addr_spec=to)
     message["Subject"] = subject
     if identity.reply_to:
         message["Reply-To"] = identity.reply_to
     return message
+
+
+def _safe_display_name(name: str) -> str:
+    """`name` if it passes the display-name rule, else "" (the address alone).
+
+    The rule is checked here too, not only where names are typed in: a name stored before it existed (an old
+    sign-up, a CSV import) could hold an RFC 2047 encoded-word that Python's email package turns back into CR/LF,
+    forging headers in the digest.
+    """
+    try:
+        return parse_display_name(name)
+    except InputRuleError:
+        return ""
 
 
 def _set_body(message: EmailMessage, *, text: str, html_text: str) -> None:

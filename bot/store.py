@@ -1,8 +1,13 @@
 """State: articles seen, source poll state, and the outbox/ledger. All SQL of newsbot lives here.
 
 SQLite in WAL mode, one connection per process. The schema is versioned: `MIGRATIONS[i]` moves a database
-from version i to i+1, and `open_store` applies what is missing inside a transaction. The SQL is plain
-(no SQLite-only functions in queries) so a PostgreSQL `Store` can implement the same methods later.
+from version i to i+1 (an SQL script, or a function when rows must be merged), and `open_store` applies what is
+missing inside a transaction. The SQL is plain (no SQLite-only functions in queries) so a PostgreSQL `Store` can
+implement the same methods later.
+
+Email addresses are one per mailbox: the store lower-cases every email address it is given (as
+`bot.addresses.parse_address` does), so a link signed for `Bob@Example.NET` before addresses were lower-cased
+still finds `bob@example.net`.
 
 The ledger rule: one outbox row per (article, channel, recipient). A row becomes `sent` only after the
 publisher returned a receipt, so a crash between the two re-sends at most the item in flight.
@@ -12,10 +17,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.errors import NewsbotError
@@ -23,6 +29,7 @@ from bot.hashtags import normalize as normalize_tag
 from bot.models import Article
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+AWAITING_CONFIRMATION = "awaiting confirmation"  # status_reason of an email sign-up whose link was not clicked yet
 PAUSED_KEY = "publishing.paused"  # "1" while an admin has paused publishing
 DIGEST_REQUEST_KEY = "digest.requested"  # set by an admin's /digest send; the digest job sends and clears it
 # Sent, but no answer came back and it could not be checked: an admin decides (/post to send again, /skip if it
@@ -41,7 +48,23 @@ def unauthorized_key(channel: str) -> str:
     return f"{channel}.unauthorized"
 
 
-MIGRATIONS: tuple[str, ...] = (
+EMAIL = "email"
+Migration = str | Callable[[sqlite3.Connection], None]  # an SQL script, or a step that needs Python
+
+
+def _migrate_to_5(db: sqlite3.Connection) -> None:
+    """4 -> 5: one subscriber per mailbox (see `_merge_mailbox_duplicates`), and the table of limited events."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE rate_events (kind TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL);
+        CREATE INDEX rate_events_key ON rate_events (kind, key, at);
+        """,
+    )
+    _merge_mailbox_duplicates(db)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 0 -> 1: the spine
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -151,6 +174,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX digest_deliveries_due ON digest_deliveries (state, not_before);
     """,
+    _migrate_to_5,
 )
 
 
@@ -177,6 +201,11 @@ def write_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
             f"state file {path}: cannot write to it ({reason}); check the permissions of the file and its folder"
         )
     return StoreError(f"state file {path}: cannot use it ({reason}); check that the disk and the folder are writable")
+
+
+def _stored(channel: str, address: str) -> str:
+    """An address as the store keeps it: email addresses lower-cased (one mailbox, one row), others as given."""
+    return address.lower() if channel == EMAIL else address
 
 
 def to_db_time(moment: datetime) -> str:
@@ -677,6 +706,7 @@ class SqliteStore:
 
     def subscribe(self, channel: str, address: str, now: datetime) -> bool:
         """Add or re-activate a subscriber. True if they were not an active subscriber before."""
+        address = _stored(channel, address)
         with self.transaction():
             current = self._db.execute(
                 "SELECT active FROM subscribers WHERE channel = ? AND address = ?", (channel, address)
@@ -691,6 +721,7 @@ class SqliteStore:
 
     def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool:
         """Stop sending to a subscriber (they left, blocked the bot, bounced). True if they were active."""
+        address = _stored(channel, address)
         with self.transaction():
             cursor = self._db.execute(
                 "UPDATE subscribers SET active = 0, status_reason = ?, updated_at = ?"
@@ -703,7 +734,7 @@ class SqliteStore:
         row = self._db.execute(
             "SELECT id, channel, address, active, status_reason, created_at FROM subscribers"
             " WHERE channel = ? AND address = ?",
-            (channel, address),
+            (channel, _stored(channel, address)),
         ).fetchone()
         return None if row is None else self._subscriber(row)
 
@@ -740,6 +771,7 @@ class SqliteStore:
             )
 
     def _subscriber_id(self, channel: str, address: str, now: datetime) -> int:
+        address = _stored(channel, address)
         row = self._db.execute(
             "SELECT id FROM subscribers WHERE channel = ? AND address = ?", (channel, address)
         ).fetchone()
@@ -804,25 +836,59 @@ class SqliteStore:
     # -- email subscriptions ----------------------------------------------------------------------
 
     def request_email_subscription(
-        self, address: str, tags: Iterable[str], now: datetime, *, name: str = "", linked_chat: str = ""
+        self,
+        address: str,
+        tags: Iterable[str],
+        now: datetime,
+        *,
+        name: str = "",
+        linked_chat: str = "",
+        keep_pending_since: datetime | None = None,
     ) -> EmailSubscriber:
-        """Record a sign-up awaiting confirmation (or update the hashtags of an existing one). Never confirms."""
+        """Record a sign-up awaiting confirmation (or update the hashtags of an existing one). Never confirms.
+
+        With `keep_pending_since`, a sign-up still awaiting confirmation that was last requested after it keeps
+        its name, hashtags and linked chat; only its time moves on. The web form and /email pass the moment before
+        which confirmation links have expired: a link already sent may still be clicked, and what it confirms must
+        be what was asked for then, not what a stranger who knows the address typed since. Without it (an admin's
+        import) the new values replace the old.
+        """
+        address = _stored(EMAIL, address)
         with self.transaction():
-            self._db.execute(
-                "INSERT INTO subscribers (channel, address, active, status_reason, created_at, updated_at, name,"
-                " linked_chat) VALUES ('email', ?, 0, 'awaiting confirmation', ?, ?, ?, ?)"
-                " ON CONFLICT (channel, address) DO UPDATE SET updated_at = excluded.updated_at,"
-                " status_reason = CASE WHEN subscribers.active = 0 THEN 'awaiting confirmation'"
-                " ELSE subscribers.status_reason END,"
-                " name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END,"
-                " linked_chat = CASE WHEN excluded.linked_chat != '' THEN excluded.linked_chat"
-                " ELSE subscribers.linked_chat END",
-                (address, to_db_time(now), to_db_time(now), name, linked_chat),
-            )
-            self.set_subscriber_tags("email", address, tags, now)
+            if keep_pending_since is not None and self._pending_since(address, keep_pending_since):
+                self._db.execute(
+                    "UPDATE subscribers SET updated_at = ? WHERE channel = 'email' AND address = ?",
+                    (to_db_time(now), address),
+                )
+            else:
+                self._record_email_request(address, tags, now, name=name, linked_chat=linked_chat)
         found = self.email_subscriber(address)
         assert found is not None
         return found
+
+    def _pending_since(self, address: str, since: datetime) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM subscribers WHERE channel = 'email' AND address = ? AND active = 0 AND status_reason = ?"
+            " AND updated_at > ?",
+            (address, AWAITING_CONFIRMATION, to_db_time(since)),
+        ).fetchone()
+        return row is not None
+
+    def _record_email_request(
+        self, address: str, tags: Iterable[str], now: datetime, *, name: str, linked_chat: str
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO subscribers (channel, address, active, status_reason, created_at, updated_at, name,"
+            " linked_chat) VALUES ('email', ?, 0, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (channel, address) DO UPDATE SET updated_at = excluded.updated_at,"
+            " status_reason = CASE WHEN subscribers.active = 0 THEN excluded.status_reason"
+            " ELSE subscribers.status_reason END,"
+            " name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END,"
+            " linked_chat = CASE WHEN excluded.linked_chat != '' THEN excluded.linked_chat"
+            " ELSE subscribers.linked_chat END",
+            (address, AWAITING_CONFIRMATION, to_db_time(now), to_db_time(now), name, linked_chat),
+        )
+        self.set_subscriber_tags(EMAIL, address, tags, now)
 
     def confirm_email(self, address: str, now: datetime) -> bool:
         """Double opt-in done: the address gets digests. False if there is no sign-up awaiting confirmation.
@@ -834,8 +900,8 @@ class SqliteStore:
             cursor = self._db.execute(
                 "UPDATE subscribers SET active = 1, status_reason = '', updated_at = ?,"
                 " confirmed_at = COALESCE(confirmed_at, ?) WHERE channel = 'email' AND address = ?"
-                " AND (active = 1 OR status_reason = 'awaiting confirmation')",
-                (to_db_time(now), to_db_time(now), address),
+                " AND (active = 1 OR status_reason = ?)",
+                (to_db_time(now), to_db_time(now), _stored(EMAIL, address), AWAITING_CONFIRMATION),
             )
             return cursor.rowcount > 0
 
@@ -843,7 +909,7 @@ class SqliteStore:
         row = self._db.execute(
             "SELECT id, address, name, active, confirmed_at, last_digest_at, status_reason, linked_chat"
             " FROM subscribers WHERE channel = 'email' AND address = ?",
-            (address,),
+            (_stored(EMAIL, address),),
         ).fetchone()
         return None if row is None else self._email_subscriber(row)
 
@@ -875,6 +941,26 @@ class SqliteStore:
             for row in rows:
                 yield self._email_subscriber(row)
             last_id = int(str(rows[-1][0]))
+
+    # -- limits -----------------------------------------------------------------------------------
+
+    def take_rate_slot(self, kind: str, key: str, now: datetime, *, limit: int, window: timedelta) -> timedelta:
+        """Count one `kind` event for `key` unless `limit` were counted in the `window` up to `now`.
+
+        Returns zero when it was counted, else how long until one would fit. Kept in the state file, in one write
+        transaction, so every process that takes slots (`newsbot run`, a separate `newsbot web`) shares the count;
+        events older than the window are pruned as it goes.
+        """
+        since = to_db_time(now - window)
+        with self.transaction():
+            self._db.execute("DELETE FROM rate_events WHERE kind = ? AND at <= ?", (kind, since))
+            row = self._db.execute(
+                "SELECT COUNT(*), MIN(at) FROM rate_events WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+            if int(row[0]) >= limit:
+                return max(_time(row[1]) + window - now, timedelta(seconds=1))
+            self._db.execute("INSERT INTO rate_events (kind, key, at) VALUES (?, ?, ?)", (kind, key, to_db_time(now)))
+        return timedelta(0)
 
     # -- the digest ledger --------------------------------------------------------------------------
 
@@ -1027,17 +1113,146 @@ def _migrate(connection: sqlite3.Connection) -> None:
             f"the state file has schema version {version}, newer than this newsbot knows ({len(MIGRATIONS)});"
             " upgrade newsbot"
         )
-    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+    for target, migration in enumerate(MIGRATIONS[version:], start=version + 1):
         connection.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
+            if isinstance(migration, str):
+                _run_script(connection, migration)
+            else:
+                migration(connection)
             connection.execute(f"PRAGMA user_version = {target}")
         except BaseException:
             connection.rollback()
             raise
         connection.commit()
+
+
+def _run_script(connection: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+
+
+# Of two deliveries of one digest to two spellings of a mailbox, the one furthest along is kept: never send again
+# what went out (or may have).
+_DELIVERY_RANK = {SENT: 0, UNKNOWN: 1, PENDING: 2, FAILED: 3, SKIPPED: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: int
+    address: str
+    active: bool
+    name: str
+    linked_chat: str
+    created_at: str
+    updated_at: str
+    confirmed_at: str | None
+    last_digest_at: str | None
+
+
+def _merge_mailbox_duplicates(db: sqlite3.Connection) -> None:
+    """Schema 5: email addresses lower-cased, and rows that differed only in case merged into one.
+
+    Addresses used to be stored as typed, so `Bob@Example.NET` and `bob@example.net` were two subscribers and got
+    two digests. For each mailbox:
+    - if any of its rows is active, the active row confirmed first is kept. It follows every hashtag the active
+      rows followed (none, meaning everything, if one of them followed none), so the reader loses no article;
+      its confirmation is the earliest, its last digest the latest (so nothing comes twice), its name and linked
+      chat its own or else another row's. A confirmed subscription is never lost.
+    - if none is active, the most recently changed row is kept as it is: an unsubscribe or a bounce stands.
+    The other rows go; the digest ledger follows the kept row (see `_DELIVERY_RANK`).
+    """
+    rows = db.execute(
+        "SELECT id, address, active, name, linked_chat, created_at, updated_at, confirmed_at, last_digest_at"
+        " FROM subscribers WHERE channel = ? ORDER BY id",
+        (EMAIL,),
+    ).fetchall()
+    mailboxes: defaultdict[str, list[_Row]] = defaultdict(list)
+    for row in rows:
+        found = _Row(
+            id=int(row[0]),
+            address=str(row[1]),
+            active=bool(row[2]),
+            name=str(row[3]),
+            linked_chat=str(row[4]),
+            created_at=str(row[5]),
+            updated_at=str(row[6]),
+            confirmed_at=None if row[7] is None else str(row[7]),
+            last_digest_at=None if row[8] is None else str(row[8]),
+        )
+        mailboxes[found.address.lower()].append(found)
+    for mailbox, group in mailboxes.items():
+        if len(group) > 1 or group[0].address != mailbox:
+            _merge_mailbox(db, mailbox, group)
+
+
+def _merge_mailbox(db: sqlite3.Connection, mailbox: str, group: list[_Row]) -> None:
+    active = [row for row in group if row.active]
+    if active:
+        kept = min(active, key=lambda row: (row.confirmed_at is None, row.confirmed_at or "", row.id))
+    else:
+        kept = max(group, key=lambda row: (row.updated_at, row.id))
+    others = [row for row in group if row is not kept]
+    if active:
+        _merge_tags(db, kept, [row for row in active if row is not kept])
+        db.execute(
+            "UPDATE subscribers SET confirmed_at = ?, last_digest_at = ? WHERE id = ?",
+            (
+                min((row.confirmed_at for row in active if row.confirmed_at), default=None),
+                max((row.last_digest_at for row in active if row.last_digest_at), default=None),
+                kept.id,
+            ),
+        )
+    by_recency = [kept, *sorted(others, key=lambda row: row.updated_at, reverse=True)]
+    db.execute(
+        "UPDATE subscribers SET name = ?, linked_chat = ?, created_at = ? WHERE id = ?",
+        (
+            next((row.name for row in by_recency if row.name), ""),
+            next((row.linked_chat for row in by_recency if row.linked_chat), ""),
+            min(row.created_at for row in group),
+            kept.id,
+        ),
+    )
+    for row in others:
+        db.execute("DELETE FROM subscriber_tags WHERE subscriber_id = ?", (row.id,))
+        db.execute("DELETE FROM subscribers WHERE id = ?", (row.id,))
+    db.execute("UPDATE subscribers SET address = ? WHERE id = ?", (mailbox, kept.id))
+    _merge_deliveries(db, mailbox, [row.address for row in group])
+
+
+def _merge_tags(db: sqlite3.Connection, kept: _Row, others: list[_Row]) -> None:
+    def follows_everything(row: _Row) -> bool:
+        return db.execute("SELECT 1 FROM subscriber_tags WHERE subscriber_id = ?", (row.id,)).fetchone() is None
+
+    if follows_everything(kept) or any(follows_everything(row) for row in others):
+        db.execute("DELETE FROM subscriber_tags WHERE subscriber_id = ?", (kept.id,))
+        return
+    for row in others:
+        db.execute(
+            "INSERT INTO subscriber_tags (subscriber_id, tag_key, tag) SELECT ?, tag_key, tag FROM subscriber_tags"
+            " WHERE subscriber_id = ? ON CONFLICT (subscriber_id, tag_key) DO NOTHING",
+            (kept.id, row.id),
+        )
+
+
+def _merge_deliveries(db: sqlite3.Connection, mailbox: str, spellings: list[str]) -> None:
+    marks = ", ".join("?" for _ in spellings)
+    rows = db.execute(
+        f"SELECT digest_id, address, state FROM digest_deliveries WHERE address IN ({marks})", spellings
+    ).fetchall()
+    by_digest: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+    for digest_id, address, state in rows:
+        by_digest[str(digest_id)].append((str(address), str(state)))
+    for digest_id, deliveries in by_digest.items():
+        best = min(deliveries, key=lambda delivery: (_DELIVERY_RANK.get(delivery[1], len(_DELIVERY_RANK)), delivery))
+        for address, _state in deliveries:
+            if address != best[0]:
+                db.execute("DELETE FROM digest_deliveries WHERE digest_id = ? AND address = ?", (digest_id, address))
+        db.execute(
+            "UPDATE digest_deliveries SET address = ? WHERE digest_id = ? AND address = ?",
+            (mailbox, digest_id, best[0]),
+        )
 
 
 def _time(value: object) -> datetime:

@@ -3,7 +3,8 @@
 Routes (every page from templates/web/*.html.j2, autoescaped, no JavaScript):
     GET  /, /subscribe           the sign-up form
     POST /subscribe              record a sign-up awaiting confirmation and mail the confirm link; the answer is the
-                                 same whether or not the address already subscribes, so the form cannot probe it
+                                 same whether or not the address already subscribes, so the form cannot probe it.
+                                 How a sign-up is recorded and limited per mailbox is bot.signups, shared with /email
     GET  /confirm?token=         confirm the sign-up (the link in the confirmation mail)
     GET  /unsubscribe?token=     a page with one button; never changes anything (mail scanners follow links)
     POST /unsubscribe?token=     unsubscribe at once; also RFC 8058 one-click (body List-Unsubscribe=One-Click)
@@ -12,13 +13,21 @@ Routes (every page from templates/web/*.html.j2, autoescaped, no JavaScript):
     GET  /healthz                "ok"
 
 The signed token (bot.tokens) is the only authority for confirm, unsubscribe and preferences, so those POSTs need
-no CSRF token. A bad, expired or misused token gets a 400 page and changes nothing.
+no CSRF token (and the RFC 8058 one-click POST comes from mail providers, without an Origin). The sign-up form has
+no token, so a browser's word decides: a POST whose `Sec-Fetch-Site` is cross-site or same-site, or whose `Origin`
+is neither `[web] public_url` nor the request's own host, gets 403 and sends nothing. A bad, expired or misused
+token gets a 400 page and changes nothing.
 
-Rate limits live in memory, per process, over a sliding hour: `[web] subscribe_per_hour` sign-up POSTs per client
-IP, and as many confirmation mails per address. The client IP is the socket's peer (`request.client.host`).
-Behind a reverse proxy every request comes from the proxy; pass `forwarded_allow_ips` (the proxy's address) to
-`serve` so uvicorn takes the client address from X-Forwarded-For, and only then: trusting that header from anyone
-would let a client pick its own IP. It is off by default.
+Rate limits, over a sliding hour: `[web] subscribe_per_hour` accepted sign-ups per client IP (a form with a
+mistake does not count; any POST counts towards a cap FLOOD_FACTOR times larger), kept in memory per process so
+visitors' IPs are never written down; and as many mails per mailbox, kept in the state file (bot.signups). The
+client IP is the socket's peer; for IPv6 its /64. Behind a reverse proxy every request comes from the proxy: set
+`[web] forwarded_allow_ips` to the proxy's address so uvicorn takes the client's from X-Forwarded-For, and only
+then: trusting that header from anyone would let a client pick its own IP. It is empty (off) by default.
+
+The server (`build_server`) bounds what one client can hold: REQUEST_TIMEOUT_SECONDS to send each request, head
+and body (uvicorn has no such timeout, so `_DeadlineProtocol` adds it), KEEP_ALIVE_SECONDS idle between requests,
+MAX_HEAD_BYTES of request head, MAX_CONNECTIONS at once (more get 503).
 
 The store: one SqliteStore (from `store_factory`) for the app's lifetime, opened in the lifespan and closed at
 shutdown. The endpoints are `async def` and call it synchronously on the event loop, so only one request uses the
@@ -28,6 +37,7 @@ mail can take seconds, so `send_mail` runs in the thread pool.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -39,19 +49,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any, Final
-from urllib.parse import urlencode
+from typing import Any, ClassVar, Final
+from urllib.parse import urlencode, urlsplit
 
+import h11
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.addresses import InputRuleError, parse_address, parse_display_name
 from bot.config import Config
@@ -61,11 +73,17 @@ from bot.logs import kv
 from bot.mail import DkimKey, MailIdentity, build_already_subscribed_message, build_confirmation_message, load_dkim_key
 from bot.ratelimit import SlidingWindow
 from bot.render import build_environment
+from bot.signups import RATE_WINDOW, ConfirmEmail, MailboxLimited, SignUp, record_sign_up
 from bot.store import EmailSubscriber, SqliteStore, open_store
 from bot.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
 
 __all__ = [
+    "FLOOD_FACTOR",
+    "KEEP_ALIVE_SECONDS",
     "MAX_BODY_BYTES",
+    "MAX_CONNECTIONS",
+    "MAX_HEAD_BYTES",
+    "REQUEST_TIMEOUT_SECONDS",
     "SECURITY_HEADERS",
     "ConfirmationRequest",
     "FormError",
@@ -76,6 +94,7 @@ __all__ = [
     "build_server",
     "confirm_url",
     "confirmation_mail",
+    "email_confirmer",
     "parse_address",
     "parse_hashtags",
     "preferences_url",
@@ -89,7 +108,11 @@ log = logging.getLogger("newsbot")
 MAX_BODY_BYTES: Final = 10_000  # a form body larger than this gets 413
 MAX_TAG_CHARS: Final = 64
 MAX_TAGS: Final = 50
-RATE_WINDOW_SECONDS: Final = 3600.0
+FLOOD_FACTOR: Final = 10  # sign-up POSTs of any kind per IP and hour, as a multiple of [web] subscribe_per_hour
+REQUEST_TIMEOUT_SECONDS: Final = 10.0  # to send one whole request, head and body
+KEEP_ALIVE_SECONDS: Final = 5  # an idle connection between requests
+MAX_HEAD_BYTES: Final = 16 * 1024  # request line and headers; a signed link is about 500 bytes
+MAX_CONNECTIONS: Final = 100  # open at once; a proxy in front pools its own
 SECURITY_HEADERS: Final[Mapping[str, str]] = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -179,19 +202,12 @@ def _shown_tags(tags: Sequence[str]) -> str:
     return " ".join(f"#{tag}" for tag in tags)
 
 
-@dataclass(frozen=True, slots=True)
-class _SignUp:
-    address: str
-    name: str
-    hashtags: tuple[str, ...]
-
-    @classmethod
-    def parse(cls, form: FormData) -> _SignUp:
-        return cls(
-            address=parse_address(_field(form, "email")),
-            name=parse_display_name(_field(form, "name")),
-            hashtags=tuple(parse_hashtags(_field(form, "hashtags"))),
-        )
+def _sign_up(form: FormData) -> SignUp:
+    return SignUp(
+        address=parse_address(_field(form, "email")),
+        name=parse_display_name(_field(form, "name")),
+        hashtags=tuple(parse_hashtags(_field(form, "hashtags"))),
+    )
 
 
 def _field(form: FormData, name: str) -> str:
@@ -222,29 +238,50 @@ def confirmation_mail(identity: MailIdentity, dkim: DkimKey | None = None) -> Ma
     return build
 
 
+def _confirmation_request(
+    config: Config, signer: TokenSigner, subscriber: EmailSubscriber, now: datetime
+) -> ConfirmationRequest:
+    """The mail for a recorded sign-up (`record_sign_up`): a confirm link, or for a subscriber their settings link.
+
+    It names what is stored, which for a sign-up still awaiting confirmation is what its first request chose.
+    """
+    if subscriber.active:
+        link = preferences_url(config, signer, subscriber.address, now)
+    else:
+        link = confirm_url(config, signer, subscriber.address, now)
+    return ConfirmationRequest(subscriber.address, subscriber.name, subscriber.hashtags, link, subscriber.active, now)
+
+
 # -- rate limits ----------------------------------------------------------------------------------
 
 
 class _HourlyLimit:
     """At most `limit` events per key in any hour; idle keys are forgotten so memory stays bounded."""
 
-    def __init__(self, limit: int, period: float = RATE_WINDOW_SECONDS) -> None:
+    def __init__(self, limit: int, period: float = RATE_WINDOW.total_seconds()) -> None:
         self._limit = limit
         self._period = period
         self._windows: dict[str, SlidingWindow] = {}
         self._prune_at = 1024
 
-    def take(self, key: str, now: datetime) -> float:
-        """0 if one more event fits (and it is counted), else the seconds until one would."""
+    def wait(self, key: str, now: datetime) -> float:
+        """0 if one more event for `key` fits now, else the seconds until one would; counts nothing."""
+        window = self._windows.get(key)
+        return 0.0 if window is None else max(0.0, window.wait_time(now.timestamp()))
+
+    def record(self, key: str, now: datetime) -> None:
         moment = now.timestamp()
-        window = self._windows.setdefault(key, SlidingWindow(self._limit, self._period, margin=0.0))
-        wait = window.wait_time(moment)
-        if wait <= 0:
-            window.record(moment)
+        self._windows.setdefault(key, SlidingWindow(self._limit, self._period, margin=0.0)).record(moment)
         if len(self._windows) >= self._prune_at:
             self._windows = {k: w for k, w in self._windows.items() if not w.idle(moment)}
             self._prune_at = max(1024, 2 * len(self._windows))
-        return max(0.0, wait)
+
+    def take(self, key: str, now: datetime) -> float:
+        """0 if one more event fits (and it is counted), else the seconds until one would."""
+        wait = self.wait(key, now)
+        if not wait:
+            self.record(key, now)
+        return wait
 
 
 # -- the pages ------------------------------------------------------------------------------------
@@ -271,8 +308,8 @@ class _Pages:
         self._make_confirmation = make_confirmation
         self._clock = clock
         self._env = build_environment(config.templates.dir)
-        self._per_ip = _HourlyLimit(config.web.subscribe_per_hour)
-        self._per_address = _HourlyLimit(config.web.subscribe_per_hour)
+        self._posts_per_ip = _HourlyLimit(FLOOD_FACTOR * config.web.subscribe_per_hour)
+        self._sign_ups_per_ip = _HourlyLimit(config.web.subscribe_per_hour)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -312,24 +349,29 @@ class _Pages:
         now = self._clock()
         if self._send_mail is None:
             return self._message(503, "Sign-up is closed", "Sign-up by email is not available at the moment.")
-        wait = self._per_ip.take(_client(request), now)
-        if wait:
-            log.info("%s", kv(event="web_rate_limited", limit="ip"))
-            return self._too_many(wait)
+        if _cross_site(request, self._config.web.public_url):
+            log.info("%s", kv(event="web_cross_site_refused"))
+            return self._cross_site_refused()
+        client = _client(request)
+        if wait := self._posts_per_ip.take(client, now):
+            return self._too_many(wait, limit="posts per ip")
         form = await request.form()
         try:
-            sign_up = _SignUp.parse(form)
+            sign_up = _sign_up(form)
         except FormError as error:
             return self._subscribe_page(form, str(error), status=400)
-        wait = self._per_address.take(sign_up.address.casefold(), now)
-        if wait:
-            log.info("%s", kv(event="web_rate_limited", limit="address"))
-            return self._too_many(wait)
-        return await self._send_confirmation(sign_up, now)
+        if wait := self._sign_ups_per_ip.wait(client, now):
+            return self._too_many(wait, limit="ip")
+        try:
+            subscriber = record_sign_up(self.store, sign_up, now, per_hour=self._config.web.subscribe_per_hour)
+        except MailboxLimited as limited:
+            return self._too_many(limited.retry_after.total_seconds(), limit="mailbox")
+        self._sign_ups_per_ip.record(client, now)
+        return await self._send_confirmation(subscriber, now)
 
-    async def _send_confirmation(self, sign_up: _SignUp, now: datetime) -> Response:
+    async def _send_confirmation(self, subscriber: EmailSubscriber, now: datetime) -> Response:
         assert self._send_mail is not None and self._make_confirmation is not None
-        request = self._confirmation_request(sign_up, now)
+        request = _confirmation_request(self._config, self._signer, subscriber, now)
         try:
             await run_in_threadpool(self._send_mail, self._make_confirmation(request))
         except Exception as error:  # whatever the mailer raises, the visitor gets a page and the log a line
@@ -341,19 +383,18 @@ class _Pages:
         return self._message(
             200,
             "Check your inbox",
-            f"We sent an email to {sign_up.address}. Open the link in it to confirm your subscription.",
+            f"We sent an email to {subscriber.address}. Open the link in it to confirm your subscription.",
             "If it does not arrive within a few minutes, look in your spam folder.",
         )
 
-    def _confirmation_request(self, sign_up: _SignUp, now: datetime) -> ConfirmationRequest:
-        current = self.store.email_subscriber(sign_up.address)
-        if current is not None and current.active:
-            # Not re-recorded: a stranger who knows the address must not change its hashtags or name.
-            link = preferences_url(self._config, self._signer, sign_up.address, now)
-            return ConfirmationRequest(sign_up.address, current.name, current.hashtags, link, True, now)
-        self.store.request_email_subscription(sign_up.address, sign_up.hashtags, now, name=sign_up.name)
-        link = confirm_url(self._config, self._signer, sign_up.address, now)
-        return ConfirmationRequest(sign_up.address, sign_up.name, sign_up.hashtags, link, False, now)
+    def _cross_site_refused(self) -> Response:
+        return self._message(
+            403,
+            "Sign-up refused",
+            "This form was sent to us from another web site, so nothing was done and no mail was sent.",
+            "To subscribe, open our sign-up page yourself and send the form from there.",
+            link=("subscribe", "Open the sign-up form"),
+        )
 
     # -- confirm --
 
@@ -500,7 +541,8 @@ class _Pages:
             status, "subscribe", title=f"Subscribe to {self._config.email.list_name}", error=error, **values
         )
 
-    def _too_many(self, wait: float) -> Response:
+    def _too_many(self, wait: float, *, limit: str) -> Response:
+        log.info("%s", kv(event="web_rate_limited", limit=limit))
         response = self._message(
             429,
             "Please try again later",
@@ -528,6 +570,30 @@ def _client(request: Request) -> str:
     except ValueError:
         return host
     return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+
+def _cross_site(request: Request, public_url: str) -> bool:
+    """True if a browser sent this POST from another site (cross-site request forgery).
+
+    Browsers mark every request with `Sec-Fetch-Site`, which pages cannot set; older ones send only `Origin`.
+    `Origin: null` says nothing (our pages' `Referrer-Policy: no-referrer` makes browsers send it for our own
+    form), and a client that sends neither is not a browser acting for someone else.
+    """
+    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    if fetch_site:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("origin", "").strip().lower()
+    if not origin or origin == "null":
+        return False
+    own_host = request.headers.get("host", "").lower()
+    return _origin(origin) != _origin(public_url) and urlsplit(origin).netloc != own_host
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of `url`, lower-cased, without the scheme's default port."""
+    parts = urlsplit(url.lower())
+    netloc = parts.netloc.removesuffix({"https": ":443", "http": ":80"}.get(parts.scheme, ""))
+    return f"{parts.scheme}://{netloc}"
 
 
 def _same_url(request: Request) -> str:
@@ -558,7 +624,10 @@ class _Guard:
                     headers[name] = value
             await send(message)
 
-        await self.app(scope, self._limited(scope, receive), send_with_headers)
+        try:
+            await self.app(scope, self._limited(scope, receive), send_with_headers)
+        except ClientDisconnect:  # gone mid-request (or cut off at the request deadline): nobody to answer
+            log.info("%s", kv(event="web_client_gone"))
 
     def _limited(self, scope: Scope, receive: Receive) -> Receive:
         declared = Headers(scope=scope).get("content-length", "0")
@@ -614,27 +683,104 @@ def build_app(
     )
 
 
-def build_server(app: ASGIApp, host: str, port: int, *, forwarded_allow_ips: str | None = None) -> uvicorn.Server:
-    """A uvicorn server for `app`. The access log stays off: its lines would carry the signed tokens of the links."""
+class _DeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for receiving each request, head and body.
+
+    uvicorn times out only idle keep-alive connections, so a client that sent half a request kept its connection
+    (and one of MAX_CONNECTIONS) for ever. Here the clock starts when the connection opens or the previous
+    response is done and stops once the request is complete; at the deadline the connection is closed.
+    """
+
+    request_timeout: ClassVar[float] = REQUEST_TIMEOUT_SECONDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._restart_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self._request_incomplete():
+            self._stop_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._restart_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_deadline()
+        super().connection_lost(exc)
+
+    def _request_incomplete(self) -> bool:
+        return self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+
+    def _restart_deadline(self) -> None:
+        self._stop_deadline()
+        if self._request_incomplete() and not self.transport.is_closing():
+            self._deadline = self.loop.call_later(self.request_timeout, self._cut_off)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _cut_off(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.info("%s", kv(event="web_request_timeout"))
+            self.transport.close()
+
+
+def build_server(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    *,
+    forwarded_allow_ips: Sequence[str] = (),
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> uvicorn.Server:
+    """A uvicorn server for `app`, with the limits in the module docstring.
+
+    `forwarded_allow_ips`: the reverse proxies whose X-Forwarded-For names the client; empty trusts none. The
+    access log stays off: its lines would carry the signed tokens of the links.
+    """
+
+    class Protocol(_DeadlineProtocol):
+        pass
+
+    Protocol.request_timeout = request_timeout
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=Protocol,
         lifespan="on",
         access_log=False,
         server_header=False,
         log_level="warning",
-        proxy_headers=forwarded_allow_ips is not None,
-        forwarded_allow_ips=forwarded_allow_ips,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=list(forwarded_allow_ips) or None,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        limit_concurrency=MAX_CONNECTIONS,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     return uvicorn.Server(config)
 
 
 def start_in_thread(
-    app: ASGIApp, host: str, port: int, *, forwarded_allow_ips: str | None = None, timeout: float = 10.0
+    app: ASGIApp,
+    host: str,
+    port: int,
+    *,
+    forwarded_allow_ips: Sequence[str] = (),
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+    timeout: float = 10.0,
 ) -> tuple[uvicorn.Server, threading.Thread]:
     """Serve `app` from a daemon thread; returns once it listens. Stop with `server.should_exit = True`, then join."""
-    server = build_server(app, host, port, forwarded_allow_ips=forwarded_allow_ips)
+    server = build_server(app, host, port, forwarded_allow_ips=forwarded_allow_ips, request_timeout=request_timeout)
     thread = threading.Thread(target=server.run, name="newsbot-web", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -670,17 +816,18 @@ def app_from_config(
     )
 
 
-def email_confirmer(
-    config: Config, send_mail: SendMail, environ: Mapping[str, str] | None = None
-) -> Callable[[str, Sequence[str], datetime], None]:
-    """Sends the double opt-in mail for an address, as the subscribe form does (used by the /email command)."""
+def email_confirmer(config: Config, send_mail: SendMail, environ: Mapping[str, str] | None = None) -> ConfirmEmail:
+    """Records a sign-up and sends its mail exactly as the subscribe form does, per-mailbox limit included (/email).
+
+    Raises MailboxLimited, or whatever `send_mail` raises.
+    """
     environ = os.environ if environ is None else environ
     signer = signer_from_environment(config.web, environ)
     make = confirmation_mail(MailIdentity.from_config(config.email), load_dkim_key(config.email, environ))
 
-    def confirm(address: str, hashtags: Sequence[str], now: datetime) -> None:
-        link = confirm_url(config, signer, address, now)
-        send_mail(make(ConfirmationRequest(address, "", tuple(hashtags), link, False, now)))
+    def confirm(store: SqliteStore, sign_up: SignUp, now: datetime) -> None:
+        subscriber = record_sign_up(store, sign_up, now, per_hour=config.web.subscribe_per_hour)
+        send_mail(make(_confirmation_request(config, signer, subscriber, now)))
 
     return confirm
 
@@ -692,14 +839,13 @@ def serve(
     make_confirmation: MakeConfirmation | None = None,
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
-    forwarded_allow_ips: str | None = None,
 ) -> None:
     """Serve the web pages on `[web] host`/`port` until interrupted (`newsbot web`)."""
     app = app_from_config(
         config, send_mail=send_mail, make_confirmation=make_confirmation, environ=environ, clock=clock
     )
     log.info("%s", kv(event="web_listening", host=config.web.host, port=config.web.port))
-    build_server(app, config.web.host, config.web.port, forwarded_allow_ips=forwarded_allow_ips).run()
+    build_server(app, config.web.host, config.web.port, forwarded_allow_ips=config.web.forwarded_allow_ips).run()
 
 
 def _utc_now() -> datetime:

@@ -3,25 +3,31 @@ and the rows in the store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot import telegram_html
+from bot.app import utc_now
 from bot.commands import CommandRunner, build_application, open_command_context
 from bot.config import Config, parse_config
 from bot.models import Article
 from bot.store import OutboxItem, SqliteStore, open_store
+from bot.web import build_app, email_confirmer
+from tests.conftest import FakeClock
 from tests.fakes.telegram_api import FakeTelegram, Message
 
 ADMIN = 1000
 USER = 5
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SECRET = "subscriber-commands-secret-0123456789"
+VICTIM = "victim@example.org"
 
 
 @dataclass
@@ -49,8 +55,18 @@ class BotChat:
 
 
 @contextmanager
-def running_bot(tmp_path: Path, *, enforce_limits: bool = False, **tables: Any) -> Iterator[BotChat]:
-    """A CommandRunner on a fresh state file, talking to a FakeTelegram (flood limits off unless asked for)."""
+def running_bot(
+    tmp_path: Path,
+    *,
+    enforce_limits: bool = False,
+    mail: list[EmailMessage] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    **tables: Any,
+) -> Iterator[BotChat]:
+    """A CommandRunner on a fresh state file, talking to a FakeTelegram (flood limits off unless asked for).
+
+    With `mail`, /email works and the mails it sends are appended there.
+    """
     fake = FakeTelegram(enforce_limits=enforce_limits)
     fake.start()
     data: dict[str, Any] = {
@@ -61,7 +77,9 @@ def running_bot(tmp_path: Path, *, enforce_limits: bool = False, **tables: Any) 
     }
     data["telegram"] = {"admins": [ADMIN], "base_url": fake.base_url, **tables.get("telegram", {})}
     config = parse_config(data, path=tmp_path / "config.toml")
-    context = open_command_context(config)
+    context = open_command_context(config, clock)
+    if mail is not None:
+        context.confirm_email = email_confirmer(config, mail.append, environ={"NEWSBOT_SECRET_KEY": SECRET})
     runner = CommandRunner(build_application(config, fake.token, context), config)
     store = open_store(config.state.path)
     try:
@@ -258,3 +276,112 @@ def test_commands_in_a_group_are_ignored(bot: BotChat) -> None:
 
     assert bot.fake.messages(-4242) == []
     assert bot.store.subscriber("telegram", "-4242") is None
+
+
+# --- /email -----------------------------------------------------------------------------------------------
+
+MAIL_TABLES: dict[str, Any] = {
+    "email": {"sender": "Example News <news@example.com>"},
+    "web": {"public_url": "https://news.example.com", "subscribe_per_hour": 5},
+}
+
+
+@pytest.fixture
+def mail() -> list[EmailMessage]:
+    return []
+
+
+@pytest.fixture
+def mail_bot(tmp_path: Path, mail: list[EmailMessage], clock: FakeClock) -> Iterator[BotChat]:
+    with running_bot(tmp_path, mail=mail, clock=clock, **MAIL_TABLES) as chat:
+        yield chat
+
+
+def mails_to(mail: list[EmailMessage], address: str) -> list[EmailMessage]:
+    return [message for message in mail if message["To"] == address]
+
+
+def test_email_answers_the_same_whether_the_address_is_new_pending_subscribed_or_limited(
+    mail_bot: BotChat, mail: list[EmailMessage], clock: FakeClock
+) -> None:
+    store = mail_bot.store
+    store.request_email_subscription("subscribed@example.org", ["Climate"], clock())
+    store.confirm_email("subscribed@example.org", clock())
+    store.request_email_subscription("pending@example.org", ["Climate"], clock())
+    for _ in range(5):  # the mailbox had its five mails for the hour (from the web form, say)
+        store.take_rate_slot("confirmation mail", "limited@example.org", clock(), limit=5, window=timedelta(hours=1))
+    replies = {
+        kind: mail_bot.ask(f"/email {kind}@example.org", user_id=100 + n)
+        for n, kind in enumerate(("new", "pending", "subscribed", "limited"))
+    }
+
+    shapes = {reply.replace(f"{kind}@example.org", "ADDRESS") for kind, reply in replies.items()}
+    assert len(shapes) == 1, replies
+    assert "If new@example.org can get the digest, a mail with a confirmation link is on its way" in replies["new"]
+    assert "/confirm?token=" in mails_to(mail, "new@example.org")[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    [note] = mails_to(mail, "subscribed@example.org")
+    assert "already gets it" in note.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert mails_to(mail, "limited@example.org") == []
+    subscribed = store.email_subscriber("subscribed@example.org")
+    assert subscribed is not None and subscribed.active and subscribed.linked_chat == ""  # not re-recorded
+
+
+def test_email_repeated_twenty_times_from_one_chat_sends_three_mails(
+    mail_bot: BotChat, mail: list[EmailMessage]
+) -> None:
+    replies = [mail_bot.ask(f"/email {VICTIM}") for _ in range(20)]
+
+    assert len(mails_to(mail, VICTIM)) == 3
+    assert all("confirmation link is on its way" in reply for reply in replies[:3])
+    assert all("You asked for 3 confirmation mails in the last hour" in reply for reply in replies[3:])
+
+
+def test_email_from_many_chats_sends_a_mailbox_at_most_subscribe_per_hour_mails(
+    mail_bot: BotChat, mail: list[EmailMessage], clock: FakeClock
+) -> None:
+    addresses = [VICTIM, "Victim+1@Example.org", "victim+2@example.org"]
+    replies = [mail_bot.ask(f"/email {addresses[n % 3]}", user_id=200 + n) for n in range(20)]
+
+    assert len([m for m in mail if m["To"].endswith("@example.org")]) == 5
+    assert len(set(replies)) == 3  # one answer per address typed: being limited changes nothing in it
+    clock.advance(hours=1)
+    assert "on its way" in mail_bot.ask(f"/email {VICTIM}", user_id=300)
+    assert len(mail) == 6
+
+
+def test_the_web_form_and_email_share_one_limit_per_mailbox(
+    mail_bot: BotChat, mail: list[EmailMessage], clock: FakeClock
+) -> None:
+    from starlette.testclient import TestClient
+
+    from bot.tokens import TokenSigner
+
+    app = build_app(
+        mail_bot.config,
+        store_factory=lambda: open_store(mail_bot.config.state.path),
+        signer=TokenSigner(SECRET.encode()),
+        send_mail=mail.append,
+        clock=clock,
+    )
+    for n in range(5):
+        with TestClient(app, client=(f"192.0.2.{n}", 4000)) as visitor:
+            assert visitor.post("/subscribe", data={"email": VICTIM}).status_code == 200
+
+    answer = mail_bot.ask(f"/email {VICTIM}")
+
+    assert "confirmation link is on its way" in answer
+    assert len(mails_to(mail, VICTIM)) == 5
+
+
+def test_email_does_not_change_the_hashtags_of_someone_elses_pending_sign_up(
+    mail_bot: BotChat, mail: list[EmailMessage], clock: FakeClock
+) -> None:
+    mail_bot.store.request_email_subscription(VICTIM, ["Climate"], clock(), name="Ada")
+    mail_bot.ask("/subscribe #Sports")
+
+    mail_bot.ask(f"/email {VICTIM}")
+
+    pending = mail_bot.store.email_subscriber(VICTIM)
+    assert pending is not None and (pending.name, pending.hashtags, pending.linked_chat) == ("Ada", ("Climate",), "")
+    [confirmation] = mails_to(mail, VICTIM)
+    assert "#Climate" in confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]

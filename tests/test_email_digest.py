@@ -378,3 +378,61 @@ def test_a_stop_request_does_not_wait_for_a_slow_send_rate_and_the_rest_stays_du
         states = sorted(deliveries(app).values())
     assert len(fake_smtp.messages) == 1
     assert states == [PENDING, PENDING, SENT]
+
+
+FORGING_NAME = "=?utf-8?q?x=0D=0ASubject:_Your_password_expired=0D=0A=0D=0APWNED?="
+
+
+def header_names(raw: bytes) -> list[bytes]:
+    """The header field names of a message as it went over the wire, in order (folded lines belong to the one above)."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    return [line.split(b":", 1)[0] for line in head.split(b"\n") if line and line[:1] not in (b" ", b"\t")]
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "DKIM-signed"])
+def test_a_name_that_would_forge_headers_never_reaches_the_digest_on_the_wire(
+    mail_config: Callable[..., Config],
+    fake_smtp: FakeSmtp,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    signed: bool,
+) -> None:
+    import dkim
+    from starlette.testclient import TestClient
+
+    from bot.tokens import signer_from_environment
+    from bot.web import app_from_config, confirm_url
+    from tests.test_mail import DKIM_PRIVATE_KEY, DKIM_PUBLIC_KEY, dns_for
+
+    if signed:
+        monkeypatch.setenv("NEWSBOT_DKIM_PRIVATE_KEY", DKIM_PRIVATE_KEY.decode())
+    config = mail_config([news_item(1)], **({"dkim_selector": "news2026"} if signed else {}))
+    confirmations: list[EmailMessage] = []
+    web = app_from_config(config, send_mail=confirmations.append, clock=clock)
+    reader = "reader@example.org"
+    with TestClient(web, base_url="https://news.example.com") as browser:
+        refused = browser.post("/subscribe", data={"email": reader, "name": FORGING_NAME, "hashtags": ""})
+        assert refused.status_code == 400 and "not quotes, brackets" in refused.text
+        assert confirmations == []
+        with App(config, clock=clock) as app:
+            assert app.store.email_subscriber(reader) is None
+            # What an older newsbot (or a CSV import) may have stored, before names had a rule:
+            app.store.request_email_subscription(reader, (), clock(), name=FORGING_NAME)
+        signer = signer_from_environment(config.web, {"NEWSBOT_SECRET_KEY": SECRET})
+        link = confirm_url(config, signer, reader, clock()).removeprefix(config.web.public_url)  # the proxy's part
+        page = browser.get(link)
+        if "<form" in page.text:  # the confirm page may ask for a button press
+            page = browser.post(link)
+        assert page.status_code == 200
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        assert app.digest(force=True) == 1
+    [received] = [m for m in fake_smtp.messages if reader in m.rcpt_tos]
+    names = header_names(received.data)
+    assert names.count(b"Subject") == 1 and names.count(b"To") == 1
+    assert received.message["Subject"].startswith(config.email.digest_title)
+    assert received.message["To"] == reader  # the name is left out; the address alone
+    assert b"PWNED" not in received.data and b"password" not in received.data.lower()
+    if signed:
+        assert names[0] == b"DKIM-Signature"
+        assert dkim.verify(received.data, dnsfunc=dns_for(DKIM_PUBLIC_KEY))

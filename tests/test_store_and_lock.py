@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,8 @@ import pytest
 from bot.errors import LockedError
 from bot.lock import StateLock
 from bot.models import Article
-from bot.store import MIGRATIONS, PENDING, SENT, OutboxItem, StoreError, open_store
+from bot.store import MIGRATIONS, PENDING, SENT, OutboxItem, StoreError, open_store, to_db_time
+from bot.subscribers_csv import unsubscribe
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -130,3 +132,113 @@ def test_lock_of_a_killed_process_does_not_stay_stuck(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     StateLock(state).acquire()
+
+
+# -- schema 5: one subscriber per mailbox ----------------------------------------------------------
+
+
+def state_file_of_version_4(path: Path) -> sqlite3.Connection:
+    """A state file as newsbot with schema version 4 left it (addresses stored as typed)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:4]:
+        assert isinstance(script, str)
+        for statement in script.split(";"):
+            if statement.strip():
+                db.execute(statement)
+    db.execute("PRAGMA user_version = 4")
+    return db
+
+
+def old_subscriber(
+    db: sqlite3.Connection,
+    address: str,
+    *tags: str,
+    active: bool,
+    reason: str = "",
+    changed: datetime = NOW,
+    confirmed: datetime | None = None,
+    last_digest: datetime | None = None,
+    name: str = "",
+) -> None:
+    cursor = db.execute(
+        "INSERT INTO subscribers (channel, address, active, status_reason, created_at, updated_at, name,"
+        " confirmed_at, last_digest_at) VALUES ('email', ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            address,
+            int(active),
+            reason,
+            to_db_time(changed - timedelta(days=30)),
+            to_db_time(changed),
+            name,
+            to_db_time(confirmed) if confirmed else None,
+            to_db_time(last_digest) if last_digest else None,
+        ),
+    )
+    for tag in tags:
+        db.execute("INSERT INTO subscriber_tags VALUES (?, ?, ?)", (cursor.lastrowid, tag.lower(), tag))
+
+
+def old_delivery(db: sqlite3.Connection, digest_id: str, address: str, state: str) -> None:
+    db.execute(
+        "INSERT INTO digest_deliveries (digest_id, address, state, not_before, updated_at) VALUES (?, ?, ?, ?, ?)",
+        (digest_id, address, state, to_db_time(NOW), to_db_time(NOW)),
+    )
+
+
+def test_migration_merges_addresses_that_differ_only_in_case_and_loses_no_subscription(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = state_file_of_version_4(path)
+    week = timedelta(days=7)
+    # Two confirmed rows for one mailbox, following different hashtags: they got two digests a week.
+    old_subscriber(db, "Bob@Example.NET", "Climate", active=True, confirmed=NOW - 3 * week, last_digest=NOW - week)
+    old_subscriber(db, "bob@example.net", "Sports", active=True, confirmed=NOW - week, last_digest=NOW, name="Bob")
+    # A confirmed row that follows everything, and a later sign-up that never got confirmed.
+    old_subscriber(db, "Ann@Example.org", active=True, confirmed=NOW - week)
+    old_subscriber(db, "ann@example.org", "Sports", active=False, reason="awaiting confirmation")
+    # Nobody active: the latest word stands (here: unsubscribed after a sign-up awaiting confirmation).
+    old_subscriber(db, "carl@example.org", active=False, reason="awaiting confirmation", changed=NOW - week)
+    old_subscriber(db, "Carl@Example.org", active=False, reason="unsubscribed", changed=NOW)
+    old_subscriber(db, "Dora@Example.ORG", "Music", active=True, confirmed=NOW)
+    db.execute("INSERT INTO subscribers (channel, address, created_at, updated_at) VALUES ('telegram', 'Ab12', ?, ?)",
+               (to_db_time(NOW), to_db_time(NOW)))  # fmt: skip
+    db.execute("INSERT INTO digests VALUES ('d1', ?, ?)", (to_db_time(NOW), to_db_time(NOW)))
+    old_delivery(db, "d1", "Bob@Example.NET", SENT)
+    old_delivery(db, "d1", "bob@example.net", PENDING)
+    old_delivery(db, "d1", "Dora@Example.ORG", PENDING)
+    db.close()
+
+    store = open_store(path)
+
+    assert store.schema_version() == len(MIGRATIONS)
+    emails = {s.address: s for s in store.iter_email_subscribers(active_only=False)}
+    assert sorted(emails) == ["ann@example.org", "bob@example.net", "carl@example.org", "dora@example.org"]
+    bob = emails["bob@example.net"]
+    assert (bob.active, bob.hashtags, bob.name) == (True, ("Climate", "Sports"), "Bob")
+    assert (bob.confirmed_at, bob.last_digest_at) == (NOW - 3 * week, NOW)
+    ann = emails["ann@example.org"]
+    assert (ann.active, ann.hashtags) == (True, ())  # still everything, as the confirmed row had it
+    carl = emails["carl@example.org"]
+    assert (carl.active, carl.status_reason) == (False, "unsubscribed")
+    assert emails["dora@example.org"].hashtags == ("Music",)
+    assert store.subscriber("telegram", "Ab12") is not None  # chat ids are not touched
+    ledger = store._db.execute("SELECT address, state FROM digest_deliveries ORDER BY address").fetchall()
+    assert ledger == [("bob@example.net", SENT), ("dora@example.org", PENDING)]  # Bob's digest is not sent again
+    assert store.create_digest("d2", NOW + week, NOW + week) == 3  # one delivery per mailbox
+    store.close()
+
+
+def test_links_and_admins_find_a_subscriber_whatever_the_case_of_the_address(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = state_file_of_version_4(path)
+    old_subscriber(db, "Bob@Example.NET", active=True, confirmed=NOW)
+    old_subscriber(db, "Eve@Example.org", active=True, confirmed=NOW)
+    db.close()
+    store = open_store(path)
+
+    # An unsubscribe link in an old digest was signed for the address as it was stored then.
+    assert store.deactivate_subscriber("email", "Bob@Example.NET", "unsubscribed", NOW)
+    report = unsubscribe(store, "email", ["EVE@EXAMPLE.ORG"], NOW)  # `newsbot subscribers unsubscribe`
+
+    assert report.unsubscribed == ["eve@example.org"]
+    assert not any(s.active for s in store.iter_email_subscribers(active_only=False))
+    store.close()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import socket
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,9 +22,14 @@ from bot.errors import ConfigError
 from bot.store import EmailSubscriber, SqliteStore, open_store
 from bot.tokens import PURPOSES, TokenSigner
 from bot.web import (
+    FLOOD_FACTOR,
+    KEEP_ALIVE_SECONDS,
+    MAX_CONNECTIONS,
+    MAX_HEAD_BYTES,
     SECURITY_HEADERS,
     FormError,
     build_app,
+    build_server,
     confirm_url,
     parse_address,
     parse_hashtags,
@@ -30,6 +38,7 @@ from bot.web import (
     unsubscribe_url,
 )
 from tests.conftest import FakeClock
+from tests.fakes.smtp_server import FakeSmtp
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers the httpx2 fork for its TestClient; httpx works the same for these tests.
@@ -637,3 +646,251 @@ def test_ipv6_clients_are_limited_by_their_slash_64(web: Web) -> None:
     with web.client("2001:db8:1:2:ffff::1") as same_network, web.client("2001:db8:1:3::1") as next_network:
         assert sign_up(same_network, "one-more@example.org").status_code == 429
         assert sign_up(next_network, "one-more@example.org").status_code == 200
+
+
+# -- a stranger and someone else's pending sign-up ------------------------------------------------
+
+
+def test_a_stranger_cannot_change_the_name_or_hashtags_of_a_pending_sign_up(web: Web) -> None:
+    with web.client("198.51.100.7") as owner, web.client("203.0.113.66") as stranger:
+        sign_up(owner, READER, "#Climate", name="Ada")
+        web.clock.advance(minutes=5)
+        answer = sign_up(stranger, READER, "#Sports", name="Mallory")
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+        subscriber = web.subscriber()
+        assert subscriber is not None
+        assert (subscriber.active, subscriber.name, subscriber.hashtags) == (False, "Ada", ("Climate",))
+        _first, second = web.sent
+        assert "#Climate" in text_of(second) and "#Sports" not in text_of(second)  # the mail names what it confirms
+        (link,) = links_in(second)
+        assert owner.get(link).status_code == 200
+    subscriber = web.subscriber()
+    assert subscriber is not None
+    assert (subscriber.active, subscriber.name, subscriber.hashtags) == (True, "Ada", ("Climate",))
+
+
+def test_a_pending_sign_up_whose_links_expired_can_be_made_again(web: Web, client: TestClient) -> None:
+    sign_up(client, READER, "#Climate", name="Ada")
+    web.clock.advance(days=7, minutes=1)
+    sign_up(client, READER, "#Sports", name="Bea")
+    subscriber = web.subscriber()
+    assert subscriber is not None and (subscriber.name, subscriber.hashtags) == ("Bea", ("Sports",))
+    assert "#Sports" in text_of(web.sent[-1])
+
+
+# -- cross-site forms -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://blog.news.example.com"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+        {"Origin": "https://evil.example"},  # an older browser: no Sec-Fetch-Site
+        {"Origin": "http://news.example.com.evil.example"},
+    ],
+)
+def test_a_sign_up_posted_from_another_site_gets_403_and_sends_nothing(
+    web: Web, client: TestClient, headers: dict[str, str]
+) -> None:
+    page = client.post("/subscribe", data={"email": READER, "hashtags": "#Climate"}, headers=headers)
+    assert page.status_code == 403
+    assert "sent to us from another web site" in page.text and 'href="subscribe"' in page.text
+    assert web.sent == [] and web.subscriber() is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-origin", "Origin": "null"},  # our pages send no referrer, so Origin is "null"
+        {"Sec-Fetch-Site": "none"},  # typed or bookmarked by the user
+        {"Origin": "https://news.example.com"},  # [web] public_url
+        {"Origin": "https://NEWS.example.com:443"},
+        {},  # not a browser
+    ],
+)
+def test_a_sign_up_from_our_own_form_is_accepted(web: Web, client: TestClient, headers: dict[str, str]) -> None:
+    page = client.post("/subscribe", data={"email": READER, "hashtags": "#Climate"}, headers=headers)
+    assert page.status_code == 200
+    assert len(web.sent) == 1
+
+
+def test_a_sign_up_from_the_servers_own_host_is_accepted_when_public_url_is_elsewhere(web: Web) -> None:
+    with TestClient(web.app, base_url="http://127.0.0.1:8080") as local:
+        page = local.post("/subscribe", data={"email": READER}, headers={"Origin": "http://127.0.0.1:8080"})
+    assert page.status_code == 200 and len(web.sent) == 1
+
+
+def test_one_click_unsubscribe_from_a_mail_provider_needs_no_origin(web: Web, client: TestClient) -> None:
+    subscribed(web, client)
+    link = unsubscribe_url(web.config, web.signer, READER, web.clock())
+    answer = client.post(
+        link,
+        data={"List-Unsubscribe": "One-Click"},
+        headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://mail.provider.example"},
+    )
+    assert answer.status_code == 200
+    subscriber = web.subscriber()
+    assert subscriber is not None and not subscriber.active
+
+
+# -- what counts against the limits ---------------------------------------------------------------
+
+
+def test_forms_with_mistakes_do_not_use_up_the_per_ip_limit(web: Web, client: TestClient) -> None:
+    for typo in ("reader@", "reader@example", "reader example.org", "@example.org"):
+        assert sign_up(client, typo).status_code == 400
+    for n in range(PER_HOUR):
+        assert sign_up(client, f"reader{n}@example.org").status_code == 200
+    assert sign_up(client, "one-more@example.org").status_code == 429
+    assert len(web.sent) == PER_HOUR
+
+
+def test_a_flood_of_bad_forms_from_one_ip_is_cut_off(web: Web, client: TestClient) -> None:
+    for _ in range(FLOOD_FACTOR * PER_HOUR):
+        assert sign_up(client, "not-an-address").status_code == 400
+    assert sign_up(client, READER).status_code == 429
+    assert web.sent == []
+    with web.client("203.0.113.9") as other:
+        assert sign_up(other, READER).status_code == 200
+
+
+def test_plus_tags_count_as_one_mailbox(web: Web) -> None:
+    for n in range(PER_HOUR):
+        with web.client(f"192.0.2.{n + 1}") as visitor:
+            assert sign_up(visitor, f"reader+{n}@example.org").status_code == 200
+    with web.client("192.0.2.99") as visitor:
+        assert sign_up(visitor, "Reader+other@Example.org").status_code == 429
+        assert sign_up(visitor, "writer@example.org").status_code == 200
+    assert len(web.sent) == PER_HOUR + 1
+
+
+def test_the_per_mailbox_limit_holds_across_processes(web: Web, web_config: Config, tmp_path: Path) -> None:
+    """`newsbot web` and `newsbot run` each build an app on the same state file: they share the count."""
+    other_process = build_app(
+        web_config,
+        store_factory=lambda: open_store(tmp_path / "state.sqlite"),
+        signer=web.signer,
+        send_mail=web.sent.append,
+        clock=web.clock,
+    )
+    for n in range(PER_HOUR):
+        app = web.app if n % 2 else other_process
+        with TestClient(app, base_url=PUBLIC, client=(f"192.0.2.{n + 1}", 4000)) as visitor:
+            assert sign_up(visitor).status_code == 200
+    with TestClient(other_process, base_url=PUBLIC, client=("192.0.2.50", 4000)) as visitor:
+        assert sign_up(visitor).status_code == 429
+    assert len(web.sent) == PER_HOUR
+
+
+# -- behind a reverse proxy -----------------------------------------------------------------------
+
+
+@contextmanager
+def served(web: Web, **options: Any) -> Iterator[str]:
+    """The app over real HTTP on 127.0.0.1; yields its base URL."""
+    server, thread = start_in_thread(web.app, "127.0.0.1", 0, **options)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_behind_a_trusted_proxy_the_per_ip_limit_counts_each_forwarded_client(web: Web) -> None:
+    with served(web, forwarded_allow_ips=["127.0.0.1"]) as base, httpx.Client(base_url=base, timeout=10) as proxy:
+        for n in range(PER_HOUR):
+            forwarded = {"X-Forwarded-For": "203.0.113.5"}
+            assert sign_up_over(proxy, f"reader{n}@example.org", forwarded).status_code == 200
+        assert sign_up_over(proxy, "more@example.org", {"X-Forwarded-For": "203.0.113.5"}).status_code == 429
+        assert sign_up_over(proxy, "more@example.org", {"X-Forwarded-For": "203.0.113.6"}).status_code == 200
+
+
+def test_without_a_trusted_proxy_a_client_cannot_choose_its_ip(web: Web) -> None:
+    with served(web) as base, httpx.Client(base_url=base, timeout=10) as client:
+        for n in range(PER_HOUR):
+            answer = sign_up_over(client, f"reader{n}@example.org", {"X-Forwarded-For": f"203.0.113.{n}"})
+            assert answer.status_code == 200
+        assert sign_up_over(client, "more@example.org", {"X-Forwarded-For": "203.0.113.77"}).status_code == 429
+
+
+def sign_up_over(client: httpx.Client, email: str, headers: dict[str, str]) -> httpx.Response:
+    return client.post("/subscribe", data={"email": email, "hashtags": ""}, headers=headers)
+
+
+def test_newsbot_run_serves_the_pages_trusting_the_configured_proxy(
+    make_config: Callable[..., Config], fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bot.cli import web_pages
+
+    monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET.decode())
+    with socket.socket() as probe:  # a free port for [web] port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = make_config(
+        output={"dir": str(tmp_path / "out"), "dry_run": False},
+        routes=[{"name": "all", "hashtags": ["*"], "channels": ["email"]}],
+        email={"smtp_host": fake_smtp.host, "smtp_port": fake_smtp.port, "security": "none",
+               "sender": "Example News <news@example.com>"},
+        web={"public_url": PUBLIC, "port": port, "subscribe_per_hour": 1, "forwarded_allow_ips": ["127.0.0.1"]},
+    )  # fmt: skip
+    with web_pages(config), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as proxy:
+        assert sign_up_over(proxy, "ann@example.org", {"X-Forwarded-For": "203.0.113.5"}).status_code == 200
+        assert sign_up_over(proxy, "bob@example.org", {"X-Forwarded-For": "203.0.113.6"}).status_code == 200
+        assert sign_up_over(proxy, "cy@example.org", {"X-Forwarded-For": "203.0.113.5"}).status_code == 429
+    assert sorted(address for m in fake_smtp.messages for address in m.rcpt_tos) == [
+        "ann@example.org",
+        "bob@example.org",
+    ]
+
+
+@pytest.mark.parametrize("value", [["proxy.example.com"], ["10.0.0.1/8"], "127.0.0.1, *"])
+def test_forwarded_allow_ips_takes_only_addresses_and_networks(
+    make_config: Callable[..., Config], value: object
+) -> None:
+    with pytest.raises(ConfigError, match=r"web\.forwarded_allow_ips.*is not an IP address or network"):
+        make_config(web={"public_url": PUBLIC, "forwarded_allow_ips": value})
+
+
+def test_forwarded_allow_ips_reads_a_list_or_a_comma_separated_string(make_config: Callable[..., Config]) -> None:
+    assert make_config(web={"forwarded_allow_ips": "127.0.0.1, ::1"}).web.forwarded_allow_ips == ("127.0.0.1", "::1")
+    assert make_config(web={"forwarded_allow_ips": ["10.0.0.0/8"]}).web.forwarded_allow_ips == ("10.0.0.0/8",)
+    assert make_config().web.forwarded_allow_ips == ()
+
+
+# -- slow clients ---------------------------------------------------------------------------------
+
+DEADLINE = 0.5  # the request timeout these tests give the server, in seconds
+
+
+@pytest.mark.parametrize(
+    "half_a_request",
+    [
+        b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-",
+        b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 400\r\n\r\nemail=reader%40exa",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /heal",  # the second request of a keep-alive connection
+    ],
+    ids=["half a head", "half a body", "half a second request"],
+)
+def test_a_half_sent_request_is_cut_off_at_the_deadline(web: Web, half_a_request: bytes) -> None:
+    with served(web, request_timeout=DEADLINE) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE + 10) as slow:
+            slow.sendall(half_a_request)
+            received = b""
+            while chunk := slow.recv(4096):  # returns b"" once the server closed; times out (fails) otherwise
+                received += chunk
+        with httpx.Client(base_url=base, timeout=10) as http:
+            assert http.get("/healthz").text == "ok"  # the server goes on serving others
+    assert received.count(b"HTTP/1.1 200") == (1 if b"/healthz" in half_a_request else 0)
+    assert web.sent == []
+
+
+def test_the_server_bounds_connections_keep_alive_and_head_size() -> None:
+    server = build_server(Starlette(), "127.0.0.1", 0)
+    assert server.config.limit_concurrency == MAX_CONNECTIONS
+    assert server.config.timeout_keep_alive == KEEP_ALIVE_SECONDS
+    assert server.config.h11_max_incomplete_event_size == MAX_HEAD_BYTES
+    assert not server.config.proxy_headers  # X-Forwarded-For is believed only from [web] forwarded_allow_ips

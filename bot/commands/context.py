@@ -15,7 +15,7 @@ import asyncio
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +31,7 @@ from bot.config import Config
 from bot.hashtags import is_valid_tag
 from bot.hashtags import unique as unique_tags
 from bot.render import Renderer, build_environment
+from bot.signups import ConfirmEmail
 from bot.store import SqliteStore, open_store
 
 __all__ = [
@@ -107,8 +108,9 @@ class CommandContext:
         self.config = config
         self.renderer = renderer
         self.clock = clock  # UTC
-        # Sends the double opt-in mail for /email (address, hashtags, now); None when the email digest is not live.
-        self.confirm_email: Callable[[str, Sequence[str], datetime], None] | None = None
+        # Records an /email sign-up and sends its mail as the web form does (bot.signups); None when the digest
+        # is not live.
+        self.confirm_email: ConfirmEmail | None = None
         self._pages = build_environment(config.templates.dir)
         self._stores = _StorePerThread(config.state.path)
         self._stores.get()

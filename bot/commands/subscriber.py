@@ -28,6 +28,7 @@ from bot.commands.context import (
 from bot.hashtags import normalize
 from bot.logs import kv
 from bot.models import Article
+from bot.signups import RATE_WINDOW, MailboxLimited, SignUp
 from bot.store import Subscriber
 
 __all__ = ["CHANNEL", "SUBSCRIBER_COMMANDS", "fallback", "popular_tags"]
@@ -41,6 +42,8 @@ POPULAR_SAMPLE: Final = 500  # newest articles looked at for popular hashtags
 POPULAR_SHOWN: Final = 10
 LATEST_SAMPLE: Final = 300  # newest Telegram articles searched for ones matching a subscriber's tags
 BROADCAST_SOURCE: Final = "broadcast"
+EMAIL_COMMAND_LIMIT: Final = "email command"  # the store's rate_events kind: /email per chat
+EMAIL_REQUESTS_PER_CHAT: Final = 3  # an hour
 WELCOME_TEMPLATE: Final = "welcome.html.j2"
 HELP_TEMPLATE: Final = "help.html.j2"
 
@@ -120,7 +123,12 @@ def latest(ctx: CommandContext, request: Request) -> Reply:
 
 
 def link_email(ctx: CommandContext, request: Request) -> Reply:
-    """/email you@example.com: the weekly digest by email too, after the same double opt-in as the web form."""
+    """/email you@example.com: the weekly digest by email too, after the same double opt-in as the web form.
+
+    The answer is the same whether the address is new, awaiting confirmation, subscribed, or had its sign-up mails
+    for the hour, so the command cannot probe who subscribes; the mailbox's limit is the web form's (bot.signups).
+    A chat may ask EMAIL_REQUESTS_PER_CHAT times an hour, so one chat cannot turn the bot on someone's inbox.
+    """
     text = argument(request.args).strip()
     if ctx.confirm_email is None:
         return reply("This bot does not send an email digest.")
@@ -131,19 +139,25 @@ def link_email(ctx: CommandContext, request: Request) -> Reply:
     except InputRuleError as problem:
         raise InputError(f"That address does not look right: {echo(str(problem))}") from None
     now = ctx.clock()
-    existing = ctx.store.email_subscriber(address)
-    if existing is not None and existing.active:
-        return reply(f"<code>{echo(address)}</code> already gets the digest. The link in any digest changes it.")
-    tags = ctx.store.subscriber(CHANNEL, str(request.chat_id))
-    hashtags = tags.hashtags if tags is not None else ()
-    ctx.store.request_email_subscription(address, hashtags, now, linked_chat=str(request.chat_id))
+    chat = str(request.chat_id)
+    if ctx.store.take_rate_slot(EMAIL_COMMAND_LIMIT, chat, now, limit=EMAIL_REQUESTS_PER_CHAT, window=RATE_WINDOW):
+        return reply(
+            f"You asked for {EMAIL_REQUESTS_PER_CHAT} confirmation mails in the last hour. "
+            "Please wait an hour, then check the address and try again."
+        )
+    telegram = ctx.store.subscriber(CHANNEL, chat)
+    sign_up = SignUp(address, hashtags=telegram.hashtags if telegram else (), linked_chat=chat)
     try:
-        ctx.confirm_email(address, hashtags, now)
+        ctx.confirm_email(ctx.store, sign_up, now)
+    except MailboxLimited:
+        log.info("%s", kv(event="email_command_mailbox_limited"))
     except Exception as error:  # the SMTP server is down or refused it: say so, nothing is confirmed
         log.warning("%s", kv(event="confirmation_mail_failed", reason=type(error).__name__))
         return reply("I could not send the confirmation mail just now. Please try again later.")
     return reply(
-        f"I sent a confirmation link to <code>{echo(address)}</code>. The weekly digest starts once you click it."
+        f"If <code>{echo(address)}</code> can get the digest, a mail with a confirmation link is on its way to it. "
+        "The weekly digest starts once you click that link. (If the address already gets the digest, the mail "
+        "says so and brings the link to its settings instead.)"
     )
 
 

@@ -1,0 +1,84 @@
+"""How a sign-up for the email digest is recorded and limited: one rule for the web form and the /email command.
+
+- An address that already gets the digest is not recorded again: whoever asks must not change its name or
+  hashtags. The caller mails it a note with its settings link instead of a confirmation link.
+- A sign-up still awaiting confirmation keeps what its first request chose while the links sent for it work
+  (`SqliteStore.request_email_subscription`, `keep_pending_since`): a confirmation link confirms what was asked
+  for when it was sent, never what a stranger who knows the address typed since.
+- A mailbox gets at most `[web] subscribe_per_hour` of these mails in any hour. The count lives in the state file,
+  so the form and /email share it, in `newsbot run` and in a separate `newsbot web` alike. The mailbox is the
+  address without a `+tag` in its local part: `victim+1@example.org` and `victim+2@example.org` count as one.
+
+Callers answer the same whether the address was new, pending or subscribed, so nobody learns from the answer
+whether an address subscribes (the web form answers a mailbox's limit with 429, /email not even that: the limit
+is the same for every address, so neither says anything about it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from bot.errors import NewsbotError
+from bot.store import EmailSubscriber, SqliteStore
+from bot.tokens import PURPOSES
+
+__all__ = ["MAILBOX_LIMIT", "RATE_WINDOW", "ConfirmEmail", "MailboxLimited", "SignUp", "mailbox_key", "record_sign_up"]
+
+RATE_WINDOW: Final = timedelta(hours=1)
+MAILBOX_LIMIT: Final = "confirmation mail"  # the store's rate_events kind: sign-up mails per mailbox
+_CONFIRM_LINK_LIFETIME: Final = PURPOSES["confirm"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    """What someone asked for; every field already passed its rule in bot.addresses / the hashtag parser."""
+
+    address: str
+    name: str = ""
+    hashtags: tuple[str, ...] = ()
+    linked_chat: str = ""  # the Telegram chat that sent /email
+
+
+class MailboxLimited(NewsbotError):
+    """The mailbox had its sign-up mails for this hour; nothing was recorded or sent."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__(f"this mailbox had its sign-up mails for the hour; try again in {retry_after}")
+        self.retry_after = retry_after
+
+
+# Records a sign-up and mails what `record_sign_up` decides (the /email command's view of it); raises
+# MailboxLimited, or whatever the mailer raises.
+ConfirmEmail = Callable[[SqliteStore, SignUp, datetime], None]
+
+
+def mailbox_key(address: str) -> str:
+    """The key of the per-mailbox limit: the address lower-cased, without a `+tag` in the local part."""
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
+def record_sign_up(store: SqliteStore, sign_up: SignUp, now: datetime, *, per_hour: int) -> EmailSubscriber:
+    """Count one mail to the mailbox and record `sign_up`; returns the subscriber the mail is about.
+
+    An active result means "already subscribed": mail the note with the settings link, not a confirm link.
+    Raises MailboxLimited, recording nothing, when the mailbox had `per_hour` mails in the last hour.
+    """
+    wait = store.take_rate_slot(MAILBOX_LIMIT, mailbox_key(sign_up.address), now, limit=per_hour, window=RATE_WINDOW)
+    if wait:
+        raise MailboxLimited(wait)
+    current = store.email_subscriber(sign_up.address)
+    if current is not None and current.active:
+        return current
+    assert _CONFIRM_LINK_LIFETIME is not None
+    return store.request_email_subscription(
+        sign_up.address,
+        sign_up.hashtags,
+        now,
+        name=sign_up.name,
+        linked_chat=sign_up.linked_chat,
+        keep_pending_since=now - _CONFIRM_LINK_LIFETIME,
+    )
