@@ -67,7 +67,14 @@ from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag, unique
 from bot.hashtags import normalize as normalize_tag
 from bot.logs import kv
-from bot.mail import DkimKey, MailIdentity, build_already_subscribed_message, build_confirmation_message, load_dkim_key
+from bot.mail import (
+    CONFIRM_BUTTON,
+    DkimKey,
+    MailIdentity,
+    build_already_subscribed_message,
+    build_confirmation_message,
+    load_dkim_key,
+)
 from bot.ratelimit import SlidingWindow
 from bot.render import build_environment
 from bot.store import AWAITING_CONFIRMATION, EmailSubscriber, SqliteStore, open_store
@@ -495,6 +502,7 @@ class _Pages:
             address=address,
             hashtags=_shown_tags(subscriber.hashtags, ", "),
             action=_same_url(request),
+            button=CONFIRM_BUTTON,
         )
 
     async def confirm(self, request: Request) -> Response:
