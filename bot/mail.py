@@ -243,7 +243,10 @@ def _notice_page(title: str, body_html: str) -> str:
     """A one-column HTML page for a short notice; styles inline, as mail clients want them.
 
     The viewport meta makes phones lay it out at their own width instead of a desktop's 980 px, shrunk."""
-    cell_style = "font-family: Helvetica, Arial, sans-serif; font-size: 16px; line-height: 1.5; color: #1f2937;"
+    cell_style = (
+        "font-family: Helvetica, Arial, sans-serif; font-size: 16px; line-height: 1.5; color: #1f2937;"
+        " overflow-wrap: anywhere; word-break: break-word;"  # a 64-letter hashtag or a long address may break too
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -473,7 +473,7 @@ class _Pages:
             "Check your inbox",
             f"We sent an email to {sign_up.address}. Open the link in it to confirm your subscription.",
             "If it does not arrive within a few minutes, look in your spam folder.",
-            note=sign_up.unseen_note,
+            note=f"{sign_up.unseen_note} Once subscribed, you can change your hashtags." if sign_up.unseen_note else "",
         )
 
     def _seen_tags(self, days: int) -> list[str]:

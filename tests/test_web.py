@@ -403,7 +403,8 @@ def test_a_hashtag_no_article_carried_is_kept_with_a_note_that_it_matches_nothin
     assert page.status_code == 200 and "Check your inbox" in page.text
     assert (
         '<p class="note" role="status">No news has been tagged #Politics yet, so it matches nothing for now. '
-        "Check the spelling: maybe you mean #PoliticsNews or #EUPolitics?</p>"
+        "Check the spelling: maybe you mean #PoliticsNews or #EUPolitics? Once subscribed, you can change your "
+        "hashtags.</p>"
     ) in page.text
     subscriber = web.subscriber()
     assert subscriber is not None and subscriber.hashtags == ("Climate", "Politics")
