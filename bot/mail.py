@@ -35,9 +35,11 @@ from bot.errors import ConfigError
 from bot.render import Digest
 
 __all__ = [
+    "CONFIRM_BUTTON",
     "POLICY",
     "DkimKey",
     "MailIdentity",
+    "build_already_subscribed_message",
     "build_confirmation_message",
     "build_digest_message",
     "inline_css",
@@ -62,6 +64,12 @@ DKIM_HEADERS: Final = (
     "Content-Type",
 )
 _MAX_HEADER_LINE: Final = 998  # RFC 5322 2.1.1, without CRLF
+CONFIRM_BUTTON: Final = "Confirm my subscription"  # the mail's button and the confirm page's
+_BUTTON_STYLE: Final = (
+    "display: inline-block; color: #ffffff; background: #1d4ed8; padding: 12px 20px; text-decoration: none;"
+    " border-radius: 4px; font-weight: bold;"
+)
+_WRAP_ANYWHERE: Final = "word-break: break-all; overflow-wrap: anywhere; font-size: 14px;"
 _NOT_SLUG: Final = re.compile(r"[^a-z0-9]+")
 
 
@@ -188,17 +196,16 @@ def build_confirmation_message(
     topics = ", ".join(f"#{tag.lstrip('#')}" for tag in hashtags if tag.lstrip("#"))
     about = f" about {topics}" if topics else ""
     text = (
-        f"Please confirm that you want to receive {identity.list_name}{about} at {to}:\n\n"
+        f"Please confirm that you want to receive {identity.list_name}{about} at {to}: open this link and press "
+        f"“{CONFIRM_BUTTON}”.\n\n"
         f"{confirm_url}\n\n"
         "If you did not ask for this, ignore this mail: you will not get any other mail from us.\n"
     )
-    link_style = "color: #ffffff; background: #1d4ed8; padding: 10px 18px; text-decoration: none; border-radius: 4px;"
     page = _notice_page(
         CONFIRMATION_SUBJECT,
         f"<p>Please confirm that you want to receive {html.escape(identity.list_name)}{html.escape(about)} "
         f"at {html.escape(to)}:</p>\n"
-        f'<p><a href="{html.escape(confirm_url)}" style="{link_style}">Confirm my subscription</a></p>\n'
-        f"<p>Or open this link: {html.escape(confirm_url)}</p>\n"
+        f"{_button_and_link(confirm_url, CONFIRM_BUTTON)}"
         "<p>If you did not ask for this, ignore this mail: you will not get any other mail from us.</p>\n",
     )
     message = _new_message(identity, to=to, to_name="", subject=CONFIRMATION_SUBJECT, now=now)
@@ -221,8 +228,8 @@ def build_already_subscribed_message(
     page = _notice_page(
         subject,
         f"<p>Someone, probably you, asked to subscribe {html.escape(to)} to {html.escape(identity.list_name)}.</p>\n"
-        "<p>This address already gets it, so nothing has changed. To choose your hashtags, open:</p>\n"
-        f'<p><a href="{html.escape(preferences_url)}">{html.escape(preferences_url)}</a></p>\n'
+        "<p>This address already gets it, so nothing has changed. To choose your hashtags, open your settings:</p>\n"
+        f"{_button_and_link(preferences_url, 'Choose your hashtags')}"
         "<p>If you did not ask for this, ignore this mail.</p>\n",
     )
     message = _new_message(identity, to=to, to_name="", subject=subject, now=now)
@@ -234,16 +241,35 @@ def build_already_subscribed_message(
 
 
 def _notice_page(title: str, body_html: str) -> str:
-    """A one-column HTML page for a short notice; styles inline, as mail clients want them."""
-    cell_style = "font-family: Helvetica, Arial, sans-serif; font-size: 16px; line-height: 1.5; color: #1f2937;"
+    """A one-column HTML page for a short notice; styles inline, as mail clients want them.
+
+    The viewport meta makes phones lay it out at their own width instead of a desktop's 980 px, shrunk."""
+    cell_style = (
+        "font-family: Helvetica, Arial, sans-serif; font-size: 16px; line-height: 1.5; color: #1f2937;"
+        " overflow-wrap: anywhere; word-break: break-word;"  # a 64-letter hashtag or a long address may break too
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n</head>\n"
         '<body style="margin: 0; padding: 0;">\n'
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">\n'
         f'<tr><td style="{cell_style} padding: 24px;">\n'
         f"{body_html}"
         "</td></tr>\n</table>\n</body>\n</html>\n"
+    )
+
+
+def _button_and_link(url: str, label: str) -> str:
+    """A link styled as a button, then the URL itself for mail clients that show no button.
+
+    The URL, a long signed token with no place to break, is allowed to wrap anywhere: otherwise it widens the
+    mail past a phone's screen. `word-break` is what most mail clients honour; `overflow-wrap` the standard."""
+    href = html.escape(url)
+    return (
+        f'<p style="margin: 24px 0;"><a href="{href}" style="{_BUTTON_STYLE}">{html.escape(label)}</a></p>\n'
+        "<p>If the button does not work, copy this link into your browser:</p>\n"
+        f'<p style="{_WRAP_ANYWHERE}"><a href="{href}" style="color: #1d4ed8;">{href}</a></p>\n'
     )
 
 

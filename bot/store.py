@@ -208,6 +208,9 @@ def _stored(channel: str, address: str) -> str:
     return address.lower() if channel == EMAIL else address
 
 
+AWAITING_CONFIRMATION = "awaiting confirmation"  # the status_reason of an email sign-up (the SQL below spells it out)
+
+
 def to_db_time(moment: datetime) -> str:
     """A fixed-width UTC timestamp, so that text comparison is time comparison."""
     if moment.tzinfo is None:
@@ -254,6 +257,11 @@ class EmailSubscriber:
     last_digest_at: datetime | None
     status_reason: str
     linked_chat: str
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        """Signed up, and the confirmation link not used yet (nor made void by unsubscribing since)."""
+        return not self.active and self.status_reason == AWAITING_CONFIRMATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -701,6 +709,31 @@ class SqliteStore:
                 (channel, limit),
             ).fetchall()
         return [_article(row) for row in rows]
+
+    def hashtags_seen(self, since: datetime, channel: str) -> list[tuple[str, int]]:
+        """The hashtags of the articles first seen after `since` and routed to `channel`, most used first.
+
+        Each comes once (compared case-insensitively) in the spelling it was first seen in, with the number of
+        articles that carry it. One grouped query: the rows are distinct spellings, not articles.
+        """
+        rows = self._db.execute(
+            "SELECT t.value, COUNT(*), MIN(a.first_seen) FROM articles a, json_each(a.hashtags) t"
+            " WHERE a.first_seen > ? AND EXISTS"
+            " (SELECT 1 FROM outbox o WHERE o.article_key = a.key AND o.channel = ?)"
+            " GROUP BY t.value",
+            (to_db_time(since), channel),
+        ).fetchall()
+        counts: dict[str, int] = {}
+        first: dict[str, tuple[str, str]] = {}  # key -> (first seen, spelling)
+        for value, count, first_seen in rows:
+            tag = str(value).lstrip("#")
+            key = normalize_tag(tag)
+            if not key:
+                continue
+            counts[key] = counts.get(key, 0) + int(count)
+            first[key] = min(first.get(key, (str(first_seen), tag)), (str(first_seen), tag))
+        ranked = sorted(counts, key=lambda key: (-counts[key], key))
+        return [(first[key][1], counts[key]) for key in ranked]
 
     # -- subscribers ------------------------------------------------------------------------------
 

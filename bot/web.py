@@ -5,7 +5,9 @@ Routes (every page from templates/web/*.html.j2, autoescaped, no JavaScript):
     POST /subscribe              record a sign-up awaiting confirmation and mail the confirm link; the answer is the
                                  same whether or not the address already subscribes, so the form cannot probe it.
                                  How a sign-up is recorded and limited per mailbox is bot.signups, shared with /email
-    GET  /confirm?token=         confirm the sign-up (the link in the confirmation mail)
+    GET  /confirm?token=         a page with one "Confirm my subscription" button (the link in the confirmation mail);
+                                 never changes anything, since mail scanners open every link in a mail
+    POST /confirm?token=         confirm the sign-up
     GET  /unsubscribe?token=     a page with one button; never changes anything (mail scanners follow links)
     POST /unsubscribe?token=     unsubscribe at once; also RFC 8058 one-click (body List-Unsubscribe=One-Click)
     GET  /preferences?token=     the subscriber's hashtags in a form
@@ -16,7 +18,13 @@ The signed token (bot.tokens) is the only authority for confirm, unsubscribe and
 no CSRF token (and the RFC 8058 one-click POST comes from mail providers, without an Origin). The sign-up form has
 no token, so a browser's word decides: a POST whose `Sec-Fetch-Site` is cross-site or same-site, or whose `Origin`
 is neither `[web] public_url` nor the request's own host, gets 403 and sends nothing. A bad, expired or misused
-token gets a 400 page and changes nothing.
+token gets a 400 page and changes nothing. A good token whose work is done (confirmed already, unsubscribed since)
+gets a page that says so and what to do next.
+
+Hashtags: the forms offer the hashtags of the digest's articles of the last 30 days as checkboxes, next to a text
+field for others. A chosen hashtag that articles of the last year carried is saved in the spelling first seen
+(`technews` becomes `TechNews`); one that none carried is kept as typed, with a note on the next page that it
+matches nothing yet. Every text field has a `maxlength`, so a browser cannot send more than `MAX_BODY_BYTES`.
 
 Rate limits, over a sliding hour: `[web] subscribe_per_hour` accepted sign-ups per client IP (a form with a
 mistake does not count; any POST counts towards a cap FLOOD_FACTOR times larger), kept in memory per process so
@@ -44,12 +52,12 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import h11
@@ -65,16 +73,24 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from bot.addresses import InputRuleError, parse_address, parse_display_name
+from bot.addresses import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, InputRuleError, parse_address, parse_display_name
 from bot.config import Config
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag, unique
+from bot.hashtags import normalize as normalize_tag
 from bot.logs import kv
-from bot.mail import DkimKey, MailIdentity, build_already_subscribed_message, build_confirmation_message, load_dkim_key
+from bot.mail import (
+    CONFIRM_BUTTON,
+    DkimKey,
+    MailIdentity,
+    build_already_subscribed_message,
+    build_confirmation_message,
+    load_dkim_key,
+)
 from bot.ratelimit import SlidingWindow
 from bot.render import build_environment
 from bot.signups import RATE_WINDOW, ConfirmEmail, MailboxLimited, SignUp, record_sign_up
-from bot.store import EmailSubscriber, SqliteStore, open_store
+from bot.store import AWAITING_CONFIRMATION, EmailSubscriber, SqliteStore, open_store
 from bot.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
 
 __all__ = [
@@ -124,8 +140,21 @@ ONE_CLICK_FIELD: Final = "List-Unsubscribe"
 ONE_CLICK_VALUE: Final = "One-Click"
 
 _TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
+_MIN_SIMILAR_CHARS: Final = 3  # "#ai" may hint at "#AIRegulation"; "#a" would hint at half of all hashtags
+
+# The hashtags offered as checkboxes: the most used of the digest's articles in the last SUGGESTION_DAYS. A typed
+# hashtag takes the spelling of one seen in the last KNOWN_TAG_DAYS, and gets a note when none matches.
+DIGEST_CHANNEL: Final = "email"
+SUGGESTED_TAGS: Final = 30
+SUGGESTION_DAYS: Final = 30
+KNOWN_TAG_DAYS: Final = 365
+# The largest form a browser can send stays under MAX_BODY_BYTES: each text field has a maxlength (a character is
+# at most 9 bytes once percent-encoded) and the checkboxes together may take SUGGESTION_BYTES.
+MAX_HASHTAGS_FIELD_CHARS: Final = 500
+SUGGESTION_BYTES: Final = 2000
 
 SendMail = Callable[[EmailMessage], None]
+_Value = TypeVar("_Value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,35 +213,124 @@ def _relative(signer: TokenSigner, purpose: str, address: str, now: datetime) ->
 FormError = InputRuleError  # a form value the user must fix; the message is shown to them
 
 
+class FieldError(FormError):
+    """A FormError about one field of the form (its `name`), which the page marks as invalid."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def parse_hashtags(text: str) -> list[str]:
     """Hashtags from free text ("#Climate #Politics", commas allowed, '#' optional); empty means everything."""
     words = [word.lstrip("#") for word in _TAG_SEPARATORS.split(text.strip()) if word.strip("#")]
     for word in words:
         if not is_valid_tag(word):
-            raise FormError(f"{word!r} is not a hashtag: use letters, digits and _, with at least one letter.")
+            raise FormError(
+                f"“#{_clipped(word)}” is not a hashtag: use letters, digits and _, with at least one letter."
+            )
         if len(word) > MAX_TAG_CHARS:
-            raise FormError(f"The hashtag {word[:20]}… is longer than {MAX_TAG_CHARS} characters.")
+            raise FormError(f"The hashtag “#{_clipped(word)}” is longer than {MAX_TAG_CHARS} characters.")
     tags = unique(words)
     if len(tags) > MAX_TAGS:
         raise FormError(f"Please choose at most {MAX_TAGS} hashtags.")
     return tags
 
 
-def _shown_tags(tags: Sequence[str]) -> str:
-    return " ".join(f"#{tag}" for tag in tags)
+def _clipped(word: str, limit: int = 20) -> str:
+    return word if len(word) <= limit else word[:limit] + "…"
 
 
-def _sign_up(form: FormData) -> SignUp:
-    return SignUp(
-        address=parse_address(_field(form, "email")),
-        name=parse_display_name(_field(form, "name")),
-        hashtags=tuple(parse_hashtags(_field(form, "hashtags"))),
+@dataclass(frozen=True, slots=True)
+class TagMatch:
+    """Chosen hashtags checked against those seen in the news (see `match_seen`)."""
+
+    tags: tuple[str, ...]  # as chosen, each in the spelling first seen when it has been seen
+    unseen: tuple[str, ...] = ()  # the chosen ones no article has carried: they match nothing yet
+    similar: tuple[str, ...] = ()  # seen hashtags that contain an unseen one ("Politics" → "PoliticsNews")
+
+
+def match_seen(tags: Sequence[str], seen: Sequence[str], *, most_similar: int = 3) -> TagMatch:
+    """`tags` in the spelling of `seen` (most used first) where one matches case-insensitively, and the rest."""
+    spelling = {normalize_tag(tag): tag for tag in reversed(seen)}
+    unseen = [tag for tag in tags if normalize_tag(tag) not in spelling]
+    hints = [normalize_tag(tag) for tag in unseen if len(tag) >= _MIN_SIMILAR_CHARS]
+    similar = [tag for tag in seen if any(hint in normalize_tag(tag) for hint in hints)]
+    return TagMatch(
+        tags=tuple(spelling.get(normalize_tag(tag), tag) for tag in tags),
+        unseen=tuple(unseen),
+        similar=tuple(similar[:most_similar]),
     )
+
+
+def unseen_note(match: TagMatch) -> str:
+    """What a page says about chosen hashtags that match nothing yet; "" when every one has been seen."""
+    if not match.unseen:
+        return ""
+    note = (
+        f"No news has been tagged {_shown_tags(match.unseen, ', ')} yet, so "
+        f"{'it matches' if len(match.unseen) == 1 else 'they match'} nothing for now. Check the spelling"
+    )
+    if match.similar:
+        return f"{note}: maybe you mean {_shown_tags(match.similar, ' or ')}?"
+    return f"{note}; if it is right, such news will come to you once it is published."
+
+
+def _shown_tags(tags: Iterable[str], separator: str = " ") -> str:
+    return separator.join(f"#{tag}" for tag in tags)
+
+
+def chosen_tags(form: FormData) -> list[str]:
+    """The hashtags a form chose: its ticked checkboxes (`tag`) and its text field (`hashtags`), as one list."""
+    ticked = [value for value in form.getlist("tag") if isinstance(value, str)]
+    return parse_hashtags(" ".join([*ticked, _field(form, "hashtags")]))
+
+
+def _sign_up(form: FormData, seen_tags: Sequence[str] = ()) -> tuple[SignUp, str]:
+    """The sign-up a form asks for, hashtags in the spelling of `seen_tags`, and the note on those never seen.
+
+    Raises FieldError naming the first field to fix.
+    """
+    address = _in_field("email", lambda form: parse_address(_field(form, "email")), form)
+    name = _in_field("name", lambda form: parse_display_name(_field(form, "name")), form)
+    match = match_seen(_in_field("hashtags", chosen_tags, form), seen_tags)
+    return SignUp(address=address, name=name, hashtags=match.tags), unseen_note(match)
+
+
+def _in_field(name: str, parse: Callable[[FormData], _Value], form: FormData) -> _Value:
+    try:
+        return parse(form)
+    except FormError as error:
+        raise FieldError(name, str(error)) from None
 
 
 def _field(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _TagFields:
+    """The hashtag part of a form: a checkbox for each suggested hashtag, and the text field for the others."""
+
+    choices: tuple[tuple[str, bool], ...]  # (hashtag, ticked)
+    other: str
+
+    @classmethod
+    def from_tags(cls, suggested: Sequence[str], chosen: Sequence[str]) -> _TagFields:
+        keys = {normalize_tag(tag) for tag in chosen}
+        offered = {normalize_tag(tag) for tag in suggested}
+        others = [tag for tag in chosen if normalize_tag(tag) not in offered]
+        return cls(tuple((tag, normalize_tag(tag) in keys) for tag in suggested), _shown_tags(others))
+
+    @classmethod
+    def from_form(cls, suggested: Sequence[str], form: FormData | None) -> _TagFields:
+        """As the visitor left them, so a form shown again with an error loses nothing."""
+        if form is None:
+            return cls.from_tags(suggested, ())
+        ticked = [value.lstrip("#") for value in form.getlist("tag") if isinstance(value, str)]
+        fields = cls.from_tags(suggested, ticked)
+        return cls(fields.choices, " ".join(part for part in (fields.other, _field(form, "hashtags")) if part))
 
 
 # -- the confirmation mail ------------------------------------------------------------------------
@@ -332,7 +450,8 @@ class _Pages:
             Route("/", self.subscribe_form, methods=["GET"]),
             Route("/subscribe", self.subscribe_form, methods=["GET"]),
             Route("/subscribe", self.subscribe, methods=["POST"]),
-            Route("/confirm", self.confirm, methods=["GET"]),
+            Route("/confirm", self.confirm_page, methods=["GET"]),
+            Route("/confirm", self.confirm, methods=["POST"]),
             Route("/unsubscribe", self.unsubscribe_page, methods=["GET"]),
             Route("/unsubscribe", self.unsubscribe, methods=["POST"]),
             Route("/preferences", self.preferences_page, methods=["GET"]),
@@ -357,9 +476,9 @@ class _Pages:
             return self._too_many(wait, limit="posts per ip")
         form = await request.form()
         try:
-            sign_up = _sign_up(form)
+            sign_up, note = _sign_up(form, self._seen_tags(KNOWN_TAG_DAYS))
         except FormError as error:
-            return self._subscribe_page(form, str(error), status=400)
+            return self._subscribe_page(form, error, status=400)
         if wait := self._sign_ups_per_ip.wait(client, now):
             return self._too_many(wait, limit="ip")
         try:
@@ -367,9 +486,9 @@ class _Pages:
         except MailboxLimited as limited:
             return self._too_many(limited.retry_after.total_seconds(), limit="mailbox")
         self._sign_ups_per_ip.record(client, now)
-        return await self._send_confirmation(subscriber, now)
+        return await self._send_confirmation(subscriber, now, note)
 
-    async def _send_confirmation(self, subscriber: EmailSubscriber, now: datetime) -> Response:
+    async def _send_confirmation(self, subscriber: EmailSubscriber, now: datetime, note: str) -> Response:
         assert self._send_mail is not None and self._make_confirmation is not None
         request = _confirmation_request(self._config, self._signer, subscriber, now)
         try:
@@ -380,12 +499,7 @@ class _Pages:
                 503, "Please try again later", "We could not send the confirmation email just now. Please try later."
             )
         log.info("%s", kv(event="web_confirmation_sent"))
-        return self._message(
-            200,
-            "Check your inbox",
-            f"We sent an email to {subscriber.address}. Open the link in it to confirm your subscription.",
-            "If it does not arrive within a few minutes, look in your spam folder.",
-        )
+        return self._check_inbox(subscriber.address, note)
 
     def _cross_site_refused(self) -> Response:
         return self._message(
@@ -396,18 +510,53 @@ class _Pages:
             link=("subscribe", "Open the sign-up form"),
         )
 
+    def _check_inbox(self, address: str, note: str) -> Response:
+        return self._message(
+            200,
+            "Check your inbox",
+            f"We sent an email to {address}. Open the link in it to confirm your subscription.",
+            "If it does not arrive within a few minutes, look in your spam folder.",
+            note=f"{note} Once subscribed, you can change your hashtags." if note else "",
+        )
+
+    def _seen_tags(self, days: int) -> list[str]:
+        """The hashtags of the digest's articles of the last `days` days, most used first, as first spelt."""
+        since = self._clock() - timedelta(days=days)
+        return [tag for tag, _count in self.store.hashtags_seen(since, DIGEST_CHANNEL)]
+
+    def _suggested_tags(self) -> list[str]:
+        """The checkboxes: the most used recent hashtags that any form accepts, within the body budget."""
+        usable = [tag for tag in self._seen_tags(SUGGESTION_DAYS) if is_valid_tag(tag) and len(tag) <= MAX_TAG_CHARS]
+        return _within_bytes(usable[:SUGGESTED_TAGS], SUGGESTION_BYTES)
+
     # -- confirm --
+
+    async def confirm_page(self, request: Request) -> Response:
+        address = self._read_token(request, "confirm", self._clock())
+        if address is None:
+            return self._bad_confirm_link()
+        subscriber = self.store.email_subscriber(address)
+        if subscriber is None or not subscriber.awaiting_confirmation:
+            return self._confirm_done(address, subscriber)
+        return self._render(
+            200,
+            "confirm",
+            title="Confirm your subscription",
+            address=address,
+            hashtags=_shown_tags(subscriber.hashtags, ", "),
+            action=_same_url(request),
+            button=CONFIRM_BUTTON,
+        )
 
     async def confirm(self, request: Request) -> Response:
         now = self._clock()
         address = self._read_token(request, "confirm", now)
-        if address is None or not self.store.confirm_email(address, now):
-            return self._message(
-                400,
-                "This link does not work",
-                "The confirmation link is broken or has expired (links work for 7 days).",
-                link=("subscribe", "Sign up again"),
-            )
+        if address is None:
+            return self._bad_confirm_link()
+        subscriber = self.store.email_subscriber(address)
+        if subscriber is None or not subscriber.awaiting_confirmation:
+            return self._confirm_done(address, subscriber)
+        self.store.confirm_email(address, now)
         log.info("%s", kv(event="web_confirmed"))
         return self._message(
             200,
@@ -416,12 +565,54 @@ class _Pages:
             link=(_relative(self._signer, "preferences", address, now), "Choose your hashtags"),
         )
 
+    def _confirm_done(self, address: str, subscriber: EmailSubscriber | None) -> Response:
+        """The answer to a good confirmation link with nothing left to confirm."""
+        if subscriber is None:
+            return self._message(
+                400,
+                "This link does not work",
+                f"There is no sign-up for {address} any more. Please sign up again.",
+                link=("subscribe", "Sign up"),
+            )
+        if subscriber.active:
+            return self._message(
+                200,
+                "You're already subscribed",
+                f"{address} already gets the weekly digest, so this link has nothing left to do.",
+                link=(_relative(self._signer, "preferences", address, self._clock()), "Choose your hashtags"),
+            )
+        return self._message(
+            200,
+            "This address has left the list",
+            f"{address} {_left_because(subscriber.status_reason)} after this link was sent, so the link no longer "
+            "subscribes it.",
+            "To get the digest again, sign up again: we will send you a new confirmation link.",
+            link=("subscribe", "Sign up again"),
+        )
+
+    def _bad_confirm_link(self) -> Response:
+        return self._message(
+            400,
+            "This link does not work",
+            "The confirmation link is broken or has expired (links work for 7 days).",
+            link=("subscribe", "Sign up again"),
+        )
+
     # -- unsubscribe --
 
     async def unsubscribe_page(self, request: Request) -> Response:
         address = self._read_token(request, "unsubscribe", self._clock())
         if address is None:
             return self._bad_unsubscribe_link()
+        subscriber = self.store.email_subscriber(address)
+        if subscriber is None or not subscriber.active:
+            return self._message(
+                200,
+                "You're unsubscribed",
+                f"{address} {_left_because(subscriber.status_reason if subscriber else '')} and gets no digests, "
+                "so there is nothing to do.",
+                link=("subscribe", "Changed your mind? Sign up again"),
+            )
         return self._render(200, "unsubscribe", title="Unsubscribe", address=address, action=_same_url(request))
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -454,7 +645,7 @@ class _Pages:
         found = self._subscriber_for(request)
         if isinstance(found, Response):
             return found
-        return self._preferences(request, found, saved=False)
+        return self._preferences(request, found)
 
     async def save_preferences(self, request: Request) -> Response:
         found = self._subscriber_for(request)
@@ -462,13 +653,13 @@ class _Pages:
             return found
         form = await request.form()
         try:
-            tags = parse_hashtags(_field(form, "hashtags"))
+            match = match_seen(chosen_tags(form), self._seen_tags(KNOWN_TAG_DAYS))
         except FormError as error:
-            return self._preferences(request, found, saved=False, error=str(error), typed=_field(form, "hashtags"))
-        self.store.set_subscriber_tags("email", found.address, tags, self._clock())
-        log.info("%s", kv(event="web_preferences_saved", hashtags=len(tags)))
+            return self._preferences(request, found, error=FieldError("hashtags", str(error)), form=form)
+        self.store.set_subscriber_tags("email", found.address, match.tags, self._clock())
+        log.info("%s", kv(event="web_preferences_saved", hashtags=len(match.tags)))
         updated = self.store.email_subscriber(found.address) or found
-        return self._preferences(request, updated, saved=True)
+        return self._preferences(request, updated, saved=True, note=unseen_note(match))
 
     def _subscriber_for(self, request: Request) -> EmailSubscriber | Response:
         """The active subscriber the preferences token names, or the page to answer instead."""
@@ -492,18 +683,29 @@ class _Pages:
         return subscriber
 
     def _preferences(
-        self, request: Request, subscriber: EmailSubscriber, *, saved: bool, error: str = "", typed: str | None = None
+        self,
+        request: Request,
+        subscriber: EmailSubscriber,
+        *,
+        saved: bool = False,
+        note: str = "",
+        error: FormError | None = None,
+        form: FormData | None = None,
+        status: int = 0,
     ) -> Response:
-        current = _shown_tags(subscriber.hashtags)
+        """The settings page; after an error, the form as the subscriber left it (`form`)."""
+        suggested = self._suggested_tags()
+        fields = _TagFields.from_form(suggested, form) if form else _TagFields.from_tags(suggested, subscriber.hashtags)
         return self._render(
-            400 if error else 200,
+            status or (400 if error else 200),
             "preferences",
             title="Your digest settings",
             address=subscriber.address,
-            current=current,
-            hashtags=current if typed is None else typed,
+            current=_shown_tags(subscriber.hashtags),
+            tags=fields,
             saved=saved,
-            error=error,
+            note=note,
+            **_error_context(error),
             action=_same_url(request),
             unsubscribe_url=_relative(self._signer, "unsubscribe", subscriber.address, self._clock()),
         )
@@ -515,18 +717,36 @@ class _Pages:
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        titles = {404: "Page not found", 405: "Not allowed", 413: "Too much data"}
-        texts = {
-            404: "There is no page at this address.",
-            405: "This page does not accept that kind of request.",
-            413: f"The form sent more than {MAX_BODY_BYTES // 1000} KB. Please shorten what you typed.",
-        }
-        response = self._message(
-            status, titles.get(status, "Bad request"), texts.get(status, "The request was not understood.")
-        )
+        if status == 413:
+            response = self._too_much_data(request)
+        else:
+            titles = {404: "Page not found", 405: "Not allowed"}
+            texts = {
+                404: "There is no page at this address.",
+                405: "This page does not accept that kind of request.",
+            }
+            response = self._message(
+                status, titles.get(status, "Bad request"), texts.get(status, "The request was not understood.")
+            )
         if isinstance(exc, HTTPException) and exc.headers:
             response.headers.update(exc.headers)
         return response
+
+    def _too_much_data(self, request: Request) -> Response:
+        """413: the form again, with what can be kept (the link's token; the body was never read), or a way back."""
+        error = FormError(
+            f"Too much data: the form sent more than {MAX_BODY_BYTES // 1000} KB, so nothing was saved. "
+            "Please fill it in again with fewer hashtags."
+        )
+        page = request.url.path.rsplit("/", 1)[-1]
+        if page == "subscribe" and self._send_mail is not None:
+            return self._subscribe_page(error=error, status=413)
+        if page == "preferences":
+            found = self._subscriber_for(request)
+            if isinstance(found, Response):
+                return found
+            return self._preferences(request, found, error=error, status=413)
+        return self._message(413, "Too much data", str(error), link=(_same_url(request), "Back to the page"))
 
     def _read_token(self, request: Request, purpose: str, now: datetime) -> str | None:
         try:
@@ -535,10 +755,17 @@ class _Pages:
             log.info("%s", kv(event="web_bad_token", purpose=purpose, reason=error.reason))
             return None
 
-    def _subscribe_page(self, form: FormData | None = None, error: str = "", *, status: int = 200) -> Response:
-        values = {name: _field(form, name) if form else "" for name in ("email", "name", "hashtags")}
+    def _subscribe_page(
+        self, form: FormData | None = None, error: FormError | None = None, *, status: int = 200
+    ) -> Response:
+        values = {name: _field(form, name) if form else "" for name in ("email", "name")}
         return self._render(
-            status, "subscribe", title=f"Subscribe to {self._config.email.list_name}", error=error, **values
+            status,
+            "subscribe",
+            title=f"Subscribe to {self._config.email.list_name}",
+            tags=_TagFields.from_form(self._suggested_tags(), form),
+            **_error_context(error),
+            **values,
         )
 
     def _too_many(self, wait: float, *, limit: str) -> Response:
@@ -551,15 +778,55 @@ class _Pages:
         response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
         return response
 
-    def _message(self, status: int, title: str, *paragraphs: str, link: tuple[str, str] | None = None) -> Response:
+    def _message(
+        self, status: int, title: str, *paragraphs: str, link: tuple[str, str] | None = None, note: str = ""
+    ) -> Response:
         link_url, link_text = link or ("", "")
         return self._render(
-            status, "message", title=title, paragraphs=paragraphs, link_url=link_url, link_text=link_text
+            status, "message", title=title, paragraphs=paragraphs, note=note, link_url=link_url, link_text=link_text
         )
 
     def _render(self, status: int, page: str, **context: Any) -> Response:
-        html = self._env.get_template(f"web/{page}.html.j2").render(list_name=self._config.email.list_name, **context)
+        html = self._env.get_template(f"web/{page}.html.j2").render(
+            list_name=self._config.email.list_name, limits=_FIELD_LIMITS, **context
+        )
         return HTMLResponse(html, status_code=status)
+
+
+_FIELD_LIMITS: Final[Mapping[str, int]] = {
+    "email": MAX_ADDRESS_CHARS,
+    "name": MAX_NAME_CHARS,
+    "hashtags": MAX_HASHTAGS_FIELD_CHARS,
+}
+
+
+def _error_context(error: FormError | None) -> dict[str, str]:
+    """What a form template needs to show `error` and mark its field (`aria-invalid`, `aria-describedby`)."""
+    if error is None:
+        return {"error": "", "invalid": ""}
+    return {"error": str(error), "invalid": error.field if isinstance(error, FieldError) else ""}
+
+
+def _left_because(reason: str) -> str:
+    """Why an address gets no digests, as the rest of a sentence that starts with the address."""
+    if reason == "unsubscribed":
+        return "was unsubscribed"
+    if reason.startswith("bounced"):
+        return "was taken off the list because mail to it could not be delivered"
+    if reason == AWAITING_CONFIRMATION:
+        return "was never confirmed"
+    return "is not on the list"
+
+
+def _within_bytes(tags: Sequence[str], budget: int) -> list[str]:
+    """The first `tags` whose checkboxes (`tag=…&`, percent-encoded) take at most `budget` bytes of a form."""
+    kept: list[str] = []
+    for tag in tags:
+        budget -= len(urlencode({"tag": tag})) + 1
+        if budget < 0:
+            break
+        kept.append(tag)
+    return kept
 
 
 def _client(request: Request) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -340,3 +341,20 @@ def test_already_subscribed_mail_links_the_settings_in_both_parts_and_is_signed_
     text, html = parts(mail)
     assert "nothing has changed" in text and "nothing has changed" in html
     assert settings in text and settings.replace("&", "&amp;") in html
+
+
+@pytest.mark.parametrize("kind", ["confirmation", "already subscribed"])
+def test_notice_mails_fit_a_phone_a_button_and_the_url_that_may_wrap_anywhere(kind: str) -> None:
+    url = "https://news.example.com/confirm?token=" + "A1b2C3d4" * 16
+    if kind == "confirmation":
+        message = build_confirmation_message(
+            identity=IDENTITY, to="n@example.org", confirm_url=url, hashtags=[], now=NOW
+        )
+        button = "Confirm my subscription"
+    else:
+        message = build_already_subscribed_message(identity=IDENTITY, to="n@example.org", preferences_url=url, now=NOW)
+        button = "Choose your hashtags"
+    _text, html = parts(received(message))
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert re.search(rf'<a href="{re.escape(url)}" style="display: inline-block;[^"]*">{button}</a>', html)
+    assert f'<p style="word-break: break-all; overflow-wrap: anywhere; font-size: 14px;"><a href="{url}"' in html

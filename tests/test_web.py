@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import socket
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -19,18 +20,23 @@ from starlette.applications import Starlette
 
 from bot.config import Config
 from bot.errors import ConfigError
-from bot.store import EmailSubscriber, SqliteStore, open_store
+from bot.models import Article
+from bot.store import EmailSubscriber, OutboxItem, SqliteStore, open_store
 from bot.tokens import PURPOSES, TokenSigner
 from bot.web import (
     FLOOD_FACTOR,
     KEEP_ALIVE_SECONDS,
+    MAX_BODY_BYTES,
     MAX_CONNECTIONS,
     MAX_HEAD_BYTES,
     SECURITY_HEADERS,
+    SUGGESTED_TAGS,
     FormError,
+    TagMatch,
     build_app,
     build_server,
     confirm_url,
+    match_seen,
     parse_address,
     parse_hashtags,
     preferences_url,
@@ -120,7 +126,7 @@ def subscribed(web: Web, client: TestClient, address: str = READER, hashtags: st
     """`address` signed up and confirmed through the pages."""
     sign_up(client, address, hashtags)
     (link,) = links_in(web.sent[-1])
-    assert client.get(link).status_code == 200
+    assert client.post(link).status_code == 200
     web.sent.clear()
 
 
@@ -168,10 +174,25 @@ def test_a_sign_up_is_recorded_unconfirmed_and_gets_a_confirmation_mail(web: Web
     assert link.startswith(f"{PUBLIC}/confirm?token=")
 
 
-def test_the_confirm_link_subscribes_and_offers_the_preferences(web: Web, client: TestClient) -> None:
+def test_opening_the_confirm_link_only_shows_a_button_so_mail_scanners_confirm_nothing(
+    web: Web, client: TestClient
+) -> None:
+    sign_up(client, hashtags="#Climate #Politics")
+    (link,) = links_in(web.sent[0])
+    for _ in range(3):  # a mail scanner may open every link in a mail, any number of times
+        page = client.get(link)
+        assert page.status_code == 200
+        assert '<form method="post" action="confirm?token=' in page.text
+        assert '<button type="submit">Confirm my subscription</button>' in page.text
+        assert READER in page.text and "#Climate, #Politics" in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and not subscriber.active and subscriber.confirmed_at is None
+
+
+def test_the_confirm_button_subscribes_and_offers_the_preferences(web: Web, client: TestClient) -> None:
     sign_up(client)
     (link,) = links_in(web.sent[0])
-    page = client.get(link)
+    page = client.post(link)
     assert page.status_code == 200
     assert "You&#39;re subscribed" in page.text
     assert 'href="preferences?token=' in page.text
@@ -179,15 +200,34 @@ def test_the_confirm_link_subscribes_and_offers_the_preferences(web: Web, client
     assert subscriber is not None and subscriber.active and subscriber.confirmed_at == web.clock()
 
 
-def test_using_the_confirm_link_twice_is_harmless(web: Web, client: TestClient) -> None:
+def test_a_used_confirm_link_says_the_address_is_already_subscribed(web: Web, client: TestClient) -> None:
     sign_up(client)
     (link,) = links_in(web.sent[0])
-    first_confirmed = client.get(link)
+    assert client.post(link).status_code == 200
     web.clock.advance(days=1)
-    assert client.get(link).status_code == first_confirmed.status_code == 200
+    for again in (client.get(link), client.post(link)):
+        assert again.status_code == 200
+        assert "You&#39;re already subscribed" in again.text
+        assert f"{READER} already gets the weekly digest" in again.text
+        assert 'href="preferences?token=' in again.text
+        assert "<button" not in again.text
     subscriber = web.subscriber()
     assert subscriber is not None and subscriber.active
     assert subscriber.confirmed_at == web.clock() - timedelta(days=1)
+
+
+def test_a_confirm_link_used_after_unsubscribing_says_so_and_how_to_come_back(web: Web, client: TestClient) -> None:
+    sign_up(client)
+    (link,) = links_in(web.sent[0])
+    client.post(link)
+    client.post(unsubscribe_url(web.config, web.signer, READER, web.clock()))
+    for again in (client.get(link), client.post(link)):
+        assert again.status_code == 200
+        assert "broken or has expired" not in again.text
+        assert f"{READER} was unsubscribed after this link was sent" in again.text
+        assert 'href="subscribe">Sign up again</a>' in again.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and not subscriber.active and subscriber.status_reason == "unsubscribed"
 
 
 def test_the_answer_is_the_same_for_new_and_subscribed_addresses(web: Web, client: TestClient) -> None:
@@ -217,7 +257,7 @@ def test_an_unsubscribed_address_can_sign_up_again_with_a_new_confirmation(web: 
     sign_up(client, READER, "#Sports")
     (link,) = links_in(web.sent[0])
     assert "/confirm?" in link
-    assert client.get(link).status_code == 200
+    assert client.post(link).status_code == 200
     subscriber = web.subscriber()
     assert subscriber is not None and subscriber.active and subscriber.hashtags == ("Sports",)
 
@@ -230,7 +270,7 @@ def test_an_unsubscribed_address_can_sign_up_again_with_a_new_confirmation(web: 
         ({"email": "a@b@example.org"}, "needs one @"),
         ({"email": "reader@localhost"}, "needs a domain"),
         ({"email": "two words@example.org"}, "contains spaces"),
-        ({"email": READER, "hashtags": "#Climate #9"}, "&#39;9&#39; is not a hashtag"),
+        ({"email": READER, "hashtags": "#Climate #9"}, "“#9” is not a hashtag"),
         ({"email": READER, "hashtags": "#Cli-mate"}, "is not a hashtag"),
         ({"email": READER, "hashtags": " ".join(f"#T{n}" for n in range(51))}, "at most 50 hashtags"),
         ({"email": READER, "hashtags": "#" + "a" * 65}, "longer than 64"),
@@ -281,6 +321,145 @@ def test_a_name_that_a_mail_header_would_read_as_syntax_is_refused(web: Web, cli
     page = sign_up(client, name=name)
     assert page.status_code == 400
     assert web.subscriber() is None and web.sent == []
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"email": "no-at-sign.example.org"}, "email"),
+        ({"email": READER, "name": "<b>"}, "name"),
+        ({"email": READER, "hashtags": "#Cli-mate"}, "hashtags"),
+        ({"email": READER, "tag": "Not-a-tag"}, "hashtags"),
+    ],
+)
+def test_a_rejected_form_focuses_the_error_and_marks_the_field_it_is_about(
+    client: TestClient, form: dict[str, str], field: str
+) -> None:
+    page = client.post("/subscribe", data=form)
+    assert page.status_code == 400
+    assert '<p class="error" id="form-error" role="alert" tabindex="-1" autofocus>' in page.text
+    (marked,) = re.findall(r'<input [^>]*aria-invalid="true"[^>]*>', page.text)
+    assert f'id="{field}"' in marked
+    assert re.search(r'aria-describedby="(?:[\w-]+ )?form-error"', marked)
+    assert page.text.count("autofocus") == 1
+
+
+def test_every_text_field_has_a_maxlength(client: TestClient) -> None:
+    page = client.get("/").text
+    inputs = re.findall(r'<input type="(?:text|email)"[^>]*>', page)
+    assert len(inputs) == 3
+    assert all(re.search(r'maxlength="\d+"', field) for field in inputs)
+
+
+# -- hashtags in the news -------------------------------------------------------------------------
+
+
+def in_the_news(web: Web, *tag_lists: Sequence[str], days_ago: float = 1, channel: str = "email") -> None:
+    """One article per list of hashtags, first seen `days_ago`, routed to `channel`, each a minute after the last."""
+    for tags in tag_lists:
+        number = web.store.count_articles()
+        seen = web.clock() - timedelta(days=days_ago) + timedelta(minutes=number)
+        article = Article(
+            f"a{number}", "feed", "Title", f"https://example.com/{number}", "Text.", tuple(tags), None, seen
+        )
+        web.store.add_article(article)
+        web.store.enqueue([OutboxItem(article.key, channel, "digest", "route", "", seen)], seen)
+
+
+def offered(page: httpx.Response) -> list[tuple[str, bool]]:
+    """The hashtag checkboxes of a page: (hashtag, ticked)."""
+    boxes = re.findall(r'<input type="checkbox" name="tag" value="([^"]+)"( checked)?>', page.text)
+    return [(tag, bool(ticked)) for tag, ticked in boxes]
+
+
+def test_the_sign_up_form_offers_the_hashtags_of_the_digest_this_month_most_used_first(
+    web: Web, client: TestClient
+) -> None:
+    in_the_news(web, ["TechNews", "Climate"], ["technews"], ["PoliticsNews"])
+    in_the_news(web, ["LastYear"], days_ago=40)
+    in_the_news(web, ["TelegramOnly"], channel="telegram")
+    page = client.get("/")
+    assert offered(page) == [("TechNews", False), ("Climate", False), ("PoliticsNews", False)]
+    assert "In the news this month:" in page.text
+    assert '<label for="hashtags">Other hashtags</label>' in page.text
+
+
+def test_at_most_30_hashtags_are_offered(web: Web, client: TestClient) -> None:
+    in_the_news(web, *[[f"Tag{n:02}"] for n in range(40)])
+    assert len(offered(client.get("/"))) == SUGGESTED_TAGS == 30
+
+
+def test_without_news_yet_the_form_has_just_the_text_field(client: TestClient) -> None:
+    page = client.get("/")
+    assert offered(page) == [] and '<label for="hashtags">Hashtags</label>' in page.text
+
+
+def test_ticked_and_typed_hashtags_are_saved_in_the_spelling_first_seen(web: Web, client: TestClient) -> None:
+    in_the_news(web, ["TechNews"], ["technews", "Climate"])
+    page = client.post("/subscribe", data={"email": READER, "tag": ["TechNews"], "hashtags": "climate #TECHNEWS"})
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    assert 'class="note"' not in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.hashtags == ("Climate", "TechNews")
+    assert "about #Climate, #TechNews at" in text_of(web.sent[0])  # as stored, which the link confirms
+
+
+def test_a_hashtag_no_article_carried_is_kept_with_a_note_that_it_matches_nothing_yet(
+    web: Web, client: TestClient
+) -> None:
+    in_the_news(web, ["PoliticsNews"], ["PoliticsNews"], ["EUPolitics"], ["Climate"])
+    page = sign_up(client, hashtags="#Politics #climate")
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    assert (
+        '<p class="note" role="status">No news has been tagged #Politics yet, so it matches nothing for now. '
+        "Check the spelling: maybe you mean #PoliticsNews or #EUPolitics? Once subscribed, you can change your "
+        "hashtags.</p>"
+    ) in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.hashtags == ("Climate", "Politics")
+
+
+def test_the_note_depends_only_on_what_was_typed_so_it_tells_nothing_about_the_address(
+    web: Web, client: TestClient
+) -> None:
+    subscribed(web, client, READER, "#Climate")
+    known = sign_up(client, READER, "#Nothing")
+    new = sign_up(client, "newcomer@example.org", "#Nothing")
+    assert "No news has been tagged #Nothing yet" in known.text
+    assert known.text.replace(READER, "X") == new.text.replace("newcomer@example.org", "X")
+
+
+def test_a_form_shown_again_keeps_the_ticked_hashtags(web: Web, client: TestClient) -> None:
+    in_the_news(web, ["TechNews"], ["Climate"])
+    page = client.post("/subscribe", data={"email": "bad", "tag": ["Climate", "Gone"], "hashtags": "#Mine"})
+    assert page.status_code == 400
+    assert offered(page) == [("Climate", True), ("TechNews", False)]
+    assert 'value="#Gone #Mine"' in page.text  # ticked, but no longer offered: kept in the text field
+
+
+def test_preferences_tick_the_offered_hashtags_followed_and_save_them_as_first_seen(
+    web: Web, client: TestClient
+) -> None:
+    in_the_news(web, ["TechNews"], ["Climate"])
+    subscribed(web, client, hashtags="#Climate #Gardening")
+    link = preferences_url(web.config, web.signer, READER, web.clock())
+    page = client.get(link)
+    assert offered(page) == [("Climate", True), ("TechNews", False)]
+    assert 'value="#Gardening"' in page.text
+    saved = client.post(link, data={"tag": ["TechNews"], "hashtags": "climate #Knitting"})
+    assert saved.status_code == 200 and "Saved" in saved.text
+    assert "No news has been tagged #Knitting yet" in saved.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.hashtags == ("Climate", "Knitting", "TechNews")
+
+
+def test_match_seen_takes_the_seen_spelling_and_finds_similar_hashtags() -> None:
+    match = match_seen(["technews", "Politics", "ai", "Brandnew"], ["TechNews", "PoliticsNews", "AIRegulation"])
+    assert match == TagMatch(
+        tags=("TechNews", "Politics", "ai", "Brandnew"),
+        unseen=("Politics", "ai", "Brandnew"),
+        similar=("PoliticsNews",),
+    )
 
 
 # -- rate limits ----------------------------------------------------------------------------------
@@ -341,10 +520,11 @@ def expired(web: Web, purpose: str) -> str:
 def test_a_bad_confirm_link_gets_400_and_confirms_nothing(web: Web, client: TestClient, kind: str) -> None:
     sign_up(client)
     token = expired(web, "confirm") if kind == "expired" else bad_tokens(web, "confirm")[kind]
-    page = client.get("/confirm", params={"token": token} if token else None)
-    assert page.status_code == 400
-    assert "broken or has expired" in page.text
-    assert 'href="subscribe"' in page.text
+    for method in ("GET", "POST"):
+        page = client.request(method, "/confirm", params={"token": token} if token else None)
+        assert page.status_code == 400
+        assert "broken or has expired" in page.text
+        assert 'href="subscribe"' in page.text
     subscriber = web.subscriber()
     assert subscriber is not None and not subscriber.active
 
@@ -387,6 +567,31 @@ def test_opening_the_unsubscribe_link_only_shows_a_button(web: Web, client: Test
         assert 'type="submit"' in page.text
     subscriber = web.subscriber()
     assert subscriber is not None and subscriber.active
+
+
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [
+        ("unsubscribed", f"{READER} was unsubscribed and gets no digests, so there is nothing to do."),
+        ("bounced", "mail to it could not be delivered and gets no digests"),
+        ("unconfirmed", f"{READER} was never confirmed and gets no digests"),
+    ],
+)
+def test_the_unsubscribe_page_of_an_address_that_gets_nothing_says_so_instead_of_asking(
+    web: Web, client: TestClient, state: str, says: str
+) -> None:
+    if state == "unconfirmed":
+        sign_up(client)
+    else:
+        subscribed(web, client)
+        web.store.deactivate_subscriber(
+            "email", READER, "unsubscribed" if state == "unsubscribed" else "bounced: 550", web.clock()
+        )
+    page = client.get(unsubscribe_url(web.config, web.signer, READER, web.clock()))
+    assert page.status_code == 200
+    assert says in page.text
+    assert "Do you want to stop" not in page.text and "<form" not in page.text
+    assert 'href="subscribe">Changed your mind? Sign up again</a>' in page.text
 
 
 def test_the_unsubscribe_button_unsubscribes_at_once(web: Web, client: TestClient) -> None:
@@ -467,7 +672,7 @@ def test_preferences_of_an_address_that_does_not_subscribe_change_nothing(
         sign_up(client, hashtags="#Climate")
     if state == "unsubscribed":
         (link,) = links_in(web.sent[0])
-        client.get(link)
+        client.post(link)
         web.store.deactivate_subscriber("email", READER, "unsubscribed", web.clock())
     link = preferences_url(web.config, web.signer, READER, web.clock())
     assert client.get(link).status_code == 400
@@ -482,12 +687,53 @@ def test_preferences_of_an_address_that_does_not_subscribe_change_nothing(
 # -- limits and failures --------------------------------------------------------------------------
 
 
-def test_a_huge_form_is_refused_with_413(web: Web, client: TestClient) -> None:
+def test_a_huge_form_is_refused_with_413_and_the_form_shown_again(web: Web, client: TestClient) -> None:
     page = client.post("/subscribe", data={"email": READER, "hashtags": "#Tag " * 5000})
     assert page.status_code == 413
-    assert "Too much data" in page.text
+    assert "Too much data: the form sent more than 10 KB, so nothing was saved." in page.text
+    assert '<p class="error" id="form-error" role="alert" tabindex="-1" autofocus>' in page.text
+    assert '<form method="post" action="subscribe">' in page.text
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert web.sent == [] and web.subscriber() is None
+
+
+def test_a_huge_preferences_form_gets_the_form_again_with_the_hashtags_kept(web: Web, client: TestClient) -> None:
+    subscribed(web, client, hashtags="#Climate #Politics")
+    link = preferences_url(web.config, web.signer, READER, web.clock())
+    page = client.post(link, data={"hashtags": "#Tag " * 5000})
+    assert page.status_code == 413
+    assert "Too much data" in page.text
+    assert f'<form method="post" action="{link.rpartition("/")[2]}">' in page.text
+    assert 'value="#Climate #Politics"' in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.hashtags == ("Climate", "Politics")
+
+
+def test_a_huge_unsubscribe_post_gets_a_link_back_to_the_page(web: Web, client: TestClient) -> None:
+    subscribed(web, client)
+    link = unsubscribe_url(web.config, web.signer, READER, web.clock())
+    page = client.post(link, data={"x": "y" * 20_000})
+    assert page.status_code == 413
+    assert f'<a href="{link.rpartition("/")[2]}">Back to the page</a>' in page.text
+    subscriber = web.subscriber()
+    assert subscriber is not None and subscriber.active
+
+
+@pytest.mark.parametrize("path", ["/", "/preferences"])
+def test_the_largest_form_a_browser_can_send_fits_under_the_body_limit(web: Web, client: TestClient, path: str) -> None:
+    """Every text field filled to its maxlength with 3-byte characters, every offered hashtag ticked."""
+    in_the_news(web, *[[f"{'気' * 63}{n:x}"] for n in range(SUGGESTED_TAGS + 10)], [f"T{n}" for n in range(40)])
+    subscribed(web, client)
+    url = preferences_url(web.config, web.signer, READER, web.clock()) if path == "/preferences" else path
+    page = client.get(url).text
+    fields = re.findall(
+        r'<input type="(?:text|email)" id="\w+" name="(\w+)" value="[^"]*"[^>]*? maxlength="(\d+)"', page
+    )
+    assert {name for name, _ in fields} == ({"hashtags"} if path == "/preferences" else {"email", "name", "hashtags"})
+    ticked = re.findall(r'<input type="checkbox" name="tag" value="([^"]+)"', page)
+    assert ticked  # the budget keeps some of the long ones
+    form = [(name, "気" * int(limit)) for name, limit in fields] + [("tag", tag) for tag in ticked]
+    assert len(urlencode(form)) <= MAX_BODY_BYTES
 
 
 def test_a_huge_body_without_a_length_is_refused_with_413(web: Web, client: TestClient) -> None:
@@ -618,8 +864,10 @@ def test_the_whole_journey_over_real_http(web: Web) -> None:
             assert answer.status_code == 200 and "Check your inbox" in answer.text
             (mail,) = web.sent
             (confirm,) = links_in(mail)
-            confirmed = http.get(local.sub(base, confirm))
-            assert confirmed.status_code == 200
+            button = http.get(local.sub(base, confirm))
+            assert button.status_code == 200 and "Confirm my subscription" in button.text
+            confirmed = http.post(local.sub(base, confirm))
+            assert confirmed.status_code == 200 and "subscribed" in confirmed.text
             preferences = re.search(r'href="(preferences\?token=[^"]+)"', confirmed.text)
             assert preferences is not None
             saved = http.post("/" + preferences.group(1).replace("&amp;", "&"), data={"hashtags": "#Science"})
@@ -663,7 +911,7 @@ def test_a_stranger_cannot_change_the_name_or_hashtags_of_a_pending_sign_up(web:
         _first, second = web.sent
         assert "#Climate" in text_of(second) and "#Sports" not in text_of(second)  # the mail names what it confirms
         (link,) = links_in(second)
-        assert owner.get(link).status_code == 200
+        assert owner.post(link).status_code == 200
     subscriber = web.subscriber()
     assert subscriber is not None
     assert (subscriber.active, subscriber.name, subscriber.hashtags) == (True, "Ada", ("Climate",))

@@ -185,6 +185,7 @@ def bad_tokens(signer: TokenSigner, purpose: str, address: str, clock: FakeClock
     ("purpose", "method", "path", "address"),
     [
         ("confirm", "GET", "/confirm", "pending@example.org"),
+        ("confirm", "POST", "/confirm", "pending@example.org"),
         ("unsubscribe", "GET", "/unsubscribe", READER),
         ("unsubscribe", "POST", "/unsubscribe", READER),
         ("preferences", "GET", "/preferences", READER),
@@ -239,7 +240,9 @@ def test_replaying_an_old_confirm_link_does_not_resubscribe_someone_who_left(
         == 200
     )
     clock.advance(hours=1)
-    client.get("/confirm", params={"token": confirm})
+    for method in ("GET", "POST"):  # opening the link shows a button; pressing it must not bring them back either
+        answer = client.request(method, "/confirm", params={"token": confirm})
+        assert "was unsubscribed after this link was sent" in answer.text
     subscriber = store.email_subscriber(READER)
     assert subscriber is not None and not subscriber.active
 
