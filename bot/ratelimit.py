@@ -86,13 +86,18 @@ class PerKeyLimit:
     def __init__(self, limit: int, period: float) -> None:
         self._windows = KeyedWindows(limit, period, margin=0.0)
 
+    def wait(self, key: Hashable, now: float) -> float:
+        """0 if one more event for `key` fits now, else the seconds until one would; counts nothing."""
+        return max(0.0, self._windows.get(key, now).wait_time(now))
+
+    def record(self, key: Hashable, now: float) -> None:
+        self._windows.get(key, now).record(now)
+
     def take(self, key: Hashable, now: float) -> float:
         """0 if one more event fits (and it is counted), else the seconds until one would (nothing is counted)."""
-        window = self._windows.get(key, now)
-        wait = window.wait_time(now)
-        if wait <= 0:
-            window.record(now)
-            return 0.0
+        wait = self.wait(key, now)
+        if not wait:
+            self.record(key, now)
         return wait
 
 

@@ -87,7 +87,7 @@ from bot.mail import (
     build_confirmation_message,
     load_dkim_key,
 )
-from bot.ratelimit import SlidingWindow
+from bot.ratelimit import PerKeyLimit
 from bot.render import build_environment
 from bot.signups import RATE_WINDOW, ConfirmEmail, MailboxLimited, SignUp, record_sign_up
 from bot.store import AWAITING_CONFIRMATION, EmailSubscriber, SqliteStore, open_store
@@ -373,35 +373,6 @@ def _confirmation_request(
 # -- rate limits ----------------------------------------------------------------------------------
 
 
-class _HourlyLimit:
-    """At most `limit` events per key in any hour; idle keys are forgotten so memory stays bounded."""
-
-    def __init__(self, limit: int, period: float = RATE_WINDOW.total_seconds()) -> None:
-        self._limit = limit
-        self._period = period
-        self._windows: dict[str, SlidingWindow] = {}
-        self._prune_at = 1024
-
-    def wait(self, key: str, now: datetime) -> float:
-        """0 if one more event for `key` fits now, else the seconds until one would; counts nothing."""
-        window = self._windows.get(key)
-        return 0.0 if window is None else max(0.0, window.wait_time(now.timestamp()))
-
-    def record(self, key: str, now: datetime) -> None:
-        moment = now.timestamp()
-        self._windows.setdefault(key, SlidingWindow(self._limit, self._period, margin=0.0)).record(moment)
-        if len(self._windows) >= self._prune_at:
-            self._windows = {k: w for k, w in self._windows.items() if not w.idle(moment)}
-            self._prune_at = max(1024, 2 * len(self._windows))
-
-    def take(self, key: str, now: datetime) -> float:
-        """0 if one more event fits (and it is counted), else the seconds until one would."""
-        wait = self.wait(key, now)
-        if not wait:
-            self.record(key, now)
-        return wait
-
-
 # -- the pages ------------------------------------------------------------------------------------
 
 
@@ -426,8 +397,8 @@ class _Pages:
         self._make_confirmation = make_confirmation
         self._clock = clock
         self._env = build_environment(config.templates.dir)
-        self._posts_per_ip = _HourlyLimit(FLOOD_FACTOR * config.web.subscribe_per_hour)
-        self._sign_ups_per_ip = _HourlyLimit(config.web.subscribe_per_hour)
+        self._posts_per_ip = PerKeyLimit(FLOOD_FACTOR * config.web.subscribe_per_hour, RATE_WINDOW.total_seconds())
+        self._sign_ups_per_ip = PerKeyLimit(config.web.subscribe_per_hour, RATE_WINDOW.total_seconds())
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -472,20 +443,20 @@ class _Pages:
             log.info("%s", kv(event="web_cross_site_refused"))
             return self._cross_site_refused()
         client = _client(request)
-        if wait := self._posts_per_ip.take(client, now):
+        if wait := self._posts_per_ip.take(client, now.timestamp()):
             return self._too_many(wait, limit="posts per ip")
         form = await request.form()
         try:
             sign_up, note = _sign_up(form, self._seen_tags(KNOWN_TAG_DAYS))
         except FormError as error:
             return self._subscribe_page(form, error, status=400)
-        if wait := self._sign_ups_per_ip.wait(client, now):
+        if wait := self._sign_ups_per_ip.wait(client, now.timestamp()):
             return self._too_many(wait, limit="ip")
         try:
             subscriber = record_sign_up(self.store, sign_up, now, per_hour=self._config.web.subscribe_per_hour)
         except MailboxLimited as limited:
             return self._too_many(limited.retry_after.total_seconds(), limit="mailbox")
-        self._sign_ups_per_ip.record(client, now)
+        self._sign_ups_per_ip.record(client, now.timestamp())
         return await self._send_confirmation(subscriber, now, note)
 
     async def _send_confirmation(self, subscriber: EmailSubscriber, now: datetime, note: str) -> Response:
