@@ -378,3 +378,31 @@ def test_a_stop_request_does_not_wait_for_a_slow_send_rate_and_the_rest_stays_du
         states = sorted(deliveries(app).values())
     assert len(fake_smtp.messages) == 1
     assert states == [PENDING, PENDING, SENT]
+
+
+def test_a_name_that_cannot_go_in_a_header_fails_that_delivery_with_the_reason_and_the_others_get_theirs(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "a@example.org")
+        # As an older newsbot or a hand edit of the state file could have stored it: the store does not check names.
+        bad_name = "Mallory\r\nBcc: victim@example.net"
+        app.store.request_email_subscription("mallory@example.org", (), clock(), name=bad_name)
+        app.store.confirm_email("mallory@example.org", clock())
+        confirmed(app, "z@example.org")
+
+        assert app.digest(force=True) == 2
+
+        assert deliveries(app) == {"a@example.org": SENT, "mallory@example.org": FAILED, "z@example.org": SENT}
+        [reason] = app.store._db.execute(
+            "SELECT last_error FROM digest_deliveries WHERE address = 'mallory@example.org'"
+        ).fetchone()
+        assert app.last_digest_delivery is not None
+        summary = app.last_digest_delivery.summary()
+    assert reason.startswith("the mail could not be built:") and "CR or LF" in reason
+    assert "fix the subscriber's name" in reason
+    assert summary == "2 digest(s) sent; 1 failed for good (the log has each reason)"
+    assert sorted(a for m in fake_smtp.messages for a in m.rcpt_tos) == ["a@example.org", "z@example.org"]
+    assert all("victim" not in str(m.message) for m in fake_smtp.messages)
