@@ -191,8 +191,7 @@ class EmailDigest:
         )
 
     def _unbuildable(self, delivery: Delivery, error: Exception, now: datetime, report: DeliveryReport) -> None:
-        """Failed for good: building it again gives the same error. The subscriber's "last digest" stays put, so
-        once the data is fixed their next digest covers these articles too."""
+        """Failed for good: building it again would give the same error until someone fixes the subscriber's data."""
         reason = (
             f"the mail could not be built: {error}; fix the subscriber's name or address"
             " (e.g. `newsbot subscribers import` with the corrected row)"
