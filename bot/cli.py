@@ -1,16 +1,19 @@
 """The command line. The only module that parses argv. Heavy imports happen inside the commands.
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration.
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration, 141 (128 + SIGPIPE, as for any command
+killed by it) when the program reading stdout went away, e.g. `newsbot subscribers export | head -1`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,10 +25,32 @@ if TYPE_CHECKING:
 
     from bot.config import Config
     from bot.models import Entry
+    from bot.store import SqliteStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a command SIGPIPE ended
 
 log = logging.getLogger("newsbot")
+
+
+def _common_options(parser: argparse.ArgumentParser, *, after_command: bool) -> argparse.ArgumentParser:
+    """--config and -v, which every command takes before or after its name (`newsbot -v once`, `newsbot once -v`).
+
+    After the name they default to SUPPRESS, so a command that does not repeat them keeps what came before it."""
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS if after_command else None,
+        help="config file (default: $NEWSBOT_CONFIG, else ./config.toml)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS if after_command else False,
+        help="log debug details, e.g. why an article went nowhere",
+    )
+    return parser
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,55 +59,62 @@ def _parser() -> argparse.ArgumentParser:
         description="Watch feeds and article pages, route articles by hashtag, publish to Telegram, X and email.",
     )
     parser.add_argument("--version", action="version", version=f"newsbot {__version__}")
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $NEWSBOT_CONFIG, else ./config.toml)")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log debug details, e.g. why an article went nowhere"
-    )
+    _common_options(parser, after_command=False)
+    common = _common_options(argparse.ArgumentParser(add_help=False), after_command=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = commands.add_parser("demo", help="run the pipeline on bundled samples into out/ (no config, no network)")
+    def command(name: str, what: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=what, parents=[common])
+
+    demo = command("demo", "run the pipeline on bundled samples into out/ (no config, no network)")
     demo.add_argument("--out", metavar="DIR", default="out", help="where to write the results (default: out)")
 
-    commands.add_parser("run", help="run until SIGINT/SIGTERM: poll, publish, send the digest on schedule")
-    once = commands.add_parser("once", help="one cycle (poll due sources, publish what is due), then exit")
+    command("run", "run until SIGINT/SIGTERM: poll, publish, send the digest on schedule")
+    once = command("once", "one cycle (poll due sources, publish what is due), then exit")
     once.add_argument("--all", action="store_true", help="poll every source now, even if its interval has not passed")
 
-    preview = commands.add_parser("preview", help="show what one channel would post for an article page or feed")
+    preview = command("preview", "show what one channel would post for an article page or feed")
     preview.add_argument("target", metavar="PATH_OR_URL")
     preview.add_argument("--channel", required=True, choices=("telegram", "x", "email"))
     preview.add_argument("--entry", type=int, default=1, metavar="N", help="which entry of a feed (default: 1)")
 
-    summarize = commands.add_parser("summarize", help="print the summary of an article page or feed entry")
+    summarize = command("summarize", "print the summary of an article page or feed entry")
     summarize.add_argument("target", metavar="PATH")
     summarize.add_argument("--max-chars", type=_positive_int, default=600, metavar="N")
     summarize.add_argument("--entry", type=int, default=1, metavar="N", help="which entry of a feed (default: 1)")
 
-    commands.add_parser("check-config", help="validate the config and tell which secrets are missing")
+    command("check-config", "validate the config and tell which secrets are missing, and which are optional")
 
-    digest = commands.add_parser("digest", help="preview the next email digest, or send it now")
+    digest = command("digest", "preview the next email digest, or send it now")
     mode = digest.add_mutually_exclusive_group(required=True)
     mode.add_argument("--preview", action="store_true", help="write its HTML and text to [output] dir/email/")
     mode.add_argument("--send", action="store_true", help="send each subscriber what they have not had yet")
 
-    commands.add_parser("web", help="serve the subscribe / confirm / unsubscribe pages on [web] host and port")
+    command("web", "serve the subscribe / confirm / unsubscribe pages on [web] host and port")
+    _subscribers_parser(command("subscribers", "import or export subscribers as CSV, or unsubscribe some"), common)
+    return parser
 
-    subscribers = commands.add_parser("subscribers", help="import or export subscribers as CSV, or unsubscribe some")
+
+def _subscribers_parser(subscribers: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     actions = subscribers.add_subparsers(dest="action", metavar="ACTION", required=True)
-    do_import = actions.add_parser("import", help="add or update subscribers from a CSV file (header chat_id,hashtags)")
+
+    def action(name: str, what: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, help=what, parents=[common])
+
+    do_import = action("import", "add or update subscribers from a CSV file (header chat_id,hashtags)")
     do_import.add_argument("file", metavar="FILE.csv", type=Path)
     do_import.add_argument("--channel", default="telegram", choices=("telegram", "email"))
     do_import.add_argument(
         "--confirmed", action="store_true", help="email: the addresses already opted in (else they get nothing)"
     )
-    do_unsubscribe = actions.add_parser(
-        "unsubscribe", help="stop sending to these subscribers now (e.g. requests to the List-Unsubscribe mailto)"
+    do_unsubscribe = action(
+        "unsubscribe", "stop sending to these subscribers now (e.g. requests to the List-Unsubscribe mailto)"
     )
     do_unsubscribe.add_argument("addresses", nargs="+", metavar="ADDRESS", help="email addresses or chat ids")
     do_unsubscribe.add_argument("--channel", required=True, choices=("telegram", "email"))
-    do_export = actions.add_parser("export", help="write every subscriber as CSV (to stdout, or --output FILE)")
+    do_export = action("export", "write every subscriber as CSV (to stdout, or --output FILE, readable by you only)")
     do_export.add_argument("--channel", default="telegram", choices=("telegram", "email"))
     do_export.add_argument("--output", metavar="FILE", type=Path)
-    return parser
 
 
 def _positive_int(value: str) -> int:
@@ -99,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = _COMMANDS[args.command]
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a reader that went away shows here, not as "Exception ignored" at exit
+        return code
     except (ConfigError, LockedError) as exc:
         print(f"newsbot: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
@@ -108,6 +142,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
+    except BrokenPipeError:
+        if not _stdout_is_a_pipe():
+            raise
+        return _reader_went_away()
+
+
+def _stdout_is_a_pipe() -> bool:
+    import os
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _reader_went_away() -> int:
+    """The program reading our stdout closed it (`newsbot subscribers export | head -1`): stop quietly with the
+    status of a command ended by SIGPIPE, as `cat` would, instead of a traceback. stdout now points at /dev/null
+    so the flush at exit has nowhere to fail."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE_CLOSED
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -268,8 +328,6 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    import os
-
     from bot.app import build_renderer, check_templates
     from bot.config import config_path, load_config
 
@@ -282,8 +340,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  state: {config.state.path}; output: {config.output.dir} (dry run: {str(config.output.dry_run).lower()})")
     missing: list[str] = []
     for channel in config.channels_in_use():
-        for name in config.secret_env_names()[channel]:
-            print(f"  {channel}: ${name} is {'set' if os.environ.get(name) else 'missing'}")
+        for secret in secret_needs(config, channel):
+            state = "set" if secret.is_set else "missing" if secret.required else "not set"
+            need = "required" if secret.required else "optional"
+            print(f"  {channel}: ${secret.name} is {state} ({need}: {secret.why})")
         missing += missing_secrets(config, channel)
     if missing and not config.output.dry_run:
         print(f"newsbot: set the missing environment variable(s): {', '.join(missing)}", file=sys.stderr)
@@ -292,54 +352,103 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_subscribers(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
     from bot.store import open_store
-    from bot.subscribers_csv import export_rows, import_subscribers, unsubscribe, write_csv
 
     config = _config(args)
     store = open_store(config.state.path)
     try:
         if args.action == "import":
-            try:
-                with args.file.open(encoding="utf-8-sig", newline="") as rows:
-                    report = import_subscribers(store, args.channel, rows, datetime.now(UTC), confirmed=args.confirmed)
-            except OSError as exc:
-                raise ConfigError(f"{args.file}: cannot read it: {exc.strerror}") from None
-            print(f"{args.file}: {report.summary()}")
-            return EXIT_FAILURE if report.problems and not (report.added or report.updated) else EXIT_OK
+            return _import_subscribers(store, args)
         if args.action == "unsubscribe":
+            from datetime import UTC, datetime
+
+            from bot.subscribers_csv import unsubscribe
+
             done = unsubscribe(store, args.channel, args.addresses, datetime.now(UTC))
             print(done.summary())
             return EXIT_USAGE if done.problems else EXIT_OK
-        if args.output:
-            with args.output.open("w", encoding="utf-8", newline="") as out:
-                count = write_csv(export_rows(store, args.channel), out)
-            print(f"{count} subscriber(s) written to {args.output}", file=sys.stderr)
-        else:
-            write_csv(export_rows(store, args.channel), sys.stdout)
-        return EXIT_OK
+        return _export_subscribers(store, args)
     finally:
         store.close()
 
 
-def missing_secrets(config: Config, channel: str) -> list[str]:
-    """The environment variables a channel still needs. X takes either an OAuth 2.0 token or all of OAuth 1.0a."""
-    import os
+def _import_subscribers(store: SqliteStore, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
 
-    def unset(names: Sequence[str]) -> list[str]:
-        return [name for name in names if not os.environ.get(name, "").strip()]
+    from bot.subscribers_csv import decode_csv, import_subscribers
 
+    try:
+        with args.file.open("rb") as raw, decode_csv(raw) as rows:
+            report = import_subscribers(store, args.channel, rows, datetime.now(UTC), confirmed=args.confirmed)
+    except OSError as exc:
+        raise ConfigError(f"{args.file}: cannot read it: {exc.strerror}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{args.file}: {exc}") from None
+    print(f"{args.file}: {report.summary()}")
+    return EXIT_FAILURE if report.problems and not (report.added or report.updated) else EXIT_OK
+
+
+def _export_subscribers(store: SqliteStore, args: argparse.Namespace) -> int:
+    from bot.subscribers_csv import export_rows, open_private, write_csv
+
+    if not args.output:
+        write_csv(export_rows(store, args.channel), sys.stdout)
+        return EXIT_OK
+    try:
+        with open_private(args.output) as out:
+            count = write_csv(export_rows(store, args.channel), out)
+    except OSError as exc:
+        raise ConfigError(f"--output {args.output}: cannot write it: {exc.strerror}") from None
+    print(f"{count} subscriber(s) written to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+@dataclass(frozen=True)
+class SecretNeed:
+    """One environment variable a channel reads: whether it must be set, and when it matters, in words."""
+
+    name: str
+    required: bool
+    why: str
+
+    @property
+    def is_set(self) -> bool:
+        import os
+
+        return bool(os.environ.get(self.name, "").strip())
+
+
+def secret_needs(config: Config, channel: str) -> list[SecretNeed]:
+    """The secrets of a channel, each required or optional as this config uses them: the one place that decides.
+
+    X takes either an OAuth 2.0 token or all four of OAuth 1.0a; an SMTP login and DKIM are optional, but a
+    login needs its password and a `dkim_selector` its key; the link-signing secret is always needed for email.
+    """
     if channel == "x":
-        return [] if not unset([config.x.bearer_token_env]) else unset(config.x.oauth1_env_names())
-    if channel == "email":  # SMTP login and DKIM are optional; the link-signing secret is not
-        needed = [config.web.secret_key_env]
-        if os.environ.get(config.email.username_env):
-            needed.append(config.email.password_env)
-        if config.email.dkim_selector:
-            needed.append(config.email.dkim_key_env)
-        return unset(needed)
-    return unset(config.secret_env_names()[channel])
+        bearer = SecretNeed(config.x.bearer_token_env, False, "an OAuth 2.0 token instead of the four OAuth 1.0a ones")
+        why = f"${bearer.name} is set instead" if bearer.is_set else f"OAuth 1.0a, unless ${bearer.name} is set"
+        return [SecretNeed(name, not bearer.is_set, why) for name in config.x.oauth1_env_names()] + [bearer]
+    if channel == "email":
+        email = config.email
+        server = "relay" if email.security == "none" else "SMTP server"
+        login = SecretNeed(email.username_env, False, f"only if your {server} needs a login")
+        password = (
+            SecretNeed(email.password_env, True, f"${login.name} is set")
+            if login.is_set
+            else SecretNeed(email.password_env, False, f"only with ${login.name}")
+        )
+        dkim = (
+            SecretNeed(email.dkim_key_env, True, "[email] dkim_selector is set")
+            if email.dkim_selector
+            else SecretNeed(email.dkim_key_env, False, "only with [email] dkim_selector")
+        )
+        return [login, password, dkim, SecretNeed(config.web.secret_key_env, True, "signs the links in the mail")]
+    return [SecretNeed(name, True, "the bot token from @BotFather") for name in config.secret_env_names()[channel]]
+
+
+def missing_secrets(config: Config, channel: str) -> list[str]:
+    """The environment variables a channel still needs."""
+    return [secret.name for secret in secret_needs(config, channel) if secret.required and not secret.is_set]
 
 
 def cmd_digest(args: argparse.Namespace) -> int:

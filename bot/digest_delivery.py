@@ -156,22 +156,11 @@ class EmailDigest:
         if not self._turn_came(should_stop):
             return  # stopping: the delivery stays due, untouched
         now = clock()  # the mail's Date and links are from when it goes out
-        since = subscriber.last_digest_at or delivery.period_end - NEW_SUBSCRIBER_WINDOW
-        digest = self.renderer.render_digest(
-            articles,
-            title=self.config.email.digest_title,
-            period=period_label(since, delivery.period_end, self.config.email),
-            unsubscribe_url=self.links.unsubscribe(subscriber.address, now),
-            preferences_url=self.links.preferences(subscriber.address, now),
-        )
-        message = self.build_message(
-            digest,
-            subscriber.address,
-            subscriber.name,
-            self.links.unsubscribe(subscriber.address, now),
-            unsubscribe_mailto(self.config.email.sender),
-            now,
-        )
+        try:
+            message = self._message(subscriber, articles, delivery.period_end, now)
+        except Exception as error:  # this subscriber's data cannot make a mail; the others' still can
+            self._unbuildable(delivery, error, now, report)
+            return
         try:
             message_id = self.sender.send(message)
         except Exception as error:  # every outcome is recorded; none may lose the delivery
@@ -180,6 +169,36 @@ class EmailDigest:
         self.store.finish_delivery(delivery, SENT, now, message_id=message_id, article_count=len(articles))
         report.sent += 1
         log.info("%s", kv(event="digest_sent", digest=delivery.digest_id, articles=len(articles)))
+
+    def _message(
+        self, subscriber: EmailSubscriber, articles: list[Article], period_end: datetime, now: datetime
+    ) -> EmailMessage:
+        since = subscriber.last_digest_at or period_end - NEW_SUBSCRIBER_WINDOW
+        digest = self.renderer.render_digest(
+            articles,
+            title=self.config.email.digest_title,
+            period=period_label(since, period_end, self.config.email),
+            unsubscribe_url=self.links.unsubscribe(subscriber.address, now),
+            preferences_url=self.links.preferences(subscriber.address, now),
+        )
+        return self.build_message(
+            digest,
+            subscriber.address,
+            subscriber.name,
+            self.links.unsubscribe(subscriber.address, now),
+            unsubscribe_mailto(self.config.email.sender),
+            now,
+        )
+
+    def _unbuildable(self, delivery: Delivery, error: Exception, now: datetime, report: DeliveryReport) -> None:
+        """Failed for good: building it again would give the same error until someone fixes the subscriber's data."""
+        reason = (
+            f"the mail could not be built: {error}; fix the subscriber's name or address"
+            " (e.g. `newsbot subscribers import` with the corrected row)"
+        )
+        self.store.finish_delivery(delivery, FAILED, now, reason=reason)
+        log.error("%s", kv(event="digest_unbuildable", digest=delivery.digest_id, reason=reason))
+        report.failed += 1
 
     def _turn_came(self, should_stop: Callable[[], bool]) -> bool:
         """Wait for the send rate's next turn in short steps, so a stop request is not kept waiting; False if one came.

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 from bot.errors import LockedError
+from bot.store import PRIVATE_FILE_MODE
 
 
 class StateLock:
@@ -22,7 +23,7 @@ class StateLock:
     def acquire(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
         except OSError as exc:
             raise LockedError(
                 f"cannot create the lock file {self.path} ({exc.strerror}): make sure the folder of"

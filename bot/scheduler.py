@@ -20,24 +20,31 @@ log = logging.getLogger("newsbot.scheduler")
 POLL_CHECK_SECONDS = 5
 DIGEST_CHECK_SECONDS = 60
 MAX_SLEEP_SECONDS = 1.0
+BUG_HELP = "newsbot goes on; if it happens again, report it with the traceback below"
 
 
 P = ParamSpec("P")
 
 
-def survive_store_errors(job: Callable[P, object]) -> Callable[P, None]:
-    """`job`, except that a StoreError (state file busy, disk full, …) is logged and the job runs again at its
-    next interval. Its transaction was rolled back, so nothing is half-written, and `run` keeps going: the error
-    often clears by itself (another process finishes writing, space is freed)."""
+def survive_job_errors(job: Callable[P, object]) -> Callable[P, None]:
+    """`job`, except that an exception is logged and the job runs again at its next interval: no job ends `run`
+    (under systemd an exit would become a restart loop that retries the same failure at once, forever).
+
+    A StoreError (state file busy, disk full, …) is expected: its transaction was rolled back, so nothing is
+    half-written, and it often clears by itself; its message says what to do. Any other exception is a bug: it is
+    logged with its traceback, and the job's own ledger rules (a row is `sent` only after its receipt) mean the
+    next run picks up where this one stopped. KeyboardInterrupt and SystemExit still end the process.
+    """
 
     def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        name = getattr(job, "__name__", "job")
         try:
             job(*args, **kwargs)
         except StoreError as error:
-            log.error(
-                "%s",
-                kv(event="job_failed", job=getattr(job, "__name__", "job"), reason=str(error), retry="next interval"),
-            )
+            log.error("%s", kv(event="job_failed", job=name, reason=str(error), retry="next interval"))
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"
+            log.exception("%s", kv(event="job_failed", job=name, reason=reason, retry="next interval", help=BUG_HELP))
 
     return guarded
 
@@ -46,9 +53,9 @@ def build_schedule(app: App, stop: threading.Event) -> schedule.Scheduler:
     jobs = schedule.Scheduler()
     # One job looks for due sources (each has its own interval and error backoff in the state file), so
     # sources an admin adds from chat are polled too without rebuilding the schedule.
-    jobs.every(POLL_CHECK_SECONDS).seconds.do(survive_store_errors(app.poll_due_sources))
-    jobs.every(app.config.outbox.drain_interval).seconds.do(survive_store_errors(app.drain), stop.is_set)
-    jobs.every(DIGEST_CHECK_SECONDS).seconds.do(survive_store_errors(app.digest), should_stop=stop.is_set)
+    jobs.every(POLL_CHECK_SECONDS).seconds.do(survive_job_errors(app.poll_due_sources))
+    jobs.every(app.config.outbox.drain_interval).seconds.do(survive_job_errors(app.drain), stop.is_set)
+    jobs.every(DIGEST_CHECK_SECONDS).seconds.do(survive_job_errors(app.digest), should_stop=stop.is_set)
     return jobs
 
 
@@ -71,7 +78,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
     A stop request lets the item in flight finish: the drain and the digest check `stop` between items.
     """
     log.info("%s", kv(event="started", sources=len(app.config.sources), state=app.config.state.path))
-    survive_store_errors(_first_cycle)(app, stop)
+    survive_job_errors(_first_cycle)(app, stop)
     jobs = build_schedule(app, stop)
     while not stop.is_set():
         jobs.run_pending()

@@ -16,10 +16,12 @@ publisher returned a receipt, so a crash between the two re-sends at most the it
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1115,14 +1117,35 @@ class SqliteStore:
         return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
 
 
+PRIVATE_FILE_MODE = 0o600  # subscriber data (the state file, its -wal and -shm, exports): the owner's only
+
+
+def _keep_private(path: Path) -> None:
+    """Create the state file owner-only before SQLite opens it, whatever the umask: SQLite gives the -wal and
+    -shm it creates the mode of the database file. Files an older newsbot created 0644 are narrowed; a file that
+    belongs to another user keeps its mode (chmod is not ours to do).
+
+    Only a file that does not exist yet is opened here: closing any descriptor of a database file drops every
+    POSIX lock this process holds on it, including those of an SQLite connection already open on it (another
+    part of `newsbot run`), and then a second process may checkpoint and delete the WAL under it."""
+    if not path.exists():
+        with suppress(FileExistsError):  # another process created it meanwhile: narrowed below
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(FileNotFoundError, PermissionError):
+            if stat.S_IMODE(file.stat().st_mode) & ~PRIVATE_FILE_MODE:
+                file.chmod(PRIVATE_FILE_MODE)
+
+
 def open_store(path: Path, *, busy_timeout: float | None = None) -> SqliteStore:
-    """Open (creating if needed) and migrate the state database.
+    """Open (creating if needed, readable by its owner only) and migrate the state database.
 
     A write waits up to `busy_timeout` seconds (default BUSY_TIMEOUT_SECONDS) for another process's write.
     """
     timeout = BUSY_TIMEOUT_SECONDS if busy_timeout is None else busy_timeout
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _keep_private(path)
         connection = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")

@@ -5,37 +5,74 @@ Telegram: header `chat_id,hashtags`; email: header `email,hashtags,name`. Hashta
 or without '#'. An `active` column (1/0, as `export` writes it) is honoured when present; other columns are
 ignored. Imported email addresses count as confirmed only with `confirmed=True` (`--confirmed`): otherwise they
 are recorded as awaiting confirmation and get nothing until they opt in.
+
+Import reports each line it cannot use ("line N: what is wrong") and goes on with the next: a bad address or
+hashtag skips the line; a name that breaks the rules of `bot.addresses` is left out and the subscriber imported
+without it (a subscription matters more than a greeting). The file is UTF-8 (with or without a byte order mark)
+or UTF-16/32 with one; a line that is not UTF-8 is reported, never guessed at, so no name arrives garbled.
+
+Export writes cells a spreadsheet would run as a formula (starting with = + - @ tab or CR, OWASP's rule against
+CSV injection) with a `'` in front, so they show as text; whole numbers (chat ids) are left as they are. Import
+drops that one `'` again where it stands before such a character, so an exported file imports back unchanged.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
+import io
+import os
 import re
+import stat
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
-from bot.addresses import InputRuleError, parse_address
+from bot.addresses import InputRuleError, has_control, parse_address, parse_display_name
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag, unique
-from bot.store import SqliteStore
+from bot.store import PRIVATE_FILE_MODE, SqliteStore
 
 ADDRESS_COLUMN = {"telegram": "chat_id", "email": "email"}
 _CHAT_ID = re.compile(r"^-?\d{1,20}$")
+_WHOLE_NUMBER = re.compile(r"^-?\d+$")
 MAX_TAG_CHARS = 64
 MAX_TAGS = 100
+MAX_LISTED = 50  # lines of problems printed per kind; the rest are counted
+SPREADSHEET_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+NOT_UTF8 = "not UTF-8 (a Latin-1 or Windows-1252 file?); save the file as CSV UTF-8 and import it again"
 
 
 @dataclass
 class ImportReport:
     added: int = 0
     updated: int = 0
-    problems: list[str] = field(default_factory=list)  # "line N: what is wrong"
+    problems: list[str] = field(default_factory=list)  # lines skipped: "line N: what is wrong"
+    names_left_out: list[str] = field(default_factory=list)  # lines imported without their name, and why
 
     def summary(self) -> str:
         text = f"{self.added} added, {self.updated} updated, {len(self.problems)} skipped"
-        return text + "".join(f"\n  {problem}" for problem in self.problems[:50])
+        if self.names_left_out:
+            text += f"; {len(self.names_left_out)} name(s) left out"
+        return text + _listed(self.problems) + _listed(self.names_left_out)
+
+
+def _listed(lines: list[str]) -> str:
+    text = "".join(f"\n  {line}" for line in lines[:MAX_LISTED])
+    if len(lines) > MAX_LISTED:
+        text += f"\n  … and {len(lines) - MAX_LISTED} more like these"
+    return text
 
 
 @dataclass
@@ -74,52 +111,131 @@ def parse_tags(cell: str) -> list[str]:
     for word in cell.replace(",", " ").split():
         tag = word.lstrip("#")
         if not is_valid_tag(tag) or len(tag) > MAX_TAG_CHARS:
-            raise ValueError(f"{word!r} is not a hashtag (letters, digits and _ only)")
+            raise ValueError(f"{_shown(word)} is not a hashtag (letters, digits and _ only)")
         tags.append(tag)
     if len(tags) > MAX_TAGS:
         raise ValueError(f"{len(tags)} hashtags; at most {MAX_TAGS}")
     return unique(tags)
 
 
+# --- import -------------------------------------------------------------------------------------------------
+
+
+def decode_csv(raw: io.BufferedReader) -> TextIO:
+    """The text of a CSV file for `import_subscribers`: UTF-16 or UTF-32 when it starts with their byte order
+    mark, else UTF-8 (with or without one). Bytes that are not UTF-8 become lone surrogates (surrogateescape), so
+    the line they are on is reported and the others imported, instead of a traceback for the whole file."""
+    start = raw.peek(4)[:4]
+    encoding = next((name for mark, name in _BYTE_ORDER_MARKS if start.startswith(mark)), "utf-8-sig")
+    return io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+
+
+@dataclass(frozen=True)
+class _Row:
+    address: str
+    tags: list[str]
+    name: str
+    active: bool
+
+
 def import_subscribers(
     store: SqliteStore, channel: str, rows: TextIO, now: datetime, *, confirmed: bool = False
 ) -> ImportReport:
-    column = ADDRESS_COLUMN.get(channel)
-    if column is None:
+    """Add or update a subscriber per line of `rows` (see the module docstring). ConfigError for a file whose
+    header is wrong; every other problem is reported per line in the returned report."""
+    if channel not in ADDRESS_COLUMN:
         raise ConfigError(f"--channel {channel}: importing is supported for: {', '.join(ADDRESS_COLUMN)}")
-    reader = csv.DictReader(rows)
-    fields = [f.strip() for f in reader.fieldnames or []]
-    if column not in fields or "hashtags" not in fields:
-        expected = "email,hashtags,name" if channel == "email" else f"{column},hashtags"
-        raise ConfigError(f"the CSV header must be '{expected}' (found: {','.join(fields) or 'nothing'})")
-    reader.fieldnames = fields
     report = ImportReport()
-    for line, row in enumerate(reader, start=2):
-        address = (row.get(column) or "").strip()
+    for line, cells in _records(rows, channel, report):
         try:
-            address = _check_address(channel, address)
-            tags = parse_tags(row.get("hashtags") or "")
+            row = _parse_row(channel, cells, line, report)
         except ValueError as problem:
             report.problems.append(f"line {line}: {problem}")
             continue
-        inactive = (row.get("active") or "1").strip() == "0"
-        with store.transaction():
-            if channel == "email":
-                existed = store.email_subscriber(address) is not None
-                store.request_email_subscription(address, tags, now, name=(row.get("name") or "").strip()[:200])
-                if confirmed and not inactive:
-                    store.confirm_email(address, now)
-            else:
-                existed = store.subscriber(channel, address) is not None
-                store.subscribe(channel, address, now)
-                store.set_subscriber_tags(channel, address, tags, now)
-                if inactive:
-                    store.deactivate_subscriber(channel, address, "inactive in the imported file", now)
-        if existed:
+        if _save(store, channel, row, now, confirmed=confirmed):
             report.updated += 1
         else:
             report.added += 1
     return report
+
+
+def _records(rows: TextIO, channel: str, report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each data row as (the line it starts on, {column: cell}). A row that cannot be read is reported and
+    skipped, and reading goes on with the next line."""
+    reader = csv.reader(rows)
+    try:
+        fields = _columns(next(reader, []), channel)
+    except csv.Error as error:
+        raise ConfigError(f"cannot read the header: {_csv_problem(error)}") from None
+    while True:
+        line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            report.problems.append(f"line {line}: {_csv_problem(error)}")
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line
+        if any(_undecoded(cell) for cell in cells):
+            report.problems.append(f"line {line}: {NOT_UTF8}")
+            continue
+        yield line, {name: from_spreadsheet(cell) for name, cell in zip(fields, cells, strict=False)}
+
+
+def _columns(header: list[str], channel: str) -> list[str]:
+    """The column names of the header row; ConfigError if it is not text or lacks a column import needs."""
+    text = ",".join(header)
+    if "\0" in text:
+        raise ConfigError(
+            "the header is not UTF-8 text (UTF-16 without a byte order mark?); save the file as CSV UTF-8 and"
+            " import it again"
+        )
+    if _undecoded(text):
+        raise ConfigError(f"the header is {NOT_UTF8}")
+    fields = [from_spreadsheet(cell).strip().lower() for cell in header]
+    if ADDRESS_COLUMN[channel] not in fields or "hashtags" not in fields:
+        expected = "email,hashtags,name" if channel == "email" else f"{ADDRESS_COLUMN[channel]},hashtags"
+        found = _shown(",".join(fields)) if fields else "nothing"
+        raise ConfigError(f"the CSV header must be '{expected}' (found: {found})")
+    return fields
+
+
+def _csv_problem(error: csv.Error) -> str:
+    if "field larger than field limit" in str(error):
+        return f"a field is longer than {csv.field_size_limit() // 1024} KB"
+    return f"cannot be read as CSV ({error}); check its quotes"
+
+
+def _parse_row(channel: str, cells: dict[str, str], line: int, report: ImportReport) -> _Row:
+    """The row's subscriber; ValueError (skip the line) for a bad address or hashtag. A bad name is left out."""
+    address = _check_address(channel, cells.get(ADDRESS_COLUMN[channel], "").strip())
+    tags = parse_tags(cells.get("hashtags", ""))
+    name = ""
+    if channel == "email":
+        try:
+            name = parse_display_name(cells.get("name", ""))
+        except InputRuleError as problem:
+            report.names_left_out.append(f"line {line}: name {_shown(cells.get('name', ''))} left out: {problem}")
+    return _Row(address, tags, name, active=cells.get("active", "1").strip() != "0")
+
+
+def _save(store: SqliteStore, channel: str, row: _Row, now: datetime, *, confirmed: bool) -> bool:
+    """Add or update one subscriber; True if they were there already."""
+    with store.transaction():
+        if channel == "email":
+            existed = store.email_subscriber(row.address) is not None
+            store.request_email_subscription(row.address, row.tags, now, name=row.name)
+            if confirmed and row.active:
+                store.confirm_email(row.address, now)
+            return existed
+        existed = store.subscriber(channel, row.address) is not None
+        store.subscribe(channel, row.address, now)
+        store.set_subscriber_tags(channel, row.address, row.tags, now)
+        if not row.active:
+            store.deactivate_subscriber(channel, row.address, "inactive in the imported file", now)
+        return existed
 
 
 def _check_address(channel: str, address: str) -> str:
@@ -127,10 +243,41 @@ def _check_address(channel: str, address: str) -> str:
         try:
             return parse_address(address)
         except InputRuleError as problem:
-            raise ValueError(f"email {address!r}: {problem}") from None
+            raise ValueError(f"email {_shown(address)}: {problem}") from None
     if not _CHAT_ID.match(address):
-        raise ValueError(f"chat_id {address!r} is not a Telegram chat id (a whole number)")
+        raise ValueError(f"chat_id {_shown(address)} is not a Telegram chat id (a whole number)")
     return address
+
+
+def _undecoded(text: str) -> bool:
+    """True if `text` holds bytes that were not UTF-8 (kept as lone surrogates by `decode_csv`)."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """`text` quoted for a terminal: control characters and undecoded bytes as '?', cut to `limit` characters."""
+    clean = "".join("?" if has_control(ch) or unicodedata.category(ch) == "Cs" else ch for ch in text)
+    if len(clean) > limit:
+        clean = clean[: limit - 1] + "…"
+    return f"'{clean}'"
+
+
+# --- export -------------------------------------------------------------------------------------------------
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """`cell` as a spreadsheet shows it as text, not as a formula to run: see the module docstring."""
+    if cell.startswith(SPREADSHEET_FORMULA_START) and not _WHOLE_NUMBER.match(cell):
+        return "'" + cell
+    return cell
+
+
+def from_spreadsheet(cell: str) -> str:
+    """Undo `spreadsheet_safe`: drop a `'` that stands before = + - @ tab or CR. Any other leading `'` (a name
+    such as 't Hooft) is kept."""
+    if cell.startswith("'") and cell[1:].startswith(SPREADSHEET_FORMULA_START):
+        return cell[1:]
+    return cell
 
 
 def export_rows(store: SqliteStore, channel: str) -> Iterator[list[str]]:
@@ -150,9 +297,23 @@ def export_rows(store: SqliteStore, channel: str) -> Iterator[list[str]]:
 
 
 def write_csv(rows: Iterable[list[str]], out: TextIO) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    """Write `rows` (a header first) with every cell `spreadsheet_safe`; returns how many subscribers.
+
+    Lines end in CRLF, as RFC 4180 and spreadsheets write them: then Python's writer quotes every cell that holds
+    a CR or LF (with a bare "\\n" line end it leaves a bare CR unquoted, and the row falls apart when read back)."""
+    writer = csv.writer(out, lineterminator="\r\n")
     count = -1  # the header is not a subscriber
     for row in rows:
-        writer.writerow(row)
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
         count += 1
     return count
+
+
+def open_private(path: Path) -> TextIO:
+    """`path` opened for writing subscriber data, readable by its owner only (an existing file is narrowed too,
+    so an export over an older 0644 one does not stay world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    if stat.S_ISREG(os.fstat(fd).st_mode):  # not /dev/stdout or a pipe
+        with contextlib.suppress(PermissionError):  # someone else's file we may write to: leave its mode
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+    return open(fd, "w", encoding="utf-8", newline="")  # the caller closes it

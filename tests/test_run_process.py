@@ -115,3 +115,51 @@ def test_run_answers_chat_commands_and_sends_new_articles_to_the_new_subscriber(
         process.kill()
     assert process.returncode == 0, err
     assert fake_telegram.token not in err
+
+
+def test_run_logs_a_job_that_raises_says_what_to_do_and_runs_it_again_at_its_next_interval(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([news_item(1)]), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        "[output]\ndry_run = true\n[outbox]\ndrain_interval = 1\n"
+        '[[sources]]\nname = "f"\nurl = "feed.xml"\ninterval = 1\nbackfill = 1\n'
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n',
+        encoding="utf-8",
+    )
+    # A bug no test foresaw, standing in for any exception a job may raise: the outbox drain fails once.
+    with_a_bug = (
+        "import sys\n"
+        "import bot.outbox\n"
+        "real_drain = bot.outbox.Outbox.drain\n"
+        "calls = []\n"
+        "def drain(self, *args, **kwargs):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 1:\n"
+        "        raise RuntimeError('a bug in the drain')\n"
+        "    return real_drain(self, *args, **kwargs)\n"
+        "bot.outbox.Outbox.drain = drain\n"
+        "from bot.cli import main\n"
+        "sys.exit(main(['run']))\n"
+    )
+    posts = tmp_path / "out" / "telegram"
+    process = subprocess.Popen(
+        [sys.executable, "-c", with_a_bug],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: len(list(posts.glob("*.html"))) == 1 or process.poll() is not None)
+        assert process.poll() is None, "run ended when a job raised"
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    [failure] = [line for line in err.splitlines() if "event=job_failed" in line]
+    assert 'job=_first_cycle reason="RuntimeError: a bug in the drain" retry="next interval"' in failure
+    assert "if it happens again, report it with the traceback below" in failure
+    assert "Traceback" in err and "RuntimeError: a bug in the drain" in err
+    assert len(list(posts.glob("*.html"))) == 1, "the next drain published the article"

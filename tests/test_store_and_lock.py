@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -242,3 +245,68 @@ def test_links_and_admins_find_a_subscriber_whatever_the_case_of_the_address(tmp
     assert report.unsubscribed == ["eve@example.org"]
     assert not any(s.active for s in store.iter_email_subscribers(active_only=False))
     store.close()
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The umask most shells, and systemd without `UMask=`, give a process: new files would be 0644."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_state_file_its_wal_and_shm_and_the_lock_are_created_readable_by_the_owner_only(
+    tmp_path: Path, usual_umask: None
+) -> None:
+    state = tmp_path / "s.sqlite"
+    with StateLock(state):
+        store = open_store(state)
+        store.add_article(an_article())  # a write: SQLite creates -wal and -shm
+        files = [state, tmp_path / "s.sqlite-wal", tmp_path / "s.sqlite-shm", tmp_path / "s.sqlite.lock"]
+        assert {f.name: oct(mode(f)) for f in files} == {f.name: "0o600" for f in files}
+        store.close()
+
+
+def test_a_state_file_an_older_newsbot_left_world_readable_is_narrowed_when_opened(
+    tmp_path: Path, usual_umask: None
+) -> None:
+    state = tmp_path / "s.sqlite"
+    older = sqlite3.connect(state)  # an older newsbot, still open: its -wal and -shm are there too
+    older.execute("PRAGMA journal_mode = WAL")
+    older.execute("CREATE TABLE t (x)")
+    files = [state, tmp_path / "s.sqlite-wal", tmp_path / "s.sqlite-shm"]
+    for file in files:
+        os.chmod(file, 0o644)
+    store = open_store(state)
+    try:
+        assert {f.name: oct(mode(f)) for f in files} == {f.name: "0o600" for f in files}
+    finally:
+        store.close()
+        older.close()
+
+
+def test_opening_the_state_file_twice_in_one_process_keeps_its_locks(tmp_path: Path) -> None:
+    """SQLite's "how to corrupt" list, 2.2: closing any descriptor of the database file drops every POSIX lock the
+    process holds on it. Then another process takes itself for the last user and deletes the WAL still in use
+    (in `newsbot run` that lost a digest's ledger rows while a test read them)."""
+    state = tmp_path / "s.sqlite"
+    first = open_store(state)
+    first.add_article(an_article("k1"))
+    second = open_store(state)  # as `newsbot run` does for its chat commands and web pages
+    other = (
+        f"import sqlite3; c = sqlite3.connect({str(state)!r}); c.execute('SELECT 1 FROM meta').fetchall(); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", other], check=True)  # an import, or an admin's sqlite3 shell
+    assert (tmp_path / "s.sqlite-wal").exists(), "the other process thought no one else had the file open"
+    first.add_article(an_article("k2"))
+    first.close()
+    second.close()
+    again = open_store(state)
+    assert again.get_article("k2") is not None
+    again.close()
