@@ -3,12 +3,13 @@
 Article text is always passed to templates as data, never compiled, so it cannot inject template syntax.
 Escaping is the channel's job, not the templates': for Telegram every string is escaped with
 `telegram_html.escape` and marked safe before the template sees it; the digest HTML relies on Jinja's
-autoescape; X and plain-text templates get the strings as they are.
+autoescape; plain-text templates get the strings as they are. On X the title, summary and text carry no mention
+or link of the feed's making (`bot.xtext.neutralize`): the only link is the article's own.
 
 Context of an article template (telegram.html.j2, x.txt.j2, email_item.txt.j2):
-    title, summary, text (the whole article text; a template that prints it must keep it short, as the
-    renderer can only shorten the summary), link (with the channel's UTM parameters), hashtags (strings "#Tag"),
-    share_links (ShareLink), source, published (datetime or None), image_url.
+    title, summary, text (the whole article text, on X its first 280 characters; a template that prints it must
+    keep it short, as the renderer can only shorten the summary), link (with the channel's UTM parameters),
+    hashtags (strings "#Tag"), share_links (ShareLink), source, published (datetime or None), image_url.
 Context of the digest templates (digest.html.j2, digest.txt.j2):
     title, period, preheader, article_count, unsubscribe_url, preferences_url, and groups: each with
     `heading` and `items`, an item being the article context above plus `text` (its email_item.txt.j2).
@@ -35,7 +36,7 @@ from bot.hashtags import normalize
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
 from bot.summarize import Summarizer, split_sentences
-from bot.xtext import X_LIMIT, weighted_length
+from bot.xtext import X_LIMIT, neutralize, weighted_length
 
 __all__ = [
     "CHANNELS",
@@ -128,6 +129,8 @@ class _Job:
     article: Article
     channel: str
     template: str
+    title: str  # the article's title and text as the channel may show them
+    text: str
     link: str
     share_links: tuple[ShareLink, ...]
     limit: int
@@ -175,10 +178,13 @@ class Renderer:
         # Telegram sends an article with an image as a photo, whose caption has the smaller limit.
         caption = caption or (channel == "telegram" and bool(article.image_url))
         link = with_utm(article.link, self._utm.get(channel, {}))
+        title, text = _x_title_and_text(article) if channel == "x" else (article.title, article.text)
         job = _Job(
             article=article,
             channel=channel,
             template=template or TEMPLATES[channel],
+            title=title,
+            text=text,
             link=link,
             share_links=share_links(link, article.title),
             limit=self._limit(channel, caption),
@@ -217,12 +223,12 @@ class Renderer:
     def _render_email_item(self, job: _Job) -> _Attempt:
         # Email has no hard limit: the budget bounds the summary, and the summarizer already keeps to it.
         summary = self._summarize(job.article, job.limit)
-        text = self._render_template(job, _Draft(job.article.title, summary, _hashtags(job.article)), _plain)
+        text = self._render_template(job, _Draft(job.title, summary, _hashtags(job.article)), _plain)
         return _Attempt(text.strip(), len(summary))
 
     def _fit(self, job: _Job) -> _Attempt:
         """Shorten the summary, then the title, then (on X) drop hashtags until it fits; the link stays."""
-        full = _Draft(job.article.title, "", _hashtags(job.article))
+        full = _Draft(job.title, "", _hashtags(job.article))
         attempt = self._shrink(
             job, self._summary_drafter(job.article, full), start=self._summary_chars[job.channel], floor=0
         )
@@ -249,7 +255,7 @@ class Renderer:
         post of its own is shortened at a word boundary.
         """
         sentences = split_sentences(self._summarize(job.article, settings.summary_chars))
-        full = _Draft(job.article.title, " ".join(sentences), _hashtags(job.article))
+        full = _Draft(job.title, " ".join(sentences), _hashtags(job.article))
         whole = self._attempt(job, full)
         if not sentences or whole.length <= job.limit:
             return [self._fit(job)]
@@ -295,11 +301,13 @@ class Renderer:
                     f"template {job.template!r} made invalid Telegram HTML for article {job.article.key!r}: {error}"
                 ) from error
             return _Attempt(text, telegram_html.visible_length(text))
+        # Only what feed text says is rewritten: the link and the hashtags go out as links on purpose.
+        draft = replace(draft, title=neutralize(draft.title), summary=neutralize(draft.summary))
         text = unicodedata.normalize("NFC", self._render_template(job, draft, _plain).strip())
         return _Attempt(text, weighted_length(text))
 
     def _render_template(self, job: _Job, draft: _Draft, safe: Callable[[str], str]) -> str:
-        context = _article_context(job.article, draft, job.link, job.share_links, safe)
+        context = _article_context(job.article, draft, job.text, job.link, job.share_links, safe)
         return self._render(job.template, context)
 
     def _summarize(self, article: Article, budget: int) -> str:
@@ -354,7 +362,7 @@ class Renderer:
         shares = share_links(link, article.title)
         summary = self._summarize(article, self._summary_chars["email"])
         draft = _Draft(article.title, summary, _hashtags(article))
-        context = _article_context(article, draft, link, shares, _plain)
+        context = _article_context(article, draft, article.text, link, shares, _plain)
         context["text"] = self._render(TEMPLATES["email"], context).strip()
         return context
 
@@ -365,10 +373,22 @@ class XThread:
     link_first: bool = True  # the link (and hashtags) in the first post, else in the last
 
 
+def _x_title_and_text(article: Article) -> tuple[str, str]:
+    """The title and text an X template gets: no more of each than a post can show, the text without mentions and links.
+
+    No more than X_LIMIT characters of either can show in a post (each weighs at least 1, but for the parts of an
+    emoji sequence), and twitter-text's link finder slows down badly on long runs of dots, so neither is
+    measured whole. The title is neutralised with the summary in each attempt (see `Renderer._attempt`).
+    """
+    return _shorten(article.title, X_LIMIT), neutralize(_shorten(article.text, X_LIMIT))
+
+
 def _pack(sentences: Sequence[str], limit: int) -> list[str]:
-    """Sentences into as few posts of at most `limit` weighted characters as possible, in order."""
+    """Sentences into as few posts of at most `limit` weighted characters as possible, in order, without mentions
+    and links (see `bot.xtext.neutralize`)."""
     posts: list[str] = []
     for sentence in sentences:
+        sentence = neutralize(sentence)
         if weighted_length(sentence) > limit:
             sentence = _shorten_weighted(sentence, limit)
         joined = f"{posts[-1]} {sentence}" if posts else sentence
@@ -382,7 +402,7 @@ def _pack(sentences: Sequence[str], limit: int) -> list[str]:
 def _shorten_weighted(text: str, limit: int) -> str:
     budget = len(text)
     while budget > 0:
-        shortened = _shorten(text, budget)
+        shortened = neutralize(_shorten(text, budget))  # a cut can leave a new mention: "@ab@cd" → "@a…"
         if weighted_length(shortened) <= limit:
             return shortened
         budget -= max(1, weighted_length(shortened) - limit)
@@ -404,12 +424,12 @@ def _telegram_safe(text: str) -> str:
 
 
 def _article_context(
-    article: Article, draft: _Draft, link: str, shares: Sequence[ShareLink], safe: Callable[[str], str]
+    article: Article, draft: _Draft, text: str, link: str, shares: Sequence[ShareLink], safe: Callable[[str], str]
 ) -> dict[str, object]:
     return {
         "title": safe(draft.title),
         "summary": safe(draft.summary),
-        "text": safe(article.text),
+        "text": safe(text),
         "link": safe(link),
         "hashtags": [safe(tag) for tag in draft.hashtags],
         "share_links": [ShareLink(s.network, safe(s.label), safe(s.url)) for s in shares],

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from bot.errors import RenderError
 from bot.models import Article
-from bot.render import Renderer, packaged_templates_dir
+from bot.render import Renderer, XThread, packaged_templates_dir
 from bot.telegram_html import validate, visible_length, visible_text
-from bot.xtext import X_LIMIT, weighted_length
+from bot.xtext import X_LIMIT, links_and_mentions, weighted_length
 
 GOLDEN = Path(__file__).parent / "golden"
 LINK = "https://news.example.com/world/2024/05/talks?id=42&ref=rss"
@@ -368,3 +368,43 @@ def test_a_summarizer_that_ignores_its_budget_cannot_hang_rendering() -> None:
     post = renderer.render(make_article(text="Far too long. " * 100), "x")
     assert post.text.startswith(make_article().title)
     assert post.length <= X_LIMIT
+
+
+# --- X: mentions and links from feed text ------------------------------------------------------------------------
+
+
+def x_entities(text: str) -> list[tuple[str, str]]:
+    return [(entity.kind, entity.text) for entity in links_and_mentions(text)]
+
+
+def test_x_title_without_a_summary_loses_its_mentions_and_bare_links() -> None:
+    article = make_article(title="@elonmusk @POTUS cc @jack on www.example.org/a?b=1", text="")
+    post = make_renderer().render(article, "x")
+    assert post.text.startswith("elonmusk POTUS cc jack on www[.]example[.]org\n\n")
+    assert x_entities(post.text) == [("url", f"{LINK}&utm_source=x&utm_medium=social")]
+
+
+def test_x_keeps_what_x_does_not_link_as_written() -> None:
+    text = "Write to press@example.org. Node.js 22 and U.S. officials met @ noon; the José@ account. Second one."
+    post = make_renderer().render(make_article(text=text), "x")
+    assert post.text.startswith(text)
+
+
+def test_every_part_of_an_x_thread_is_free_of_mentions_and_the_link_is_in_one() -> None:
+    text = " ".join(f"Sentence {n} thanks @user{n} and points to site{n}.com for the details." for n in range(12))
+    renderer = Renderer(summarizer=FirstSentences(), utm=UTM, x_thread=XThread(summary_chars=800))
+    post = renderer.render(make_article(text=text), "x")
+    assert len(post.parts) > 1
+    assert [x_entities(part) for part in post.parts] == [[("url", f"{LINK}&utm_source=x&utm_medium=social")]] + [[]] * (
+        len(post.parts) - 1
+    )
+    assert "thanks user1 and points to site1[.]com" in post.parts[0]
+    assert all(weighted_length(part) <= X_LIMIT for part in post.parts)
+
+
+def test_a_cut_inside_a_word_does_not_make_a_new_mention() -> None:
+    # "@aaaa…@b" is no mention (a name followed by "@"); cut between characters (no space in reach), it would be.
+    title = "中" * 120 + "@" + "a" * 19 + "@b" + "c" * 60
+    post = make_renderer().render(make_article(title=title, text="", hashtags=()), "x")
+    assert post.text.startswith("中" * 120 + "a" * 13 + "…\n\n")  # the at sign dropped
+    assert x_entities(post.text) == [("url", f"{LINK}&utm_source=x&utm_medium=social")]
