@@ -163,6 +163,7 @@ class EmailDigest:
             period=period_label(since, delivery.period_end, self.config.email),
             unsubscribe_url=self.links.unsubscribe(subscriber.address, now),
             preferences_url=self.links.preferences(subscriber.address, now),
+            reader_hashtags=subscriber.hashtags,
         )
         message = self.build_message(
             digest,

@@ -32,7 +32,7 @@ from markupsafe import Markup
 import bot
 from bot import telegram_html
 from bot.errors import RenderError
-from bot.hashtags import normalize
+from bot.hashtags import normalize, unique
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
 from bot.summarize import Summarizer, split_sentences
@@ -338,15 +338,16 @@ class Renderer:
         period: str,
         unsubscribe_url: str = "",
         preferences_url: str = "",
+        reader_hashtags: Sequence[str] = (),
     ) -> Digest:
-        """The digest email for `articles`, grouped by each article's first hashtag, in both HTML and text."""
+        """The digest email for `articles`, in both HTML and text, in sections by hashtag (see `_sections`)."""
         items = [(article, self._digest_item(article)) for article in articles]
         context = {
             "title": title,
             "period": period,
             "preheader": " · ".join(article.title for article in articles[:_PREHEADER_TITLES]),
             "article_count": len(articles),
-            "groups": _group_by_first_hashtag(items),
+            "groups": _sections(items, reader_hashtags),
             "unsubscribe_url": unsubscribe_url,
             "preferences_url": preferences_url,
         }
@@ -475,12 +476,34 @@ def _shorten(title: str, max_chars: int) -> str:
     return head + ELLIPSIS if head else ""
 
 
-def _group_by_first_hashtag(items: Sequence[tuple[Article, dict[str, object]]]) -> list[DigestGroup]:
-    """Groups in order of first appearance, an article under its first hashtag only, untagged ones last."""
+def _sections(items: Sequence[tuple[Article, dict[str, object]]], reader_hashtags: Sequence[str]) -> list[DigestGroup]:
+    """The digest's sections: one per hashtag the reader chose (in the order they are given), "More news" last.
+
+    A story goes under the first of its own hashtags that the reader chose, so a reader of #Politics #Science
+    never gets a section for a story's other tag (#Space). A reader without hashtags (everything) gets a section
+    per story's first hashtag, in order of first appearance. A story with none of them goes under "More news".
+    """
+    chosen = _spellings(reader_hashtags)
     groups: dict[str, DigestGroup] = {}
-    untagged = DigestGroup(UNTAGGED_HEADING, [])
+    more = DigestGroup(UNTAGGED_HEADING, [])
     for article, item in items:
-        tags = _hashtags(article)
-        group = groups.setdefault(normalize(tags[0]), DigestGroup(tags[0], [])) if tags else untagged
-        group.items.append(item)
-    return [*groups.values(), *([untagged] if untagged.items else [])]
+        written = _spellings(article.hashtags)
+        key = next((key for key in written if key in chosen or not chosen), None)
+        if key is None:
+            more.items.append(item)
+            continue
+        heading = _heading(chosen.get(key, written[key]), written[key])
+        groups.setdefault(key, DigestGroup(heading, [])).items.append(item)
+    ordered = [groups[key] for key in chosen if key in groups] if chosen else list(groups.values())
+    return [*ordered, *([more] if more.items else [])]
+
+
+def _spellings(tags: Sequence[str]) -> dict[str, str]:
+    """Each tag's comparison form → its first spelling (without '#'), in order."""
+    return {normalize(tag): tag for tag in unique(tags)}
+
+
+def _heading(chosen: str, written: str) -> str:
+    """A section's "#Tag" as the reader wrote it, or as the story does if the reader typed it all in lower case
+    (#technews → #TechNews): never upper-cased, so CamelCase stays readable."""
+    return "#" + (written if chosen.islower() else chosen)

@@ -378,3 +378,53 @@ def test_a_stop_request_does_not_wait_for_a_slow_send_rate_and_the_rest_stays_du
         states = sorted(deliveries(app).values())
     assert len(fake_smtp.messages) == 1
     assert states == [PENDING, PENDING, SENT]
+
+
+def tagged_item(n: int, *tags: str) -> dict[str, str]:
+    item = news_item(n)
+    item["description"] = f"The council approved plan {n} on Tuesday. Officials said it was close. " + " ".join(
+        f"#{tag}" for tag in tags
+    )
+    return item
+
+
+def sections(mail: EmailMessage) -> tuple[list[str], list[str]]:
+    """The section headings of the text part and of the HTML part, in order."""
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    cells = re.findall(r'<td class="group"[^>]*>([^<]*)</td>', html)
+    return re.findall(r"^== (.*) ==\r?$", text, re.MULTILINE), cells
+
+
+def test_digest_sections_are_the_readers_own_hashtags_written_as_chosen(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config(
+        [
+            tagged_item(1, "Space", "Science"),
+            tagged_item(2, "Politics"),
+            tagged_item(3, "TechNews", "climate", "Politics"),
+            tagged_item(4, "TechNews"),
+        ]
+    )
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "reader@example.org", "Politics", "Science", "Climate")
+        confirmed(app, "everything@example.org")
+        confirmed(app, "lower@example.org", "technews")
+        app.digest(force=True)
+    [reader] = mails_to(fake_smtp, "reader@example.org")
+    [lower] = mails_to(fake_smtp, "lower@example.org")
+    [everything] = mails_to(fake_smtp, "everything@example.org")
+    headings = ["#Climate", "#Politics", "#Science"]  # the reader's hashtags, as the reader wrote them
+    assert sections(reader) == (headings, headings)
+    text = reader.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # Each story under the first of its own hashtags the reader chose.
+    assert text.index("== #Climate ==") < text.index("Story number 3") < text.index("== #Politics ==")
+    assert text.index("== #Science ==") < text.index("Story number 1")
+    assert "Story number 4" not in text
+    # A tag typed in lower case is shown as the stories write it; none is ever upper-cased, not even by CSS.
+    assert sections(lower) == (["#TechNews"], ["#TechNews"])
+    assert "uppercase" not in lower.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    # Someone who reads everything gets a section per story's first hashtag, as the story writes it.
+    assert [sorted(found) for found in sections(everything)] == [["#Politics", "#Space", "#TechNews"]] * 2

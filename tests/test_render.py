@@ -289,6 +289,22 @@ def test_digest_groups_articles_under_their_first_hashtag_and_untagged_last() ->
     assert "Unsubscribe" not in digest.text and "Unsubscribe" not in digest.html
 
 
+def test_digest_sections_are_the_readers_hashtags_and_a_story_goes_under_its_first_chosen_one() -> None:
+    articles = [
+        make_article(key="k1", title="Rocket", hashtags=("Space", "Science")),
+        make_article(key="k2", title="Vote and heat", hashtags=("Climate", "politics")),
+        make_article(key="k3", title="Gadget", hashtags=("TechNews",)),
+    ]
+    digest = make_renderer().render_digest(
+        articles, title="B", period="p", reader_hashtags=("#Politics", "science", "Climate")
+    )
+    headings = [line for line in digest.text.splitlines() if line.startswith("== ")]
+    # In the reader's order, only those with stories; "science" typed in lower case shows as the story writes it.
+    assert headings == ["== #Science ==", "== #Climate ==", "== More news =="]
+    assert digest.text.index("== #Science ==") < digest.text.index("Rocket") < digest.text.index("== #Climate ==")
+    assert digest.text.index("== #Climate ==") < digest.text.index("Vote and heat") < digest.text.index("More news")
+
+
 def test_digest_html_escapes_article_text_and_links_titles_with_utm() -> None:
     digest = make_renderer().render_digest([make_article()], title="B & B", period="today")
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; &#34;quotes&#34;" in digest.html
