@@ -23,7 +23,6 @@ from email.utils import parseaddr
 from typing import Protocol
 
 from bot.config import Config
-from bot.digest import period_label
 from bot.errors import PublishError, RecipientGone, Rejected, Unauthorized, UnknownOutcome
 from bot.hashtags import normalize
 from bot.logs import kv
@@ -156,11 +155,9 @@ class EmailDigest:
         if not self._turn_came(should_stop):
             return  # stopping: the delivery stays due, untouched
         now = clock()  # the mail's Date and links are from when it goes out
-        since = subscriber.last_digest_at or delivery.period_end - NEW_SUBSCRIBER_WINDOW
         digest = self.renderer.render_digest(
             articles,
             title=self.config.email.digest_title,
-            period=period_label(since, delivery.period_end, self.config.email),
             unsubscribe_url=self.links.unsubscribe(subscriber.address, now),
             preferences_url=self.links.preferences(subscriber.address, now),
             reader_hashtags=subscriber.hashtags,

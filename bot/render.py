@@ -335,13 +335,17 @@ class Renderer:
         articles: Sequence[Article],
         *,
         title: str,
-        period: str,
+        period: str | None = None,
         unsubscribe_url: str = "",
         preferences_url: str = "",
         reader_hashtags: Sequence[str] = (),
     ) -> Digest:
-        """The digest email for `articles`, in both HTML and text, in sections by hashtag (see `_sections`)."""
+        """The digest email for `articles`, in both HTML and text, in sections by hashtag (see `_sections`).
+
+        The header and the subject give `period`, by default the dates of the stories themselves (`story_period`).
+        """
         items = [(article, self._digest_item(article)) for article in articles]
+        period = story_period(articles) if period is None else period
         context = {
             "title": title,
             "period": period,
@@ -474,6 +478,26 @@ def _shorten(title: str, max_chars: int) -> str:
     # Without a space in reach (Chinese, Japanese, one very long word) the title is cut between characters.
     head = head.rstrip(_TRAILING_JUNK)
     return head + ELLIPSIS if head else ""
+
+
+def story_period(articles: Sequence[Article]) -> str:
+    """The dates of `articles`, oldest to newest, as each story shows its date: "10 – 12 Nov 2026", "" for none.
+
+    The stories' own dates, not the weeks since the last digest: a digest sent on 2 December with stories of
+    10–12 November says "10 – 12 Nov 2026", not "25 Nov – 2 Dec".
+    """
+    days = sorted((article.published or article.first_seen).date() for article in articles)
+    if not days:
+        return ""
+    first, last = days[0], days[-1]
+    end = f"{last.day} {last:%b %Y}"
+    if first == last:
+        return end
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day} – {end}"
+    if first.year == last.year:
+        return f"{first.day} {first:%b} – {end}"
+    return f"{first.day} {first:%b %Y} – {end}"
 
 
 def _sections(items: Sequence[tuple[Article, dict[str, object]]], reader_hashtags: Sequence[str]) -> list[DigestGroup]:

@@ -428,3 +428,22 @@ def test_digest_sections_are_the_readers_own_hashtags_written_as_chosen(
     assert "uppercase" not in lower.get_body(("html",)).get_content()  # type: ignore[union-attr]
     # Someone who reads everything gets a section per story's first hashtag, as the story writes it.
     assert [sorted(found) for found in sections(everything)] == [["#Politics", "#Space", "#TechNews"]] * 2
+
+
+def test_the_digest_header_and_subject_give_the_dates_of_its_stories(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1, day=10), news_item(2, day=12), news_item(3, day=11)])
+    with App(config, clock=clock) as app:
+        confirmed(app, "reader@example.org")
+        clock.now = datetime.fromisoformat("2026-11-26T09:00:00+00:00")
+        app.poll_due_sources(poll_all=True)  # found on 26 November, written on 10–12 November
+        clock.now = datetime.fromisoformat("2026-12-02T09:00:00+00:00")
+        assert app.digest(force=True) == 1
+    [mail] = mails_to(fake_smtp, "reader@example.org")
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert mail["Subject"] == "Your weekly news digest — 10 – 12 Nov 2026"
+    assert text.splitlines()[:2] == ["Your weekly news digest", "10 – 12 Nov 2026"]
+    assert re.search(r'<p class="period"[^>]*>10 – 12 Nov 2026</p>', html)
+    assert "Dec" not in text.split("==")[0] and "25 Nov" not in html

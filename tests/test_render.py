@@ -107,7 +107,6 @@ def test_digest_matches_golden_files() -> None:
     digest = make_renderer().render_digest(
         golden_digest_articles(),
         title="Morning briefing",
-        period="6 May 2024",
         unsubscribe_url="https://news.example.com/unsubscribe?token=abc&list=1",
         preferences_url="https://news.example.com/preferences?token=abc",
     )
@@ -303,6 +302,30 @@ def test_digest_sections_are_the_readers_hashtags_and_a_story_goes_under_its_fir
     assert headings == ["== #Science ==", "== #Climate ==", "== More news =="]
     assert digest.text.index("== #Science ==") < digest.text.index("Rocket") < digest.text.index("== #Climate ==")
     assert digest.text.index("== #Climate ==") < digest.text.index("Vote and heat") < digest.text.index("More news")
+
+
+@pytest.mark.parametrize(
+    ("days", "period"),
+    [
+        (["2026-11-12", "2026-11-10", "2026-11-11"], "10 – 12 Nov 2026"),
+        (["2026-11-02", "2026-10-28"], "28 Oct – 2 Nov 2026"),
+        (["2025-12-30", "2026-01-02"], "30 Dec 2025 – 2 Jan 2026"),
+        (["2026-11-12", "2026-11-12"], "12 Nov 2026"),
+    ],
+)
+def test_digest_period_is_the_range_of_its_stories_dates(days: list[str], period: str) -> None:
+    articles = [
+        make_article(key=f"k{n}", published=datetime.fromisoformat(f"{day}T23:30:00+00:00"))
+        for n, day in enumerate(days)
+    ]
+    digest = make_renderer().render_digest(articles, title="Briefing")
+    assert digest.subject == f"Briefing — {period}"
+    assert digest.text.startswith(f"Briefing\n{period}\n")
+
+
+def test_digest_period_of_a_story_without_a_published_date_is_when_it_was_found() -> None:
+    article = make_article(published=None, first_seen=datetime(2026, 11, 3, 8, tzinfo=UTC))
+    assert make_renderer().render_digest([article], title="B").subject == "B — 3 Nov 2026"
 
 
 def test_digest_html_escapes_article_text_and_links_titles_with_utm() -> None:
