@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -447,3 +448,49 @@ def test_the_digest_header_and_subject_give_the_dates_of_its_stories(
     assert text.splitlines()[:2] == ["Your weekly news digest", "10 – 12 Nov 2026"]
     assert re.search(r'<p class="period"[^>]*>10 – 12 Nov 2026</p>', html)
     assert "Dec" not in text.split("==")[0] and "25 Nov" not in html
+
+
+class _ShareLinks(HTMLParser):
+    """The inline style of each link in a share line (`<p class="share">`) of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.styles: list[dict[str, str]] = []
+        self._in_share = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "p":
+            self._in_share = found.get("class") == "share"
+        elif tag == "a" and self._in_share:
+            declarations = (part.partition(":") for part in (found.get("style") or "").split(";"))
+            self.styles.append({name.strip(): value.strip() for name, _, value in declarations})
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_share = self._in_share and tag != "p"
+
+
+def pixels(value: str) -> list[int]:
+    return [int(number) for number in re.findall(r"(\d+)px", value)]
+
+
+def test_share_links_in_the_mail_are_tap_targets_of_at_least_44_pixels(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "reader@example.org")
+        app.digest(force=True)
+    [mail] = mails_to(fake_smtp, "reader@example.org")
+    shares = _ShareLinks()
+    shares.feed(mail.get_body(("html",)).get_content())  # type: ignore[union-attr]
+    assert len(shares.styles) == 6  # X, Telegram, Facebook, LinkedIn, WhatsApp, Email
+    for style in shares.styles:  # as the mail client gets it: the CSS inlined on each link
+        top, right, bottom, left = (pixels(style.get("padding", "0px")) * 4)[:4]
+        assert style.get("display") == "inline-block"
+        assert pixels(style.get("line-height", "0px"))[0] + top + bottom >= 44
+        assert pixels(style.get("min-width", "0px"))[0] + left + right >= 44
+        assert 14 <= pixels(style.get("font-size", "0px"))[0] <= 16
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "  X: <https://x.com/intent/post?" in text  # the text part keeps one share link a line
