@@ -176,15 +176,13 @@ class _Digests:
     def __init__(self, email_config: EmailConfig) -> None:
         from bot.app import build_renderer
         from bot.config import Config
-        from bot.digest import period_label
-        from bot.digest_delivery import NEW_SUBSCRIBER_WINDOW, unsubscribe_mailto
+        from bot.digest_delivery import unsubscribe_mailto
         from bot.mail import MailIdentity
 
         self.config = email_config
         self.renderer = build_renderer(Config(email=email_config))
         self.identity = MailIdentity.from_config(email_config)
         self.mailto = unsubscribe_mailto(email_config.sender)
-        self.period = period_label(NOW - NEW_SUBSCRIBER_WINDOW, NOW, email_config)
         self.articles = make_articles()
 
     def render(self, subscriber: Subscriber) -> tuple[Digest, str]:
@@ -196,9 +194,9 @@ class _Digests:
         digest = self.renderer.render_digest(
             articles,
             title=self.config.digest_title,
-            period=self.period,
             unsubscribe_url=unsubscribe,
             preferences_url=f"https://news.bench.example/preferences?t={_token(subscriber.address)}",
+            reader_hashtags=subscriber.hashtags,
         )
         return digest, unsubscribe
 

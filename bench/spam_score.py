@@ -38,7 +38,6 @@ def sample_message() -> bytes:
     digest = build_renderer(config).render_digest(
         articles,
         title="Your weekly news digest",
-        period="16 Nov 2026 – 23 Nov 2026",
         unsubscribe_url="https://news.example.com/newsbot/unsubscribe?token=abc.def",
         preferences_url="https://news.example.com/newsbot/preferences?token=abc.def",
     )

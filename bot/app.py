@@ -208,9 +208,7 @@ class App:
         last = from_db_time(self.store.get_meta(digest.LAST_DIGEST_KEY))
         since = last or now - timedelta(days=7)
         articles = self.store.email_articles(since, now)
-        preview = self.renderer.render_digest(
-            articles, title=self.config.email.digest_title, period=digest.period_label(last, now, self.config.email)
-        )
+        preview = self.renderer.render_digest(articles, title=self.config.email.digest_title)
         folder = self.config.output.dir / "email"
         html, text = folder / "digest.html", folder / "digest.txt"
         write_atomically(html, preview.html)

@@ -43,15 +43,6 @@ def is_due(now: datetime, last_sent: datetime | None, email: EmailConfig) -> boo
     return last_sent is not None and last_sent < last_scheduled(now, email)
 
 
-def period_label(articles_since: datetime | None, now: datetime, email: EmailConfig) -> str:
-    zone = ZoneInfo(email.timezone)
-    # A digest forced soon after the last one (or the first one) still speaks of the past week.
-    recent = articles_since is not None and now - articles_since >= timedelta(days=1)
-    start = (articles_since if recent and articles_since else now - timedelta(days=7)).astimezone(zone)
-    end = now.astimezone(zone)
-    return f"{start:%d %b %Y} – {end:%d %b %Y}"
-
-
 def run_digest(
     store: SqliteStore,
     renderer: Renderer,
@@ -76,7 +67,7 @@ def run_digest(
         store.set_meta(LAST_DIGEST_KEY, to_db_time(now))
         log.info("%s", kv(event="digest_skipped", reason="nothing new since the last digest"))
         return 0
-    digest = renderer.render_digest(articles, title=email.digest_title, period=period_label(last_sent, now, email))
+    digest = renderer.render_digest(articles, title=email.digest_title)
     try:
         receipt = publisher.send_digest(digest, "digest")
     except Exception as exc:  # kept pending; tried again after RETRY_DELAY

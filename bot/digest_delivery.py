@@ -23,7 +23,6 @@ from email.utils import parseaddr
 from typing import Protocol
 
 from bot.config import Config
-from bot.digest import period_label
 from bot.errors import PublishError, RecipientGone, Rejected, Unauthorized, UnknownOutcome
 from bot.hashtags import normalize
 from bot.logs import kv
@@ -157,7 +156,7 @@ class EmailDigest:
             return  # stopping: the delivery stays due, untouched
         now = clock()  # the mail's Date and links are from when it goes out
         try:
-            message = self._message(subscriber, articles, delivery.period_end, now)
+            message = self._message(subscriber, articles, now)
         except Exception as error:  # this subscriber's data cannot make a mail; the others' still can
             self._unbuildable(delivery, error, now, report)
             return
@@ -170,16 +169,13 @@ class EmailDigest:
         report.sent += 1
         log.info("%s", kv(event="digest_sent", digest=delivery.digest_id, articles=len(articles)))
 
-    def _message(
-        self, subscriber: EmailSubscriber, articles: list[Article], period_end: datetime, now: datetime
-    ) -> EmailMessage:
-        since = subscriber.last_digest_at or period_end - NEW_SUBSCRIBER_WINDOW
+    def _message(self, subscriber: EmailSubscriber, articles: list[Article], now: datetime) -> EmailMessage:
         digest = self.renderer.render_digest(
             articles,
             title=self.config.email.digest_title,
-            period=period_label(since, period_end, self.config.email),
             unsubscribe_url=self.links.unsubscribe(subscriber.address, now),
             preferences_url=self.links.preferences(subscriber.address, now),
+            reader_hashtags=subscriber.hashtags,
         )
         return self.build_message(
             digest,

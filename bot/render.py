@@ -3,12 +3,13 @@
 Article text is always passed to templates as data, never compiled, so it cannot inject template syntax.
 Escaping is the channel's job, not the templates': for Telegram every string is escaped with
 `telegram_html.escape` and marked safe before the template sees it; the digest HTML relies on Jinja's
-autoescape; X and plain-text templates get the strings as they are.
+autoescape; plain-text templates get the strings as they are. On X the title, summary and text carry no mention
+or link of the feed's making (`bot.xtext.neutralize`): the only link is the article's own.
 
 Context of an article template (telegram.html.j2, x.txt.j2, email_item.txt.j2):
-    title, summary, text (the whole article text; a template that prints it must keep it short, as the
-    renderer can only shorten the summary), link (with the channel's UTM parameters), hashtags (strings "#Tag"),
-    share_links (ShareLink), source, published (datetime or None), image_url.
+    title, summary, text (the whole article text, on X its first 280 characters; a template that prints it must
+    keep it short, as the renderer can only shorten the summary), link (with the channel's UTM parameters),
+    hashtags (strings "#Tag"), share_links (ShareLink), source, published (datetime or None), image_url.
 Context of the digest templates (digest.html.j2, digest.txt.j2):
     title, period, preheader, article_count, unsubscribe_url, preferences_url, and groups: each with
     `heading` and `items`, an item being the article context above plus `text` (its email_item.txt.j2).
@@ -31,11 +32,11 @@ from markupsafe import Markup
 import bot
 from bot import telegram_html
 from bot.errors import RenderError
-from bot.hashtags import normalize
+from bot.hashtags import normalize, unique
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
 from bot.summarize import Summarizer, split_sentences
-from bot.xtext import X_LIMIT, weighted_length
+from bot.xtext import X_LIMIT, neutralize, weighted_length
 
 __all__ = [
     "CHANNELS",
@@ -128,6 +129,8 @@ class _Job:
     article: Article
     channel: str
     template: str
+    title: str  # the article's title and text as the channel may show them
+    text: str
     link: str
     share_links: tuple[ShareLink, ...]
     limit: int
@@ -175,10 +178,13 @@ class Renderer:
         # Telegram sends an article with an image as a photo, whose caption has the smaller limit.
         caption = caption or (channel == "telegram" and bool(article.image_url))
         link = with_utm(article.link, self._utm.get(channel, {}))
+        title, text = _x_title_and_text(article) if channel == "x" else (article.title, article.text)
         job = _Job(
             article=article,
             channel=channel,
             template=template or TEMPLATES[channel],
+            title=title,
+            text=text,
             link=link,
             share_links=share_links(link, article.title),
             limit=self._limit(channel, caption),
@@ -217,12 +223,12 @@ class Renderer:
     def _render_email_item(self, job: _Job) -> _Attempt:
         # Email has no hard limit: the budget bounds the summary, and the summarizer already keeps to it.
         summary = self._summarize(job.article, job.limit)
-        text = self._render_template(job, _Draft(job.article.title, summary, _hashtags(job.article)), _plain)
+        text = self._render_template(job, _Draft(job.title, summary, _hashtags(job.article)), _plain)
         return _Attempt(text.strip(), len(summary))
 
     def _fit(self, job: _Job) -> _Attempt:
         """Shorten the summary, then the title, then (on X) drop hashtags until it fits; the link stays."""
-        full = _Draft(job.article.title, "", _hashtags(job.article))
+        full = _Draft(job.title, "", _hashtags(job.article))
         attempt = self._shrink(
             job, self._summary_drafter(job.article, full), start=self._summary_chars[job.channel], floor=0
         )
@@ -249,7 +255,7 @@ class Renderer:
         post of its own is shortened at a word boundary.
         """
         sentences = split_sentences(self._summarize(job.article, settings.summary_chars))
-        full = _Draft(job.article.title, " ".join(sentences), _hashtags(job.article))
+        full = _Draft(job.title, " ".join(sentences), _hashtags(job.article))
         whole = self._attempt(job, full)
         if not sentences or whole.length <= job.limit:
             return [self._fit(job)]
@@ -295,11 +301,13 @@ class Renderer:
                     f"template {job.template!r} made invalid Telegram HTML for article {job.article.key!r}: {error}"
                 ) from error
             return _Attempt(text, telegram_html.visible_length(text))
+        # Only what feed text says is rewritten: the link and the hashtags go out as links on purpose.
+        draft = replace(draft, title=neutralize(draft.title), summary=neutralize(draft.summary))
         text = unicodedata.normalize("NFC", self._render_template(job, draft, _plain).strip())
         return _Attempt(text, weighted_length(text))
 
     def _render_template(self, job: _Job, draft: _Draft, safe: Callable[[str], str]) -> str:
-        context = _article_context(job.article, draft, job.link, job.share_links, safe)
+        context = _article_context(job.article, draft, job.text, job.link, job.share_links, safe)
         return self._render(job.template, context)
 
     def _summarize(self, article: Article, budget: int) -> str:
@@ -327,18 +335,23 @@ class Renderer:
         articles: Sequence[Article],
         *,
         title: str,
-        period: str,
+        period: str | None = None,
         unsubscribe_url: str = "",
         preferences_url: str = "",
+        reader_hashtags: Sequence[str] = (),
     ) -> Digest:
-        """The digest email for `articles`, grouped by each article's first hashtag, in both HTML and text."""
+        """The digest email for `articles`, in both HTML and text, in sections by hashtag (see `_sections`).
+
+        The header and the subject give `period`, by default the dates of the stories themselves (`story_period`).
+        """
         items = [(article, self._digest_item(article)) for article in articles]
+        period = story_period(articles) if period is None else period
         context = {
             "title": title,
             "period": period,
             "preheader": " · ".join(article.title for article in articles[:_PREHEADER_TITLES]),
             "article_count": len(articles),
-            "groups": _group_by_first_hashtag(items),
+            "groups": _sections(items, reader_hashtags),
             "unsubscribe_url": unsubscribe_url,
             "preferences_url": preferences_url,
         }
@@ -354,7 +367,7 @@ class Renderer:
         shares = share_links(link, article.title)
         summary = self._summarize(article, self._summary_chars["email"])
         draft = _Draft(article.title, summary, _hashtags(article))
-        context = _article_context(article, draft, link, shares, _plain)
+        context = _article_context(article, draft, article.text, link, shares, _plain)
         context["text"] = self._render(TEMPLATES["email"], context).strip()
         return context
 
@@ -365,10 +378,22 @@ class XThread:
     link_first: bool = True  # the link (and hashtags) in the first post, else in the last
 
 
+def _x_title_and_text(article: Article) -> tuple[str, str]:
+    """The title and text an X template gets: no more of each than a post can show, the text without mentions and links.
+
+    No more than X_LIMIT characters of either can show in a post (each weighs at least 1, but for the parts of an
+    emoji sequence), and twitter-text's link finder slows down badly on long runs of dots, so neither is
+    measured whole. The title is neutralised with the summary in each attempt (see `Renderer._attempt`).
+    """
+    return _shorten(article.title, X_LIMIT), neutralize(_shorten(article.text, X_LIMIT))
+
+
 def _pack(sentences: Sequence[str], limit: int) -> list[str]:
-    """Sentences into as few posts of at most `limit` weighted characters as possible, in order."""
+    """Sentences into as few posts of at most `limit` weighted characters as possible, in order, without mentions
+    and links (see `bot.xtext.neutralize`)."""
     posts: list[str] = []
     for sentence in sentences:
+        sentence = neutralize(sentence)
         if weighted_length(sentence) > limit:
             sentence = _shorten_weighted(sentence, limit)
         joined = f"{posts[-1]} {sentence}" if posts else sentence
@@ -382,7 +407,7 @@ def _pack(sentences: Sequence[str], limit: int) -> list[str]:
 def _shorten_weighted(text: str, limit: int) -> str:
     budget = len(text)
     while budget > 0:
-        shortened = _shorten(text, budget)
+        shortened = neutralize(_shorten(text, budget))  # a cut can leave a new mention: "@ab@cd" → "@a…"
         if weighted_length(shortened) <= limit:
             return shortened
         budget -= max(1, weighted_length(shortened) - limit)
@@ -404,12 +429,12 @@ def _telegram_safe(text: str) -> str:
 
 
 def _article_context(
-    article: Article, draft: _Draft, link: str, shares: Sequence[ShareLink], safe: Callable[[str], str]
+    article: Article, draft: _Draft, text: str, link: str, shares: Sequence[ShareLink], safe: Callable[[str], str]
 ) -> dict[str, object]:
     return {
         "title": safe(draft.title),
         "summary": safe(draft.summary),
-        "text": safe(article.text),
+        "text": safe(text),
         "link": safe(link),
         "hashtags": [safe(tag) for tag in draft.hashtags],
         "share_links": [ShareLink(s.network, safe(s.label), safe(s.url)) for s in shares],
@@ -455,12 +480,54 @@ def _shorten(title: str, max_chars: int) -> str:
     return head + ELLIPSIS if head else ""
 
 
-def _group_by_first_hashtag(items: Sequence[tuple[Article, dict[str, object]]]) -> list[DigestGroup]:
-    """Groups in order of first appearance, an article under its first hashtag only, untagged ones last."""
+def story_period(articles: Sequence[Article]) -> str:
+    """The dates of `articles`, oldest to newest, as each story shows its date: "10 – 12 Nov 2026", "" for none.
+
+    The stories' own dates, not the weeks since the last digest: a digest sent on 2 December with stories of
+    10–12 November says "10 – 12 Nov 2026", not "25 Nov – 2 Dec".
+    """
+    days = sorted((article.published or article.first_seen).date() for article in articles)
+    if not days:
+        return ""
+    first, last = days[0], days[-1]
+    end = f"{last.day} {last:%b %Y}"
+    if first == last:
+        return end
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day} – {end}"
+    if first.year == last.year:
+        return f"{first.day} {first:%b} – {end}"
+    return f"{first.day} {first:%b %Y} – {end}"
+
+
+def _sections(items: Sequence[tuple[Article, dict[str, object]]], reader_hashtags: Sequence[str]) -> list[DigestGroup]:
+    """The digest's sections: one per hashtag the reader chose (in the order they are given), "More news" last.
+
+    A story goes under the first of its own hashtags that the reader chose, so a reader of #Politics #Science
+    never gets a section for a story's other tag (#Space). A reader without hashtags (everything) gets a section
+    per story's first hashtag, in order of first appearance. A story with none of them goes under "More news".
+    """
+    chosen = _spellings(reader_hashtags)
     groups: dict[str, DigestGroup] = {}
-    untagged = DigestGroup(UNTAGGED_HEADING, [])
+    more = DigestGroup(UNTAGGED_HEADING, [])
     for article, item in items:
-        tags = _hashtags(article)
-        group = groups.setdefault(normalize(tags[0]), DigestGroup(tags[0], [])) if tags else untagged
-        group.items.append(item)
-    return [*groups.values(), *([untagged] if untagged.items else [])]
+        written = _spellings(article.hashtags)
+        key = next((key for key in written if key in chosen or not chosen), None)
+        if key is None:
+            more.items.append(item)
+            continue
+        heading = _heading(chosen.get(key, written[key]), written[key])
+        groups.setdefault(key, DigestGroup(heading, [])).items.append(item)
+    ordered = [groups[key] for key in chosen if key in groups] if chosen else list(groups.values())
+    return [*ordered, *([more] if more.items else [])]
+
+
+def _spellings(tags: Sequence[str]) -> dict[str, str]:
+    """Each tag's comparison form → its first spelling (without '#'), in order."""
+    return {normalize(tag): tag for tag in unique(tags)}
+
+
+def _heading(chosen: str, written: str) -> str:
+    """A section's "#Tag" as the reader wrote it, or as the story does if the reader typed it all in lower case
+    (#technews → #TechNews): never upper-cased, so CamelCase stays readable."""
+    return "#" + (written if chosen.islower() else chosen)

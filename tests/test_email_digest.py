@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -464,3 +465,118 @@ def test_an_address_that_cannot_go_in_a_header_fails_that_delivery_with_the_reas
     assert summary == "2 digest(s) sent; 1 failed for good (the log has each reason)"
     assert sorted(a for m in fake_smtp.messages for a in m.rcpt_tos) == ["a@example.org", "z@example.org"]
     assert all("victim" not in str(m.message) for m in fake_smtp.messages)
+
+
+def tagged_item(n: int, *tags: str) -> dict[str, str]:
+    item = news_item(n)
+    item["description"] = f"The council approved plan {n} on Tuesday. Officials said it was close. " + " ".join(
+        f"#{tag}" for tag in tags
+    )
+    return item
+
+
+def sections(mail: EmailMessage) -> tuple[list[str], list[str]]:
+    """The section headings of the text part and of the HTML part, in order."""
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    cells = re.findall(r'<td class="group"[^>]*>([^<]*)</td>', html)
+    return re.findall(r"^== (.*) ==\r?$", text, re.MULTILINE), cells
+
+
+def test_digest_sections_are_the_readers_own_hashtags_written_as_chosen(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config(
+        [
+            tagged_item(1, "Space", "Science"),
+            tagged_item(2, "Politics"),
+            tagged_item(3, "TechNews", "climate", "Politics"),
+            tagged_item(4, "TechNews"),
+        ]
+    )
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "reader@example.org", "Politics", "Science", "Climate")
+        confirmed(app, "everything@example.org")
+        confirmed(app, "lower@example.org", "technews")
+        app.digest(force=True)
+    [reader] = mails_to(fake_smtp, "reader@example.org")
+    [lower] = mails_to(fake_smtp, "lower@example.org")
+    [everything] = mails_to(fake_smtp, "everything@example.org")
+    headings = ["#Climate", "#Politics", "#Science"]  # the reader's hashtags, as the reader wrote them
+    assert sections(reader) == (headings, headings)
+    text = reader.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # Each story under the first of its own hashtags the reader chose.
+    assert text.index("== #Climate ==") < text.index("Story number 3") < text.index("== #Politics ==")
+    assert text.index("== #Science ==") < text.index("Story number 1")
+    assert "Story number 4" not in text
+    # A tag typed in lower case is shown as the stories write it; none is ever upper-cased, not even by CSS.
+    assert sections(lower) == (["#TechNews"], ["#TechNews"])
+    assert "uppercase" not in lower.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    # Someone who reads everything gets a section per story's first hashtag, as the story writes it.
+    assert [sorted(found) for found in sections(everything)] == [["#Politics", "#Space", "#TechNews"]] * 2
+
+
+def test_the_digest_header_and_subject_give_the_dates_of_its_stories(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1, day=10), news_item(2, day=12), news_item(3, day=11)])
+    with App(config, clock=clock) as app:
+        confirmed(app, "reader@example.org")
+        clock.now = datetime.fromisoformat("2026-11-26T09:00:00+00:00")
+        app.poll_due_sources(poll_all=True)  # found on 26 November, written on 10–12 November
+        clock.now = datetime.fromisoformat("2026-12-02T09:00:00+00:00")
+        assert app.digest(force=True) == 1
+    [mail] = mails_to(fake_smtp, "reader@example.org")
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert mail["Subject"] == "Your weekly news digest — 10 – 12 Nov 2026"
+    assert text.splitlines()[:2] == ["Your weekly news digest", "10 – 12 Nov 2026"]
+    assert re.search(r'<p class="period"[^>]*>10 – 12 Nov 2026</p>', html)
+    assert "Dec" not in text.split("==")[0] and "25 Nov" not in html
+
+
+class _ShareLinks(HTMLParser):
+    """The inline style of each link in a share line (`<p class="share">`) of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.styles: list[dict[str, str]] = []
+        self._in_share = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "p":
+            self._in_share = found.get("class") == "share"
+        elif tag == "a" and self._in_share:
+            declarations = (part.partition(":") for part in (found.get("style") or "").split(";"))
+            self.styles.append({name.strip(): value.strip() for name, _, value in declarations})
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_share = self._in_share and tag != "p"
+
+
+def pixels(value: str) -> list[int]:
+    return [int(number) for number in re.findall(r"(\d+)px", value)]
+
+
+def test_share_links_in_the_mail_are_tap_targets_of_at_least_44_pixels(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1)])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "reader@example.org")
+        app.digest(force=True)
+    [mail] = mails_to(fake_smtp, "reader@example.org")
+    shares = _ShareLinks()
+    shares.feed(mail.get_body(("html",)).get_content())  # type: ignore[union-attr]
+    assert len(shares.styles) == 6  # X, Telegram, Facebook, LinkedIn, WhatsApp, Email
+    for style in shares.styles:  # as the mail client gets it: the CSS inlined on each link
+        top, right, bottom, left = (pixels(style.get("padding", "0px")) * 4)[:4]
+        assert style.get("display") == "inline-block"
+        assert pixels(style.get("line-height", "0px"))[0] + top + bottom >= 44
+        assert pixels(style.get("min-width", "0px"))[0] + left + right >= 44
+        assert 14 <= pixels(style.get("font-size", "0px"))[0] <= 16
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "  X: <https://x.com/intent/post?" in text  # the text part keeps one share link a line

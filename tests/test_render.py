@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from bot.errors import RenderError
 from bot.models import Article
-from bot.render import Renderer, packaged_templates_dir
+from bot.render import Renderer, XThread, packaged_templates_dir
 from bot.telegram_html import validate, visible_length, visible_text
-from bot.xtext import X_LIMIT, weighted_length
+from bot.xtext import X_LIMIT, links_and_mentions, weighted_length
 
 GOLDEN = Path(__file__).parent / "golden"
 LINK = "https://news.example.com/world/2024/05/talks?id=42&ref=rss"
@@ -107,7 +107,6 @@ def test_digest_matches_golden_files() -> None:
     digest = make_renderer().render_digest(
         golden_digest_articles(),
         title="Morning briefing",
-        period="6 May 2024",
         unsubscribe_url="https://news.example.com/unsubscribe?token=abc&list=1",
         preferences_url="https://news.example.com/preferences?token=abc",
     )
@@ -289,6 +288,46 @@ def test_digest_groups_articles_under_their_first_hashtag_and_untagged_last() ->
     assert "Unsubscribe" not in digest.text and "Unsubscribe" not in digest.html
 
 
+def test_digest_sections_are_the_readers_hashtags_and_a_story_goes_under_its_first_chosen_one() -> None:
+    articles = [
+        make_article(key="k1", title="Rocket", hashtags=("Space", "Science")),
+        make_article(key="k2", title="Vote and heat", hashtags=("Climate", "politics")),
+        make_article(key="k3", title="Gadget", hashtags=("TechNews",)),
+    ]
+    digest = make_renderer().render_digest(
+        articles, title="B", period="p", reader_hashtags=("#Politics", "science", "Climate")
+    )
+    headings = [line for line in digest.text.splitlines() if line.startswith("== ")]
+    # In the reader's order, only those with stories; "science" typed in lower case shows as the story writes it.
+    assert headings == ["== #Science ==", "== #Climate ==", "== More news =="]
+    assert digest.text.index("== #Science ==") < digest.text.index("Rocket") < digest.text.index("== #Climate ==")
+    assert digest.text.index("== #Climate ==") < digest.text.index("Vote and heat") < digest.text.index("More news")
+
+
+@pytest.mark.parametrize(
+    ("days", "period"),
+    [
+        (["2026-11-12", "2026-11-10", "2026-11-11"], "10 – 12 Nov 2026"),
+        (["2026-11-02", "2026-10-28"], "28 Oct – 2 Nov 2026"),
+        (["2025-12-30", "2026-01-02"], "30 Dec 2025 – 2 Jan 2026"),
+        (["2026-11-12", "2026-11-12"], "12 Nov 2026"),
+    ],
+)
+def test_digest_period_is_the_range_of_its_stories_dates(days: list[str], period: str) -> None:
+    articles = [
+        make_article(key=f"k{n}", published=datetime.fromisoformat(f"{day}T23:30:00+00:00"))
+        for n, day in enumerate(days)
+    ]
+    digest = make_renderer().render_digest(articles, title="Briefing")
+    assert digest.subject == f"Briefing — {period}"
+    assert digest.text.startswith(f"Briefing\n{period}\n")
+
+
+def test_digest_period_of_a_story_without_a_published_date_is_when_it_was_found() -> None:
+    article = make_article(published=None, first_seen=datetime(2026, 11, 3, 8, tzinfo=UTC))
+    assert make_renderer().render_digest([article], title="B").subject == "B — 3 Nov 2026"
+
+
 def test_digest_html_escapes_article_text_and_links_titles_with_utm() -> None:
     digest = make_renderer().render_digest([make_article()], title="B & B", period="today")
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; &#34;quotes&#34;" in digest.html
@@ -368,3 +407,43 @@ def test_a_summarizer_that_ignores_its_budget_cannot_hang_rendering() -> None:
     post = renderer.render(make_article(text="Far too long. " * 100), "x")
     assert post.text.startswith(make_article().title)
     assert post.length <= X_LIMIT
+
+
+# --- X: mentions and links from feed text ------------------------------------------------------------------------
+
+
+def x_entities(text: str) -> list[tuple[str, str]]:
+    return [(entity.kind, entity.text) for entity in links_and_mentions(text)]
+
+
+def test_x_title_without_a_summary_loses_its_mentions_and_bare_links() -> None:
+    article = make_article(title="@elonmusk @POTUS cc @jack on www.example.org/a?b=1", text="")
+    post = make_renderer().render(article, "x")
+    assert post.text.startswith("elonmusk POTUS cc jack on www[.]example[.]org\n\n")
+    assert x_entities(post.text) == [("url", f"{LINK}&utm_source=x&utm_medium=social")]
+
+
+def test_x_keeps_what_x_does_not_link_as_written() -> None:
+    text = "Write to press@example.org. Node.js 22 and U.S. officials met @ noon; the José@ account. Second one."
+    post = make_renderer().render(make_article(text=text), "x")
+    assert post.text.startswith(text)
+
+
+def test_every_part_of_an_x_thread_is_free_of_mentions_and_the_link_is_in_one() -> None:
+    text = " ".join(f"Sentence {n} thanks @user{n} and points to site{n}.com for the details." for n in range(12))
+    renderer = Renderer(summarizer=FirstSentences(), utm=UTM, x_thread=XThread(summary_chars=800))
+    post = renderer.render(make_article(text=text), "x")
+    assert len(post.parts) > 1
+    assert [x_entities(part) for part in post.parts] == [[("url", f"{LINK}&utm_source=x&utm_medium=social")]] + [[]] * (
+        len(post.parts) - 1
+    )
+    assert "thanks user1 and points to site1[.]com" in post.parts[0]
+    assert all(weighted_length(part) <= X_LIMIT for part in post.parts)
+
+
+def test_a_cut_inside_a_word_does_not_make_a_new_mention() -> None:
+    # "@aaaa…@b" is no mention (a name followed by "@"); cut between characters (no space in reach), it would be.
+    title = "中" * 120 + "@" + "a" * 19 + "@b" + "c" * 60
+    post = make_renderer().render(make_article(title=title, text="", hashtags=()), "x")
+    assert post.text.startswith("中" * 120 + "a" * 13 + "…\n\n")  # the at sign dropped
+    assert x_entities(post.text) == [("url", f"{LINK}&utm_source=x&utm_medium=social")]

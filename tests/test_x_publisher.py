@@ -14,7 +14,7 @@ from bot.errors import PublishError
 from bot.models import Post, Receipt
 from bot.publishers.x import XCredentials, XPublisher, seconds_until_reset
 from bot.store import PENDING, SENT, SKIPPED, UNKNOWN, blocked_until_key, from_db_time
-from bot.xtext import weighted_length
+from bot.xtext import links_and_mentions, weighted_length
 from tests.conftest import FakeClock, news_item, rss
 from tests.fakes.x_api import FakeX
 
@@ -265,3 +265,24 @@ def test_missing_credentials_name_the_variables(
     with pytest.raises(ConfigError, match="NEWSBOT_X_ACCESS_TOKEN_SECRET") as err:
         App(config)
     assert "ats-test" not in str(err.value) and "ck-test" not in str(err.value)
+
+
+def test_mentions_and_bare_links_in_feed_text_do_not_go_out_as_mentions_and_links(
+    x_config: Callable[..., Config], fake_x: FakeX, clock: FakeClock
+) -> None:
+    item = dict(
+        news_item(1),
+        title="@elonmusk @POTUS cc @jack: see evil.example.com",
+        description="Thanks @elonmusk @POTUS cc @jack. Log in at https://evil.example.com/login?next=1 or Amazon.com.",
+        category="Climate",
+    )
+    config = x_config([item])
+    with App(config, clock=clock) as app:
+        assert app.run_cycle(poll_all=True).drain.sent == 1
+    [tweet] = fake_x.tweets
+    link = "https://news.example.com/2026/11/story-1"  # the feed's own utm_source is dropped
+    # What X makes of the text it received, by twitter-text's rules: the article link, and nothing else.
+    assert [(e.kind, e.text) for e in links_and_mentions(tweet.text)] == [("url", link)]
+    assert tweet.text.startswith("Thanks elonmusk POTUS cc jack. Log in at evil[.]example[.]com or Amazon[.]com.\n\n")
+    assert tweet.text.endswith(f"{link} #Climate")
+    assert weighted_length(tweet.text) <= 280

@@ -37,7 +37,6 @@ from bot.commands.context import (
     reply,
 )
 from bot.config import Config
-from bot.digest import LAST_DIGEST_KEY, period_label
 from bot.errors import RenderError, SourceError
 from bot.identity import build_article
 from bot.ingest import Ingest
@@ -332,12 +331,7 @@ def digest(ctx: CommandContext, request: Request) -> Reply:
     articles = _digest_articles(ctx)
     if not articles:
         return reply("No articles are waiting for the digest.")
-    now = ctx.clock()
-    last_sent = from_db_time(ctx.store.get_meta(LAST_DIGEST_KEY))
-    email = ctx.config.email
-    rendered = ctx.renderer.render_digest(
-        articles, title=email.digest_title, period=period_label(last_sent, now, email)
-    )
+    rendered = ctx.renderer.render_digest(articles, title=ctx.config.email.digest_title)
     header = f"<b>Digest preview</b>: {rendered.article_count} article(s), subject “{echo(rendered.subject, 200)}”"
     return reply(header, telegram_html.escape(clean(rendered.text, keep_newlines=True)))
 

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from bot.hashtags import find_hashtags, normalize
 from bot.models import Article
-from bot.render import Renderer
+from bot.render import Renderer, XThread
 from bot.share import with_utm
 from bot.summarize import ELLIPSIS, LeadContentSummarizer, default_summarizer, split_sentences
 from bot.telegram_html import CAPTION_LIMIT, MESSAGE_LIMIT, escape, split, validate, visible_length, visible_text
-from bot.xtext import X_LIMIT, weighted_length
+from bot.xtext import X_LIMIT, links_and_mentions, weighted_length
 
 EXAMPLES = {"x": 60, "telegram": 60, "split": 150, "hashtags": 300, "summary": 150}
 UTM = {"telegram": {"utm_source": "telegram"}, "x": {"utm_source": "x", "utm_medium": "social"}}
@@ -37,6 +37,11 @@ def renderer() -> Renderer:
     return Renderer(summarizer=default_summarizer(), utm=UTM)
 
 
+@cache
+def thread_renderer() -> Renderer:
+    return Renderer(summarizer=default_summarizer(), utm=UTM, x_thread=XThread())
+
+
 # --- strategies ----------------------------------------------------------------------------------------------
 
 # Any Unicode (lone surrogates excluded: they cannot come out of a decoded feed), plus the characters that matter.
@@ -49,6 +54,7 @@ _host = st.from_regex(
 )
 _path = st.text(alphabet=st.sampled_from("abcXYZ019-._~%/:@!$'()*+,;=éü中"), max_size=200)
 _query = st.text(alphabet=st.sampled_from("abc019-_.~%=&+;é"), max_size=120)
+_tag_word_ascii = st.from_regex(r"[A-Za-z0-9_]{1,20}(/[a-z][a-z0-9_-]{0,5})?", fullmatch=True)
 links = st.builds(
     lambda scheme, host, path, query: f"{scheme}://{host}/{path}" + (f"?{query}" if query else ""),
     st.sampled_from(["http", "https"]),
@@ -90,6 +96,30 @@ def test_an_x_post_fits_280_weighted_and_keeps_any_link_whole(
 
     assert post.length == weighted_length(post.text) <= X_LIMIT
     assert with_utm(link, UTM["x"]) in post.text.split()
+
+
+_mention = st.builds(
+    "".join,
+    st.tuples(st.sampled_from(["", "RT ", "rt:", "cc ", "(", "."]), st.sampled_from("@\uff20"), _tag_word_ascii),
+)
+_bare_link = st.one_of(_host, links, st.builds(lambda host: f"www.{host}/a?b=1", _host))
+x_prose = st.lists(st.one_of(_piece, _mention, _bare_link), max_size=400).map(" ".join)
+
+
+@settings(_FAST, max_examples=EXAMPLES["x"])
+@given(title=x_prose, text=x_prose, link=links, tags=unicode_tags, thread=st.booleans())
+def test_an_x_post_has_no_mention_and_its_only_link_is_the_articles(
+    title: str, text: str, link: str, tags: list[str], thread: bool
+) -> None:
+    link_on_x = with_utm(link, UTM["x"])
+    # About the feed's text: a link that X itself would cut short ("…/x(@jack" ends at "(") is another matter.
+    assume([(e.kind, e.text) for e in links_and_mentions(link_on_x)] == [("url", link_on_x)])
+    post = (thread_renderer() if thread else renderer()).render(article(title, text, link, tags), "x")
+
+    parts = post.parts or (post.text,)
+    found = [(entity.kind, entity.text) for part in parts for entity in links_and_mentions(part)]
+    assert found == [("url", link_on_x)]
+    assert all(weighted_length(part) <= X_LIMIT for part in parts)
 
 
 # --- the Telegram renderer and splitter ----------------------------------------------------------------------
