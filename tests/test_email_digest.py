@@ -560,7 +560,7 @@ def pixels(value: str) -> list[int]:
     return [int(number) for number in re.findall(r"(\d+)px", value)]
 
 
-def test_share_links_in_the_mail_are_tap_targets_of_at_least_44_pixels(
+def test_share_links_and_the_unsubscribe_link_in_the_mail_are_tap_targets_at_least_44_pixels_high(
     mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
 ) -> None:
     config = mail_config([news_item(1)])
@@ -578,5 +578,16 @@ def test_share_links_in_the_mail_are_tap_targets_of_at_least_44_pixels(
         assert pixels(style.get("line-height", "0px"))[0] + top + bottom >= 44
         assert pixels(style.get("min-width", "0px"))[0] + left + right >= 44
         assert 14 <= pixels(style.get("font-size", "0px"))[0] <= 16
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    footer = dict(
+        (label, {n.strip(): v.strip() for n, _, v in (d.partition(":") for d in style.split(";"))})
+        for style, label in re.findall(r'<a [^>]*style="([^"]*)"[^>]*>(Email preferences|Unsubscribe)</a>', html)
+    )
+    assert set(footer) == {"Email preferences", "Unsubscribe"}
+    for style in footer.values():
+        top, _right, bottom, _left = (pixels(style.get("padding", "0px")) * 4)[:4]
+        assert style.get("display") == "inline-block"
+        assert pixels(style.get("line-height", "0px"))[0] + top + bottom >= 44
+        assert pixels(style.get("font-size", "0px"))[0] >= 14
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "  X: <https://x.com/intent/post?" in text  # the text part keeps one share link a line
