@@ -2,9 +2,9 @@
 
 - An address that already gets the digest is not recorded again: whoever asks must not change its name or
   hashtags. The caller mails it a note with its settings link instead of a confirmation link.
-- A sign-up still awaiting confirmation keeps what its first request chose while the links sent for it work
-  (`SqliteStore.request_email_subscription`, `keep_pending_since`): a confirmation link confirms what was asked
-  for when it was sent, never what a stranger who knows the address typed since.
+- Each request is kept on its own (`SqliteStore.add_sign_up_request`) and its confirmation link names it, so a
+  link confirms exactly what its own mail said: never what a stranger who knows the address typed before or
+  since, and a reader who asks again with other hashtags gets those from the newer link.
 - A mailbox gets at most `[web] subscribe_per_hour` of these mails in any hour. The count lives in the state file,
   so the form and /email share it, in `newsbot run` and in a separate `newsbot web` alike. The mailbox is the
   address without a `+tag` in its local part: `victim+1@example.org` and `victim+2@example.org` count as one.
@@ -25,7 +25,16 @@ from bot.errors import NewsbotError
 from bot.store import EmailSubscriber, SqliteStore
 from bot.tokens import PURPOSES
 
-__all__ = ["MAILBOX_LIMIT", "RATE_WINDOW", "ConfirmEmail", "MailboxLimited", "SignUp", "mailbox_key", "record_sign_up"]
+__all__ = [
+    "MAILBOX_LIMIT",
+    "RATE_WINDOW",
+    "ConfirmEmail",
+    "MailboxLimited",
+    "Recorded",
+    "SignUp",
+    "mailbox_key",
+    "record_sign_up",
+]
 
 RATE_WINDOW: Final = timedelta(hours=1)
 MAILBOX_LIMIT: Final = "confirmation mail"  # the store's rate_events kind: sign-up mails per mailbox
@@ -40,6 +49,14 @@ class SignUp:
     name: str = ""
     hashtags: tuple[str, ...] = ()
     linked_chat: str = ""  # the Telegram chat that sent /email
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What `record_sign_up` did: `request_id` for a sign-up to confirm, None when the address already subscribes."""
+
+    subscriber: EmailSubscriber
+    request_id: int | None
 
 
 class MailboxLimited(NewsbotError):
@@ -61,10 +78,10 @@ def mailbox_key(address: str) -> str:
     return f"{local.split('+', 1)[0] or local}@{domain}"
 
 
-def record_sign_up(store: SqliteStore, sign_up: SignUp, now: datetime, *, per_hour: int) -> EmailSubscriber:
-    """Count one mail to the mailbox and record `sign_up`; returns the subscriber the mail is about.
+def record_sign_up(store: SqliteStore, sign_up: SignUp, now: datetime, *, per_hour: int) -> Recorded:
+    """Count one mail to the mailbox and record `sign_up`: what the mail about it is to say.
 
-    An active result means "already subscribed": mail the note with the settings link, not a confirm link.
+    An active subscriber means "already subscribed": mail the note with the settings link, not a confirm link.
     Raises MailboxLimited, recording nothing, when the mailbox had `per_hour` mails in the last hour.
     """
     wait = store.take_rate_slot(MAILBOX_LIMIT, mailbox_key(sign_up.address), now, limit=per_hour, window=RATE_WINDOW)
@@ -72,13 +89,24 @@ def record_sign_up(store: SqliteStore, sign_up: SignUp, now: datetime, *, per_ho
         raise MailboxLimited(wait)
     current = store.email_subscriber(sign_up.address)
     if current is not None and current.active:
-        return current
+        return Recorded(current, None)
     assert _CONFIRM_LINK_LIFETIME is not None
-    return store.request_email_subscription(
-        sign_up.address,
-        sign_up.hashtags,
-        now,
-        name=sign_up.name,
-        linked_chat=sign_up.linked_chat,
-        keep_pending_since=now - _CONFIRM_LINK_LIFETIME,
-    )
+    links_sent_since = now - _CONFIRM_LINK_LIFETIME
+    with store.transaction():
+        subscriber = store.request_email_subscription(
+            sign_up.address,
+            sign_up.hashtags,
+            now,
+            name=sign_up.name,
+            linked_chat=sign_up.linked_chat,
+            keep_pending_since=links_sent_since,
+        )
+        request_id = store.add_sign_up_request(
+            sign_up.address,
+            sign_up.hashtags,
+            now,
+            name=sign_up.name,
+            linked_chat=sign_up.linked_chat,
+            forget_before=links_sent_since,
+        )
+    return Recorded(subscriber, request_id)

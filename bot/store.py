@@ -177,6 +177,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX digest_deliveries_due ON digest_deliveries (state, not_before);
     """,
     _migrate_to_5,
+    # 5 -> 6: each sign-up request on its own, so that its confirmation link confirms what it asked for
+    """
+    CREATE TABLE email_sign_ups (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        hashtags TEXT NOT NULL DEFAULT '[]',
+        linked_chat TEXT NOT NULL DEFAULT '',
+        requested_at TEXT NOT NULL
+    );
+    CREATE INDEX email_sign_ups_address ON email_sign_ups (address);
+    """,
 )
 
 
@@ -264,6 +276,15 @@ class EmailSubscriber:
     def awaiting_confirmation(self) -> bool:
         """Signed up, and the confirmation link not used yet (nor made void by unsubscribing since)."""
         return not self.active and self.status_reason == AWAITING_CONFIRMATION
+
+
+@dataclass(frozen=True, slots=True)
+class SignUpRequest:
+    """What one sign-up asked for (`add_sign_up_request`)."""
+
+    name: str
+    hashtags: tuple[str, ...]
+    linked_chat: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -900,6 +921,59 @@ class SqliteStore:
         found = self.email_subscriber(address)
         assert found is not None
         return found
+
+    def add_sign_up_request(
+        self,
+        address: str,
+        tags: Sequence[str],
+        now: datetime,
+        *,
+        name: str = "",
+        linked_chat: str = "",
+        forget_before: datetime,
+    ) -> int:
+        """Keep one sign-up request as it was made; its id goes in its confirmation link (`confirm_sign_up`).
+
+        Requests made before `forget_before` (whose links have expired) are dropped on the way.
+        """
+        with self.transaction():
+            self._db.execute("DELETE FROM email_sign_ups WHERE requested_at < ?", (to_db_time(forget_before),))
+            cursor = self._db.execute(
+                "INSERT INTO email_sign_ups (address, name, hashtags, linked_chat, requested_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (_stored(EMAIL, address), name, json.dumps(list(tags)), linked_chat, to_db_time(now)),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def sign_up_request(self, request_id: int, address: str) -> SignUpRequest | None:
+        """The request `request_id` if it was made for `address` and is still kept."""
+        row = self._db.execute(
+            "SELECT name, hashtags, linked_chat FROM email_sign_ups WHERE id = ? AND address = ?",
+            (request_id, _stored(EMAIL, address)),
+        ).fetchone()
+        if row is None:
+            return None
+        return SignUpRequest(name=str(row[0]), hashtags=tuple(json.loads(row[1])), linked_chat=str(row[2]))
+
+    def confirm_sign_up(self, address: str, request: SignUpRequest | None, now: datetime) -> bool:
+        """`confirm_email`, with the name, hashtags and chat of `request` (None: those stored) taking effect.
+
+        False, changing nothing, if there is no sign-up awaiting confirmation. The address's other requests go.
+        """
+        address = _stored(EMAIL, address)
+        with self.transaction():
+            subscriber = self.email_subscriber(address)
+            if subscriber is None or not (subscriber.active or subscriber.awaiting_confirmation):
+                return False
+            if request is not None and not subscriber.active:
+                self._db.execute(
+                    "UPDATE subscribers SET name = ?, linked_chat = ? WHERE channel = 'email' AND address = ?",
+                    (request.name, request.linked_chat, address),
+                )
+                self.set_subscriber_tags(EMAIL, address, request.hashtags, now)
+            self._db.execute("DELETE FROM email_sign_ups WHERE address = ?", (address,))
+            return self.confirm_email(address, now)
 
     def _pending_since(self, address: str, since: datetime) -> bool:
         row = self._db.execute(

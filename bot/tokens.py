@@ -55,18 +55,27 @@ class TokenSigner:
     def __repr__(self) -> str:
         return "TokenSigner(<secret>)"
 
-    def make(self, purpose: str, address: str, now: datetime, *, ttl: timedelta | None) -> str:
-        """A token for `address` and `purpose`, valid from `now` for `ttl` (None: no expiry)."""
+    def make(self, purpose: str, address: str, now: datetime, *, ttl: timedelta | None, ref: str = "") -> str:
+        """A token for `address` and `purpose`, valid from `now` for `ttl` (None: no expiry).
+
+        `ref` names one record the link is about (a confirm link's sign-up request); `read_with_ref` returns it.
+        """
         if purpose not in PURPOSES:
             raise ValueError(f"unknown token purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
         issued = _epoch(now)
         expires = None if ttl is None else issued + int(ttl.total_seconds())
-        body = {"p": purpose, "a": address, "i": issued, "e": expires}
+        body: dict[str, object] = {"p": purpose, "a": address, "i": issued, "e": expires}
+        if ref:
+            body["r"] = ref
         payload = _encode(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
         return f"{payload}.{_encode(self._sign(payload))}"
 
     def read(self, token: str, purpose: str, now: datetime) -> str:
         """The address `token` was made for; raises BadToken(reason) unless it is genuine, for `purpose` and current."""
+        return self.read_with_ref(token, purpose, now)[0]
+
+    def read_with_ref(self, token: str, purpose: str, now: datetime) -> tuple[str, str]:
+        """The address and the `ref` ("" if none) `token` was made for; raises BadToken like `read`."""
         payload, signature = _split(token)
         if not hmac.compare_digest(self._sign(payload), signature):
             raise BadToken("the signature does not match")
@@ -75,7 +84,7 @@ class TokenSigner:
             raise BadToken(f"made for {claims.purpose!r}, not {purpose!r}")
         if claims.expires is not None and _epoch(now) >= claims.expires:
             raise BadToken("expired")
-        return claims.address
+        return claims.address, claims.ref
 
     def _sign(self, payload: str) -> bytes:
         return hmac.new(self._secret, _VERSION + payload.encode("ascii"), hashlib.sha256).digest()
@@ -130,6 +139,7 @@ class _Claims(NamedTuple):
     address: str
     issued: int
     expires: int | None
+    ref: str
 
 
 def _claims(raw: bytes) -> _Claims:
@@ -145,4 +155,7 @@ def _claims(raw: bytes) -> _Claims:
         raise BadToken("the payload lacks purpose, address or issue time")
     if expires is not None and type(expires) is not int:
         raise BadToken("the payload's expiry is not a time")
-    return _Claims(purpose, address, issued, expires)
+    ref = body.get("r", "")
+    if not isinstance(ref, str):
+        raise BadToken("the payload's reference is not text")
+    return _Claims(purpose, address, issued, expires, ref)

@@ -89,8 +89,8 @@ from bot.mail import (
 )
 from bot.ratelimit import PerKeyLimit
 from bot.render import build_environment
-from bot.signups import RATE_WINDOW, ConfirmEmail, MailboxLimited, SignUp, record_sign_up
-from bot.store import AWAITING_CONFIRMATION, EmailSubscriber, SqliteStore, open_store
+from bot.signups import RATE_WINDOW, ConfirmEmail, MailboxLimited, Recorded, SignUp, record_sign_up
+from bot.store import AWAITING_CONFIRMATION, EmailSubscriber, SignUpRequest, SqliteStore, open_store
 from bot.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
 
 __all__ = [
@@ -175,8 +175,9 @@ MakeConfirmation = Callable[[ConfirmationRequest], EmailMessage]
 # -- links ----------------------------------------------------------------------------------------
 
 
-def confirm_url(config: Config, signer: TokenSigner, address: str, now: datetime) -> str:
-    return _link(config, signer, "confirm", address, now)
+def confirm_url(config: Config, signer: TokenSigner, address: str, now: datetime, *, request_id: int = 0) -> str:
+    """The link that confirms sign-up request `request_id` (0: whatever the store holds for `address`)."""
+    return _link(config, signer, "confirm", address, now, ref=str(request_id or ""))
 
 
 def unsubscribe_url(config: Config, signer: TokenSigner, address: str, now: datetime) -> str:
@@ -188,8 +189,8 @@ def preferences_url(config: Config, signer: TokenSigner, address: str, now: date
     return _link(config, signer, "preferences", address, now)
 
 
-def _link(config: Config, signer: TokenSigner, purpose: str, address: str, now: datetime) -> str:
-    return f"{_public_base(config)}/{_relative(signer, purpose, address, now)}"
+def _link(config: Config, signer: TokenSigner, purpose: str, address: str, now: datetime, *, ref: str = "") -> str:
+    return f"{_public_base(config)}/{_relative(signer, purpose, address, now, ref=ref)}"
 
 
 def _public_base(config: Config) -> str:
@@ -202,8 +203,8 @@ def _public_base(config: Config) -> str:
     return base
 
 
-def _relative(signer: TokenSigner, purpose: str, address: str, now: datetime) -> str:
-    token = signer.make(purpose, address, now, ttl=PURPOSES[purpose])
+def _relative(signer: TokenSigner, purpose: str, address: str, now: datetime, *, ref: str = "") -> str:
+    token = signer.make(purpose, address, now, ttl=PURPOSES[purpose], ref=ref)
     return f"{purpose}?{urlencode({'token': token})}"
 
 
@@ -357,17 +358,16 @@ def confirmation_mail(identity: MailIdentity, dkim: DkimKey | None = None) -> Ma
 
 
 def _confirmation_request(
-    config: Config, signer: TokenSigner, subscriber: EmailSubscriber, now: datetime
+    config: Config, signer: TokenSigner, sign_up: SignUp, recorded: Recorded, now: datetime
 ) -> ConfirmationRequest:
-    """The mail for a recorded sign-up (`record_sign_up`): a confirm link, or for a subscriber their settings link.
-
-    It names what is stored, which for a sign-up still awaiting confirmation is what its first request chose.
-    """
-    if subscriber.active:
+    """The mail about a recorded sign-up (`record_sign_up`): a link that confirms this request and names what it
+    asked for, or for someone already subscribed their settings link and what they have."""
+    subscriber = recorded.subscriber
+    if recorded.request_id is None:
         link = preferences_url(config, signer, subscriber.address, now)
-    else:
-        link = confirm_url(config, signer, subscriber.address, now)
-    return ConfirmationRequest(subscriber.address, subscriber.name, subscriber.hashtags, link, subscriber.active, now)
+        return ConfirmationRequest(subscriber.address, subscriber.name, subscriber.hashtags, link, True, now)
+    link = confirm_url(config, signer, subscriber.address, now, request_id=recorded.request_id)
+    return ConfirmationRequest(subscriber.address, sign_up.name, sign_up.hashtags, link, False, now)
 
 
 # -- rate limits ----------------------------------------------------------------------------------
@@ -453,15 +453,15 @@ class _Pages:
         if wait := self._sign_ups_per_ip.wait(client, now.timestamp()):
             return self._too_many(wait, limit="ip")
         try:
-            subscriber = record_sign_up(self.store, sign_up, now, per_hour=self._config.web.subscribe_per_hour)
+            recorded = record_sign_up(self.store, sign_up, now, per_hour=self._config.web.subscribe_per_hour)
         except MailboxLimited as limited:
             return self._too_many(limited.retry_after.total_seconds(), limit="mailbox")
         self._sign_ups_per_ip.record(client, now.timestamp())
-        return await self._send_confirmation(subscriber, now, note)
+        return await self._send_confirmation(sign_up, recorded, now, note)
 
-    async def _send_confirmation(self, subscriber: EmailSubscriber, now: datetime, note: str) -> Response:
+    async def _send_confirmation(self, sign_up: SignUp, recorded: Recorded, now: datetime, note: str) -> Response:
         assert self._send_mail is not None and self._make_confirmation is not None
-        request = _confirmation_request(self._config, self._signer, subscriber, now)
+        request = _confirmation_request(self._config, self._signer, sign_up, recorded, now)
         try:
             await run_in_threadpool(self._send_mail, self._make_confirmation(request))
         except Exception as error:  # whatever the mailer raises, the visitor gets a page and the log a line
@@ -470,7 +470,7 @@ class _Pages:
                 503, "Please try again later", "We could not send the confirmation email just now. Please try later."
             )
         log.info("%s", kv(event="web_confirmation_sent"))
-        return self._check_inbox(subscriber.address, note)
+        return self._check_inbox(sign_up.address, note)
 
     def _cross_site_refused(self) -> Response:
         return self._message(
@@ -503,9 +503,10 @@ class _Pages:
     # -- confirm --
 
     async def confirm_page(self, request: Request) -> Response:
-        address = self._read_token(request, "confirm", self._clock())
-        if address is None:
+        found = self._confirmation(request, self._clock())
+        if found is None:
             return self._bad_confirm_link()
+        address, sign_up = found
         subscriber = self.store.email_subscriber(address)
         if subscriber is None or not subscriber.awaiting_confirmation:
             return self._confirm_done(address, subscriber)
@@ -514,20 +515,21 @@ class _Pages:
             "confirm",
             title="Confirm your subscription",
             address=address,
-            hashtags=_shown_tags(subscriber.hashtags, ", "),
+            hashtags=_shown_tags(subscriber.hashtags if sign_up is None else sign_up.hashtags, ", "),
             action=_same_url(request),
             button=CONFIRM_BUTTON,
         )
 
     async def confirm(self, request: Request) -> Response:
         now = self._clock()
-        address = self._read_token(request, "confirm", now)
-        if address is None:
+        found = self._confirmation(request, now)
+        if found is None:
             return self._bad_confirm_link()
+        address, sign_up = found
         subscriber = self.store.email_subscriber(address)
         if subscriber is None or not subscriber.awaiting_confirmation:
             return self._confirm_done(address, subscriber)
-        self.store.confirm_email(address, now)
+        self.store.confirm_sign_up(address, sign_up, now)
         log.info("%s", kv(event="web_confirmed"))
         return self._message(
             200,
@@ -718,6 +720,16 @@ class _Pages:
                 return found
             return self._preferences(request, found, error=error, status=413)
         return self._message(413, "Too much data", str(error), link=(_same_url(request), "Back to the page"))
+
+    def _confirmation(self, request: Request, now: datetime) -> tuple[str, SignUpRequest | None] | None:
+        """The address a confirm link is for and the sign-up request it confirms (None: a link sent before requests
+        were kept, which confirms what the store holds); None for a bad link."""
+        try:
+            address, ref = self._signer.read_with_ref(request.query_params.get("token", ""), "confirm", now)
+        except BadToken as error:
+            log.info("%s", kv(event="web_bad_token", purpose="confirm", reason=error.reason))
+            return None
+        return address, (self.store.sign_up_request(int(ref), address) if ref.isdecimal() else None)
 
     def _read_token(self, request: Request, purpose: str, now: datetime) -> str | None:
         try:
@@ -1064,8 +1076,8 @@ def email_confirmer(config: Config, send_mail: SendMail, environ: Mapping[str, s
     make = confirmation_mail(MailIdentity.from_config(config.email), load_dkim_key(config.email, environ))
 
     def confirm(store: SqliteStore, sign_up: SignUp, now: datetime) -> None:
-        subscriber = record_sign_up(store, sign_up, now, per_hour=config.web.subscribe_per_hour)
-        send_mail(make(_confirmation_request(config, signer, subscriber, now)))
+        recorded = record_sign_up(store, sign_up, now, per_hour=config.web.subscribe_per_hour)
+        send_mail(make(_confirmation_request(config, signer, sign_up, recorded, now)))
 
     return confirm
 

@@ -147,3 +147,13 @@ def test_a_missing_or_short_secret_is_a_config_error_that_names_the_variable_onl
     assert problem in str(caught.value)
     assert "tooshort" not in str(caught.value)
     assert "tooshort" not in repr(signer())
+
+
+def test_a_confirm_link_names_its_sign_up_request_and_the_reference_cannot_be_changed() -> None:
+    token = signer().make("confirm", ADDRESS, NOW, ttl=PURPOSES["confirm"], ref="42")
+    assert signer().read_with_ref(token, "confirm", NOW) == (ADDRESS, "42")
+    assert signer().read_with_ref(make(), "confirm", NOW) == (ADDRESS, "")  # a link from before requests were kept
+    payload, _, signature = token.partition(".")
+    body = json.loads(unb64(payload))
+    body["r"] = "43"
+    assert reason_for(f"{b64(json.dumps(body).encode())}.{signature}") == "the signature does not match"
