@@ -905,9 +905,9 @@ class SqliteStore:
 
         With `keep_pending_since`, a sign-up still awaiting confirmation that was last requested after it keeps
         its name, hashtags and linked chat; only its time moves on. The web form and /email pass the moment before
-        which confirmation links have expired: a link already sent may still be clicked, and what it confirms must
-        be what was asked for then, not what a stranger who knows the address typed since. Without it (an admin's
-        import) the new values replace the old.
+        which confirmation links have expired: their links confirm their own request (`confirm_sign_up`), but a
+        link sent before requests were kept confirms what this row holds, which must stay what was asked for
+        then. Without it (an admin's import) the new values replace the old.
         """
         address = _stored(EMAIL, address)
         with self.transaction():
