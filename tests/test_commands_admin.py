@@ -388,9 +388,13 @@ def test_a_reply_in_several_messages_waits_out_the_flood_limit(tmp_path: Path) -
 
 
 def add_digest_articles(bot: BotChat, count: int) -> None:
+    """Articles routed to email an hour ago on the wall clock the commands run on, so in the next digest."""
+    age = int((NOW - datetime.now(UTC)).total_seconds() // 60) + 60  # first_seen = NOW - age
     for n in range(count):
         text = " ".join(f"Sentence {i} of story {n} says something about the council." for i in range(40))
-        article = add_article(bot.store, f"d{n:02d}", f"Story {n} " + "long title words " * 5, ("World",), text=text)
+        article = add_article(
+            bot.store, f"d{n:02d}", f"Story {n} " + "long title words " * 5, ("World",), text=text, age_minutes=age
+        )
         bot.store.enqueue([OutboxItem(article.key, "email", "digest", "all", "", NOW)], NOW)
 
 

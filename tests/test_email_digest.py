@@ -87,7 +87,7 @@ def test_each_confirmed_subscriber_gets_their_articles_in_one_deliverable_mail(
         confirmed(app, "climate@example.org", "Climate")
         confirmed(app, "sports@example.org", "Sports")
         app.store.request_email_subscription("unconfirmed@example.org", (), clock())
-        assert app.digest(force=True) == 2
+        assert app.digest(force=True).sent == 2
         assert deliveries(app) == {"all@example.org": SENT, "climate@example.org": SENT, "sports@example.org": SKIPPED}
     [everything] = mails_to(fake_smtp, "all@example.org")
     [climate] = mails_to(fake_smtp, "climate@example.org")
@@ -113,9 +113,9 @@ def test_sending_again_with_nothing_new_sends_nothing(
     with App(config, clock=clock) as app:
         app.poll_due_sources(poll_all=True)
         confirmed(app, "reader@example.org")
-        assert app.digest(force=True) == 1
+        assert app.digest(force=True).sent == 1
         clock.advance(hours=1)
-        assert app.digest(force=True) == 0
+        assert app.digest(force=True).sent == 0
     assert len(fake_smtp.messages) == 1
 
 
@@ -125,14 +125,14 @@ def test_digest_goes_out_once_at_the_scheduled_time_even_after_downtime(
     config = mail_config([news_item(1)], digest_day="wednesday", digest_time="08:00", timezone="Europe/Berlin")
     with App(config, clock=clock) as app:  # Monday 23 November, 12:00 UTC
         confirmed(app, "reader@example.org")
-        assert app.digest() == 0  # first start: waits for the first scheduled time
+        assert app.digest().sent == 0  # first start: waits for the first scheduled time
         clock.now = datetime.fromisoformat("2026-11-25T06:59:00+00:00")  # 07:59 in Berlin
-        assert app.digest() == 0
+        assert app.digest().sent == 0
     clock.now = datetime.fromisoformat("2026-12-10T09:00:00+00:00")  # down for two scheduled times
     with App(config, clock=clock) as app:
         app.poll_due_sources(poll_all=True)  # an article of the last week
-        assert app.digest() == 1
-        assert app.digest() == 0
+        assert app.digest().sent == 1
+        assert app.digest().sent == 0
     assert len(fake_smtp.messages) == 1
 
 
@@ -372,7 +372,7 @@ def test_a_stop_request_does_not_wait_for_a_slow_send_rate_and_the_rest_stays_du
         asker = threading.Thread(target=ask_to_stop_while_the_second_mail_waits_its_turn, daemon=True)
         asker.start()
         # Without a stop-aware wait this call would sleep 1,000 s before the second mail (pytest-timeout fails it).
-        sent = app.digest(force=True, should_stop=stop.is_set)
+        sent = app.digest(force=True, should_stop=stop.is_set).sent
         asker.join()
 
         assert sent == 1
@@ -426,7 +426,7 @@ def test_a_name_that_would_forge_headers_never_reaches_the_digest_on_the_wire(
         assert page.status_code == 200
     with App(config, clock=clock) as app:
         app.poll_due_sources(poll_all=True)
-        assert app.digest(force=True) == 1
+        assert app.digest(force=True).sent == 1
     [received] = [m for m in fake_smtp.messages if reader in m.rcpt_tos]
     names = header_names(received.data)
     assert names.count(b"Subject") == 1 and names.count(b"To") == 1
@@ -452,14 +452,14 @@ def test_an_address_that_cannot_go_in_a_header_fails_that_delivery_with_the_reas
         app.store.confirm_email(bad_address, clock())
         confirmed(app, "z@example.org")
 
-        assert app.digest(force=True) == 2
+        report = app.digest(force=True)
+        assert report.sent == 2
 
         assert deliveries(app) == {"a@example.org": SENT, bad_address: FAILED, "z@example.org": SENT}
         [reason] = app.store._db.execute(
             "SELECT last_error FROM digest_deliveries WHERE address = ?", (bad_address,)
         ).fetchone()
-        assert app.last_digest_delivery is not None
-        summary = app.last_digest_delivery.summary()
+        summary = report.summary()
     assert reason.startswith("the mail could not be built:") and "CR or LF" in reason
     assert "fix the subscriber's name" in reason
     assert summary == "2 digest(s) sent; 1 failed for good (the log has each reason)"
@@ -526,7 +526,7 @@ def test_the_digest_header_and_subject_give_the_dates_of_its_stories(
         clock.now = datetime.fromisoformat("2026-11-26T09:00:00+00:00")
         app.poll_due_sources(poll_all=True)  # found on 26 November, written on 10–12 November
         clock.now = datetime.fromisoformat("2026-12-02T09:00:00+00:00")
-        assert app.digest(force=True) == 1
+        assert app.digest(force=True).sent == 1
     [mail] = mails_to(fake_smtp, "reader@example.org")
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
