@@ -54,7 +54,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -73,6 +73,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.addresses import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, InputRuleError, parse_address, parse_display_name
+from bot.clock import utc_now
 from bot.config import Config
 from bot.errors import ConfigError
 from bot.hashtags import is_accepted_tag
@@ -1046,7 +1047,7 @@ def app_from_config(
         store_factory=lambda: open_store(config.state.path),
         signer=signer,
         send_mail=send_mail,
-        clock=clock or _utc_now,
+        clock=clock or utc_now,
         make_confirmation=make_confirmation,
     )
 
@@ -1081,7 +1082,3 @@ def serve(
     )
     log.info("%s", kv(event="web_listening", host=config.web.host, port=config.web.port))
     build_server(app, config.web.host, config.web.port, forwarded_allow_ips=config.web.forwarded_allow_ips).run()
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -18,7 +18,6 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -26,7 +25,8 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 
 from bot import telegram_html
-from bot.app import build_renderer, utc_now
+from bot.app import build_renderer
+from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.hashtags import TAG_RULE, HashtagError
 from bot.hashtags import parse_hashtags as parse_typed_tags
@@ -99,7 +99,7 @@ class CommandContext:
     connections.
     """
 
-    def __init__(self, config: Config, renderer: Renderer, clock: Callable[[], datetime]) -> None:
+    def __init__(self, config: Config, renderer: Renderer, clock: Clock) -> None:
         self.config = config
         self.renderer = renderer
         self.clock = clock  # UTC
@@ -129,7 +129,7 @@ class CommandContext:
         self._stores.close()
 
 
-def open_command_context(config: Config, clock: Callable[[], datetime] = utc_now) -> CommandContext:
+def open_command_context(config: Config, clock: Clock = utc_now) -> CommandContext:
     """A context with its own store connections (the main loop keeps another one on the same WAL file)."""
     return CommandContext(config, build_renderer(config), clock)
 
