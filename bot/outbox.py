@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.clock import Clock
 from bot.config import Config
 from bot.errors import (
     Duplicate,
@@ -39,7 +40,6 @@ from bot.store import OutboxRow, blocked_until_key, from_db_time, to_db_time, un
 
 log = logging.getLogger("newsbot.outbox")
 
-Clock = Callable[[], datetime]
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 DIGEST_CHANNEL = "email"  # delivered by the digest job, not item by item
