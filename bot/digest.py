@@ -19,14 +19,15 @@ from zoneinfo import ZoneInfo
 
 from bot.addresses import InputRuleError, parse_address
 from bot.config import WEEKDAYS, EmailConfig
-from bot.digest_delivery import DeliveryReport, EmailDigest, articles_for
+from bot.digest_delivery import DeliveryReport, DigestStore, EmailDigest, articles_for
 from bot.logs import kv
 from bot.render import Digest, Renderer
-from bot.store import SqliteStore, from_db_time, to_db_time
+from bot.store import from_db_time, to_db_time
 
 log = logging.getLogger("newsbot.digest")
 
-LAST_DIGEST_KEY = "digest.last_sent"
+LAST_DIGEST_KEY = "digest.last_sent"  # the latest digest's start, or the first start (which sends none)
+LAST_PERIOD_END_KEY = "digest.last_period_end"  # the latest digest's period end; unset before the first digest
 
 
 class NotASubscriber(ValueError):
@@ -52,7 +53,7 @@ def is_due(now: datetime, last_sent: datetime | None, email: EmailConfig) -> boo
 
 
 def run_digest(
-    store: SqliteStore,
+    store: DigestStore,
     mail: EmailDigest,
     email: EmailConfig,
     clock: Callable[[], datetime],
@@ -71,13 +72,14 @@ def run_digest(
     elif force or is_due(now, last_sent, email):
         mail.start(now)
         store.set_meta(LAST_DIGEST_KEY, to_db_time(now))
+        store.set_meta(LAST_PERIOD_END_KEY, to_db_time(now))
     report = mail.deliver(clock, should_stop)
     if report.stopped:
         log.error("%s", kv(event="digest_stopped", reason=report.stopped))
     return report
 
 
-def preview(store: SqliteStore, renderer: Renderer, email: EmailConfig, now: datetime, to: str = "") -> Digest:
+def preview(store: DigestStore, renderer: Renderer, email: EmailConfig, now: datetime, to: str = "") -> Digest:
     """The digest `run_digest` would mail `to` if forced now, rendered without the reader's own links.
 
     Without `to`: a reader of every hashtag who got the last digest (before the first one: a new subscriber).
@@ -86,13 +88,12 @@ def preview(store: SqliteStore, renderer: Renderer, email: EmailConfig, now: dat
     if to:
         hashtags, last_digest_at = _subscriber(store, to)
     else:
-        latest = store.latest_digest()
-        hashtags, last_digest_at = (), latest[1] if latest else None
+        hashtags, last_digest_at = (), from_db_time(store.get_meta(LAST_PERIOD_END_KEY))
     articles = articles_for(store, hashtags, last_digest_at, now)
     return renderer.render_digest(articles, title=email.digest_title, reader_hashtags=hashtags)
 
 
-def _subscriber(store: SqliteStore, to: str) -> tuple[tuple[str, ...], datetime | None]:
+def _subscriber(store: DigestStore, to: str) -> tuple[tuple[str, ...], datetime | None]:
     try:
         address = parse_address(to)
     except InputRuleError as error:

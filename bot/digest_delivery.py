@@ -33,7 +33,7 @@ from bot.models import Article
 from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.ratelimit import STOP_CHECK_SECONDS
 from bot.render import Digest, Renderer
-from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, SqliteStore
+from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, OutboxRow
 
 log = logging.getLogger("newsbot.digest")
 
@@ -41,6 +41,33 @@ NEW_SUBSCRIBER_WINDOW = timedelta(days=7)
 RETRY_BASE = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
+
+
+class DigestStore(Protocol):
+    """What the digest needs of the store (`bot.store.SqliteStore` is one)."""
+
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def email_articles(self, since: datetime, until: datetime, limit: int = 200) -> list[Article]: ...
+    def email_subscriber(self, address: str) -> EmailSubscriber | None: ...
+    def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
+    def pending_rows(self, channel: str, limit: int = 1000) -> list[OutboxRow]: ...
+    def mark_sent(self, row_id: int, remote_id: str, now: datetime) -> None: ...
+    def create_digest(self, digest_id: str, period_end: datetime, now: datetime) -> int: ...
+    def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]: ...
+    def finish_delivery(
+        self,
+        delivery: Delivery,
+        state: str,
+        now: datetime,
+        *,
+        message_id: str = "",
+        reason: str = "",
+        article_count: int = 0,
+    ) -> None: ...
+    def retry_delivery(
+        self, delivery: Delivery, not_before: datetime, reason: str, now: datetime, *, unknown: bool = False
+    ) -> None: ...
 
 
 class MailSender(Protocol):
@@ -106,7 +133,7 @@ def matching(articles: Sequence[Article], hashtags: Sequence[str]) -> list[Artic
 
 
 def articles_for(
-    store: SqliteStore, hashtags: Sequence[str], last_digest_at: datetime | None, period_end: datetime
+    store: DigestStore, hashtags: Sequence[str], last_digest_at: datetime | None, period_end: datetime
 ) -> list[Article]:
     """The articles a reader gets in a digest that ends at `period_end`: the one selection the send and every
     preview use. Routed to email since the reader's last digest (a new reader: NEW_SUBSCRIBER_WINDOW before
@@ -118,7 +145,7 @@ def articles_for(
 class EmailDigest:
     def __init__(
         self,
-        store: SqliteStore,
+        store: DigestStore,
         renderer: Renderer,
         config: Config,
         sender: MailSender,

@@ -1,10 +1,25 @@
-"""Hashtags: found in text and in feed categories, compared case-insensitively, shown as written."""
+"""Hashtags: found in text and in feed categories, compared case-insensitively, shown as written.
+
+`parse_hashtags` is the one rule for hashtags a person types: the web form, the chat commands and CSV import call
+it and only wrap its `HashtagError` in their own words. One hashtag is at most MAX_TAG_CHARS long; one form, one
+chat message or one CSV line names at most MAX_TAGS (MAX_FOLLOWED_TAGS for a CSV line, which restores a
+subscriber's whole list, and chat lets a subscriber follow that many over several messages).
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Final
+
+from bot.addresses import InputRuleError
+
+MAX_TAG_CHARS: Final = 64
+MAX_TAGS: Final = 50  # in one form, one chat message
+MAX_FOLLOWED_TAGS: Final = 100  # one subscriber in all; a CSV line restores a whole list, so it may name this many
+TAG_RULE: Final = f"letters, digits and _, with at least one letter, up to {MAX_TAG_CHARS} characters"
+_SEPARATORS: Final = re.compile(r"[\s,]+")
 
 # A URL is blanked out before looking for tags, so "example.com/#section" never yields a tag: any scheme, a
 # www. host, or a bare domain followed by a path.
@@ -81,3 +96,51 @@ def unique(tags: Iterable[str]) -> list[str]:
             seen.add(key)
             out.append(tag)
     return out
+
+
+class HashtagError(InputRuleError):
+    """Typed hashtags the person must fix. `bad` holds the words that are not hashtags, as written (empty when the
+    problem is their number); `count` is how many different hashtags were given and `most` how many may be."""
+
+    def __init__(self, message: str, *, bad: Iterable[str] = (), count: int = 0, most: int = MAX_TAGS) -> None:
+        super().__init__(message)
+        self.bad = tuple(bad)
+        self.count = count
+        self.most = most
+
+
+def is_accepted_tag(tag: str) -> bool:
+    """A hashtag word (without '#') that `parse_hashtags` accepts: valid and at most MAX_TAG_CHARS long."""
+    return len(tag) <= MAX_TAG_CHARS and is_valid_tag(tag)
+
+
+def parse_hashtags(text: str, *, most: int = MAX_TAGS, skip_bare_hash: bool = False) -> list[str]:
+    """Hashtags a person typed: separated by spaces or commas, '#' optional, at most `most` different ones.
+
+    Returns them without '#', de-duplicated case-insensitively in the first spelling given; [] for blank text.
+    Raises HashtagError naming every word that is not a hashtag (a '#' on its own is one, unless `skip_bare_hash`),
+    or saying how many there are.
+    """
+    words = [word for word in _SEPARATORS.split(text.strip()) if word]
+    if skip_bare_hash:
+        words = [word for word in words if word.strip("#")]
+    bad = [word for word in words if not is_accepted_tag(word.lstrip("#"))]
+    if bad:
+        raise HashtagError(_bad_word_problem(bad[0]), bad=bad)
+    tags = unique(words)
+    if len(tags) > most:
+        raise HashtagError(
+            f"That is {len(tags)} hashtags; please choose at most {most} hashtags.", count=len(tags), most=most
+        )
+    return tags
+
+
+def _bad_word_problem(word: str) -> str:
+    tag = word.lstrip("#")
+    if is_valid_tag(tag):
+        return f"The hashtag “#{_clipped(tag)}” is longer than {MAX_TAG_CHARS} characters."
+    return f"“#{_clipped(tag)}” is not a hashtag: use {TAG_RULE}."
+
+
+def _clipped(word: str, limit: int = 20) -> str:
+    return word if len(word) <= limit else word[:limit] + "…"

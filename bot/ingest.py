@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import BaseContext
+from typing import Protocol
 
 from bot.config import Config, SourceConfig
 from bot.errors import SourceError
@@ -20,7 +22,7 @@ from bot.route import decide, outbox_items
 from bot.sources import Reach, SourceRead, download_source, parse_fetched
 from bot.sources.connect import Connections
 from bot.sources.fetch import Fetched
-from bot.store import SourceState, SqliteStore
+from bot.store import AddedSource, OutboxItem, SourceState
 from bot.urls import redact_url
 
 log = logging.getLogger("newsbot.ingest")
@@ -83,8 +85,32 @@ def _worker_context() -> BaseContext:
     return context
 
 
+class IngestStore(Protocol):
+    """What polling needs of the store (`bot.store.SqliteStore` is one)."""
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def added_sources(self) -> list[AddedSource]: ...
+    def source_state(self, name: str) -> SourceState: ...
+    def save_source_state(self, state: SourceState) -> None: ...
+    def find_article_keys(self, aliases: Sequence[str]) -> dict[str, str]: ...
+    def add_articles(self, articles: Sequence[Article]) -> None: ...
+    def add_aliases(self, article_key: str, aliases: Iterable[str]) -> None: ...
+    def enqueue(self, items: Iterable[OutboxItem], now: datetime) -> int: ...
+    def enqueue_for_subscribers(
+        self,
+        article_key: str,
+        channel: str,
+        hashtags: Iterable[str],
+        *,
+        route: str,
+        template: str,
+        not_before: datetime,
+        now: datetime,
+    ) -> int: ...
+
+
 class Ingest:
-    def __init__(self, store: SqliteStore, config: Config, connections: Connections | None = None) -> None:
+    def __init__(self, store: IngestStore, config: Config, connections: Connections | None = None) -> None:
         self.store = store
         self.config = config
         self.connections = connections

@@ -83,7 +83,7 @@ class MailIdentity:
 
     def __post_init__(self) -> None:
         if "@" not in parseaddr(self.sender)[1]:
-            raise ValueError(f"sender {self.sender!r} has no address: expected 'Name <news@example.com>'")
+            raise ValueError(f'[email] sender “{self.sender}” has no address: write it as "Name <news@example.com>"')
 
     @classmethod
     def from_config(cls, config: EmailConfig) -> MailIdentity:
@@ -127,7 +127,7 @@ def load_dkim_key(config: EmailConfig, environ: Mapping[str, str]) -> DkimKey | 
     if not pem:
         raise ConfigError(
             f"[email] dkim_selector is set but ${name} is empty: put the PEM private key of selector "
-            f"{config.dkim_selector!r} in ${name}, or remove dkim_selector to send unsigned."
+            f"“{config.dkim_selector}” in ${name}, or remove dkim_selector to send unsigned."
         )
     if "\n" not in pem:  # a key pasted into a .env file with literal \n
         pem = pem.replace("\\n", "\n")

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
+from bot.clock import Clock
 from bot.config import Config
 from bot.errors import PublishError, RenderError
 from bot.logs import kv
@@ -28,11 +30,10 @@ from bot.publishers import Publisher
 from bot.publishers.base import BatchPublisher
 from bot.render import Renderer
 from bot.route import is_own_target, next_slot
-from bot.store import OutboxRow, SqliteStore, blocked_until_key, from_db_time, to_db_time, unauthorized_key
+from bot.store import OutboxRow, blocked_until_key, from_db_time, to_db_time, unauthorized_key
 
 log = logging.getLogger("newsbot.outbox")
 
-Clock = Callable[[], datetime]
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 DIGEST_CHANNEL = "email"  # delivered by the digest job, not item by item
@@ -64,10 +65,33 @@ class _ChannelPaused(Exception):
     """Stop this channel for the rest of the drain."""
 
 
+class OutboxStore(Protocol):
+    """What draining needs of the store (`bot.store.SqliteStore` is one)."""
+
+    def is_paused(self) -> bool: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def get_article(self, key: str) -> Article | None: ...
+    def due_article_keys(self, channel: str, now: datetime, limit: int, *, newest_first: bool = False) -> list[str]: ...
+    def due_rows(
+        self, channel: str, article_key: str, now: datetime, after_id: int = 0, limit: int = 500
+    ) -> list[OutboxRow]: ...
+    def due_slotted_rows(self, route: str, channel: str, now: datetime) -> list[OutboxRow]: ...
+    def sent_since(self, channel: str, since: datetime) -> tuple[int, datetime | None]: ...
+    def save_progress(self, row_id: int, remote_ids: Sequence[str], now: datetime) -> None: ...
+    def mark_sent(self, row_id: int, remote_id: str, now: datetime) -> None: ...
+    def mark_failed(self, row_id: int, reason: str, now: datetime) -> None: ...
+    def mark_skipped(self, row_id: int, reason: str, now: datetime) -> None: ...
+    def mark_unknown(self, row_id: int, reason: str, now: datetime) -> None: ...
+    def defer(self, row_id: int, not_before: datetime, reason: str, now: datetime, *, count_attempt: bool) -> None: ...
+    def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
+    def migrate_address(self, channel: str, old: str, new: str, now: datetime) -> None: ...
+
+
 class Outbox:
     def __init__(
         self,
-        store: SqliteStore,
+        store: OutboxStore,
         renderer: Renderer,
         publishers: Mapping[str, Publisher],
         config: Config,

@@ -16,10 +16,11 @@ is the same for every address, so neither says anything about it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from bot.errors import NewsbotError
 from bot.store import EmailSubscriber, SqliteStore
@@ -32,6 +33,7 @@ __all__ = [
     "MailboxLimited",
     "Recorded",
     "SignUp",
+    "SignUpStore",
     "mailbox_key",
     "record_sign_up",
 ]
@@ -78,7 +80,35 @@ def mailbox_key(address: str) -> str:
     return f"{local.split('+', 1)[0] or local}@{domain}"
 
 
-def record_sign_up(store: SqliteStore, sign_up: SignUp, now: datetime, *, per_hour: int) -> Recorded:
+class SignUpStore(Protocol):
+    """What recording a sign-up needs of the store (`bot.store.SqliteStore` is one)."""
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def take_rate_slot(self, kind: str, key: str, now: datetime, *, limit: int, window: timedelta) -> timedelta: ...
+    def email_subscriber(self, address: str) -> EmailSubscriber | None: ...
+    def request_email_subscription(
+        self,
+        address: str,
+        tags: Iterable[str],
+        now: datetime,
+        *,
+        name: str = "",
+        linked_chat: str = "",
+        keep_pending_since: datetime | None = None,
+    ) -> EmailSubscriber: ...
+    def add_sign_up_request(
+        self,
+        address: str,
+        tags: Sequence[str],
+        now: datetime,
+        *,
+        name: str = "",
+        linked_chat: str = "",
+        forget_before: datetime,
+    ) -> int: ...
+
+
+def record_sign_up(store: SignUpStore, sign_up: SignUp, now: datetime, *, per_hour: int) -> Recorded:
     """Count one mail to the mailbox and record `sign_up`: what the mail about it is to say.
 
     An active subscriber means "already subscribed": mail the note with the settings link, not a confirm link.

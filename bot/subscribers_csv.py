@@ -34,14 +34,12 @@ from typing import TextIO
 
 from bot.addresses import InputRuleError, has_control, parse_address, parse_display_name
 from bot.errors import ConfigError
-from bot.hashtags import is_valid_tag, unique
+from bot.hashtags import MAX_FOLLOWED_TAGS, TAG_RULE, HashtagError, parse_hashtags
 from bot.store import PRIVATE_FILE_MODE, SqliteStore
 
 ADDRESS_COLUMN = {"telegram": "chat_id", "email": "email"}
 _CHAT_ID = re.compile(r"^-?\d{1,20}$")
 _WHOLE_NUMBER = re.compile(r"^-?\d+$")
-MAX_TAG_CHARS = 64
-MAX_TAGS = 100
 MAX_LISTED = 50  # lines of problems printed per kind; the rest are counted
 SPREADSHEET_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
@@ -106,16 +104,14 @@ def unsubscribe(store: SqliteStore, channel: str, addresses: Iterable[str], now:
 
 
 def parse_tags(cell: str) -> list[str]:
-    """'#Climate politics' -> ['Climate', 'politics']; raises ValueError naming a bad tag."""
-    tags = []
-    for word in cell.replace(",", " ").split():
-        tag = word.lstrip("#")
-        if not is_valid_tag(tag) or len(tag) > MAX_TAG_CHARS:
-            raise ValueError(f"{_shown(word)} is not a hashtag (letters, digits and _ only)")
-        tags.append(tag)
-    if len(tags) > MAX_TAGS:
-        raise ValueError(f"{len(tags)} hashtags; at most {MAX_TAGS}")
-    return unique(tags)
+    """'#Climate politics' -> ['Climate', 'politics'] (the rule of `bot.hashtags.parse_hashtags`); a line holds a
+    subscriber's whole list, so up to MAX_FOLLOWED_TAGS. Raises ValueError naming a bad tag."""
+    try:
+        return parse_hashtags(cell, most=MAX_FOLLOWED_TAGS)
+    except HashtagError as error:
+        if error.bad:
+            raise ValueError(f"{_shown(error.bad[0])} is not a hashtag ({TAG_RULE})") from None
+        raise ValueError(f"{error.count} hashtags; at most {error.most}") from None
 
 
 # --- import -------------------------------------------------------------------------------------------------

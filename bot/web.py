@@ -49,13 +49,12 @@ import asyncio
 import ipaddress
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -74,10 +73,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.addresses import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, InputRuleError, parse_address, parse_display_name
+from bot.clock import utc_now
 from bot.config import Config
 from bot.errors import ConfigError
-from bot.hashtags import is_valid_tag, unique
+from bot.hashtags import is_accepted_tag
 from bot.hashtags import normalize as normalize_tag
+from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.logs import kv
 from bot.mail import (
     CONFIRM_BUTTON,
@@ -122,8 +123,6 @@ __all__ = [
 log = logging.getLogger("newsbot")
 
 MAX_BODY_BYTES: Final = 10_000  # a form body larger than this gets 413
-MAX_TAG_CHARS: Final = 64
-MAX_TAGS: Final = 50
 FLOOD_FACTOR: Final = 10  # sign-up POSTs of any kind per IP and hour, as a multiple of [web] subscribe_per_hour
 REQUEST_TIMEOUT_SECONDS: Final = 10.0  # to send one whole request, head and body
 KEEP_ALIVE_SECONDS: Final = 5  # an idle connection between requests
@@ -139,7 +138,6 @@ SECURITY_HEADERS: Final[Mapping[str, str]] = {
 ONE_CLICK_FIELD: Final = "List-Unsubscribe"
 ONE_CLICK_VALUE: Final = "One-Click"
 
-_TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
 _MIN_SIMILAR_CHARS: Final = 3  # "#ai" may hint at "#AIRegulation"; "#a" would hint at half of all hashtags
 
 # The hashtags offered as checkboxes: the most used of the digest's articles in the last SUGGESTION_DAYS. A typed
@@ -223,23 +221,11 @@ class FieldError(FormError):
 
 
 def parse_hashtags(text: str) -> list[str]:
-    """Hashtags from free text ("#Climate #Politics", commas allowed, '#' optional); empty means everything."""
-    words = [word.lstrip("#") for word in _TAG_SEPARATORS.split(text.strip()) if word.strip("#")]
-    for word in words:
-        if not is_valid_tag(word):
-            raise FormError(
-                f"“#{_clipped(word)}” is not a hashtag: use letters, digits and _, with at least one letter."
-            )
-        if len(word) > MAX_TAG_CHARS:
-            raise FormError(f"The hashtag “#{_clipped(word)}” is longer than {MAX_TAG_CHARS} characters.")
-    tags = unique(words)
-    if len(tags) > MAX_TAGS:
-        raise FormError(f"Please choose at most {MAX_TAGS} hashtags.")
-    return tags
+    """Hashtags from the form's text ("#Climate #Politics", commas allowed, '#' optional); empty means everything.
 
-
-def _clipped(word: str, limit: int = 20) -> str:
-    return word if len(word) <= limit else word[:limit] + "…"
+    The rule is `bot.hashtags.parse_hashtags`; a form passes over a '#' typed on its own, as in "#Climate #".
+    """
+    return parse_typed_tags(text, skip_bare_hash=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,7 +483,7 @@ class _Pages:
 
     def _suggested_tags(self) -> list[str]:
         """The checkboxes: the most used recent hashtags that any form accepts, within the body budget."""
-        usable = [tag for tag in self._seen_tags(SUGGESTION_DAYS) if is_valid_tag(tag) and len(tag) <= MAX_TAG_CHARS]
+        usable = [tag for tag in self._seen_tags(SUGGESTION_DAYS) if is_accepted_tag(tag)]
         return _within_bytes(usable[:SUGGESTED_TAGS], SUGGESTION_BYTES)
 
     # -- confirm --
@@ -1061,7 +1047,7 @@ def app_from_config(
         store_factory=lambda: open_store(config.state.path),
         signer=signer,
         send_mail=send_mail,
-        clock=clock or _utc_now,
+        clock=clock or utc_now,
         make_confirmation=make_confirmation,
     )
 
@@ -1096,7 +1082,3 @@ def serve(
     )
     log.info("%s", kv(event="web_listening", host=config.web.host, port=config.web.port))
     build_server(app, config.web.host, config.web.port, forwarded_allow_ips=config.web.forwarded_allow_ips).run()
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -7,7 +7,6 @@ import pytest
 from bot import telegram_html
 from bot.commands.context import (
     MAX_ARGUMENT_CHARS,
-    MAX_TAGS_PER_MESSAGE,
     InputError,
     argument,
     clean,
@@ -17,6 +16,7 @@ from bot.commands.context import (
     parse_hashtags,
     parse_http_url,
 )
+from bot.hashtags import MAX_TAGS
 
 RTL_OVERRIDE = "\u202e"
 
@@ -60,8 +60,8 @@ def test_words_that_are_not_hashtags_are_refused_and_named(bad: str) -> None:
 
 
 def test_more_than_fifty_hashtags_at_once_are_refused() -> None:
-    with pytest.raises(InputError, match=f"at most {MAX_TAGS_PER_MESSAGE}"):
-        parse_hashtags(" ".join(f"#t{i}x" for i in range(MAX_TAGS_PER_MESSAGE + 1)))
+    with pytest.raises(InputError, match=f"at most {MAX_TAGS}"):
+        parse_hashtags(" ".join(f"#t{i}x" for i in range(MAX_TAGS + 1)))
 
 
 def test_a_hashtag_of_64_characters_is_fine() -> None:

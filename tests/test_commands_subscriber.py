@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot import telegram_html
-from bot.app import utc_now
+from bot.clock import utc_now
 from bot.commands import CommandRunner, build_application, open_command_context
 from bot.config import Config, parse_config
 from bot.models import Article

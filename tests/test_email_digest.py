@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.store import FAILED, PENDING, SENT, SKIPPED, UNKNOWN, open_store
 from tests.conftest import FakeClock, news_item, newsbot, rss
 from tests.fakes.smtp_server import FakeSmtp
+from tests.store_sql import latest_digest
 
 SECRET = "a-test-secret-that-is-long-enough"
 
@@ -68,7 +69,7 @@ def mails_to(fake: FakeSmtp, address: str) -> list[EmailMessage]:
 
 
 def deliveries(app: App) -> dict[str, str]:
-    latest = app.store.latest_digest()
+    latest = latest_digest(app.store)
     assert latest is not None
     return {d: s for d, s in _delivery_states(app, latest[0]).items()}
 

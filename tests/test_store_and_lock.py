@@ -17,6 +17,7 @@ from bot.lock import StateLock
 from bot.models import Article
 from bot.store import MIGRATIONS, PENDING, SENT, OutboxItem, StoreError, open_store, to_db_time
 from bot.subscribers_csv import unsubscribe
+from tests.store_sql import schema_version
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -41,9 +42,9 @@ def item(key: str = "k1", recipient: str = "channel", when: datetime = NOW) -> O
 
 def test_new_state_file_is_migrated_to_the_latest_schema(tmp_path: Path) -> None:
     store = open_store(tmp_path / "s.sqlite")
-    assert store.schema_version() == len(MIGRATIONS)
+    assert schema_version(store) == len(MIGRATIONS)
     store.close()
-    assert open_store(tmp_path / "s.sqlite").schema_version() == len(MIGRATIONS)
+    assert schema_version(open_store(tmp_path / "s.sqlite")) == len(MIGRATIONS)
 
 
 def test_articles_round_trip_and_are_found_by_any_alias(tmp_path: Path) -> None:
@@ -212,7 +213,7 @@ def test_migration_merges_addresses_that_differ_only_in_case_and_loses_no_subscr
 
     store = open_store(path)
 
-    assert store.schema_version() == len(MIGRATIONS)
+    assert schema_version(store) == len(MIGRATIONS)
     emails = {s.address: s for s in store.iter_email_subscribers(active_only=False)}
     assert sorted(emails) == ["ann@example.org", "bob@example.net", "carl@example.org", "dora@example.org"]
     bob = emails["bob@example.net"]

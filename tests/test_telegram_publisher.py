@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from bot.app import App
 from bot.config import Config
 from bot.errors import PublishError
 from bot.models import Post, Receipt
-from bot.publishers.telegram import TelegramPublisher
+from bot.publishers.telegram import TelegramPublisher, retry_seconds
 from bot.store import PENDING, SENT, SKIPPED
 from tests.conftest import FakeClock, news_item, rss
 from tests.fakes.telegram_api import FakeTelegram
@@ -327,3 +329,20 @@ def test_every_configured_channel_gets_the_post(
         assert ledger(app) == {"channel": SENT, "channel:@secondnews": SENT}
     assert len(fake_telegram.messages(int(CHANNEL))) == 1
     assert len(fake_telegram.messages("@secondnews")) == 1
+
+
+@pytest.mark.parametrize("future_type", [False, True])
+def test_retry_after_reads_as_seconds_whether_ptb_gives_a_number_or_a_timedelta(
+    monkeypatch: pytest.MonkeyPatch, future_type: bool
+) -> None:
+    """One reader serves posts and chat replies; PTB 22 gives an int, or a timedelta once PTB_TIMEDELTA is set."""
+    from telegram.error import RetryAfter
+
+    if future_type:
+        monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB's own handling of the value when it builds the error
+        errors = [RetryAfter(timedelta(seconds=7)), RetryAfter(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the reader keeps PTB's deprecation warning out of the logs
+        assert [retry_seconds(error) for error in errors] == [7.0, 3.0]

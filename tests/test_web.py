@@ -45,6 +45,7 @@ from bot.web import (
 )
 from tests.conftest import FakeClock
 from tests.fakes.smtp_server import FakeSmtp
+from tests.store_sql import count_articles
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers the httpx2 fork for its TestClient; httpx works the same for these tests.
@@ -357,7 +358,7 @@ def test_every_text_field_has_a_maxlength(client: TestClient) -> None:
 def in_the_news(web: Web, *tag_lists: Sequence[str], days_ago: float = 1, channel: str = "email") -> None:
     """One article per list of hashtags, first seen `days_ago`, routed to `channel`, each a minute after the last."""
     for tags in tag_lists:
-        number = web.store.count_articles()
+        number = count_articles(web.store)
         seen = web.clock() - timedelta(days=days_ago) + timedelta(minutes=number)
         article = Article(
             f"a{number}", "feed", "Title", f"https://example.com/{number}", "Text.", tuple(tags), None, seen

@@ -21,10 +21,8 @@ import logging
 import math
 import re
 import time
-import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
 from typing import Any, Final
 
 from telegram import (
@@ -50,7 +48,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from bot import telegram_html
 from bot.commands.admin import ADMIN_COMMANDS, broadcast_button, is_admin
@@ -58,6 +55,7 @@ from bot.commands.context import CommandContext, InputError, Reply, Request, rep
 from bot.commands.subscriber import SUBSCRIBER_COMMANDS, fallback
 from bot.config import Config
 from bot.logs import RedactSecrets, kv, secret_values
+from bot.publishers.telegram import retry_seconds
 from bot.ratelimit import PerKeyLimit
 
 __all__ = [
@@ -316,7 +314,7 @@ async def _send_one(bot: Bot, chat_id: int, html: str, keyboard: InlineKeyboardM
             )
             return
         except RetryAfter as error:
-            wait = _retry_after_seconds(error)
+            wait = retry_seconds(error)
             if attempt == SEND_ATTEMPTS or wait > MAX_RETRY_WAIT_SECONDS:
                 log.warning("%s", kv(event="reply_dropped", chat_id=chat_id, reason="rate limited", retry_after=wait))
                 return
@@ -324,10 +322,3 @@ async def _send_one(bot: Bot, chat_id: int, html: str, keyboard: InlineKeyboardM
         except TelegramError as error:
             log.warning("%s", kv(event="reply_failed", chat_id=chat_id, reason=str(error)))
             return
-
-
-def _retry_after_seconds(error: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta; both are handled
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = error.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)

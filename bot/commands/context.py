@@ -18,7 +18,6 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -26,18 +25,17 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 
 from bot import telegram_html
-from bot.app import build_renderer, utc_now
+from bot.app import build_renderer
+from bot.clock import Clock, utc_now
 from bot.config import Config
-from bot.hashtags import is_valid_tag
-from bot.hashtags import unique as unique_tags
+from bot.hashtags import TAG_RULE, HashtagError
+from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.render import Renderer, build_environment
 from bot.signups import ConfirmEmail
 from bot.store import SqliteStore, open_store
 
 __all__ = [
     "MAX_ARGUMENT_CHARS",
-    "MAX_TAGS_PER_MESSAGE",
-    "MAX_TAG_CHARS",
     "MAX_URL_CHARS",
     "Command",
     "CommandContext",
@@ -56,14 +54,11 @@ __all__ = [
 ]
 
 MAX_ARGUMENT_CHARS: Final = 4000
-MAX_TAG_CHARS: Final = 64
-MAX_TAGS_PER_MESSAGE: Final = 50
 MAX_URL_CHARS: Final = 2000
 ECHO_CHARS: Final = 80
 _SHOWN_PROBLEMS: Final = 5
 # Formatting characters that are fine in text: zero-width (non-)joiners shape emoji and Persian/Indic words.
 _KEPT_FORMAT_CHARS: Final = frozenset("\u200c\u200d")
-_TAG_SEPARATORS: Final = re.compile(r"[\s,]+")
 _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
@@ -104,7 +99,7 @@ class CommandContext:
     connections.
     """
 
-    def __init__(self, config: Config, renderer: Renderer, clock: Callable[[], datetime]) -> None:
+    def __init__(self, config: Config, renderer: Renderer, clock: Clock) -> None:
         self.config = config
         self.renderer = renderer
         self.clock = clock  # UTC
@@ -134,7 +129,7 @@ class CommandContext:
         self._stores.close()
 
 
-def open_command_context(config: Config, clock: Callable[[], datetime] = utc_now) -> CommandContext:
+def open_command_context(config: Config, clock: Clock = utc_now) -> CommandContext:
     """A context with its own store connections (the main loop keeps another one on the same WAL file)."""
     return CommandContext(config, build_renderer(config), clock)
 
@@ -228,26 +223,22 @@ def echo(text: str, limit: int = ECHO_CHARS) -> str:
 
 
 def parse_hashtags(text: str) -> list[str]:
-    """Hashtags separated by spaces or commas, '#' optional: letters, digits and _ with at least one letter.
+    """Hashtags separated by spaces or commas, '#' optional (the rule of `bot.hashtags.parse_hashtags`).
 
     Returns them without '#', de-duplicated case-insensitively. InputError naming what is wrong otherwise.
     """
-    words = [word for word in _TAG_SEPARATORS.split(clean(text)) if word]
-    if len(words) > MAX_TAGS_PER_MESSAGE:
-        raise InputError(f"That is {len(words)} hashtags; send at most {MAX_TAGS_PER_MESSAGE} at a time.")
-    bad = [word for word in words if not _is_hashtag(word.removeprefix("#"))]
-    if bad:
-        shown = ", ".join(f"<code>{echo(word, 40)}</code>" for word in bad[:_SHOWN_PROBLEMS])
-        more = f" and {len(bad) - _SHOWN_PROBLEMS} more" if len(bad) > _SHOWN_PROBLEMS else ""
-        raise InputError(
-            f"Not a hashtag: {shown}{more}. A hashtag is letters, digits and _ (at least one letter), "
-            f"up to {MAX_TAG_CHARS} characters, such as <code>#Climate</code>. Nothing was changed."
-        )
-    return unique_tags(word.removeprefix("#") for word in words)
+    try:
+        return parse_typed_tags(clean(text))
+    except HashtagError as error:
+        raise InputError(_hashtag_problem(error)) from None
 
 
-def _is_hashtag(word: str) -> bool:
-    return len(word) <= MAX_TAG_CHARS and is_valid_tag(word)
+def _hashtag_problem(error: HashtagError) -> str:
+    if not error.bad:
+        return f"That is {error.count} hashtags; send at most {error.most} at a time. Nothing was changed."
+    shown = ", ".join(f"<code>{echo(word, 40)}</code>" for word in error.bad[:_SHOWN_PROBLEMS])
+    more = f" and {len(error.bad) - _SHOWN_PROBLEMS} more" if len(error.bad) > _SHOWN_PROBLEMS else ""
+    return f"Not a hashtag: {shown}{more}. A hashtag is {TAG_RULE}, such as <code>#Climate</code>. Nothing was changed."
 
 
 def parse_count(text: str, *, default: int, low: int, high: int) -> int:

@@ -22,13 +22,13 @@ from telegram.ext import Application
 from bot.commands.application import ALLOWED_UPDATES, publish_command_menus
 from bot.config import Config
 from bot.logs import kv
+from bot.ratelimit import STOP_CHECK_SECONDS
 
 __all__ = ["CommandRunner"]
 
 log = logging.getLogger("newsbot.commands")
 
 POLL_TIMEOUT_SECONDS: Final = 10  # long polling: Telegram holds getUpdates open this long when idle
-STOP_CHECK_SECONDS: Final = 0.1  # how often the loop looks at the stop flag (set from another thread)
 
 
 class CommandRunner:

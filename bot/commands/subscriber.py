@@ -25,7 +25,7 @@ from bot.commands.context import (
     parse_hashtags,
     reply,
 )
-from bot.hashtags import normalize
+from bot.hashtags import MAX_FOLLOWED_TAGS, normalize
 from bot.logs import kv
 from bot.models import Article
 from bot.signups import RATE_WINDOW, MailboxLimited, SignUp
@@ -37,7 +37,6 @@ log = logging.getLogger("newsbot.commands")
 
 CHANNEL: Final = "telegram"
 STOP_REASON: Final = "stopped by user"
-MAX_TAGS_PER_SUBSCRIBER: Final = 100
 POPULAR_SAMPLE: Final = 500  # newest articles looked at for popular hashtags
 POPULAR_SHOWN: Final = 10
 LATEST_SAMPLE: Final = 300  # newest Telegram articles searched for ones matching a subscriber's tags
@@ -72,9 +71,9 @@ def subscribe(ctx: CommandContext, request: Request) -> Reply:
     current = _subscriber(ctx, request).hashtags
     known = {normalize(tag) for tag in current}
     new = [tag for tag in tags if normalize(tag) not in known]
-    if len(current) + len(new) > MAX_TAGS_PER_SUBSCRIBER:
+    if len(current) + len(new) > MAX_FOLLOWED_TAGS:
         raise InputError(
-            f"You can follow at most {MAX_TAGS_PER_SUBSCRIBER} hashtags; you follow {len(current)} and sent "
+            f"You can follow at most {MAX_FOLLOWED_TAGS} hashtags; you follow {len(current)} and sent "
             f"{len(new)} new ones. /unsubscribe some first. Nothing was changed."
         )
     ctx.store.add_subscriber_tags(CHANNEL, str(request.chat_id), new, ctx.clock())

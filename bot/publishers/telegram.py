@@ -319,8 +319,11 @@ class _RetryLater(Exception):
 
 
 def retry_seconds(exc: telegram.error.RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that the type will become timedelta; both are handled
-        warnings.simplefilter("ignore")
+    """The seconds a RetryAfter asks to wait: the one reader of it, for posts and for chat replies alike."""
+    from telegram.warnings import PTBDeprecationWarning
+
+    with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta; both are handled
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 

@@ -28,6 +28,7 @@ from bot.store import OutboxItem, SqliteStore, open_store
 from bot.tokens import TokenSigner
 from bot.web import build_app, confirm_url, preferences_url, start_in_thread, unsubscribe_url
 from tests.conftest import FakeClock
+from tests.store_sql import count_articles
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -102,7 +103,7 @@ class Site:
     def in_the_news(self, *tag_lists: Sequence[str]) -> None:
         """One article routed to the digest per list of hashtags, first seen in the last day."""
         for tags in tag_lists:
-            number = self.store.count_articles()
+            number = count_articles(self.store)
             seen = self.clock() - timedelta(days=1) + timedelta(minutes=number)
             article = Article(
                 f"a{number}", "feed", "Title", f"https://example.com/{number}", "Text.", tuple(tags), None, seen

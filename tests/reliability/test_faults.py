@@ -25,6 +25,7 @@ from tests.conftest import FakeClock, news_item, rss
 from tests.fakes.smtp_server import FakeSmtp
 from tests.fakes.telegram_api import SEND_METHODS, FakeTelegram
 from tests.fakes.x_api import FakeX
+from tests.store_sql import delivery_counts, latest_digest
 
 CHANNEL = "-1001234567890"
 SUBSCRIBERS = range(701, 711)
@@ -209,9 +210,9 @@ def test_digest_reaches_everyone_through_random_smtp_faults_with_at_most_one_res
         calls.append((clock(), 0, 0))
         app.digest(force=True)
         calls[-1] = (calls[-1][0], 0, len(fake_smtp.data_log))
-        latest = app.store.latest_digest()
+        latest = latest_digest(app.store)
         assert latest is not None
-        while app.store.delivery_counts(latest[0]).get(PENDING) and len(calls) < MAX_ROUNDS:
+        while delivery_counts(app.store, latest[0]).get(PENDING) and len(calls) < MAX_ROUNDS:
             clock.advance(minutes=30)
             before = len(fake_smtp.data_log)
             app.digest()

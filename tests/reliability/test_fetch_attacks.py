@@ -35,6 +35,7 @@ from bot.urls import redact_url, redact_urls_in
 from tests.conftest import SYRIA_PAGE, FakeClock, news_item, newsbot, rss
 from tests.reliability.conftest import free_port
 from tests.reliability.test_source_faults import status_reply
+from tests.store_sql import count_articles
 from tests.test_commands_subscriber import ADMIN, NOW, running_bot
 
 FEED = rss([news_item(1, tag="Harbour"), news_item(2, tag="Harbour")]).encode()
@@ -331,7 +332,7 @@ def test_the_connection_recorder_sees_an_allowed_connection(internal: _Server, c
 def test_post_of_an_internal_url_is_refused_and_nothing_is_stored(tmp_path: Path, internal: _Server) -> None:
     with running_bot(tmp_path) as bot:
         answer = bot.ask(f"/post {internal.url('/page.txt')}", user_id=ADMIN)
-        articles = bot.store.count_articles()
+        articles = count_articles(bot.store)
 
     assert answer.startswith("Could not read that page: 127.0.0.1 is a loopback address; ")
     assert "set [fetch] allow_private = true" in answer

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-import bot.store
+import bot.store.sqlite
 from bot.app import App
 from bot.cli import main
 from bot.config import Config
@@ -51,7 +51,7 @@ class CountingSink(FileSink):
 
 @pytest.fixture
 def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.store, "BUSY_TIMEOUT_SECONDS", BUSY_TIMEOUT)
+    monkeypatch.setattr(bot.store.sqlite, "BUSY_TIMEOUT_SECONDS", BUSY_TIMEOUT)
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""State: articles seen, source poll state, subscribers, the outbox and its ledger, digests. All SQL of newsbot
+lives in this package.
+
+One module per kind of record, each a part of the store over one shared connection (`part.StorePart`):
+`meta` (named values: pause, rate-limit and credential state), `articles` (articles, aliases, sources and their
+poll state), `outbox` (outbox rows and their ledger), `subscribers` (Telegram and email subscribers, their hashtags,
+sign-up requests, rate events), `digests` (digests and their deliveries). `schema` holds the versioned migrations
+(`mailbox_merge` the one that merges rows), `sqlite` the `SqliteStore` made of every part and `open_store`.
+
+Callers do not type against `SqliteStore`: each declares a small Protocol of the methods it uses (e.g.
+`bot.ingest.IngestStore`), so that another backend can implement the same methods. The SQL is plain (no
+SQLite-only functions in queries) to keep that possible.
+
+The ledger rule: one outbox row per (article, channel, recipient). A row becomes `sent` only after the
+publisher returned a receipt, so a crash between the two re-sends at most the item in flight.
+"""
+
+from bot.store.articles import AddedSource, SourceState
+from bot.store.digests import Delivery
+from bot.store.errors import StoreError, write_error
+from bot.store.meta import DIGEST_REQUEST_KEY, PAUSED_KEY, blocked_until_key, unauthorized_key
+from bot.store.outbox import OutboxItem, OutboxRow
+from bot.store.schema import MIGRATIONS, Migration
+from bot.store.sqlite import PRIVATE_FILE_MODE, SqliteStore, open_store
+from bot.store.states import AWAITING_CONFIRMATION, FAILED, PENDING, SENT, SKIPPED, STATES, UNKNOWN
+from bot.store.subscribers import EMAIL, EmailSubscriber, SignUpRequest, Subscriber
+from bot.store.times import from_db_time, to_db_time
+
+__all__ = [
+    "AWAITING_CONFIRMATION",
+    "DIGEST_REQUEST_KEY",
+    "EMAIL",
+    "FAILED",
+    "MIGRATIONS",
+    "PAUSED_KEY",
+    "PENDING",
+    "PRIVATE_FILE_MODE",
+    "SENT",
+    "SKIPPED",
+    "STATES",
+    "UNKNOWN",
+    "AddedSource",
+    "Delivery",
+    "EmailSubscriber",
+    "Migration",
+    "OutboxItem",
+    "OutboxRow",
+    "SignUpRequest",
+    "SourceState",
+    "SqliteStore",
+    "StoreError",
+    "Subscriber",
+    "blocked_until_key",
+    "from_db_time",
+    "open_store",
+    "to_db_time",
+    "unauthorized_key",
+    "write_error",
+]

@@ -1,0 +1,237 @@
+"""Articles and their aliases, the poll state of each source, and the sources added from chat."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.hashtags import normalize as normalize_tag
+from bot.models import Article
+from bot.store.part import StorePart
+from bot.store.times import db_time, from_db_time, to_db_time
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    name: str
+    etag: str = ""
+    last_modified: str = ""
+    primed: bool = False  # the first poll happened: later entries are new
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    next_poll: datetime | None = None
+    failures: int = 0
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddedSource:
+    name: str
+    url: str
+    hashtags: tuple[str, ...]
+    added_by: str
+    added_at: datetime
+
+
+# The columns `article_from_row` reads, of `articles a`.
+ARTICLE_COLUMNS = "a.key, a.source, a.title, a.link, a.text, a.hashtags, a.published, a.first_seen, a.image_url"
+
+
+def article_from_row(row: tuple[object, ...]) -> Article:
+    first_seen = from_db_time(str(row[7]))
+    assert first_seen is not None
+    return Article(
+        key=str(row[0]),
+        source=str(row[1]),
+        title=str(row[2]),
+        link=str(row[3]),
+        text=str(row[4]),
+        hashtags=tuple(json.loads(str(row[5]))),
+        published=from_db_time(row[6] if isinstance(row[6], str) else None),
+        first_seen=first_seen,
+        image_url=str(row[8]),
+    )
+
+
+class ArticlesPart(StorePart):
+    def find_article_key(self, aliases: Iterable[str]) -> str | None:
+        """The key of a known article that shares any of these identities."""
+        for alias in aliases:
+            row = self._db.execute("SELECT article_key FROM article_aliases WHERE alias = ?", (alias,)).fetchone()
+            if row is not None:
+                return str(row[0])
+        return None
+
+    def find_article_keys(self, aliases: Sequence[str]) -> dict[str, str]:
+        """alias -> article key, for those of `aliases` that are known (one query per 500 aliases)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(aliases), 500):
+            chunk = aliases[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._db.execute(
+                f"SELECT alias, article_key FROM article_aliases WHERE alias IN ({marks})", chunk
+            ).fetchall()
+            found.update((str(r[0]), str(r[1])) for r in rows)
+        return found
+
+    def add_article(self, article: Article) -> None:
+        self.add_articles([article])
+
+    def add_articles(self, articles: Sequence[Article]) -> None:
+        """New articles and their aliases, in one statement each (a feed's backlog arrives in one go)."""
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO articles (key, source, title, link, text, hashtags, published, first_seen, image_url)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        article.key,
+                        article.source,
+                        article.title,
+                        article.link,
+                        article.text,
+                        json.dumps(list(article.hashtags), ensure_ascii=False),
+                        to_db_time(article.published) if article.published else None,
+                        to_db_time(article.first_seen),
+                        article.image_url,
+                    )
+                    for article in articles
+                ],
+            )
+            self._db.executemany(
+                "INSERT INTO article_aliases (alias, article_key) VALUES (?, ?) ON CONFLICT (alias) DO NOTHING",
+                [(alias, article.key) for article in articles for alias in article.aliases],
+            )
+
+    def add_aliases(self, article_key: str, aliases: Iterable[str]) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO article_aliases (alias, article_key) VALUES (?, ?) ON CONFLICT (alias) DO NOTHING",
+                [(alias, article_key) for alias in aliases],
+            )
+
+    def get_article(self, key: str) -> Article | None:
+        row = self._db.execute(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.key = ?",
+            (key,),
+        ).fetchone()
+        return None if row is None else article_from_row(row)
+
+    def find_articles(self, key_prefix: str, limit: int = 5) -> list[Article]:
+        """Articles whose key starts with `key_prefix`, for commands that take a short key."""
+        rows = self._db.execute(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.key LIKE ? ORDER BY a.first_seen DESC LIMIT ?",
+            (key_prefix.replace("%", "").replace("_", "") + "%", limit),
+        ).fetchall()
+        return [article_from_row(row) for row in rows]
+
+    def recent_articles(self, limit: int, channel: str | None = None) -> list[Article]:
+        """Newest first; with `channel`, only articles that were routed to it."""
+        if channel is None:
+            rows = self._db.execute(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles a ORDER BY a.first_seen DESC, a.key LIMIT ?", (limit,)
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE EXISTS"
+                " (SELECT 1 FROM outbox o WHERE o.article_key = a.key AND o.channel = ?)"
+                " ORDER BY a.first_seen DESC, a.key LIMIT ?",
+                (channel, limit),
+            ).fetchall()
+        return [article_from_row(row) for row in rows]
+
+    def hashtags_seen(self, since: datetime, channel: str) -> list[tuple[str, int]]:
+        """The hashtags of the articles first seen after `since` and routed to `channel`, most used first.
+
+        Each comes once (compared case-insensitively) in the spelling it was first seen in, with the number of
+        articles that carry it. One grouped query: the rows are distinct spellings, not articles.
+        """
+        rows = self._db.execute(
+            "SELECT t.value, COUNT(*), MIN(a.first_seen) FROM articles a, json_each(a.hashtags) t"
+            " WHERE a.first_seen > ? AND EXISTS"
+            " (SELECT 1 FROM outbox o WHERE o.article_key = a.key AND o.channel = ?)"
+            " GROUP BY t.value",
+            (to_db_time(since), channel),
+        ).fetchall()
+        counts: dict[str, int] = {}
+        first: dict[str, tuple[str, str]] = {}  # key -> (first seen, spelling)
+        for value, count, first_seen in rows:
+            tag = str(value).lstrip("#")
+            key = normalize_tag(tag)
+            if not key:
+                continue
+            counts[key] = counts.get(key, 0) + int(count)
+            first[key] = min(first.get(key, (str(first_seen), tag)), (str(first_seen), tag))
+        ranked = sorted(counts, key=lambda key: (-counts[key], key))
+        return [(first[key][1], counts[key]) for key in ranked]
+
+    # -- sources: their poll state, and those added from chat -----------------------------------
+
+    def source_state(self, name: str) -> SourceState:
+        row = self._db.execute(
+            "SELECT name, etag, last_modified, primed, last_poll, last_success, next_poll, failures, last_error"
+            " FROM sources WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return SourceState(name=name)
+        return SourceState(
+            name=row[0],
+            etag=row[1],
+            last_modified=row[2],
+            primed=bool(row[3]),
+            last_poll=from_db_time(row[4]),
+            last_success=from_db_time(row[5]),
+            next_poll=from_db_time(row[6]),
+            failures=int(row[7]),
+            last_error=row[8],
+        )
+
+    def save_source_state(self, state: SourceState) -> None:
+        def t(moment: datetime | None) -> str | None:
+            return to_db_time(moment) if moment else None
+
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO sources (name, etag, last_modified, primed, last_poll, last_success, next_poll,"
+                " failures, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
+                " primed = excluded.primed, last_poll = excluded.last_poll, last_success = excluded.last_success,"
+                " next_poll = excluded.next_poll, failures = excluded.failures, last_error = excluded.last_error",
+                (
+                    state.name,
+                    state.etag,
+                    state.last_modified,
+                    int(state.primed),
+                    t(state.last_poll),
+                    t(state.last_success),
+                    t(state.next_poll),
+                    state.failures,
+                    state.last_error,
+                ),
+            )
+
+    def add_source(self, source: AddedSource) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO added_sources (name, url, hashtags, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    source.name,
+                    source.url,
+                    json.dumps(list(source.hashtags)),
+                    source.added_by,
+                    to_db_time(source.added_at),
+                ),
+            )
+
+    def remove_source(self, name: str) -> bool:
+        with self.transaction():
+            return self._db.execute("DELETE FROM added_sources WHERE name = ?", (name,)).rowcount > 0
+
+    def added_sources(self) -> list[AddedSource]:
+        rows = self._db.execute(
+            "SELECT name, url, hashtags, added_by, added_at FROM added_sources ORDER BY added_at, name"
+        ).fetchall()
+        return [AddedSource(str(r[0]), str(r[1]), tuple(json.loads(str(r[2]))), str(r[3]), db_time(r[4])) for r in rows]

@@ -1,0 +1,101 @@
+"""The digest ledger: one row per (digest, recipient), and the articles a digest collects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.models import Article
+from bot.store.articles import ARTICLE_COLUMNS, article_from_row
+from bot.store.part import StorePart
+from bot.store.states import PENDING, SENT, SKIPPED
+from bot.store.times import db_time, to_db_time
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One digest for one recipient, as the ledger holds it."""
+
+    digest_id: str
+    address: str
+    state: str
+    not_before: datetime
+    attempts: int
+    unknown_outcomes: int
+    last_error: str
+    message_id: str
+    period_end: datetime
+
+
+class DigestsPart(StorePart):
+    def create_digest(self, digest_id: str, period_end: datetime, now: datetime) -> int:
+        """Start a digest: one pending delivery per active email subscriber. Idempotent; returns rows added."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO digests (id, period_end, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (digest_id, to_db_time(period_end), to_db_time(now)),
+            )
+            before = self._db.total_changes
+            self._db.execute(
+                "INSERT INTO digest_deliveries (digest_id, address, state, not_before, updated_at)"
+                " SELECT ?, address, ?, ?, ? FROM subscribers WHERE channel = 'email' AND active = 1"
+                " ON CONFLICT (digest_id, address) DO NOTHING",
+                (digest_id, PENDING, to_db_time(now), to_db_time(now)),
+            )
+            return self._db.total_changes - before
+
+    def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
+        rows = self._db.execute(
+            "SELECT d.digest_id, d.address, d.state, d.not_before, d.attempts, d.unknown_outcomes, d.last_error,"
+            " d.message_id, g.period_end FROM digest_deliveries d JOIN digests g ON g.id = d.digest_id"
+            " WHERE d.state = ? AND d.not_before <= ? ORDER BY g.period_end, d.address LIMIT ?",
+            (PENDING, to_db_time(now), limit),
+        ).fetchall()
+        return [
+            Delivery(str(r[0]), str(r[1]), str(r[2]), db_time(r[3]), int(str(r[4])), int(str(r[5])), str(r[6]),
+                     str(r[7]), db_time(r[8]))
+            for r in rows
+        ]  # fmt: skip
+
+    def finish_delivery(
+        self,
+        delivery: Delivery,
+        state: str,
+        now: datetime,
+        *,
+        message_id: str = "",
+        reason: str = "",
+        article_count: int = 0,
+    ) -> None:
+        """Record the end of one delivery; a sent digest also moves the subscriber's "last digest" forward."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE digest_deliveries SET state = ?, message_id = ?, last_error = ?, article_count = ?,"
+                " updated_at = ? WHERE digest_id = ? AND address = ?",
+                (state, message_id, reason, article_count, to_db_time(now), delivery.digest_id, delivery.address),
+            )
+            if state in (SENT, SKIPPED):
+                self._db.execute(
+                    "UPDATE subscribers SET last_digest_at = ? WHERE channel = 'email' AND address = ?",
+                    (to_db_time(delivery.period_end), delivery.address),
+                )
+
+    def retry_delivery(
+        self, delivery: Delivery, not_before: datetime, reason: str, now: datetime, *, unknown: bool = False
+    ) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE digest_deliveries SET not_before = ?, last_error = ?, attempts = attempts + 1,"
+                " unknown_outcomes = unknown_outcomes + ?, updated_at = ? WHERE digest_id = ? AND address = ?",
+                (to_db_time(not_before), reason, int(unknown), to_db_time(now), delivery.digest_id, delivery.address),
+            )
+
+    def email_articles(self, since: datetime, until: datetime, limit: int = 200) -> list[Article]:
+        """Articles routed to the email channel and first seen in (since, until], oldest first."""
+        rows = self._db.execute(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.first_seen > ? AND a.first_seen <= ? AND EXISTS"
+            " (SELECT 1 FROM outbox o WHERE o.article_key = a.key AND o.channel = 'email')"
+            " ORDER BY a.first_seen, a.key LIMIT ?",
+            (to_db_time(since), to_db_time(until), limit),
+        ).fetchall()
+        return [article_from_row(row) for row in rows]

@@ -1,0 +1,30 @@
+"""The store's one error, and the words for what went wrong with the state file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bot.errors import NewsbotError
+
+
+class StoreError(NewsbotError):
+    """The state database cannot be opened or written."""
+
+
+def write_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """A StoreError that says what went wrong with the state file and what to do; the ledger is unchanged."""
+    reason = str(exc)
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in reason:
+        return StoreError(
+            f"state file {path}: another process is writing to it ({reason}); nothing was written. Stop the other"
+            " process (e.g. a `newsbot subscribers import` or an sqlite3 shell) and try again"
+        )
+    if name.startswith("SQLITE_FULL") or "full" in reason:
+        return StoreError(f"state file {path}: the disk is full ({reason}); nothing was written. Free some space")
+    if name.startswith("SQLITE_READONLY") or "readonly" in reason:
+        return StoreError(
+            f"state file {path}: cannot write to it ({reason}); check the permissions of the file and its folder"
+        )
+    return StoreError(f"state file {path}: cannot use it ({reason}); check that the disk and the folder are writable")

@@ -1,0 +1,181 @@
+"""The schema, versioned: `MIGRATIONS[i]` moves a database from version i to i+1 (an SQL script, or a function
+when rows must be merged), and `migrate` applies what is missing, each step in its own transaction.
+
+The SQL is plain (no SQLite-only functions in queries) so another backend can implement the same parts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from bot.store.errors import StoreError
+from bot.store.mailbox_merge import merge_mailbox_duplicates
+
+Migration = str | Callable[[sqlite3.Connection], None]  # an SQL script, or a step that needs Python
+
+
+def _migrate_to_5(db: sqlite3.Connection) -> None:
+    """4 -> 5: one subscriber per mailbox (see `merge_mailbox_duplicates`), and the table of limited events."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE rate_events (kind TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL);
+        CREATE INDEX rate_events_key ON rate_events (kind, key, at);
+        """,
+    )
+    merge_mailbox_duplicates(db)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    # 0 -> 1: the spine
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE articles (
+        key TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        title TEXT NOT NULL,
+        link TEXT NOT NULL,
+        text TEXT NOT NULL,
+        hashtags TEXT NOT NULL,
+        published TEXT,
+        first_seen TEXT NOT NULL,
+        image_url TEXT NOT NULL
+    );
+    CREATE INDEX articles_first_seen ON articles (first_seen);
+    CREATE TABLE article_aliases (
+        alias TEXT PRIMARY KEY,
+        article_key TEXT NOT NULL REFERENCES articles (key)
+    );
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        etag TEXT NOT NULL DEFAULT '',
+        last_modified TEXT NOT NULL DEFAULT '',
+        primed INTEGER NOT NULL DEFAULT 0,
+        last_poll TEXT,
+        last_success TEXT,
+        next_poll TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        article_key TEXT NOT NULL REFERENCES articles (key),
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        route TEXT NOT NULL,
+        template TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        remote_id TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (article_key, channel, recipient)
+    );
+    CREATE INDEX outbox_due ON outbox (channel, state, not_before);
+    CREATE INDEX outbox_route ON outbox (route, channel, state);
+    """,
+    # 1 -> 2: subscribers (Telegram chats now, email addresses later) and sources added from chat
+    """
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        address TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        status_reason TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (channel, address)
+    );
+    CREATE INDEX subscribers_active ON subscribers (channel, active);
+    CREATE TABLE subscriber_tags (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+        tag_key TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, tag_key)
+    );
+    CREATE INDEX subscriber_tags_key ON subscriber_tags (tag_key);
+    CREATE TABLE added_sources (
+        name TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        hashtags TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_updated ON outbox (channel, updated_at);
+    """,
+    # 2 -> 3: what a half-sent thread already posted, so it resumes instead of starting over
+    """
+    ALTER TABLE outbox ADD COLUMN progress TEXT NOT NULL DEFAULT '';
+    CREATE INDEX outbox_state ON outbox (channel, state, updated_at);
+    """,
+    # 3 -> 4: email subscriptions (double opt-in) and the digest ledger, one row per (digest, recipient)
+    """
+    ALTER TABLE subscribers ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE subscribers ADD COLUMN confirmed_at TEXT;
+    ALTER TABLE subscribers ADD COLUMN last_digest_at TEXT;
+    ALTER TABLE subscribers ADD COLUMN linked_chat TEXT NOT NULL DEFAULT '';
+    CREATE TABLE digests (
+        id TEXT PRIMARY KEY,
+        period_end TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE digest_deliveries (
+        digest_id TEXT NOT NULL REFERENCES digests (id),
+        address TEXT NOT NULL,
+        state TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        unknown_outcomes INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL DEFAULT '',
+        article_count INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (digest_id, address)
+    );
+    CREATE INDEX digest_deliveries_due ON digest_deliveries (state, not_before);
+    """,
+    _migrate_to_5,
+    # 5 -> 6: each sign-up request on its own, so that its confirmation link confirms what it asked for
+    """
+    CREATE TABLE email_sign_ups (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        hashtags TEXT NOT NULL DEFAULT '[]',
+        linked_chat TEXT NOT NULL DEFAULT '',
+        requested_at TEXT NOT NULL
+    );
+    CREATE INDEX email_sign_ups_address ON email_sign_ups (address);
+    """,
+)
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Bring the database up to the newest schema; a newer one than this newsbot knows is refused."""
+    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"the state file has schema version {version}, newer than this newsbot knows ({len(MIGRATIONS)});"
+            " upgrade newsbot"
+        )
+    for target, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if isinstance(migration, str):
+                _run_script(connection, migration)
+            else:
+                migration(connection)
+            connection.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+
+
+def _run_script(connection: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            connection.execute(statement)
