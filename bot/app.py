@@ -8,25 +8,24 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import NamedTuple
 
 from bot import digest
 from bot.config import Config
-from bot.digest_delivery import DeliveryReport, EmailDigest
+from bot.digest_delivery import DeliveryReport, EmailDigest, LinkMaker, MailSender
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import StateLock
-from bot.logs import kv
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
-from bot.publishers.base import DigestPublisher
 from bot.publishers.file_sink import write_atomically
 from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Digest, Renderer, XThread
 from bot.sources.connect import Connections
-from bot.store import DIGEST_REQUEST_KEY, SqliteStore, from_db_time, open_store, to_db_time, unauthorized_key
+from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store, unauthorized_key
 from bot.summarize import default_summarizer
 
 log = logging.getLogger("newsbot")
@@ -66,25 +65,55 @@ def check_templates(config: Config, renderer: Renderer) -> None:
 def build_email_digest(
     config: Config, store: SqliteStore, renderer: Renderer, environ: Mapping[str, str]
 ) -> EmailDigest:
-    """The live digest: SMTP sender, signed links on [web] public_url, DKIM when configured."""
-    from bot import web
+    """The digest job. Live: the SMTP sender, signed links on [web] public_url, DKIM when configured.
+
+    In a dry run the same job writes each mail as an `.eml` file (bot.publishers.file_sink.EmlWriter) and needs
+    no secret: without [email] sender, [web] public_url or the signing key, the mail shows placeholders for them.
+    """
     from bot.mail import MailIdentity, build_digest_message, load_dkim_key
-    from bot.publishers.email import SmtpSender
+
+    if config.output.dry_run:
+        from bot.publishers.file_sink import EmlWriter
+
+        email = replace(config.email, sender=config.email.sender or DRY_RUN_SENDER)
+        identity, dkim = MailIdentity.from_config(email), None
+        sender: MailSender = EmlWriter(config.output.dir)
+        links = _dry_run_links(config, environ)
+    else:
+        from bot.publishers.email import SmtpSender
+
+        identity, dkim = MailIdentity.from_config(config.email), load_dkim_key(config.email, environ)
+        links = _signed_links(config, environ)
+        sender = SmtpSender(
+            config.email,
+            username=environ.get(config.email.username_env, ""),
+            password=environ.get(config.email.password_env, ""),
+        )
+
+    def build(digest: Digest, to: str, name: str, unsubscribe: str, mailto: str, now: datetime) -> EmailMessage:
+        return build_digest_message(
+            digest, identity=identity, to=to, to_name=name, unsubscribe_url=unsubscribe, unsubscribe_mailto=mailto,
+            now=now, dkim=dkim,
+        )  # fmt: skip
+
+    return EmailDigest(store, renderer, config, sender, links, build)
+
+
+DRY_RUN_SENDER = "newsbot dry run <newsbot@example.invalid>"  # [email] sender, when a dry run has none
+DRY_RUN_PUBLIC_URL = "https://newsbot.example.invalid"  # [web] public_url, when a dry run has none
+
+
+def _signed_links(config: Config, environ: Mapping[str, str]) -> LinkMaker:
+    """The unsubscribe and preferences links, signed with the secret key on [web] public_url."""
+    from bot import web
     from bot.tokens import signer_from_environment
 
-    identity = MailIdentity.from_config(config.email)
-    dkim = load_dkim_key(config.email, environ)
     signer = signer_from_environment(config.web, environ)
     if not config.web.public_url:
         raise ConfigError(
             f"{config.path or 'config'}: web.public_url: needed for the unsubscribe and preferences links in the"
             " digest; set it to where subscribers reach `newsbot web`"
         )
-    sender = SmtpSender(
-        config.email,
-        username=environ.get(config.email.username_env, ""),
-        password=environ.get(config.email.password_env, ""),
-    )
 
     class Links:
         def unsubscribe(self, address: str, now: datetime) -> str:
@@ -93,20 +122,37 @@ def build_email_digest(
         def preferences(self, address: str, now: datetime) -> str:
             return web.preferences_url(config, signer, address, now)
 
-    def build(digest: Digest, to: str, name: str, unsubscribe: str, mailto: str, now: datetime) -> EmailMessage:
-        return build_digest_message(
-            digest, identity=identity, to=to, to_name=name, unsubscribe_url=unsubscribe, unsubscribe_mailto=mailto,
-            now=now, dkim=dkim,
-        )  # fmt: skip
+    return Links()
 
-    return EmailDigest(store, renderer, config, sender, Links(), build)
+
+def _dry_run_links(config: Config, environ: Mapping[str, str]) -> LinkMaker:
+    """The real links when [web] public_url and the key are set; else placeholders that no server accepts."""
+    try:
+        return _signed_links(config, environ)
+    except ConfigError:
+        base = (config.web.public_url or DRY_RUN_PUBLIC_URL).rstrip("/")
+
+        class Placeholders:
+            def unsubscribe(self, address: str, now: datetime) -> str:
+                return f"{base}/unsubscribe?dry-run"
+
+            def preferences(self, address: str, now: datetime) -> str:
+                return f"{base}/preferences?dry-run"
+
+        return Placeholders()
+
+
+class DigestPreview(NamedTuple):
+    html: Path
+    text: Path
+    article_count: int
 
 
 @dataclass
 class CycleReport:
     polls: list[PollReport] = field(default_factory=list)
     drain: DrainReport = field(default_factory=DrainReport)
-    digest_articles: int = 0
+    digest: DeliveryReport = field(default_factory=DeliveryReport)
 
     def summary(self) -> str:
         failed = [p for p in self.polls if p.error]
@@ -120,8 +166,8 @@ class CycleReport:
             parts.append(f"{self.drain.retry_later} to retry later")
         if self.drain.failed:
             parts.append(f"{self.drain.failed} failed")
-        if self.digest_articles:
-            parts.append(f"digest: {self.digest_articles} sent")
+        if self.digest.sent:
+            parts.append(f"digest: {self.digest.sent} sent")
         return ", ".join(parts)
 
 
@@ -150,8 +196,7 @@ class App:
             for channel in self.publishers:  # credentials may have been fixed since the last run
                 self.store.set_meta(unauthorized_key(channel), "")
             self.email_digest: EmailDigest | None = None
-            self.last_digest_delivery: DeliveryReport | None = None  # the latest mail batch, for the CLI to report
-            if "email" in config.channels_in_use() and not config.output.dry_run:
+            if "email" in config.channels_in_use():
                 self.email_digest = build_email_digest(config, self.store, self.renderer, os.environ)
         except BaseException:
             self.store.close()
@@ -184,62 +229,39 @@ class App:
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
         return self.outbox.drain(self.clock, should_stop)
 
-    def digest(self, *, force: bool = False, should_stop: Callable[[], bool] = lambda: False) -> int:
+    def digest(self, *, force: bool = False, should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
         """The weekly digest: sent when due (or when forced, or asked for with /digest send).
 
-        Live, every confirmed subscriber gets their own mail; in a dry run one digest of everything routed to
-        email is written to files. Returns how many digests went out (dry run: articles in the file). A stop
-        request ends the batch after the mail in flight; the rest stays pending in the ledger for the next start.
+        Every confirmed subscriber gets their own mail (in a dry run, an `.eml` file). Returns what happened to
+        each. A stop request ends the batch after the mail in flight; the rest stays pending in the ledger for
+        the next start.
         """
         requested = self.store.get_meta(DIGEST_REQUEST_KEY) == "1"  # an admin's /digest send
-        if self.store.is_paused() and not (force or requested):
-            return 0
-        if self.email_digest is None:
-            sent = self._digest_to_file(force=force or requested)
-        else:
-            sent = self._digest_by_mail(force=force or requested, should_stop=should_stop)
+        if self.email_digest is None or (self.store.is_paused() and not (force or requested)):
+            return DeliveryReport()
+        report = digest.run_digest(
+            self.store, self.email_digest, self.config.email, self.clock, force=force or requested,
+            should_stop=should_stop,
+        )  # fmt: skip
         if requested:
             self.store.set_meta(DIGEST_REQUEST_KEY, "")
-        return sent
+        return report
 
-    def preview_digest(self) -> tuple[Path, Path, int]:
-        """Write the next digest (everything routed to email since the last one) to [output] dir/email/."""
-        now = self.clock()
-        last = from_db_time(self.store.get_meta(digest.LAST_DIGEST_KEY))
-        since = last or now - timedelta(days=7)
-        articles = self.store.email_articles(since, now)
-        preview = self.renderer.render_digest(articles, title=self.config.email.digest_title)
+    def preview_digest(self, to: str = "") -> DigestPreview:
+        """Write the digest `to` would get if it were sent now to [output] dir/email/digest.html and digest.txt.
+
+        Without `to`: a reader of every hashtag (see `bot.digest.preview`). Raises digest.NotASubscriber.
+        """
+        preview = digest.preview(self.store, self.renderer, self.config.email, self.clock(), to)
         folder = self.config.output.dir / "email"
         html, text = folder / "digest.html", folder / "digest.txt"
         write_atomically(html, preview.html)
         write_atomically(text, preview.text)
-        return html, text, len(articles)
-
-    def _digest_to_file(self, *, force: bool) -> int:
-        publisher = self.publishers.get(digest.CHANNEL)
-        if publisher is None or not hasattr(publisher, "send_digest"):
-            return 0
-        sender: DigestPublisher = publisher  # type: ignore[assignment]
-        return digest.run_digest(self.store, self.renderer, sender, self.config.email, self.clock(), force=force)
-
-    def _digest_by_mail(self, *, force: bool, should_stop: Callable[[], bool]) -> int:
-        assert self.email_digest is not None
-        now = self.clock()
-        last = from_db_time(self.store.get_meta(digest.LAST_DIGEST_KEY))
-        if last is None and not force:
-            self.store.set_meta(digest.LAST_DIGEST_KEY, to_db_time(now))  # first start: wait for the first slot
-        elif force or digest.is_due(now, last, self.config.email):
-            self.email_digest.start(now)
-            self.store.set_meta(digest.LAST_DIGEST_KEY, to_db_time(now))
-        report = self.email_digest.deliver(self.clock, should_stop)
-        self.last_digest_delivery = report
-        if report.stopped:
-            log.error("%s", kv(event="digest_stopped", reason=report.stopped))
-        return report.sent
+        return DigestPreview(html, text, preview.article_count)
 
     def run_cycle(self, *, poll_all: bool = False, should_stop: Callable[[], bool] = lambda: False) -> CycleReport:
         """One full cycle: poll, publish what is due, send the digest if it is due."""
         report = CycleReport(polls=self.poll_due_sources(poll_all=poll_all))
         report.drain = self.drain(should_stop)
-        report.digest_articles = self.digest(should_stop=should_stop)
+        report.digest = self.digest(should_stop=should_stop)
         return report

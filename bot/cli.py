@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     mode = digest.add_mutually_exclusive_group(required=True)
     mode.add_argument("--preview", action="store_true", help="write its HTML and text to [output] dir/email/")
     mode.add_argument("--send", action="store_true", help="send each subscriber what they have not had yet")
+    digest.add_argument(
+        "--to",
+        metavar="ADDRESS",
+        help="with --preview: the digest this subscriber would get (default: a reader of every hashtag)",
+    )
 
     command("web", "serve the subscribe / confirm / unsubscribe pages on [web] host and port")
     _subscribers_parser(command("subscribers", "import or export subscribers as CSV, or unsubscribe some"), common)
@@ -453,21 +458,27 @@ def missing_secrets(config: Config, channel: str) -> list[str]:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from bot.app import App
+    from bot.digest import NotASubscriber
 
     config = _config(args)
+    if args.to is not None and not args.preview:
+        print("newsbot: --to goes with --preview (`digest --send` mails every subscriber)", file=sys.stderr)
+        return EXIT_USAGE
     with App(config) as app:
         if args.preview:
-            html, text, count = app.preview_digest()
-            print(f"next digest ({count} article(s)): {html} and {text}")
+            try:
+                html, text, count = app.preview_digest(args.to or "")
+            except NotASubscriber as error:
+                print(f"newsbot: {error}", file=sys.stderr)
+                return EXIT_USAGE
+            reader = f" for {args.to.strip()}" if args.to else ""
+            print(f"next digest{reader} ({count} article(s)): {html} and {text}")
             return EXIT_OK
         stop = _stop_on_signals()
-        sent = app.digest(force=True, should_stop=stop.is_set)
-    if config.output.dry_run:
-        print(f"dry run: digest with {sent} article(s) written to {config.output.dir / 'email'}")
-    elif app.last_digest_delivery is not None:
-        print(app.last_digest_delivery.summary())
-    else:
-        print(f"{sent} digest(s) sent")
+        report = app.digest(force=True, should_stop=stop.is_set)
+    print(report.summary())
+    if config.output.dry_run and report.sent:
+        print(f"dry run: nothing was mailed; each mail is an .eml file in {config.output.dir / 'email'}")
     _say_if_stopped(stop)
     return EXIT_OK
 

@@ -9,10 +9,12 @@ from typing import Any
 from bot.app import App
 from bot.config import Config, parse_config
 from bot.errors import RenderError
+from bot.ingest import PollReport
 from bot.models import Article
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
 STATE_NAME = ".newsbot-demo.sqlite"
+DEMO_READER = "reader@example.org"
 
 
 def demo_sources() -> list[dict[str, Any]]:
@@ -84,24 +86,39 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _rows(app: App, polls: list[PollReport]) -> list[Row]:
+    rows = []
+    for poll in polls:
+        for article in poll.new_articles:
+            channels = [r.channel for r in app.store.rows_for_article(article.key)]
+            rows.append(
+                Row(
+                    title=article.title,
+                    hashtags=" ".join("#" + t for t in article.hashtags) or "-",
+                    channels=", ".join(channels) or "(no route)",
+                    usage=_usage(app, article, channels),
+                )
+            )
+    return rows
+
+
+def _demo_reader(app: App) -> None:
+    """One confirmed subscriber of every hashtag, so the digest has someone to mail (as an .eml file)."""
+    if app.store.email_subscriber(DEMO_READER) is None:
+        app.store.request_email_subscription(DEMO_READER, (), app.clock())
+        app.store.confirm_email(DEMO_READER, app.clock())
+
+
 def run_demo(out_dir: Path) -> str:
     """Run one cycle and the digest on the samples; return what to print."""
     config = demo_config(out_dir)
     with App(config) as app:
+        _demo_reader(app)
         report = app.run_cycle(poll_all=True)
-        digest_count = app.digest(force=True)
-        rows = []
-        for poll in report.polls:
-            for article in poll.new_articles:
-                channels = [r.channel for r in app.store.rows_for_article(article.key)]
-                rows.append(
-                    Row(
-                        title=article.title,
-                        hashtags=" ".join("#" + t for t in article.hashtags) or "-",
-                        channels=", ".join(channels) or "(no route)",
-                        usage=_usage(app, article, channels),
-                    )
-                )
+        rows = _rows(app, report.polls)
+        if rows:  # a second run writes nothing
+            preview = app.preview_digest()
+            mailed = app.digest(force=True).sent
     if not rows:
         return (
             f"Nothing new: every sample article was already posted (state in {config.state.path}).\n"
@@ -109,7 +126,9 @@ def run_demo(out_dir: Path) -> str:
         )
     lines = [_table(rows), "", report.summary() + "."]
     lines.append(f"Posts written under {out_dir}/: telegram/*.html, x/*.txt")
-    if digest_count:
-        lines.append(f"Digest with {digest_count} article(s): {out_dir}/email/digest.html and digest.txt")
+    if preview.article_count:
+        lines.append(f"Digest with {preview.article_count} article(s): {out_dir}/email/digest.html and digest.txt")
+    if mailed:
+        lines.append(f"Digest mail to {DEMO_READER}, as it would go to the SMTP server: {out_dir}/email/*.eml")
     lines.append("Run the demo again: nothing new is posted the second time.")
     return "\n".join(lines)

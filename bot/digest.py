@@ -1,28 +1,37 @@
-"""The weekly digest: when it is due, and sending it once.
+"""The weekly digest: when it is due, sending it once, and previewing what a reader would get.
 
 The digest is due once the most recent scheduled time (`[email] digest_day` at `digest_time` in `timezone`)
 has passed since the last digest. A bot that was down over several scheduled times sends one digest when it
-comes back, not one per missed week.
+comes back, not one per missed week. On the very first start no digest goes out: the first one waits for the
+first scheduled time.
+
+There is one path: `run_digest` starts a digest when due and works through its deliveries with an
+`EmailDigest`, whose sender is SMTP or, in a dry run, `.eml` files. `preview` shows the articles that path would
+mail a reader, picked by the same function (`bot.digest_delivery.articles_for`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.addresses import InputRuleError, parse_address
 from bot.config import WEEKDAYS, EmailConfig
+from bot.digest_delivery import DeliveryReport, DigestStore, EmailDigest, articles_for
 from bot.logs import kv
-from bot.publishers.base import DigestPublisher
-from bot.render import Renderer
-from bot.store import SqliteStore, from_db_time, to_db_time
+from bot.render import Digest, Renderer
+from bot.store import from_db_time, to_db_time
 
 log = logging.getLogger("newsbot.digest")
 
-LAST_DIGEST_KEY = "digest.last_sent"
-RETRY_AT_KEY = "digest.retry_at"
-CHANNEL = "email"
-RETRY_DELAY = timedelta(minutes=10)
+LAST_DIGEST_KEY = "digest.last_sent"  # the latest digest's start, or the first start (which sends none)
+LAST_PERIOD_END_KEY = "digest.last_period_end"  # the latest digest's period end; unset before the first digest
+
+
+class NotASubscriber(ValueError):
+    """A preview was asked for an address that `digest --send` would not mail; the message says why."""
 
 
 def last_scheduled(now: datetime, email: EmailConfig) -> datetime:
@@ -44,40 +53,57 @@ def is_due(now: datetime, last_sent: datetime | None, email: EmailConfig) -> boo
 
 
 def run_digest(
-    store: SqliteStore,
-    renderer: Renderer,
-    publisher: DigestPublisher,
+    store: DigestStore,
+    mail: EmailDigest,
     email: EmailConfig,
-    now: datetime,
+    clock: Callable[[], datetime],
     *,
     force: bool = False,
-) -> int:
-    """Send the digest if due (or forced). Returns the number of articles in it (0: nothing sent)."""
+    should_stop: Callable[[], bool] = lambda: False,
+) -> DeliveryReport:
+    """Start a digest if one is due (or `force`), then deliver whatever is due, this digest's or an earlier one's.
+
+    A stop request ends the batch after the mail in flight; the rest stays pending in the ledger.
+    """
+    now = clock()
     last_sent = from_db_time(store.get_meta(LAST_DIGEST_KEY))
     if last_sent is None and not force:
-        # First start: the first digest goes out at the next scheduled time, not at once.
+        store.set_meta(LAST_DIGEST_KEY, to_db_time(now))  # first start: wait for the first scheduled time
+    elif force or is_due(now, last_sent, email):
+        mail.start(now)
         store.set_meta(LAST_DIGEST_KEY, to_db_time(now))
-        return 0
-    retry_at = from_db_time(store.get_meta(RETRY_AT_KEY))
-    if not force and (not is_due(now, last_sent, email) or (retry_at is not None and now < retry_at)):
-        return 0
-    rows = store.pending_rows(CHANNEL)
-    articles = [a for row in rows if (a := store.get_article(row.article_key)) is not None]
-    if not articles:
-        store.set_meta(LAST_DIGEST_KEY, to_db_time(now))
-        log.info("%s", kv(event="digest_skipped", reason="nothing new since the last digest"))
-        return 0
-    digest = renderer.render_digest(articles, title=email.digest_title)
+        store.set_meta(LAST_PERIOD_END_KEY, to_db_time(now))
+    report = mail.deliver(clock, should_stop)
+    if report.stopped:
+        log.error("%s", kv(event="digest_stopped", reason=report.stopped))
+    return report
+
+
+def preview(store: DigestStore, renderer: Renderer, email: EmailConfig, now: datetime, to: str = "") -> Digest:
+    """The digest `run_digest` would mail `to` if forced now, rendered without the reader's own links.
+
+    Without `to`: a reader of every hashtag who got the last digest (before the first one: a new subscriber).
+    Raises NotASubscriber when `to` is no address, or no active subscriber's.
+    """
+    if to:
+        hashtags, last_digest_at = _subscriber(store, to)
+    else:
+        hashtags, last_digest_at = (), from_db_time(store.get_meta(LAST_PERIOD_END_KEY))
+    articles = articles_for(store, hashtags, last_digest_at, now)
+    return renderer.render_digest(articles, title=email.digest_title, reader_hashtags=hashtags)
+
+
+def _subscriber(store: DigestStore, to: str) -> tuple[tuple[str, ...], datetime | None]:
     try:
-        receipt = publisher.send_digest(digest, "digest")
-    except Exception as exc:  # kept pending; tried again after RETRY_DELAY
-        store.set_meta(RETRY_AT_KEY, to_db_time(now + RETRY_DELAY))
-        log.error("%s", kv(event="digest_failed", reason=str(exc), retry_in=int(RETRY_DELAY.total_seconds())))
-        return 0
-    with store.transaction():
-        for row in rows:
-            store.mark_sent(row.id, receipt.remote_id, now)
-        store.set_meta(LAST_DIGEST_KEY, to_db_time(now))
-        store.set_meta(RETRY_AT_KEY, "")
-    log.info("%s", kv(event="digest_sent", articles=len(articles), remote_id=receipt.remote_id))
-    return len(articles)
+        address = parse_address(to)
+    except InputRuleError as error:
+        raise NotASubscriber(str(error)) from None
+    subscriber = store.email_subscriber(address)
+    if subscriber is None:
+        raise NotASubscriber(
+            f"{address} is not subscribed to the digest; `newsbot subscribers export --channel email` lists who is"
+        )
+    if not subscriber.active:
+        why = subscriber.status_reason or "not active"
+        raise NotASubscriber(f"{address} gets no digest ({why}): `newsbot digest --send` sends them nothing")
+    return subscriber.hashtags, subscriber.last_digest_at

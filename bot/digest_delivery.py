@@ -2,13 +2,16 @@
 
 A digest run starts by recording the digest and one pending delivery per active subscriber (`create_digest`),
 then works through the deliveries. Each subscriber gets the articles routed to email since their last digest
-(a new subscriber: the last 7 days) that match their hashtags; with nothing new they get nothing, and their
-"last digest" still moves on. Because every (digest, recipient) is a row, a crash or a pause resumes where it
-stopped and nobody gets the same digest twice.
+(a new subscriber: the last NEW_SUBSCRIBER_WINDOW) that match their hashtags (`articles_for`, which the
+previews use too); with nothing new they get nothing, and their "last digest" still moves on. Because every
+(digest, recipient) is a row, a crash or a pause resumes where it stopped and nobody gets the same digest twice.
 
-Outcomes: accepted → sent; 5xx for the address → the subscriber is marked bounced and not mailed again;
-4xx or network → retried later with backoff; refused credentials → the run stops, deliveries stay pending;
-no answer after the message was sent → retried once at most, then left `unknown` (never a third copy).
+What a failed send means is decided by bot.outcomes, the table the outbox reads too; the digest records it as:
+the address is gone (a 5xx for it) → failed, the subscriber marked bounced and not mailed again; rejected →
+failed with the reason; 4xx or network → retried later with backoff; refused credentials → the run stops,
+deliveries stay pending; no answer after the message was sent → retried once at most, then left `unknown`
+(never a third copy). The sender is SMTP (bot.publishers.email) or, in a dry run, `.eml` files
+(bot.publishers.file_sink.EmlWriter): the same ledger either way.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from email.utils import parseaddr
 from typing import Protocol
 
 from bot.config import Config
-from bot.errors import PublishError, RecipientGone, Rejected, Unauthorized, UnknownOutcome
+from bot.errors import PublishError
 from bot.hashtags import normalize
 from bot.logs import kv
 from bot.models import Article
+from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.ratelimit import STOP_CHECK_SECONDS
 from bot.render import Digest, Renderer
-from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, SqliteStore
+from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, OutboxRow
 
 log = logging.getLogger("newsbot.digest")
 
@@ -37,6 +41,33 @@ NEW_SUBSCRIBER_WINDOW = timedelta(days=7)
 RETRY_BASE = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
+
+
+class DigestStore(Protocol):
+    """What the digest needs of the store (`bot.store.SqliteStore` is one)."""
+
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def email_articles(self, since: datetime, until: datetime, limit: int = 200) -> list[Article]: ...
+    def email_subscriber(self, address: str) -> EmailSubscriber | None: ...
+    def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
+    def pending_rows(self, channel: str, limit: int = 1000) -> list[OutboxRow]: ...
+    def mark_sent(self, row_id: int, remote_id: str, now: datetime) -> None: ...
+    def create_digest(self, digest_id: str, period_end: datetime, now: datetime) -> int: ...
+    def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]: ...
+    def finish_delivery(
+        self,
+        delivery: Delivery,
+        state: str,
+        now: datetime,
+        *,
+        message_id: str = "",
+        reason: str = "",
+        article_count: int = 0,
+    ) -> None: ...
+    def retry_delivery(
+        self, delivery: Delivery, not_before: datetime, reason: str, now: datetime, *, unknown: bool = False
+    ) -> None: ...
 
 
 class MailSender(Protocol):
@@ -101,10 +132,20 @@ def matching(articles: Sequence[Article], hashtags: Sequence[str]) -> list[Artic
     return [a for a in articles if wanted & {normalize(tag) for tag in a.hashtags}]
 
 
+def articles_for(
+    store: DigestStore, hashtags: Sequence[str], last_digest_at: datetime | None, period_end: datetime
+) -> list[Article]:
+    """The articles a reader gets in a digest that ends at `period_end`: the one selection the send and every
+    preview use. Routed to email since the reader's last digest (a new reader: NEW_SUBSCRIBER_WINDOW before
+    `period_end`), with any of the reader's hashtags (no hashtags: all of them)."""
+    since = last_digest_at or period_end - NEW_SUBSCRIBER_WINDOW
+    return matching(store.email_articles(since, period_end), hashtags)
+
+
 class EmailDigest:
     def __init__(
         self,
-        store: SqliteStore,
+        store: DigestStore,
         renderer: Renderer,
         config: Config,
         sender: MailSender,
@@ -147,7 +188,7 @@ class EmailDigest:
         if subscriber is None or not subscriber.active:
             self.store.finish_delivery(delivery, SKIPPED, now, reason="no longer subscribed")
             return
-        articles = self._articles_for(subscriber, delivery.period_end)
+        articles = articles_for(self.store, subscriber.hashtags, subscriber.last_digest_at, delivery.period_end)
         if not articles:
             self.store.finish_delivery(delivery, SKIPPED, now, reason="nothing new")
             report.nothing_new += 1
@@ -207,39 +248,50 @@ class EmailDigest:
             time.sleep(min(wait, STOP_CHECK_SECONDS))
         return True
 
-    def _articles_for(self, subscriber: EmailSubscriber, period_end: datetime) -> list[Article]:
-        since = subscriber.last_digest_at or period_end - NEW_SUBSCRIBER_WINDOW
-        return matching(self.store.email_articles(since, period_end), subscriber.hashtags)
-
     def _failed(self, delivery: Delivery, error: Exception, now: datetime, report: DeliveryReport) -> None:
+        """Record a failed send; what the error means comes from bot.outcomes, as in the outbox."""
         fields = {"digest": delivery.digest_id}
-        if isinstance(error, RecipientGone):
-            self.store.finish_delivery(delivery, FAILED, now, reason=f"bounced: {error}")
-            self.store.deactivate_subscriber("email", delivery.address, f"bounced: {error}", now)
-            log.warning("%s", kv(event="digest_bounced", reason=str(error), **fields))
-            report.bounced += 1
-        elif isinstance(error, Unauthorized):
-            report.stopped = f"the SMTP server refused the credentials ({error}); deliveries stay queued"
-            log.error("%s", kv(event="smtp_unauthorized", reason=str(error)))
-        elif isinstance(error, UnknownOutcome):
-            if delivery.unknown_outcomes >= 1:
-                # Already resent once after a lost answer: a third copy is worse than a missing one.
-                self.store.finish_delivery(delivery, UNKNOWN, now, reason=f"outcome unknown twice: {error}")
-                report.unknown += 1
-            else:
-                self.store.retry_delivery(delivery, now + RETRY_BASE, str(error), now, unknown=True)
-                report.retry_later += 1
-            log.warning("%s", kv(event="digest_outcome_unknown", reason=str(error), **fields))
-        elif isinstance(error, Rejected) or delivery.attempts + 1 >= MAX_ATTEMPTS:
-            self.store.finish_delivery(delivery, FAILED, now, reason=str(error))
-            log.error("%s", kv(event="digest_failed", reason=str(error), **fields))
-            report.failed += 1
+        match outcome_of(error):
+            case Outcome.GONE:
+                self.store.finish_delivery(delivery, FAILED, now, reason=f"bounced: {error}")
+                self.store.deactivate_subscriber("email", delivery.address, f"bounced: {error}", now)
+                log.warning("%s", kv(event="digest_bounced", reason=str(error), **fields))
+                report.bounced += 1
+            case Outcome.STOP:
+                report.stopped = f"the SMTP server refused the credentials ({error}); deliveries stay queued"
+                log.error("%s", kv(event="smtp_unauthorized", reason=str(error)))
+            case Outcome.UNKNOWN:
+                self._unknown(delivery, error, now, report)
+            case Outcome.REJECTED | Outcome.DUPLICATE:
+                self._failed_for_good(delivery, str(error), now, report)
+            case Outcome.WAIT | Outcome.RETRY:
+                self._retry(delivery, error, now, report)
+
+    def _unknown(self, delivery: Delivery, error: Exception, now: datetime, report: DeliveryReport) -> None:
+        if delivery.unknown_outcomes >= 1:
+            # Already resent once after a lost answer: a third copy is worse than a missing one.
+            self.store.finish_delivery(delivery, UNKNOWN, now, reason=f"outcome unknown twice: {error}")
+            report.unknown += 1
         else:
-            reason = str(error) if isinstance(error, PublishError) else f"{type(error).__name__}: {error}"
-            wait = min(RETRY_BASE * 2**delivery.attempts, RETRY_MAX)
-            self.store.retry_delivery(delivery, now + wait, reason, now)
-            log.warning("%s", kv(event="digest_retry_later", reason=reason, **fields))
+            self.store.retry_delivery(delivery, now + RETRY_BASE, str(error), now, unknown=True)
             report.retry_later += 1
+        log.warning("%s", kv(event="digest_outcome_unknown", reason=str(error), digest=delivery.digest_id))
+
+    def _failed_for_good(self, delivery: Delivery, reason: str, now: datetime, report: DeliveryReport) -> None:
+        self.store.finish_delivery(delivery, FAILED, now, reason=reason)
+        log.error("%s", kv(event="digest_failed", reason=reason, digest=delivery.digest_id))
+        report.failed += 1
+
+    def _retry(self, delivery: Delivery, error: Exception, now: datetime, report: DeliveryReport) -> None:
+        """Retry with backoff (a rate limit: no sooner than it asks), until MAX_ATTEMPTS."""
+        if delivery.attempts + 1 >= MAX_ATTEMPTS:
+            self._failed_for_good(delivery, str(error), now, report)
+            return
+        reason = str(error) if isinstance(error, PublishError) else f"{type(error).__name__}: {error}"
+        wait = max(min(RETRY_BASE * 2**delivery.attempts, RETRY_MAX), timedelta(seconds=wait_seconds(error)))
+        self.store.retry_delivery(delivery, now + wait, reason, now)
+        log.warning("%s", kv(event="digest_retry_later", reason=reason, digest=delivery.digest_id))
+        report.retry_later += 1
 
 
 def unsubscribe_mailto(sender: str) -> str:

@@ -1,11 +1,13 @@
 """Draining the outbox: render each due item, hand it to its channel's publisher, record the outcome.
 
-This is the one place that decides what a publishing error means:
-- RateLimited: the item waits exactly `retry_after` seconds; the channel pauses for the rest of this drain.
-- Unauthorized: the channel stops until restart (its queue is kept); the reason is kept for `/status`.
-- Rejected: the item is marked failed with the reason, never retried.
-- RecipientGone: the item is marked skipped.
-- any other PublishError or unexpected exception: retried later with exponential backoff, up to
+What a publishing error means is decided by one table, bot.outcomes (the email digest reads it too); here is
+how the outbox records each outcome:
+- WAIT (RateLimited): the item waits exactly `retry_after` seconds; the channel pauses for the rest of this drain.
+- STOP (Unauthorized): the channel stops until restart (its queue is kept); the reason is kept for `/status`.
+- UNKNOWN: the item is marked unknown (/post sends it again, /skip if it went out).
+- DUPLICATE: skipped. REJECTED: marked failed with the reason, never retried.
+- GONE (RecipientGone): the item is marked skipped and the subscriber deactivated.
+- RETRY (any other PublishError or unexpected exception): retried later with exponential backoff, up to
   `[outbox] max_attempts`, then marked failed.
 """
 
@@ -20,18 +22,10 @@ from typing import Protocol
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.errors import (
-    Duplicate,
-    PublishError,
-    RateLimited,
-    RecipientGone,
-    Rejected,
-    RenderError,
-    Unauthorized,
-    UnknownOutcome,
-)
+from bot.errors import PublishError, RenderError
 from bot.logs import kv
 from bot.models import Article, Post, Receipt
+from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.publishers import Publisher
 from bot.publishers.base import BatchPublisher
 from bot.render import Renderer
@@ -259,7 +253,7 @@ class Outbox:
             raise _ChannelPaused(halts[0])
 
     def _record(self, row: OutboxRow, outcome: Receipt | Exception, clock: Clock, report: DrainReport) -> str:
-        """Write one outcome to the ledger. Returns why the channel must pause ("" to go on)."""
+        """Write one outcome to the ledger (what an error means: bot.outcomes). Returns why the channel must pause."""
         fields = {"article": row.article_key, "channel": row.channel, "recipient": row.recipient}
         if isinstance(outcome, PublishError) and outcome.progress:
             self.store.save_progress(row.id, outcome.progress, clock())
@@ -269,44 +263,51 @@ class Outbox:
             self._follow_migration(row, outcome, clock)
             log.info("%s", kv(event="sent", remote_id=outcome.remote_id, **fields))
             report.sent += 1
-        elif isinstance(outcome, RateLimited):
-            wait = max(outcome.retry_after, 0.0)
-            not_before = clock() + timedelta(seconds=math.ceil(wait))
-            self.store.defer(row.id, not_before, str(outcome), clock(), count_attempt=False)
-            # Kept in the state file, so a restarted process (or the next `newsbot once`) waits too.
-            self.store.set_meta(blocked_until_key(row.channel), to_db_time(not_before))
-            log.warning("%s", kv(event="rate_limited", retry_after=wait, **fields))
-            report.retry_later += 1
-            return f"rate limited, retrying in {wait:g} s"
-        elif isinstance(outcome, Unauthorized):
-            reason = f"credentials refused ({outcome}); fix them and restart newsbot — the queue is kept"
-            self.unauthorized[row.channel] = reason
-            self.store.set_meta(unauthorized_key(row.channel), reason)
-            log.error("%s", kv(event="unauthorized", channel=row.channel, reason=str(outcome)))
-            return reason
-        elif isinstance(outcome, UnknownOutcome):
-            self.store.mark_unknown(
-                row.id, f"outcome unknown: {outcome}; /post to send again, /skip if it went out", clock()
-            )
-            log.error("%s", kv(event="outcome_unknown", reason=str(outcome), **fields))
-            report.failed += 1
-        elif isinstance(outcome, Duplicate):
-            self.store.mark_skipped(row.id, str(outcome), clock())
-            log.warning("%s", kv(event="duplicate", reason=str(outcome), **fields))
-            report.skipped += 1
-        elif isinstance(outcome, Rejected):
-            self.store.mark_failed(row.id, f"rejected: {outcome.reason}", clock())
-            log.error("%s", kv(event="rejected", reason=outcome.reason, **fields))
-            report.failed += 1
-        elif isinstance(outcome, RecipientGone):
-            self.store.mark_skipped(row.id, f"recipient gone: {outcome}", clock())
-            if not is_own_target(row.channel, row.recipient):
-                self.store.deactivate_subscriber(row.channel, row.recipient, str(outcome), clock())
-            log.warning("%s", kv(event="recipient_gone", reason=str(outcome), **fields))
-            report.skipped += 1
-        else:  # transient PublishError, or a bug in a publisher: retry, never lose the item
-            self._retry_later(row, outcome, clock, report)
+            return ""
+        match outcome_of(outcome):
+            case Outcome.WAIT:
+                return self._wait(row, outcome, clock, report)
+            case Outcome.STOP:
+                reason = f"credentials refused ({outcome}); fix them and restart newsbot — the queue is kept"
+                self.unauthorized[row.channel] = reason
+                self.store.set_meta(unauthorized_key(row.channel), reason)
+                log.error("%s", kv(event="unauthorized", channel=row.channel, reason=str(outcome)))
+                return reason
+            case Outcome.UNKNOWN:
+                self.store.mark_unknown(
+                    row.id, f"outcome unknown: {outcome}; /post to send again, /skip if it went out", clock()
+                )
+                log.error("%s", kv(event="outcome_unknown", reason=str(outcome), **fields))
+                report.failed += 1
+            case Outcome.DUPLICATE:
+                self.store.mark_skipped(row.id, str(outcome), clock())
+                log.warning("%s", kv(event="duplicate", reason=str(outcome), **fields))
+                report.skipped += 1
+            case Outcome.REJECTED:
+                self.store.mark_failed(row.id, f"rejected: {outcome}", clock())
+                log.error("%s", kv(event="rejected", reason=str(outcome), **fields))
+                report.failed += 1
+            case Outcome.GONE:
+                self.store.mark_skipped(row.id, f"recipient gone: {outcome}", clock())
+                if not is_own_target(row.channel, row.recipient):
+                    self.store.deactivate_subscriber(row.channel, row.recipient, str(outcome), clock())
+                log.warning("%s", kv(event="recipient_gone", reason=str(outcome), **fields))
+                report.skipped += 1
+            case Outcome.RETRY:  # transient PublishError, or a bug in a publisher: retry, never lose the item
+                self._retry_later(row, outcome, clock, report)
         return ""
+
+    def _wait(self, row: OutboxRow, error: Exception, clock: Clock, report: DrainReport) -> str:
+        """Rate limited: the row waits exactly `retry_after`, and so does the channel. Returns why it pauses."""
+        wait = wait_seconds(error)
+        not_before = clock() + timedelta(seconds=math.ceil(wait))
+        self.store.defer(row.id, not_before, str(error), clock(), count_attempt=False)
+        # Kept in the state file, so a restarted process (or the next `newsbot once`) waits too.
+        self.store.set_meta(blocked_until_key(row.channel), to_db_time(not_before))
+        fields = {"article": row.article_key, "channel": row.channel, "recipient": row.recipient}
+        log.warning("%s", kv(event="rate_limited", retry_after=wait, **fields))
+        report.retry_later += 1
+        return f"rate limited, retrying in {wait:g} s"
 
     def _follow_migration(self, row: OutboxRow, receipt: Receipt, clock: Clock) -> None:
         new_address = receipt.extra.get("migrated_to")

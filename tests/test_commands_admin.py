@@ -388,10 +388,27 @@ def test_a_reply_in_several_messages_waits_out_the_flood_limit(tmp_path: Path) -
         assert len(replies) == 3 and bot.fake.count_429 >= 1
 
 
+def test_digest_preview_for_an_address_shows_what_that_subscriber_would_get(bot: BotChat) -> None:
+    add_digest_articles(bot, 2)
+    now = datetime.now(UTC)
+    for address, tags in (("world@example.org", ("World",)), ("sports@example.org", ("Sports",))):
+        bot.store.request_email_subscription(address, tags, now)
+        bot.store.confirm_email(address, now)
+
+    replies = bot.send("/digest preview World@Example.org", user_id=ADMIN, replies=2)
+    assert "Digest preview: 2 article(s)" in visible_text(replies[0].text)
+    assert "Nothing new for sports@example.org" in bot.ask("/digest preview sports@example.org", user_id=ADMIN)
+    assert "not subscribed" in bot.ask("/digest preview nobody@example.org", user_id=ADMIN)
+
+
 def add_digest_articles(bot: BotChat, count: int) -> None:
+    """Articles routed to email an hour ago on the wall clock the commands run on, so in the next digest."""
+    age = int((NOW - datetime.now(UTC)).total_seconds() // 60) + 60  # first_seen = NOW - age
     for n in range(count):
         text = " ".join(f"Sentence {i} of story {n} says something about the council." for i in range(40))
-        article = add_article(bot.store, f"d{n:02d}", f"Story {n} " + "long title words " * 5, ("World",), text=text)
+        article = add_article(
+            bot.store, f"d{n:02d}", f"Story {n} " + "long title words " * 5, ("World",), text=text, age_minutes=age
+        )
         bot.store.enqueue([OutboxItem(article.key, "email", "digest", "all", "", NOW)], NOW)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -88,7 +91,7 @@ def test_each_confirmed_subscriber_gets_their_articles_in_one_deliverable_mail(
         confirmed(app, "climate@example.org", "Climate")
         confirmed(app, "sports@example.org", "Sports")
         app.store.request_email_subscription("unconfirmed@example.org", (), clock())
-        assert app.digest(force=True) == 2
+        assert app.digest(force=True).sent == 2
         assert deliveries(app) == {"all@example.org": SENT, "climate@example.org": SENT, "sports@example.org": SKIPPED}
     [everything] = mails_to(fake_smtp, "all@example.org")
     [climate] = mails_to(fake_smtp, "climate@example.org")
@@ -114,9 +117,9 @@ def test_sending_again_with_nothing_new_sends_nothing(
     with App(config, clock=clock) as app:
         app.poll_due_sources(poll_all=True)
         confirmed(app, "reader@example.org")
-        assert app.digest(force=True) == 1
+        assert app.digest(force=True).sent == 1
         clock.advance(hours=1)
-        assert app.digest(force=True) == 0
+        assert app.digest(force=True).sent == 0
     assert len(fake_smtp.messages) == 1
 
 
@@ -126,14 +129,14 @@ def test_digest_goes_out_once_at_the_scheduled_time_even_after_downtime(
     config = mail_config([news_item(1)], digest_day="wednesday", digest_time="08:00", timezone="Europe/Berlin")
     with App(config, clock=clock) as app:  # Monday 23 November, 12:00 UTC
         confirmed(app, "reader@example.org")
-        assert app.digest() == 0  # first start: waits for the first scheduled time
+        assert app.digest().sent == 0  # first start: waits for the first scheduled time
         clock.now = datetime.fromisoformat("2026-11-25T06:59:00+00:00")  # 07:59 in Berlin
-        assert app.digest() == 0
+        assert app.digest().sent == 0
     clock.now = datetime.fromisoformat("2026-12-10T09:00:00+00:00")  # down for two scheduled times
     with App(config, clock=clock) as app:
         app.poll_due_sources(poll_all=True)  # an article of the last week
-        assert app.digest() == 1
-        assert app.digest() == 0
+        assert app.digest().sent == 1
+        assert app.digest().sent == 0
     assert len(fake_smtp.messages) == 1
 
 
@@ -373,7 +376,7 @@ def test_a_stop_request_does_not_wait_for_a_slow_send_rate_and_the_rest_stays_du
         asker = threading.Thread(target=ask_to_stop_while_the_second_mail_waits_its_turn, daemon=True)
         asker.start()
         # Without a stop-aware wait this call would sleep 1,000 s before the second mail (pytest-timeout fails it).
-        sent = app.digest(force=True, should_stop=stop.is_set)
+        sent = app.digest(force=True, should_stop=stop.is_set).sent
         asker.join()
 
         assert sent == 1
@@ -427,7 +430,7 @@ def test_a_name_that_would_forge_headers_never_reaches_the_digest_on_the_wire(
         assert page.status_code == 200
     with App(config, clock=clock) as app:
         app.poll_due_sources(poll_all=True)
-        assert app.digest(force=True) == 1
+        assert app.digest(force=True).sent == 1
     [received] = [m for m in fake_smtp.messages if reader in m.rcpt_tos]
     names = header_names(received.data)
     assert names.count(b"Subject") == 1 and names.count(b"To") == 1
@@ -453,14 +456,14 @@ def test_an_address_that_cannot_go_in_a_header_fails_that_delivery_with_the_reas
         app.store.confirm_email(bad_address, clock())
         confirmed(app, "z@example.org")
 
-        assert app.digest(force=True) == 2
+        report = app.digest(force=True)
+        assert report.sent == 2
 
         assert deliveries(app) == {"a@example.org": SENT, bad_address: FAILED, "z@example.org": SENT}
         [reason] = app.store._db.execute(
             "SELECT last_error FROM digest_deliveries WHERE address = ?", (bad_address,)
         ).fetchone()
-        assert app.last_digest_delivery is not None
-        summary = app.last_digest_delivery.summary()
+        summary = report.summary()
     assert reason.startswith("the mail could not be built:") and "CR or LF" in reason
     assert "fix the subscriber's name" in reason
     assert summary == "2 digest(s) sent; 1 failed for good (the log has each reason)"
@@ -527,7 +530,7 @@ def test_the_digest_header_and_subject_give_the_dates_of_its_stories(
         clock.now = datetime.fromisoformat("2026-11-26T09:00:00+00:00")
         app.poll_due_sources(poll_all=True)  # found on 26 November, written on 10–12 November
         clock.now = datetime.fromisoformat("2026-12-02T09:00:00+00:00")
-        assert app.digest(force=True) == 1
+        assert app.digest(force=True).sent == 1
     [mail] = mails_to(fake_smtp, "reader@example.org")
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
@@ -592,3 +595,116 @@ def test_share_links_and_the_unsubscribe_link_in_the_mail_are_tap_targets_at_lea
         assert pixels(style.get("font-size", "0px"))[0] >= 14
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "  X: <https://x.com/intent/post?" in text  # the text part keeps one share link a line
+
+
+# --- one digest path: the previews and the dry run show what the send mails ---------------------------------------
+
+
+def story_titles(text: str) -> list[str]:
+    return re.findall(r"Story number \d+", text)
+
+
+def test_a_preview_for_a_subscriber_shows_exactly_the_articles_the_send_mails_them(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    config = mail_config([news_item(1, tag="Climate"), news_item(2, tag="Sports"), news_item(3, tag="Climate")])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "climate@example.org", "Climate")
+        confirmed(app, "everything@example.org")
+        _html, text, count = app.preview_digest("Climate@Example.org")
+        for_climate = text.read_text(encoding="utf-8")
+        for_everyone = app.preview_digest().text.read_text(encoding="utf-8")
+
+        assert app.digest(force=True).sent == 2
+
+    [climate_mail] = mails_to(fake_smtp, "climate@example.org")
+    [everything_mail] = mails_to(fake_smtp, "everything@example.org")
+    assert count == 2
+    assert story_titles(for_climate) == story_titles(plain_text(climate_mail))
+    assert sorted(story_titles(for_climate)) == ["Story number 1", "Story number 3"]
+    assert story_titles(for_everyone) == story_titles(plain_text(everything_mail))
+    assert len(story_titles(for_everyone)) == 3
+
+
+def test_the_preview_after_a_digest_shows_only_what_came_since_as_the_next_send_does(
+    mail_config: Callable[..., Config], tmp_path: Path, fake_smtp: FakeSmtp, clock: FakeClock
+) -> None:
+    feed = tmp_path / "feed.xml"
+    config = mail_config([news_item(1)])
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "reader@example.org")
+        app.digest(force=True)
+        clock.advance(hours=1)
+        feed.write_text(rss([news_item(1), news_item(2)]), encoding="utf-8")
+        app.poll_due_sources(poll_all=True)
+
+        previewed = app.preview_digest()
+        for_reader = app.preview_digest("reader@example.org")
+        app.digest(force=True)
+
+    assert previewed.article_count == for_reader.article_count == 1
+    assert story_titles(plain_text(mails_to(fake_smtp, "reader@example.org")[-1])) == ["Story number 2"]
+
+
+def test_a_dry_run_writes_each_mail_as_an_eml_file_with_its_headers_and_keeps_the_same_ledger(
+    mail_config: Callable[..., Config], fake_smtp: FakeSmtp, tmp_path: Path, clock: FakeClock
+) -> None:
+    live = mail_config([news_item(1, tag="Climate")])
+    config = dataclasses.replace(live, output=dataclasses.replace(live.output, dry_run=True))
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "climate@example.org", "Climate")
+        confirmed(app, "sports@example.org", "Sports")
+
+        report = app.digest(force=True)
+
+        assert report.summary() == "1 digest(s) sent; 1 subscriber(s) had nothing new matching their hashtags"
+        assert deliveries(app) == {"climate@example.org": SENT, "sports@example.org": SKIPPED}
+        assert app.digest(force=True).sent == 0  # nothing new: nothing written again
+    [eml] = (tmp_path / "out" / "email").glob("*.eml")
+    mail = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
+    assert fake_smtp.messages == []
+    assert eml.name.endswith(".climate@example.org.eml")
+    assert mail["To"] == "climate@example.org" and mail["From"] == "Example News <news@example.com>"
+    assert mail["Message-ID"] and mail["Date"] and mail["List-Id"]
+    assert str(mail["List-Unsubscribe"]).startswith("<https://news.example.com/newsbot/")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert story_titles(plain_text(mail)) == ["Story number 1"]
+
+
+def test_a_dry_run_without_sender_link_base_or_key_still_writes_the_mail_with_placeholders(
+    make_config: Callable[..., Config], feed_file: Callable[..., Path], tmp_path: Path, clock: FakeClock
+) -> None:
+    config = make_config(
+        sources=[{"name": "feed", "url": str(feed_file([news_item(1)])), "backfill": 1}],
+        routes=[{"name": "all", "hashtags": ["*"], "channels": ["email"]}],
+    )
+    with App(config, clock=clock) as app:
+        app.poll_due_sources(poll_all=True)
+        confirmed(app, "reader@example.org")
+        assert app.digest(force=True).sent == 1
+    [eml] = (tmp_path / "out" / "email").glob("*.eml")
+    mail = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
+    assert "example.invalid" in str(mail["From"]) and "example.invalid" in str(mail["List-Unsubscribe"])
+
+
+def test_digest_preview_to_an_address_that_gets_no_digest_says_why_and_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[output]\ndry_run = true\n[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["email"]\n',
+        encoding="utf-8",
+    )
+    unknown = newsbot("digest", "--preview", "--to", "nobody@example.org", cwd=tmp_path)
+    malformed = newsbot("digest", "--preview", "--to", "no-at-sign", cwd=tmp_path)
+    misplaced = newsbot("digest", "--send", "--to", "a@example.org", cwd=tmp_path)
+
+    assert unknown.returncode == malformed.returncode == misplaced.returncode == 2
+    assert "nobody@example.org is not subscribed" in unknown.stderr
+    assert "needs one @" in malformed.stderr
+    assert "--to goes with --preview" in misplaced.stderr
+    assert "Traceback" not in unknown.stderr + malformed.stderr + misplaced.stderr
+
+
+def plain_text(mail: EmailMessage) -> str:
+    return str(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]

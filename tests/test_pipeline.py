@@ -135,6 +135,7 @@ def test_dry_run_writes_each_channel_in_the_demo_layout(
     config = make_config(sources=[{"name": "feed", "url": str(feed_file([news_item(1)])), "backfill": 1}])
     with App(config, clock=clock) as app:
         app.run_cycle(poll_all=True)
+        app.preview_digest()  # the digest's HTML and text; a dry run mails subscribers as .eml files
         app.digest(force=True)
         [row] = [r for r in app.store.rows_for_article(app.store.find_articles("")[0].key) if r.channel == "x"]
     out = tmp_path / "out"

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
+from bot import digest as weekly_digest
 from bot import telegram_html
 from bot.commands.context import (
     Command,
@@ -42,7 +43,7 @@ from bot.identity import build_article
 from bot.ingest import Ingest
 from bot.logs import kv
 from bot.models import Article
-from bot.render import CHANNELS
+from bot.render import CHANNELS, Digest
 from bot.route import decide, is_own_target
 from bot.sources import Reach, read_source
 from bot.store import (
@@ -321,17 +322,20 @@ def remove_source(ctx: CommandContext, request: Request) -> Reply:
 
 
 def digest(ctx: CommandContext, request: Request) -> Reply:
-    action = clean(argument(request.args)).lower()
-    if action == "send":
+    action, _, address = clean(argument(request.args)).partition(" ")
+    action, address = action.lower(), address.strip()
+    if action == "send" and not address:
         ctx.store.set_meta(DIGEST_REQUEST_KEY, "1")
-        waiting = len(_digest_articles(ctx))
+        waiting = _digest_preview(ctx, "").article_count
         return reply(f"The digest goes out on the next cycle ({waiting} article(s) waiting).")
     if action != "preview":
-        return reply("Usage: <code>/digest preview</code> or <code>/digest send</code>")
-    articles = _digest_articles(ctx)
-    if not articles:
-        return reply("No articles are waiting for the digest.")
-    rendered = ctx.renderer.render_digest(articles, title=ctx.config.email.digest_title)
+        return reply("Usage: <code>/digest preview [ADDRESS]</code> or <code>/digest send</code>")
+    try:
+        rendered = _digest_preview(ctx, address)
+    except weekly_digest.NotASubscriber as error:
+        return reply(echo(str(error), 300))
+    if not rendered.article_count:
+        return reply("No articles are waiting for the digest." if not address else f"Nothing new for {echo(address)}.")
     header = f"<b>Digest preview</b>: {rendered.article_count} article(s), subject “{echo(rendered.subject, 200)}”"
     return reply(header, telegram_html.escape(clean(rendered.text, keep_newlines=True)))
 
@@ -463,9 +467,9 @@ def _describe_queued(queued: dict[str, tuple[int, int]]) -> str:
     return ", ".join(described)
 
 
-def _digest_articles(ctx: CommandContext) -> list[Article]:
-    keys = dict.fromkeys(row.article_key for row in ctx.store.pending_rows("email"))
-    return [article for key in keys if (article := ctx.store.get_article(key)) is not None]
+def _digest_preview(ctx: CommandContext, address: str) -> Digest:
+    """What `newsbot digest --send` would mail `address` now (""): a reader of every hashtag), as the CLI shows it."""
+    return weekly_digest.preview(ctx.store, ctx.renderer, ctx.config.email, ctx.clock(), address)
 
 
 def _source_names(ctx: CommandContext) -> list[str]:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from bot.config import Config
 from bot.errors import ConfigError
-from bot.publishers.base import DigestPublisher, Publisher
+from bot.publishers.base import Publisher
 from bot.publishers.file_sink import FileSink
 
-__all__ = ["REGISTRY", "DigestPublisher", "FileSink", "Publisher", "build_publishers", "require_secret"]
+__all__ = ["REGISTRY", "FileSink", "Publisher", "build_publishers", "require_secret"]
 
 
 def _telegram(config: Config) -> Publisher:
@@ -48,11 +48,12 @@ def require_secret(config: Config, key: str, env_name: str) -> str:
 
 
 def build_publishers(config: Config) -> dict[str, Publisher]:
-    """One publisher per channel in use: the file sink for every channel when `[output] dry_run = true`."""
-    channels = config.channels_in_use()
+    """One publisher per channel in use: the file sink for every channel when `[output] dry_run = true`.
+
+    Email has none: the digest job mails subscribers itself (in a dry run, to `.eml` files)."""
+    channels = tuple(c for c in config.channels_in_use() if c != "email")
     if config.output.dry_run:
         return {channel: FileSink(config.output.dir, channel) for channel in channels}
-    channels = tuple(c for c in channels if c != "email")  # the digest job mails subscribers itself
     missing = [c for c in channels if c not in REGISTRY]
     if missing:
         raise ConfigError(

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from bot.errors import PublishError
 from bot.models import Post, Receipt
-
-if TYPE_CHECKING:
-    from bot.render import Digest
 
 
 class Publisher(Protocol):
@@ -36,10 +33,4 @@ class BatchPublisher(Protocol):
 
         A post never attempted (the service refused the credentials, or `should_stop()`) gets no call.
         """
-        ...
-
-
-class DigestPublisher(Protocol):
-    def send_digest(self, digest: Digest, recipient: str) -> Receipt:
-        """Deliver one digest; return only once the remote side confirmed it."""
         ...

@@ -1,7 +1,8 @@
-"""The dry-run publisher: writes what would be posted under the output directory, one file per post.
+"""The dry run: writes what would be posted or mailed under the output directory, one file per post or mail.
 
-Layout (the same as `newsbot demo`): `telegram/<article>.html`, `x/<article>.txt`,
-`email/digest.html` and `email/digest.txt`. Files are written atomically, so a crash never leaves half a post.
+Layout (the same as `newsbot demo`): `telegram/<article>.html`, `x/<article>.txt` (FileSink), and
+`email/<time>.<address>.eml`, each digest mail exactly as it would go to the SMTP server (EmlWriter, the
+dry run's mail sender). Files are written atomically, so a crash never leaves half a post.
 """
 
 from __future__ import annotations
@@ -9,25 +10,29 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from datetime import UTC
+from email.message import EmailMessage
+from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.errors import PublishError
 from bot.models import Post, Receipt
 
-if TYPE_CHECKING:
-    from bot.render import Digest
-
-EXTENSIONS = {"telegram": ".html", "x": ".txt", "email": ".txt"}
+EXTENSIONS = {"telegram": ".html", "x": ".txt"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_UNSAFE_IN_ADDRESS = re.compile(r"[^A-Za-z0-9_.@+-]+")
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, content: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        if isinstance(content, bytes):
+            with os.fdopen(fd, "wb") as binary:
+                binary.write(content)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(content)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -52,19 +57,45 @@ class FileSink:
         return Receipt(remote_id=str(path))
 
     def _write(self, path: Path, text: str) -> None:
-        try:
-            write_atomically(path, text)
-        except OSError as exc:
-            raise PublishError(
-                f"cannot write {path} ({exc.strerror}): make sure [output] dir ({self.out_dir}) is a writable folder"
-            ) from None
-
-    def send_digest(self, digest: Digest, recipient: str) -> Receipt:
-        folder = self.out_dir / "email"
-        stem = "digest" if recipient in ("", "digest") else "digest." + _UNSAFE.sub("_", recipient)
-        self._write(folder / f"{stem}.html", digest.html)
-        self._write(folder / f"{stem}.txt", digest.text)
-        return Receipt(remote_id=str(folder / f"{stem}.html"))
+        _write_or_explain(path, text, self.out_dir)
 
     def close(self) -> None:
         return None
+
+
+class EmlWriter:
+    """The dry run's mail sender (bot.digest_delivery.MailSender): each message as an `.eml` file, nothing sent.
+
+    The file is the message as it would go to the SMTP server, headers and all; the digest records each one in
+    its ledger as sent, as it would a mail the server accepted.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+
+    def send(self, message: EmailMessage) -> str:
+        path = self.out_dir / "email" / eml_name(message)
+        _write_or_explain(path, message.as_bytes(), self.out_dir)
+        return str(message.get("Message-ID", "")).strip() or str(path)
+
+    def seconds_until_turn(self) -> float:
+        return 0.0  # files need no send rate
+
+    def close(self) -> None:
+        return None
+
+
+def eml_name(message: EmailMessage) -> str:
+    """`<time>.<address>.eml`, e.g. `20261109T080000Z.reader@example.org.eml`: by time, then by reader."""
+    stamp = parsedate_to_datetime(str(message["Date"])).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    [(_name, address)] = getaddresses([str(message["To"])])
+    return f"{stamp}.{_UNSAFE_IN_ADDRESS.sub('_', address)}.eml"
+
+
+def _write_or_explain(path: Path, content: str | bytes, out_dir: Path) -> None:
+    try:
+        write_atomically(path, content)
+    except OSError as exc:
+        raise PublishError(
+            f"cannot write {path} ({exc.strerror}): make sure [output] dir ({out_dir}) is a writable folder"
+        ) from None

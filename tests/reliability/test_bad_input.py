@@ -109,7 +109,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRun]:
     )
     with App(config, clock=lambda: NOW) as app:
         report = app.run_cycle(poll_all=True)
-        digest_articles = app.digest(force=True)
+        digest_articles = app.preview_digest().article_count  # the digest's HTML and text, in out/email/
+        app.digest(force=True)
         errors = {p.source: app.store.source_state(p.source).last_error for p in report.polls}
         articles = app.store.recent_articles(BIG_FEED_ENTRIES * 2)
     print(
