@@ -9,12 +9,13 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import NamedTuple
 
 from bot import digest
+from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.digest_delivery import DeliveryReport, EmailDigest, LinkMaker, MailSender
 from bot.errors import ConfigError
@@ -29,12 +30,6 @@ from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store, unauthorized_
 from bot.summarize import default_summarizer
 
 log = logging.getLogger("newsbot")
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_renderer(config: Config) -> Renderer:

@@ -27,7 +27,6 @@ from bot.store import from_db_time, to_db_time
 log = logging.getLogger("newsbot.digest")
 
 LAST_DIGEST_KEY = "digest.last_sent"  # the latest digest's start, or the first start (which sends none)
-LAST_PERIOD_END_KEY = "digest.last_period_end"  # the latest digest's period end; unset before the first digest
 
 
 class NotASubscriber(ValueError):
@@ -72,7 +71,6 @@ def run_digest(
     elif force or is_due(now, last_sent, email):
         mail.start(now)
         store.set_meta(LAST_DIGEST_KEY, to_db_time(now))
-        store.set_meta(LAST_PERIOD_END_KEY, to_db_time(now))
     report = mail.deliver(clock, should_stop)
     if report.stopped:
         log.error("%s", kv(event="digest_stopped", reason=report.stopped))
@@ -88,7 +86,7 @@ def preview(store: DigestStore, renderer: Renderer, email: EmailConfig, now: dat
     if to:
         hashtags, last_digest_at = _subscriber(store, to)
     else:
-        hashtags, last_digest_at = (), from_db_time(store.get_meta(LAST_PERIOD_END_KEY))
+        hashtags, last_digest_at = (), store.latest_period_end()
     articles = articles_for(store, hashtags, last_digest_at, now)
     return renderer.render_digest(articles, title=email.digest_title, reader_hashtags=hashtags)
 

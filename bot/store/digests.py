@@ -44,6 +44,11 @@ class DigestsPart(StorePart):
             )
             return self._db.total_changes - before
 
+    def latest_period_end(self) -> datetime | None:
+        """Where the latest digest's period ended (what a reader who got it has had); None before the first."""
+        row = self._db.execute("SELECT MAX(period_end) FROM digests").fetchone()
+        return None if row is None or row[0] is None else db_time(row[0])
+
     def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
         rows = self._db.execute(
             "SELECT d.digest_id, d.address, d.state, d.not_before, d.attempts, d.unknown_outcomes, d.last_error,"
