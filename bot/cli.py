@@ -13,7 +13,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from bot.errors import ConfigError, LockedError, NewsbotError
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
+    from bot.channels import SecretNeed
     from bot.config import Config
     from bot.models import Entry
     from bot.store import SqliteStore
@@ -408,47 +408,11 @@ def _export_subscribers(store: SqliteStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@dataclass(frozen=True)
-class SecretNeed:
-    """One environment variable a channel reads: whether it must be set, and when it matters, in words."""
-
-    name: str
-    required: bool
-    why: str
-
-    @property
-    def is_set(self) -> bool:
-        import os
-
-        return bool(os.environ.get(self.name, "").strip())
-
-
 def secret_needs(config: Config, channel: str) -> list[SecretNeed]:
-    """The secrets of a channel, each required or optional as this config uses them: the one place that decides.
+    """The secrets of a channel, each required or optional as this config uses them (its descriptor decides)."""
+    from bot.channels import REGISTRY
 
-    X takes either an OAuth 2.0 token or all four of OAuth 1.0a; an SMTP login and DKIM are optional, but a
-    login needs its password and a `dkim_selector` its key; the link-signing secret is always needed for email.
-    """
-    if channel == "x":
-        bearer = SecretNeed(config.x.bearer_token_env, False, "an OAuth 2.0 token instead of the four OAuth 1.0a ones")
-        why = f"${bearer.name} is set instead" if bearer.is_set else f"OAuth 1.0a, unless ${bearer.name} is set"
-        return [SecretNeed(name, not bearer.is_set, why) for name in config.x.oauth1_env_names()] + [bearer]
-    if channel == "email":
-        email = config.email
-        server = "relay" if email.security == "none" else "SMTP server"
-        login = SecretNeed(email.username_env, False, f"only if your {server} needs a login")
-        password = (
-            SecretNeed(email.password_env, True, f"${login.name} is set")
-            if login.is_set
-            else SecretNeed(email.password_env, False, f"only with ${login.name}")
-        )
-        dkim = (
-            SecretNeed(email.dkim_key_env, True, "[email] dkim_selector is set")
-            if email.dkim_selector
-            else SecretNeed(email.dkim_key_env, False, "only with [email] dkim_selector")
-        )
-        return [login, password, dkim, SecretNeed(config.web.secret_key_env, True, "signs the links in the mail")]
-    return [SecretNeed(name, True, "the bot token from @BotFather") for name in config.secret_env_names()[channel]]
+    return REGISTRY[channel].secret_needs(config)
 
 
 def missing_secrets(config: Config, channel: str) -> list[str]:
