@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bot import digest
+from bot.channels import NAMES as CHANNELS
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.digest_delivery import DeliveryReport, EmailDigest, LinkMaker, MailSender
@@ -36,7 +37,7 @@ def build_renderer(config: Config) -> Renderer:
     return Renderer(
         summarizer=default_summarizer(),
         template_dir=config.templates.dir,
-        utm={channel: config.utm(channel) for channel in ("telegram", "x", "email")},
+        utm={channel: config.utm(channel) for channel in CHANNELS},
         summary_chars=config.summary_chars(),
         x_thread=XThread(config.x.thread_summary_chars, config.x.thread_link == "first") if config.x.thread else None,
     )

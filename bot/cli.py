@@ -13,16 +13,18 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import __version__
+from bot.channels import NAMES as CHANNEL_NAMES
+from bot.channels import REGISTRY as CHANNEL_REGISTRY
 from bot.errors import ConfigError, LockedError, NewsbotError
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
+    from bot.channels import SecretNeed
     from bot.config import Config
     from bot.models import Entry
     from bot.store import SqliteStore
@@ -31,6 +33,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a command SIGPIPE ended
 
 log = logging.getLogger("newsbot")
+CSV_CHANNELS = tuple(described.name for described in CHANNEL_REGISTRY.values() if described.csv_columns)
 
 
 def _common_options(parser: argparse.ArgumentParser, *, after_command: bool) -> argparse.ArgumentParser:
@@ -75,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     preview = command("preview", "show what one channel would post for an article page or feed")
     preview.add_argument("target", metavar="PATH_OR_URL")
-    preview.add_argument("--channel", required=True, choices=("telegram", "x", "email"))
+    preview.add_argument("--channel", required=True, choices=CHANNEL_NAMES)
     preview.add_argument("--entry", type=int, default=1, metavar="N", help="which entry of a feed (default: 1)")
 
     summarize = command("summarize", "print the summary of an article page or feed entry")
@@ -108,7 +111,7 @@ def _subscribers_parser(subscribers: argparse.ArgumentParser, common: argparse.A
 
     do_import = action("import", "add or update subscribers from a CSV file (header chat_id,hashtags)")
     do_import.add_argument("file", metavar="FILE.csv", type=Path)
-    do_import.add_argument("--channel", default="telegram", choices=("telegram", "email"))
+    do_import.add_argument("--channel", default="telegram", choices=CSV_CHANNELS)
     do_import.add_argument(
         "--confirmed", action="store_true", help="email: the addresses already opted in (else they get nothing)"
     )
@@ -116,9 +119,9 @@ def _subscribers_parser(subscribers: argparse.ArgumentParser, common: argparse.A
         "unsubscribe", "stop sending to these subscribers now (e.g. requests to the List-Unsubscribe mailto)"
     )
     do_unsubscribe.add_argument("addresses", nargs="+", metavar="ADDRESS", help="email addresses or chat ids")
-    do_unsubscribe.add_argument("--channel", required=True, choices=("telegram", "email"))
+    do_unsubscribe.add_argument("--channel", required=True, choices=CSV_CHANNELS)
     do_export = action("export", "write every subscriber as CSV (to stdout, or --output FILE, readable by you only)")
-    do_export.add_argument("--channel", default="telegram", choices=("telegram", "email"))
+    do_export.add_argument("--channel", default="telegram", choices=CSV_CHANNELS)
     do_export.add_argument("--output", metavar="FILE", type=Path)
 
 
@@ -408,47 +411,9 @@ def _export_subscribers(store: SqliteStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@dataclass(frozen=True)
-class SecretNeed:
-    """One environment variable a channel reads: whether it must be set, and when it matters, in words."""
-
-    name: str
-    required: bool
-    why: str
-
-    @property
-    def is_set(self) -> bool:
-        import os
-
-        return bool(os.environ.get(self.name, "").strip())
-
-
 def secret_needs(config: Config, channel: str) -> list[SecretNeed]:
-    """The secrets of a channel, each required or optional as this config uses them: the one place that decides.
-
-    X takes either an OAuth 2.0 token or all four of OAuth 1.0a; an SMTP login and DKIM are optional, but a
-    login needs its password and a `dkim_selector` its key; the link-signing secret is always needed for email.
-    """
-    if channel == "x":
-        bearer = SecretNeed(config.x.bearer_token_env, False, "an OAuth 2.0 token instead of the four OAuth 1.0a ones")
-        why = f"${bearer.name} is set instead" if bearer.is_set else f"OAuth 1.0a, unless ${bearer.name} is set"
-        return [SecretNeed(name, not bearer.is_set, why) for name in config.x.oauth1_env_names()] + [bearer]
-    if channel == "email":
-        email = config.email
-        server = "relay" if email.security == "none" else "SMTP server"
-        login = SecretNeed(email.username_env, False, f"only if your {server} needs a login")
-        password = (
-            SecretNeed(email.password_env, True, f"${login.name} is set")
-            if login.is_set
-            else SecretNeed(email.password_env, False, f"only with ${login.name}")
-        )
-        dkim = (
-            SecretNeed(email.dkim_key_env, True, "[email] dkim_selector is set")
-            if email.dkim_selector
-            else SecretNeed(email.dkim_key_env, False, "only with [email] dkim_selector")
-        )
-        return [login, password, dkim, SecretNeed(config.web.secret_key_env, True, "signs the links in the mail")]
-    return [SecretNeed(name, True, "the bot token from @BotFather") for name in config.secret_env_names()[channel]]
+    """The secrets of a channel, each required or optional as this config uses them (its descriptor decides)."""
+    return CHANNEL_REGISTRY[channel].secret_needs(config)
 
 
 def missing_secrets(config: Config, channel: str) -> list[str]:

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.channels import NAMES as CHANNELS
+from bot.channels import REGISTRY as CHANNEL_REGISTRY
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag
 
-CHANNELS = ("telegram", "x", "email")
 SECURITY_MODES = ("starttls", "tls", "none")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -180,31 +181,18 @@ class Config:
         return tuple(c for c in CHANNELS if c in used)
 
     def max_posts_per_cycle(self, channel: str) -> int:
-        override = {"telegram": self.telegram.max_posts_per_cycle, "x": self.x.max_posts_per_cycle}.get(channel)
+        override = CHANNEL_REGISTRY[channel].max_posts_per_cycle(self)
         return self.outbox.max_posts_per_cycle if override is None else override
 
     def utm(self, channel: str) -> Mapping[str, str]:
-        return {"telegram": self.telegram.utm, "x": self.x.utm, "email": self.email.utm}[channel]
+        return CHANNEL_REGISTRY[channel].settings(self).utm
 
     def summary_chars(self) -> dict[str, int]:
-        return {
-            "telegram": self.telegram.summary_chars,
-            "x": self.x.summary_chars,
-            "email": self.email.summary_chars,
-        }
+        return {name: described.settings(self).summary_chars for name, described in CHANNEL_REGISTRY.items()}
 
     def secret_env_names(self) -> dict[str, tuple[str, ...]]:
         """Per channel, the environment variables that hold its secrets."""
-        return {
-            "telegram": (self.telegram.token_env,),
-            "x": (*self.x.oauth1_env_names(), self.x.bearer_token_env),
-            "email": (
-                self.email.username_env,
-                self.email.password_env,
-                self.email.dkim_key_env,
-                self.web.secret_key_env,
-            ),
-        }
+        return {name: described.secret_env_names(self) for name, described in CHANNEL_REGISTRY.items()}
 
 
 def config_path(cli_value: str | None) -> Path:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.context import BaseContext
 from typing import Protocol
 
+from bot.channels import REGISTRY
 from bot.config import Config, SourceConfig
 from bot.errors import SourceError
 from bot.identity import build_article
@@ -276,19 +277,17 @@ class Ingest:
             return 0
         log.debug("%s", kv(event="routed", reason=decision.reason, **fields))
         items = outbox_items(article, decision, now)
-        own = [i for i in items if self._has_channel_target(i.channel)]
-        own += [
-            replace(item, recipient=f"{item.recipient}:{chat}")
-            for item in own
-            if item.channel == "telegram"
-            for chat in self.config.telegram.more_channels
+        own = [
+            replace(item, recipient=recipient)
+            for item in items
+            for recipient in REGISTRY[item.channel].recipients(self.config)
         ]
         queued = self.store.enqueue(own, now)
         for item in items:
-            if item.channel == "telegram" and self.config.telegram.subscribers:
+            if REGISTRY[item.channel].posts_to_subscribers(self.config):
                 queued += self.store.enqueue_for_subscribers(
                     article.key,
-                    "telegram",
+                    item.channel,
                     article.hashtags,
                     route=item.route,
                     template=item.template,
@@ -296,7 +295,3 @@ class Ingest:
                     now=now,
                 )
         return queued
-
-    def _has_channel_target(self, channel: str) -> bool:
-        """Telegram posts to a channel only when one is configured (dry runs write the file anyway)."""
-        return channel != "telegram" or bool(self.config.telegram.channel) or self.config.output.dry_run

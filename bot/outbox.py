@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.channels import REGISTRY
 from bot.clock import Clock
 from bot.config import Config
 from bot.errors import PublishError, RenderError
@@ -36,8 +37,6 @@ log = logging.getLogger("newsbot.outbox")
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
-DIGEST_CHANNEL = "email"  # delivered by the digest job, not item by item
-DAY = timedelta(days=1)
 BATCH_SIZE = 500  # rows read and handed to a publisher at once: bounds memory during a large fan-out
 
 
@@ -125,7 +124,7 @@ class Outbox:
             return report
         self.release_slots(clock())
         for channel, publisher in self.publishers.items():
-            if channel == DIGEST_CHANNEL:
+            if REGISTRY[channel].build_publisher is None:  # delivered by another job (the email digest)
                 continue
             blocked = self._blocked(channel, clock())
             if blocked:
@@ -145,19 +144,10 @@ class Outbox:
 
     def _budget(self, channel: str, now: datetime) -> tuple[int, str]:
         """How many articles the channel may publish in this drain, and why not when none."""
-        limit = self.config.max_posts_per_cycle(channel)
-        if channel != "x":
-            return limit, ""
-        daily = self.config.x.daily_limit
-        sent, last = self.store.sent_since(channel, now - DAY)
-        if sent >= daily:
-            return 0, f"daily limit of {daily} posts reached; the queue waits"
-        if self.config.x.spread and last is not None and now < last + DAY / daily:
-            return (
-                0,
-                f"spreading {daily} posts over the day; next at {(last + DAY / daily).isoformat(timespec='seconds')}",
-            )
-        return min(limit, daily - sent, 1 if self.config.x.spread else limit), ""
+        budget = REGISTRY[channel].budget
+        if budget is None:
+            return self.config.max_posts_per_cycle(channel), ""
+        return budget(self.config, self.store, now)
 
     def _drain_channel(
         self, channel: str, publisher: Publisher, clock: Clock, should_stop: Callable[[], bool]
@@ -167,7 +157,7 @@ class Outbox:
         if limit <= 0:
             report.halted[channel] = why
             return report
-        newest_first = channel == "x" and self.config.x.order == "newest"
+        newest_first = REGISTRY[channel].newest_first(self.config)
         for article_key in self.store.due_article_keys(channel, clock(), limit, newest_first=newest_first):
             if should_stop():  # a stop request (SIGTERM) starts no new article
                 break

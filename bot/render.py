@@ -1,10 +1,11 @@
 """Posts and digests from articles: one Jinja environment, and each channel's escaping and length rules.
 
 Article text is always passed to templates as data, never compiled, so it cannot inject template syntax.
-Escaping is the channel's job, not the templates': for Telegram every string is escaped with
-`telegram_html.escape` and marked safe before the template sees it; the digest HTML relies on Jinja's
-autoescape; plain-text templates get the strings as they are. On X the title, summary and text carry no mention
-or link of the feed's making (`bot.xtext.neutralize`): the only link is the article's own.
+Escaping is the channel's job, not the templates': each channel's `PostFormat` (bot/channels/) escapes every
+string before the template sees it (for Telegram with `telegram_html.escape`, marked safe), cleans feed text
+(on X the title, summary and text carry no mention or link of the feed's making, `bot.xtext.neutralize`: the
+only link is the article's own) and measures the result; the digest HTML relies on Jinja's autoescape.
+Nothing here branches on a channel's name: its limits and habits come from its descriptor.
 
 Context of an article template (telegram.html.j2, x.txt.j2, email_item.txt.j2):
     title, summary, text (the whole article text, on X its first 280 characters; a template that prints it must
@@ -19,7 +20,6 @@ A template of the same name in the user's template directory replaces the packag
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,19 +27,17 @@ from types import MappingProxyType
 from typing import Final
 
 import jinja2
-from markupsafe import Markup
 
 import bot
-from bot import telegram_html
+from bot.channels import REGISTRY, Channel
 from bot.errors import RenderError
 from bot.hashtags import normalize, unique
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
 from bot.summarize import Summarizer, split_sentences
-from bot.xtext import X_LIMIT, neutralize, weighted_length
+from bot.xtext import neutralize, weighted_length
 
 __all__ = [
-    "CHANNELS",
     "DEFAULT_SUMMARY_CHARS",
     "TEMPLATES",
     "Digest",
@@ -50,17 +48,16 @@ __all__ = [
     "packaged_templates_dir",
 ]
 
-CHANNELS: Final = ("telegram", "x", "email")
-DEFAULT_SUMMARY_CHARS: Final[Mapping[str, int]] = MappingProxyType({"telegram": 700, "x": 280, "email": 400})
+DEFAULT_SUMMARY_CHARS: Final[Mapping[str, int]] = MappingProxyType(
+    {name: described.default_summary_chars for name, described in REGISTRY.items()}
+)
 TEMPLATES: Final[Mapping[str, str]] = MappingProxyType(
-    {"telegram": "telegram.html.j2", "x": "x.txt.j2", "email": "email_item.txt.j2"}
+    {name: described.template for name, described in REGISTRY.items()}
 )
 DIGEST_HTML_TEMPLATE: Final = "digest.html.j2"
 DIGEST_TEXT_TEMPLATE: Final = "digest.txt.j2"
 UNTAGGED_HEADING: Final = "More news"
 ELLIPSIS: Final = "…"
-# On X, a title is not shortened below this before hashtags are dropped to make room for it.
-MIN_X_TITLE_CHARS: Final = 40
 _PREHEADER_TITLES: Final = 3
 SUMMARY_CACHE_SIZE: Final = 4096
 _LAST_PARTIAL_WORD: Final = re.compile(r"\s\S*$")
@@ -128,6 +125,7 @@ class _Job:
 
     article: Article
     channel: str
+    rules: Channel
     template: str
     title: str  # the article's title and text as the channel may show them
     text: str
@@ -175,21 +173,23 @@ class Renderer:
     def render(self, article: Article, channel: str, *, template: str | None = None, caption: bool = False) -> Post:
         """The post for `article` on `channel`, within the channel's limit (a caption's, if `caption`)."""
         _check_channel(channel)
-        # Telegram sends an article with an image as a photo, whose caption has the smaller limit.
-        caption = caption or (channel == "telegram" and bool(article.image_url))
+        rules = REGISTRY[channel]
+        # A channel that sends an article with an image as a photo gives its caption the smaller limit.
+        caption = caption or (rules.caption_limit is not None and bool(article.image_url))
         link = with_utm(article.link, self._utm.get(channel, {}))
-        title, text = _x_title_and_text(article) if channel == "x" else (article.title, article.text)
+        title, text = _source_title_and_text(article, rules)
         job = _Job(
             article=article,
             channel=channel,
-            template=template or TEMPLATES[channel],
+            rules=rules,
+            template=template or rules.template,
             title=title,
             text=text,
             link=link,
             share_links=share_links(link, article.title),
-            limit=self._limit(channel, caption),
+            limit=self._limit(rules, caption),
         )
-        if channel == "x" and self._x_thread is not None:
+        if rules.threads and self._x_thread is not None:
             thread = self._thread(job, self._x_thread)
             if len(thread) > 1:
                 return Post(
@@ -202,7 +202,7 @@ class Renderer:
                     image_url=article.image_url,
                     parts=tuple(part.text for part in thread),
                 )
-        attempt = self._render_email_item(job) if channel == "email" else self._fit(job)
+        attempt = self._render_unlimited(job) if rules.limit is None else self._fit(job)
         return Post(
             article_key=article.key,
             channel=channel,
@@ -213,17 +213,16 @@ class Renderer:
             image_url=article.image_url,
         )
 
-    def _limit(self, channel: str, caption: bool) -> int:
-        if channel == "telegram":
-            return telegram_html.CAPTION_LIMIT if caption else telegram_html.MESSAGE_LIMIT
-        if channel == "x":
-            return X_LIMIT
-        return self._summary_chars["email"]
+    def _limit(self, rules: Channel, caption: bool) -> int:
+        if caption and rules.caption_limit is not None:
+            return rules.caption_limit
+        return self._summary_chars[rules.name] if rules.limit is None else rules.limit
 
-    def _render_email_item(self, job: _Job) -> _Attempt:
-        # Email has no hard limit: the budget bounds the summary, and the summarizer already keeps to it.
+    def _render_unlimited(self, job: _Job) -> _Attempt:
+        # No hard limit (email): the budget bounds the summary, and the summarizer already keeps to it.
         summary = self._summarize(job.article, job.limit)
-        text = self._render_template(job, _Draft(job.title, summary, _hashtags(job.article)), _plain)
+        draft = _Draft(job.title, summary, _hashtags(job.article))
+        text = self._render_template(job, draft, job.rules.post_format.escape)
         return _Attempt(text.strip(), len(summary))
 
     def _fit(self, job: _Job) -> _Attempt:
@@ -233,14 +232,14 @@ class Renderer:
             job, self._summary_drafter(job.article, full), start=self._summary_chars[job.channel], floor=0
         )
         if attempt is None:
-            plans = _title_plans(job.channel, full.hashtags)
+            plans = _title_plans(job.rules.min_title_chars, full.hashtags)
             tries = (
                 self._shrink(job, _title_drafter(full, tags), start=len(full.title), floor=floor)
                 for tags, floor in plans
             )
             attempt = next((found for found in tries if found is not None), None)
         if attempt is None:
-            hashtags = "no hashtags" if job.channel == "x" else "all hashtags"
+            hashtags = "all hashtags" if job.rules.min_title_chars is None else "no hashtags"
             raise RenderError(
                 f"article {job.article.key!r} does not fit channel {job.channel!r} (limit {job.limit}) "
                 f"even with no summary, the title shortened to nothing and {hashtags}; "
@@ -292,19 +291,17 @@ class Renderer:
             budget = max(floor, min(budget - 1, size - max(1, attempt.length - job.limit)))
 
     def _attempt(self, job: _Job, draft: _Draft) -> _Attempt:
-        if job.channel == "telegram":
-            text = self._render_template(job, draft, _telegram_safe).strip()
-            try:
-                telegram_html.validate(text)
-            except ValueError as error:
-                raise RenderError(
-                    f"template {job.template!r} made invalid Telegram HTML for article {job.article.key!r}: {error}"
-                ) from error
-            return _Attempt(text, telegram_html.visible_length(text))
-        # Only what feed text says is rewritten: the link and the hashtags go out as links on purpose.
-        draft = replace(draft, title=neutralize(draft.title), summary=neutralize(draft.summary))
-        text = unicodedata.normalize("NFC", self._render_template(job, draft, _plain).strip())
-        return _Attempt(text, weighted_length(text))
+        post_format = job.rules.post_format
+        # Only what feed text says is cleaned: the link and the hashtags go out as the channel writes them.
+        draft = replace(draft, title=post_format.clean(draft.title), summary=post_format.clean(draft.summary))
+        try:
+            text, length = post_format.finish(self._render_template(job, draft, post_format.escape))
+        except ValueError as error:
+            raise RenderError(
+                f"template {job.template!r} made invalid {post_format.markup_name} for article"
+                f" {job.article.key!r}: {error}"
+            ) from error
+        return _Attempt(text, length)
 
     def _render_template(self, job: _Job, draft: _Draft, safe: Callable[[str], str]) -> str:
         context = _article_context(job.article, draft, job.text, job.link, job.share_links, safe)
@@ -378,14 +375,18 @@ class XThread:
     link_first: bool = True  # the link (and hashtags) in the first post, else in the last
 
 
-def _x_title_and_text(article: Article) -> tuple[str, str]:
-    """The title and text an X template gets: no more of each than a post can show, the text without mentions and links.
+def _source_title_and_text(article: Article, rules: Channel) -> tuple[str, str]:
+    """The title and text a channel's template gets: on X, no more of each than a post can show, the text cleaned.
 
-    No more than X_LIMIT characters of either can show in a post (each weighs at least 1, but for the parts of an
-    emoji sequence), and twitter-text's link finder slows down badly on long runs of dots, so neither is
-    measured whole. The title is neutralised with the summary in each attempt (see `Renderer._attempt`).
+    No more than X_LIMIT characters of either can show in an X post (each weighs at least 1, but for the parts of
+    an emoji sequence), and twitter-text's link finder slows down badly on long runs of dots, so neither is
+    measured whole. The title is cleaned with the summary in each attempt (see `Renderer._attempt`).
     """
-    return _shorten(article.title, X_LIMIT), neutralize(_shorten(article.text, X_LIMIT))
+    if rules.source_chars is None:
+        return article.title, article.text
+    return _shorten(article.title, rules.source_chars), rules.post_format.clean(
+        _shorten(article.text, rules.source_chars)
+    )
 
 
 def _pack(sentences: Sequence[str], limit: int) -> list[str]:
@@ -415,17 +416,12 @@ def _shorten_weighted(text: str, limit: int) -> str:
 
 
 def _check_channel(channel: str, where: str = "") -> None:
-    if channel not in CHANNELS:
-        raise ValueError(f"{where}unknown channel {channel!r}: expected one of {', '.join(CHANNELS)}")
+    if channel not in REGISTRY:
+        raise ValueError(f"{where}unknown channel {channel!r}: expected one of {', '.join(REGISTRY)}")
 
 
 def _plain(text: str) -> str:
     return text
-
-
-def _telegram_safe(text: str) -> str:
-    # Markup tells Jinja's autoescape the string is already escaped (else it would turn ' into &#39;).
-    return Markup(telegram_html.escape(text))
 
 
 def _article_context(
@@ -448,11 +444,12 @@ def _hashtags(article: Article) -> tuple[str, ...]:
     return tuple(f"#{tag.lstrip('#')}" for tag in article.hashtags if tag.lstrip("#"))
 
 
-def _title_plans(channel: str, hashtags: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
-    """(hashtags to keep, shortest title allowed) to try in turn once the summary is gone."""
-    if channel != "x":
+def _title_plans(min_title_chars: int | None, hashtags: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
+    """(hashtags to keep, shortest title allowed) to try in turn once the summary is gone: with
+    `min_title_chars`, hashtags go one by one before the title is shortened below it."""
+    if min_title_chars is None:
         return [(hashtags, 0)]
-    fewer_and_fewer = [(hashtags[:count], MIN_X_TITLE_CHARS) for count in range(len(hashtags), -1, -1)]
+    fewer_and_fewer = [(hashtags[:count], min_title_chars) for count in range(len(hashtags), -1, -1)]
     return [*fewer_and_fewer, ((), 0)]
 
 

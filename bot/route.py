@@ -7,19 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.channels import REGISTRY
 from bot.config import RouteConfig
 from bot.hashtags import normalize
 from bot.models import Article
 from bot.store import OutboxItem
 
-# The recipient of a channel's own post (the Telegram channel, the X timeline, the digest).
-CHANNEL_RECIPIENT = {"telegram": "channel", "x": "timeline", "email": "digest"}
-
 
 def is_own_target(channel: str, recipient: str) -> bool:
     """A channel's own post ("channel", or "channel:<chat>" for a further Telegram channel), not a subscriber."""
-    own = CHANNEL_RECIPIENT[channel]
-    return recipient == own or recipient.startswith(own + ":")
+    return REGISTRY[channel].is_own_target(recipient)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +80,7 @@ def outbox_items(article: Article, decision: Decision, now: datetime) -> list[Ou
         OutboxItem(
             article_key=article.key,
             channel=channel,
-            recipient=CHANNEL_RECIPIENT[channel],
+            recipient=REGISTRY[channel].own_recipient,
             route=route.name,
             template=route.template.get(channel, ""),
             not_before=next_slot(route, now),

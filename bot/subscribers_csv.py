@@ -32,13 +32,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.addresses import InputRuleError, has_control, parse_address, parse_display_name
+from bot.addresses import InputRuleError, has_control, parse_display_name
+from bot.channels import REGISTRY, Channel
 from bot.errors import ConfigError
 from bot.hashtags import MAX_FOLLOWED_TAGS, TAG_RULE, HashtagError, parse_hashtags
 from bot.store import PRIVATE_FILE_MODE, SqliteStore
 
-ADDRESS_COLUMN = {"telegram": "chat_id", "email": "email"}
-_CHAT_ID = re.compile(r"^-?\d{1,20}$")
 _WHOLE_NUMBER = re.compile(r"^-?\d+$")
 MAX_LISTED = 50  # lines of problems printed per kind; the rest are counted
 SPREADSHEET_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -89,10 +88,11 @@ class UnsubscribeReport:
 
 def unsubscribe(store: SqliteStore, channel: str, addresses: Iterable[str], now: datetime) -> UnsubscribeReport:
     """Stop sending to each address (an email address, or a Telegram chat id) at once, as its own link would."""
+    described = REGISTRY[channel]
     report = UnsubscribeReport()
     for given in addresses:
         try:
-            address = _check_address(channel, given.strip())
+            address = _check_address(described, given.strip())
         except ValueError as problem:
             report.problems.append(f"{problem}: skipped")
             continue
@@ -139,23 +139,30 @@ def import_subscribers(
 ) -> ImportReport:
     """Add or update a subscriber per line of `rows` (see the module docstring). ConfigError for a file whose
     header is wrong; every other problem is reported per line in the returned report."""
-    if channel not in ADDRESS_COLUMN:
-        raise ConfigError(f"--channel {channel}: importing is supported for: {', '.join(ADDRESS_COLUMN)}")
+    described = _csv_channel(channel, "importing")
     report = ImportReport()
-    for line, cells in _records(rows, channel, report):
+    for line, cells in _records(rows, described, report):
         try:
-            row = _parse_row(channel, cells, line, report)
+            row = _parse_row(described, cells, line, report)
         except ValueError as problem:
             report.problems.append(f"line {line}: {problem}")
             continue
-        if _save(store, channel, row, now, confirmed=confirmed):
+        if _save(store, described, row, now, confirmed=confirmed):
             report.updated += 1
         else:
             report.added += 1
     return report
 
 
-def _records(rows: TextIO, channel: str, report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
+def _csv_channel(name: str, doing: str) -> Channel:
+    """The channel `--channel` names, if its subscribers can be imported and exported; else a ConfigError."""
+    supported = [described.name for described in REGISTRY.values() if described.csv_columns]
+    if name not in supported:
+        raise ConfigError(f"--channel {name}: {doing} is supported for: {', '.join(supported)}")
+    return REGISTRY[name]
+
+
+def _records(rows: TextIO, channel: Channel, report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
     """Each data row as (the line it starts on, {column: cell}). A row that cannot be read is reported and
     skipped, and reading goes on with the next line."""
     reader = csv.reader(rows)
@@ -180,7 +187,7 @@ def _records(rows: TextIO, channel: str, report: ImportReport) -> Iterator[tuple
         yield line, {name: from_spreadsheet(cell) for name, cell in zip(fields, cells, strict=False)}
 
 
-def _columns(header: list[str], channel: str) -> list[str]:
+def _columns(header: list[str], channel: Channel) -> list[str]:
     """The column names of the header row; ConfigError if it is not text or lacks a column import needs."""
     text = ",".join(header)
     if "\0" in text:
@@ -191,8 +198,8 @@ def _columns(header: list[str], channel: str) -> list[str]:
     if _undecoded(text):
         raise ConfigError(f"the header is {NOT_UTF8}")
     fields = [from_spreadsheet(cell).strip().lower() for cell in header]
-    if ADDRESS_COLUMN[channel] not in fields or "hashtags" not in fields:
-        expected = "email,hashtags,name" if channel == "email" else f"{ADDRESS_COLUMN[channel]},hashtags"
+    if channel.csv_address_column not in fields or "hashtags" not in fields:
+        expected = ",".join(channel.csv_columns)
         found = _shown(",".join(fields)) if fields else "nothing"
         raise ConfigError(f"the CSV header must be '{expected}' (found: {found})")
     return fields
@@ -204,12 +211,12 @@ def _csv_problem(error: csv.Error) -> str:
     return f"cannot be read as CSV ({error}); check its quotes"
 
 
-def _parse_row(channel: str, cells: dict[str, str], line: int, report: ImportReport) -> _Row:
+def _parse_row(channel: Channel, cells: dict[str, str], line: int, report: ImportReport) -> _Row:
     """The row's subscriber; ValueError (skip the line) for a bad address or hashtag. A bad name is left out."""
-    address = _check_address(channel, cells.get(ADDRESS_COLUMN[channel], "").strip())
+    address = _check_address(channel, cells.get(channel.csv_address_column or "", "").strip())
     tags = parse_tags(cells.get("hashtags", ""))
     name = ""
-    if channel == "email":
+    if "name" in channel.csv_columns:
         try:
             name = parse_display_name(cells.get("name", ""))
         except InputRuleError as problem:
@@ -217,10 +224,11 @@ def _parse_row(channel: str, cells: dict[str, str], line: int, report: ImportRep
     return _Row(address, tags, name, active=cells.get("active", "1").strip() != "0")
 
 
-def _save(store: SqliteStore, channel: str, row: _Row, now: datetime, *, confirmed: bool) -> bool:
+def _save(store: SqliteStore, described: Channel, row: _Row, now: datetime, *, confirmed: bool) -> bool:
     """Add or update one subscriber; True if they were there already."""
+    channel = described.name
     with store.transaction():
-        if channel == "email":
+        if described.double_opt_in:
             existed = store.email_subscriber(row.address) is not None
             store.request_email_subscription(row.address, row.tags, now, name=row.name)
             if confirmed and row.active:
@@ -234,15 +242,8 @@ def _save(store: SqliteStore, channel: str, row: _Row, now: datetime, *, confirm
         return existed
 
 
-def _check_address(channel: str, address: str) -> str:
-    if channel == "email":
-        try:
-            return parse_address(address)
-        except InputRuleError as problem:
-            raise ValueError(f"email {_shown(address)}: {problem}") from None
-    if not _CHAT_ID.match(address):
-        raise ValueError(f"chat_id {_shown(address)} is not a Telegram chat id (a whole number)")
-    return address
+def _check_address(channel: Channel, address: str) -> str:
+    return channel.parse_csv_address(address, _shown(address))
 
 
 def _undecoded(text: str) -> bool:
@@ -277,16 +278,15 @@ def from_spreadsheet(cell: str) -> str:
 
 
 def export_rows(store: SqliteStore, channel: str) -> Iterator[list[str]]:
-    column = ADDRESS_COLUMN.get(channel)
-    if column is None:
-        raise ConfigError(f"--channel {channel}: exporting is supported for: {', '.join(ADDRESS_COLUMN)}")
-    if channel == "email":
-        yield [column, "hashtags", "name", "active", "status"]
+    described = _csv_channel(channel, "exporting")
+    columns = [*described.csv_columns, "active", "status"]
+    if described.double_opt_in:
+        yield columns
         for email in store.iter_email_subscribers(active_only=False):
             tags = " ".join("#" + t for t in email.hashtags)
             yield [email.address, tags, email.name, "1" if email.active else "0", email.status_reason]
         return
-    yield [column, "hashtags", "active", "status"]
+    yield columns
     for subscriber in store.iter_subscribers(channel):
         tags = " ".join("#" + t for t in subscriber.hashtags)
         yield [subscriber.address, tags, "1" if subscriber.active else "0", subscriber.status_reason]

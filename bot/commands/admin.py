@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from bot import digest as weekly_digest
 from bot import telegram_html
+from bot.channels import NAMES as CHANNELS
 from bot.commands.context import (
     Command,
     CommandContext,
@@ -43,7 +44,7 @@ from bot.identity import build_article
 from bot.ingest import Ingest
 from bot.logs import kv
 from bot.models import Article
-from bot.render import CHANNELS, Digest
+from bot.render import Digest
 from bot.route import decide, is_own_target
 from bot.sources import Reach, read_source
 from bot.store import (

@@ -15,10 +15,10 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
+from bot.channels import REGISTRY
 from bot.errors import PublishError
 from bot.models import Post, Receipt
 
-EXTENSIONS = {"telegram": ".html", "x": ".txt"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _UNSAFE_IN_ADDRESS = re.compile(r"[^A-Za-z0-9_.@+-]+")
 
@@ -45,11 +45,12 @@ class FileSink:
         self.channel = channel
 
     def post_path(self, post: Post) -> Path:
+        described = REGISTRY[self.channel]
         name = _UNSAFE.sub("_", post.article_key)
         recipient = post.recipient
-        if recipient and recipient not in ("channel", "timeline", "digest"):
+        if recipient and recipient != described.own_recipient:
             name += "." + _UNSAFE.sub("_", recipient)
-        return self.out_dir / self.channel / (name + EXTENSIONS.get(self.channel, ".txt"))
+        return self.out_dir / self.channel / (name + described.dry_run_extension)
 
     def publish(self, post: Post) -> Receipt:
         path = self.post_path(post)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot import telegram_html
+from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.config import TelegramConfig
 from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, Unauthorized
 from bot.logs import kv
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("newsbot.telegram")
 
 Outcome = Receipt | PublishError
-CHANNEL_RECIPIENT = "channel"
+CHANNEL_RECIPIENT = TELEGRAM.own_recipient
 MIGRATED_TO = "migrated_to"
 # RetryAfter waits up to this long inside a batch; longer ones go back to the outbox as RateLimited.
 MAX_INLINE_RETRY_AFTER = 60.0

@@ -1,0 +1,150 @@
+"""What a channel is: one frozen `Channel` descriptor holds everything particular to it.
+
+Code outside a channel's own module reads the descriptor (`bot.channels.REGISTRY`) and never branches on a
+channel's name. The descriptor imports nothing heavy: the publisher is built by a factory that imports its
+library (python-telegram-bot, tweepy) only when called, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.publishers.base import Publisher
+
+
+@dataclass(frozen=True)
+class SecretNeed:
+    """One environment variable a channel reads: whether it must be set, and when it matters, in words."""
+
+    name: str
+    required: bool
+    why: str
+
+    @property
+    def is_set(self) -> bool:
+        return bool(os.environ.get(self.name, "").strip())
+
+
+class ChannelSettings(Protocol):
+    """The settings every channel's config table has (`[telegram]`, `[x]`, `[email]`)."""
+
+    @property
+    def utm(self) -> Mapping[str, str]: ...
+
+    @property
+    def summary_chars(self) -> int: ...
+
+
+class SentLog(Protocol):
+    """What a channel's budget reads from the store."""
+
+    def sent_since(self, channel: str, since: datetime) -> tuple[int, datetime | None]: ...
+
+
+class PostFormat(Protocol):
+    """How a channel's post text is escaped, cleaned of feed markup and measured (see `bot.render`)."""
+
+    # What a rendered post that fails `finish` is called in the error ("Telegram HTML").
+    markup_name: str
+
+    def escape(self, text: str) -> str:
+        """A string as the channel's templates get it (escaped and marked safe, or as it is)."""
+        ...
+
+    def clean(self, text: str) -> str:
+        """Feed text (title, summary) as the channel may show it."""
+        ...
+
+    def finish(self, text: str) -> tuple[str, int]:
+        """The rendered text as it goes out, and its length as the channel counts it; ValueError if invalid."""
+        ...
+
+
+class PlainText:
+    """Plain text counted in characters, as it is (email)."""
+
+    markup_name = "plain text"
+
+    def escape(self, text: str) -> str:
+        return text
+
+    def clean(self, text: str) -> str:
+        return text
+
+    def finish(self, text: str) -> tuple[str, int]:
+        text = text.strip()
+        return text, len(text)
+
+
+def as_given(address: str, shown: str) -> str:
+    return address
+
+
+def no_override(config: Config) -> int | None:
+    return None
+
+
+def always(config: Config) -> bool:
+    return True
+
+
+def never(config: Config) -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """Everything particular to one channel. Length limits are in the channel's own unit (`PostFormat.finish`)."""
+
+    name: str
+    recipient_kind: str  # who gets its posts, in words: "channel or subscriber chat", "account", "mailbox"
+    own_recipient: str  # the recipient of its own post: "channel", "timeline", "digest"
+    template: str  # the packaged article template
+    default_summary_chars: int
+    post_format: PostFormat
+    # The longest post; None: no hard limit, the summary budget (summary_chars) bounds it.
+    limit: int | None
+    dry_run_extension: str  # of the dry run's files under out/<name>/
+    settings: Callable[[Config], ChannelSettings]  # its config table
+    secret_needs: Callable[[Config], list[SecretNeed]]  # as this config uses them: the one place that decides
+    # Its publisher; None: delivered by another job (the email digest), not item by item by the outbox.
+    build_publisher: Callable[[Config], Publisher] | None = None
+    # With an image, the post goes as a photo whose caption has this (smaller) limit; None: images are linked.
+    caption_limit: int | None = None
+    # Feed title and text are cut to this many characters before rendering (no post could show more).
+    source_chars: int | None = None
+    # When a post is too long even without a summary: hashtags are dropped one by one before the title is
+    # shortened below this many characters; None: the hashtags stay and only the title is shortened.
+    min_title_chars: int | None = None
+    threads: bool = False  # a long summary may go out as a reply chain ([x] thread)
+    csv_columns: tuple[str, ...] = ()  # `newsbot subscribers import|export`: the address column first; () none
+    # The address as stored, from the cell and the cell quoted for people; ValueError says what is wrong with it.
+    parse_csv_address: Callable[[str, str], str] = as_given
+    double_opt_in: bool = False  # an address becomes a subscriber only once it confirmed (email)
+    max_posts_per_cycle: Callable[[Config], int | None] = no_override  # None: [outbox] max_posts_per_cycle
+    newest_first: Callable[[Config], bool] = never  # which queued posts go first when the budget is short
+    # The recipients of its own post (a channel may post to several, or to none when it has none configured).
+    own_recipients: Callable[[Config], tuple[str, ...]] | None = None
+    posts_to_subscribers: Callable[[Config], bool] = never  # routed articles also go to matching subscribers
+    # How many articles it may publish in this drain, and why not when none; None: `max_posts_per_cycle`.
+    budget: Callable[[Config, SentLog, datetime], tuple[int, str]] | None = None
+
+    @property
+    def csv_address_column(self) -> str | None:
+        return self.csv_columns[0] if self.csv_columns else None
+
+    def secret_env_names(self, config: Config) -> tuple[str, ...]:
+        return tuple(need.name for need in self.secret_needs(config))
+
+    def recipients(self, config: Config) -> tuple[str, ...]:
+        return self.own_recipients(config) if self.own_recipients else (self.own_recipient,)
+
+    def is_own_target(self, recipient: str) -> bool:
+        """Its own post ("channel", or "channel:<chat>" for a further Telegram channel), not a subscriber."""
+        return recipient == self.own_recipient or recipient.startswith(self.own_recipient + ":")
