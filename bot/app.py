@@ -14,10 +14,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import NamedTuple
 
-from bot import digest
 from bot.clock import Clock, utc_now
 from bot.config import Config
-from bot.digest_delivery import DeliveryReport, EmailDigest, LinkMaker, MailSender
+from bot.email import schedule
+from bot.email.delivery import DeliveryReport, EmailDigest, LinkMaker, MailSender
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import StateLock
@@ -65,7 +65,7 @@ def build_email_digest(
     In a dry run the same job writes each mail as an `.eml` file (bot.publishers.file_sink.EmlWriter) and needs
     no secret: without [email] sender, [web] public_url or the signing key, the mail shows placeholders for them.
     """
-    from bot.mail import MailIdentity, build_digest_message, load_dkim_key
+    from bot.email.message import MailIdentity, build_digest_message, load_dkim_key
 
     if config.output.dry_run:
         from bot.publishers.file_sink import EmlWriter
@@ -75,7 +75,7 @@ def build_email_digest(
         sender: MailSender = EmlWriter(config.output.dir)
         links = _dry_run_links(config, environ)
     else:
-        from bot.publishers.email import SmtpSender
+        from bot.email.smtp import SmtpSender
 
         identity, dkim = MailIdentity.from_config(config.email), load_dkim_key(config.email, environ)
         links = _signed_links(config, environ)
@@ -100,8 +100,8 @@ DRY_RUN_PUBLIC_URL = "https://newsbot.example.invalid"  # [web] public_url, when
 
 def _signed_links(config: Config, environ: Mapping[str, str]) -> LinkMaker:
     """The unsubscribe and preferences links, signed with the secret key on [web] public_url."""
-    from bot import web
-    from bot.tokens import signer_from_environment
+    from bot.email import web
+    from bot.email.tokens import signer_from_environment
 
     signer = signer_from_environment(config.web, environ)
     if not config.web.public_url:
@@ -234,7 +234,7 @@ class App:
         requested = self.store.get_meta(DIGEST_REQUEST_KEY) == "1"  # an admin's /digest send
         if self.email_digest is None or (self.store.is_paused() and not (force or requested)):
             return DeliveryReport()
-        report = digest.run_digest(
+        report = schedule.run_digest(
             self.store, self.email_digest, self.config.email, self.clock, force=force or requested,
             should_stop=should_stop,
         )  # fmt: skip
@@ -245,9 +245,9 @@ class App:
     def preview_digest(self, to: str = "") -> DigestPreview:
         """Write the digest `to` would get if it were sent now to [output] dir/email/digest.html and digest.txt.
 
-        Without `to`: a reader of every hashtag (see `bot.digest.preview`). Raises digest.NotASubscriber.
+        Without `to`: a reader of every hashtag (see `bot.email.schedule.preview`). Raises schedule.NotASubscriber.
         """
-        preview = digest.preview(self.store, self.renderer, self.config.email, self.clock(), to)
+        preview = schedule.preview(self.store, self.renderer, self.config.email, self.clock(), to)
         folder = self.config.output.dir / "email"
         html, text = folder / "digest.html", folder / "digest.txt"
         write_atomically(html, preview.html)

@@ -241,7 +241,7 @@ def web_pages(config: Config) -> Iterator[None]:
     if "email" not in config.channels_in_use() or config.output.dry_run or not config.web.public_url:
         yield
         return
-    from bot.web import app_from_config, start_in_thread
+    from bot.email.web import app_from_config, start_in_thread
 
     app = app_from_config(config, send_mail=confirmation_sender(config))
     server, thread = start_in_thread(
@@ -272,7 +272,7 @@ def chat_commands(config: Config) -> Iterator[None]:
 
     context = open_command_context(config)
     if "email" in config.channels_in_use() and not config.output.dry_run:
-        from bot.web import email_confirmer
+        from bot.email.web import email_confirmer
 
         context.confirm_email = email_confirmer(config, confirmation_sender(config))
     runner = CommandRunner(build_application(config, token, context), config)
@@ -458,7 +458,7 @@ def missing_secrets(config: Config, channel: str) -> list[str]:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from bot.app import App
-    from bot.digest import NotASubscriber
+    from bot.email.schedule import NotASubscriber
 
     config = _config(args)
     if args.to is not None and not args.preview:
@@ -484,7 +484,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from bot.web import serve
+    from bot.email.web import serve
 
     config = _config(args)
     serve(config, send_mail=confirmation_sender(config))
@@ -496,7 +496,7 @@ def confirmation_sender(config: Config) -> Callable[[EmailMessage], None]:
     import os
     import threading
 
-    from bot.publishers.email import SmtpSender
+    from bot.email.smtp import SmtpSender
 
     sender = SmtpSender(
         config.email,

@@ -208,7 +208,7 @@ def test_the_one_click_link_in_the_mail_unsubscribes_at_once(
 ) -> None:
     from starlette.testclient import TestClient
 
-    from bot.web import app_from_config
+    from bot.email.web import app_from_config
 
     config = mail_config([news_item(1)])
     with App(config, clock=clock) as app:
@@ -267,9 +267,9 @@ def test_telegram_subscriber_links_an_address_through_the_same_double_opt_in(
     from bot.commands.context import open_command_context
     from bot.commands.runner import CommandRunner
     from bot.config import parse_config
+    from bot.email.tokens import signer_from_environment
+    from bot.email.web import email_confirmer
     from bot.store import open_store
-    from bot.tokens import signer_from_environment
-    from bot.web import email_confirmer
     from tests.fakes.telegram_api import FakeTelegram
 
     monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET)
@@ -405,8 +405,8 @@ def test_a_name_that_would_forge_headers_never_reaches_the_digest_on_the_wire(
     import dkim
     from starlette.testclient import TestClient
 
-    from bot.tokens import signer_from_environment
-    from bot.web import app_from_config, confirm_url
+    from bot.email.tokens import signer_from_environment
+    from bot.email.web import app_from_config, confirm_url
     from tests.test_mail import DKIM_PRIVATE_KEY, DKIM_PUBLIC_KEY, dns_for
 
     if signed:

@@ -19,11 +19,8 @@ import pytest
 from starlette.applications import Starlette
 
 from bot.config import Config
-from bot.errors import ConfigError
-from bot.models import Article
-from bot.store import EmailSubscriber, OutboxItem, SqliteStore, open_store
-from bot.tokens import PURPOSES, TokenSigner
-from bot.web import (
+from bot.email.tokens import PURPOSES, TokenSigner
+from bot.email.web import (
     FLOOD_FACTOR,
     KEEP_ALIVE_SECONDS,
     MAX_BODY_BYTES,
@@ -43,6 +40,9 @@ from bot.web import (
     start_in_thread,
     unsubscribe_url,
 )
+from bot.errors import ConfigError
+from bot.models import Article
+from bot.store import EmailSubscriber, OutboxItem, SqliteStore, open_store
 from tests.conftest import FakeClock
 from tests.fakes.smtp_server import FakeSmtp
 from tests.store_sql import count_articles
