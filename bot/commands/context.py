@@ -129,9 +129,11 @@ class CommandContext:
         self._stores.close()
 
 
-def open_command_context(config: Config, clock: Clock = utc_now) -> CommandContext:
-    """A context with its own store connections (the main loop keeps another one on the same WAL file)."""
-    return CommandContext(config, build_renderer(config), clock)
+def open_command_context(config: Config, clock: Clock = utc_now, *, renderer: Renderer | None = None) -> CommandContext:
+    """A context with its own store connections (the main loop keeps another one on the same WAL file).
+
+    `renderer`: the one `newsbot run` built (bot.app.App); built from `config` when not given."""
+    return CommandContext(config, renderer if renderer is not None else build_renderer(config), clock)
 
 
 def _telegram_safe(value: object) -> object:

@@ -49,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -82,10 +81,10 @@ from bot.email.message import (
     MailIdentity,
     build_already_subscribed_message,
     build_confirmation_message,
-    load_dkim_key,
 )
+from bot.email.parts import EmailParts
 from bot.email.signups import RATE_WINDOW, ConfirmEmail, MailboxLimited, Recorded, SignUp, record_sign_up
-from bot.email.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
+from bot.email.tokens import PURPOSES, BadToken, TokenSigner
 from bot.errors import ConfigError
 from bot.hashtags import is_accepted_tag
 from bot.hashtags import normalize as normalize_tag
@@ -1031,55 +1030,40 @@ def start_in_thread(
 
 def app_from_config(
     config: Config,
+    parts: EmailParts,
     *,
     send_mail: SendMail | None,
-    make_confirmation: MakeConfirmation | None = None,
-    environ: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """The app as `newsbot web` and `newsbot run` serve it: the configured state file, secret and DKIM key."""
-    environ = os.environ if environ is None else environ
-    signer = signer_from_environment(config.web, environ)
-    if send_mail is not None and make_confirmation is None:
-        identity = MailIdentity.from_config(config.email)
-        make_confirmation = confirmation_mail(identity, load_dkim_key(config.email, environ))
+    """The app as `newsbot web` and `newsbot run` serve it: the configured state file, and the link signer, sender
+    identity and DKIM key of `parts` (bot.email.parts, built once by the caller). `send_mail` is usually
+    `parts.send`; None closes sign-up."""
     return build_app(
         config,
         store_factory=lambda: open_store(config.state.path),
-        signer=signer,
+        signer=parts.signer,
         send_mail=send_mail,
         clock=clock or utc_now,
-        make_confirmation=make_confirmation,
+        make_confirmation=confirmation_mail(parts.identity, parts.dkim),
     )
 
 
-def email_confirmer(config: Config, send_mail: SendMail, environ: Mapping[str, str] | None = None) -> ConfirmEmail:
+def email_confirmer(config: Config, parts: EmailParts, send_mail: SendMail) -> ConfirmEmail:
     """Records a sign-up and sends its mail exactly as the subscribe form does, per-mailbox limit included (/email).
 
-    Raises MailboxLimited, or whatever `send_mail` raises.
+    Raises MailboxLimited, or whatever `send_mail` (usually `parts.send`) raises.
     """
-    environ = os.environ if environ is None else environ
-    signer = signer_from_environment(config.web, environ)
-    make = confirmation_mail(MailIdentity.from_config(config.email), load_dkim_key(config.email, environ))
+    make = confirmation_mail(parts.identity, parts.dkim)
 
     def confirm(store: SqliteStore, sign_up: SignUp, now: datetime) -> None:
         recorded = record_sign_up(store, sign_up, now, per_hour=config.web.subscribe_per_hour)
-        send_mail(make(_confirmation_request(config, signer, sign_up, recorded, now)))
+        send_mail(make(_confirmation_request(config, parts.signer, sign_up, recorded, now)))
 
     return confirm
 
 
-def serve(
-    config: Config,
-    *,
-    send_mail: SendMail | None,
-    make_confirmation: MakeConfirmation | None = None,
-    environ: Mapping[str, str] | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> None:
-    """Serve the web pages on `[web] host`/`port` until interrupted (`newsbot web`)."""
-    app = app_from_config(
-        config, send_mail=send_mail, make_confirmation=make_confirmation, environ=environ, clock=clock
-    )
+def serve(config: Config, parts: EmailParts, *, clock: Callable[[], datetime] | None = None) -> None:
+    """Serve the web pages on `[web] host`/`port` until interrupted (`newsbot web`), mailing through `parts`."""
+    app = app_from_config(config, parts, send_mail=parts.send, clock=clock)
     log.info("%s", kv(event="web_listening", host=config.web.host, port=config.web.port))
     build_server(app, config.web.host, config.web.port, forwarded_allow_ips=config.web.forwarded_allow_ips).run()
