@@ -171,13 +171,13 @@ def _token(address: str) -> str:
 
 
 class _Digests:
-    """Renders and builds one subscriber's digest as newsbot's digest job does (bot.digest_delivery)."""
+    """Renders and builds one subscriber's digest as newsbot's digest job does (bot.email.delivery)."""
 
     def __init__(self, email_config: EmailConfig) -> None:
         from bot.app import build_renderer
         from bot.config import Config
-        from bot.digest_delivery import unsubscribe_mailto
-        from bot.mail import MailIdentity
+        from bot.email.delivery import unsubscribe_mailto
+        from bot.email.message import MailIdentity
 
         self.config = email_config
         self.renderer = build_renderer(Config(email=email_config))
@@ -187,7 +187,7 @@ class _Digests:
 
     def render(self, subscriber: Subscriber) -> tuple[Digest, str]:
         """(the rendered Digest, the subscriber's unsubscribe URL)."""
-        from bot.digest_delivery import matching
+        from bot.email.selection import matching
 
         articles = matching(self.articles, subscriber.hashtags)
         unsubscribe = f"https://news.bench.example/unsubscribe?t={_token(subscriber.address)}"
@@ -201,7 +201,7 @@ class _Digests:
         return digest, unsubscribe
 
     def build(self, subscriber: Subscriber, digest: Digest, unsubscribe: str) -> EmailMessage:
-        from bot.mail import build_digest_message
+        from bot.email.message import build_digest_message
 
         return build_digest_message(
             digest,
@@ -262,7 +262,7 @@ def serve_sink(connection: Connection) -> None:
 def run_newsbot(size: int, port: int) -> dict[str, float]:
     """This process: newsbot renders, builds and sends `size` digests over one reused SMTP connection."""
     sys.path.insert(0, str(REPO))
-    from bot.publishers.email import SmtpSender
+    from bot.email.smtp import SmtpSender
 
     config = _email_config(port)
     digests = _Digests(config)
@@ -299,7 +299,7 @@ def run_naive(size: int, port: int) -> dict[str, float]:
     sys.path.insert(0, str(REPO))
     import smtplib
 
-    from bot.mail import MailIdentity
+    from bot.email.message import MailIdentity
 
     config = _email_config(port)
     digests = _Digests(config)

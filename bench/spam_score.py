@@ -25,8 +25,8 @@ def sample_message() -> bytes:
     sys.path.insert(0, str(REPO))
     from bot.app import build_renderer
     from bot.config import EmailConfig, parse_config
+    from bot.email.message import MailIdentity, build_digest_message
     from bot.identity import build_article
-    from bot.mail import MailIdentity, build_digest_message
     from bot.sources import read_source
 
     config = parse_config({})

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from bot import digest
 from bot.channels import NAMES as CHANNELS
 from bot.clock import Clock, utc_now
 from bot.config import Config
-from bot.digest_delivery import DeliveryReport, EmailDigest, LinkMaker, MailSender
+from bot.email import schedule
+from bot.email.delivery import DeliveryReport, EmailDigest, LinkMaker, MailSender
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import StateLock
@@ -29,6 +29,11 @@ from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Di
 from bot.sources.connect import Connections
 from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store, unauthorized_key
 from bot.summarize import default_summarizer
+
+if TYPE_CHECKING:
+    from bot.email.message import DkimKey, MailIdentity
+    from bot.email.parts import EmailParts
+    from bot.email.tokens import TokenSigner
 
 log = logging.getLogger("newsbot")
 
@@ -58,33 +63,37 @@ def check_templates(config: Config, renderer: Renderer) -> None:
             raise ConfigError(f"{config.path or 'config'}: {key}: {problem}; put the file in {folder} or fix the name")
 
 
-def build_email_digest(
+def build_email_digest(config: Config, store: SqliteStore, renderer: Renderer, parts: EmailParts) -> EmailDigest:
+    """The live digest job: the one SMTP sender of `parts`, links signed on [web] public_url, DKIM when configured."""
+    links = _signed_links(config, parts.signer)
+    return _email_digest(config, store, renderer, parts.sender, links, parts.identity, parts.dkim)
+
+
+def build_dry_run_digest(
     config: Config, store: SqliteStore, renderer: Renderer, environ: Mapping[str, str]
 ) -> EmailDigest:
-    """The digest job. Live: the SMTP sender, signed links on [web] public_url, DKIM when configured.
+    """The digest job of a dry run: each mail an `.eml` file (bot.publishers.file_sink.EmlWriter), unsigned.
 
-    In a dry run the same job writes each mail as an `.eml` file (bot.publishers.file_sink.EmlWriter) and needs
-    no secret: without [email] sender, [web] public_url or the signing key, the mail shows placeholders for them.
+    It needs no secret: without [email] sender, [web] public_url or the signing key, the mail shows placeholders.
     """
-    from bot.mail import MailIdentity, build_digest_message, load_dkim_key
+    from bot.email.message import MailIdentity
+    from bot.publishers.file_sink import EmlWriter
 
-    if config.output.dry_run:
-        from bot.publishers.file_sink import EmlWriter
+    identity = MailIdentity.from_config(replace(config.email, sender=config.email.sender or DRY_RUN_SENDER))
+    links = _dry_run_links(config, environ)
+    return _email_digest(config, store, renderer, EmlWriter(config.output.dir), links, identity, None)
 
-        email = replace(config.email, sender=config.email.sender or DRY_RUN_SENDER)
-        identity, dkim = MailIdentity.from_config(email), None
-        sender: MailSender = EmlWriter(config.output.dir)
-        links = _dry_run_links(config, environ)
-    else:
-        from bot.publishers.email import SmtpSender
 
-        identity, dkim = MailIdentity.from_config(config.email), load_dkim_key(config.email, environ)
-        links = _signed_links(config, environ)
-        sender = SmtpSender(
-            config.email,
-            username=environ.get(config.email.username_env, ""),
-            password=environ.get(config.email.password_env, ""),
-        )
+def _email_digest(
+    config: Config,
+    store: SqliteStore,
+    renderer: Renderer,
+    sender: MailSender,
+    links: LinkMaker,
+    identity: MailIdentity,
+    dkim: DkimKey | None,
+) -> EmailDigest:
+    from bot.email.message import build_digest_message
 
     def build(digest: Digest, to: str, name: str, unsubscribe: str, mailto: str, now: datetime) -> EmailMessage:
         return build_digest_message(
@@ -99,12 +108,10 @@ DRY_RUN_SENDER = "newsbot dry run <newsbot@example.invalid>"  # [email] sender, 
 DRY_RUN_PUBLIC_URL = "https://newsbot.example.invalid"  # [web] public_url, when a dry run has none
 
 
-def _signed_links(config: Config, environ: Mapping[str, str]) -> LinkMaker:
+def _signed_links(config: Config, signer: TokenSigner) -> LinkMaker:
     """The unsubscribe and preferences links, signed with the secret key on [web] public_url."""
-    from bot import web
-    from bot.tokens import signer_from_environment
+    from bot.email import web
 
-    signer = signer_from_environment(config.web, environ)
     if not config.web.public_url:
         raise ConfigError(
             f"{config.path or 'config'}: web.public_url: needed for the unsubscribe and preferences links in the"
@@ -123,8 +130,10 @@ def _signed_links(config: Config, environ: Mapping[str, str]) -> LinkMaker:
 
 def _dry_run_links(config: Config, environ: Mapping[str, str]) -> LinkMaker:
     """The real links when [web] public_url and the key are set; else placeholders that no server accepts."""
+    from bot.email.tokens import signer_from_environment
+
     try:
-        return _signed_links(config, environ)
+        return _signed_links(config, signer_from_environment(config.web, environ))
     except ConfigError:
         base = (config.web.public_url or DRY_RUN_PUBLIC_URL).rstrip("/")
 
@@ -191,9 +200,15 @@ class App:
         try:
             for channel in self.publishers:  # credentials may have been fixed since the last run
                 self.store.set_meta(unauthorized_key(channel), "")
+            self.email: EmailParts | None = None  # the live mail parts, for the web pages and /email too
             self.email_digest: EmailDigest | None = None
-            if "email" in config.channels_in_use():
-                self.email_digest = build_email_digest(config, self.store, self.renderer, os.environ)
+            if "email" in config.channels_in_use() and config.output.dry_run:
+                self.email_digest = build_dry_run_digest(config, self.store, self.renderer, os.environ)
+            elif "email" in config.channels_in_use():
+                from bot.email.parts import email_parts
+
+                self.email = email_parts(config, os.environ)
+                self.email_digest = build_email_digest(config, self.store, self.renderer, self.email)
         except BaseException:
             self.store.close()
             self.lock.release()
@@ -204,7 +219,7 @@ class App:
     def close(self) -> None:
         for publisher in self.publishers.values():
             publisher.close()
-        if self.email_digest is not None:
+        if self.email_digest is not None:  # the SMTP connection (`self.email`'s sender) or the .eml writer
             self.email_digest.sender.close()
         self.store.close()
         self.lock.release()
@@ -235,7 +250,7 @@ class App:
         requested = self.store.get_meta(DIGEST_REQUEST_KEY) == "1"  # an admin's /digest send
         if self.email_digest is None or (self.store.is_paused() and not (force or requested)):
             return DeliveryReport()
-        report = digest.run_digest(
+        report = schedule.run_digest(
             self.store, self.email_digest, self.config.email, self.clock, force=force or requested,
             should_stop=should_stop,
         )  # fmt: skip
@@ -246,9 +261,9 @@ class App:
     def preview_digest(self, to: str = "") -> DigestPreview:
         """Write the digest `to` would get if it were sent now to [output] dir/email/digest.html and digest.txt.
 
-        Without `to`: a reader of every hashtag (see `bot.digest.preview`). Raises digest.NotASubscriber.
+        Without `to`: a reader of every hashtag (see `bot.email.schedule.preview`). Raises schedule.NotASubscriber.
         """
-        preview = digest.preview(self.store, self.renderer, self.config.email, self.clock(), to)
+        preview = schedule.preview(self.store, self.renderer, self.config.email, self.clock(), to)
         folder = self.config.output.dir / "email"
         html, text = folder / "digest.html", folder / "digest.txt"
         write_atomically(html, preview.html)

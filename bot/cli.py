@@ -22,11 +22,11 @@ from bot.channels import REGISTRY as CHANNEL_REGISTRY
 from bot.errors import ConfigError, LockedError, NewsbotError
 
 if TYPE_CHECKING:
-    from email.message import EmailMessage
-
     from bot.channels import SecretNeed
     from bot.config import Config
+    from bot.email.parts import EmailParts
     from bot.models import Entry
+    from bot.render import Renderer
     from bot.store import SqliteStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -233,20 +233,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     stop = _stop_on_signals()
-    with App(config) as app, chat_commands(config), web_pages(config):
+    # Every part is built once, by App; leaving the block stops the pages and the chat commands, then App.close
+    # closes what it opened (the SMTP connection, the publishers, the store).
+    with App(config) as app, chat_commands(config, app.renderer, app.email), web_pages(config, app.email):
         run_forever(app, stop)
     return EXIT_OK
 
 
 @contextmanager
-def web_pages(config: Config) -> Iterator[None]:
-    """Serve the subscription pages in a background thread while `run` runs, when the email digest is live."""
-    if "email" not in config.channels_in_use() or config.output.dry_run or not config.web.public_url:
+def web_pages(config: Config, parts: EmailParts | None) -> Iterator[None]:
+    """Serve the subscription pages in a background thread while `run` runs, when the email digest is live
+    (`parts` is then App's: the pages mail through the same SMTP sender as the digest)."""
+    if parts is None or not config.web.public_url:
         yield
         return
-    from bot.web import app_from_config, start_in_thread
+    from bot.email.web import app_from_config, start_in_thread
 
-    app = app_from_config(config, send_mail=confirmation_sender(config))
+    app = app_from_config(config, parts, send_mail=parts.send)
     server, thread = start_in_thread(
         app, config.web.host, config.web.port, forwarded_allow_ips=config.web.forwarded_allow_ips
     )
@@ -258,8 +261,10 @@ def web_pages(config: Config) -> Iterator[None]:
 
 
 @contextmanager
-def chat_commands(config: Config) -> Iterator[None]:
-    """Answer Telegram chat commands in a background thread while `run` runs, when a bot token is set."""
+def chat_commands(config: Config, renderer: Renderer, parts: EmailParts | None) -> Iterator[None]:
+    """Answer Telegram chat commands in a background thread while `run` runs, when a bot token is set.
+
+    They render with App's `renderer`; /email mails through `parts` (None: the email digest is not live)."""
     import os
 
     token = os.environ.get(config.telegram.token_env, "").strip()
@@ -273,11 +278,11 @@ def chat_commands(config: Config) -> Iterator[None]:
     from bot.commands.context import open_command_context
     from bot.commands.runner import CommandRunner
 
-    context = open_command_context(config)
-    if "email" in config.channels_in_use() and not config.output.dry_run:
-        from bot.web import email_confirmer
+    context = open_command_context(config, renderer=renderer)
+    if parts is not None:
+        from bot.email.web import email_confirmer
 
-        context.confirm_email = email_confirmer(config, confirmation_sender(config))
+        context.confirm_email = email_confirmer(config, parts, parts.send)
     runner = CommandRunner(build_application(config, token, context), config)
     try:
         try:
@@ -423,7 +428,7 @@ def missing_secrets(config: Config, channel: str) -> list[str]:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from bot.app import App
-    from bot.digest import NotASubscriber
+    from bot.email.schedule import NotASubscriber
 
     config = _config(args)
     if args.to is not None and not args.preview:
@@ -449,32 +454,18 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from bot.web import serve
+    import os
+
+    from bot.email.parts import email_parts
+    from bot.email.web import serve
 
     config = _config(args)
-    serve(config, send_mail=confirmation_sender(config))
+    parts = email_parts(config, os.environ)
+    try:
+        serve(config, parts)
+    finally:
+        parts.close()
     return EXIT_OK
-
-
-def confirmation_sender(config: Config) -> Callable[[EmailMessage], None]:
-    """Sends the double opt-in mails of the web pages (and /email) through the configured SMTP server."""
-    import os
-    import threading
-
-    from bot.publishers.email import SmtpSender
-
-    sender = SmtpSender(
-        config.email,
-        username=os.environ.get(config.email.username_env, ""),
-        password=os.environ.get(config.email.password_env, ""),
-    )
-    lock = threading.Lock()  # one SMTP connection, used by one request at a time
-
-    def send(message: EmailMessage) -> None:
-        with lock:
-            sender.send(message)
-
-    return send
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -5,7 +5,7 @@ NewsbotError
 ├── SourceError            a feed or article page could not be fetched or parsed; names source, URL and reason
 ├── RenderError            a post cannot be made to fit its channel (e.g. the link alone is over the limit)
 ├── LockedError            another newsbot process holds the state file
-├── BadToken               a signed link was forged, tampered with, or has expired (bot/tokens.py)
+├── BadToken               a signed link was forged, tampered with, or has expired (bot/email/tokens.py)
 └── PublishError           a publisher could not deliver a post; the outbox decides what happens next
     ├── RateLimited        retry this recipient after `retry_after` seconds, not before
     ├── Unauthorized       credentials are wrong or revoked: stop this channel, keep its queue

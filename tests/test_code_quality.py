@@ -34,15 +34,7 @@ CHANNEL_MODULES = (
     "bot/channels/",
     "bot/publishers/telegram.py",
     "bot/publishers/x.py",
-    "bot/publishers/email.py",
     "bot/email/",
-    # The email channel's modules until they move into bot/email/.
-    "bot/digest.py",
-    "bot/digest_delivery.py",
-    "bot/mail.py",
-    "bot/web.py",
-    "bot/tokens.py",
-    "bot/signups.py",
     "bot/commands/",  # the Telegram chat UI
     "bot/store/subscribers.py",  # the email tables: double opt-in, lower-cased addresses
 )

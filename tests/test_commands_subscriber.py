@@ -17,9 +17,10 @@ from bot import telegram_html
 from bot.clock import utc_now
 from bot.commands import CommandRunner, build_application, open_command_context
 from bot.config import Config, parse_config
+from bot.email.parts import email_parts
+from bot.email.web import build_app, email_confirmer
 from bot.models import Article
 from bot.store import OutboxItem, SqliteStore, open_store
-from bot.web import build_app, email_confirmer
 from tests.conftest import FakeClock
 from tests.fakes.telegram_api import FakeTelegram, Message
 
@@ -79,7 +80,9 @@ def running_bot(
     config = parse_config(data, path=tmp_path / "config.toml")
     context = open_command_context(config, clock)
     if mail is not None:
-        context.confirm_email = email_confirmer(config, mail.append, environ={"NEWSBOT_SECRET_KEY": SECRET})
+        context.confirm_email = email_confirmer(
+            config, email_parts(config, {"NEWSBOT_SECRET_KEY": SECRET}), mail.append
+        )
     runner = CommandRunner(build_application(config, fake.token, context), config)
     store = open_store(config.state.path)
     try:
@@ -354,7 +357,7 @@ def test_the_web_form_and_email_share_one_limit_per_mailbox(
 ) -> None:
     from starlette.testclient import TestClient
 
-    from bot.tokens import TokenSigner
+    from bot.email.tokens import TokenSigner
 
     app = build_app(
         mail_bot.config,

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import EmailConfig
-from bot.digest import is_due, last_scheduled
+from bot.email.schedule import is_due, last_scheduled
 
 BERLIN = ZoneInfo("Europe/Berlin")
 EMAIL = EmailConfig(digest_day="monday", digest_time="08:00", timezone="Europe/Berlin")

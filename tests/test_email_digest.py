@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import threading
 import time
@@ -208,7 +209,8 @@ def test_the_one_click_link_in_the_mail_unsubscribes_at_once(
 ) -> None:
     from starlette.testclient import TestClient
 
-    from bot.web import app_from_config
+    from bot.email.parts import email_parts
+    from bot.email.web import app_from_config
 
     config = mail_config([news_item(1)])
     with App(config, clock=clock) as app:
@@ -218,7 +220,7 @@ def test_the_one_click_link_in_the_mail_unsubscribes_at_once(
     [mail] = mails_to(fake_smtp, "reader@example.org")
     link = re.findall(r"<([^>]+)>", mail["List-Unsubscribe"])[0]
     token = parse_qs(urlsplit(link).query)["token"][0]
-    web = app_from_config(config, send_mail=None, environ={"NEWSBOT_SECRET_KEY": SECRET})
+    web = app_from_config(config, email_parts(config, {"NEWSBOT_SECRET_KEY": SECRET}), send_mail=None)
     with TestClient(web) as client:
         answer = client.post(f"/unsubscribe?token={token}", data={"List-Unsubscribe": "One-Click"})
     assert answer.status_code == 200
@@ -262,14 +264,14 @@ def test_email_import_counts_addresses_as_confirmed_only_when_told(
 def test_telegram_subscriber_links_an_address_through_the_same_double_opt_in(
     tmp_path: Path, fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.cli import confirmation_sender
     from bot.commands.application import build_application
     from bot.commands.context import open_command_context
     from bot.commands.runner import CommandRunner
     from bot.config import parse_config
+    from bot.email.parts import email_parts
+    from bot.email.tokens import signer_from_environment
+    from bot.email.web import email_confirmer
     from bot.store import open_store
-    from bot.tokens import signer_from_environment
-    from bot.web import email_confirmer
     from tests.fakes.telegram_api import FakeTelegram
 
     monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET)
@@ -286,7 +288,8 @@ def test_telegram_subscriber_links_an_address_through_the_same_double_opt_in(
             path=tmp_path / "config.toml",
         )  # fmt: skip
         context = open_command_context(config)
-        context.confirm_email = email_confirmer(config, confirmation_sender(config))
+        parts = email_parts(config, os.environ)
+        context.confirm_email = email_confirmer(config, parts, parts.send)
         runner = CommandRunner(build_application(config, telegram.token, context), config)
         runner.start()
         try:
@@ -297,6 +300,7 @@ def test_telegram_subscriber_links_an_address_through_the_same_double_opt_in(
         finally:
             runner.stop()
             context.close()
+            parts.close()
     assert "confirmation link" in reply.text
     [mail] = mails_to(fake_smtp, "reader@example.org")
     link = re.search(
@@ -405,15 +409,16 @@ def test_a_name_that_would_forge_headers_never_reaches_the_digest_on_the_wire(
     import dkim
     from starlette.testclient import TestClient
 
-    from bot.tokens import signer_from_environment
-    from bot.web import app_from_config, confirm_url
+    from bot.email.parts import email_parts
+    from bot.email.tokens import signer_from_environment
+    from bot.email.web import app_from_config, confirm_url
     from tests.test_mail import DKIM_PRIVATE_KEY, DKIM_PUBLIC_KEY, dns_for
 
     if signed:
         monkeypatch.setenv("NEWSBOT_DKIM_PRIVATE_KEY", DKIM_PRIVATE_KEY.decode())
     config = mail_config([news_item(1)], **({"dkim_selector": "news2026"} if signed else {}))
     confirmations: list[EmailMessage] = []
-    web = app_from_config(config, send_mail=confirmations.append, clock=clock)
+    web = app_from_config(config, email_parts(config, os.environ), send_mail=confirmations.append, clock=clock)
     reader = "reader@example.org"
     with TestClient(web, base_url="https://news.example.com") as browser:
         refused = browser.post("/subscribe", data={"email": reader, "name": FORGING_NAME, "hashtags": ""})

@@ -11,9 +11,9 @@ from email.message import EmailMessage
 import pytest
 
 from bot.config import EmailConfig
+from bot.email.message import MailIdentity, build_digest_message
+from bot.email.smtp import SmtpSender
 from bot.errors import PublishError, RecipientGone, Rejected, Unauthorized, UnknownOutcome
-from bot.mail import MailIdentity, build_digest_message
-from bot.publishers.email import SmtpSender
 from bot.render import Digest
 from tests.fakes.smtp_server import Certificate, FakeSmtp, Security
 

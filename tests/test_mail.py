@@ -13,8 +13,7 @@ import dkim
 import pytest
 
 from bot.config import EmailConfig
-from bot.errors import ConfigError
-from bot.mail import (
+from bot.email.message import (
     DkimKey,
     MailIdentity,
     build_already_subscribed_message,
@@ -23,6 +22,7 @@ from bot.mail import (
     inline_css,
     load_dkim_key,
 )
+from bot.errors import ConfigError
 from bot.models import Article
 from bot.render import Digest, Renderer
 

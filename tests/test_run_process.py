@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from bot.logs import RedactSecrets, kv
 from tests.conftest import REPO, news_item, rss
+from tests.fakes.smtp_server import FakeSmtp
 from tests.fakes.telegram_api import FakeTelegram
 
 
@@ -53,6 +57,47 @@ def test_run_polls_publishes_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert "event=stopping signal=SIGTERM" in err
     assert "event=stopped" in err
+
+
+def test_run_mails_through_one_smtp_connection_and_quits_it_on_sigterm(tmp_path: Path, fake_smtp: FakeSmtp) -> None:
+    with socket.socket() as probe:  # a free port for [web] port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "config.toml").write_text(
+        '[output]\ndry_run = false\n[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["email"]\n'
+        f'[email]\nsmtp_host = "{fake_smtp.host}"\nsmtp_port = {fake_smtp.port}\nsecurity = "none"\n'
+        'sender = "Example News <news@example.com>"\n'
+        f'[web]\nport = {port}\npublic_url = "https://news.example.com"\n',
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), "NEWSBOT_SECRET_KEY": "a-test-secret-of-32-characters-xx"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+            assert wait_for(lambda: _answers(browser)), "the web pages did not come up"
+            for reader in ("ann@example.org", "bob@example.org"):
+                assert browser.post("/subscribe", data={"email": reader, "hashtags": ""}).status_code == 200
+        assert wait_for(lambda: len(fake_smtp.messages) == 2), "the confirmation mails were not sent"
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert fake_smtp.connections == 1  # the web pages, /email and the digest share one sender
+    assert fake_smtp.commands[-1] == "QUIT"  # closed on exit, not left for the server to time out
+
+
+def _answers(browser: httpx.Client) -> bool:
+    try:
+        return browser.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def test_secret_values_are_redacted_from_every_log_line(caplog: object) -> None:

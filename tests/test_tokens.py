@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import WebConfig
+from bot.email.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
 from bot.errors import ConfigError
-from bot.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
 
 SECRET = b"0123456789abcdef-test-secret"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import warnings
@@ -19,11 +20,8 @@ import pytest
 from starlette.applications import Starlette
 
 from bot.config import Config
-from bot.errors import ConfigError
-from bot.models import Article
-from bot.store import EmailSubscriber, OutboxItem, SqliteStore, open_store
-from bot.tokens import PURPOSES, TokenSigner
-from bot.web import (
+from bot.email.tokens import PURPOSES, TokenSigner
+from bot.email.web import (
     FLOOD_FACTOR,
     KEEP_ALIVE_SECONDS,
     MAX_BODY_BYTES,
@@ -43,6 +41,9 @@ from bot.web import (
     start_in_thread,
     unsubscribe_url,
 )
+from bot.errors import ConfigError
+from bot.models import Article
+from bot.store import EmailSubscriber, OutboxItem, SqliteStore, open_store
 from tests.conftest import FakeClock
 from tests.fakes.smtp_server import FakeSmtp
 from tests.store_sql import count_articles
@@ -1089,6 +1090,7 @@ def test_newsbot_run_serves_the_pages_trusting_the_configured_proxy(
     make_config: Callable[..., Config], fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from bot.cli import web_pages
+    from bot.email.parts import email_parts
 
     monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET.decode())
     with socket.socket() as probe:  # a free port for [web] port
@@ -1101,10 +1103,12 @@ def test_newsbot_run_serves_the_pages_trusting_the_configured_proxy(
                "sender": "Example News <news@example.com>"},
         web={"public_url": PUBLIC, "port": port, "subscribe_per_hour": 1, "forwarded_allow_ips": ["127.0.0.1"]},
     )  # fmt: skip
-    with web_pages(config), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as proxy:
+    parts = email_parts(config, os.environ)
+    with web_pages(config, parts), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as proxy:
         assert sign_up_over(proxy, "ann@example.org", {"X-Forwarded-For": "203.0.113.5"}).status_code == 200
         assert sign_up_over(proxy, "bob@example.org", {"X-Forwarded-For": "203.0.113.6"}).status_code == 200
         assert sign_up_over(proxy, "cy@example.org", {"X-Forwarded-For": "203.0.113.5"}).status_code == 429
+    parts.close()
     assert sorted(address for m in fake_smtp.messages for address in m.rcpt_tos) == [
         "ann@example.org",
         "bob@example.org",

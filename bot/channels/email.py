@@ -1,5 +1,5 @@
 """The email channel: a weekly digest mailed to each confirmed subscriber's mailbox (by the digest job in
-bot/digest_delivery.py, not item by item by the outbox)."""
+bot/email/delivery.py, not item by item by the outbox)."""
 
 from __future__ import annotations
 

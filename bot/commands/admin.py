@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
-from bot import digest as weekly_digest
 from bot import telegram_html
 from bot.channels import NAMES as CHANNELS
 from bot.commands.context import (
@@ -39,6 +38,7 @@ from bot.commands.context import (
     reply,
 )
 from bot.config import Config
+from bot.email import schedule as weekly_digest
 from bot.errors import RenderError, SourceError
 from bot.identity import build_article
 from bot.ingest import Ingest

@@ -28,10 +28,10 @@ from bot import telegram_html
 from bot.app import build_renderer
 from bot.clock import Clock, utc_now
 from bot.config import Config
+from bot.email.signups import ConfirmEmail
 from bot.hashtags import TAG_RULE, HashtagError
 from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.render import Renderer, build_environment
-from bot.signups import ConfirmEmail
 from bot.store import SqliteStore, open_store
 
 __all__ = [
@@ -103,7 +103,7 @@ class CommandContext:
         self.config = config
         self.renderer = renderer
         self.clock = clock  # UTC
-        # Records an /email sign-up and sends its mail as the web form does (bot.signups); None when the digest
+        # Records an /email sign-up and sends its mail as the web form does (bot.email.signups); None when the digest
         # is not live.
         self.confirm_email: ConfirmEmail | None = None
         self._pages = build_environment(config.templates.dir)
@@ -129,9 +129,11 @@ class CommandContext:
         self._stores.close()
 
 
-def open_command_context(config: Config, clock: Clock = utc_now) -> CommandContext:
-    """A context with its own store connections (the main loop keeps another one on the same WAL file)."""
-    return CommandContext(config, build_renderer(config), clock)
+def open_command_context(config: Config, clock: Clock = utc_now, *, renderer: Renderer | None = None) -> CommandContext:
+    """A context with its own store connections (the main loop keeps another one on the same WAL file).
+
+    `renderer`: the one `newsbot run` built (bot.app.App); built from `config` when not given."""
+    return CommandContext(config, renderer if renderer is not None else build_renderer(config), clock)
 
 
 def _telegram_safe(value: object) -> object:

@@ -25,10 +25,10 @@ from bot.commands.context import (
     parse_hashtags,
     reply,
 )
+from bot.email.signups import RATE_WINDOW, MailboxLimited, SignUp
 from bot.hashtags import MAX_FOLLOWED_TAGS, normalize
 from bot.logs import kv
 from bot.models import Article
-from bot.signups import RATE_WINDOW, MailboxLimited, SignUp
 from bot.store import Subscriber
 
 __all__ = ["CHANNEL", "SUBSCRIBER_COMMANDS", "fallback", "popular_tags"]
@@ -125,7 +125,7 @@ def link_email(ctx: CommandContext, request: Request) -> Reply:
     """/email you@example.com: the weekly digest by email too, after the same double opt-in as the web form.
 
     The answer is the same whether the address is new, awaiting confirmation, subscribed, or had its sign-up mails
-    for the hour, so the command cannot probe who subscribes; the mailbox's limit is the web form's (bot.signups).
+    for the hour, so the command cannot probe who subscribes; the mailbox's limit is the web form's (bot.email.signups).
     A chat may ask EMAIL_REQUESTS_PER_CHAT times an hour, so one chat cannot turn the bot on someone's inbox.
     """
     text = argument(request.args).strip()

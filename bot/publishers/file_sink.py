@@ -65,7 +65,7 @@ class FileSink:
 
 
 class EmlWriter:
-    """The dry run's mail sender (bot.digest_delivery.MailSender): each message as an `.eml` file, nothing sent.
+    """The dry run's mail sender (bot.email.delivery.MailSender): each message as an `.eml` file, nothing sent.
 
     The file is the message as it would go to the SMTP server, headers and all; the digest records each one in
     its ledger as sent, as it would a mail the server accepted.

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from bot.config import Config
+from bot.email.tokens import TokenSigner
+from bot.email.web import build_app, confirm_url, preferences_url, start_in_thread, unsubscribe_url
 from bot.models import Article
 from bot.store import OutboxItem, SqliteStore, open_store
-from bot.tokens import TokenSigner
-from bot.web import build_app, confirm_url, preferences_url, start_in_thread, unsubscribe_url
 from tests.conftest import FakeClock
 from tests.store_sql import count_articles
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.mail import MailIdentity, build_confirmation_message
+from bot.email.message import MailIdentity, build_confirmation_message
 from tests.browser.conftest import READER, Site
 from tests.conftest import FakeClock
 

@@ -19,7 +19,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Config
-from bot.digest_delivery import RETRY_BASE
+from bot.email.delivery import RETRY_BASE
 from bot.store import PENDING, SENT, UNKNOWN
 from tests.conftest import FakeClock, news_item, rss
 from tests.fakes.smtp_server import FakeSmtp

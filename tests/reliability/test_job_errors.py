@@ -15,8 +15,8 @@ from bot.store import FAILED, SENT
 from tests.reliability.conftest import Fakes, Installation
 
 GOOD_READERS = ("ann@example.org", "zoe@example.org")
-# A name with CR/LF is left out of To: (bot.mail), so what cannot be built is an address that a hand edit of the
-# state file broke: the store does not check addresses, the web form, /email and CSV import do.
+# A name with CR/LF is left out of To: (bot.email.message), so what cannot be built is an address that a hand edit
+# of the state file broke: the store does not check addresses, the web form, /email and CSV import do.
 BAD_READER = "mallory@example.org\r\nbcc: victim@example.net"
 START_TIMEOUT = 60.0
 

@@ -17,11 +17,11 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from bot.commands.admin import ADMIN_COMMANDS
+from bot.email.tokens import PURPOSES, TokenSigner
+from bot.email.web import build_app
 from bot.models import Article
 from bot.store import OutboxItem, SqliteStore, open_store
 from bot.telegram_html import visible_text
-from bot.tokens import PURPOSES, TokenSigner
-from bot.web import build_app
 from tests.conftest import REPO, FakeClock, news_item, rss
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_commands_subscriber import ADMIN, NOW, USER, BotChat, running_bot

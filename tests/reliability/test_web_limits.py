@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from bot.config import Config
+from bot.email.tokens import TokenSigner
+from bot.email.web import build_app, start_in_thread
 from bot.store import open_store
-from bot.tokens import TokenSigner
-from bot.web import build_app, start_in_thread
 from tests.conftest import FakeClock
 
 DEADLINE = 1.0  # the request timeout the server gets here, in seconds

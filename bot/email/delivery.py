@@ -2,15 +2,15 @@
 
 A digest run starts by recording the digest and one pending delivery per active subscriber (`create_digest`),
 then works through the deliveries. Each subscriber gets the articles routed to email since their last digest
-(a new subscriber: the last NEW_SUBSCRIBER_WINDOW) that match their hashtags (`articles_for`, which the
-previews use too); with nothing new they get nothing, and their "last digest" still moves on. Because every
+(a new subscriber: the last week) that match their hashtags (bot.email.selection, which the previews use
+too); with nothing new they get nothing, and their "last digest" still moves on. Because every
 (digest, recipient) is a row, a crash or a pause resumes where it stopped and nobody gets the same digest twice.
 
 What a failed send means is decided by bot.outcomes, the table the outbox reads too; the digest records it as:
 the address is gone (a 5xx for it) → failed, the subscriber marked bounced and not mailed again; rejected →
 failed with the reason; 4xx or network → retried later with backoff; refused credentials → the run stops,
 deliveries stay pending; no answer after the message was sent → retried once at most, then left `unknown`
-(never a third copy). The sender is SMTP (bot.publishers.email) or, in a dry run, `.eml` files
+(never a third copy). The sender is SMTP (bot.email.smtp) or, in a dry run, `.eml` files
 (bot.publishers.file_sink.EmlWriter): the same ledger either way.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -26,8 +26,8 @@ from email.utils import parseaddr
 from typing import Protocol
 
 from bot.config import Config
+from bot.email.selection import articles_for
 from bot.errors import PublishError
-from bot.hashtags import normalize
 from bot.logs import kv
 from bot.models import Article
 from bot.outcomes import Outcome, outcome_of, wait_seconds
@@ -37,7 +37,6 @@ from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber,
 
 log = logging.getLogger("newsbot.digest")
 
-NEW_SUBSCRIBER_WINDOW = timedelta(days=7)
 RETRY_BASE = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
@@ -84,7 +83,7 @@ class MailSender(Protocol):
 
 
 class LinkMaker(Protocol):
-    """Signed links for one address (bot.web builds them on [web] public_url)."""
+    """Signed links for one address (bot.email.web builds them on [web] public_url)."""
 
     def unsubscribe(self, address: str, now: datetime) -> str: ...
 
@@ -123,24 +122,6 @@ class DeliveryReport:
 
 def digest_id(now: datetime) -> str:
     return "digest-" + now.strftime("%Y%m%dT%H%M%S%fZ")
-
-
-def matching(articles: Sequence[Article], hashtags: Sequence[str]) -> list[Article]:
-    """The articles with any of the subscriber's hashtags; all of them for a subscriber without hashtags."""
-    if not hashtags:
-        return list(articles)
-    wanted = {normalize(tag) for tag in hashtags}
-    return [a for a in articles if wanted & {normalize(tag) for tag in a.hashtags}]
-
-
-def articles_for(
-    store: DigestStore, hashtags: Sequence[str], last_digest_at: datetime | None, period_end: datetime
-) -> list[Article]:
-    """The articles a reader gets in a digest that ends at `period_end`: the one selection the send and every
-    preview use. Routed to email since the reader's last digest (a new reader: NEW_SUBSCRIBER_WINDOW before
-    `period_end`), with any of the reader's hashtags (no hashtags: all of them)."""
-    since = last_digest_at or period_end - NEW_SUBSCRIBER_WINDOW
-    return matching(store.email_articles(since, period_end), hashtags)
 
 
 class EmailDigest:

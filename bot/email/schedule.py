@@ -7,7 +7,7 @@ first scheduled time.
 
 There is one path: `run_digest` starts a digest when due and works through its deliveries with an
 `EmailDigest`, whose sender is SMTP or, in a dry run, `.eml` files. `preview` shows the articles that path would
-mail a reader, picked by the same function (`bot.digest_delivery.articles_for`).
+mail a reader, picked by the same function (`bot.email.selection.articles_for`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from bot.addresses import InputRuleError, parse_address
 from bot.config import WEEKDAYS, EmailConfig
-from bot.digest_delivery import DeliveryReport, DigestStore, EmailDigest, articles_for
+from bot.email.delivery import DeliveryReport, DigestStore, EmailDigest
+from bot.email.selection import articles_for
 from bot.logs import kv
 from bot.render import Digest, Renderer
 from bot.store import from_db_time, to_db_time

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
+from bot.email.tokens import PURPOSES
 from bot.errors import NewsbotError
 from bot.store import EmailSubscriber, SqliteStore
-from bot.tokens import PURPOSES
 
 __all__ = [
     "MAILBOX_LIMIT",

@@ -76,7 +76,7 @@ class _Lost(Exception):
 
 
 class SmtpSender:
-    """Sends ready-built messages (bot.mail) through one SMTP server; see the module docstring for errors."""
+    """Sends ready-built messages (bot.email.message) through one SMTP server; see the module docstring for errors."""
 
     channel: Final = "email"
     default_ports: Final = {"starttls": 587, "tls": 465, "none": 25}  # for the docs; the config sets the port

@@ -4,7 +4,8 @@ Routes (every page from templates/web/*.html.j2, autoescaped, no JavaScript):
     GET  /, /subscribe           the sign-up form
     POST /subscribe              record a sign-up awaiting confirmation and mail the confirm link; the answer is the
                                  same whether or not the address already subscribes, so the form cannot probe it.
-                                 How a sign-up is recorded and limited per mailbox is bot.signups, shared with /email
+                                 How a sign-up is recorded and limited per mailbox is bot.email.signups, shared
+                                 with /email
     GET  /confirm?token=         a page with one "Confirm my subscription" button (the link in the confirmation mail);
                                  never changes anything, since mail scanners open every link in a mail
     POST /confirm?token=         confirm the sign-up
@@ -14,7 +15,7 @@ Routes (every page from templates/web/*.html.j2, autoescaped, no JavaScript):
     POST /preferences?token=     replace them
     GET  /healthz                "ok"
 
-The signed token (bot.tokens) is the only authority for confirm, unsubscribe and preferences, so those POSTs need
+The signed token (bot.email.tokens) is the only authority for confirm, unsubscribe and preferences, so those POSTs need
 no CSRF token (and the RFC 8058 one-click POST comes from mail providers, without an Origin). The sign-up form has
 no token, so a browser's word decides: a POST whose `Sec-Fetch-Site` is cross-site or same-site, or whose `Origin`
 is neither `[web] public_url` nor the request's own host, gets 403 and sends nothing. A bad, expired or misused
@@ -28,7 +29,7 @@ matches nothing yet. Every text field has a `maxlength`, so a browser cannot sen
 
 Rate limits, over a sliding hour: `[web] subscribe_per_hour` accepted sign-ups per client IP (a form with a
 mistake does not count; any POST counts towards a cap FLOOD_FACTOR times larger), kept in memory per process so
-visitors' IPs are never written down; and as many mails per mailbox, kept in the state file (bot.signups). The
+visitors' IPs are never written down; and as many mails per mailbox, kept in the state file (bot.email.signups). The
 client IP is the socket's peer; for IPv6 its /64. Behind a reverse proxy every request comes from the proxy: set
 `[web] forwarded_allow_ips` to the proxy's address so uvicorn takes the client's from X-Forwarded-For, and only
 then: trusting that header from anyone would let a client pick its own IP. It is empty (off) by default.
@@ -48,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -75,24 +75,24 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from bot.addresses import MAX_ADDRESS_CHARS, MAX_NAME_CHARS, InputRuleError, parse_address, parse_display_name
 from bot.clock import utc_now
 from bot.config import Config
-from bot.errors import ConfigError
-from bot.hashtags import is_accepted_tag
-from bot.hashtags import normalize as normalize_tag
-from bot.hashtags import parse_hashtags as parse_typed_tags
-from bot.logs import kv
-from bot.mail import (
+from bot.email.message import (
     CONFIRM_BUTTON,
     DkimKey,
     MailIdentity,
     build_already_subscribed_message,
     build_confirmation_message,
-    load_dkim_key,
 )
+from bot.email.parts import EmailParts
+from bot.email.signups import RATE_WINDOW, ConfirmEmail, MailboxLimited, Recorded, SignUp, record_sign_up
+from bot.email.tokens import PURPOSES, BadToken, TokenSigner
+from bot.errors import ConfigError
+from bot.hashtags import is_accepted_tag
+from bot.hashtags import normalize as normalize_tag
+from bot.hashtags import parse_hashtags as parse_typed_tags
+from bot.logs import kv
 from bot.ratelimit import PerKeyLimit
 from bot.render import build_environment
-from bot.signups import RATE_WINDOW, ConfirmEmail, MailboxLimited, Recorded, SignUp, record_sign_up
 from bot.store import AWAITING_CONFIRMATION, EmailSubscriber, SignUpRequest, SqliteStore, open_store
-from bot.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
 
 __all__ = [
     "FLOOD_FACTOR",
@@ -1030,55 +1030,40 @@ def start_in_thread(
 
 def app_from_config(
     config: Config,
+    parts: EmailParts,
     *,
     send_mail: SendMail | None,
-    make_confirmation: MakeConfirmation | None = None,
-    environ: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """The app as `newsbot web` and `newsbot run` serve it: the configured state file, secret and DKIM key."""
-    environ = os.environ if environ is None else environ
-    signer = signer_from_environment(config.web, environ)
-    if send_mail is not None and make_confirmation is None:
-        identity = MailIdentity.from_config(config.email)
-        make_confirmation = confirmation_mail(identity, load_dkim_key(config.email, environ))
+    """The app as `newsbot web` and `newsbot run` serve it: the configured state file, and the link signer, sender
+    identity and DKIM key of `parts` (bot.email.parts, built once by the caller). `send_mail` is usually
+    `parts.send`; None closes sign-up."""
     return build_app(
         config,
         store_factory=lambda: open_store(config.state.path),
-        signer=signer,
+        signer=parts.signer,
         send_mail=send_mail,
         clock=clock or utc_now,
-        make_confirmation=make_confirmation,
+        make_confirmation=confirmation_mail(parts.identity, parts.dkim),
     )
 
 
-def email_confirmer(config: Config, send_mail: SendMail, environ: Mapping[str, str] | None = None) -> ConfirmEmail:
+def email_confirmer(config: Config, parts: EmailParts, send_mail: SendMail) -> ConfirmEmail:
     """Records a sign-up and sends its mail exactly as the subscribe form does, per-mailbox limit included (/email).
 
-    Raises MailboxLimited, or whatever `send_mail` raises.
+    Raises MailboxLimited, or whatever `send_mail` (usually `parts.send`) raises.
     """
-    environ = os.environ if environ is None else environ
-    signer = signer_from_environment(config.web, environ)
-    make = confirmation_mail(MailIdentity.from_config(config.email), load_dkim_key(config.email, environ))
+    make = confirmation_mail(parts.identity, parts.dkim)
 
     def confirm(store: SqliteStore, sign_up: SignUp, now: datetime) -> None:
         recorded = record_sign_up(store, sign_up, now, per_hour=config.web.subscribe_per_hour)
-        send_mail(make(_confirmation_request(config, signer, sign_up, recorded, now)))
+        send_mail(make(_confirmation_request(config, parts.signer, sign_up, recorded, now)))
 
     return confirm
 
 
-def serve(
-    config: Config,
-    *,
-    send_mail: SendMail | None,
-    make_confirmation: MakeConfirmation | None = None,
-    environ: Mapping[str, str] | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> None:
-    """Serve the web pages on `[web] host`/`port` until interrupted (`newsbot web`)."""
-    app = app_from_config(
-        config, send_mail=send_mail, make_confirmation=make_confirmation, environ=environ, clock=clock
-    )
+def serve(config: Config, parts: EmailParts, *, clock: Callable[[], datetime] | None = None) -> None:
+    """Serve the web pages on `[web] host`/`port` until interrupted (`newsbot web`), mailing through `parts`."""
+    app = app_from_config(config, parts, send_mail=parts.send, clock=clock)
     log.info("%s", kv(event="web_listening", host=config.web.host, port=config.web.port))
     build_server(app, config.web.host, config.web.port, forwarded_allow_ips=config.web.forwarded_allow_ips).run()
