@@ -174,10 +174,10 @@ class _Digests:
     """Renders and builds one subscriber's digest as newsbot's digest job does (bot.email.delivery)."""
 
     def __init__(self, email_config: EmailConfig) -> None:
-        from bot.app import build_renderer
         from bot.config import Config
         from bot.email.delivery import unsubscribe_mailto
         from bot.email.message import MailIdentity
+        from bot.render import build_renderer
 
         self.config = email_config
         self.renderer = build_renderer(Config(email=email_config))

@@ -23,10 +23,10 @@ RESULTS_PATH = BENCH_DIR / "RESULTS-spam.md"
 
 def sample_message() -> bytes:
     sys.path.insert(0, str(REPO))
-    from bot.app import build_renderer
     from bot.config import EmailConfig, parse_config
     from bot.email.message import MailIdentity, build_digest_message
     from bot.identity import build_article
+    from bot.render import build_renderer
     from bot.sources import read_source
 
     config = parse_config({})

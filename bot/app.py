@@ -14,7 +14,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from bot.channels import NAMES as CHANNELS
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.email import schedule
@@ -25,10 +24,9 @@ from bot.lock import StateLock
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
 from bot.publishers.file_sink import write_atomically
-from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Digest, Renderer, XThread
+from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Digest, Renderer, build_renderer
 from bot.sources.connect import Connections
 from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store, unauthorized_key
-from bot.summarize import default_summarizer
 
 if TYPE_CHECKING:
     from bot.email.message import DkimKey, MailIdentity
@@ -36,16 +34,6 @@ if TYPE_CHECKING:
     from bot.email.tokens import TokenSigner
 
 log = logging.getLogger("newsbot")
-
-
-def build_renderer(config: Config) -> Renderer:
-    return Renderer(
-        summarizer=default_summarizer(),
-        template_dir=config.templates.dir,
-        utm={channel: config.utm(channel) for channel in CHANNELS},
-        summary_chars=config.summary_chars(),
-        x_thread=XThread(config.x.thread_summary_chars, config.x.thread_link == "first") if config.x.thread else None,
-    )
 
 
 def check_templates(config: Config, renderer: Renderer) -> None:

@@ -323,9 +323,9 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 def cmd_preview(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from bot.app import build_renderer
     from bot.config import Config, config_path, load_config
     from bot.identity import build_article
+    from bot.render import build_renderer
 
     path = config_path(args.config)
     config = load_config(path) if args.config or path.exists() else Config()
@@ -341,8 +341,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from bot.app import build_renderer, check_templates
+    from bot.app import check_templates
     from bot.config import config_path, load_config
+    from bot.render import build_renderer
 
     path = config_path(args.config)
     config = load_config(path)

@@ -29,12 +29,13 @@ from typing import Final
 import jinja2
 
 import bot
-from bot.channels import REGISTRY, Channel
+from bot.channels import NAMES, REGISTRY, Channel
+from bot.config import Config
 from bot.errors import RenderError
 from bot.hashtags import normalize, unique
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
-from bot.summarize import Summarizer, split_sentences
+from bot.summarize import Summarizer, default_summarizer, split_sentences
 from bot.xtext import neutralize, weighted_length
 
 __all__ = [
@@ -528,3 +529,14 @@ def _heading(chosen: str, written: str) -> str:
     """A section's "#Tag" as the reader wrote it, or as the story does if the reader typed it all in lower case
     (#technews → #TechNews): never upper-cased, so CamelCase stays readable."""
     return "#" + (written if chosen.islower() else chosen)
+
+
+def build_renderer(config: Config) -> Renderer:
+    """The one renderer for `config`: its templates, share-link UTM tags, summary lengths and X threads."""
+    return Renderer(
+        summarizer=default_summarizer(),
+        template_dir=config.templates.dir,
+        utm={channel: config.utm(channel) for channel in NAMES},
+        summary_chars=config.summary_chars(),
+        x_thread=XThread(config.x.thread_summary_chars, config.x.thread_link == "first") if config.x.thread else None,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -54,3 +55,13 @@ def test_no_code_outside_a_channel_branches_on_its_name() -> None:
         if CHANNEL_NAME_BRANCH.search(line)
     ]
     assert not found, "read the channel's descriptor (bot/channels/) instead of its name:\n" + "\n".join(found)
+
+
+def test_import_layers_hold() -> None:
+    """The import-linter contracts in pyproject.toml: transforms never reach the store or the senders, SQL stays in
+    the store package, the web pages and the chat commands stay apart."""
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_renderer
+from bot.render import build_renderer
 from bot.store import DIGEST_REQUEST_KEY, PENDING, SKIPPED, OutboxItem, SourceState
 from bot.telegram_html import visible_text
 from tests.conftest import SYRIA_PAGE, news_item, rss

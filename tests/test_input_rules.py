@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import subscribers_csv, telegram_html, web
+from bot import subscribers_csv, telegram_html
 from bot.commands import context
+from bot.email import web
 from bot.hashtags import MAX_FOLLOWED_TAGS, MAX_TAG_CHARS, MAX_TAGS, HashtagError, parse_hashtags
 from bot.store import open_store
 

@@ -25,13 +25,12 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 
 from bot import telegram_html
-from bot.app import build_renderer
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.email.signups import ConfirmEmail
 from bot.hashtags import TAG_RULE, HashtagError
 from bot.hashtags import parse_hashtags as parse_typed_tags
-from bot.render import Renderer, build_environment
+from bot.render import Renderer, build_environment, build_renderer
 from bot.store import SqliteStore, open_store
 
 __all__ = [
