@@ -63,15 +63,8 @@ class CsvStore(Protocol):
     def iter_subscribers(self, channel: str, batch: int = 1000) -> Iterator[Subscriber]: ...
     def email_subscriber(self, address: str) -> EmailSubscriber | None: ...
     def request_email_subscription(
-        self,
-        address: str,
-        tags: Iterable[str],
-        now: datetime,
-        *,
-        name: str = "",
-        linked_chat: str = "",
-        keep_pending_since: datetime | None = None,
-    ) -> EmailSubscriber: ...
+        self, address: str, tags: Iterable[str], now: datetime, *, name: str = ""
+    ) -> EmailSubscriber: ...  # only what the import passes
     def confirm_email(self, address: str, now: datetime) -> bool: ...
     def iter_email_subscribers(self, *, active_only: bool = True, batch: int = 1000) -> Iterator[EmailSubscriber]: ...
 
