@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.email import schedule
-from bot.email.delivery import DeliveryReport, EmailDigest, LinkMaker, MailSender
+from bot.email.delivery import DeliveryReport, DigestStore, EmailDigest, LinkMaker, MailSender
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import StateLock
@@ -51,14 +51,14 @@ def check_templates(config: Config, renderer: Renderer) -> None:
             raise ConfigError(f"{config.path or 'config'}: {key}: {problem}; put the file in {folder} or fix the name")
 
 
-def build_email_digest(config: Config, store: SqliteStore, renderer: Renderer, parts: EmailParts) -> EmailDigest:
+def build_email_digest(config: Config, store: DigestStore, renderer: Renderer, parts: EmailParts) -> EmailDigest:
     """The live digest job: the one SMTP sender of `parts`, links signed on [web] public_url, DKIM when configured."""
     links = _signed_links(config, parts.signer)
     return _email_digest(config, store, renderer, parts.sender, links, parts.identity, parts.dkim)
 
 
 def build_dry_run_digest(
-    config: Config, store: SqliteStore, renderer: Renderer, environ: Mapping[str, str]
+    config: Config, store: DigestStore, renderer: Renderer, environ: Mapping[str, str]
 ) -> EmailDigest:
     """The digest job of a dry run: each mail an `.eml` file (bot.publishers.file_sink.EmlWriter), unsigned.
 
@@ -74,7 +74,7 @@ def build_dry_run_digest(
 
 def _email_digest(
     config: Config,
-    store: SqliteStore,
+    store: DigestStore,
     renderer: Renderer,
     sender: MailSender,
     links: LinkMaker,
@@ -181,6 +181,7 @@ class App:
         self.lock = StateLock(config.state.path)
         self.lock.acquire()
         try:
+            # Concrete: App builds it and hands it to every job, so a Protocol would list nearly every method.
             self.store: SqliteStore = open_store(config.state.path)
         except BaseException:
             self.lock.release()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from bot.email.parts import EmailParts
     from bot.models import Entry
     from bot.render import Renderer
-    from bot.store import SqliteStore
+    from bot.subscribers_csv import CsvStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a command SIGPIPE ended
@@ -386,7 +386,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _import_subscribers(store: SqliteStore, args: argparse.Namespace) -> int:
+def _import_subscribers(store: CsvStore, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from bot.subscribers_csv import decode_csv, import_subscribers
@@ -402,7 +402,7 @@ def _import_subscribers(store: SqliteStore, args: argparse.Namespace) -> int:
     return EXIT_FAILURE if report.problems and not (report.added or report.updated) else EXIT_OK
 
 
-def _export_subscribers(store: SqliteStore, args: argparse.Namespace) -> int:
+def _export_subscribers(store: CsvStore, args: argparse.Namespace) -> int:
     from bot.subscribers_csv import export_rows, open_private, write_csv
 
     if not args.output:

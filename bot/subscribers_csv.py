@@ -27,16 +27,17 @@ import re
 import stat
 import unicodedata
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from bot.addresses import InputRuleError, has_control, parse_display_name
 from bot.channels import REGISTRY, Channel
 from bot.errors import ConfigError
 from bot.hashtags import MAX_FOLLOWED_TAGS, TAG_RULE, HashtagError, parse_hashtags
-from bot.store import PRIVATE_FILE_MODE, SqliteStore
+from bot.store import PRIVATE_FILE_MODE, EmailSubscriber, Subscriber
 
 _WHOLE_NUMBER = re.compile(r"^-?\d+$")
 MAX_LISTED = 50  # lines of problems printed per kind; the rest are counted
@@ -49,6 +50,23 @@ _BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 NOT_UTF8 = "not UTF-8 (a Latin-1 or Windows-1252 file?); save the file as CSV UTF-8 and import it again"
+
+
+class CsvStore(Protocol):
+    """What import, export and unsubscribe need of the store (`bot.store.SqliteStore` is one)."""
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def subscriber(self, channel: str, address: str) -> Subscriber | None: ...
+    def subscribe(self, channel: str, address: str, now: datetime) -> bool: ...
+    def set_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None: ...
+    def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
+    def iter_subscribers(self, channel: str, batch: int = 1000) -> Iterator[Subscriber]: ...
+    def email_subscriber(self, address: str) -> EmailSubscriber | None: ...
+    def request_email_subscription(
+        self, address: str, tags: Iterable[str], now: datetime, *, name: str = ""
+    ) -> EmailSubscriber: ...  # only what the import passes
+    def confirm_email(self, address: str, now: datetime) -> bool: ...
+    def iter_email_subscribers(self, *, active_only: bool = True, batch: int = 1000) -> Iterator[EmailSubscriber]: ...
 
 
 @dataclass
@@ -86,7 +104,7 @@ class UnsubscribeReport:
         return "\n  ".join(lines)
 
 
-def unsubscribe(store: SqliteStore, channel: str, addresses: Iterable[str], now: datetime) -> UnsubscribeReport:
+def unsubscribe(store: CsvStore, channel: str, addresses: Iterable[str], now: datetime) -> UnsubscribeReport:
     """Stop sending to each address (an email address, or a Telegram chat id) at once, as its own link would."""
     described = REGISTRY[channel]
     report = UnsubscribeReport()
@@ -135,7 +153,7 @@ class _Row:
 
 
 def import_subscribers(
-    store: SqliteStore, channel: str, rows: TextIO, now: datetime, *, confirmed: bool = False
+    store: CsvStore, channel: str, rows: TextIO, now: datetime, *, confirmed: bool = False
 ) -> ImportReport:
     """Add or update a subscriber per line of `rows` (see the module docstring). ConfigError for a file whose
     header is wrong; every other problem is reported per line in the returned report."""
@@ -224,7 +242,7 @@ def _parse_row(channel: Channel, cells: dict[str, str], line: int, report: Impor
     return _Row(address, tags, name, active=cells.get("active", "1").strip() != "0")
 
 
-def _save(store: SqliteStore, described: Channel, row: _Row, now: datetime, *, confirmed: bool) -> bool:
+def _save(store: CsvStore, described: Channel, row: _Row, now: datetime, *, confirmed: bool) -> bool:
     """Add or update one subscriber; True if they were there already."""
     channel = described.name
     with store.transaction():
@@ -277,7 +295,7 @@ def from_spreadsheet(cell: str) -> str:
     return cell
 
 
-def export_rows(store: SqliteStore, channel: str) -> Iterator[list[str]]:
+def export_rows(store: CsvStore, channel: str) -> Iterator[list[str]]:
     described = _csv_channel(channel, "exporting")
     columns = [*described.csv_columns, "active", "status"]
     if described.double_opt_in:

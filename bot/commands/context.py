@@ -15,11 +15,12 @@ import asyncio
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from markupsafe import Markup
@@ -27,17 +28,21 @@ from markupsafe import Markup
 from bot import telegram_html
 from bot.clock import Clock, utc_now
 from bot.config import Config
-from bot.email.signups import ConfirmEmail
+from bot.email.schedule import ScheduleStore
+from bot.email.signups import ConfirmEmail, SignUpStore
 from bot.hashtags import TAG_RULE, HashtagError
 from bot.hashtags import parse_hashtags as parse_typed_tags
+from bot.ingest import IngestStore
+from bot.models import Article
 from bot.render import Renderer, build_environment, build_renderer
-from bot.store import SqliteStore, open_store
+from bot.store import AddedSource, OutboxRow, SqliteStore, Subscriber, open_store
 
 __all__ = [
     "MAX_ARGUMENT_CHARS",
     "MAX_URL_CHARS",
     "Command",
     "CommandContext",
+    "CommandStore",
     "InputError",
     "Reply",
     "Request",
@@ -59,6 +64,38 @@ _SHOWN_PROBLEMS: Final = 5
 # Formatting characters that are fine in text: zero-width (non-)joiners shape emoji and Persian/Indic words.
 _KEPT_FORMAT_CHARS: Final = frozenset("\u200c\u200d")
 _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+class CommandStore(IngestStore, SignUpStore, ScheduleStore, Protocol):
+    """What the commands (admin.py, subscriber.py) need of the store (`bot.store.SqliteStore` is one): besides
+    their own calls, /post routes through `Ingest`, /email records through `bot.email.signups` and /digest
+    previews through `bot.email.schedule`."""
+
+    # admin.py
+    def is_paused(self) -> bool: ...
+    def set_paused(self, paused: bool) -> None: ...
+    def queue_counts(self) -> dict[tuple[str, str], int]: ...
+    def pending_articles(self, limit: int = 20) -> list[tuple[str, str, int, datetime]]: ...
+    def rows_in_state(self, state: str, limit: int = 20) -> list[OutboxRow]: ...
+    def rows_for_article(self, article_key: str) -> list[OutboxRow]: ...
+    def outcome_counts_since(self, since: datetime) -> dict[tuple[str, str], int]: ...
+    def release_now(self, article_key: str, now: datetime) -> int: ...
+    def skip_pending(self, article_key: str, reason: str, now: datetime) -> int: ...
+    def add_source(self, source: AddedSource) -> None: ...
+    def remove_source(self, name: str) -> bool: ...
+    def add_article(self, article: Article) -> None: ...
+    def get_article(self, key: str) -> Article | None: ...
+    def find_article_key(self, aliases: Iterable[str]) -> str | None: ...
+    def find_articles(self, key_prefix: str, limit: int = 5) -> list[Article]: ...
+    def count_subscribers(self, channel: str) -> dict[bool, int]: ...
+    def iter_subscribers(self, channel: str, batch: int = 1000) -> Iterator[Subscriber]: ...
+    # subscriber.py
+    def subscribe(self, channel: str, address: str, now: datetime) -> bool: ...
+    def subscriber(self, channel: str, address: str) -> Subscriber | None: ...
+    def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
+    def add_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None: ...
+    def remove_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None: ...
+    def recent_articles(self, limit: int, channel: str | None = None) -> list[Article]: ...
 
 
 COMMAND_THREADS: Final = 8  # commands running at once, each with its own store connection; more wait their turn
@@ -111,7 +148,7 @@ class CommandContext:
         self._workers = ThreadPoolExecutor(COMMAND_THREADS, thread_name_prefix="newsbot-command")
 
     @property
-    def store(self) -> SqliteStore:
+    def store(self) -> CommandStore:
         return self._stores.get()
 
     async def run(self, command: Callable[[CommandContext, Request], Reply], request: Request) -> Reply:

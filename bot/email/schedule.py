@@ -15,19 +15,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.addresses import InputRuleError, parse_address
 from bot.config import WEEKDAYS, EmailConfig
-from bot.email.delivery import DeliveryReport, DigestStore, EmailDigest
-from bot.email.selection import articles_for
+from bot.email.delivery import DeliveryReport, EmailDigest
+from bot.email.selection import EmailArticles, articles_for
 from bot.logs import kv
 from bot.render import Digest, Renderer
-from bot.store import from_db_time, to_db_time
+from bot.store import EmailSubscriber, from_db_time, to_db_time
 
 log = logging.getLogger("newsbot.digest")
 
 LAST_DIGEST_KEY = "digest.last_sent"  # the latest digest's start, or the first start (which sends none)
+
+
+class ScheduleStore(EmailArticles, Protocol):
+    """What deciding when the digest is due and previewing it need of the store (`bot.store.SqliteStore` is one)."""
+
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def latest_period_end(self) -> datetime | None: ...
+    def email_subscriber(self, address: str) -> EmailSubscriber | None: ...
 
 
 class NotASubscriber(ValueError):
@@ -53,7 +63,7 @@ def is_due(now: datetime, last_sent: datetime | None, email: EmailConfig) -> boo
 
 
 def run_digest(
-    store: DigestStore,
+    store: ScheduleStore,
     mail: EmailDigest,
     email: EmailConfig,
     clock: Callable[[], datetime],
@@ -78,7 +88,7 @@ def run_digest(
     return report
 
 
-def preview(store: DigestStore, renderer: Renderer, email: EmailConfig, now: datetime, to: str = "") -> Digest:
+def preview(store: ScheduleStore, renderer: Renderer, email: EmailConfig, now: datetime, to: str = "") -> Digest:
     """The digest `run_digest` would mail `to` if forced now, rendered without the reader's own links.
 
     Without `to`: a reader of every hashtag who got the last digest (before the first one: a new subscriber).
@@ -92,7 +102,7 @@ def preview(store: DigestStore, renderer: Renderer, email: EmailConfig, now: dat
     return renderer.render_digest(articles, title=email.digest_title, reader_hashtags=hashtags)
 
 
-def _subscriber(store: DigestStore, to: str) -> tuple[tuple[str, ...], datetime | None]:
+def _subscriber(store: ScheduleStore, to: str) -> tuple[tuple[str, ...], datetime | None]:
     try:
         address = parse_address(to)
     except InputRuleError as error:

@@ -2,7 +2,7 @@
 
 - An address that already gets the digest is not recorded again: whoever asks must not change its name or
   hashtags. The caller mails it a note with its settings link instead of a confirmation link.
-- Each request is kept on its own (`SqliteStore.add_sign_up_request`) and its confirmation link names it, so a
+- Each request is kept on its own (`SignUpStore.add_sign_up_request`) and its confirmation link names it, so a
   link confirms exactly what its own mail said: never what a stranger who knows the address typed before or
   since, and a reader who asks again with other hashtags gets those from the newer link.
 - A mailbox gets at most `[web] subscribe_per_hour` of these mails in any hour. The count lives in the state file,
@@ -24,7 +24,7 @@ from typing import Final, Protocol
 
 from bot.email.tokens import PURPOSES
 from bot.errors import NewsbotError
-from bot.store import EmailSubscriber, SqliteStore
+from bot.store import EmailSubscriber
 
 __all__ = [
     "MAILBOX_LIMIT",
@@ -69,11 +69,6 @@ class MailboxLimited(NewsbotError):
         self.retry_after = retry_after
 
 
-# Records a sign-up and mails what `record_sign_up` decides (the /email command's view of it); raises
-# MailboxLimited, or whatever the mailer raises.
-ConfirmEmail = Callable[[SqliteStore, SignUp, datetime], None]
-
-
 def mailbox_key(address: str) -> str:
     """The key of the per-mailbox limit: the address lower-cased, without a `+tag` in the local part."""
     local, _, domain = address.lower().rpartition("@")
@@ -106,6 +101,11 @@ class SignUpStore(Protocol):
         linked_chat: str = "",
         forget_before: datetime,
     ) -> int: ...
+
+
+# Records a sign-up and mails what `record_sign_up` decides (the /email command's view of it); raises
+# MailboxLimited, or whatever the mailer raises.
+ConfirmEmail = Callable[[SignUpStore, SignUp, datetime], None]
 
 
 def record_sign_up(store: SignUpStore, sign_up: SignUp, now: datetime, *, per_hour: int) -> Recorded:

@@ -38,7 +38,7 @@ The server (`build_server`) bounds what one client can hold: REQUEST_TIMEOUT_SEC
 and body (uvicorn has no such timeout, so `_DeadlineProtocol` adds it), KEEP_ALIVE_SECONDS idle between requests,
 MAX_HEAD_BYTES of request head, MAX_CONNECTIONS at once (more get 503).
 
-The store: one SqliteStore (from `store_factory`) for the app's lifetime, opened in the lifespan and closed at
+The store: one `PagesStore` (from `store_factory`) for the app's lifetime, opened in the lifespan and closed at
 shutdown. The endpoints are `async def` and call it synchronously on the event loop, so only one request uses the
 connection at a time and no lock is needed; each call is a short SQLite statement, fine at this scale. Sending
 mail can take seconds, so `send_mail` runs in the thread pool.
@@ -56,7 +56,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import h11
@@ -83,7 +83,15 @@ from bot.email.message import (
     build_confirmation_message,
 )
 from bot.email.parts import EmailParts
-from bot.email.signups import RATE_WINDOW, ConfirmEmail, MailboxLimited, Recorded, SignUp, record_sign_up
+from bot.email.signups import (
+    RATE_WINDOW,
+    ConfirmEmail,
+    MailboxLimited,
+    Recorded,
+    SignUp,
+    SignUpStore,
+    record_sign_up,
+)
 from bot.email.tokens import PURPOSES, BadToken, TokenSigner
 from bot.errors import ConfigError
 from bot.hashtags import is_accepted_tag
@@ -92,7 +100,7 @@ from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.logs import kv
 from bot.ratelimit import PerKeyLimit
 from bot.render import build_environment
-from bot.store import AWAITING_CONFIRMATION, EmailSubscriber, SignUpRequest, SqliteStore, open_store
+from bot.store import AWAITING_CONFIRMATION, EmailSubscriber, SignUpRequest, open_store
 
 __all__ = [
     "FLOOD_FACTOR",
@@ -105,6 +113,7 @@ __all__ = [
     "ConfirmationRequest",
     "FormError",
     "MakeConfirmation",
+    "PagesStore",
     "SendMail",
     "app_from_config",
     "build_app",
@@ -362,6 +371,17 @@ def _confirmation_request(
 # -- the pages ------------------------------------------------------------------------------------
 
 
+class PagesStore(SignUpStore, Protocol):
+    """What the pages need of the store (`bot.store.SqliteStore` is one): sign-ups, confirm, unsubscribe, hashtags."""
+
+    def close(self) -> None: ...
+    def hashtags_seen(self, since: datetime, channel: str) -> list[tuple[str, int]]: ...
+    def sign_up_request(self, request_id: int, address: str) -> SignUpRequest | None: ...
+    def confirm_sign_up(self, address: str, request: SignUpRequest | None, now: datetime) -> bool: ...
+    def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
+    def set_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None: ...
+
+
 class _Pages:
     """The endpoints; built once per app, holding what they share."""
 
@@ -369,7 +389,7 @@ class _Pages:
         self,
         config: Config,
         *,
-        store_factory: Callable[[], SqliteStore],
+        store_factory: Callable[[], PagesStore],
         signer: TokenSigner,
         send_mail: SendMail | None,
         make_confirmation: MakeConfirmation | None,
@@ -377,7 +397,7 @@ class _Pages:
     ) -> None:
         self._config = config
         self._store_factory = store_factory
-        self._store: SqliteStore | None = None
+        self._store: PagesStore | None = None
         self._signer = signer
         self._send_mail = send_mail
         self._make_confirmation = make_confirmation
@@ -397,7 +417,7 @@ class _Pages:
                 self._store = None
 
     @property
-    def store(self) -> SqliteStore:
+    def store(self) -> PagesStore:
         if self._store is None:
             raise RuntimeError("the web app's store is not open: run the app with its lifespan")
         return self._store
@@ -890,7 +910,7 @@ class _Guard:
 def build_app(
     config: Config,
     *,
-    store_factory: Callable[[], SqliteStore],
+    store_factory: Callable[[], PagesStore],
     signer: TokenSigner,
     send_mail: SendMail | None,
     clock: Callable[[], datetime],
@@ -1055,7 +1075,7 @@ def email_confirmer(config: Config, parts: EmailParts, send_mail: SendMail) -> C
     """
     make = confirmation_mail(parts.identity, parts.dkim)
 
-    def confirm(store: SqliteStore, sign_up: SignUp, now: datetime) -> None:
+    def confirm(store: SignUpStore, sign_up: SignUp, now: datetime) -> None:
         recorded = record_sign_up(store, sign_up, now, per_hour=config.web.subscribe_per_hour)
         send_mail(make(_confirmation_request(config, parts.signer, sign_up, recorded, now)))
 
