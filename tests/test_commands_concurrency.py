@@ -3,6 +3,7 @@ it came from, over real HTTP against the fake Bot API server. Order and counts a
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,6 +91,45 @@ def test_a_retry_after_for_one_chat_does_not_hold_up_another_and_its_reply_still
     assert "What I can do" in late.text
     sends = [(r.params["chat_id"], r.status) for r in bot.fake.calls("sendMessage")]
     assert sends == [(FLOODER, HTTPStatus.TOO_MANY_REQUESTS), (USER, HTTPStatus.OK), (FLOODER, HTTPStatus.OK)]
+
+
+# --- the configured time-out -----------------------------------------------------------------------------
+
+
+class EventSeen(logging.Handler):
+    """Sets `seen` when a log line with `event=<event>` arrives (from any thread); keeps that line."""
+
+    def __init__(self, event: str) -> None:
+        super().__init__()
+        self.event = event
+        self.seen = threading.Event()
+        self.line = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if f"event={self.event}" in record.getMessage():
+            self.line = record.getMessage()
+            self.seen.set()
+
+
+def test_a_reply_telegram_answers_later_than_request_timeout_is_given_up_and_the_next_command_is_answered(
+    tmp_path: Path,
+) -> None:
+    failed = EventSeen("reply_failed")
+    commands_log = logging.getLogger("newsbot.commands")
+    commands_log.addHandler(failed)
+    try:
+        with running_bot(tmp_path, telegram={"request_timeout": 1}) as bot:
+            # Answered after 3 s: within python-telegram-bot's own 5 s default, past [telegram] request_timeout.
+            bot.fake.random_faults(1.0, kinds=["timeout"], timeout_delay=3.0)
+            bot.fake.send_text("/help", user_id=FLOODER)
+            assert failed.seen.wait(30), "the reply waited longer than [telegram] request_timeout"
+            bot.fake.random_faults(0)
+            [answer] = bot.send("/help", user_id=USER)
+    finally:
+        commands_log.removeHandler(failed)
+
+    assert "timed out" in failed.line.lower()
+    assert "What I can do" in answer.text
 
 
 # --- a slow command ---------------------------------------------------------------------------------------

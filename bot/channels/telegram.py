@@ -49,10 +49,7 @@ def _publisher(config: Config) -> Publisher:
     from bot.publishers.telegram import TelegramPublisher
 
     return TelegramPublisher(
-        config.telegram,
-        token=require_secret(config, "telegram.token_env", config.telegram.token_env),
-        max_in_flight=config.telegram.max_in_flight,
-        request_timeout=config.telegram.request_timeout,
+        config.telegram, token=require_secret(config, "telegram.token_env", config.telegram.token_env)
     )
 
 

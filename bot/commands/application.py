@@ -56,6 +56,7 @@ from bot.commands.subscriber import SUBSCRIBER_COMMANDS, fallback
 from bot.config import Config
 from bot.logs import RedactSecrets, kv, secret_values
 from bot.publishers.telegram import retry_seconds
+from bot.publishers.telegram_bot import telegram_bot
 from bot.ratelimit import PerKeyLimit
 
 __all__ = [
@@ -93,8 +94,7 @@ def build_application(config: Config, token: str, context: CommandContext) -> Ap
     """The bot's chat commands, ready to run (see `CommandRunner`)."""
     application = (
         ApplicationBuilder()
-        .token(token)
-        .base_url(config.telegram.base_url)
+        .bot(telegram_bot(config.telegram, token, pool_size=MAX_CHATS_AT_ONCE))  # a reply per chat answered
         .concurrent_updates(OneAtATimePerChat(MAX_CHATS_AT_ONCE))
         .build()
     )

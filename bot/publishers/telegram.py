@@ -30,6 +30,7 @@ from bot.config import TelegramConfig
 from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, Unauthorized
 from bot.logs import kv
 from bot.models import Post, Receipt, ShareLink
+from bot.publishers.telegram_bot import telegram_bot
 from bot.ratelimit import ChatRateLimiter, StopRequested
 from bot.route import is_own_target
 
@@ -73,8 +74,6 @@ class _BatchState:
 class TelegramPublisher:
     config: TelegramConfig
     token: str
-    max_in_flight: int = 30
-    request_timeout: float = 15.0
     channel: str = "telegram"
     message_limit: int = telegram_html.MESSAGE_LIMIT
     caption_limit: int = telegram_html.CAPTION_LIMIT
@@ -124,17 +123,8 @@ class TelegramPublisher:
 
     async def _ready_bot(self) -> telegram.Bot:
         if self._bot is None:
-            import telegram
-            from telegram.request import HTTPXRequest
-
-            request = HTTPXRequest(
-                connection_pool_size=self.max_in_flight + 2,
-                read_timeout=self.request_timeout,
-                write_timeout=self.request_timeout,
-                connect_timeout=self.request_timeout,
-                pool_timeout=self.request_timeout,
-            )
-            bot = telegram.Bot(self.token, base_url=self.config.base_url, request=request)
+            # room for the fan-out's `max_in_flight` sends at once, and two to spare
+            bot = telegram_bot(self.config, self.token, pool_size=self.config.max_in_flight + 2)
             try:
                 await bot.initialize()
             except Exception as exc:
@@ -152,7 +142,7 @@ class TelegramPublisher:
                 on_result(post, error)
             return
         state = _BatchState()
-        slots = asyncio.Semaphore(self.max_in_flight)
+        slots = asyncio.Semaphore(self.config.max_in_flight)
 
         async def one(post: Post) -> None:
             async with slots:
