@@ -28,6 +28,18 @@ def wait_for(condition: object, seconds: float = 20.0) -> bool:
     return False
 
 
+def start_newsbot(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`python ARGS` (e.g. "-m", "bot", "run") as a user starts it in `cwd`, with `env` added; output piped."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_run_polls_publishes_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     feed = tmp_path / "feed.xml"
     feed.write_text(rss([news_item(1)]), encoding="utf-8")
@@ -38,14 +50,7 @@ def test_run_polls_publishes_and_exits_0_on_sigterm(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     posts = tmp_path / "out" / "telegram"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_newsbot(tmp_path, "-m", "bot", "run")
     try:
         assert wait_for(lambda: len(list(posts.glob("*.html"))) == 1), "the first article was not published"
         feed.write_text(rss([news_item(2), news_item(1)]), encoding="utf-8")
@@ -70,13 +75,8 @@ def test_run_mails_through_one_smtp_connection_and_quits_it_on_sigterm(tmp_path:
         f'[web]\nport = {port}\npublic_url = "https://news.example.com"\n',
         encoding="utf-8",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO), "NEWSBOT_SECRET_KEY": "a-test-secret-of-32-characters-xx"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start_newsbot(
+        tmp_path, "-m", "bot", "run", env={"NEWSBOT_SECRET_KEY": "a-test-secret-of-32-characters-xx"}
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
@@ -138,14 +138,7 @@ def test_run_answers_chat_commands_and_sends_new_articles_to_the_new_subscriber(
         f'[telegram]\nbase_url = "{fake_telegram.base_url}"\nadmins = [1000]\n',
         encoding="utf-8",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO), "NEWSBOT_TELEGRAM_TOKEN": fake_telegram.token},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_newsbot(tmp_path, "-m", "bot", "run", env={"NEWSBOT_TELEGRAM_TOKEN": fake_telegram.token})
     try:
         fake_telegram.send_text("/start", user_id=4242)
         [welcome] = fake_telegram.wait_for_messages(4242, 1, timeout=30)
@@ -187,14 +180,7 @@ def test_run_logs_a_job_that_raises_says_what_to_do_and_runs_it_again_at_its_nex
         "sys.exit(main(['run']))\n"
     )
     posts = tmp_path / "out" / "telegram"
-    process = subprocess.Popen(
-        [sys.executable, "-c", with_a_bug],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_newsbot(tmp_path, "-c", with_a_bug)
     try:
         assert wait_for(lambda: len(list(posts.glob("*.html"))) == 1 or process.poll() is not None)
         assert process.poll() is None, "run ended when a job raised"
