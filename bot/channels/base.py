@@ -90,10 +90,6 @@ def no_override(config: Config) -> int | None:
     return None
 
 
-def always(config: Config) -> bool:
-    return True
-
-
 def never(config: Config) -> bool:
     return False
 

@@ -730,16 +730,20 @@ class _Pages:
     def _confirmation(self, request: Request, now: datetime) -> tuple[str, SignUpRequest | None] | None:
         """The address a confirm link is for and the sign-up request it confirms (None: a link sent before requests
         were kept, which confirms what the store holds); None for a bad link."""
-        try:
-            address, ref = self._signer.read_with_ref(request.query_params.get("token", ""), "confirm", now)
-        except BadToken as error:
-            log.info("%s", kv(event="web_bad_token", purpose="confirm", reason=error.reason))
+        found = self._read_token_with_ref(request, "confirm", now)
+        if found is None:
             return None
+        address, ref = found
         return address, (self.store.sign_up_request(int(ref), address) if ref.isdecimal() else None)
 
     def _read_token(self, request: Request, purpose: str, now: datetime) -> str | None:
+        found = self._read_token_with_ref(request, purpose, now)
+        return None if found is None else found[0]
+
+    def _read_token_with_ref(self, request: Request, purpose: str, now: datetime) -> tuple[str, str] | None:
+        """The address and reference of the request's `token`; None (logged) when the link is bad."""
         try:
-            return self._signer.read(request.query_params.get("token", ""), purpose, now)
+            return self._signer.read_with_ref(request.query_params.get("token", ""), purpose, now)
         except BadToken as error:
             log.info("%s", kv(event="web_bad_token", purpose=purpose, reason=error.reason))
             return None
