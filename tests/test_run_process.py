@@ -40,15 +40,22 @@ def start_newsbot(cwd: Path, *args: str, env: dict[str, str] | None = None) -> s
     )
 
 
-def test_run_polls_publishes_and_exits_0_on_sigterm(tmp_path: Path) -> None:
-    feed = tmp_path / "feed.xml"
+def a_dry_run_with_one_feed(folder: Path) -> Path:
+    """A config in `folder`: one local feed with one story, polled and drained every second, posted to Telegram in a
+    dry run. Returns the feed file, to add stories to."""
+    feed = folder / "feed.xml"
     feed.write_text(rss([news_item(1)]), encoding="utf-8")
-    (tmp_path / "config.toml").write_text(
+    (folder / "config.toml").write_text(
         "[output]\ndry_run = true\n[outbox]\ndrain_interval = 1\n"
         '[[sources]]\nname = "f"\nurl = "feed.xml"\ninterval = 1\nbackfill = 1\n'
         '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n',
         encoding="utf-8",
     )
+    return feed
+
+
+def test_run_polls_publishes_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    feed = a_dry_run_with_one_feed(tmp_path)
     posts = tmp_path / "out" / "telegram"
     process = start_newsbot(tmp_path, "-m", "bot", "run")
     try:
@@ -156,14 +163,7 @@ def test_run_answers_chat_commands_and_sends_new_articles_to_the_new_subscriber(
 
 
 def test_run_logs_a_job_that_raises_says_what_to_do_and_runs_it_again_at_its_next_interval(tmp_path: Path) -> None:
-    feed = tmp_path / "feed.xml"
-    feed.write_text(rss([news_item(1)]), encoding="utf-8")
-    (tmp_path / "config.toml").write_text(
-        "[output]\ndry_run = true\n[outbox]\ndrain_interval = 1\n"
-        '[[sources]]\nname = "f"\nurl = "feed.xml"\ninterval = 1\nbackfill = 1\n'
-        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n',
-        encoding="utf-8",
-    )
+    a_dry_run_with_one_feed(tmp_path)
     # A bug no test foresaw, standing in for any exception a job may raise: the outbox drain fails once.
     with_a_bug = (
         "import sys\n"
