@@ -11,14 +11,12 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from bot import __version__
-from bot.channels import NAMES as CHANNEL_NAMES
-from bot.channels import REGISTRY as CHANNEL_REGISTRY
 from bot.errors import ConfigError, LockedError, NewsbotError
 
 if TYPE_CHECKING:
@@ -33,7 +31,40 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a command SIGPIPE ended
 
 log = logging.getLogger("newsbot")
-CSV_CHANNELS = tuple(described.name for described in CHANNEL_REGISTRY.values() if described.csv_columns)
+
+
+class _ChannelChoices(Collection[str]):
+    """The channel names argparse offers, read from the registry only when a `--channel` is parsed or its command's
+    help is shown: `newsbot --help` and most commands never load the channel descriptors."""
+
+    def __init__(self, *, with_csv_columns: bool = False) -> None:
+        self._with_csv_columns = with_csv_columns
+
+    def _names(self) -> tuple[str, ...]:
+        from bot.channels import REGISTRY
+
+        return tuple(
+            name for name, described in REGISTRY.items() if described.csv_columns or not self._with_csv_columns
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def _channel_choice(choices: _ChannelChoices) -> dict[str, Any]:
+    """A `--channel` option's choices, metavar and help. An explicit metavar keeps argparse from listing the choices
+    (and so loading the registry) when the option is added; `%(choices)s` lists them when the help is shown."""
+    return {"choices": choices, "metavar": "CHANNEL", "help": "one of: %(choices)s"}
+
+
+CHANNEL_NAMES: Final = _ChannelChoices()
+CSV_CHANNELS: Final = _ChannelChoices(with_csv_columns=True)
 
 
 def _common_options(parser: argparse.ArgumentParser, *, after_command: bool) -> argparse.ArgumentParser:
@@ -78,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 
     preview = command("preview", "show what one channel would post for an article page or feed")
     preview.add_argument("target", metavar="PATH_OR_URL")
-    preview.add_argument("--channel", required=True, choices=CHANNEL_NAMES)
+    preview.add_argument("--channel", required=True, **_channel_choice(CHANNEL_NAMES))
     preview.add_argument("--entry", type=int, default=1, metavar="N", help="which entry of a feed (default: 1)")
 
     summarize = command("summarize", "print the summary of an article page or feed entry")
@@ -111,7 +142,7 @@ def _subscribers_parser(subscribers: argparse.ArgumentParser, common: argparse.A
 
     do_import = action("import", "add or update subscribers from a CSV file (header chat_id,hashtags)")
     do_import.add_argument("file", metavar="FILE.csv", type=Path)
-    do_import.add_argument("--channel", default="telegram", choices=CSV_CHANNELS)
+    do_import.add_argument("--channel", default="telegram", **_channel_choice(CSV_CHANNELS))
     do_import.add_argument(
         "--confirmed", action="store_true", help="email: the addresses already opted in (else they get nothing)"
     )
@@ -119,9 +150,9 @@ def _subscribers_parser(subscribers: argparse.ArgumentParser, common: argparse.A
         "unsubscribe", "stop sending to these subscribers now (e.g. requests to the List-Unsubscribe mailto)"
     )
     do_unsubscribe.add_argument("addresses", nargs="+", metavar="ADDRESS", help="email addresses or chat ids")
-    do_unsubscribe.add_argument("--channel", required=True, choices=CSV_CHANNELS)
+    do_unsubscribe.add_argument("--channel", required=True, **_channel_choice(CSV_CHANNELS))
     do_export = action("export", "write every subscriber as CSV (to stdout, or --output FILE, readable by you only)")
-    do_export.add_argument("--channel", default="telegram", choices=CSV_CHANNELS)
+    do_export.add_argument("--channel", default="telegram", **_channel_choice(CSV_CHANNELS))
     do_export.add_argument("--output", metavar="FILE", type=Path)
 
 
@@ -419,7 +450,9 @@ def _export_subscribers(store: CsvStore, args: argparse.Namespace) -> int:
 
 def secret_needs(config: Config, channel: str) -> list[SecretNeed]:
     """The secrets of a channel, each required or optional as this config uses them (its descriptor decides)."""
-    return CHANNEL_REGISTRY[channel].secret_needs(config)
+    from bot.channels import REGISTRY
+
+    return REGISTRY[channel].secret_needs(config)
 
 
 def missing_secrets(config: Config, channel: str) -> list[str]:

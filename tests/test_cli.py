@@ -136,6 +136,20 @@ def test_bad_usage_exits_2(tmp_path: Path) -> None:
     assert newsbot("frobnicate", cwd=tmp_path).returncode == 2
 
 
+def test_help_starts_without_loading_the_channels_and_channel_choices_still_come_from_the_registry(
+    tmp_path: Path,
+) -> None:
+    code = "import sys, bot.cli; assert 'bot.channels' not in sys.modules, 'loaded at import time'"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
+    code = "import sys, bot.cli; bot.cli._parser(); assert 'bot.channels' not in sys.modules, 'loaded by the parser'"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
+    assert "one of: telegram, x, email" in newsbot("preview", "--help", cwd=tmp_path).stdout
+    assert "one of: telegram, email" in newsbot("subscribers", "export", "--help", cwd=tmp_path).stdout
+    refused = newsbot("preview", "page.html", "--channel", "fax", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "invalid choice: 'fax' (choose from 'telegram', 'x', 'email')" in refused.stderr
+
+
 def test_check_config_names_missing_secrets_without_printing_any(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram", "email"]\n', encoding="utf-8"
