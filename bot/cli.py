@@ -21,6 +21,8 @@ from bot.errors import ConfigError, LockedError, NewsbotError
 
 if TYPE_CHECKING:
     from bot.channels import SecretNeed
+    from bot.clock import Clock
+    from bot.commands.notices import NoticeStore
     from bot.config import Config
     from bot.email.parts import EmailParts
     from bot.models import Entry
@@ -253,9 +255,21 @@ def cmd_once(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     with App(config) as app:
         report = app.run_cycle(poll_all=args.all, should_stop=stop.is_set)
+        _send_admin_notices(config, app.store, app.clock)
     print(report.summary())
     _say_if_stopped(stop)
     return EXIT_FAILURE if report.polls and all(p.error for p in report.polls) else EXIT_OK
+
+
+def _send_admin_notices(config: Config, store: NoticeStore, clock: Clock) -> None:
+    """What the cycle has to tell the admins (alerts, approval previews), when a bot token is set."""
+    import os
+
+    token = os.environ.get(config.telegram.token_env, "").strip()
+    if token and not config.output.dry_run:
+        from bot.commands.notices import deliver_now
+
+        deliver_now(config.telegram, token, store, clock)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -314,7 +328,7 @@ def chat_commands(config: Config, renderer: Renderer, parts: EmailParts | None) 
         from bot.email.web import email_confirmer
 
         context.confirm_email = email_confirmer(config, parts, parts.send)
-    runner = CommandRunner(build_application(config, token, context), config)
+    runner = CommandRunner(build_application(config, token, context), config, context)
     try:
         try:
             runner.start()

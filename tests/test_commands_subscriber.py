@@ -83,7 +83,7 @@ def running_bot(
         context.confirm_email = email_confirmer(
             config, email_parts(config, {"NEWSBOT_SECRET_KEY": SECRET}), mail.append
         )
-    runner = CommandRunner(build_application(config, fake.token, context), config)
+    runner = CommandRunner(build_application(config, fake.token, context), config, context)
     store = open_store(config.state.path)
     try:
         runner.start()

@@ -290,7 +290,7 @@ def test_telegram_subscriber_links_an_address_through_the_same_double_opt_in(
         context = open_command_context(config)
         parts = email_parts(config, os.environ)
         context.confirm_email = email_confirmer(config, parts, parts.send)
-        runner = CommandRunner(build_application(config, telegram.token, context), config)
+        runner = CommandRunner(build_application(config, telegram.token, context), config, context)
         runner.start()
         try:
             telegram.send_text("/subscribe #Climate", user_id=555)

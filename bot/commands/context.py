@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from bot import telegram_html
 from bot.clock import Clock, utc_now
+from bot.commands.notices import NoticeStore
 from bot.config import Config
 from bot.email.schedule import ScheduleStore
 from bot.email.signups import ConfirmEmail, SignUpStore
@@ -66,10 +67,10 @@ _KEPT_FORMAT_CHARS: Final = frozenset("\u200c\u200d")
 _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
-class CommandStore(IngestStore, SignUpStore, ScheduleStore, Protocol):
+class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, Protocol):
     """What the commands (admin.py, subscriber.py) need of the store (`bot.store.SqliteStore` is one): besides
     their own calls, /post routes through `Ingest`, /email records through `bot.email.signups` and /digest
-    previews through `bot.email.schedule`."""
+    previews through `bot.email.schedule`, and the runner sends admin notices (`bot.commands.notices`)."""
 
     # admin.py
     def is_paused(self) -> bool: ...

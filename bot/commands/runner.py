@@ -1,13 +1,14 @@
 """Runs the chat commands beside `newsbot run`'s synchronous scheduler: a background thread with its own loop.
 
     context = open_command_context(config)
-    runner = CommandRunner(build_application(config, token, context), config)
+    runner = CommandRunner(build_application(config, token, context), config, context)
     runner.start()          # returns once polling has started; raises if the bot cannot start
     ...
     runner.stop(timeout=10)
     context.close()
 
-No signal handlers are installed (they belong to the main thread, which owns shutdown).
+While it runs it also sends the messages to admins that jobs queued in the store (`bot.commands.notices`),
+about once a second. No signal handlers are installed (they belong to the main thread, which owns shutdown).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any, Final
 from telegram.ext import Application
 
 from bot.commands.application import ALLOWED_UPDATES, publish_command_menus
+from bot.commands.context import CommandContext
+from bot.commands.notices import deliver_notices
 from bot.config import Config
 from bot.logs import kv
 from bot.ratelimit import STOP_CHECK_SECONDS
@@ -29,12 +32,16 @@ __all__ = ["CommandRunner"]
 log = logging.getLogger("newsbot.commands")
 
 POLL_TIMEOUT_SECONDS: Final = 10  # long polling: Telegram holds getUpdates open this long when idle
+NOTICE_CHECK_SECONDS: Final = 1.0  # how often queued admin notices are looked for
 
 
 class CommandRunner:
-    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any], config: Config) -> None:
+    def __init__(
+        self, application: Application[Any, Any, Any, Any, Any, Any], config: Config, context: CommandContext
+    ) -> None:
         self._application = application
         self._config = config
+        self._context = context
         self._thread: threading.Thread | None = None
         self._stop_requested = threading.Event()
         self._ready = threading.Event()
@@ -88,10 +95,22 @@ class CommandRunner:
                 try:
                     log.info("%s", kv(event="commands_started", bot=application.bot.username))
                     self._ready.set()
-                    while not self._stop_requested.is_set():
-                        await asyncio.sleep(STOP_CHECK_SECONDS)
+                    await self._until_stopped()
                 finally:
                     await updater.stop()
             finally:
                 await application.stop()
         log.info("%s", kv(event="commands_stopped"))
+
+    async def _until_stopped(self) -> None:
+        """Send queued admin notices about once a second until a stop is requested."""
+        loop = asyncio.get_running_loop()
+        next_check = loop.time()
+        while not self._stop_requested.is_set():
+            if loop.time() >= next_check:
+                try:
+                    await deliver_notices(self._application.bot, self._context.store, self._context.clock)
+                except Exception:  # a bug or a busy state file: logged, tried again next time
+                    log.exception("%s", kv(event="notices_failed"))
+                next_check = loop.time() + NOTICE_CHECK_SECONDS
+            await asyncio.sleep(STOP_CHECK_SECONDS)

@@ -1,24 +1,26 @@
-"""State: articles seen, source poll state, subscribers, the outbox and its ledger, digests. All SQL of newsbot
-lives in this package.
+"""State: articles seen, source poll state, subscribers, the outbox and its ledger, digests. All SQL of newsbot lives
+in this package.
 
-One module per kind of record, each a part of the store over one shared connection (`part.StorePart`):
-`meta` (named values: pause, rate-limit and credential state), `articles` (articles, aliases, sources and their
-poll state), `outbox` (outbox rows and their ledger), `subscribers` (Telegram and email subscribers, their hashtags,
-sign-up requests, rate events), `digests` (digests and their deliveries). `schema` holds the versioned migrations
-(`mailbox_merge` the one that merges rows), `sqlite` the `SqliteStore` made of every part and `open_store`.
+One module per kind of record, each a part of the store over one shared connection (`part.StorePart`): `meta` (named
+values: pause, rate-limit and credential state), `articles` (articles, aliases, sources and their poll state),
+`outbox` (outbox rows and their ledger), `subscribers` (Telegram and email subscribers, their hashtags, sign-up
+requests, rate events), `digests` (digests and their deliveries), `notices` (messages to admins until they are
+sent). `schema` holds the versioned migrations (`mailbox_merge` the one that merges rows), `sqlite` the
+`SqliteStore` made of every part and `open_store`.
 
 Callers do not type against `SqliteStore`: each declares a small Protocol of the methods it uses (e.g.
-`bot.ingest.IngestStore`), so that another backend can implement the same methods. The SQL is plain (no
-SQLite-only functions in queries) to keep that possible.
+`bot.ingest.IngestStore`), so that another backend can implement the same methods. The SQL is plain (no SQLite-only
+functions in queries) to keep that possible.
 
-The ledger rule: one outbox row per (article, channel, recipient). A row becomes `sent` only after the
-publisher returned a receipt, so a crash between the two re-sends at most the item in flight.
+The ledger rule: one outbox row per (article, channel, recipient). A row becomes `sent` only after the publisher
+returned a receipt, so a crash between the two re-sends at most the item in flight.
 """
 
 from bot.store.articles import AddedSource, SourceState
 from bot.store.digests import Delivery
 from bot.store.errors import StoreError, write_error
 from bot.store.meta import DIGEST_REQUEST_KEY, PAUSED_KEY, blocked_until_key, unauthorized_key
+from bot.store.notices import Notice
 from bot.store.outbox import OutboxItem, OutboxRow
 from bot.store.schema import MIGRATIONS, Migration
 from bot.store.sqlite import PRIVATE_FILE_MODE, SqliteStore, open_store
@@ -43,6 +45,7 @@ __all__ = [
     "Delivery",
     "EmailSubscriber",
     "Migration",
+    "Notice",
     "OutboxItem",
     "OutboxRow",
     "SignUpRequest",

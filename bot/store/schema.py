@@ -150,6 +150,21 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX email_sign_ups_address ON email_sign_ups (address);
     """,
+    # 6 -> 7: messages to admins (alerts, approval previews) kept until the chat bot has sent them
+    """
+    CREATE TABLE admin_notices (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        buttons TEXT NOT NULL DEFAULT '[]',
+        replaces INTEGER REFERENCES admin_notices (id),
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        message_id INTEGER,
+        failed TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX admin_notices_unsent ON admin_notices (sent_at) WHERE sent_at IS NULL;
+    """,
 )
 
 

@@ -16,12 +16,13 @@ from bot.store.articles import ArticlesPart
 from bot.store.digests import DigestsPart
 from bot.store.errors import StoreError, write_error
 from bot.store.meta import MetaPart
+from bot.store.notices import NoticesPart
 from bot.store.outbox import OutboxPart
 from bot.store.schema import migrate
 from bot.store.subscribers import SubscribersPart
 
 
-class SqliteStore(MetaPart, ArticlesPart, OutboxPart, SubscribersPart, DigestsPart):
+class SqliteStore(MetaPart, ArticlesPart, OutboxPart, SubscribersPart, DigestsPart, NoticesPart):
     """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""
 
 
