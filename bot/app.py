@@ -7,31 +7,28 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from email.message import EmailMessage
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.email import schedule
-from bot.email.delivery import DeliveryReport, DigestStore, EmailDigest, LinkMaker, MailSender
+from bot.email.delivery import DeliveryReport, EmailDigest
+from bot.email.jobs import build_dry_run_digest, build_email_digest
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import StateLock
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
 from bot.publishers.file_sink import write_atomically
-from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Digest, Renderer, build_renderer
+from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer, build_renderer
 from bot.sources.connect import Connections
 from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store, unauthorized_key
 
 if TYPE_CHECKING:
-    from bot.email.message import DkimKey, MailIdentity
     from bot.email.parts import EmailParts
-    from bot.email.tokens import TokenSigner
 
 log = logging.getLogger("newsbot")
 
@@ -49,90 +46,6 @@ def check_templates(config: Config, renderer: Renderer) -> None:
         if problem:
             folder = config.templates.dir or "[templates] dir"
             raise ConfigError(f"{config.path or 'config'}: {key}: {problem}; put the file in {folder} or fix the name")
-
-
-def build_email_digest(config: Config, store: DigestStore, renderer: Renderer, parts: EmailParts) -> EmailDigest:
-    """The live digest job: the one SMTP sender of `parts`, links signed on [web] public_url, DKIM when configured."""
-    links = _signed_links(config, parts.signer)
-    return _email_digest(config, store, renderer, parts.sender, links, parts.identity, parts.dkim)
-
-
-def build_dry_run_digest(
-    config: Config, store: DigestStore, renderer: Renderer, environ: Mapping[str, str]
-) -> EmailDigest:
-    """The digest job of a dry run: each mail an `.eml` file (bot.publishers.file_sink.EmlWriter), unsigned.
-
-    It needs no secret: without [email] sender, [web] public_url or the signing key, the mail shows placeholders.
-    """
-    from bot.email.message import MailIdentity
-    from bot.publishers.file_sink import EmlWriter
-
-    identity = MailIdentity.from_config(replace(config.email, sender=config.email.sender or DRY_RUN_SENDER))
-    links = _dry_run_links(config, environ)
-    return _email_digest(config, store, renderer, EmlWriter(config.output.dir), links, identity, None)
-
-
-def _email_digest(
-    config: Config,
-    store: DigestStore,
-    renderer: Renderer,
-    sender: MailSender,
-    links: LinkMaker,
-    identity: MailIdentity,
-    dkim: DkimKey | None,
-) -> EmailDigest:
-    from bot.email.message import build_digest_message
-
-    def build(digest: Digest, to: str, name: str, unsubscribe: str, mailto: str, now: datetime) -> EmailMessage:
-        return build_digest_message(
-            digest, identity=identity, to=to, to_name=name, unsubscribe_url=unsubscribe, unsubscribe_mailto=mailto,
-            now=now, dkim=dkim,
-        )  # fmt: skip
-
-    return EmailDigest(store, renderer, config, sender, links, build)
-
-
-DRY_RUN_SENDER = "newsbot dry run <newsbot@example.invalid>"  # [email] sender, when a dry run has none
-DRY_RUN_PUBLIC_URL = "https://newsbot.example.invalid"  # [web] public_url, when a dry run has none
-
-
-def _signed_links(config: Config, signer: TokenSigner) -> LinkMaker:
-    """The unsubscribe and preferences links, signed with the secret key on [web] public_url."""
-    from bot.email import web
-
-    if not config.web.public_url:
-        raise ConfigError(
-            f"{config.path or 'config'}: web.public_url: needed for the unsubscribe and preferences links in the"
-            " digest; set it to where subscribers reach `newsbot web`"
-        )
-
-    class Links:
-        def unsubscribe(self, address: str, now: datetime) -> str:
-            return web.unsubscribe_url(config, signer, address, now)
-
-        def preferences(self, address: str, now: datetime) -> str:
-            return web.preferences_url(config, signer, address, now)
-
-    return Links()
-
-
-def _dry_run_links(config: Config, environ: Mapping[str, str]) -> LinkMaker:
-    """The real links when [web] public_url and the key are set; else placeholders that no server accepts."""
-    from bot.email.tokens import signer_from_environment
-
-    try:
-        return _signed_links(config, signer_from_environment(config.web, environ))
-    except ConfigError:
-        base = (config.web.public_url or DRY_RUN_PUBLIC_URL).rstrip("/")
-
-        class Placeholders:
-            def unsubscribe(self, address: str, now: datetime) -> str:
-                return f"{base}/unsubscribe?dry-run"
-
-            def preferences(self, address: str, now: datetime) -> str:
-                return f"{base}/preferences?dry-run"
-
-        return Placeholders()
 
 
 class DigestPreview(NamedTuple):
@@ -191,9 +104,9 @@ class App:
                 self.store.set_meta(unauthorized_key(channel), "")
             self.email: EmailParts | None = None  # the live mail parts, for the web pages and /email too
             self.email_digest: EmailDigest | None = None
-            if "email" in config.channels_in_use() and config.output.dry_run:
+            if schedule.digest_in_use(config) and config.output.dry_run:
                 self.email_digest = build_dry_run_digest(config, self.store, self.renderer, os.environ)
-            elif "email" in config.channels_in_use():
+            elif schedule.digest_in_use(config):
                 from bot.email.parts import email_parts
 
                 self.email = email_parts(config, os.environ)

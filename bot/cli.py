@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from bot import __version__
+from bot.clock import utc_now
 from bot.errors import ConfigError, LockedError, NewsbotError
 
 if TYPE_CHECKING:
@@ -366,7 +367,6 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
 
     from bot.config import Config, config_path, load_config
     from bot.identity import build_article
@@ -375,7 +375,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     config = load_config(path) if args.config or path.exists() else Config()
     entry, count = _read_entry(args.target, args.entry, args.command)
-    article = build_article(entry, source="preview", source_hashtags=(), first_seen=datetime.now(UTC))
+    article = build_article(entry, source="preview", source_hashtags=(), first_seen=utc_now())
     post = build_renderer(config).render(article, args.channel)
     print(post.text)
     print(
@@ -419,11 +419,9 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         if args.action == "import":
             return _import_subscribers(store, args)
         if args.action == "unsubscribe":
-            from datetime import UTC, datetime
-
             from bot.subscribers_csv import unsubscribe
 
-            done = unsubscribe(store, args.channel, args.addresses, datetime.now(UTC))
+            done = unsubscribe(store, args.channel, args.addresses, utc_now())
             print(done.summary())
             return EXIT_USAGE if done.problems else EXIT_OK
         return _export_subscribers(store, args)
@@ -432,13 +430,12 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
 
 
 def _import_subscribers(store: CsvStore, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
 
     from bot.subscribers_csv import decode_csv, import_subscribers
 
     try:
         with args.file.open("rb") as raw, decode_csv(raw) as rows:
-            report = import_subscribers(store, args.channel, rows, datetime.now(UTC), confirmed=args.confirmed)
+            report = import_subscribers(store, args.channel, rows, utc_now(), confirmed=args.confirmed)
     except OSError as exc:
         raise ConfigError(f"{args.file}: cannot read it: {exc.strerror}") from None
     except ConfigError as exc:

@@ -43,6 +43,7 @@ CHANNEL_NAME_BRANCH = re.compile(
     r"""[=!]=\s*(["'](telegram|x|email)["']|TELEGRAM\b|EMAIL\b)"""
     r"""|["'](telegram|x|email)["']\s*[=!]="""
     r"""|\bin\s+[(\[{]\s*["'](telegram|x|email)["']"""
+    r"""|["'](telegram|x|email)["']\s+(not\s+)?in\b"""
 )
 
 

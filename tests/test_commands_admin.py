@@ -418,6 +418,14 @@ def test_digest_send_asks_the_main_loop_to_send_it(bot: BotChat) -> None:
     assert "Usage" in bot.ask("/digest now", user_id=ADMIN)
 
 
+def test_digest_send_without_any_email_route_says_so_and_requests_nothing(tmp_path: Path) -> None:
+    routes = [{"name": "social", "hashtags": ["*"], "channels": ["telegram", "x"]}]
+    with running_bot(tmp_path, routes=routes) as chat:
+        answer = chat.ask("/digest send", user_id=ADMIN)
+        assert "no route sends to email" in answer
+        assert chat.store.get_meta(DIGEST_REQUEST_KEY) in (None, "")
+
+
 # --- hostile input ----------------------------------------------------------------------------------------
 
 

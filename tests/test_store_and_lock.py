@@ -311,3 +311,19 @@ def test_opening_the_state_file_twice_in_one_process_keeps_its_locks(tmp_path: P
     again = open_store(state)
     assert again.get_article("k2") is not None
     again.close()
+
+
+def test_confirming_a_request_without_a_name_or_chat_keeps_the_name_and_chat_already_stored(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.sqlite")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    week_ago = now - timedelta(days=7)
+    store.request_email_subscription("ann@example.org", ["Climate"], now, name="Ann")
+    store.add_sign_up_request("ann@example.org", ["Climate"], now, name="Ann", forget_before=week_ago)
+    from_chat = store.add_sign_up_request("ann@example.org", ["Sports"], now, linked_chat="42", forget_before=week_ago)
+
+    assert store.confirm_sign_up("ann@example.org", store.sign_up_request(from_chat, "ann@example.org"), now)
+
+    confirmed = store.email_subscriber("ann@example.org")
+    assert confirmed is not None and confirmed.active
+    assert (confirmed.name, confirmed.linked_chat, confirmed.hashtags) == ("Ann", "42", ("Sports",))
+    store.close()

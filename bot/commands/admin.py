@@ -326,6 +326,8 @@ def digest(ctx: CommandContext, request: Request) -> Reply:
     action, _, address = clean(argument(request.args)).partition(" ")
     action, address = action.lower(), address.strip()
     if action == "send" and not address:
+        if not weekly_digest.digest_in_use(ctx.config):
+            return reply("There is no digest to send: no route sends to email. Add email to a route's channels first.")
         ctx.store.set_meta(DIGEST_REQUEST_KEY, "1")
         waiting = _digest_preview(ctx, "").article_count
         return reply(f"The digest goes out on the next cycle ({waiting} article(s) waiting).")

@@ -19,16 +19,21 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.addresses import InputRuleError, parse_address
-from bot.config import WEEKDAYS, EmailConfig
+from bot.config import WEEKDAYS, Config, EmailConfig
 from bot.email.delivery import DeliveryReport, EmailDigest
 from bot.email.selection import EmailArticles, articles_for
 from bot.logs import kv
 from bot.render import Digest, Renderer
-from bot.store import EmailSubscriber, from_db_time, to_db_time
+from bot.store import EMAIL, EmailSubscriber, from_db_time, to_db_time
 
 log = logging.getLogger("newsbot.digest")
 
 LAST_DIGEST_KEY = "digest.last_sent"  # the latest digest's start, or the first start (which sends none)
+
+
+def digest_in_use(config: Config) -> bool:
+    """Whether any route sends to email, so that there is a weekly digest to send."""
+    return EMAIL in config.channels_in_use()
 
 
 class ScheduleStore(EmailArticles, Protocol):

@@ -100,7 +100,7 @@ from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.logs import kv
 from bot.ratelimit import PerKeyLimit
 from bot.render import build_environment
-from bot.store import AWAITING_CONFIRMATION, EmailSubscriber, SignUpRequest, open_store
+from bot.store import AWAITING_CONFIRMATION, EMAIL, EmailSubscriber, SignUpRequest, open_store
 
 __all__ = [
     "FLOOD_FACTOR",
@@ -151,7 +151,6 @@ _MIN_SIMILAR_CHARS: Final = 3  # "#ai" may hint at "#AIRegulation"; "#a" would h
 
 # The hashtags offered as checkboxes: the most used of the digest's articles in the last SUGGESTION_DAYS. A typed
 # hashtag takes the spelling of one seen in the last KNOWN_TAG_DAYS, and gets a note when none matches.
-DIGEST_CHANNEL: Final = "email"
 SUGGESTED_TAGS: Final = 30
 SUGGESTION_DAYS: Final = 30
 KNOWN_TAG_DAYS: Final = 365
@@ -499,7 +498,7 @@ class _Pages:
     def _seen_tags(self, days: int) -> list[str]:
         """The hashtags of the digest's articles of the last `days` days, most used first, as first spelt."""
         since = self._clock() - timedelta(days=days)
-        return [tag for tag, _count in self.store.hashtags_seen(since, DIGEST_CHANNEL)]
+        return [tag for tag, _count in self.store.hashtags_seen(since, EMAIL)]
 
     def _suggested_tags(self) -> list[str]:
         """The checkboxes: the most used recent hashtags that any form accepts, within the body budget."""

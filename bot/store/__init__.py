@@ -8,7 +8,8 @@ requests, rate events), `digests` (digests and their deliveries), `notices` (mes
 sent). `schema` holds the versioned migrations (`mailbox_merge` the one that merges rows), `sqlite` the
 `SqliteStore` made of every part and `open_store`.
 
-Callers do not type against `SqliteStore`: each declares a small Protocol of the methods it uses (e.g.
+Callers do not type against `SqliteStore` (except `App` and the chat commands' per-thread connections, which
+open it): each declares a small Protocol of the methods it uses (e.g.
 `bot.ingest.IngestStore`), so that another backend can implement the same methods. The SQL is plain (no SQLite-only
 functions in queries) to keep that possible.
 

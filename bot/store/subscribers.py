@@ -276,9 +276,11 @@ class SubscribersPart(StorePart):
             if subscriber is None or not (subscriber.active or subscriber.awaiting_confirmation):
                 return False
             if request is not None and not subscriber.active:
-                self._db.execute(
-                    "UPDATE subscribers SET name = ?, linked_chat = ? WHERE channel = 'email' AND address = ?",
-                    (request.name, request.linked_chat, address),
+                self._db.execute(  # an empty name or chat in the request keeps the one stored
+                    "UPDATE subscribers SET name = CASE WHEN ? != '' THEN ? ELSE name END,"
+                    " linked_chat = CASE WHEN ? != '' THEN ? ELSE linked_chat END"
+                    " WHERE channel = 'email' AND address = ?",
+                    (request.name, request.name, request.linked_chat, request.linked_chat, address),
                 )
                 self.set_subscriber_tags(EMAIL, address, request.hashtags, now)
             self._db.execute("DELETE FROM email_sign_ups WHERE address = ?", (address,))
