@@ -150,6 +150,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX email_sign_ups_address ON email_sign_ups (address);
     """,
+    # 6 -> 7: a subscriber's watch and mute words (/watch, /mute), with the folded form that matching uses
+    """
+    CREATE TABLE subscriber_words (
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        word_key TEXT NOT NULL,
+        word TEXT NOT NULL,
+        PRIMARY KEY (channel, recipient, kind, word_key)
+    );
+    CREATE INDEX subscriber_words_key ON subscriber_words (channel, word_key);
+    """,
 )
 
 
