@@ -122,11 +122,12 @@ def parse_keyword_list(values: Sequence[str]) -> list[str]:
     return _unique(words)
 
 
-def parse_keywords(text: str, *, most: int = MAX_SUBSCRIBER_WORDS) -> list[str]:
+def parse_keywords(text: str, *, most: int | None = MAX_SUBSCRIBER_WORDS) -> list[str]:
     """Keywords a person typed: separated by commas (or new lines), so a phrase keeps its spaces.
 
     Returns them trimmed, de-duplicated by their folded form in the first spelling given; [] for blank text.
-    Raises KeywordError naming every unusable one, or saying how many there are when more than `most`.
+    Raises KeywordError naming every unusable one, or saying how many there are when more than `most` (None: the
+    caller counts them against what is already stored).
     """
     words = [" ".join(part.split()) for part in _CHAT_SEPARATORS.split(text)]
     words = [word for word in words if word]
@@ -134,7 +135,7 @@ def parse_keywords(text: str, *, most: int = MAX_SUBSCRIBER_WORDS) -> list[str]:
     if bad:
         raise KeywordError(keyword_problem(bad[0]), bad=bad)
     unique = _unique(words)
-    if len(unique) > most:
+    if most is not None and len(unique) > most:
         raise KeywordError(f"That is {len(unique)} words; at most {most} may be given.", count=len(unique), most=most)
     return unique
 
