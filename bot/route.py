@@ -91,10 +91,15 @@ def decide(article: Article, routes: Sequence[RouteConfig]) -> Decision:
 def _describe(route: RouteConfig) -> str:
     wanted = " ".join(t if t == "*" else "#" + t for t in route.hashtags)
     excluded = f" except {' '.join('#' + t for t in route.exclude)}" if route.exclude else ""
+    return f"{route.name}: {wanted}{excluded}{describe_word_rules(route)}"
+
+
+def describe_word_rules(route: RouteConfig) -> str:
+    """The route's keyword and pattern rules in words, each after a space ("" when it has none)."""
     words = f" with any of {_quoted(route.keywords)}" if route.keywords else ""
     unwanted = f" without {_quoted(route.exclude_keywords)}" if route.exclude_keywords else ""
     pattern = f" matching the pattern “{route.pattern}”" if route.pattern else ""
-    return f"{route.name}: {wanted}{excluded}{words}{unwanted}{pattern}"
+    return f"{words}{unwanted}{pattern}"
 
 
 def _quoted(words: Sequence[str]) -> str:
