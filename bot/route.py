@@ -28,26 +28,26 @@ class Decision:
     reason: str
 
 
-def matches(route: RouteConfig, article_tags: set[str], article: Article | None = None) -> bool:
-    """All of the route's rules hold: its hashtags, and (given the article) its keywords and pattern."""
-    return not _mismatch(route, article_tags, article, _Text(article) if article else None)
+def matches(route: RouteConfig, article: Article) -> bool:
+    """All of the route's rules hold: its hashtags, its keywords and its pattern."""
+    return not _mismatch(route, {normalize(t) for t in article.hashtags}, _Text(article))
 
 
-def _mismatch(route: RouteConfig, article_tags: set[str], article: Article | None, text: _Text | None) -> str:
+def _mismatch(route: RouteConfig, article_tags: set[str], text: _Text) -> str:
     """Why the route does not take the article ("" when it does)."""
     if any(normalize(t) in article_tags for t in route.exclude):
         return "an excluded hashtag"
     wanted = {normalize(t) for t in route.hashtags}
     if "*" not in wanted and not wanted & article_tags:
         return "no hashtag matches"
-    if article is None or text is None or not route.filters_text:
+    if not route.filters_text:
         return ""
     if route.keywords and not keywords.contains_any(text.folded, [keywords.fold(k) for k in route.keywords]):
         return "none of its keywords occurs"
-    found = keywords.found_in(text.folded, [keywords.fold(k) for k in route.exclude_keywords])
-    if found:
-        return f"it contains the excluded keyword “{found[0]}”"
-    if route.pattern and not keywords.pattern_matches(route.pattern, article.title, article.text):
+    excluded = [k for k in route.exclude_keywords if keywords.contains_any(text.folded, [keywords.fold(k)])]
+    if excluded:
+        return f"it contains the excluded keyword “{excluded[0]}”"
+    if route.pattern and not keywords.pattern_matches(route.pattern, text.article.title, text.article.text):
         return "its pattern does not match"
     return ""
 
@@ -56,13 +56,13 @@ class _Text:
     """An article's text folded for keyword search, once per article and only if a route asks for it."""
 
     def __init__(self, article: Article) -> None:
-        self._article = article
+        self.article = article
         self._folded: str | None = None
 
     @property
     def folded(self) -> str:
         if self._folded is None:
-            self._folded = keywords.searchable(self._article.title, self._article.text)
+            self._folded = keywords.searchable(self.article.title, self.article.text)
         return self._folded
 
 
@@ -73,7 +73,7 @@ def decide(article: Article, routes: Sequence[RouteConfig]) -> Decision:
     targets: dict[str, RouteConfig] = {}
     misses: list[str] = []
     for route in routes:
-        miss = _mismatch(route, article_tags, article, text)
+        miss = _mismatch(route, article_tags, text)
         if miss:
             misses.append(f"{_describe(route)} ({miss})")
             continue
