@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.addresses import InputRuleError
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY as CHANNEL_REGISTRY
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag
+from bot.keywords import compile_pattern, parse_keyword_list
 
 SECURITY_MODES = ("starttls", "tls", "none")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -82,6 +84,13 @@ class RouteConfig:
     at: tuple[str, ...] = ()  # posting slots "HH:MM"; empty: post as soon as found
     timezone: str = "UTC"
     per_slot: int = 1
+    keywords: tuple[str, ...] = ()  # any of these words or phrases must occur (bot.keywords); empty: no such rule
+    exclude_keywords: tuple[str, ...] = ()  # none of these may occur
+    pattern: str = ""  # an RE2 regular expression that must match the title or text (case-insensitive)
+
+    @property
+    def filters_text(self) -> bool:
+        return bool(self.keywords or self.exclude_keywords or self.pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,9 +315,18 @@ class _Parser:
             key = f"routes[{i}]"
             self.known(item, key, RouteConfig)
             name = self.name(item, f"{key}.name")
+            keywords = self.keywords(item, f"{key}.keywords", name)
+            exclude_keywords = self.keywords(item, f"{key}.exclude_keywords", name)
+            pattern = self.pattern(item, f"{key}.pattern", name)
             hashtags = self.tags(item, f"{key}.hashtags", allow_star=True)
+            if not hashtags and (keywords or pattern) and "hashtags" not in item:
+                hashtags = ("*",)  # a route that picks articles by their words alone: any hashtags
             if not hashtags:
-                raise self.fail(f"{key}.hashtags", 'is missing or empty; list hashtags, or ["*"] for every article')
+                raise self.fail(
+                    f"{key}.hashtags",
+                    'is missing or empty; list hashtags, or ["*"] for every article (or leave it out and give'
+                    " keywords or a pattern)",
+                )
             channels = self.str_list(item, f"{key}.channels")
             if not channels:
                 raise self.fail(f"{key}.channels", f"is missing or empty; pick from {', '.join(CHANNELS)}")
@@ -332,10 +350,38 @@ class _Parser:
                     at=tuple(sorted(set(at))),
                     timezone=self.timezone(item, f"{key}.timezone"),
                     per_slot=per_slot,
+                    keywords=keywords,
+                    exclude_keywords=exclude_keywords,
+                    pattern=pattern,
                 )
             )
         self.unique_names([r.name for r in out], "routes")
         return tuple(out)
+
+    def keywords(self, item: Mapping[str, Any], key: str, route: str) -> tuple[str, ...]:
+        value = item.get(key.rsplit(".", 1)[-1], [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, 'must be a list of words or phrases such as ["flood", "climate change"]')
+        try:
+            return tuple(parse_keyword_list(value))
+        except InputRuleError as problem:
+            raise self.fail(key, f"route “{route}”: {problem} Fix or remove that keyword.") from None
+
+    def pattern(self, item: Mapping[str, Any], key: str, route: str) -> str:
+        pattern = self.get(item, key, str, "")
+        if not pattern:
+            return ""
+        try:
+            compile_pattern(pattern)
+        except InputRuleError as problem:
+            raise self.fail(
+                key,
+                f"route “{route}”: RE2 cannot use this regular expression: {problem}. Fix it (RE2 syntax: no"
+                " look-around or back-references), or remove the pattern.",
+            ) from None
+        return pattern
 
     def route_template(self, item: Mapping[str, Any], key: str, channels: list[str]) -> dict[str, str]:
         raw = item.get("template")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.context import BaseContext
 from typing import Protocol
 
+from bot import keywords
 from bot.channels import REGISTRY
 from bot.config import Config, SourceConfig
 from bot.errors import SourceError
@@ -107,7 +108,9 @@ class IngestStore(Protocol):
         template: str,
         not_before: datetime,
         now: datetime,
+        words: Sequence[str] | None = None,
     ) -> int: ...
+    def words_in_use(self, channel: str) -> list[str]: ...
 
 
 class Ingest:
@@ -293,5 +296,13 @@ class Ingest:
                     template=item.template,
                     not_before=item.not_before,
                     now=now,
+                    words=self._subscriber_words_in(article, item.channel),
                 )
         return queued
+
+    def _subscriber_words_in(self, article: Article, channel: str) -> list[str] | None:
+        """The subscribers' watch and mute words that occur in the article; None when no subscriber has any."""
+        words = self.store.words_in_use(channel)
+        if not words:
+            return None
+        return keywords.found_in(keywords.searchable(article.title, article.text), words)

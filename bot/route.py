@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot import keywords
 from bot.channels import REGISTRY
 from bot.config import RouteConfig
 from bot.hashtags import normalize
@@ -27,34 +28,82 @@ class Decision:
     reason: str
 
 
-def matches(route: RouteConfig, article_tags: set[str]) -> bool:
+def matches(route: RouteConfig, article: Article) -> bool:
+    """All of the route's rules hold: its hashtags, its keywords and its pattern."""
+    return not _mismatch(route, {normalize(t) for t in article.hashtags}, _Text(article))
+
+
+def _mismatch(route: RouteConfig, article_tags: set[str], text: _Text) -> str:
+    """Why the route does not take the article ("" when it does)."""
     if any(normalize(t) in article_tags for t in route.exclude):
-        return False
+        return "an excluded hashtag"
     wanted = {normalize(t) for t in route.hashtags}
-    return "*" in wanted or bool(wanted & article_tags)
+    if "*" not in wanted and not wanted & article_tags:
+        return "no hashtag matches"
+    if not route.filters_text:
+        return ""
+    if route.keywords and not keywords.contains_any(text.folded, [keywords.fold(k) for k in route.keywords]):
+        return "none of its keywords occurs"
+    excluded = [k for k in route.exclude_keywords if keywords.contains_any(text.folded, [keywords.fold(k)])]
+    if excluded:
+        return f"it contains the excluded keyword “{excluded[0]}”"
+    if route.pattern and not keywords.pattern_matches(route.pattern, text.article.title, text.article.text):
+        return "its pattern does not match"
+    return ""
+
+
+class _Text:
+    """An article's text folded for keyword search, once per article and only if a route asks for it."""
+
+    def __init__(self, article: Article) -> None:
+        self.article = article
+        self._folded: str | None = None
+
+    @property
+    def folded(self) -> str:
+        if self._folded is None:
+            self._folded = keywords.searchable(self.article.title, self.article.text)
+        return self._folded
 
 
 def decide(article: Article, routes: Sequence[RouteConfig]) -> Decision:
     """Each channel is taken by the first route (in config order) that matches the article."""
     article_tags = {normalize(t) for t in article.hashtags}
+    text = _Text(article)
     targets: dict[str, RouteConfig] = {}
+    misses: list[str] = []
     for route in routes:
-        if matches(route, article_tags):
-            for channel in route.channels:
-                targets.setdefault(channel, route)
+        miss = _mismatch(route, article_tags, text)
+        if miss:
+            misses.append(f"{_describe(route)} ({miss})")
+            continue
+        for channel in route.channels:
+            targets.setdefault(channel, route)
     if targets:
         names = ", ".join(f"{c} via {r.name}" for c, r in targets.items())
         return Decision(tuple(targets.items()), f"routed to {names}")
     shown = " ".join("#" + t for t in article.hashtags) or "no hashtags"
     if not routes:
         return Decision((), "no [[routes]] are configured")
-    return Decision((), f"no route matches ({shown}); routes want: " + "; ".join(_describe(r) for r in routes))
+    return Decision((), f"no route matches ({shown}); routes want: " + "; ".join(misses))
 
 
 def _describe(route: RouteConfig) -> str:
     wanted = " ".join(t if t == "*" else "#" + t for t in route.hashtags)
     excluded = f" except {' '.join('#' + t for t in route.exclude)}" if route.exclude else ""
-    return f"{route.name}: {wanted}{excluded}"
+    return f"{route.name}: {wanted}{excluded}{describe_word_rules(route)}"
+
+
+def describe_word_rules(route: RouteConfig) -> str:
+    """The route's keyword and pattern rules in words, each after a space ("" when it has none)."""
+    words = f" with any of {_quoted(route.keywords)}" if route.keywords else ""
+    unwanted = f" without {_quoted(route.exclude_keywords)}" if route.exclude_keywords else ""
+    pattern = f" matching the pattern “{route.pattern}”" if route.pattern else ""
+    return f"{words}{unwanted}{pattern}"
+
+
+def _quoted(words: Sequence[str]) -> str:
+    return ", ".join(f"“{word}”" for word in words)
 
 
 def next_slot(route: RouteConfig, now: datetime) -> datetime:

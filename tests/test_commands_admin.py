@@ -281,6 +281,22 @@ def test_routes_lists_the_config_routes(tmp_path: Path) -> None:
     assert "daily: * → x; at 09:00 Europe/Berlin, 1 per slot" in answer
 
 
+def test_routes_shows_the_keyword_and_pattern_rules(tmp_path: Path) -> None:
+    routes = [
+        {
+            "name": "floods",
+            "keywords": ["flood", "<b>"],
+            "exclude_keywords": ["football"],
+            "pattern": "level [0-9]",
+            "channels": ["telegram"],
+        }
+    ]
+    with running_bot(tmp_path, routes=routes) as bot:
+        answer = bot.ask("/routes", user_id=ADMIN)
+
+    assert "floods: * with any of “flood”, “<b>” without “football” matching the pattern “level [0-9]”" in answer
+
+
 def test_stats_counts_subscribers_and_outcomes_of_the_last_week(bot: BotChat) -> None:
     subscribe(bot, 21, 22)
     bot.ask("/stop", user_id=22)

@@ -390,3 +390,98 @@ def test_email_does_not_change_the_hashtags_of_someone_elses_pending_sign_up(
     [confirmation] = mails_to(mail, VICTIM)
     text = confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "#Sports" in text and "#Climate" not in text
+
+
+# --- /watch, /mute ----------------------------------------------------------------------------------------
+
+
+def test_watch_stores_comma_separated_words_and_phrases_and_implies_start(bot: BotChat) -> None:
+    answer = bot.ask("/watch climate change, Flood , Überschwemmung,,")
+
+    assert "You are subscribed" in answer
+    assert "You watch: “climate change”, “Flood”, “Überschwemmung”." in answer
+    assert "you get only articles with your watch words" in answer
+    assert "Separate words with commas; a phrase may contain spaces." in answer
+    assert bot.store.subscriber_words("telegram", str(USER), "watch") == ("climate change", "Flood", "Überschwemmung")
+
+
+def test_watch_and_mute_without_words_explain_how_and_list_what_they_have(bot: BotChat) -> None:
+    bot.ask("/mute football")
+
+    assert "/watch climate change, flood" in bot.ask("/watch")
+    answer = bot.ask("/mute")
+    assert "separate words with commas" in answer.lower()
+    assert "You mute: “football”." in answer
+    assert "You watch no words." in bot.ask("/unwatch")
+
+
+def test_tags_shows_hashtags_watch_words_and_mute_words(bot: BotChat) -> None:
+    bot.ask("/subscribe #Climate")
+    bot.ask("/watch москва, 地震")
+    bot.ask("/mute Sponsored content")
+
+    answer = bot.ask("/tags")
+
+    assert "You follow: #Climate." in answer
+    assert "You watch: “москва”, “地震”." in answer
+    assert "You mute: “Sponsored content”. Articles that contain one never come to you" in answer
+
+
+def test_a_subscriber_cannot_watch_more_than_twenty_words_and_nothing_changes(bot: BotChat) -> None:
+    bot.ask("/watch " + ", ".join(f"word{i}" for i in range(18)))
+
+    answer = bot.ask("/watch alpha, beta, gamma, word1")
+
+    assert "at most 20 words; you watch 18 and sent 3 new ones" in answer
+    assert "/unwatch word, other word" in answer and "Nothing was changed" in answer
+    assert len(bot.store.subscriber_words("telegram", str(USER), "watch")) == 18
+    assert "at most 20" in bot.ask("/mute " + ", ".join(f"m{i}" for i in range(21)))
+    assert bot.store.subscriber_words("telegram", str(USER), "mute") == ()
+
+
+def test_unusable_words_are_named_and_change_nothing(bot: BotChat) -> None:
+    bot.ask("/watch flood")
+
+    answer = bot.ask("/watch storm, " + "x" * 101)
+
+    assert "longer than 100 characters" in answer and "Nothing was changed" in answer
+    assert "no letter or digit" in bot.ask("/mute ???")
+    assert bot.store.subscriber_words("telegram", str(USER), "watch") == ("flood",)
+
+
+def test_unwatch_and_unmute_remove_words_in_any_case_and_name_unknown_ones(bot: BotChat) -> None:
+    bot.ask("/watch Flood, storm")
+    bot.ask("/mute football")
+
+    answer = bot.ask("/unwatch FLOOD, drought")
+
+    assert "You did not watch “drought”." in answer
+    assert "You watch: “storm”." in answer
+    assert "You mute: “football”" in bot.ask("/unwatch storm")
+    assert "you get everything" in bot.ask("/unmute Football")
+    assert bot.store.subscriber_words("telegram", str(USER), "mute") == ()
+
+
+def test_latest_follows_watch_and_mute_words(bot: BotChat) -> None:
+    flood = add_article(bot.store, "f1", "Flood warning", ("Weather",), age_minutes=3)
+    climate = add_article(bot.store, "c1", "Climate talks", ("Climate",), age_minutes=2)
+    sponsored = add_article(bot.store, "s1", "Climate deal", ("Climate",), text="Sponsored content.", age_minutes=1)
+    for article in (flood, climate, sponsored):
+        route_to_telegram(bot.store, article)
+    bot.ask("/subscribe #Climate")
+    bot.ask("/watch flood")
+    bot.ask("/mute sponsored content")
+
+    reply = bot.ask("/latest")
+
+    assert "Flood warning" in reply and "Climate talks" in reply
+    assert "Climate deal" not in reply
+
+
+def test_help_and_the_command_menu_describe_watch_and_mute(bot: BotChat) -> None:
+    help_text = bot.ask("/help")
+    menu = {c["command"]: c["description"] for c in bot.fake.commands["all_private_chats"]}
+
+    assert "/watch climate change, flood" in help_text and "Up to 20 of each" in help_text
+    assert {"watch", "unwatch", "mute", "unmute"} <= set(menu)
+    assert "watch and mute words" in menu["tags"]

@@ -45,7 +45,7 @@ from bot.ingest import Ingest
 from bot.logs import kv
 from bot.models import Article
 from bot.render import Digest
-from bot.route import decide, is_own_target
+from bot.route import decide, describe_word_rules, is_own_target
 from bot.sources import Reach, read_source
 from bot.store import (
     DIGEST_REQUEST_KEY,
@@ -186,6 +186,8 @@ def routes(ctx: CommandContext, request: Request) -> Reply:
     for route in ctx.config.routes:
         wanted = "*" if "*" in route.hashtags else _tags(route.hashtags)
         excluded = f" except {_tags(route.exclude)}" if route.exclude else ""
+        words = describe_word_rules(route)
+        excluded += f" {echo(words, 600)}" if words else ""
         slots = f"; at {', '.join(route.at)} {echo(route.timezone)}, {route.per_slot} per slot" if route.at else ""
         templates = ", ".join(f"{c}: {echo(t)}" for c, t in route.template.items())
         lines.append(

@@ -34,6 +34,8 @@ from bot.email.signups import ConfirmEmail, SignUpStore
 from bot.hashtags import TAG_RULE, HashtagError
 from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.ingest import IngestStore
+from bot.keywords import KEYWORD_RULE, KeywordError
+from bot.keywords import parse_keywords as parse_typed_keywords
 from bot.models import Article
 from bot.render import Renderer, build_environment, build_renderer
 from bot.store import AddedSource, OutboxRow, SqliteStore, Subscriber, open_store
@@ -55,6 +57,7 @@ __all__ = [
     "parse_count",
     "parse_hashtags",
     "parse_http_url",
+    "parse_words",
     "reply",
 ]
 
@@ -96,6 +99,9 @@ class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, Protoco
     def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
     def add_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None: ...
     def remove_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None: ...
+    def subscriber_words(self, channel: str, address: str, kind: str) -> tuple[str, ...]: ...
+    def add_subscriber_words(self, channel: str, address: str, kind: str, words: Iterable[str]) -> None: ...
+    def remove_subscriber_words(self, channel: str, address: str, kind: str, words: Iterable[str]) -> None: ...
     def recent_articles(self, limit: int, channel: str | None = None) -> list[Article]: ...
 
 
@@ -278,6 +284,20 @@ def _hashtag_problem(error: HashtagError) -> str:
     shown = ", ".join(f"<code>{echo(word, 40)}</code>" for word in error.bad[:_SHOWN_PROBLEMS])
     more = f" and {len(error.bad) - _SHOWN_PROBLEMS} more" if len(error.bad) > _SHOWN_PROBLEMS else ""
     return f"Not a hashtag: {shown}{more}. A hashtag is {TAG_RULE}, such as <code>#Climate</code>. Nothing was changed."
+
+
+def parse_words(text: str) -> list[str]:
+    """Watch or mute words separated by commas, so a phrase keeps its spaces (the rule of `bot.keywords`).
+
+    Returns them trimmed and de-duplicated, however many; InputError naming what is wrong otherwise.
+    """
+    try:
+        return parse_typed_keywords(clean(text, keep_newlines=True), most=None)
+    except KeywordError as error:
+        raise InputError(
+            f"{echo(str(error), 200)} A word to watch or mute is {KEYWORD_RULE}; separate words with commas."
+            " Nothing was changed."
+        ) from None
 
 
 def parse_count(text: str, *, default: int, low: int, high: int) -> int:

@@ -1,13 +1,16 @@
 """Commands anyone may use in a private chat with the bot: subscribe, pick hashtags, read the latest articles.
 
-A subscriber is the store's (channel "telegram", address = the chat id). No hashtags means "everything routed to
-subscribers"; with hashtags, only articles carrying one of them.
+A subscriber is the store's (channel "telegram", address = the chat id). No hashtags and no watch words means
+"everything routed to subscribers"; otherwise articles carrying one of their hashtags or containing one of their watch
+words (/watch). An article containing one of their mute words (/mute) never reaches them. Words follow
+`bot.keywords`; the store decides who gets an article (`enqueue_for_subscribers`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from typing import Final
 
 from bot import telegram_html
@@ -23,13 +26,15 @@ from bot.commands.context import (
     echo,
     parse_count,
     parse_hashtags,
+    parse_words,
     reply,
 )
 from bot.email.signups import RATE_WINDOW, MailboxLimited, SignUp
 from bot.hashtags import MAX_FOLLOWED_TAGS, normalize
+from bot.keywords import MAX_SUBSCRIBER_WORDS, contains_any, fold, searchable
 from bot.logs import kv
 from bot.models import Article
-from bot.store import Subscriber
+from bot.store import MUTE, WATCH, Subscriber
 
 __all__ = ["CHANNEL", "SUBSCRIBER_COMMANDS", "fallback", "popular_tags"]
 
@@ -50,7 +55,8 @@ HELP_TEMPLATE: Final = "help.html.j2"
 def start(ctx: CommandContext, request: Request) -> Reply:
     address = str(request.chat_id)
     if not ctx.store.subscribe(CHANNEL, address, ctx.clock()):
-        return reply(f"You are already subscribed. {_following(_subscriber(ctx, request))} /help lists the commands.")
+        interests = _interests(ctx, _subscriber(ctx, request))
+        return reply(f"You are already subscribed. {interests} /help lists the commands.")
     return reply(ctx.render_page(WELCOME_TEMPLATE, name=request.first_name, commands=_menu(SUBSCRIBER_COMMANDS)))
 
 
@@ -78,7 +84,7 @@ def subscribe(ctx: CommandContext, request: Request) -> Reply:
         )
     ctx.store.add_subscriber_tags(CHANNEL, str(request.chat_id), new, ctx.clock())
     welcome = "You are subscribed. " if joined else ""
-    return reply(welcome + _following(_subscriber(ctx, request)))
+    return reply(welcome + _interests(ctx, _subscriber(ctx, request)))
 
 
 def unsubscribe(ctx: CommandContext, request: Request) -> Reply:
@@ -95,7 +101,7 @@ def unsubscribe(ctx: CommandContext, request: Request) -> Reply:
     not_followed = [tag for tag in tags if normalize(tag) not in followed]
     ctx.store.remove_subscriber_tags(CHANNEL, str(request.chat_id), tags, ctx.clock())
     note = f"You did not follow {_tag_list(not_followed)}. " if not_followed else ""
-    return reply(note + _following(_subscriber(ctx, request)))
+    return reply(note + _interests(ctx, _subscriber(ctx, request)))
 
 
 def tags(ctx: CommandContext, request: Request) -> Reply:
@@ -103,22 +109,135 @@ def tags(ctx: CommandContext, request: Request) -> Reply:
     subscriber = ctx.store.subscriber(CHANNEL, str(request.chat_id))
     if subscriber is None or not subscriber.active:
         return reply("You are not subscribed. /start subscribes you." + _popular_line(ctx))
-    return reply(_following(subscriber) + _popular_line(ctx))
+    return reply(_interests(ctx, subscriber) + _popular_line(ctx))
 
 
 def latest(ctx: CommandContext, request: Request) -> Reply:
     count = parse_count(argument(request.args), default=5, low=1, high=20)
     subscriber = ctx.store.subscriber(CHANNEL, str(request.chat_id))
-    wanted = {normalize(tag) for tag in subscriber.hashtags} if subscriber else set()
+    wants = _Wants(
+        tags=frozenset(normalize(tag) for tag in subscriber.hashtags) if subscriber else frozenset(),
+        watch=tuple(fold(word) for word in ctx.store.subscriber_words(CHANNEL, str(request.chat_id), WATCH)),
+        mute=tuple(fold(word) for word in ctx.store.subscriber_words(CHANNEL, str(request.chat_id), MUTE)),
+    )
     found = [
         article
         for article in ctx.store.recent_articles(LATEST_SAMPLE, channel=CHANNEL)
-        if article.source != BROADCAST_SOURCE and (not wanted or wanted & {normalize(t) for t in article.hashtags})
+        if article.source != BROADCAST_SOURCE and wants.article(article)
     ][:count]
     if not found:
-        return reply("No articles yet" + (" with your hashtags." if wanted else "."))
+        return reply("No articles yet" + (" for your hashtags and words." if wants.choosy else "."))
     lines = [f"• {_linked_title(article)}" for article in found]
     return reply(f"<b>Latest {len(found)}</b>\n" + "\n".join(lines))
+
+
+@dataclass(frozen=True, slots=True)
+class _Wants:
+    """What one subscriber wants, as `enqueue_for_subscribers` decides it for new articles (for /latest)."""
+
+    tags: frozenset[str]  # normalised hashtags
+    watch: tuple[str, ...]  # folded words
+    mute: tuple[str, ...]
+
+    @property
+    def choosy(self) -> bool:
+        return bool(self.tags or self.watch or self.mute)
+
+    def article(self, article: Article) -> bool:
+        if not self.choosy:
+            return True
+        text = searchable(article.title, article.text) if self.watch or self.mute else ""
+        if self.mute and contains_any(text, self.mute):
+            return False
+        if not self.tags and not self.watch:
+            return True
+        return bool(self.tags & {normalize(t) for t in article.hashtags}) or contains_any(text, self.watch)
+
+
+# --- watch and mute words ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _WordList:
+    """/watch and /mute: the same commands over a different list."""
+
+    kind: str  # the store's kind of word
+    verb: str  # as typed: /watch, and /unwatch to undo
+    effect: str  # what the words do, after "Articles that contain one"
+
+
+_WATCH_LIST: Final = _WordList(WATCH, "watch", "also come to you, whatever their hashtags")
+_MUTE_LIST: Final = _WordList(MUTE, "mute", "never come to you, whatever their hashtags or your watch words")
+SEPARATE_BY_COMMAS: Final = "Separate words with commas; a phrase may contain spaces."
+
+
+def watch(ctx: CommandContext, request: Request) -> Reply:
+    return _add_words(ctx, request, _WATCH_LIST)
+
+
+def mute(ctx: CommandContext, request: Request) -> Reply:
+    return _add_words(ctx, request, _MUTE_LIST)
+
+
+def unwatch(ctx: CommandContext, request: Request) -> Reply:
+    return _remove_words(ctx, request, _WATCH_LIST)
+
+
+def unmute(ctx: CommandContext, request: Request) -> Reply:
+    return _remove_words(ctx, request, _MUTE_LIST)
+
+
+def _add_words(ctx: CommandContext, request: Request, words: _WordList) -> Reply:
+    typed = parse_words(argument(request.args))
+    chat = str(request.chat_id)
+    if not typed:
+        return reply(
+            f"Send the words after the command, for example <code>/{words.verb} climate change, flood</code>. "
+            f"{SEPARATE_BY_COMMAS} Articles that contain one {words.effect}.\n\n"
+            + _word_line(ctx.store.subscriber_words(CHANNEL, chat, words.kind), words)
+        )
+    current = ctx.store.subscriber_words(CHANNEL, chat, words.kind)
+    known = {fold(word) for word in current}
+    new = [word for word in typed if fold(word) not in known]
+    if len(current) + len(new) > MAX_SUBSCRIBER_WORDS:
+        raise InputError(
+            f"You can {words.verb} at most {MAX_SUBSCRIBER_WORDS} words; you {words.verb} {len(current)} and sent "
+            f"{len(new)} new ones. Remove some first with <code>/un{words.verb} word, other word</code> "
+            f"(/tags lists yours). Nothing was changed."
+        )
+    joined = _ensure_subscribed(ctx, request)
+    ctx.store.add_subscriber_words(CHANNEL, chat, words.kind, new)
+    welcome = "You are subscribed. " if joined else ""
+    return reply(f"{welcome}{_interests(ctx, _subscriber(ctx, request))}\n\n{SEPARATE_BY_COMMAS}")
+
+
+def _remove_words(ctx: CommandContext, request: Request, words: _WordList) -> Reply:
+    typed = parse_words(argument(request.args))
+    chat = str(request.chat_id)
+    current = ctx.store.subscriber_words(CHANNEL, chat, words.kind)
+    if not typed:
+        return reply(
+            f"Send the words to drop after the command, for example <code>/un{words.verb} flood, climate change</code>."
+            f" {SEPARATE_BY_COMMAS}\n\n" + _word_line(current, words)
+        )
+    subscriber = ctx.store.subscriber(CHANNEL, chat)
+    if subscriber is None or not subscriber.active:
+        return reply("You are not subscribed. /start subscribes you.")
+    known = {fold(word) for word in current}
+    missing = [word for word in typed if fold(word) not in known]
+    ctx.store.remove_subscriber_words(CHANNEL, chat, words.kind, typed)
+    note = f"You did not {words.verb} {_word_list(missing)}. " if missing else ""
+    return reply(note + _interests(ctx, subscriber))
+
+
+def _word_line(current: tuple[str, ...], words: _WordList) -> str:
+    if not current:
+        return f"You {words.verb} no words."
+    return f"You {words.verb}: {_word_list(current)}. Articles that contain one {words.effect}."
+
+
+def _word_list(words: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(f"“{echo(word, 100)}”" for word in words)
 
 
 def link_email(ctx: CommandContext, request: Request) -> Reply:
@@ -167,6 +286,7 @@ def help_page(ctx: CommandContext, request: Request) -> Reply:
             HELP_TEMPLATE,
             commands=_menu(SUBSCRIBER_COMMANDS),
             admin_commands=_menu(ADMIN_COMMANDS) if admin else [],
+            most_words=MAX_SUBSCRIBER_WORDS,
         )
     )
 
@@ -211,10 +331,21 @@ def _subscriber(ctx: CommandContext, request: Request) -> Subscriber:
     return subscriber
 
 
-def _following(subscriber: Subscriber) -> str:
-    if not subscriber.hashtags:
-        return "You follow no hashtags, so you get everything sent to subscribers. Pick some with /subscribe."
-    return f"You follow: {_tag_list(subscriber.hashtags)}."
+def _interests(ctx: CommandContext, subscriber: Subscriber) -> str:
+    """Their hashtags, watch words and mute words, and what they get because of them."""
+    watched = ctx.store.subscriber_words(CHANNEL, subscriber.address, WATCH)
+    muted = ctx.store.subscriber_words(CHANNEL, subscriber.address, MUTE)
+    if subscriber.hashtags:
+        lines = [f"You follow: {_tag_list(subscriber.hashtags)}."]
+    elif watched:
+        lines = ["You follow no hashtags, so you get only articles with your watch words. Pick some with /subscribe."]
+    else:
+        lines = ["You follow no hashtags, so you get everything sent to subscribers. Pick some with /subscribe."]
+    if watched:
+        lines.append(_word_line(watched, _WATCH_LIST))
+    if muted:
+        lines.append(_word_line(muted, _MUTE_LIST))
+    return "\n".join(lines)
 
 
 def _tag_list(tags: tuple[str, ...] | list[str]) -> str:
@@ -236,7 +367,11 @@ SUBSCRIBER_COMMANDS: Final[tuple[Command, ...]] = (
     Command("start", "Subscribe to the news", start),
     Command("subscribe", "Follow hashtags: /subscribe #Climate #World", subscribe),
     Command("unsubscribe", "Stop following hashtags: /unsubscribe #Sports", unsubscribe),
-    Command("tags", "Your hashtags and the popular ones", tags),
+    Command("watch", "Also get articles with these words: /watch climate change, flood", watch),
+    Command("unwatch", "Stop watching words: /unwatch flood", unwatch),
+    Command("mute", "Never get articles with these words: /mute football, sponsored", mute),
+    Command("unmute", "Stop muting words: /unmute football", unmute),
+    Command("tags", "Your hashtags, watch and mute words, and popular hashtags", tags),
     Command("latest", "The newest articles for you: /latest 10", latest),
     Command("email", "Get the weekly digest by email: /email you@example.com", link_email),
     Command("stop", "Unsubscribe from everything", stop),

@@ -3,10 +3,10 @@ in this package.
 
 One module per kind of record, each a part of the store over one shared connection (`part.StorePart`): `meta` (named
 values: pause, rate-limit and credential state), `articles` (articles, aliases, sources and their poll state),
-`outbox` (outbox rows and their ledger), `subscribers` (Telegram and email subscribers, their hashtags, sign-up
-requests, rate events), `digests` (digests and their deliveries), `notices` (messages to admins until they are
-sent). `schema` holds the versioned migrations (`mailbox_merge` the one that merges rows), `sqlite` the
-`SqliteStore` made of every part and `open_store`.
+`outbox` (outbox rows and their ledger), `subscribers` (Telegram and email subscribers, their hashtags and
+watch/mute words, sign-up requests, rate events), `digests` (digests and their deliveries), `notices` (messages to
+admins until they are sent). `schema` holds the versioned migrations (`mailbox_merge` the one that merges rows),
+`sqlite` the `SqliteStore` made of every part and `open_store`.
 
 Callers do not type against `SqliteStore` (except `App` and the chat commands' per-thread connections, which
 open it): each declares a small Protocol of the methods it uses (e.g.
@@ -26,7 +26,7 @@ from bot.store.outbox import OutboxItem, OutboxRow
 from bot.store.schema import MIGRATIONS, Migration
 from bot.store.sqlite import PRIVATE_FILE_MODE, SqliteStore, open_store
 from bot.store.states import AWAITING_CONFIRMATION, FAILED, PENDING, SENT, SKIPPED, STATES, UNKNOWN
-from bot.store.subscribers import EMAIL, EmailSubscriber, SignUpRequest, Subscriber
+from bot.store.subscribers import EMAIL, MUTE, WATCH, EmailSubscriber, SignUpRequest, Subscriber
 from bot.store.times import from_db_time, to_db_time
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "EMAIL",
     "FAILED",
     "MIGRATIONS",
+    "MUTE",
     "PAUSED_KEY",
     "PENDING",
     "PRIVATE_FILE_MODE",
@@ -42,6 +43,7 @@ __all__ = [
     "SKIPPED",
     "STATES",
     "UNKNOWN",
+    "WATCH",
     "AddedSource",
     "Delivery",
     "EmailSubscriber",

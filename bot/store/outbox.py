@@ -13,6 +13,7 @@ from datetime import datetime
 from bot.hashtags import normalize as normalize_tag
 from bot.store.part import StorePart
 from bot.store.states import FAILED, PENDING, SENT, SKIPPED, UNKNOWN
+from bot.store.subscribers import MUTE, WATCH
 from bot.store.times import db_time, from_db_time, to_db_time
 
 
@@ -26,6 +27,24 @@ class OutboxItem:
     route: str
     template: str
     not_before: datetime
+
+
+def _subscriber_wants(hashtags: Iterable[str], words: Sequence[str] | None) -> tuple[str, list[str]]:
+    """The condition on subscriber `s` (and its parameters) of `enqueue_for_subscribers`."""
+    keys = sorted({normalize_tag(t) for t in hashtags})
+    follows = "SELECT 1 FROM subscriber_tags t WHERE t.subscriber_id = s.id"
+    follows_one = f"EXISTS ({follows} AND t.tag_key IN ({', '.join('?' for _ in keys) or 'NULL'}))"
+    if words is None:
+        return f"(NOT EXISTS ({follows}) OR {follows_one})", keys
+    found = sorted(set(words))
+    in_found = f"w.word_key IN ({', '.join('?' for _ in found) or 'NULL'})"
+    own = "SELECT 1 FROM subscriber_words w WHERE w.channel = s.channel AND w.recipient = s.address AND w.kind ="
+    condition = (
+        f"((NOT EXISTS ({follows}) AND NOT EXISTS ({own} '{WATCH}'))"
+        f" OR {follows_one} OR EXISTS ({own} '{WATCH}' AND {in_found}))"
+        f" AND NOT EXISTS ({own} '{MUTE}' AND {in_found})"
+    )
+    return condition, [*keys, *found, *found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,13 +216,17 @@ class OutboxPart(StorePart):
         template: str,
         not_before: datetime,
         now: datetime,
+        words: Sequence[str] | None = None,
     ) -> int:
-        """One outbox row per active subscriber of `channel` who follows any of `hashtags` or follows everything.
+        """One outbox row per active subscriber of `channel` who wants the article and has not muted it.
 
+        A subscriber wants it when they follow one of `hashtags`, watch one of `words`, or follow no hashtags and
+        watch no words (everything). `words` are the folded watch/mute words (`words_in_use`) that occur in the
+        article; None when no subscriber of the channel has any, which leaves the word rules out of the query.
         Done in the database, so memory stays flat however many subscribers there are. Returns rows added.
         """
-        keys = sorted({normalize_tag(t) for t in hashtags})
-        marks = ", ".join("?" for _ in keys) or "NULL"
+        wanted, parameters = _subscriber_wants(hashtags, words)
+        values = (article_key, channel, route, template, PENDING, to_db_time(not_before))
         stamp = to_db_time(now)
         with self.transaction():
             before = self._db.total_changes
@@ -211,12 +234,9 @@ class OutboxPart(StorePart):
                 "INSERT INTO outbox (article_key, channel, recipient, route, template, state, not_before,"
                 " created_at, updated_at)"
                 " SELECT ?, ?, s.address, ?, ?, ?, ?, ?, ? FROM subscribers s"
-                " WHERE s.channel = ? AND s.active = 1 AND ("
-                "  NOT EXISTS (SELECT 1 FROM subscriber_tags t WHERE t.subscriber_id = s.id)"
-                f"  OR EXISTS (SELECT 1 FROM subscriber_tags t WHERE t.subscriber_id = s.id AND t.tag_key IN ({marks}))"
-                " ) ORDER BY s.id"
+                f" WHERE s.channel = ? AND s.active = 1 AND {wanted} ORDER BY s.id"
                 " ON CONFLICT (article_key, channel, recipient) DO NOTHING",
-                (article_key, channel, route, template, PENDING, to_db_time(not_before), stamp, stamp, channel, *keys),
+                (*values, stamp, stamp, channel, *parameters),
             )
             return self._db.total_changes - before
 

@@ -165,6 +165,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX admin_notices_unsent ON admin_notices (sent_at) WHERE sent_at IS NULL;
     """,
+    # 7 -> 8: a subscriber's watch and mute words (/watch, /mute), with the folded form that matching uses
+    """
+    CREATE TABLE subscriber_words (
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        word_key TEXT NOT NULL,
+        word TEXT NOT NULL,
+        PRIMARY KEY (channel, recipient, kind, word_key)
+    );
+    CREATE INDEX subscriber_words_key ON subscriber_words (channel, word_key);
+    """,
 )
 
 

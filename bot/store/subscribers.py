@@ -1,5 +1,8 @@
-"""Subscribers (Telegram chats, email addresses) and the hashtags they follow, email sign-up requests, and the
-events counted against rate limits.
+"""Subscribers (Telegram chats, email addresses), the hashtags they follow and the words they watch or mute, email
+sign-up requests, and the events counted against rate limits.
+
+Watch and mute words (`subscriber_words`) are kept per (channel, address, kind) with their folded form
+(`bot.keywords.fold`), which is what matching compares; they are shown as first written.
 
 Email addresses are one per mailbox: the store lower-cases every email address it is given (as
 `bot.addresses.parse_address` does), so a link signed for `Bob@Example.NET` before addresses were lower-cased
@@ -14,11 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.hashtags import normalize as normalize_tag
+from bot.keywords import fold as fold_word
 from bot.store.part import StorePart
 from bot.store.states import AWAITING_CONFIRMATION, PENDING
 from bot.store.times import db_time, from_db_time, to_db_time
 
 EMAIL = "email"
+WATCH = "watch"  # subscriber_words kinds: also send articles containing the word, whatever their hashtags
+MUTE = "mute"  # never send articles containing the word
 
 
 def _stored(channel: str, address: str) -> str:
@@ -156,6 +162,37 @@ class SubscribersPart(StorePart):
             [(subscriber_id, normalize_tag(t), t.lstrip("#")) for t in tags if normalize_tag(t)],
         )
 
+    def subscriber_words(self, channel: str, address: str, kind: str) -> tuple[str, ...]:
+        """A subscriber's watch (or mute) words as first written, in the order of their folded forms."""
+        rows = self._db.execute(
+            "SELECT word FROM subscriber_words WHERE channel = ? AND recipient = ? AND kind = ? ORDER BY word_key",
+            (channel, _stored(channel, address), kind),
+        ).fetchall()
+        return tuple(str(r[0]) for r in rows)
+
+    def add_subscriber_words(self, channel: str, address: str, kind: str, words: Iterable[str]) -> None:
+        """Add watch (or mute) words; a word already there (in any spelling) keeps its first spelling."""
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO subscriber_words (channel, recipient, kind, word_key, word) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (channel, recipient, kind, word_key) DO NOTHING",
+                [(channel, _stored(channel, address), kind, fold_word(w), w) for w in words if fold_word(w)],
+            )
+
+    def remove_subscriber_words(self, channel: str, address: str, kind: str, words: Iterable[str]) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "DELETE FROM subscriber_words WHERE channel = ? AND recipient = ? AND kind = ? AND word_key = ?",
+                [(channel, _stored(channel, address), kind, fold_word(w)) for w in words],
+            )
+
+    def words_in_use(self, channel: str) -> list[str]:
+        """Every distinct folded word any subscriber of `channel` watches or mutes (to look for in an article)."""
+        rows = self._db.execute(
+            "SELECT DISTINCT word_key FROM subscriber_words WHERE channel = ? ORDER BY word_key", (channel,)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def count_subscribers(self, channel: str) -> dict[bool, int]:
         """active -> count."""
         rows = self._db.execute(
@@ -197,6 +234,10 @@ class SubscribersPart(StorePart):
                 " AND o2.channel = outbox.channel AND o2.recipient = ?)",
                 (new, to_db_time(now), channel, old, PENDING, new),
             )
+            if taken is None:
+                self._db.execute(
+                    "UPDATE subscriber_words SET recipient = ? WHERE channel = ? AND recipient = ?", (new, channel, old)
+                )
 
     # -- email subscriptions ----------------------------------------------------------------------
 
