@@ -75,7 +75,8 @@ def next_slot(route: RouteConfig, now: datetime) -> datetime:
 
 
 def outbox_items(article: Article, decision: Decision, now: datetime) -> list[OutboxItem]:
-    """The (article, channel, recipient) rows to enqueue; subscribers are added by the channels that have them."""
+    """One (article, channel, recipient) row per decision target, in its order, to the channel's own recipient; the
+    channel's further own recipients (`Channel.recipients`) and its subscribers are added by the caller."""
     return [
         OutboxItem(
             article_key=article.key,
