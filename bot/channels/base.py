@@ -149,6 +149,11 @@ class Channel:
         """Where its own posts (for `route`) go, as the config names them; () when it has one place only."""
         return self.own_targets(config, route) if self.own_targets else ()
 
+    def described(self, config: Config, route: RouteConfig | None = None) -> str:
+        """Its name and, when it names them, where its own posts (for `route`) go: "telegram (@news, @forum/42)"."""
+        targets = self.targets(config, route)
+        return f"{self.name} ({', '.join(targets)})" if targets else self.name
+
     def is_own_target(self, recipient: str) -> bool:
         """Its own post ("channel", or "channel:<chat>" for a further Telegram channel), not a subscriber."""
         return recipient == self.own_recipient or recipient.startswith(self.own_recipient + ":")

@@ -38,7 +38,7 @@ from bot.commands.context import (
     parse_http_url,
     reply,
 )
-from bot.config import Config, RouteConfig
+from bot.config import Config
 from bot.email import schedule as weekly_digest
 from bot.errors import RenderError, SourceError
 from bot.identity import build_article
@@ -189,7 +189,7 @@ def routes(ctx: CommandContext, request: Request) -> Reply:
         excluded = f" except {_tags(route.exclude)}" if route.exclude else ""
         slots = f"; at {', '.join(route.at)} {echo(route.timezone)}, {route.per_slot} per slot" if route.at else ""
         templates = ", ".join(f"{c}: {echo(t)}" for c, t in route.template.items())
-        channels = ", ".join(_with_targets(ctx.config, channel, route) for channel in route.channels)
+        channels = ", ".join(echo(REGISTRY[channel].described(ctx.config, route)) for channel in route.channels)
         lines.append(
             f"• <b>{echo(route.name)}</b>: {wanted}{excluded} → {channels}{slots}"
             + (f"; templates {templates}" if templates else "")
@@ -501,14 +501,8 @@ def _channel_lines(ctx: CommandContext) -> list[str]:
         elif until is not None and until > now:
             lines.append(f"{channel}: rate limited until {_time(until)}")
         else:
-            lines.append(f"{_with_targets(ctx.config, channel)}: publishing")
+            lines.append(f"{echo(REGISTRY[channel].described(ctx.config))}: publishing")
     return lines or ["none in use"]
-
-
-def _with_targets(config: Config, channel: str, route: RouteConfig | None = None) -> str:
-    """The channel's name and the chats and topics its own posts go to (for `route`, or all), when it names them."""
-    targets = REGISTRY[channel].targets(config, route)
-    return f"{channel} ({', '.join(echo(t) for t in targets)})" if targets else channel
 
 
 def _queue_lines(counts: dict[tuple[str, str], int]) -> list[str]:
