@@ -15,7 +15,7 @@ from bot.store import OutboxItem
 
 
 def is_own_target(channel: str, recipient: str) -> bool:
-    """A channel's own post ("channel", or "channel:<chat>" for a further Telegram channel), not a subscriber."""
+    """A channel's own post ("channel", or "channel:<entry>" for a further Telegram chat or topic), not a subscriber."""
     return REGISTRY[channel].is_own_target(recipient)
 
 

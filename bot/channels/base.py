@@ -155,5 +155,5 @@ class Channel:
         return f"{self.name} ({', '.join(targets)})" if targets else self.name
 
     def is_own_target(self, recipient: str) -> bool:
-        """Its own post ("channel", or "channel:<chat>" for a further Telegram channel), not a subscriber."""
+        """Its own post ("channel", or "channel:<entry>" for a further Telegram channel or topic), not a subscriber."""
         return recipient == self.own_recipient or recipient.startswith(self.own_recipient + ":")
