@@ -387,6 +387,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from bot.app import check_templates
+    from bot.channels import REGISTRY as CHANNEL_REGISTRY
     from bot.config import config_path, load_config
     from bot.render import build_renderer
 
@@ -395,7 +396,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     check_templates(config, build_renderer(config))
     print(f"{path}: valid")
     print(f"  sources: {len(config.sources)}, routes: {len(config.routes)}")
-    print(f"  channels in use: {', '.join(config.channels_in_use()) or 'none'}")
+    in_use = [CHANNEL_REGISTRY[channel].described(config) for channel in config.channels_in_use()]
+    print(f"  channels in use: {', '.join(in_use) or 'none'}")
     print(f"  state: {config.state.path}; output: {config.output.dir} (dry run: {str(config.output.dry_run).lower()})")
     missing: list[str] = []
     for channel in config.channels_in_use():

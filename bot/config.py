@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.addresses import InputRuleError
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY as CHANNEL_REGISTRY
+from bot.channels import telegram as telegram_channel
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag
 from bot.keywords import compile_pattern, parse_keyword_list
@@ -87,6 +88,8 @@ class RouteConfig:
     keywords: tuple[str, ...] = ()  # any of these words or phrases must occur (bot.keywords); empty: no such rule
     exclude_keywords: tuple[str, ...] = ()  # none of these may occur
     pattern: str = ""  # an RE2 regular expression that must match the title or text (case-insensitive)
+    # Only these entries of [telegram] channel (as written there); empty: every one.
+    telegram_channels: tuple[str, ...] = ()
 
     @property
     def filters_text(self) -> bool:
@@ -96,7 +99,7 @@ class RouteConfig:
 @dataclass(frozen=True, slots=True)
 class TelegramConfig:
     base_url: str = "https://api.telegram.org/bot"
-    channel: str = ""  # chat id or @name of the channel / group to post to
+    channel: str = ""  # chat id or @name of the channel / group to post to, or a forum topic "CHAT/TOPIC"
     more_channels: tuple[str, ...] = ()  # further channels / groups when `channel` is given as a list
     admins: tuple[int, ...] = ()
     token_env: str = "NEWSBOT_TELEGRAM_TOKEN"
@@ -259,6 +262,7 @@ class _Parser:
         self.known(output, "output", OutputConfig)
         self.known(templates, "templates", TemplatesConfig)
         self.known(outbox, "outbox", OutboxConfig)
+        telegram = self.telegram(self.table(data, "telegram"))
         config = Config(
             path=self.path,
             state=StateConfig(path=self.path_value(state, "state.path", StateConfig().path)),
@@ -274,8 +278,8 @@ class _Parser:
             ),
             sources=self.sources(data.get("sources", [])),
             fetch=FetchConfig(allow_private=self.get(fetch, "fetch.allow_private", bool, False)),
-            routes=self.routes(data.get("routes", [])),
-            telegram=self.telegram(self.table(data, "telegram")),
+            routes=self.routes(data.get("routes", []), telegram),
+            telegram=telegram,
             x=self.x(self.table(data, "x")),
             email=self.email(self.table(data, "email")),
             web=self.web(self.table(data, "web")),
@@ -308,7 +312,7 @@ class _Parser:
         self.unique_names([s.name for s in out], "sources")
         return tuple(out)
 
-    def routes(self, raw: Any) -> tuple[RouteConfig, ...]:
+    def routes(self, raw: Any, telegram: TelegramConfig) -> tuple[RouteConfig, ...]:
         items = self.array_of_tables(raw, "routes")
         out: list[RouteConfig] = []
         for i, item in enumerate(items):
@@ -353,6 +357,7 @@ class _Parser:
                     keywords=keywords,
                     exclude_keywords=exclude_keywords,
                     pattern=pattern,
+                    telegram_channels=self.route_telegram_channels(item, key, name, channels, telegram),
                 )
             )
         self.unique_names([r.name for r in out], "routes")
@@ -398,6 +403,22 @@ class _Parser:
             return dict(raw)
         raise self.fail(f"{key}.template", 'must be a file name, or a table such as { telegram = "breaking.html.j2" }')
 
+    def route_telegram_channels(
+        self, item: Mapping[str, Any], key: str, name: str, channels: list[str], telegram: TelegramConfig
+    ) -> tuple[str, ...]:
+        if "telegram_channels" not in item:
+            return ()
+        where = f"{key}.telegram_channels (route “{name}”)"
+        wanted = self.chat_list(item["telegram_channels"], where)
+        if not wanted:
+            raise self.fail(where, "is empty; list entries of [telegram] channel, or remove the key to post to all")
+        if telegram_channel.NAME not in channels:
+            raise self.fail(where, f"only applies when channels includes “{telegram_channel.NAME}”")
+        try:
+            return telegram_channel.pick_entries(telegram_channel.own_entries(telegram), wanted)
+        except ValueError as problem:
+            raise self.fail(where, str(problem)) from None
+
     def telegram(self, raw: Mapping[str, Any]) -> TelegramConfig:
         self.known(raw, "telegram", TelegramConfig)
         admins = raw.get("admins", [])
@@ -429,18 +450,18 @@ class _Parser:
         )
 
     def telegram_chats(self, raw: Any) -> tuple[str, ...]:
+        try:
+            return telegram_channel.checked_entries(self.chat_list(raw, "telegram.channel"))
+        except ValueError as problem:
+            raise self.fail("telegram.channel", str(problem)) from None
+
+    def chat_list(self, raw: Any, key: str) -> list[str]:
+        """Telegram chats as strings (a chat id may be written as a number), blanks left out."""
         values = raw if isinstance(raw, list) else [raw]
-        chats: list[str] = []
-        for value in values:
-            chat = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-            if not isinstance(chat, str) or (chat and not re.fullmatch(r"@[A-Za-z0-9_]{4,}|-?\d+", chat)):
-                raise self.fail(
-                    "telegram.channel",
-                    'must be a chat id such as -1001234567890 or a name such as "@mynews" (or a list of them)',
-                )
-            if chat and chat not in chats:
-                chats.append(chat)
-        return tuple(chats)
+        chats = [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+        if not all(isinstance(chat, str) for chat in chats):
+            raise self.fail(key, f"must be {telegram_channel.TARGET_FORMS} (or a list of them)")
+        return [chat.strip() for chat in chats if chat.strip()]
 
     def x(self, raw: Mapping[str, Any]) -> XConfig:
         self.known(raw, "x", XConfig)

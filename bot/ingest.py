@@ -282,8 +282,8 @@ class Ingest:
         items = outbox_items(article, decision, now)
         own = [
             replace(item, recipient=recipient)
-            for item in items
-            for recipient in REGISTRY[item.channel].recipients(self.config)
+            for item, (channel, route) in zip(items, decision.targets, strict=True)
+            for recipient in REGISTRY[channel].recipients(self.config, route)
         ]
         queued = self.store.enqueue(own, now)
         for item in items:

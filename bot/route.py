@@ -16,7 +16,7 @@ from bot.store import OutboxItem
 
 
 def is_own_target(channel: str, recipient: str) -> bool:
-    """A channel's own post ("channel", or "channel:<chat>" for a further Telegram channel), not a subscriber."""
+    """A channel's own post ("channel", or "channel:<entry>" for a further Telegram chat or topic), not a subscriber."""
     return REGISTRY[channel].is_own_target(recipient)
 
 
@@ -124,7 +124,8 @@ def next_slot(route: RouteConfig, now: datetime) -> datetime:
 
 
 def outbox_items(article: Article, decision: Decision, now: datetime) -> list[OutboxItem]:
-    """The (article, channel, recipient) rows to enqueue; subscribers are added by the channels that have them."""
+    """One (article, channel, recipient) row per decision target, in its order, to the channel's own recipient; the
+    channel's further own recipients (`Channel.recipients`) and its subscribers are added by the caller."""
     return [
         OutboxItem(
             article_key=article.key,

@@ -510,3 +510,18 @@ def test_export_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
     errors = export.stderr.read().decode()
     assert export.wait(timeout=60) == 141  # as a shell reports a command ended by SIGPIPE
     assert errors == ""
+
+
+def test_check_config_lists_the_telegram_chats_and_topics_and_refuses_a_bad_topic(tmp_path: Path) -> None:
+    routes = '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n'
+    config = tmp_path / "config.toml"
+    config.write_text(routes + '[telegram]\nchannel = ["@mynews", "-1001234567890/42"]\n', encoding="utf-8")
+    done = newsbot("check-config", cwd=tmp_path, env={"NEWSBOT_TELEGRAM_TOKEN": "123:abc"})
+    assert done.returncode == 0, done.stderr
+    assert "  channels in use: telegram (@mynews, -1001234567890/42)" in done.stdout.splitlines()
+
+    config.write_text(routes + '[telegram]\nchannel = "-1001234567890/general"\n', encoding="utf-8")
+    refused = newsbot("check-config", cwd=tmp_path, env={"NEWSBOT_TELEGRAM_TOKEN": "123:abc"})
+    assert refused.returncode != 0
+    assert "telegram.channel: “-1001234567890/general” is not a chat id" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -461,3 +461,19 @@ def test_digest_send_without_any_email_route_says_so_and_requests_nothing(tmp_pa
 )
 def test_hostile_or_empty_arguments_get_a_clear_reply(bot: BotChat, command: str, expected: str) -> None:
     assert expected in bot.ask(command, user_id=ADMIN)
+
+
+def test_routes_and_status_show_the_telegram_channels_and_topics_each_route_posts_to(tmp_path: Path) -> None:
+    routes = [
+        {"name": "sport", "hashtags": ["Sports"], "channels": ["telegram"], "telegram_channels": ["@mygroup/42"]},
+        {"name": "rest", "hashtags": ["*"], "channels": ["telegram", "x"]},
+    ]
+    telegram = {"admins": [ADMIN], "channel": ["@mynews", "@mygroup/42"]}
+    with running_bot(tmp_path, routes=routes, telegram=telegram) as bot:
+        routes_answer = bot.ask("/routes", user_id=ADMIN)
+        status = bot.ask("/status", user_id=ADMIN)
+
+    assert "sport: #Sports → telegram (@mygroup/42)" in routes_answer
+    assert "rest: * → telegram (@mynews, @mygroup/42), x" in routes_answer
+    assert "telegram (@mynews, @mygroup/42): publishing" in status
+    assert "x: publishing" in status

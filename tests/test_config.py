@@ -135,3 +135,68 @@ def test_config_path_prefers_flag_then_environment_then_default(monkeypatch: pyt
     assert cfg.config_path(None) == Path("/etc/newsbot.toml")
     monkeypatch.delenv("NEWSBOT_CONFIG")
     assert cfg.config_path(None) == Path("config.toml")
+
+
+def test_a_telegram_channel_entry_may_be_a_forum_topic_and_two_topics_of_one_chat_are_two_entries() -> None:
+    config = parse_config({"telegram": {"channel": [-1001234567890, "-1001234567890/42", "@mygroup/7"]}})
+    assert (config.telegram.channel, config.telegram.more_channels) == (
+        "-1001234567890",
+        ("-1001234567890/42", "@mygroup/7"),
+    )
+
+
+@pytest.mark.parametrize("entry", ["-1001234567890/0", "@mygroup/x", "@mygroup/", "@mygroup/-3", "@mygroup/4/5"])
+def test_a_bad_topic_is_an_error_naming_the_key_the_value_and_the_form(entry: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"telegram": {"channel": ["@mynews", entry]}})
+    message = str(err.value)
+    assert "telegram.channel" in message
+    assert f"“{entry}”" in message
+    assert 'CHAT/TOPIC such as "-1001234567890/42"' in message
+
+
+@pytest.mark.parametrize(
+    "twice", [["@mygroup/42", "@mygroup/42"], ["@MyGroup/42", "@mygroup/42"], ["-100123", -100123]]
+)
+def test_the_same_telegram_channel_entry_twice_is_an_error(twice: list[object]) -> None:
+    with pytest.raises(ConfigError, match=r"telegram\.channel: .* is listed twice"):
+        parse_config({"telegram": {"channel": twice}})
+
+
+def route_with(telegram_channels: object, channels: tuple[str, ...] = ("telegram", "x")) -> dict[str, object]:
+    return {
+        "telegram": {"channel": ["@mynews", "-1001234567890/42"]},
+        "routes": [
+            {
+                "name": "sport",
+                "hashtags": ["Sports"],
+                "channels": list(channels),
+                "telegram_channels": telegram_channels,
+            }
+        ],
+    }
+
+
+def test_a_route_may_name_some_telegram_channels_spelled_as_configured() -> None:
+    config = parse_config(route_with(["-1001234567890/42", "@MyNews"]))
+    assert config.routes[0].telegram_channels == ("-1001234567890/42", "@mynews")
+
+
+@pytest.mark.parametrize(
+    ("telegram_channels", "channels", "hint"),
+    [
+        (["@othernews"], ("telegram",), "“@othernews” is not in [telegram] channel"),
+        (["-1001234567890/43"], ("telegram",), "“-1001234567890/43” is not in [telegram] channel"),
+        (["-1001234567890"], ("telegram",), "“-1001234567890” is not in [telegram] channel"),
+        ([], ("telegram",), "is empty"),
+        (["@mynews"], ("x",), "only applies when channels includes “telegram”"),
+        ([3.5], ("telegram",), "CHAT/TOPIC"),
+    ],
+)
+def test_a_route_naming_a_telegram_channel_not_configured_is_an_error_naming_the_route(
+    telegram_channels: list[object], channels: tuple[str, ...], hint: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(route_with(telegram_channels, channels))
+    assert "routes[0].telegram_channels (route “sport”)" in str(err.value)
+    assert hint in str(err.value)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from bot.config import Config
+    from bot.config import Config, RouteConfig
     from bot.publishers.base import Publisher
 
 
@@ -125,8 +125,11 @@ class Channel:
     double_opt_in: bool = False  # an address becomes a subscriber only once it confirmed (email)
     max_posts_per_cycle: Callable[[Config], int | None] = no_override  # None: [outbox] max_posts_per_cycle
     newest_first: Callable[[Config], bool] = never  # which queued posts go first when the budget is short
-    # The recipients of its own post (a channel may post to several, or to none when it has none configured).
-    own_recipients: Callable[[Config], tuple[str, ...]] | None = None
+    # The recipients of its own post for a route (None: for any route): a channel may post to several, only to
+    # those the route names, or to none when it has none configured.
+    own_recipients: Callable[[Config, RouteConfig | None], tuple[str, ...]] | None = None
+    # Where its own posts for a route go, as the config names them (for people: /routes, /status); () one place.
+    own_targets: Callable[[Config, RouteConfig | None], tuple[str, ...]] | None = None
     posts_to_subscribers: Callable[[Config], bool] = never  # routed articles also go to matching subscribers
     # How many articles it may publish in this drain, and why not when none; None: `max_posts_per_cycle`.
     budget: Callable[[Config, SentLog, datetime], tuple[int, str]] | None = None
@@ -138,9 +141,19 @@ class Channel:
     def secret_env_names(self, config: Config) -> tuple[str, ...]:
         return tuple(need.name for need in self.secret_needs(config))
 
-    def recipients(self, config: Config) -> tuple[str, ...]:
-        return self.own_recipients(config) if self.own_recipients else (self.own_recipient,)
+    def recipients(self, config: Config, route: RouteConfig | None = None) -> tuple[str, ...]:
+        """The outbox recipients of its own post of an article that `route` sends here (None: any route)."""
+        return self.own_recipients(config, route) if self.own_recipients else (self.own_recipient,)
+
+    def targets(self, config: Config, route: RouteConfig | None = None) -> tuple[str, ...]:
+        """Where its own posts (for `route`) go, as the config names them; () when it has one place only."""
+        return self.own_targets(config, route) if self.own_targets else ()
+
+    def described(self, config: Config, route: RouteConfig | None = None) -> str:
+        """Its name and, when it names them, where its own posts (for `route`) go: "telegram (@news, @forum/42)"."""
+        targets = self.targets(config, route)
+        return f"{self.name} ({', '.join(targets)})" if targets else self.name
 
     def is_own_target(self, recipient: str) -> bool:
-        """Its own post ("channel", or "channel:<chat>" for a further Telegram channel), not a subscriber."""
+        """Its own post ("channel", or "channel:<entry>" for a further Telegram channel or topic), not a subscriber."""
         return recipient == self.own_recipient or recipient.startswith(self.own_recipient + ":")

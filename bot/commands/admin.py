@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from bot import telegram_html
 from bot.channels import NAMES as CHANNELS
+from bot.channels import REGISTRY
 from bot.commands.context import (
     Command,
     CommandContext,
@@ -190,8 +191,9 @@ def routes(ctx: CommandContext, request: Request) -> Reply:
         excluded += f" {echo(words, 600)}" if words else ""
         slots = f"; at {', '.join(route.at)} {echo(route.timezone)}, {route.per_slot} per slot" if route.at else ""
         templates = ", ".join(f"{c}: {echo(t)}" for c, t in route.template.items())
+        channels = ", ".join(echo(REGISTRY[channel].described(ctx.config, route)) for channel in route.channels)
         lines.append(
-            f"• <b>{echo(route.name)}</b>: {wanted}{excluded} → {', '.join(route.channels)}{slots}"
+            f"• <b>{echo(route.name)}</b>: {wanted}{excluded} → {channels}{slots}"
             + (f"; templates {templates}" if templates else "")
         )
     return reply("\n".join(lines))
@@ -503,7 +505,7 @@ def _channel_lines(ctx: CommandContext) -> list[str]:
         elif until is not None and until > now:
             lines.append(f"{channel}: rate limited until {_time(until)}")
         else:
-            lines.append(f"{channel}: publishing")
+            lines.append(f"{echo(REGISTRY[channel].described(ctx.config))}: publishing")
     return lines or ["none in use"]
 
 

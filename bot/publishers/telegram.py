@@ -1,5 +1,7 @@
 """Telegram publisher: channel posts and subscriber messages through python-telegram-bot, within Telegram's limits.
 
+A recipient becomes a chat and, for a forum topic, a message_thread_id through `bot.channels.telegram.chat_target`.
+
 Limits (Telegram's, configurable in [telegram]): 30 messages per second overall, 1 per second to one chat,
 20 per minute to one group or channel; 4096 visible characters per message, 1024 per photo caption.
 
@@ -7,8 +9,9 @@ A batch is sent concurrently (at most `max_in_flight` requests at once) under a 
 fan-out runs close to the overall ceiling with memory bounded by the batch size. Errors become newsbot's:
 RetryAfter waits exactly `retry_after` and retries that chat (or, for long waits, returns RateLimited);
 TimedOut / NetworkError / 5xx → PublishError (retried with backoff by the outbox); Forbidden → RecipientGone
-for a subscriber, Unauthorized for the configured channel; ChatMigrated → sent again to the new chat id, which
-the receipt reports; a BadRequest about entities → sent once more as plain text, and the template problem logged.
+for a subscriber, Unauthorized for the configured channel (and for its forum topic not found); ChatMigrated →
+sent again to the new chat id, which the receipt reports; a BadRequest about entities → sent once more as plain
+text, and the template problem logged.
 A post longer than one message is retried from its first part not yet accepted, never from the start (the
 accepted parts go back to the outbox as the error's `progress` when it retries later, as X threads do). A stop
 request ends every wait for a turn (rate limit or RetryAfter) of a post not yet started; that post stays queued.
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from bot import telegram_html
 from bot.channels.telegram import CHANNEL as TELEGRAM
+from bot.channels.telegram import ChatTarget, chat_target
 from bot.config import TelegramConfig
 from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, Unauthorized
 from bot.logs import kv
@@ -48,6 +52,7 @@ SHARE_BUTTONS_PER_ROW = 3
 _PHOTO_URL_PROBLEMS = ("wrong file identifier", "failed to get http url content", "wrong type of the web page")
 _PARSE_PROBLEMS = ("can't parse entities", "can't find end", "unsupported start tag", "unexpected end tag")
 _GONE_PROBLEMS = ("chat not found", "user not found", "peer_id_invalid", "bot was kicked", "have no rights")
+_NO_TOPIC = "message thread not found"
 
 
 @dataclass
@@ -185,9 +190,9 @@ class TelegramPublisher:
     async def _send(self, post: Post, attempt: _Attempt) -> Receipt:
         if attempt.migrated_to:
             return await self._send_to_migrated_chat(post, attempt)
-        chat_id = self._chat_id(post.recipient)
+        target = self._target(post.recipient)
         try:
-            ids = await self._deliver(chat_id, post, attempt)
+            ids = await self._deliver(target, post, attempt)
             return Receipt(remote_id=",".join(ids))
         except StopRequested:
             raise
@@ -199,14 +204,15 @@ class TelegramPublisher:
             new_chat = str(exc.new_chat_id)
             log.warning("%s", kv(event="telegram_chat_migrated", recipient=post.recipient, new_chat_id=new_chat))
             if is_own_target("telegram", post.recipient):
-                self._migrated[chat_id] = new_chat
+                self._migrated[target.chat] = new_chat
         attempt.migrated_to = new_chat
         attempt.sent_ids.clear()  # the new chat gets the whole post
         return await self._send_to_migrated_chat(post, attempt)
 
     async def _send_to_migrated_chat(self, post: Post, attempt: _Attempt) -> Receipt:
         try:
-            ids = await self._deliver(attempt.migrated_to, post, attempt)
+            topic = self._target(post.recipient).topic
+            ids = await self._deliver(ChatTarget(attempt.migrated_to, topic), post, attempt)
         except StopRequested:
             raise
         except Exception as exc:
@@ -222,15 +228,21 @@ class TelegramPublisher:
             return _RetryLater(seconds)
         return _translate(exc, recipient)
 
-    async def _deliver(self, chat_id: str, post: Post, attempt: _Attempt) -> list[str]:
+    async def _deliver(self, target: ChatTarget, post: Post, attempt: _Attempt) -> list[str]:
         """Send the post as a photo with caption, or as one or more messages; returns the message ids."""
         bot = await self._ready_bot()
+        chat_id, topic = target.chat, target.topic
         markup = share_keyboard(post.share_links)
         if post.image_url and telegram_html.visible_length(post.text) <= self.caption_limit:
             try:
                 await self._limiter.acquire(chat_id, attempt.give_up())
                 message = await bot.send_photo(
-                    chat_id, post.image_url, caption=post.text, parse_mode="HTML", reply_markup=markup
+                    chat_id,
+                    post.image_url,
+                    caption=post.text,
+                    parse_mode="HTML",
+                    reply_markup=markup,
+                    message_thread_id=topic,
                 )
                 return [str(message.message_id)]
             except Exception as exc:
@@ -244,13 +256,13 @@ class TelegramPublisher:
             log.error("%s", kv(event="telegram_template_problem", chat=chat_id, reason=str(problem)))
             plain = telegram_html.visible_text(post.text)
             parts = [plain[i : i + self.message_limit] for i in range(0, len(plain), self.message_limit)]
-            return await self._send_parts(bot, chat_id, parts, markup, attempt, html=False)
-        return await self._send_parts(bot, chat_id, parts, markup, attempt)
+            return await self._send_parts(bot, target, parts, markup, attempt, html=False)
+        return await self._send_parts(bot, target, parts, markup, attempt)
 
     async def _send_parts(
         self,
         bot: telegram.Bot,
-        chat_id: str,
+        target: ChatTarget,
         parts: Sequence[str],
         markup: telegram.InlineKeyboardMarkup | None,
         attempt: _Attempt,
@@ -260,14 +272,14 @@ class TelegramPublisher:
         """The parts not yet accepted, in order, the share buttons under the last; returns every part's id."""
         for index in range(len(attempt.sent_ids), len(parts)):
             last = index == len(parts) - 1
-            sent = await self._send_text(bot, chat_id, parts[index], markup if last else None, attempt, html=html)
+            sent = await self._send_text(bot, target, parts[index], markup if last else None, attempt, html=html)
             attempt.sent_ids.append(sent)
         return list(attempt.sent_ids)
 
     async def _send_text(
         self,
         bot: telegram.Bot,
-        chat_id: str,
+        target: ChatTarget,
         text: str,
         markup: telegram.InlineKeyboardMarkup | None,
         attempt: _Attempt,
@@ -278,29 +290,30 @@ class TelegramPublisher:
         from telegram.error import BadRequest
 
         preview = LinkPreviewOptions(is_disabled=not self.config.link_preview)
-        await self._limiter.acquire(chat_id, attempt.give_up())
+        await self._limiter.acquire(target.chat, attempt.give_up())  # a forum's topics share its chat's limits
         try:
             message = await bot.send_message(
-                chat_id,
+                target.chat,
                 text,
                 parse_mode="HTML" if html else None,
                 reply_markup=markup,
                 link_preview_options=preview,
+                message_thread_id=target.topic,
             )
         except BadRequest as exc:
             if not html or not any(p in str(exc).lower() for p in _PARSE_PROBLEMS):
                 raise
             # Telegram refused our HTML: say so, and still deliver the words once, as plain text.
-            log.error("%s", kv(event="telegram_template_problem", chat=chat_id, reason=str(exc)))
-            return await self._send_text(bot, chat_id, telegram_html.visible_text(text), markup, attempt, html=False)
+            log.error("%s", kv(event="telegram_template_problem", chat=target.chat, reason=str(exc)))
+            return await self._send_text(bot, target, telegram_html.visible_text(text), markup, attempt, html=False)
         return str(message.message_id)
 
-    def _chat_id(self, recipient: str) -> str:
-        """A subscriber's recipient is their chat id; "channel" is [telegram] channel, "channel:<chat>" another."""
+    def _target(self, recipient: str) -> ChatTarget:
+        """The recipient's chat and forum topic (see `chat_target`), in the chat's new id once it moved."""
+        target = chat_target(self.config, recipient)
         if not is_own_target("telegram", recipient):
-            return recipient
-        configured = recipient.partition(":")[2] or self.config.channel
-        return self._migrated.get(configured, configured)
+            return target
+        return ChatTarget(self._migrated.get(target.chat, target.chat), target.topic)
 
 
 class _RetryLater(Exception):
@@ -349,6 +362,11 @@ def _translate(exc: Exception, recipient: str) -> PublishError:
             return Unauthorized(f"{reason}: add the bot to the channel as an administrator that may post")
         return RecipientGone(reason)
     if isinstance(exc, BadRequest):
+        if is_channel and _NO_TOPIC in reason.lower():
+            return Unauthorized(
+                f"{reason}: check the topic of CHAT/TOPIC in [telegram] channel (the number after the chat in a"
+                " message link t.me/c/<chat>/<topic>/<message>) and that the topic still exists"
+            )
         if any(p in reason.lower() for p in _GONE_PROBLEMS):
             if is_channel:
                 return Unauthorized(f"{reason}: check [telegram] channel and that the bot is a member")

@@ -133,7 +133,8 @@ class Message:
 
     `text` is the text or caption exactly as sent (raw HTML when parse_mode is HTML). `photo` is the URL or
     file_id sent, or "upload:<filename>" for an uploaded file. `reply_markup` and `link_preview_options` are
-    the decoded objects; they may be shared between messages, so treat them as read-only.
+    the decoded objects; they may be shared between messages, so treat them as read-only. `message_thread_id` is
+    the forum topic it was sent to (None: the chat itself).
     """
 
     message_id: int
@@ -146,6 +147,7 @@ class Message:
     link_preview_options: dict[str, Any] | None
     at: float
     edited: bool = False
+    message_thread_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +411,7 @@ class FakeTelegram(ThreadedAiohttpServer):
         self._sends_since_sweep = 0
         # faults
         self._chat_faults: dict[ChatId, _ApiError] = {}
+        self._forum_topics: dict[ChatId, frozenset[int]] = {}  # forum chat -> its topics' message_thread_ids
         self._retries: list[_InjectedRetry] = []
         self._fail_status = 502
         self._fail_times = 0
@@ -506,6 +509,12 @@ class FakeTelegram(ThreadedAiohttpServer):
         """Sends to the chat get 403 "Forbidden: user is deactivated"."""
         with self._lock:
             self._chat_faults[_chat_key(chat_id)] = _ApiError(403, "Forbidden: user is deactivated")
+
+    def forum(self, chat_id: ChatId, topics: Iterable[int]) -> None:
+        """Make the chat a forum with these topics: a send with another message_thread_id gets 400 "message
+        thread not found" (as Telegram answers); a chat never made a forum takes any message_thread_id."""
+        with self._lock:
+            self._forum_topics[_chat_key(chat_id)] = frozenset(topics)
 
     def migrate(self, chat_id: ChatId, new_chat_id: int) -> None:
         """Sends to the group get 400 "group chat was upgraded to a supergroup chat" with migrate_to_chat_id."""
@@ -921,7 +930,17 @@ class FakeTelegram(ThreadedAiohttpServer):
             reply_markup=markup,
             link_preview_options=preview if isinstance(preview, dict) else None,
             at=now,
+            message_thread_id=self._topic(chat, params),
         )
+
+    def _topic(self, chat: ChatId, params: JSON) -> int | None:
+        topic = params.get("message_thread_id")
+        if topic is None:
+            return None
+        topics = self._forum_topics.get(chat)
+        if not isinstance(topic, int) or (topics is not None and topic not in topics):
+            raise _bad_request("message thread not found")
+        return topic
 
     def _edited_message(self, method: str, chat: ChatId, params: JSON, now: float) -> Message:
         if params.get("inline_message_id"):
@@ -963,6 +982,7 @@ class FakeTelegram(ThreadedAiohttpServer):
             link_preview_options=preview,
             at=now,
             edited=True,
+            message_thread_id=current.message_thread_id,
         )
 
     def _flood_wait(self, chat: ChatId, now: float) -> float:
@@ -1089,6 +1109,9 @@ class FakeTelegram(ThreadedAiohttpServer):
             result["from"] = self._bot_user()
         if edit_date is not None:
             result["edit_date"] = edit_date
+        if message.message_thread_id is not None:
+            result["message_thread_id"] = message.message_thread_id
+            result["is_topic_message"] = True
         is_html = (message.parse_mode or "").lower() == "html"
         text, entities = (_parse_html(message.text)[1:]) if is_html else (message.text, ())
         if message.kind == "photo":
