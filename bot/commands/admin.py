@@ -1,4 +1,4 @@
-"""Commands for the bot's admins: status, the queue, pausing, previews, posting, sources, stats, broadcasts.
+"""Commands for the bot's admins: status, the queue, pausing, previews, posting, sources, stats, broadcasts, alerts.
 
 Who is an admin is decided in one place, `admin_only`: the sender's numeric user id must be in
 `[telegram] admins`, in a private chat, and the message must not be forwarded (a forwarded command was issued by
@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
+from bot import alerts as health
 from bot import telegram_html
 from bot.channels import NAMES as CHANNELS
 from bot.commands.context import (
@@ -341,6 +342,27 @@ def digest(ctx: CommandContext, request: Request) -> Reply:
     return reply(header, telegram_html.escape(clean(rendered.text, keep_newlines=True)))
 
 
+def alerts(ctx: CommandContext, request: Request) -> Reply:
+    """/alerts on, /alerts off (for the admin who sends it), /alerts: the setting and what is wrong now."""
+    action = clean(argument(request.args)).lower()
+    if action in ("on", "off"):
+        ctx.store.set_alerts(request.user_id, action == "on", ctx.clock())
+    elif action:
+        return reply("Usage: <code>/alerts on</code>, <code>/alerts off</code>, or /alerts to see what is wrong now.")
+    on = request.user_id not in ctx.store.alerts_off()
+    setting = (
+        "Alerts are <b>on</b> for you: I message you when a source keeps failing, a channel's credentials are"
+        " refused or the digest bounces, and when it works again. /alerts off stops them."
+        if on
+        else "Alerts are <b>off</b> for you (the other admins still get them). /alerts on turns them back on."
+    )
+    incidents = ctx.store.open_incidents()
+    if not incidents:
+        return reply(f"{setting}\n\nNothing is wrong right now.")
+    lines = [f"• since {health.when(i.opened_at)}: {echo(i.what, 300)}" for i in incidents]
+    return reply(setting, "<b>Wrong now</b>\n" + "\n".join(lines))
+
+
 # --- broadcast -------------------------------------------------------------------------------------------
 
 
@@ -570,5 +592,6 @@ ADMIN_COMMANDS: Final[tuple[Command, ...]] = tuple(
         ("stats", f"Subscribers and messages of the last {STATS_DAYS} days", stats),
         ("broadcast", "Message every subscriber (asks first): /broadcast TEXT", broadcast),
         ("digest", "The email digest: /digest preview or /digest send", digest),
+        ("alerts", "Health alerts: /alerts on, /alerts off, /alerts for what is wrong now", alerts),
     )
 )

@@ -165,6 +165,21 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX admin_notices_unsent ON admin_notices (sent_at) WHERE sent_at IS NULL;
     """,
+    # 7 -> 8: health incidents (at most one open per key), and the admins who turned alerts off
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        what TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        closed_at TEXT
+    );
+    CREATE UNIQUE INDEX incidents_open ON incidents (key) WHERE closed_at IS NULL;
+    CREATE TABLE alerts_off (
+        chat_id INTEGER PRIMARY KEY,
+        since TEXT NOT NULL
+    );
+    """,
 )
 
 
