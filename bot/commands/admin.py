@@ -356,11 +356,9 @@ def alerts(ctx: CommandContext, request: Request) -> Reply:
         if on
         else "Alerts are <b>off</b> for you (the other admins still get them). /alerts on turns them back on."
     )
-    incidents = ctx.store.open_incidents()
-    if not incidents:
-        return reply(f"{setting}\n\nNothing is wrong right now.")
-    lines = [f"• since {health.when(i.opened_at)}: {echo(i.what, 300)}" for i in incidents]
-    return reply(setting, "<b>Wrong now</b>\n" + "\n".join(lines))
+    lines = [f"• since {health.when(i.opened_at)}: {echo(i.what, 300)}" for i in ctx.store.open_incidents()]
+    wrong = "\n".join(["<b>Wrong now</b>", *lines]) if lines else "Nothing is wrong right now."
+    return reply(f"{setting}\n\n{wrong}")
 
 
 # --- broadcast -------------------------------------------------------------------------------------------
