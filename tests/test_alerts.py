@@ -18,7 +18,7 @@ from bot.config import Config, SourceConfig, parse_config
 from bot.errors import ConfigError
 from bot.ingest import Ingest
 from bot.publishers.telegram import TelegramPublisher
-from bot.store import SourceState, open_store
+from bot.store import AddedSource, SourceState, open_store
 from tests.conftest import FakeClock, news_item, rss
 from tests.fakes.smtp_server import FakeSmtp
 from tests.fakes.telegram_api import FakeTelegram
@@ -88,10 +88,12 @@ def test_a_source_failing_three_times_alerts_each_admin_once_across_a_restart_an
     assert len(fake.messages(ADMIN)) == 2
 
 
-def test_an_admin_who_turned_alerts_off_gets_none_while_the_other_does(tmp_path: Path) -> None:
+def test_an_admin_who_turned_alerts_off_gets_none_while_the_other_does_and_removing_the_source_ends_it(
+    tmp_path: Path,
+) -> None:
     missing = tmp_path / "missing.xml"
-    sources = [{"name": "feed", "url": str(missing)}]
-    with running_bot(tmp_path, telegram={"admins": [ADMIN, OTHER_ADMIN]}, sources=sources) as chat:
+    with running_bot(tmp_path, telegram={"admins": [ADMIN, OTHER_ADMIN]}) as chat:
+        chat.store.add_source(AddedSource("feed", str(missing), (), str(ADMIN), NOW))  # as /addsource does
         assert "Alerts are off for you" in chat.ask("/alerts off", user_id=OTHER_ADMIN)
         ingest = Ingest(chat.store, chat.config)
         for _ in range(3):
@@ -105,6 +107,8 @@ def test_an_admin_who_turned_alerts_off_gets_none_while_the_other_does(tmp_path:
         assert "Alerts are off for you" in listing
         assert "since 2026-11-23 12:00 UTC: source feed: no such file or directory" in listing
         assert "Alerts are on for you" in chat.ask("/alerts on", user_id=OTHER_ADMIN)
+        assert "Removed source feed" in chat.ask("/removesource feed", user_id=ADMIN)
+        assert "Nothing is wrong right now" in chat.ask("/alerts", user_id=ADMIN)  # a removed source is no longer wrong
         assert "Usage" in chat.ask("/alerts loud", user_id=OTHER_ADMIN)
         assert "Sorry, only the bot's admins" in chat.ask("/alerts off", user_id=5)
 

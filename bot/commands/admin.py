@@ -319,6 +319,7 @@ def remove_source(ctx: CommandContext, request: Request) -> Reply:
         where = echo(str(ctx.config.path or "the config file"), 200)
         return reply(f"<b>{echo(name)}</b> comes from {where}: remove it there and restart newsbot.")
     if ctx.store.remove_source(name):
+        ctx.store.close_incident(health.source_key(name), ctx.clock())  # nothing left to fail: no longer wrong
         return reply(f"Removed source <b>{echo(name)}</b>.")
     return reply(f"No source added in chat is called <b>{echo(name)}</b>. /sources lists them.")
 
