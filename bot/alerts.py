@@ -4,7 +4,7 @@
     alerts.source_works(store, config, source_name, now)         # a successful poll that ended a run of failures
     alerts.channel_refused(store, config, channel, reason, now)  # a channel's server refused its credentials
     alerts.channel_works(store, config, channel, now)            # that channel sent something again
-    alerts.digest_batch(store, config, batch, now)               # after each digest batch: bounces, SMTP login
+    alerts.digest_batch(store, config, channel, batch, now)      # after each digest batch: bounces, SMTP login
 
 Each problem is an incident in the state file (`bot.store.incidents`), keyed by what it is about; opening one that
 is open already does nothing, so a source failing every poll, or a restart, tells nobody twice. Opening and
@@ -138,21 +138,25 @@ def digest_batch(store: AlertStore, config: Config, channel: str, batch: DigestB
         channel_works(store, config, channel, now)
     if not batch.tried:
         return
-    rate = batch.bounced / batch.tried
-    limit = config.alerts.bounce_rate
+    rate, limit = batch.bounced / batch.tried, config.alerts.bounce_rate
+    shares = f"{batch.bounced} of {batch.tried}"
     if rate <= limit:
-        closing = f" (the latest batch: {batch.bounced} of {batch.tried} bounced, {rate:.0%})"
-        _close(store, config, DIGEST_KEY, now, lambda since: f"✅ <b>Digest bounces are back under {limit:.0%}</b>"
-               f"{closing}{since}")  # fmt: skip
+        back = f"✅ <b>Digest bounces are back within {_percent(limit)}</b> (the latest batch: {shares} bounced)"
+        _close(store, config, DIGEST_KEY, now, lambda since: back + since)
         return
     text = (
-        f"📭 <b>{rate:.0%} of the digest bounced</b>\n"
-        f"Since {when(now)}: {batch.bounced} of {batch.tried} mails of the batch bounced ([alerts] bounce_rate is"
-        f" {limit:.0%}); those subscribers were deactivated.\n"
+        f"📭 <b>{_percent(rate)} of the digest bounced</b>\n"
+        f"Since {when(now)}: {shares} mails of the batch bounced ([alerts] bounce_rate is {_percent(limit)});"
+        " those subscribers were deactivated.\n"
         "What to do: check the list for old or mistyped addresses (<code>newsbot subscribers export --channel"
         " email</code>), and the SMTP relay's bounce reasons (the log has each: <code>event=digest_bounced</code>)."
     )
-    _open(store, config, DIGEST_KEY, f"{batch.bounced} of {batch.tried} digest mails bounced", text, now)
+    _open(store, config, DIGEST_KEY, f"{shares} digest mails bounced", text, now)
+
+
+def _percent(share: float) -> str:
+    """0.05 -> "5%", 0.125 -> "12.5%"."""
+    return f"{share:.1%}".replace(".0%", "%")
 
 
 # --- telling the admins ------------------------------------------------------------------------------------
