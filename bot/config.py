@@ -59,6 +59,12 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    source_failures: int = 3  # failed polls in a row before the admins are told a source is failing
+    bounce_rate: float = 0.05  # share of a digest batch that may bounce before the admins are told
+
+
+@dataclass(frozen=True, slots=True)
 class SourceConfig:
     name: str
     url: str  # a path, a file:// URL or an http(s):// URL
@@ -187,6 +193,7 @@ class Config:
     x: XConfig = field(default_factory=XConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     def channels_in_use(self) -> tuple[str, ...]:
         used = {c for r in self.routes for c in r.channels}
@@ -283,6 +290,7 @@ class _Parser:
             x=self.x(self.table(data, "x")),
             email=self.email(self.table(data, "email")),
             web=self.web(self.table(data, "web")),
+            alerts=self.alerts(self.table(data, "alerts")),
         )
         return config
 
@@ -540,6 +548,17 @@ class _Parser:
             secret_key_env=self.env_name(raw, "web.secret_key_env", defaults.secret_key_env),
             subscribe_per_hour=self.positive(raw, "web.subscribe_per_hour", defaults.subscribe_per_hour),
             forwarded_allow_ips=self.proxy_addresses(raw, "web.forwarded_allow_ips"),
+        )
+
+    def alerts(self, raw: Mapping[str, Any]) -> AlertsConfig:
+        self.known(raw, "alerts", AlertsConfig)
+        defaults = AlertsConfig()
+        bounce_rate = self.positive_number(raw, "alerts.bounce_rate", defaults.bounce_rate)
+        if bounce_rate > 1:
+            raise self.fail("alerts.bounce_rate", f"is a share of a batch, at most 1 (0.05 is 5%), not {bounce_rate:g}")
+        return AlertsConfig(
+            source_failures=self.positive(raw, "alerts.source_failures", defaults.source_failures),
+            bounce_rate=bounce_rate,
         )
 
     # -- values -----------------------------------------------------------------------------------

@@ -7,13 +7,12 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import BaseContext
 from typing import Protocol
 
-from bot import keywords
+from bot import alerts, keywords
 from bot.channels import REGISTRY
 from bot.config import Config, SourceConfig
 from bot.errors import SourceError
@@ -87,10 +86,9 @@ def _worker_context() -> BaseContext:
     return context
 
 
-class IngestStore(Protocol):
-    """What polling needs of the store (`bot.store.SqliteStore` is one)."""
+class IngestStore(alerts.AlertStore, Protocol):
+    """What polling needs of the store (`bot.store.SqliteStore` is one); a failing source is alerted on."""
 
-    def transaction(self) -> AbstractContextManager[None]: ...
     def added_sources(self) -> list[AddedSource]: ...
     def source_state(self, name: str) -> SourceState: ...
     def save_source_state(self, state: SourceState) -> None: ...
@@ -186,9 +184,10 @@ class Ingest:
             exc = result
             failures = state.failures + 1
             retry_at = next_poll_after_failure(source, failures, now)
-            self.store.save_source_state(
-                replace(state, last_poll=now, next_poll=retry_at, failures=failures, last_error=exc.reason)
-            )
+            failed = replace(state, last_poll=now, next_poll=retry_at, failures=failures, last_error=exc.reason)
+            with self.store.transaction():
+                self.store.save_source_state(failed)
+                alerts.source_failed(self.store, self.config, source, failed, now)
             log.error(
                 "%s",
                 kv(
@@ -207,6 +206,8 @@ class Ingest:
             if not result.not_modified:
                 self._take_entries(source, result.entries, primed=state.primed, now=now, report=report)
             self._save_success(source, state, result, now)
+            if state.failures:
+                alerts.source_works(self.store, self.config, source.name, now)
         log.info(
             "%s",
             kv(

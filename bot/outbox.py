@@ -3,7 +3,8 @@
 What a publishing error means is decided by one table, bot.outcomes (the email digest reads it too); here is
 how the outbox records each outcome:
 - WAIT (RateLimited): the item waits exactly `retry_after` seconds; the channel pauses for the rest of this drain.
-- STOP (Unauthorized): the channel stops until restart (its queue is kept); the reason is kept for `/status`.
+- STOP (Unauthorized): the channel stops until restart (its queue is kept); the reason is kept for `/status`, and
+  the admins are alerted (bot.alerts), and told again once the channel sends after the restart.
 - UNKNOWN: the item is marked unknown (/post sends it again, /skip if it went out).
 - DUPLICATE: skipped. REJECTED: marked failed with the reason, never retried.
 - GONE (RecipientGone): the item is marked skipped and the subscriber deactivated.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot import alerts
 from bot.channels import REGISTRY
 from bot.clock import Clock
 from bot.config import Config
@@ -64,8 +66,8 @@ class _ChannelPaused(Exception):
     """Stop this channel for the rest of the drain."""
 
 
-class OutboxStore(Protocol):
-    """What draining needs of the store (`bot.store.SqliteStore` is one)."""
+class OutboxStore(alerts.AlertStore, Protocol):
+    """What draining needs of the store (`bot.store.SqliteStore` is one); refused credentials are alerted on."""
 
     def is_paused(self) -> bool: ...
     def get_meta(self, key: str) -> str | None: ...
@@ -130,7 +132,10 @@ class Outbox:
             if blocked:
                 report.halted[channel] = blocked
                 continue
-            report.add(self._drain_channel(channel, publisher, clock, should_stop))
+            drained = self._drain_channel(channel, publisher, clock, should_stop)
+            if drained.sent and channel not in self.unauthorized:
+                alerts.channel_works(self.store, self.config, channel, clock())
+            report.add(drained)
         return report
 
     def _blocked(self, channel: str, now: datetime) -> str:
@@ -260,7 +265,9 @@ class Outbox:
             case Outcome.STOP:
                 reason = f"credentials refused ({outcome}); fix them and restart newsbot — the queue is kept"
                 self.unauthorized[row.channel] = reason
-                self.store.set_meta(unauthorized_key(row.channel), reason)
+                with self.store.transaction():
+                    self.store.set_meta(unauthorized_key(row.channel), reason)
+                    alerts.channel_refused(self.store, self.config, row.channel, str(outcome), clock())
                 log.error("%s", kv(event="unauthorized", channel=row.channel, reason=str(outcome)))
                 return reason
             case Outcome.UNKNOWN:

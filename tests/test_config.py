@@ -45,6 +45,7 @@ SECTIONS = {
     "x": cfg.XConfig,
     "email": cfg.EmailConfig,
     "web": cfg.WebConfig,
+    "alerts": cfg.AlertsConfig,
 }
 
 

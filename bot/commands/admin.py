@@ -1,4 +1,4 @@
-"""Commands for the bot's admins: status, the queue, pausing, previews, posting, sources, stats, broadcasts.
+"""Commands for the bot's admins: status, the queue, pausing, previews, posting, sources, stats, broadcasts, alerts.
 
 Who is an admin is decided in one place, `admin_only`: the sender's numeric user id must be in
 `[telegram] admins`, in a private chat, and the message must not be forwarded (a forwarded command was issued by
@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
+from bot import alerts as health
 from bot import telegram_html
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY
@@ -322,6 +323,7 @@ def remove_source(ctx: CommandContext, request: Request) -> Reply:
         where = echo(str(ctx.config.path or "the config file"), 200)
         return reply(f"<b>{echo(name)}</b> comes from {where}: remove it there and restart newsbot.")
     if ctx.store.remove_source(name):
+        ctx.store.close_incident(health.source_key(name), ctx.clock())  # nothing left to fail: no longer wrong
         return reply(f"Removed source <b>{echo(name)}</b>.")
     return reply(f"No source added in chat is called <b>{echo(name)}</b>. /sources lists them.")
 
@@ -345,6 +347,25 @@ def digest(ctx: CommandContext, request: Request) -> Reply:
         return reply("No articles are waiting for the digest." if not address else f"Nothing new for {echo(address)}.")
     header = f"<b>Digest preview</b>: {rendered.article_count} article(s), subject “{echo(rendered.subject, 200)}”"
     return reply(header, telegram_html.escape(clean(rendered.text, keep_newlines=True)))
+
+
+def alerts(ctx: CommandContext, request: Request) -> Reply:
+    """/alerts on, /alerts off (for the admin who sends it), /alerts: the setting and what is wrong now."""
+    action = clean(argument(request.args)).lower()
+    if action in ("on", "off"):
+        ctx.store.set_alerts(request.user_id, action == "on", ctx.clock())
+    elif action:
+        return reply("Usage: <code>/alerts on</code>, <code>/alerts off</code>, or /alerts to see what is wrong now.")
+    on = request.user_id not in ctx.store.alerts_off()
+    setting = (
+        "Alerts are <b>on</b> for you: I message you when a source keeps failing, a channel's credentials are"
+        " refused or the digest bounces, and when it works again. /alerts off stops them."
+        if on
+        else "Alerts are <b>off</b> for you (the other admins still get them). /alerts on turns them back on."
+    )
+    lines = [f"• since {health.when(i.opened_at)}: {echo(i.what, 300)}" for i in ctx.store.open_incidents()]
+    wrong = "\n".join(["<b>Wrong now</b>", *lines]) if lines else "Nothing is wrong right now."
+    return reply(f"{setting}\n\n{wrong}")
 
 
 # --- broadcast -------------------------------------------------------------------------------------------
@@ -576,5 +597,6 @@ ADMIN_COMMANDS: Final[tuple[Command, ...]] = tuple(
         ("stats", f"Subscribers and messages of the last {STATS_DAYS} days", stats),
         ("broadcast", "Message every subscriber (asks first): /broadcast TEXT", broadcast),
         ("digest", "The email digest: /digest preview or /digest send", digest),
+        ("alerts", "Health alerts: /alerts on, /alerts off, /alerts for what is wrong now", alerts),
     )
 )

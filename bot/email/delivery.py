@@ -10,7 +10,8 @@ What a failed send means is decided by bot.outcomes, the table the outbox reads 
 the address is gone (a 5xx for it) → failed, the subscriber marked bounced and not mailed again; rejected →
 failed with the reason; 4xx or network → retried later with backoff; refused credentials → the run stops,
 deliveries stay pending; no answer after the message was sent → retried once at most, then left `unknown`
-(never a third copy). The sender is SMTP (bot.email.smtp) or, in a dry run, `.eml` files
+(never a third copy). After each batch `bot.alerts` tells the admins when more than `[alerts] bounce_rate` of it
+bounced, or the credentials were refused. The sender is SMTP (bot.email.smtp) or, in a dry run, `.eml` files
 (bot.publishers.file_sink.EmlWriter): the same ledger either way.
 """
 
@@ -25,6 +26,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Protocol
 
+from bot import alerts
 from bot.config import Config
 from bot.email.selection import articles_for
 from bot.errors import PublishError
@@ -33,7 +35,7 @@ from bot.models import Article
 from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.ratelimit import STOP_CHECK_SECONDS
 from bot.render import Digest, Renderer
-from bot.store import FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, OutboxRow
+from bot.store import EMAIL, FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, OutboxRow
 
 log = logging.getLogger("newsbot.digest")
 
@@ -42,8 +44,8 @@ RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
 
 
-class DigestStore(Protocol):
-    """What the digest needs of the store (`bot.store.SqliteStore` is one)."""
+class DigestStore(alerts.AlertStore, Protocol):
+    """What the digest needs of the store (`bot.store.SqliteStore` is one); bounces are alerted on."""
 
     def email_articles(self, since: datetime, until: datetime, limit: int = 200) -> list[Article]: ...
     def email_subscriber(self, address: str) -> EmailSubscriber | None: ...
@@ -101,6 +103,11 @@ class DeliveryReport:
     unknown: int = 0
     stopped: str = ""
 
+    @property
+    def tried(self) -> int:
+        """Mails this batch tried to send, whatever became of them (subscribers with nothing new are not counted)."""
+        return self.sent + self.bounced + self.retry_later + self.failed + self.unknown
+
     def summary(self) -> str:
         """What an admin running `newsbot digest --send` needs to know, with what to do about the rest."""
         parts = [f"{self.sent} digest(s) sent"]
@@ -148,7 +155,14 @@ class EmailDigest:
         return new_id
 
     def deliver(self, clock: Callable[[], datetime], should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
-        """Work through every due delivery, in batches so memory stays flat; `should_stop` is checked before each."""
+        """Work through every due delivery, in batches so memory stays flat; `should_stop` is checked before each.
+        The admins are alerted when too much of it bounced, or the SMTP server refused the credentials."""
+        report = self._deliver_due(clock, should_stop)
+        batch = alerts.DigestBatch(sent=report.sent, bounced=report.bounced, tried=report.tried, refused=report.stopped)
+        alerts.digest_batch(self.store, self.config, EMAIL, batch, clock())
+        return report
+
+    def _deliver_due(self, clock: Callable[[], datetime], should_stop: Callable[[], bool]) -> DeliveryReport:
         report = DeliveryReport()
         while deliveries := self.store.due_deliveries(clock()):
             for delivery in deliveries:

@@ -5,8 +5,9 @@ One module per kind of record, each a part of the store over one shared connecti
 values: pause, rate-limit and credential state), `articles` (articles, aliases, sources and their poll state),
 `outbox` (outbox rows and their ledger), `subscribers` (Telegram and email subscribers, their hashtags and
 watch/mute words, sign-up requests, rate events), `digests` (digests and their deliveries), `notices` (messages to
-admins until they are sent). `schema` holds the versioned migrations (`mailbox_merge` the one that merges rows),
-`sqlite` the `SqliteStore` made of every part and `open_store`.
+admins until they are sent), `incidents` (health incidents, and the admins who turned alerts off). `schema` holds
+the versioned migrations (`mailbox_merge` the one that merges rows), `sqlite` the `SqliteStore` made of every part
+and `open_store`.
 
 Callers do not type against `SqliteStore` (except `App` and the chat commands' per-thread connections, which
 open it): each declares a small Protocol of the methods it uses (e.g.
@@ -20,6 +21,7 @@ returned a receipt, so a crash between the two re-sends at most the item in flig
 from bot.store.articles import AddedSource, SourceState
 from bot.store.digests import Delivery
 from bot.store.errors import StoreError, write_error
+from bot.store.incidents import Incident
 from bot.store.meta import DIGEST_REQUEST_KEY, PAUSED_KEY, blocked_until_key, unauthorized_key
 from bot.store.notices import Notice
 from bot.store.outbox import OutboxItem, OutboxRow
@@ -47,6 +49,7 @@ __all__ = [
     "AddedSource",
     "Delivery",
     "EmailSubscriber",
+    "Incident",
     "Migration",
     "Notice",
     "OutboxItem",

@@ -177,6 +177,21 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX subscriber_words_key ON subscriber_words (channel, word_key);
     """,
+    # 8 -> 9: health incidents (at most one open per key), and the admins who turned alerts off
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        what TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        closed_at TEXT
+    );
+    CREATE UNIQUE INDEX incidents_open ON incidents (key) WHERE closed_at IS NULL;
+    CREATE TABLE alerts_off (
+        chat_id INTEGER PRIMARY KEY,
+        since TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.store.articles import ArticlesPart
 from bot.store.digests import DigestsPart
 from bot.store.errors import StoreError, write_error
+from bot.store.incidents import IncidentsPart
 from bot.store.meta import MetaPart
 from bot.store.notices import NoticesPart
 from bot.store.outbox import OutboxPart
@@ -22,7 +23,7 @@ from bot.store.schema import migrate
 from bot.store.subscribers import SubscribersPart
 
 
-class SqliteStore(MetaPart, ArticlesPart, OutboxPart, SubscribersPart, DigestsPart, NoticesPart):
+class SqliteStore(MetaPart, ArticlesPart, OutboxPart, SubscribersPart, DigestsPart, NoticesPart, IncidentsPart):
     """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""
 
 
