@@ -96,7 +96,8 @@ class IngestStore(Protocol):
     def find_article_keys(self, aliases: Sequence[str]) -> dict[str, str]: ...
     def add_articles(self, articles: Sequence[Article]) -> None: ...
     def add_aliases(self, article_key: str, aliases: Iterable[str]) -> None: ...
-    def enqueue(self, items: Iterable[OutboxItem], now: datetime) -> int: ...
+    def enqueue(self, items: Iterable[OutboxItem], now: datetime, *, held: bool = False) -> int: ...
+    def add_approval(self, article_key: str, route: str, now: datetime, deadline: datetime | None) -> int | None: ...
     def enqueue_for_subscribers(
         self,
         article_key: str,
@@ -107,6 +108,7 @@ class IngestStore(Protocol):
         template: str,
         not_before: datetime,
         now: datetime,
+        held: bool = False,
     ) -> int: ...
 
 
@@ -269,20 +271,36 @@ class Ingest:
         report.new_articles.extend(new)
 
     def route(self, article: Article, now: datetime) -> int:
-        """Queue the article wherever the routes send it (channels and matching subscribers). Returns rows added."""
+        """Queue the article wherever the routes send it (channels and matching subscribers). Returns rows added.
+
+        The rows of a route with `approval = true` are queued held, with an approval that waits for an admin.
+        """
         decision = decide(article, self.config.routes)
         fields = {"article": article.key, "title": article.title[:80]}
         if not decision.targets:
             log.info("%s", kv(event="not_routed", reason=decision.reason, **fields))
             return 0
         log.debug("%s", kv(event="routed", reason=decision.reason, **fields))
+        routes = {route.name: route for _channel, route in decision.targets}
         items = outbox_items(article, decision, now)
+        queued = 0
+        with self.store.transaction():  # held rows and their approval land together
+            for name, route in routes.items():
+                added = self._enqueue(article, [item for item in items if item.route == name], now, route.approval)
+                if added and route.approval:
+                    deadline = now + route.approval_timeout if route.approval_timeout else None
+                    self.store.add_approval(article.key, name, now, deadline)
+                    log.info("%s", kv(event="held_for_approval", route=name, **fields))
+                queued += added
+        return queued
+
+    def _enqueue(self, article: Article, items: list[OutboxItem], now: datetime, held: bool) -> int:
         own = [
             replace(item, recipient=recipient)
             for item in items
             for recipient in REGISTRY[item.channel].recipients(self.config)
         ]
-        queued = self.store.enqueue(own, now)
+        queued = self.store.enqueue(own, now, held=held)
         for item in items:
             if REGISTRY[item.channel].posts_to_subscribers(self.config):
                 queued += self.store.enqueue_for_subscribers(
@@ -293,5 +311,6 @@ class Ingest:
                     template=item.template,
                     not_before=item.not_before,
                     now=now,
+                    held=held,
                 )
         return queued

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot.hashtags import normalize as normalize_tag
 from bot.store.part import StorePart
-from bot.store.states import FAILED, PENDING, SENT, SKIPPED, UNKNOWN
+from bot.store.states import FAILED, HELD, PENDING, SENT, SKIPPED, UNKNOWN
 from bot.store.times import db_time, from_db_time, to_db_time
 
 
@@ -69,8 +69,9 @@ def _outbox_row(row: tuple[object, ...]) -> OutboxRow:
 
 
 class OutboxPart(StorePart):
-    def enqueue(self, items: Iterable[OutboxItem], now: datetime) -> int:
-        """Add outbox rows; an (article, channel, recipient) already present is left as it is.
+    def enqueue(self, items: Iterable[OutboxItem], now: datetime, *, held: bool = False) -> int:
+        """Add outbox rows (`held`: waiting for an admin's approval); an (article, channel, recipient) already
+        present is left as it is.
 
         Returns how many rows were new.
         """
@@ -88,7 +89,7 @@ class OutboxPart(StorePart):
                         i.recipient,
                         i.route,
                         i.template,
-                        PENDING,
+                        HELD if held else PENDING,
                         to_db_time(i.not_before),
                         stamp,
                         stamp,
@@ -197,6 +198,7 @@ class OutboxPart(StorePart):
         template: str,
         not_before: datetime,
         now: datetime,
+        held: bool = False,
     ) -> int:
         """One outbox row per active subscriber of `channel` who follows any of `hashtags` or follows everything.
 
@@ -216,7 +218,10 @@ class OutboxPart(StorePart):
                 f"  OR EXISTS (SELECT 1 FROM subscriber_tags t WHERE t.subscriber_id = s.id AND t.tag_key IN ({marks}))"
                 " ) ORDER BY s.id"
                 " ON CONFLICT (article_key, channel, recipient) DO NOTHING",
-                (article_key, channel, route, template, PENDING, to_db_time(not_before), stamp, stamp, channel, *keys),
+                (
+                    *(article_key, channel, route, template, HELD if held else PENDING, to_db_time(not_before)),
+                    *(stamp, stamp, channel, *keys),
+                ),
             )
             return self._db.total_changes - before
 
