@@ -140,7 +140,7 @@ class ApprovalsPart(StorePart):
             if cursor.rowcount != 1:
                 return False
             who = "on timeout" if admin == TIMEOUT_ADMIN else f"by admin {admin}"
-            reason = f"{decision} {who} at {stamp}"
+            reason = f"{decision} {who} at {now:%Y-%m-%d %H:%M} UTC"
             state, due = (PENDING, to_db_time(not_before)) if decision == APPROVED else (SKIPPED, None)
             self._db.execute(
                 "UPDATE outbox SET state = ?, not_before = COALESCE(?, not_before), last_error = ?, updated_at = ?"
