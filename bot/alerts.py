@@ -15,7 +15,7 @@ when (UTC, with the date) and what to do; names and error texts are escaped (the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,7 +51,15 @@ class AlertStore(Protocol):
     def open_incident(self, key: str, what: str, now: datetime) -> bool: ...
     def close_incident(self, key: str, now: datetime) -> Incident | None: ...
     def alerts_off(self) -> set[int]: ...
-    def add_notice(self, chat_id: int, text: str, now: datetime) -> int: ...
+    def add_notice(
+        self,
+        chat_id: int,
+        text: str,
+        now: datetime,
+        *,
+        buttons: Sequence[tuple[str, str]] = (),
+        replaces: int | None = None,
+    ) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

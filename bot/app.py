@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from bot import approvals
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.email import schedule
@@ -140,6 +141,10 @@ class App:
         return self.ingest.poll_many(sources, now)
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
+        """Publish what is due, after the approval queue's business: previews of newly held articles queued for
+        the admins, and `on_timeout` applied to those past their deadline (so an approved one may go now)."""
+        approvals.send_previews(self.store, self.renderer, self.config, self.clock())
+        approvals.apply_timeouts(self.store, self.renderer, self.config, self.clock())
         return self.outbox.drain(self.clock, should_stop)
 
     def digest(self, *, force: bool = False, should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:

@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,19 @@ DEFAULT_CONFIG_NAME = "config.toml"
 CONFIG_ENV = "NEWSBOT_CONFIG"
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_DURATION = re.compile(r"^([1-9]\d{0,5})([mhd])$")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+ON_TIMEOUT = ("skip", "approve")
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration such as "30m", "6h" or "2d" (a whole number of minutes, hours or days); ValueError otherwise."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ValueError(f'“{text}” is not a duration; write a whole number and m, h or d, such as "6h"')
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -96,6 +110,9 @@ class RouteConfig:
     pattern: str = ""  # an RE2 regular expression that must match the title or text (case-insensitive)
     # Only these entries of [telegram] channel (as written there); empty: every one.
     telegram_channels: tuple[str, ...] = ()
+    approval: bool = False  # hold each routed article until an admin approves it in chat
+    approval_timeout: timedelta | None = None  # None: wait for an admin however long it takes
+    on_timeout: str = "skip"  # what a timed-out approval becomes: "skip" or "approve"
 
     @property
     def filters_text(self) -> bool:
@@ -366,6 +383,7 @@ class _Parser:
                     exclude_keywords=exclude_keywords,
                     pattern=pattern,
                     telegram_channels=self.route_telegram_channels(item, key, name, channels, telegram),
+                    **self.route_approval(item, key),
                 )
             )
         self.unique_names([r.name for r in out], "routes")
@@ -395,6 +413,24 @@ class _Parser:
                 " look-around or back-references), or remove the pattern.",
             ) from None
         return pattern
+
+    def route_approval(self, item: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """`approval`, `approval_timeout` and `on_timeout` of a route, checked together."""
+        approval = self.get(item, f"{key}.approval", bool, False)
+        timeout: timedelta | None = None
+        if "approval_timeout" in item:
+            try:
+                timeout = parse_duration(self.get(item, f"{key}.approval_timeout", str))
+            except ValueError as error:
+                raise self.fail(f"{key}.approval_timeout", str(error)) from None
+            if not approval:
+                raise self.fail(f"{key}.approval_timeout", "only applies with approval = true")
+        on_timeout = self.get(item, f"{key}.on_timeout", str, "skip")
+        if on_timeout not in ON_TIMEOUT:
+            raise self.fail(f"{key}.on_timeout", f'must be "skip" or "approve", not “{on_timeout}”')
+        if "on_timeout" in item and timeout is None:
+            raise self.fail(f"{key}.on_timeout", 'only applies with approval_timeout, such as "6h"')
+        return {"approval": approval, "approval_timeout": timeout, "on_timeout": on_timeout}
 
     def route_template(self, item: Mapping[str, Any], key: str, channels: list[str]) -> dict[str, str]:
         raw = item.get("template")

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from bot import alerts, keywords
 from bot.channels import REGISTRY
-from bot.config import Config, SourceConfig
+from bot.config import Config, RouteConfig, SourceConfig
 from bot.errors import SourceError
 from bot.identity import build_article
 from bot.logs import kv
@@ -95,7 +95,8 @@ class IngestStore(alerts.AlertStore, Protocol):
     def find_article_keys(self, aliases: Sequence[str]) -> dict[str, str]: ...
     def add_articles(self, articles: Sequence[Article]) -> None: ...
     def add_aliases(self, article_key: str, aliases: Iterable[str]) -> None: ...
-    def enqueue(self, items: Iterable[OutboxItem], now: datetime) -> int: ...
+    def enqueue(self, items: Iterable[OutboxItem], now: datetime, *, held: bool = False) -> int: ...
+    def add_approval(self, article_key: str, route: str, now: datetime, deadline: datetime | None) -> int | None: ...
     def enqueue_for_subscribers(
         self,
         article_key: str,
@@ -107,6 +108,7 @@ class IngestStore(alerts.AlertStore, Protocol):
         not_before: datetime,
         now: datetime,
         words: Sequence[str] | None = None,
+        held: bool = False,
     ) -> int: ...
     def words_in_use(self, channel: str) -> list[str]: ...
 
@@ -273,21 +275,41 @@ class Ingest:
         report.new_articles.extend(new)
 
     def route(self, article: Article, now: datetime) -> int:
-        """Queue the article wherever the routes send it (channels and matching subscribers). Returns rows added."""
+        """Queue the article wherever the routes send it (channels and matching subscribers). Returns rows added.
+
+        The rows of a route with `approval = true` are queued held, with an approval that waits for an admin.
+        """
         decision = decide(article, self.config.routes)
         fields = {"article": article.key, "title": article.title[:80]}
         if not decision.targets:
             log.info("%s", kv(event="not_routed", reason=decision.reason, **fields))
             return 0
         log.debug("%s", kv(event="routed", reason=decision.reason, **fields))
-        items = outbox_items(article, decision, now)
+        by_route: dict[str, list[tuple[OutboxItem, RouteConfig]]] = {}
+        for item, (_channel, route) in zip(outbox_items(article, decision, now), decision.targets, strict=True):
+            by_route.setdefault(route.name, []).append((item, route))
+        queued = 0
+        with self.store.transaction():  # held rows and their approval land together
+            for name, targets in by_route.items():
+                route = targets[0][1]
+                added = self._enqueue(article, targets, now, route.approval)
+                if added and route.approval:
+                    deadline = now + route.approval_timeout if route.approval_timeout else None
+                    self.store.add_approval(article.key, name, now, deadline)
+                    log.info("%s", kv(event="held_for_approval", route=name, **fields))
+                queued += added
+        return queued
+
+    def _enqueue(
+        self, article: Article, targets: list[tuple[OutboxItem, RouteConfig]], now: datetime, held: bool
+    ) -> int:
         own = [
             replace(item, recipient=recipient)
-            for item, (channel, route) in zip(items, decision.targets, strict=True)
-            for recipient in REGISTRY[channel].recipients(self.config, route)
+            for item, route in targets
+            for recipient in REGISTRY[item.channel].recipients(self.config, route)
         ]
-        queued = self.store.enqueue(own, now)
-        for item in items:
+        queued = self.store.enqueue(own, now, held=held)
+        for item, _route in targets:
             if REGISTRY[item.channel].posts_to_subscribers(self.config):
                 queued += self.store.enqueue_for_subscribers(
                     article.key,
@@ -298,6 +320,7 @@ class Ingest:
                     not_before=item.not_before,
                     now=now,
                     words=self._subscriber_words_in(article, item.channel),
+                    held=held,
                 )
         return queued
 

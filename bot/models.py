@@ -33,6 +33,7 @@ class Article:
     first_seen: datetime
     image_url: str = ""
     aliases: tuple[str, ...] = ()  # every identity under which this story may be seen again
+    summary: str = ""  # an admin's summary (an approval's Edit): posts use it instead of summarizing `text`
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,23 +173,8 @@ class Renderer:
 
     def render(self, article: Article, channel: str, *, template: str | None = None, caption: bool = False) -> Post:
         """The post for `article` on `channel`, within the channel's limit (a caption's, if `caption`)."""
-        _check_channel(channel)
-        rules = REGISTRY[channel]
-        # A channel that sends an article with an image as a photo gives its caption the smaller limit.
-        caption = caption or (rules.caption_limit is not None and bool(article.image_url))
-        link = with_utm(article.link, self._utm.get(channel, {}))
-        title, text = _source_title_and_text(article, rules)
-        job = _Job(
-            article=article,
-            channel=channel,
-            rules=rules,
-            template=template or rules.template,
-            title=title,
-            text=text,
-            link=link,
-            share_links=share_links(link, article.title),
-            limit=self._limit(rules, caption),
-        )
+        job = self._job(article, channel, template, caption)
+        rules = job.rules
         if rules.threads and self._x_thread is not None:
             thread = self._thread(job, self._x_thread)
             if len(thread) > 1:
@@ -214,6 +199,35 @@ class Renderer:
             image_url=article.image_url,
         )
 
+    def overflow(self, article: Article, channel: str, *, template: str | None = None) -> tuple[int, int]:
+        """How far the post with the article's own `summary`, whole, goes over the channel's hard limit (0: it
+        fits; the link and hashtags included), and that limit (a caption's when it goes out with its image).
+        (0, 0) for a channel without a hard limit."""
+        job = self._job(article, channel, template, caption=False)
+        if job.rules.limit is None:
+            return 0, 0
+        attempt = self._attempt(job, _Draft(job.title, article.summary, _hashtags(article)))
+        return max(0, attempt.length - job.limit), job.limit
+
+    def _job(self, article: Article, channel: str, template: str | None, caption: bool) -> _Job:
+        _check_channel(channel)
+        rules = REGISTRY[channel]
+        # A channel that sends an article with an image as a photo gives its caption the smaller limit.
+        caption = caption or (rules.caption_limit is not None and bool(article.image_url))
+        link = with_utm(article.link, self._utm.get(channel, {}))
+        title, text = _source_title_and_text(article, rules)
+        return _Job(
+            article=article,
+            channel=channel,
+            rules=rules,
+            template=template or rules.template,
+            title=title,
+            text=text,
+            link=link,
+            share_links=share_links(link, article.title),
+            limit=self._limit(rules, caption),
+        )
+
     def _limit(self, rules: Channel, caption: bool) -> int:
         if caption and rules.caption_limit is not None:
             return rules.caption_limit
@@ -221,7 +235,7 @@ class Renderer:
 
     def _render_unlimited(self, job: _Job) -> _Attempt:
         # No hard limit (email): the budget bounds the summary, and the summarizer already keeps to it.
-        summary = self._summarize(job.article, job.limit)
+        summary = self._summarize(job.article, max(job.limit, len(job.article.summary)))
         draft = _Draft(job.title, summary, _hashtags(job.article))
         text = self._render_template(job, draft, job.rules.post_format.escape)
         return _Attempt(text.strip(), len(summary))
@@ -230,7 +244,10 @@ class Renderer:
         """Shorten the summary, then the title, then (on X) drop hashtags until it fits; the link stays."""
         full = _Draft(job.title, "", _hashtags(job.article))
         attempt = self._shrink(
-            job, self._summary_drafter(job.article, full), start=self._summary_chars[job.channel], floor=0
+            job,
+            self._summary_drafter(job.article, full),
+            start=max(self._summary_chars[job.channel], len(job.article.summary)),
+            floor=0,
         )
         if attempt is None:
             plans = _title_plans(job.rules.min_title_chars, full.hashtags)
@@ -254,7 +271,8 @@ class Renderer:
         One post when it all fits in one. Sentences are never split between posts; a sentence too long for a
         post of its own is shortened at a word boundary.
         """
-        sentences = split_sentences(self._summarize(job.article, settings.summary_chars))
+        budget = max(settings.summary_chars, len(job.article.summary))
+        sentences = split_sentences(self._summarize(job.article, budget))
         full = _Draft(job.title, " ".join(sentences), _hashtags(job.article))
         whole = self._attempt(job, full)
         if not sentences or whole.length <= job.limit:
@@ -311,6 +329,8 @@ class Renderer:
     def _summarize(self, article: Article, budget: int) -> str:
         if budget <= 0:
             return ""
+        if article.summary:  # an admin's own words (an approval's Edit): used as written, cut only if they must be
+            return _shorten(article.summary, budget)
         # A digest run summarises the same few articles for every subscriber: remember the recent results.
         key = (article.key, budget, hash(article.text))
         summary = self._summaries.get(key)
@@ -363,7 +383,7 @@ class Renderer:
     def _digest_item(self, article: Article) -> dict[str, object]:
         link = with_utm(article.link, self._utm.get("email", {}))
         shares = share_links(link, article.title)
-        summary = self._summarize(article, self._summary_chars["email"])
+        summary = self._summarize(article, max(self._summary_chars["email"], len(article.summary)))
         draft = _Draft(article.title, summary, _hashtags(article))
         context = _article_context(article, draft, article.text, link, shares, _plain)
         context["text"] = self._render(TEMPLATES["email"], context).strip()

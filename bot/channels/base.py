@@ -52,6 +52,8 @@ class PostFormat(Protocol):
 
     # What a rendered post that fails `finish` is called in the error ("Telegram HTML").
     markup_name: str
+    # The post is Telegram HTML, so an admin's preview in chat may show it as it will look (else it is escaped).
+    telegram_html: bool
 
     def escape(self, text: str) -> str:
         """A string as the channel's templates get it (escaped and marked safe, or as it is)."""
@@ -70,6 +72,7 @@ class PlainText:
     """Plain text counted in characters, as it is (email)."""
 
     markup_name = "plain text"
+    telegram_html = False
 
     def escape(self, text: str) -> str:
         return text

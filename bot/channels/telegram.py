@@ -97,6 +97,7 @@ class TelegramHtml:
     """Every string escaped with `telegram_html.escape`; the post checked and counted as Telegram counts it."""
 
     markup_name = "Telegram HTML"
+    telegram_html = True
 
     def escape(self, text: str) -> str:
         # Markup tells Jinja's autoescape the string is already escaped (else it would turn ' into &#39;).

@@ -28,6 +28,7 @@ class XText:
     """
 
     markup_name = "X text"
+    telegram_html = False
 
     def escape(self, text: str) -> str:
         return text

@@ -26,6 +26,7 @@ from bot import telegram_html
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY
 from bot.commands.context import (
+    BUTTON,
     Command,
     CommandContext,
     InputError,
@@ -111,7 +112,8 @@ def admin_only(run: Callable[[CommandContext, Request], Reply]) -> Callable[[Com
             kv(event="admin_refused", user_id=request.user_id, chat_id=request.chat_id, command=request.command,
                reason=problem),
         )  # fmt: skip
-        return reply(_REFUSALS[problem])
+        # A button press is also answered over the chat (Telegram shows the button as busy until answered).
+        return reply(_REFUSALS[problem], toast=_REFUSALS[problem] if request.command == BUTTON else "")
 
     return guarded
 
@@ -368,6 +370,22 @@ def alerts(ctx: CommandContext, request: Request) -> Reply:
     return reply(f"{setting}\n\n{wrong}")
 
 
+def pending(ctx: CommandContext, request: Request) -> Reply:
+    """What waits for an admin's approval, oldest first."""
+    argument(request.args)  # takes none, but refuses a flood like every command
+    waiting = ctx.store.waiting_approvals(QUEUE_SHOWN)
+    if not waiting:
+        return reply("Nothing waits for approval.")
+    lines = [f"<b>Waiting for approval</b> (oldest first, at most {QUEUE_SHOWN}):"]
+    for approval in waiting:
+        deadline = f", decided by itself at {_time(approval.deadline)}" if approval.deadline else ""
+        lines.append(
+            f"• {_title(ctx, approval.article_key)} — route <code>{echo(approval.route, 40)}</code>,"
+            f" waiting since {_time(approval.created_at)}{deadline}, key <code>{approval.article_key}</code>"
+        )
+    return reply("\n".join(lines))
+
+
 # --- broadcast -------------------------------------------------------------------------------------------
 
 
@@ -585,6 +603,7 @@ ADMIN_COMMANDS: Final[tuple[Command, ...]] = tuple(
     for name, description, run in (
         ("status", "Publishing, sources, queue and subscribers", status),
         ("queue", "The next articles waiting to go out", queue),
+        ("pending", "Articles waiting for an admin's approval", pending),
         ("pause", "Hold all publishing", pause),
         ("resume", "Publish again", resume),
         ("preview", "Every channel's version of an article: /preview KEY", preview),

@@ -51,8 +51,9 @@ from telegram.ext import (
 
 from bot import telegram_html
 from bot.commands.admin import ADMIN_COMMANDS, broadcast_button, is_admin
-from bot.commands.context import CommandContext, InputError, Reply, Request, reply
-from bot.commands.subscriber import SUBSCRIBER_COMMANDS, fallback
+from bot.commands.approval import approval_button, plain_message
+from bot.commands.context import BUTTON, CommandContext, InputError, Reply, Request, reply
+from bot.commands.subscriber import SUBSCRIBER_COMMANDS
 from bot.config import Config
 from bot.logs import RedactSecrets, kv, secret_values
 from bot.publishers.telegram import retry_seconds
@@ -89,6 +90,9 @@ _PRIVATE_NEW_MESSAGES: Final = filters.ChatType.PRIVATE & filters.UpdateType.MES
 CommandRun = Callable[[CommandContext, Request], Reply]
 Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
+# Inline buttons: the prefix of their callback data ("bc:yes:…") -> the function that handles a press.
+BUTTONS: Final[dict[str, CommandRun]] = {"bc": broadcast_button, "ap": approval_button}
+
 
 def build_application(config: Config, token: str, context: CommandContext) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot's chat commands, ready to run (see `CommandRunner`)."""
@@ -112,8 +116,9 @@ def build_application(config: Config, token: str, context: CommandContext) -> Ap
     for command in ADMIN_COMMANDS:
         handler = _on_message(context, command.run, redact, limit)
         application.add_handler(CommandHandler(command.name, handler, filters=_NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(_on_button(context, redact, limit), pattern=r"^bc:"))
-    application.add_handler(MessageHandler(_PRIVATE_NEW_MESSAGES, _on_message(context, fallback, redact, limit)))
+    pattern = "^(" + "|".join(BUTTONS) + "):"
+    application.add_handler(CallbackQueryHandler(_on_button(context, redact, limit), pattern=pattern))
+    application.add_handler(MessageHandler(_PRIVATE_NEW_MESSAGES, _on_message(context, plain_message, redact, limit)))
     return application
 
 
@@ -225,19 +230,17 @@ def _on_button(context: CommandContext, redact: Callable[[str], str], limit: Com
         if query is None or query.message is None:
             return
         chat = query.message.chat
-        request = Request(
-            chat_id=chat.id,
-            user_id=query.from_user.id,
-            chat_type=chat.type,
-            command="broadcast-button",
-            args=query.data or "",
-        )
+        data = query.data or ""
+        run = BUTTONS.get(data.split(":", 1)[0])
+        request = Request(chat_id=chat.id, user_id=query.from_user.id, chat_type=chat.type, command=BUTTON, args=data)
+        if run is None:
+            return
         if (refusal := limit.refusal(request)) is not None:
             await _send(update.get_bot(), request.chat_id, refusal, redact)
             return
-        answer = await _run(context, broadcast_button, request)
+        answer = await _run(context, run, request)
         try:
-            await query.answer(None if answer.parts else "Already done.")
+            await query.answer(answer.toast or (None if answer.parts else "Already done."))
         except TelegramError as error:  # too late to answer: the press still counted
             log.info("%s", kv(event="callback_answer_failed", reason=str(error)))
         await _send(update.get_bot(), request.chat_id, answer, redact)

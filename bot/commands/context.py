@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 
 from bot import telegram_html
+from bot.approvals import ApprovalStore
 from bot.clock import Clock, utc_now
 from bot.commands.notices import NoticeStore
 from bot.config import Config
@@ -41,6 +42,7 @@ from bot.render import Renderer, build_environment, build_renderer
 from bot.store import AddedSource, Incident, OutboxRow, SqliteStore, Subscriber, open_store
 
 __all__ = [
+    "BUTTON",
     "MAX_ARGUMENT_CHARS",
     "MAX_URL_CHARS",
     "Command",
@@ -61,6 +63,7 @@ __all__ = [
     "reply",
 ]
 
+BUTTON: Final = "button"  # the `command` of a button press
 MAX_ARGUMENT_CHARS: Final = 4000
 MAX_URL_CHARS: Final = 2000
 ECHO_CHARS: Final = 80
@@ -70,10 +73,11 @@ _KEPT_FORMAT_CHARS: Final = frozenset("\u200c\u200d")
 _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
-class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, Protocol):
+class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, ApprovalStore, Protocol):
     """What the commands (admin.py, subscriber.py) need of the store (`bot.store.SqliteStore` is one): besides
     their own calls, /post routes through `Ingest`, /email records through `bot.email.signups` and /digest
-    previews through `bot.email.schedule`, and the runner sends admin notices (`bot.commands.notices`)."""
+    previews through `bot.email.schedule`, the runner sends admin notices (`bot.commands.notices`), and the
+    approval buttons decide through `bot.approvals`."""
 
     # admin.py
     def is_paused(self) -> bool: ...
@@ -196,7 +200,7 @@ def _telegram_safe(value: object) -> object:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One command as a user sent it (or one button press: `command` "button", `args` its data)."""
+    """One command as a user sent it (or one button press: `command` BUTTON, `args` its data)."""
 
     chat_id: int
     user_id: int
@@ -209,14 +213,17 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """Telegram HTML messages to send in order; the buttons (label, callback data) go under the last one."""
+    """Telegram HTML messages to send in order; the buttons (label, callback data) go under the last one.
+
+    `toast`: for a button press, the short answer Telegram shows over the chat (plain text, at most 200 chars)."""
 
     parts: tuple[str, ...]
     buttons: tuple[tuple[str, str], ...] = ()
+    toast: str = ""
 
 
-def reply(*parts: str, buttons: Iterable[tuple[str, str]] = ()) -> Reply:
-    return Reply(tuple(part for part in parts if part.strip()), tuple(buttons))
+def reply(*parts: str, buttons: Iterable[tuple[str, str]] = (), toast: str = "") -> Reply:
+    return Reply(tuple(part for part in parts if part.strip()), tuple(buttons), toast[:200])
 
 
 @dataclass(frozen=True, slots=True)

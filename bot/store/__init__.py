@@ -5,9 +5,9 @@ One module per kind of record, each a part of the store over one shared connecti
 values: pause, rate-limit and credential state), `articles` (articles, aliases, sources and their poll state),
 `outbox` (outbox rows and their ledger), `subscribers` (Telegram and email subscribers, their hashtags and
 watch/mute words, sign-up requests, rate events), `digests` (digests and their deliveries), `notices` (messages to
-admins until they are sent), `incidents` (health incidents, and the admins who turned alerts off). `schema` holds
-the versioned migrations (`mailbox_merge` the one that merges rows), `sqlite` the `SqliteStore` made of every part
-and `open_store`.
+admins until they are sent), `incidents` (health incidents, and the admins who turned alerts off), `approvals`
+(articles held for an admin's decision, and the ledger of decisions). `schema` holds the versioned migrations
+(`mailbox_merge` the one that merges rows), `sqlite` the `SqliteStore` made of every part and `open_store`.
 
 Callers do not type against `SqliteStore` (except `App` and the chat commands' per-thread connections, which
 open it): each declares a small Protocol of the methods it uses (e.g.
@@ -18,6 +18,7 @@ The ledger rule: one outbox row per (article, channel, recipient). A row becomes
 returned a receipt, so a crash between the two re-sends at most the item in flight.
 """
 
+from bot.store.approvals import APPROVED, SKIPPED_DECISION, TIMEOUT_ADMIN, Approval
 from bot.store.articles import AddedSource, SourceState
 from bot.store.digests import Delivery
 from bot.store.errors import StoreError, write_error
@@ -27,15 +28,17 @@ from bot.store.notices import Notice
 from bot.store.outbox import OutboxItem, OutboxRow
 from bot.store.schema import MIGRATIONS, Migration
 from bot.store.sqlite import PRIVATE_FILE_MODE, SqliteStore, open_store
-from bot.store.states import AWAITING_CONFIRMATION, FAILED, PENDING, SENT, SKIPPED, STATES, UNKNOWN
+from bot.store.states import AWAITING_CONFIRMATION, FAILED, HELD, PENDING, SENT, SKIPPED, STATES, UNKNOWN
 from bot.store.subscribers import EMAIL, MUTE, WATCH, EmailSubscriber, SignUpRequest, Subscriber
 from bot.store.times import from_db_time, to_db_time
 
 __all__ = [
+    "APPROVED",
     "AWAITING_CONFIRMATION",
     "DIGEST_REQUEST_KEY",
     "EMAIL",
     "FAILED",
+    "HELD",
     "MIGRATIONS",
     "MUTE",
     "PAUSED_KEY",
@@ -43,10 +46,13 @@ __all__ = [
     "PRIVATE_FILE_MODE",
     "SENT",
     "SKIPPED",
+    "SKIPPED_DECISION",
     "STATES",
+    "TIMEOUT_ADMIN",
     "UNKNOWN",
     "WATCH",
     "AddedSource",
+    "Approval",
     "Delivery",
     "EmailSubscriber",
     "Incident",

@@ -36,7 +36,9 @@ class AddedSource:
 
 
 # The columns `article_from_row` reads, of `articles a`.
-ARTICLE_COLUMNS = "a.key, a.source, a.title, a.link, a.text, a.hashtags, a.published, a.first_seen, a.image_url"
+ARTICLE_COLUMNS = (
+    "a.key, a.source, a.title, a.link, a.text, a.hashtags, a.published, a.first_seen, a.image_url, a.summary"
+)
 
 
 def article_from_row(row: tuple[object, ...]) -> Article:
@@ -52,6 +54,7 @@ def article_from_row(row: tuple[object, ...]) -> Article:
         published=from_db_time(row[6] if isinstance(row[6], str) else None),
         first_seen=first_seen,
         image_url=str(row[8]),
+        summary=str(row[9]),
     )
 
 
@@ -111,6 +114,11 @@ class ArticlesPart(StorePart):
                 "INSERT INTO article_aliases (alias, article_key) VALUES (?, ?) ON CONFLICT (alias) DO NOTHING",
                 [(alias, article_key) for alias in aliases],
             )
+
+    def set_article_summary(self, key: str, summary: str) -> None:
+        """An admin's summary of the article (an approval's Edit), used instead of the summarizer's."""
+        with self.transaction():
+            self._db.execute("UPDATE articles SET summary = ? WHERE key = ?", (summary, key))
 
     def get_article(self, key: str) -> Article | None:
         row = self._db.execute(

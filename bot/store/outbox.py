@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot.hashtags import normalize as normalize_tag
 from bot.store.part import StorePart
-from bot.store.states import FAILED, PENDING, SENT, SKIPPED, UNKNOWN
+from bot.store.states import FAILED, HELD, PENDING, SENT, SKIPPED, UNKNOWN
 from bot.store.subscribers import MUTE, WATCH
 from bot.store.times import db_time, from_db_time, to_db_time
 
@@ -88,8 +88,9 @@ def _outbox_row(row: tuple[object, ...]) -> OutboxRow:
 
 
 class OutboxPart(StorePart):
-    def enqueue(self, items: Iterable[OutboxItem], now: datetime) -> int:
-        """Add outbox rows; an (article, channel, recipient) already present is left as it is.
+    def enqueue(self, items: Iterable[OutboxItem], now: datetime, *, held: bool = False) -> int:
+        """Add outbox rows (`held`: waiting for an admin's approval); an (article, channel, recipient) already
+        present is left as it is.
 
         Returns how many rows were new.
         """
@@ -107,7 +108,7 @@ class OutboxPart(StorePart):
                         i.recipient,
                         i.route,
                         i.template,
-                        PENDING,
+                        HELD if held else PENDING,
                         to_db_time(i.not_before),
                         stamp,
                         stamp,
@@ -217,16 +218,18 @@ class OutboxPart(StorePart):
         not_before: datetime,
         now: datetime,
         words: Sequence[str] | None = None,
+        held: bool = False,
     ) -> int:
         """One outbox row per active subscriber of `channel` who wants the article and has not muted it.
 
         A subscriber wants it when they follow one of `hashtags`, watch one of `words`, or follow no hashtags and
         watch no words (everything). `words` are the folded watch/mute words (`words_in_use`) that occur in the
         article; None when no subscriber of the channel has any, which leaves the word rules out of the query.
-        Done in the database, so memory stays flat however many subscribers there are. Returns rows added.
+        Done in the database, so memory stays flat however many subscribers there are. `held`: the rows wait for
+        an admin's approval (`bot.approval`). Returns rows added.
         """
         wanted, parameters = _subscriber_wants(hashtags, words)
-        values = (article_key, channel, route, template, PENDING, to_db_time(not_before))
+        values = (article_key, channel, route, template, HELD if held else PENDING, to_db_time(not_before))
         stamp = to_db_time(now)
         with self.transaction():
             before = self._db.total_changes

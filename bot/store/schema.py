@@ -192,6 +192,38 @@ MIGRATIONS: tuple[Migration, ...] = (
         since TEXT NOT NULL
     );
     """,
+    # 9 -> 10: approval queue: articles held until an admin decides, each decision in a ledger; an admin's summary
+    """
+    ALTER TABLE articles ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY,
+        article_key TEXT NOT NULL REFERENCES articles (key),
+        route TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        deadline TEXT,
+        decision TEXT NOT NULL DEFAULT '',
+        decided_by TEXT NOT NULL DEFAULT '',
+        decided_at TEXT,
+        summary TEXT NOT NULL DEFAULT '',
+        previews_sent INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (article_key, route)
+    );
+    CREATE INDEX approvals_waiting ON approvals (decision, created_at);
+    CREATE TABLE approval_previews (
+        approval_id INTEGER NOT NULL REFERENCES approvals (id),
+        admin_id INTEGER NOT NULL,
+        notice_id INTEGER NOT NULL REFERENCES admin_notices (id),
+        PRIMARY KEY (approval_id, admin_id)
+    );
+    CREATE TABLE approval_events (
+        id INTEGER PRIMARY KEY,
+        approval_id INTEGER NOT NULL REFERENCES approvals (id),
+        action TEXT NOT NULL,
+        admin_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )
 
 

@@ -12,6 +12,7 @@ import stat
 from contextlib import suppress
 from pathlib import Path
 
+from bot.store.approvals import ApprovalsPart
 from bot.store.articles import ArticlesPart
 from bot.store.digests import DigestsPart
 from bot.store.errors import StoreError, write_error
@@ -23,7 +24,9 @@ from bot.store.schema import migrate
 from bot.store.subscribers import SubscribersPart
 
 
-class SqliteStore(MetaPart, ArticlesPart, OutboxPart, SubscribersPart, DigestsPart, NoticesPart, IncidentsPart):
+class SqliteStore(
+    MetaPart, ArticlesPart, OutboxPart, SubscribersPart, DigestsPart, NoticesPart, IncidentsPart, ApprovalsPart
+):
     """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""
 
 

@@ -1,0 +1,227 @@
+"""The approval queue end to end: a route with approval = true holds its articles; each admin gets a preview with
+Approve / Edit / Skip through the fake Bot API; the first decision counts, the other previews say who decided;
+forged, stale and non-admin presses change nothing; a restart loses nothing and sends nothing unapproved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import approvals
+from bot.app import App
+from bot.config import parse_config
+from bot.ingest import Ingest
+from bot.models import Article
+from bot.render import build_renderer
+from bot.store import HELD, PENDING, SKIPPED, SqliteStore
+from bot.telegram_html import visible_text
+from tests.conftest import FakeClock
+from tests.test_commands_subscriber import ADMIN, NOW, USER, BotChat, add_article, running_bot
+
+OTHER_ADMIN = 1001
+ROUTE: dict[str, Any] = {"name": "desk", "hashtags": ["*"], "channels": ["telegram", "x"], "approval": True}
+
+
+def held_bot(tmp_path: Path, **route: Any) -> Any:
+    return running_bot(
+        tmp_path, clock=lambda: NOW, telegram={"admins": [ADMIN, OTHER_ADMIN]}, routes=[{**ROUTE, **route}]
+    )
+
+
+def route_and_preview(chat: BotChat, article: Article) -> int:
+    """Route the article as polling does and queue the previews as the cycle does; returns the approval id."""
+    assert Ingest(chat.store, chat.config).route(article, NOW) == 2
+    approvals.send_previews(chat.store, build_renderer(chat.config), chat.config, NOW)
+    [approval] = chat.store.waiting_approvals()
+    return approval.id
+
+
+def states(store: SqliteStore, key: str) -> set[str]:
+    return {row.state for row in store.rows_for_article(key)}
+
+
+def answers(chat: BotChat, count: int) -> list[str]:
+    chat.fake.wait_until(lambda: len(chat.fake.calls("answerCallbackQuery")) >= count)
+    return [str(call.params.get("text", "")) for call in chat.fake.calls("answerCallbackQuery")]
+
+
+def test_parse_button_takes_only_its_own_shape() -> None:
+    assert approvals.parse_button("ap:12:a") == (12, "a")
+    assert approvals.parse_button("ap:7:e") == (7, "e")
+    forged = ["ap:0:a", "ap:-1:a", "ap:1:x", "ap:1:a:", "ap:1", "ap::a", "bc:yes:1", "ap:1:a ", " ap:1:a", "ap:１:a",
+              "ap:99999999999999999999:a", "ap:1:A", "", "ap:1\n:a"]  # fmt: skip
+    assert [approvals.parse_button(data) for data in forged] == [None] * len(forged)
+    assert all(len(data.encode()) <= 64 for _label, data in approvals.buttons(10**17))
+
+
+def test_each_admin_gets_one_preview_and_of_two_simultaneous_presses_one_decides(tmp_path: Path) -> None:
+    with held_bot(tmp_path) as chat:
+        article = add_article(chat.store, "a1", "Council <votes> & budget", ("Politics",))
+        approval_id = route_and_preview(chat, article)
+        assert states(chat.store, "a1") == {HELD}
+        assert chat.store.due_article_keys("telegram", NOW, 10) == []  # the drain sees nothing
+
+        [mine] = chat.fake.wait_for_messages(ADMIN, 1)
+        [theirs] = chat.fake.wait_for_messages(OTHER_ADMIN, 1)
+        shown = visible_text(mine.text)
+        assert "Council <votes> & budget" in shown and "route desk" in shown
+        assert "telegram (Telegram HTML, " in shown and "x (X text, " in shown and "/280)" in shown
+        assert mine.reply_markup == {
+            "inline_keyboard": [[{"text": label, "callback_data": f"ap:{approval_id}:{action}"}]
+                                for label, action in (("Approve", "a"), ("Edit", "e"), ("Skip", "s"))]
+        }  # fmt: skip
+
+        chat.fake.press_button(f"ap:{approval_id}:a", user_id=ADMIN)
+        chat.fake.press_button(f"ap:{approval_id}:s", user_id=OTHER_ADMIN)  # at once, in another chat
+        said = answers(chat, 2)
+
+        approval = chat.store.get_approval(approval_id)
+        assert approval is not None and approval.decision in ("approved", "skipped")
+        winner, loser = (ADMIN, OTHER_ADMIN) if approval.decision == "approved" else (OTHER_ADMIN, ADMIN)
+        assert approval.decided_by == str(winner)
+        assert sorted(said) == sorted([f"{approval.decision.capitalize()}.",
+                                       f"Already {approval.decision} by admin {winner}."])  # fmt: skip
+        assert states(chat.store, "a1") == ({PENDING} if approval.decision == "approved" else {SKIPPED})
+        assert [e[:2] for e in chat.store.approval_events(approval_id)] == [("held", ""), (approval.decision,
+                                                                                            str(winner))]  # fmt: skip
+        for admin, preview in ((ADMIN, mine), (OTHER_ADMIN, theirs)):
+            chat.fake.wait_until(lambda a=admin: any(m.edited for m in chat.fake.messages(a)))
+            [edited] = [m for m in chat.fake.messages(admin) if m.edited]
+            assert edited.message_id == preview.message_id and not edited.reply_markup
+            assert f"{approval.decision.capitalize()} by admin {winner} at 2026-11-23 12:00 UTC" in visible_text(
+                edited.text
+            )
+        assert loser in (ADMIN, OTHER_ADMIN)
+
+
+def test_forged_stale_and_non_admin_presses_change_nothing(tmp_path: Path) -> None:
+    with held_bot(tmp_path) as chat:
+        approval_id = route_and_preview(chat, add_article(chat.store, "a1", "Budget"))
+        chat.fake.wait_for_messages(ADMIN, 1)
+        chat.fake.press_button(f"ap:{approval_id}:a", user_id=USER, chat_id=ADMIN)  # not an admin
+        chat.fake.press_button(f"ap:{approval_id + 1}:a", user_id=ADMIN)  # no such approval
+        chat.fake.press_button(f"ap:{approval_id}:z", user_id=ADMIN)  # forged action
+        said = answers(chat, 3)
+        forged = "That button is not one of mine; nothing changed."
+        assert said == ["Sorry, only the bot's admins can use that.", forged, forged]
+        assert states(chat.store, "a1") == {HELD} and chat.store.waiting_approvals() != []
+
+        chat.fake.press_button(f"ap:{approval_id}:s", user_id=ADMIN)
+        chat.fake.press_button(f"ap:{approval_id}:a", user_id=ADMIN)  # a stale preview: already decided
+        assert answers(chat, 5)[3:] == ["Skipped.", f"Already skipped by admin {ADMIN}."]
+        assert states(chat.store, "a1") == {SKIPPED}
+        [row] = [r for r in chat.store.rows_for_article("a1") if r.channel == "x"]
+        assert row.last_error == f"skipped by admin {ADMIN} at 2026-11-23 12:00 UTC"
+        # The preview (edited in place) and the non-admin's refusal; the admin's presses sent no message.
+        assert len(chat.fake.messages(ADMIN)) == 2
+
+
+def test_edit_checks_every_channel_shows_the_new_preview_and_approve_publishes_it(tmp_path: Path) -> None:
+    with held_bot(tmp_path) as chat:
+        approval_id = route_and_preview(chat, add_article(chat.store, "a1", "Budget"))
+        chat.fake.wait_for_messages(ADMIN, 1)
+        chat.fake.press_button(f"ap:{approval_id}:e", user_id=ADMIN)
+        assert "Send me the new summary for Budget" in visible_text(chat.fake.wait_for_messages(ADMIN, 2)[-1].text)
+
+        too_long = "word " * 80
+        said = chat.ask(too_long, user_id=ADMIN)
+        assert "does not fit" in said and "x: " in said and "over its limit of 280" in said
+        assert "telegram" not in said.split("does not fit")[1]  # 400 characters fit a Telegram post
+        assert chat.store.get_article("a1").summary == ""  # type: ignore[union-attr]
+
+        assert "Summary saved" in chat.ask("The council agreed the budget 5 to 4.", user_id=ADMIN)
+        chat.fake.wait_until(lambda: chat.store.unsent_notices() == [] and len(chat.fake.messages(ADMIN)) >= 6)
+        new_preview = chat.fake.messages(ADMIN)[-1]
+        assert "The council agreed the budget 5 to 4." in new_preview.text and new_preview.reply_markup
+        assert "summary edited" in visible_text(new_preview.text)
+        other = [m for m in chat.fake.messages(OTHER_ADMIN) if m.edited]
+        assert other and "The council agreed the budget 5 to 4." in other[-1].text  # their preview shows it too
+        assert "/help" in chat.ask("hello", user_id=ADMIN)  # the edit is over: plain text is plain text again
+
+        chat.fake.press_button(f"ap:{approval_id}:a", user_id=ADMIN, message_id=new_preview.message_id)
+        assert answers(chat, 2)[-1] == "Approved."
+        post = build_renderer(chat.config).render(chat.store.get_article("a1"), "x")  # type: ignore[arg-type]
+        assert "The council agreed the budget 5 to 4." in post.text
+        assert [e[0] for e in chat.store.approval_events(approval_id)] == ["held", "edited", "approved"]
+
+
+def test_pending_lists_what_waits_oldest_first(tmp_path: Path) -> None:
+    with held_bot(tmp_path) as chat:
+        assert chat.ask("/pending", user_id=ADMIN) == "Nothing waits for approval."
+        for key, title in (("a1", "First story"), ("a2", "Second story")):
+            Ingest(chat.store, chat.config).route(add_article(chat.store, key, title), NOW)
+        said = chat.ask("/pending", user_id=ADMIN)
+        assert said.index("First story") < said.index("Second story")
+        assert "route desk, waiting since 2026-11-23 12:00 UTC, key a1" in said
+        assert "only the bot's admins" in chat.ask("/pending", user_id=USER)
+
+
+def app_config(tmp_path: Path, **route: Any) -> Any:
+    return parse_config(
+        {
+            "state": {"path": str(tmp_path / "state.sqlite")},
+            "output": {"dir": str(tmp_path / "out"), "dry_run": True},
+            "telegram": {"admins": [ADMIN, OTHER_ADMIN]},
+            "routes": [{**ROUTE, **route}],
+        },
+        path=tmp_path / "config.toml",
+    )
+
+
+def sent_files(tmp_path: Path) -> list[Path]:
+    return sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file() and p.parent.name != "email")
+
+
+def test_a_restart_while_articles_wait_loses_nothing_and_sends_nothing_unapproved(tmp_path: Path) -> None:
+    config = app_config(tmp_path)
+    clock = FakeClock(NOW)
+    with App(config, clock=clock) as app:
+        app.ingest.route(add_article(app.store, "a1", "Budget"), NOW)
+        assert app.drain().sent == 0
+        assert len(app.store.unsent_notices()) == 2  # one preview per admin
+    assert sent_files(tmp_path) == []
+
+    clock.advance(days=3)
+    with App(config, clock=clock) as app:  # restarted: still held, no second preview
+        assert app.drain().sent == 0
+        assert len(app.store.unsent_notices()) == 2 and states(app.store, "a1") == {HELD}
+        [approval] = app.store.waiting_approvals()
+        assert approvals.decide(app.store, app.renderer, config, approval.id, "approved", str(ADMIN), clock()) is None
+        assert app.drain().sent == 2
+    assert len(sent_files(tmp_path)) == 2
+
+
+@pytest.mark.parametrize(("on_timeout", "sent", "state"), [("skip", 0, SKIPPED), ("approve", 2, "sent")])
+def test_on_timeout_decides_after_the_deadline(tmp_path: Path, on_timeout: str, sent: int, state: str) -> None:
+    config = app_config(tmp_path, approval_timeout="6h", on_timeout=on_timeout)
+    clock = FakeClock(NOW)
+    with App(config, clock=clock) as app:
+        app.ingest.route(add_article(app.store, "a1", "Budget"), NOW)
+        assert app.drain().sent == 0
+        for preview in app.store.unsent_notices():  # as the chat bot would have sent them
+            app.store.notice_sent(preview.id, 100 + preview.id, clock())
+        clock.advance(hours=5, minutes=59)
+        assert app.drain().sent == 0 and states(app.store, "a1") == {HELD}
+        clock.advance(minutes=1)
+        assert app.drain().sent == sent
+        assert states(app.store, "a1") == {state}
+        edits = [n for n in app.store.unsent_notices() if n.replaces is not None]
+        decided = "approved" if on_timeout == "approve" else "skipped"
+        assert [visible_text(n.text).splitlines()[-1] for n in edits] == [
+            f"Timed out: {decided} at 2026-11-23 18:00 UTC."
+        ] * 2
+
+
+def test_route_approval_keys_are_checked(tmp_path: Path) -> None:
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.approval_timeout: “soon” is not a duration"):
+        app_config(tmp_path, approval_timeout="soon")
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.on_timeout: only applies with approval_timeout"):
+        app_config(tmp_path, on_timeout="approve")
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.on_timeout: must be"):
+        app_config(tmp_path, approval_timeout="2d", on_timeout="later")
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.approval_timeout: only applies with approval = true"):
+        app_config(tmp_path, approval=False, approval_timeout="30m")
