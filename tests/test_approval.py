@@ -225,3 +225,24 @@ def test_route_approval_keys_are_checked(tmp_path: Path) -> None:
         app_config(tmp_path, approval_timeout="2d", on_timeout="later")
     with pytest.raises(ConfigError, match=r"routes\[0\]\.approval_timeout: only applies with approval = true"):
         app_config(tmp_path, approval=False, approval_timeout="30m")
+
+
+def test_subscribers_and_watchers_get_a_held_article_only_once_it_is_approved(tmp_path: Path) -> None:
+    with held_bot(tmp_path) as chat:
+        chat.store.subscribe("telegram", "77", NOW)
+        chat.store.add_subscriber_tags("telegram", "77", ["Politics"], NOW)
+        chat.store.subscribe("telegram", "78", NOW)
+        chat.store.add_subscriber_words("telegram", "78", "watch", ["budget"])
+        article = add_article(chat.store, "a1", "Council budget", ("Politics",))
+        assert Ingest(chat.store, chat.config).route(article, NOW) == 4  # the channel, X, two subscribers
+        assert {row.recipient: row.state for row in chat.store.rows_for_article("a1")} == {
+            "channel": HELD, "timeline": HELD, "77": HELD, "78": HELD
+        }  # fmt: skip
+        assert chat.store.due_article_keys("telegram", NOW, 10) == []
+
+        [approval] = chat.store.waiting_approvals()
+        approvals.send_previews(chat.store, build_renderer(chat.config), chat.config, NOW)
+        chat.fake.wait_for_messages(ADMIN, 1)
+        chat.fake.press_button(f"ap:{approval.id}:a", user_id=ADMIN)
+        answers(chat, 1)
+        assert {row.state for row in chat.store.rows_for_article("a1")} == {PENDING}
