@@ -118,6 +118,7 @@ class App:
             raise
         self.ingest = Ingest(self.store, config, connections=connections)
         self.outbox = Outbox(self.store, self.renderer, self.publishers, config)
+        self._drain_requests_seen = 0  # the store's drain requests when the last drain started
 
     def close(self) -> None:
         for publisher in self.publishers.values():
@@ -145,7 +146,13 @@ class App:
         the admins, and `on_timeout` applied to those past their deadline (so an approved one may go now)."""
         approvals.send_previews(self.store, self.renderer, self.config, self.clock())
         approvals.apply_timeouts(self.store, self.renderer, self.config, self.clock())
+        self._drain_requests_seen = self.store.drain_requests()  # rows queued before this count, this drain sees
         return self.outbox.drain(self.clock, should_stop)
+
+    def drain_requested(self) -> bool:
+        """Rows due now were queued since the last drain started (by a poll, /post, a broadcast) or publishing
+        resumed: `newsbot run` drains at once (see `bot.store.meta.DRAIN_REQUESTS_KEY`). Reads only."""
+        return self.store.drain_requests() != self._drain_requests_seen
 
     def digest(self, *, force: bool = False, should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
         """The weekly digest: sent when due (or when forced, or asked for with /digest send).

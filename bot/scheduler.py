@@ -21,6 +21,7 @@ POLL_CHECK_SECONDS = 5
 DIGEST_CHECK_SECONDS = 60
 MAX_SLEEP_SECONDS = 1.0
 BUG_HELP = "newsbot goes on; if it happens again, report it with the traceback below"
+DRAIN_TAG = "drain"
 
 
 P = ParamSpec("P")
@@ -54,7 +55,8 @@ def build_schedule(app: App, stop: threading.Event) -> schedule.Scheduler:
     # One job looks for due sources (each has its own interval and error backoff in the state file), so
     # sources an admin adds from chat are polled too without rebuilding the schedule.
     jobs.every(POLL_CHECK_SECONDS).seconds.do(survive_job_errors(app.poll_due_sources))
-    jobs.every(app.config.outbox.drain_interval).seconds.do(survive_job_errors(app.drain), stop.is_set)
+    drain = survive_job_errors(app.drain)
+    jobs.every(app.config.outbox.drain_interval).seconds.do(drain, stop.is_set).tag(DRAIN_TAG)
     jobs.every(DIGEST_CHECK_SECONDS).seconds.do(survive_job_errors(app.digest), should_stop=stop.is_set)
     return jobs
 
@@ -73,18 +75,34 @@ def install_stop_signals(stop: threading.Event) -> None:
 
 
 def run_forever(app: App, stop: threading.Event) -> None:
-    """Run one cycle at once, then every job at its interval until `stop` is set.
+    """Run one cycle at once, then every job at its interval until `stop` is set; drain at once when asked.
 
     A stop request lets the item in flight finish: the drain and the digest check `stop` between items.
     """
     log.info("%s", kv(event="started", sources=len(app.config.sources), state=app.config.state.path))
     survive_job_errors(_first_cycle)(app, stop)
     jobs = build_schedule(app, stop)
+    [drain] = jobs.get_jobs(DRAIN_TAG)
+    drain_when_asked = survive_job_errors(_drain_when_asked)
     while not stop.is_set():
         jobs.run_pending()
+        drain_when_asked(app, drain)
         idle = jobs.idle_seconds
         stop.wait(MAX_SLEEP_SECONDS if idle is None else min(max(idle, 0.05), MAX_SLEEP_SECONDS))
     log.info("%s", kv(event="stopped"))
+
+
+def _drain_when_asked(app: App, drain: schedule.Job) -> None:
+    """Drain now if rows due now were queued since the last drain: by a poll that just ran (so a new article goes
+    out seconds after it is found), or by a chat command in another thread (/post, a broadcast, /resume), noticed
+    within MAX_SLEEP_SECONDS. Rows waiting for a posting slot ask for nothing, and a poll that queued nothing
+    costs one read.
+
+    The drain is the scheduled job run early, with its usual per-channel budget (so polling waits no longer than
+    for a scheduled drain), and its interval starts again from here.
+    """
+    if app.drain_requested():
+        drain.run()  # type: ignore[no-untyped-call]  # schedule ships no types for Job.run
 
 
 def _first_cycle(app: App, stop: threading.Event) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -194,3 +196,42 @@ def test_run_logs_a_job_that_raises_says_what_to_do_and_runs_it_again_at_its_nex
     assert "if it happens again, report it with the traceback below" in failure
     assert "Traceback" in err and "RuntimeError: a bug in the drain" in err
     assert len(list(posts.glob("*.html"))) == 1, "the next drain published the article"
+
+
+def test_run_sends_a_new_article_right_after_the_poll_and_a_post_at_once_while_slots_wait(
+    tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    # An hour between scheduled drains: whatever arrives while the process runs went out on a poll or a command.
+    slot = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([news_item(1)]), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        "[outbox]\ndrain_interval = 3600\n"
+        '[[sources]]\nname = "f"\nurl = "feed.xml"\ninterval = 1\nbackfill = 1\n'
+        f'[[routes]]\nname = "evening"\nhashtags = ["Later"]\nchannels = ["telegram"]\nat = ["{slot}"]\n'
+        'timezone = "UTC"\n'
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n'
+        f'[telegram]\nbase_url = "{fake_telegram.base_url}"\nchannel = "@newsroom"\nadmins = [1000]\n',
+        encoding="utf-8",
+    )
+    process = start_newsbot(tmp_path, "-m", "bot", "run", env={"NEWSBOT_TELEGRAM_TOKEN": fake_telegram.token})
+    try:
+        fake_telegram.wait_for_messages("@newsroom", 1, timeout=30)  # the first cycle's backfill
+        # Queued in this order: the slotted story first, so it would go out first if it did not wait.
+        feed.write_text(rss([news_item(3, tag="Later"), news_item(2), news_item(1)]), encoding="utf-8")
+        posted = fake_telegram.wait_for_messages("@newsroom", 2, timeout=30)
+        assert "Story number 2" in posted[1].text
+        assert process.poll() is None
+        fake_telegram.send_text("/queue", user_id=1000)
+        [listing] = fake_telegram.wait_for_messages(1000, 1, timeout=30)
+        match = re.search(r"<code>([^<]+)</code> telegram ×1 [^—]+ — Story number 3", listing.text)
+        assert match, listing.text  # it waits for its slot
+        fake_telegram.send_text(f"/post {match.group(1)}", user_id=1000)
+        posted = fake_telegram.wait_for_messages("@newsroom", 3, timeout=30)
+        assert "Story number 3" in posted[2].text
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err

@@ -4,8 +4,8 @@ Who is an admin is decided in one place, `admin_only`: the sender's numeric user
 `[telegram] admins`, in a private chat, and the message must not be forwarded (a forwarded command was issued by
 someone else). Usernames are never trusted: they can change hands.
 
-Like every command these only read and write the store; whatever they publish is queued in the outbox and
-goes out on the main loop's next drain.
+Like every command these only read and write the store; whatever they publish is queued in the outbox, and the
+store asks the main loop to drain at once (`bot.store.meta.DRAIN_REQUESTS_KEY`): it goes out within seconds.
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ def pause(ctx: CommandContext, request: Request) -> Reply:
 def resume(ctx: CommandContext, request: Request) -> Reply:
     argument(request.args)
     ctx.store.set_paused(False)
-    return reply("Publishing resumed: what is due goes out on the next drain.")
+    return reply("Publishing resumed: what is due goes out now.")
 
 
 def post(ctx: CommandContext, request: Request) -> Reply:
@@ -281,7 +281,7 @@ def post(ctx: CommandContext, request: Request) -> Reply:
         why = echo(decide(article, ctx.config.routes).reason, 600)
         return reply(f"{note}Nothing queued for {label}: it was already sent wherever it goes. {why}")
     paused = " Publishing is paused: it waits for /resume." if ctx.store.is_paused() else ""
-    return reply(f"{note}{label} queued for {_describe_queued(queued)}; it goes out on the next drain.{paused}")
+    return reply(f"{note}{label} queued for {_describe_queued(queued)}; it goes out within seconds.{paused}")
 
 
 def skip(ctx: CommandContext, request: Request) -> Reply:
@@ -425,7 +425,7 @@ def broadcast_button(ctx: CommandContext, request: Request) -> Reply:
     with ctx.store.transaction():
         ctx.store.set_meta(key, json.dumps({**state, "state": "queued"}, ensure_ascii=False))
         count = _queue_broadcast(ctx, f"bc-{match.group(2)}", str(state["text"]))
-    return reply(f"Broadcast queued for {count} subscriber(s); it goes out on the next drain.")
+    return reply(f"Broadcast queued for {count} subscriber(s); it goes out now.")
 
 
 def _queue_broadcast(ctx: CommandContext, key: str, text: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.store.meta import DRAIN_REQUESTS_KEY, REQUEST_DRAIN_SQL
 from bot.store.part import StorePart
 from bot.store.states import HELD, PENDING, SKIPPED
 from bot.store.times import from_db_time, to_db_time
@@ -147,6 +148,8 @@ class ApprovalsPart(StorePart):
                 " WHERE state = ? AND (article_key, route) = (SELECT article_key, route FROM approvals WHERE id = ?)",
                 (state, due, reason, stamp, HELD, approval_id),
             )
+            if decision == APPROVED and not_before <= now:
+                self._db.execute(REQUEST_DRAIN_SQL, (DRAIN_REQUESTS_KEY,))  # out within seconds (bot.store.meta)
             self._log_event(approval_id, decision, admin, now, "")
             return True
 

@@ -1,4 +1,5 @@
-"""Named values: whether publishing is paused, a requested digest, a channel's rate-limit and credential state."""
+"""Named values: whether publishing is paused, a requested digest, the drain requests, a channel's rate-limit and
+credential state."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ from bot.store.part import StorePart
 
 PAUSED_KEY = "publishing.paused"  # "1" while an admin has paused publishing
 DIGEST_REQUEST_KEY = "digest.requested"  # set by an admin's /digest send; the digest job sends and clears it
+# How many times rows that are due now were queued (a poll, /post, a broadcast) or publishing resumed. `newsbot run`
+# drains at once when it grew since its last drain, whichever thread or process queued them. Only writers touch it,
+# in the transaction that queues the rows, so a drain that read the count sees those rows.
+DRAIN_REQUESTS_KEY = "outbox.drain_requests"
+REQUEST_DRAIN_SQL = (
+    "INSERT INTO meta (key, value) VALUES (?, '1')"
+    " ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1"
+)
 
 
 def blocked_until_key(channel: str) -> str:
@@ -34,4 +43,11 @@ class MetaPart(StorePart):
         return self.get_meta(PAUSED_KEY) == "1"
 
     def set_paused(self, paused: bool) -> None:
-        self.set_meta(PAUSED_KEY, "1" if paused else "0")
+        with self.transaction():
+            self.set_meta(PAUSED_KEY, "1" if paused else "0")
+            if not paused:  # what waited goes out now, not at the next drain interval
+                self._db.execute(REQUEST_DRAIN_SQL, (DRAIN_REQUESTS_KEY,))
+
+    def drain_requests(self) -> int:
+        """How many drains were asked for so far (see DRAIN_REQUESTS_KEY): a read, cheap enough every second."""
+        return int(self.get_meta(DRAIN_REQUESTS_KEY) or 0)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.hashtags import normalize as normalize_tag
+from bot.store.meta import DRAIN_REQUESTS_KEY, REQUEST_DRAIN_SQL
 from bot.store.part import StorePart
 from bot.store.states import FAILED, HELD, PENDING, SENT, SKIPPED, UNKNOWN
 from bot.store.subscribers import MUTE, WATCH
@@ -92,9 +93,10 @@ class OutboxPart(StorePart):
         """Add outbox rows (`held`: waiting for an admin's approval); an (article, channel, recipient) already
         present is left as it is.
 
-        Returns how many rows were new.
+        Returns how many rows were new. Rows due now ask for a drain (`DRAIN_REQUESTS_KEY`).
         """
         stamp = to_db_time(now)
+        items = list(items)
         with self.transaction():
             before = self._db.total_changes
             self._db.executemany(
@@ -116,7 +118,10 @@ class OutboxPart(StorePart):
                     for i in items
                 ),
             )
-            return self._db.total_changes - before
+            added = self._db.total_changes - before
+            if added and any(i.not_before <= now for i in items):
+                self._request_drain()
+            return added
 
     def due_article_keys(self, channel: str, now: datetime, limit: int, *, newest_first: bool = False) -> list[str]:
         """Articles with pending rows on `channel` that may go out now: first queued first, or newest first."""
@@ -241,7 +246,10 @@ class OutboxPart(StorePart):
                 " ON CONFLICT (article_key, channel, recipient) DO NOTHING",
                 (*values, stamp, stamp, channel, *parameters),
             )
-            return self._db.total_changes - before
+            added = self._db.total_changes - before
+            if added and not_before <= now:
+                self._request_drain()
+            return added
 
     def skip_pending(self, article_key: str, reason: str, now: datetime) -> int:
         """Mark every pending row of an article skipped (an admin's /skip). Returns how many."""
@@ -260,7 +268,13 @@ class OutboxPart(StorePart):
                 "UPDATE outbox SET state = ?, not_before = ?, updated_at = ? WHERE article_key = ? AND state IN (?, ?)",
                 (PENDING, to_db_time(now), to_db_time(now), article_key, PENDING, UNKNOWN),
             )
+            if cursor.rowcount:
+                self._request_drain()
             return cursor.rowcount
+
+    def _request_drain(self) -> None:
+        """In the caller's transaction, so the request lands with its rows (see `bot.store.meta`)."""
+        self._db.execute(REQUEST_DRAIN_SQL, (DRAIN_REQUESTS_KEY,))
 
     def pending_articles(self, limit: int = 20) -> list[tuple[str, str, int, datetime]]:
         """(article key, channel, pending rows, earliest time due) of the queue, soonest first."""
