@@ -117,14 +117,17 @@ def source_works(store: AlertStore, config: Config, name: str, now: datetime) ->
 
 
 def channel_refused(store: AlertStore, config: Config, channel: str, reason: str, now: datetime) -> None:
-    """A channel's server refused its credentials: the channel stopped until they are fixed."""
+    """A channel's server refused to take its posts (credentials refused, or no right to post where it is told
+    to, such as a channel the bot is not an admin of or a forum topic that does not exist): the channel stopped
+    until that is fixed. `reason` says which, and how to fix it."""
     names = config.secret_env_names().get(channel, ())
     variables = ", ".join(f"<code>{escape(name)}</code>" for name in names) or "its credentials"
     text = (
-        f"⛔ <b>{escape(channel)} stopped: its credentials were refused</b>\n"
+        f"⛔ <b>{escape(channel)} stopped: its posts were refused</b>\n"
         f"Since {when(now)}: {escape(redact_urls_in(reason)[:ERROR_CHARS])}\n"
-        f"What to do: fix {variables} in newsbot's environment, then restart newsbot. Nothing is lost: the queue"
-        " waits and goes out after the restart."
+        f"What to do: fix what that says (the credentials in {variables} in newsbot's environment, or where and"
+        " with which rights the account posts), then restart newsbot. Nothing is lost: the queue waits and goes"
+        " out after the restart."
     )
     _open(store, config, channel_key(channel), f"{channel}: credentials refused", text, now)
 

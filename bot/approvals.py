@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Final, Protocol
 
-from bot import telegram_html
+from bot import keywords, telegram_html
 from bot.channels import REGISTRY
 from bot.config import Config, RouteConfig
 from bot.errors import RenderError
@@ -75,7 +75,16 @@ class ApprovalStore(Protocol):
     def previews_sent(self, approval_id: int, notices: dict[int, int]) -> None: ...
     def preview_notices(self, approval_id: int) -> dict[int, int]: ...
     def edit_approval(self, approval_id: int, summary: str, admin: str, now: datetime) -> bool: ...
-    def decide(self, approval_id: int, decision: str, admin: str, now: datetime, not_before: datetime) -> bool: ...
+    def decide(
+        self,
+        approval_id: int,
+        decision: str,
+        admin: str,
+        now: datetime,
+        not_before: datetime,
+        muted: Sequence[str] = (),
+    ) -> bool: ...
+    def words_in_use(self, channel: str) -> list[str]: ...
 
 
 def parse_button(data: str) -> tuple[int, str] | None:
@@ -184,15 +193,23 @@ def decide(
         raise ValueError(f"no approval {approval_id}")
     route = route_of(config, approval.route)
     not_before = next_slot(route, now) if route else now
+    article = store.get_article(approval.article_key)
     with store.transaction():
-        if not store.decide(approval_id, decision, admin, now, not_before):
+        if not store.decide(approval_id, decision, admin, now, not_before, _muted_words_in(store, article, route)):
             return store.get_approval(approval_id)
-        article = store.get_article(approval.article_key)
         settled = replace(approval, decision=decision, decided_by=admin, decided_at=now)
         text = decided_text(article, settled)
         for chat, notice in store.preview_notices(approval_id).items():
             store.add_notice(chat, text, now, replaces=notice)
     return None
+
+
+def _muted_words_in(store: ApprovalStore, article: Article | None, route: RouteConfig | None) -> list[str]:
+    """The subscribers' words that occur in the article (to skip those who muted one while it waited)."""
+    if article is None or route is None:
+        return []
+    words = sorted({word for channel in route.channels for word in store.words_in_use(channel)})
+    return keywords.found_in(keywords.searchable(article.title, article.text), words) if words else []
 
 
 def decision_for(action: str) -> str:

@@ -383,7 +383,7 @@ class _Parser:
                     exclude_keywords=exclude_keywords,
                     pattern=pattern,
                     telegram_channels=self.route_telegram_channels(item, key, name, channels, telegram),
-                    **self.route_approval(item, key),
+                    **self.route_approval(item, key, telegram),
                 )
             )
         self.unique_names([r.name for r in out], "routes")
@@ -414,9 +414,14 @@ class _Parser:
             ) from None
         return pattern
 
-    def route_approval(self, item: Mapping[str, Any], key: str) -> dict[str, Any]:
+    def route_approval(self, item: Mapping[str, Any], key: str, telegram: TelegramConfig) -> dict[str, Any]:
         """`approval`, `approval_timeout` and `on_timeout` of a route, checked together."""
         approval = self.get(item, f"{key}.approval", bool, False)
+        if approval and not telegram.admins:
+            raise self.fail(
+                f"{key}.approval",
+                "needs admins to decide: list their Telegram user ids in [telegram] admins (each gets the previews)",
+            )
         timeout: timedelta | None = None
         if "approval_timeout" in item:
             try:

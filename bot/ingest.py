@@ -23,7 +23,7 @@ from bot.route import decide, outbox_items
 from bot.sources import Reach, SourceRead, download_source, parse_fetched
 from bot.sources.connect import Connections
 from bot.sources.fetch import Fetched
-from bot.store import AddedSource, OutboxItem, SourceState
+from bot.store import SKIPPED_DECISION, AddedSource, Approval, OutboxItem, SourceState
 from bot.urls import redact_url
 
 log = logging.getLogger("newsbot.ingest")
@@ -96,6 +96,7 @@ class IngestStore(alerts.AlertStore, Protocol):
     def add_articles(self, articles: Sequence[Article]) -> None: ...
     def add_aliases(self, article_key: str, aliases: Iterable[str]) -> None: ...
     def enqueue(self, items: Iterable[OutboxItem], now: datetime, *, held: bool = False) -> int: ...
+    def approvals_for_article(self, article_key: str) -> list[Approval]: ...
     def add_approval(self, article_key: str, route: str, now: datetime, deadline: datetime | None) -> int | None: ...
     def enqueue_for_subscribers(
         self,
@@ -289,11 +290,15 @@ class Ingest:
         for item, (_channel, route) in zip(outbox_items(article, decision, now), decision.targets, strict=True):
             by_route.setdefault(route.name, []).append((item, route))
         queued = 0
+        decided = {a.route: a.decision for a in self.store.approvals_for_article(article.key) if a.decision}
         with self.store.transaction():  # held rows and their approval land together
             for name, targets in by_route.items():
                 route = targets[0][1]
-                added = self._enqueue(article, targets, now, route.approval)
-                if added and route.approval:
+                if route.approval and decided.get(name) == SKIPPED_DECISION:
+                    continue  # an admin turned it down (/post again routes it the same way)
+                held = route.approval and name not in decided  # approved once: new rows (a new subscriber) go
+                added = self._enqueue(article, targets, now, held)
+                if added and held:
                     deadline = now + route.approval_timeout if route.approval_timeout else None
                     self.store.add_approval(article.key, name, now, deadline)
                     log.info("%s", kv(event="held_for_approval", route=name, **fields))

@@ -4,6 +4,7 @@ forged, stale and non-admin presses change nothing; a restart loses nothing and 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from bot.config import parse_config
 from bot.ingest import Ingest
 from bot.models import Article
 from bot.render import build_renderer
-from bot.store import HELD, PENDING, SKIPPED, SqliteStore
+from bot.store import HELD, PENDING, SKIPPED, SqliteStore, open_store
 from bot.telegram_html import visible_text
 from tests.conftest import FakeClock
 from tests.test_commands_subscriber import ADMIN, NOW, USER, BotChat, add_article, running_bot
@@ -225,6 +226,8 @@ def test_route_approval_keys_are_checked(tmp_path: Path) -> None:
         app_config(tmp_path, approval_timeout="2d", on_timeout="later")
     with pytest.raises(ConfigError, match=r"routes\[0\]\.approval_timeout: only applies with approval = true"):
         app_config(tmp_path, approval=False, approval_timeout="30m")
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.approval: needs admins to decide: list their Telegram"):
+        parse_config({"routes": [ROUTE]})
 
 
 def test_subscribers_and_watchers_get_a_held_article_only_once_it_is_approved(tmp_path: Path) -> None:
@@ -246,3 +249,69 @@ def test_subscribers_and_watchers_get_a_held_article_only_once_it_is_approved(tm
         chat.fake.press_button(f"ap:{approval.id}:a", user_id=ADMIN)
         answers(chat, 1)
         assert {row.state for row in chat.store.rows_for_article("a1")} == {PENDING}
+
+
+def test_the_digest_takes_a_held_article_only_once_approved_and_never_a_skipped_one(tmp_path: Path) -> None:
+    config = app_config(tmp_path, channels=["telegram", "email"])
+    store = open_store(config.state.path)
+    renderer = build_renderer(config)
+    for key in ("a1", "a2"):
+        Ingest(store, config).route(add_article(store, key, f"Story {key}"), NOW)
+    week = (NOW - timedelta(days=1), NOW + timedelta(days=1))
+    assert store.email_articles(*week) == []  # both held
+
+    first, second = store.waiting_approvals()
+    approvals.decide(store, renderer, config, second.id, "skipped", str(ADMIN), NOW)
+    assert store.email_articles(*week) == []  # skipped: never in a digest
+
+    # Approved after a digest had gone out: in the next digest, which covers the time of the approval.
+    later = NOW + timedelta(days=3)
+    approvals.decide(store, renderer, config, first.id, "approved", str(ADMIN), later)
+    assert [a.key for a in store.email_articles(NOW + timedelta(days=1), later + timedelta(hours=1))] == ["a1"]
+    assert store.email_articles(*week) == []  # not counted again in the window it was first seen in
+    store.close()
+
+
+def test_a_subscriber_who_stops_or_mutes_while_an_article_waits_gets_nothing_once_it_is_approved(
+    tmp_path: Path,
+) -> None:
+    config = app_config(tmp_path)
+    store = open_store(config.state.path)
+    for chat in ("71", "72", "73"):
+        store.subscribe("telegram", chat, NOW)
+    Ingest(store, config).route(add_article(store, "a1", "Flood warning for the valley"), NOW)
+    assert {r.recipient for r in store.rows_for_article("a1") if r.state == HELD} >= {"71", "72", "73"}
+
+    store.deactivate_subscriber("telegram", "71", "stopped", NOW)  # /stop while it waits
+    store.add_subscriber_words("telegram", "72", "mute", ["flood"])  # /mute flood while it waits
+    [approval] = store.waiting_approvals()
+    approvals.decide(store, build_renderer(config), config, approval.id, "approved", str(ADMIN), NOW)
+
+    rows = {r.recipient: r for r in store.rows_for_article("a1")}
+    assert rows["73"].state == PENDING and rows["channel"].state == PENDING
+    assert (rows["71"].state, rows["72"].state) == (SKIPPED, SKIPPED)
+    assert "muted" in rows["72"].last_error and "stopped" in rows["71"].last_error
+    store.close()
+
+
+def test_post_and_skip_decide_an_article_that_waits_and_post_reaches_a_later_subscriber(tmp_path: Path) -> None:
+    with held_bot(tmp_path) as chat:
+        route_and_preview(chat, add_article(chat.store, "a1", "To skip"))
+        chat.fake.wait_for_messages(ADMIN, 1)
+        assert "Skipped 2 pending message(s)" in chat.ask("/skip a1", user_id=ADMIN)
+        assert states(chat.store, "a1") == {SKIPPED} and chat.store.waiting_approvals() == []
+        chat.fake.wait_until(lambda: any("Skipped by admin" in m.text for m in chat.fake.messages(OTHER_ADMIN)))
+
+        Ingest(chat.store, chat.config).route(add_article(chat.store, "a2", "To post"), NOW)
+        assert "1 article(s) wait for approval: /pending" in chat.ask("/queue", user_id=ADMIN)
+        said = chat.ask("/post a2", user_id=ADMIN)
+        assert "approved: it waited for approval" in said and "goes out within seconds" in said
+        assert states(chat.store, "a2") == {PENDING}
+        [approval] = chat.store.approvals_for_article("a2")
+        assert (approval.decision, approval.decided_by) == ("approved", str(ADMIN))
+
+        for row in chat.store.rows_for_article("a2"):
+            chat.store.mark_sent(row.id, "m1", NOW)  # as the drain does
+        chat.store.subscribe("telegram", "99", NOW)  # joins after the approval: /post sends to them too, not held
+        chat.ask("/post a2", user_id=ADMIN)
+        assert {r.recipient: r.state for r in chat.store.rows_for_article("a2")}["99"] == PENDING

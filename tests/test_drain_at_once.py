@@ -7,7 +7,6 @@ The run loop itself is shown as a process in tests/test_run_process.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +25,7 @@ def a_feed_to_telegram(
         return make_config(
             sources=[{"name": "feed", "url": str(path), "backfill": 0}],
             routes=[{"name": "all", "hashtags": ["*"], "channels": ["telegram"], **route}],
+            telegram={"admins": [1000]},
         )
 
     return build
@@ -98,7 +98,6 @@ def test_a_held_article_asks_for_a_drain_that_queues_its_previews_and_an_approva
     from bot.store.approvals import APPROVED
 
     config = a_feed_to_telegram(make_config, feed_file, approval=True)([news_item(1)])
-    config = replace(config, telegram=replace(config.telegram, admins=(1000,)))
     with App(config, clock=clock) as app:
         app.poll_due_sources(poll_all=True)
         feed_file([news_item(2), news_item(1)])

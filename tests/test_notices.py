@@ -66,3 +66,24 @@ def test_once_delivers_what_waits_gives_up_on_a_blocked_admin_and_keeps_the_rest
         store.close()
     finally:
         fake.stop()
+
+
+def test_an_edit_telegram_calls_unchanged_still_lets_a_later_edit_reach_the_same_message(tmp_path: Path) -> None:
+    fake = FakeTelegram()
+    fake.start()
+    try:
+        config = parse_config({"state": {"path": str(tmp_path / "s.sqlite")}, "telegram": {"base_url": fake.base_url}})
+        store = open_store(config.state.path)
+        clock = FakeClock(NOW)
+        preview = store.add_notice(1, "Preview", NOW, buttons=[("Approve", "ap:1:a")])
+        assert deliver_now(config.telegram, fake.token, store, clock) == 1
+        same = store.add_notice(1, "Preview", NOW, buttons=[("Approve", "ap:1:a")], replaces=preview)
+        assert deliver_now(config.telegram, fake.token, store, clock) == 0  # "message is not modified": done
+        store.add_notice(1, "Approved by admin 1", NOW, replaces=same)
+        assert deliver_now(config.telegram, fake.token, store, clock) == 1
+        [message] = fake.messages(1)[-1:]
+        assert (message.text, message.edited, message.reply_markup) == ("Approved by admin 1", True, None)
+        assert len([m for m in fake.messages(1) if not m.edited]) == 1
+        store.close()
+    finally:
+        fake.stop()

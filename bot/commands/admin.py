@@ -22,7 +22,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from bot import alerts as health
-from bot import telegram_html
+from bot import approvals, telegram_html
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY
 from bot.commands.context import (
@@ -51,8 +51,11 @@ from bot.render import Digest
 from bot.route import decide, describe_word_rules, is_own_target
 from bot.sources import Reach, read_source
 from bot.store import (
+    APPROVED,
     DIGEST_REQUEST_KEY,
+    HELD,
     PENDING,
+    SKIPPED_DECISION,
     STATES,
     UNKNOWN,
     AddedSource,
@@ -147,8 +150,14 @@ def queue(ctx: CommandContext, request: Request) -> Reply:
     argument(request.args)
     pending = ctx.store.pending_articles(QUEUE_SHOWN)
     unknown = ctx.store.rows_in_state(UNKNOWN, QUEUE_SHOWN)
+    held = len(ctx.store.waiting_approvals(QUEUE_SHOWN + 1))
+    waiting = (
+        f"\n\n{held if held <= QUEUE_SHOWN else f'More than {QUEUE_SHOWN}'} article(s) wait for approval: /pending"
+        if held
+        else ""
+    )
     if not pending and not unknown:
-        return reply("The queue is empty.")
+        return reply("The queue is empty." + waiting)
     now = ctx.clock()
     lines = []
     if unknown:
@@ -163,7 +172,7 @@ def queue(ctx: CommandContext, request: Request) -> Reply:
     for key, channel, count, due in pending:
         when = "now" if due <= now else _time(due)
         lines.append(f"<code>{echo(key, 40)}</code> {channel} ×{count} {when} — {_title(ctx, key)}")
-    return reply("\n".join(lines))
+    return reply("\n".join(lines) + waiting)
 
 
 def sources(ctx: CommandContext, request: Request) -> Reply:
@@ -270,6 +279,7 @@ def post(ctx: CommandContext, request: Request) -> Reply:
         article, note = _find_article(ctx, parse_article_ref(text)), ""
     now = ctx.clock()
     with ctx.store.transaction():
+        approved = _decide_waiting(ctx, article.key, APPROVED, request.user_id)  # /post is the admin's approval
         if not ctx.store.release_now(article.key, now):
             # Routed exactly as a newly found article is (channels, subscribers, templates), then made due now.
             # Rows already sent are not added again.
@@ -281,7 +291,8 @@ def post(ctx: CommandContext, request: Request) -> Reply:
         why = echo(decide(article, ctx.config.routes).reason, 600)
         return reply(f"{note}Nothing queued for {label}: it was already sent wherever it goes. {why}")
     paused = " Publishing is paused: it waits for /resume." if ctx.store.is_paused() else ""
-    return reply(f"{note}{label} queued for {_describe_queued(queued)}; it goes out within seconds.{paused}")
+    was_held = " (approved: it waited for approval)" if approved else ""
+    return reply(f"{note}{label}{was_held} queued for {_describe_queued(queued)}; it goes out within seconds.{paused}")
 
 
 def skip(ctx: CommandContext, request: Request) -> Reply:
@@ -289,11 +300,22 @@ def skip(ctx: CommandContext, request: Request) -> Reply:
     if not ref:
         return reply("Which article? <code>/skip KEY</code>; /queue lists keys.")
     article = _find_article(ctx, parse_article_ref(ref))
-    skipped = ctx.store.skip_pending(article.key, f"skipped by admin {request.user_id}", ctx.clock())
+    with ctx.store.transaction():
+        held = sum(row.state == HELD for row in ctx.store.rows_for_article(article.key))
+        _decide_waiting(ctx, article.key, SKIPPED_DECISION, request.user_id)
+        skipped = held + ctx.store.skip_pending(article.key, f"skipped by admin {request.user_id}", ctx.clock())
     label = f"<code>{echo(article.key)}</code> ({_article_label(article)})"
     if not skipped:
         return reply(f"Nothing was pending for {label}.")
     return reply(f"Skipped {skipped} pending message(s) of {label}.")
+
+
+def _decide_waiting(ctx: CommandContext, article_key: str, decision: str, admin: int) -> int:
+    """Settle the article's approvals that still wait (an admin's /post or /skip decides for them too)."""
+    waiting = [a for a in ctx.store.approvals_for_article(article_key) if not a.decision]
+    for approval in waiting:
+        approvals.decide(ctx.store, ctx.renderer, ctx.config, approval.id, decision, str(admin), ctx.clock())
+    return len(waiting)
 
 
 def add_source(ctx: CommandContext, request: Request) -> Reply:

@@ -50,8 +50,8 @@ async def deliver_notices(bot: Bot, store: NoticeStore, clock: Clock) -> int:
         except RetryAfter:
             break  # a long wait: the rest goes in a later pass
         except (Forbidden, BadRequest) as error:
-            if _UNCHANGED in str(error).lower():
-                store.notice_sent(notice.id, None, clock())
+            if _UNCHANGED in str(error).lower():  # the message stays what it was: a later edit edits it
+                store.notice_sent(notice.id, notice.replaced_message_id, clock())
                 continue
             log.warning(
                 "%s",

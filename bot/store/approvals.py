@@ -8,12 +8,14 @@ two admins pressing at once (separate connections, separate threads) exactly one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.store.meta import DRAIN_REQUESTS_KEY, REQUEST_DRAIN_SQL
 from bot.store.part import StorePart
 from bot.store.states import HELD, PENDING, SKIPPED
+from bot.store.subscribers import MUTE
 from bot.store.times import from_db_time, to_db_time
 
 APPROVED, SKIPPED_DECISION = "approved", "skipped"
@@ -72,6 +74,13 @@ class ApprovalsPart(StorePart):
         row = self._db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)).fetchone()
         return None if row is None else _approval(row)
 
+    def approvals_for_article(self, article_key: str) -> list[Approval]:
+        """Every approval of the article (one per route with approval that took it), decided or not."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM approvals WHERE article_key = ? ORDER BY id", (article_key,)
+        ).fetchall()
+        return [_approval(r) for r in rows]
+
     def waiting_approvals(self, limit: int = 50) -> list[Approval]:
         """Undecided approvals, oldest first."""
         rows = self._db.execute(
@@ -126,11 +135,20 @@ class ApprovalsPart(StorePart):
             self._log_event(approval_id, "edited", admin, now, summary)
             return True
 
-    def decide(self, approval_id: int, decision: str, admin: str, now: datetime, not_before: datetime) -> bool:
+    def decide(
+        self,
+        approval_id: int,
+        decision: str,
+        admin: str,
+        now: datetime,
+        not_before: datetime,
+        muted: Sequence[str] = (),
+    ) -> bool:
         """Settle the approval unless another decision came first (then False, and nothing changes).
 
-        Approved: its held rows become pending from `not_before` (the route's next slot). Skipped: they are
-        skipped with a reason naming who decided.
+        Approved: its held rows become pending from `not_before` (the route's next slot), except those of
+        subscribers who meanwhile muted one of `muted` (the folded words found in the article), which are skipped.
+        Skipped: they are skipped with a reason naming who decided.
         """
         stamp = to_db_time(now)
         with self.transaction():
@@ -140,6 +158,15 @@ class ApprovalsPart(StorePart):
             )
             if cursor.rowcount != 1:
                 return False
+            if decision == APPROVED and muted:
+                marks = ", ".join("?" for _ in muted)
+                self._db.execute(
+                    "UPDATE outbox SET state = ?, last_error = ?, updated_at = ? WHERE state = ?"
+                    " AND (article_key, route) = (SELECT article_key, route FROM approvals WHERE id = ?)"
+                    " AND EXISTS (SELECT 1 FROM subscriber_words w WHERE w.channel = outbox.channel"
+                    f" AND w.recipient = outbox.recipient AND w.kind = ? AND w.word_key IN ({marks}))",
+                    (SKIPPED, "muted while it waited for approval", stamp, HELD, approval_id, MUTE, *muted),
+                )
             who = "on timeout" if admin == TIMEOUT_ADMIN else f"by admin {admin}"
             reason = f"{decision} {who} at {now:%Y-%m-%d %H:%M} UTC"
             state, due = (PENDING, to_db_time(not_before)) if decision == APPROVED else (SKIPPED, None)

@@ -115,11 +115,6 @@ class ArticlesPart(StorePart):
                 [(alias, article_key) for alias in aliases],
             )
 
-    def set_article_summary(self, key: str, summary: str) -> None:
-        """An admin's summary of the article (an approval's Edit), used instead of the summarizer's."""
-        with self.transaction():
-            self._db.execute("UPDATE articles SET summary = ? WHERE key = ?", (summary, key))
-
     def get_article(self, key: str) -> Article | None:
         row = self._db.execute(
             f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.key = ?",

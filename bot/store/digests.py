@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.models import Article
+from bot.store.approvals import APPROVED
 from bot.store.articles import ARTICLE_COLUMNS, article_from_row
 from bot.store.part import StorePart
-from bot.store.states import PENDING, SENT, SKIPPED
+from bot.store.states import HELD, PENDING, SENT, SKIPPED
 from bot.store.times import db_time, to_db_time
 
 
@@ -96,11 +97,20 @@ class DigestsPart(StorePart):
             )
 
     def email_articles(self, since: datetime, until: datetime, limit: int = 200) -> list[Article]:
-        """Articles routed to the email channel and first seen in (since, until], oldest first."""
+        """Articles routed to the email channel and first seen in (since, until], oldest first; one that waited for
+        an admin counts from its approval instead. None held for approval, none skipped."""
+        window = (to_db_time(since), to_db_time(until))
+        approved = (  # approvals of the routes that send the article to email
+            "SELECT p.article_key FROM approvals p WHERE p.decision = ? AND EXISTS (SELECT 1 FROM outbox e"
+            " WHERE e.article_key = p.article_key AND e.route = p.route AND e.channel = 'email')"
+        )
         rows = self._db.execute(
-            f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.first_seen > ? AND a.first_seen <= ? AND EXISTS"
-            " (SELECT 1 FROM outbox o WHERE o.article_key = a.key AND o.channel = 'email')"
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE"
+            f" ((a.first_seen > ? AND a.first_seen <= ? AND a.key NOT IN ({approved} AND p.decided_at > ?))"
+            f"  OR a.key IN ({approved} AND p.decided_at > ? AND p.decided_at <= ?))"
+            " AND EXISTS (SELECT 1 FROM outbox o WHERE o.article_key = a.key AND o.channel = 'email'"
+            "  AND o.state NOT IN (?, ?))"
             " ORDER BY a.first_seen, a.key LIMIT ?",
-            (to_db_time(since), to_db_time(until), limit),
+            (*window, APPROVED, window[0], APPROVED, *window, HELD, SKIPPED, limit),
         ).fetchall()
         return [article_from_row(row) for row in rows]

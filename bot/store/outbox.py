@@ -231,7 +231,7 @@ class OutboxPart(StorePart):
         watch no words (everything). `words` are the folded watch/mute words (`words_in_use`) that occur in the
         article; None when no subscriber of the channel has any, which leaves the word rules out of the query.
         Done in the database, so memory stays flat however many subscribers there are. `held`: the rows wait for
-        an admin's approval (`bot.approval`). Returns rows added.
+        an admin's approval (`bot.approvals`). Returns rows added.
         """
         wanted, parameters = _subscriber_wants(hashtags, words)
         values = (article_key, channel, route, template, HELD if held else PENDING, to_db_time(not_before))

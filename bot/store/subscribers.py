@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from bot.hashtags import normalize as normalize_tag
 from bot.keywords import fold as fold_word
 from bot.store.part import StorePart
-from bot.store.states import AWAITING_CONFIRMATION, PENDING
+from bot.store.states import AWAITING_CONFIRMATION, HELD, PENDING, SKIPPED
 from bot.store.times import db_time, from_db_time, to_db_time
 
 EMAIL = "email"
@@ -87,7 +87,10 @@ class SubscribersPart(StorePart):
             return current is None or not current[0]
 
     def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool:
-        """Stop sending to a subscriber (they left, blocked the bot, bounced). True if they were active."""
+        """Stop sending to a subscriber (they left, blocked the bot, bounced). True if they were active.
+
+        What still waits for them (queued, or held for an admin's approval) is skipped, so an approval given later
+        sends them nothing."""
         address = _stored(channel, address)
         with self.transaction():
             cursor = self._db.execute(
@@ -95,6 +98,12 @@ class SubscribersPart(StorePart):
                 " WHERE channel = ? AND address = ? AND active = 1",
                 (reason, to_db_time(now), channel, address),
             )
+            if cursor.rowcount:
+                self._db.execute(
+                    "UPDATE outbox SET state = ?, last_error = ?, updated_at = ?"
+                    " WHERE channel = ? AND recipient = ? AND state IN (?, ?)",
+                    (SKIPPED, f"subscriber stopped: {reason}", to_db_time(now), channel, address, PENDING, HELD),
+                )
             return cursor.rowcount > 0
 
     def subscriber(self, channel: str, address: str) -> Subscriber | None:
@@ -229,10 +238,10 @@ class SubscribersPart(StorePart):
                     (new, to_db_time(now), channel, old),
                 )
             self._db.execute(
-                "UPDATE outbox SET recipient = ?, updated_at = ? WHERE channel = ? AND recipient = ? AND state = ?"
-                " AND NOT EXISTS (SELECT 1 FROM outbox o2 WHERE o2.article_key = outbox.article_key"
-                " AND o2.channel = outbox.channel AND o2.recipient = ?)",
-                (new, to_db_time(now), channel, old, PENDING, new),
+                "UPDATE outbox SET recipient = ?, updated_at = ? WHERE channel = ? AND recipient = ?"
+                " AND state IN (?, ?) AND NOT EXISTS (SELECT 1 FROM outbox o2"
+                " WHERE o2.article_key = outbox.article_key AND o2.channel = outbox.channel AND o2.recipient = ?)",
+                (new, to_db_time(now), channel, old, PENDING, HELD, new),
             )
             if taken is None:
                 self._db.execute(
