@@ -34,6 +34,7 @@ __all__ = [
     "channel_refused",
     "channel_works",
     "digest_batch",
+    "forget_gone_sources",
     "source_failed",
     "source_key",
     "source_works",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 DIGEST_KEY: Final = "digest"
+_SOURCE_PREFIX: Final = "source:"
 ERROR_CHARS: Final = 300  # of an error text shown in an alert
 
 
@@ -62,6 +64,11 @@ class AlertStore(Protocol):
     ) -> int: ...
 
 
+class IncidentList(Protocol):
+    def open_incidents(self) -> list[Incident]: ...
+    def close_incident(self, key: str, now: datetime) -> Incident | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DigestBatch:
     """What one digest batch did: mails sent, bounced, tried in all, and why it stopped ("" if it did not)."""
@@ -73,7 +80,7 @@ class DigestBatch:
 
 
 def source_key(name: str) -> str:
-    return f"source:{name}"
+    return f"{_SOURCE_PREFIX}{name}"
 
 
 def channel_key(channel: str) -> str:
@@ -106,6 +113,13 @@ def source_failed(store: AlertStore, config: Config, source: SourceConfig, state
         f"</code>, {remedy}. I poll it less often meanwhile, and say so here when it works again."
     )
     _open(store, config, source_key(source.name), f"source {source.name}: {error}", text, now)
+
+
+def forget_gone_sources(store: IncidentList, known: set[str], now: datetime) -> None:
+    """Close, without a message, the incidents of sources no longer configured or added (nothing left to fail)."""
+    for incident in store.open_incidents():
+        if incident.key.startswith(_SOURCE_PREFIX) and incident.key[len(_SOURCE_PREFIX) :] not in known:
+            store.close_incident(incident.key, now)
 
 
 def source_works(store: AlertStore, config: Config, name: str, now: datetime) -> None:

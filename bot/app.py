@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from bot import approvals
+from bot import alerts, approvals
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.email import schedule
@@ -117,6 +117,8 @@ class App:
             self.lock.release()
             raise
         self.ingest = Ingest(self.store, config, connections=connections)
+        # A source taken out of the config file since the last run cannot fail any more: its alert is over.
+        alerts.forget_gone_sources(self.store, {source.name for source in self.ingest.sources()}, clock())
         self.outbox = Outbox(self.store, self.renderer, self.publishers, config)
         self._drain_requests_seen = 0  # the store's drain requests when the last drain started
 

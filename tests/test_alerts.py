@@ -244,3 +244,17 @@ def test_alerts_config_errors_name_the_key_and_the_fix(
 def test_alerts_config_defaults(tmp_path: Path, fake: FakeTelegram) -> None:
     config = build_config(tmp_path, fake)
     assert (config.alerts.source_failures, config.alerts.bounce_rate) == (3, 0.05)
+
+
+def test_a_failing_source_taken_out_of_the_config_file_ends_its_alert_at_the_next_start(
+    tmp_path: Path, fake: FakeTelegram
+) -> None:
+    config = build_config(tmp_path, fake, sources=[{"name": "old-feed", "url": str(tmp_path / "missing.xml")}])
+    clock = FakeClock(NOW)
+    with App(config, clock=clock) as app:
+        for _ in range(3):
+            app.poll_due_sources(poll_all=True)
+        assert [i.key for i in app.store.open_incidents()] == ["source:old-feed"]
+    with App(replace(config, sources=()), clock=clock) as app:  # restarted without it
+        assert app.store.open_incidents() == []
+        assert deliver_now(config.telegram, fake.token, app.store, clock) == 2  # only the alerts, no "works again"
