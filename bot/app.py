@@ -21,8 +21,10 @@ from bot.email.jobs import build_dry_run_digest, build_email_digest
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import StateLock
+from bot.metrics import Metrics
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
+from bot.publishers.base import MeteredPublisher
 from bot.publishers.file_sink import write_atomically
 from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer, build_renderer
 from bot.sources.connect import Connections
@@ -89,9 +91,14 @@ class App:
     ) -> None:
         self.config = config
         self.clock = clock
+        # What /metrics shows (bot.server); each part counts its own events into it. Off: counts nothing.
+        self.metrics = Metrics(enabled=config.web.metrics)
         self.renderer = build_renderer(config)
         check_templates(config, self.renderer)
         self.publishers = publishers if publishers is not None else build_publishers(config)
+        for publisher in self.publishers.values():
+            if isinstance(publisher, MeteredPublisher):
+                publisher.metrics = self.metrics
         self.lock = StateLock(config.state.path)
         self.lock.acquire()
         try:
@@ -116,10 +123,12 @@ class App:
             self.store.close()
             self.lock.release()
             raise
-        self.ingest = Ingest(self.store, config, connections=connections)
+        if self.email_digest is not None:
+            self.email_digest.metrics = self.metrics
+        self.ingest = Ingest(self.store, config, connections=connections, metrics=self.metrics)
         # A source taken out of the config file since the last run cannot fail any more: its alert is over.
         alerts.forget_gone_sources(self.store, {source.name for source in self.ingest.sources()}, clock())
-        self.outbox = Outbox(self.store, self.renderer, self.publishers, config)
+        self.outbox = Outbox(self.store, self.renderer, self.publishers, config, metrics=self.metrics)
         self._drain_requests_seen = 0  # the store's drain requests when the last drain started
 
     def close(self) -> None:

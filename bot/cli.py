@@ -24,11 +24,15 @@ if TYPE_CHECKING:
     from bot.channels import SecretNeed
     from bot.clock import Clock
     from bot.commands.notices import NoticeStore
+    from bot.commands.runner import CommandRunner
     from bot.config import Config
     from bot.email.parts import EmailParts
+    from bot.metrics import Metrics
     from bot.models import Entry
     from bot.render import Renderer
+    from bot.scheduler import Heartbeat
     from bot.subscribers_csv import CsvStore
+    from bot.webhook import Webhook
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # what a shell reports for a command SIGPIPE ended
@@ -274,41 +278,76 @@ def _send_admin_notices(config: Config, store: NoticeStore, clock: Clock) -> Non
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
     from bot.app import App
-    from bot.scheduler import run_forever
+    from bot.scheduler import Heartbeat, run_forever, scheduler_interval
+    from bot.webhook import webhook_from_config
 
     config = _config(args)
+    webhook = webhook_from_config(config, os.environ)  # a missing secret stops the start, before anything runs
     stop = _stop_on_signals()
-    # Every part is built once, by App; leaving the block stops the pages and the chat commands, then App.close
-    # closes what it opened (the SMTP connection, the publishers, the store).
-    with App(config) as app, chat_commands(config, app.renderer, app.email), web_pages(config, app.email):
-        run_forever(app, stop)
+    heartbeat = Heartbeat(scheduler_interval(config))
+    # Every part is built once, by App; leaving the block stops the web server and the chat commands, then
+    # App.close closes what it opened (the SMTP connection, the publishers, the store).
+    with (
+        App(config) as app,
+        chat_commands(config, app.renderer, app.email, webhook) as runner,
+        web_server(config, app.email, metrics=app.metrics, runner=runner, webhook=webhook, heartbeat=heartbeat),
+    ):
+        run_forever(app, stop, heartbeat)
     return EXIT_OK
 
 
 @contextmanager
-def web_pages(config: Config, parts: EmailParts | None) -> Iterator[None]:
-    """Serve the subscription pages in a background thread while `run` runs, when the email digest is live
-    (`parts` is then App's: the pages mail through the same SMTP sender as the digest)."""
-    if parts is None or not config.web.public_url:
-        yield
+def web_server(
+    config: Config,
+    parts: EmailParts | None,
+    *,
+    metrics: Metrics | None = None,
+    runner: CommandRunner | None = None,
+    webhook: Webhook | None = None,
+    heartbeat: Heartbeat | None = None,
+) -> Iterator[None]:
+    """Serve, in a background thread while `run` runs, what is turned on: the subscription pages when the email
+    digest is live (`parts` is then App's: the pages mail through the same SMTP sender as the digest), /metrics
+    (`metrics`: App's counters), the Telegram webhook (into `runner`); /healthz and /readyz with any of them."""
+    pages_on = parts is not None and bool(config.web.public_url)
+    feed = runner.feed if runner is not None and webhook is not None else None
+    if not pages_on and not config.web.metrics and feed is None:
+        yield  # nothing to serve: the web stack is not even imported
         return
-    from bot.email.web import app_from_config, start_in_thread
+    import os
 
-    app = app_from_config(config, parts, send_mail=parts.send)
-    server, thread = start_in_thread(
-        app, config.web.host, config.web.port, forwarded_allow_ips=config.web.forwarded_allow_ips
+    from bot.metrics import Metrics
+    from bot.server import METRICS_TOKEN_ENV, Server, serving
+    from bot.store import open_store
+
+    pages = None
+    if parts is not None and pages_on:
+        from bot.email.web import app_from_config
+
+        pages = app_from_config(config, parts, send_mail=parts.send)
+    server = Server(
+        config,
+        open_store=lambda: open_store(config.state.path),
+        pages=pages,
+        metrics=(metrics or Metrics(enabled=True)) if config.web.metrics else None,
+        metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
+        heartbeat=heartbeat,
+        webhook=webhook,
+        feed=feed,
     )
-    try:
+    with serving(server):
         yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextmanager
-def chat_commands(config: Config, renderer: Renderer, parts: EmailParts | None) -> Iterator[None]:
-    """Answer Telegram chat commands in a background thread while `run` runs, when a bot token is set.
+def chat_commands(
+    config: Config, renderer: Renderer, parts: EmailParts | None, webhook: Webhook | None = None
+) -> Iterator[CommandRunner | None]:
+    """Answer Telegram chat commands in a background thread while `run` runs, when a bot token is set; yields
+    the runner (None when off). Updates come from getUpdates, or with `webhook` from the web server.
 
     They render with App's `renderer`; /email mails through `parts` (None: the email digest is not live)."""
     import os
@@ -316,7 +355,7 @@ def chat_commands(config: Config, renderer: Renderer, parts: EmailParts | None) 
     token = os.environ.get(config.telegram.token_env, "").strip()
     if not token:
         log.info("chat commands off: $%s is not set", config.telegram.token_env)
-        yield
+        yield None
         return
     from telegram.error import InvalidToken
 
@@ -329,7 +368,7 @@ def chat_commands(config: Config, renderer: Renderer, parts: EmailParts | None) 
         from bot.email.web import email_confirmer
 
         context.confirm_email = email_confirmer(config, parts, parts.send)
-    runner = CommandRunner(build_application(config, token, context), config, context)
+    runner = CommandRunner(build_application(config, token, context), config, context, webhook=webhook)
     try:
         try:
             runner.start()
@@ -340,7 +379,7 @@ def chat_commands(config: Config, renderer: Renderer, parts: EmailParts | None) 
             ) from None
         except Exception as exc:  # Telegram unreachable: publishing goes on, commands wait for a restart
             log.error("chat commands unavailable (%s); publishing goes on, restart newsbot to retry", exc)
-        yield
+        yield runner
     finally:
         runner.stop()
         context.close()
@@ -398,6 +437,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  sources: {len(config.sources)}, routes: {len(config.routes)}")
     in_use = [CHANNEL_REGISTRY[channel].described(config) for channel in config.channels_in_use()]
     print(f"  channels in use: {', '.join(in_use) or 'none'}")
+    _print_operations(config)
     print(f"  state: {config.state.path}; output: {config.output.dir} (dry run: {str(config.output.dry_run).lower()})")
     missing: list[str] = []
     for channel in config.channels_in_use():
@@ -410,6 +450,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"newsbot: set the missing environment variable(s): {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+def _print_operations(config: Config) -> None:
+    """How chat updates arrive and whether /metrics is on. A webhook without its secret is a ConfigError."""
+    import os
+
+    from bot.server import METRICS_TOKEN_ENV
+    from bot.webhook import WEBHOOK_SECRET_ENV, webhook_from_config
+
+    webhook = webhook_from_config(config, os.environ)
+    if webhook is not None:
+        print(f"  telegram updates: webhook at {webhook.url} (${WEBHOOK_SECRET_ENV} is set)")
+    if config.web.metrics:
+        token = (
+            "is set"
+            if os.environ.get(METRICS_TOKEN_ENV, "").strip()
+            else "is not set (anyone reaching the port may read it)"
+        )
+        print(f"  web: /metrics on; ${METRICS_TOKEN_ENV} {token}")
 
 
 def cmd_subscribers(args: argparse.Namespace) -> int:
@@ -501,15 +560,29 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    """The pages, /healthz and /readyz (the state only: no scheduler runs here), and /metrics when turned on
+    (the state's figures: the counters belong to the `newsbot run` processes)."""
     import os
 
     from bot.email.parts import email_parts
-    from bot.email.web import serve
+    from bot.email.web import app_from_config, build_server
+    from bot.metrics import Metrics
+    from bot.server import METRICS_TOKEN_ENV, Server, build_server_app
+    from bot.store import open_store
 
     config = _config(args)
     parts = email_parts(config, os.environ)
     try:
-        serve(config, parts)
+        server = Server(
+            config,
+            open_store=lambda: open_store(config.state.path),
+            pages=app_from_config(config, parts, send_mail=parts.send),
+            metrics=Metrics(enabled=True) if config.web.metrics else None,
+            metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
+        )
+        log.info("web_listening host=%s port=%s", config.web.host, config.web.port)
+        web = config.web
+        build_server(build_server_app(server), web.host, web.port, forwarded_allow_ips=web.forwarded_allow_ips).run()
     finally:
         parts.close()
     return EXIT_OK

@@ -137,6 +137,8 @@ class TelegramConfig:
     request_timeout: float = 15.0
     commands_per_minute: int = 20  # chat commands one user may send in any minute (admins are not limited)
     utm: Mapping[str, str] = field(default_factory=dict)
+    # A public https URL: Telegram sends chat updates there (bot.server) instead of newsbot asking with getUpdates.
+    webhook_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,7 @@ class WebConfig:
     subscribe_per_hour: int = 5  # sign-ups accepted per hour from one IP address, and mails per hour to one address
     # The reverse proxies (IP addresses or networks) trusted to name the client in X-Forwarded-For; empty: none.
     forwarded_allow_ips: tuple[str, ...] = ()
+    metrics: bool = False  # serve /metrics (Prometheus); NEWSBOT_METRICS_TOKEN, when set, is the bearer token it wants
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,7 +499,14 @@ class _Parser:
                 raw, "telegram.commands_per_minute", TelegramConfig().commands_per_minute
             ),
             utm=self.utm(raw, "telegram.utm"),
+            webhook_url=self.webhook_url(raw),
         )
+
+    def webhook_url(self, raw: Mapping[str, Any]) -> str:
+        value = self.url(raw, "telegram.webhook_url", "", allow_empty=True)
+        if value and not value.lower().startswith("https://"):
+            raise self.fail("telegram.webhook_url", "Telegram delivers updates only over https; write an https:// URL")
+        return value
 
     def telegram_chats(self, raw: Any) -> tuple[str, ...]:
         try:
@@ -589,6 +599,7 @@ class _Parser:
             secret_key_env=self.env_name(raw, "web.secret_key_env", defaults.secret_key_env),
             subscribe_per_hour=self.positive(raw, "web.subscribe_per_hour", defaults.subscribe_per_hour),
             forwarded_allow_ips=self.proxy_addresses(raw, "web.forwarded_allow_ips"),
+            metrics=self.get(raw, "web.metrics", bool, defaults.metrics),
         )
 
     def alerts(self, raw: Mapping[str, Any]) -> AlertsConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from bot.config import Config, RouteConfig, SourceConfig
 from bot.errors import SourceError
 from bot.identity import build_article
 from bot.logs import kv
+from bot.metrics import Metrics
 from bot.models import Article, Entry
 from bot.route import decide, outbox_items
 from bot.sources import Reach, SourceRead, download_source, parse_fetched
@@ -115,10 +117,17 @@ class IngestStore(alerts.AlertStore, Protocol):
 
 
 class Ingest:
-    def __init__(self, store: IngestStore, config: Config, connections: Connections | None = None) -> None:
+    def __init__(
+        self,
+        store: IngestStore,
+        config: Config,
+        connections: Connections | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.connections = connections
+        self.metrics = metrics or Metrics()
 
     def sources(self) -> list[SourceConfig]:
         """The config's sources, then those admins added from chat (/addsource)."""
@@ -148,23 +157,28 @@ class Ingest:
         """
         states = [self.store.source_state(source.name) for source in sources]
         pairs = list(zip(sources, states, strict=True))
+        seconds: dict[str, float] = {}  # source -> download time, for /metrics
         if len(sources) <= 1 or self.connections is not None:
-            downloads = [self._download(source, state, self.connections) for source, state in pairs]
+            downloads = [self._download(source, state, self.connections, seconds) for source, state in pairs]
         else:
             with Connections() as shared, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(sources))) as pool:
-                downloads = list(pool.map(lambda pair: self._download(pair[0], pair[1], shared), pairs))
+                downloads = list(pool.map(lambda pair: self._download(pair[0], pair[1], shared, seconds), pairs))
         results = _parse_all(sources, downloads)
-        return [
-            self._record(source, state, result, now) for (source, state), result in zip(pairs, results, strict=True)
-        ]
+        reports = []
+        for (source, state), result in zip(pairs, results, strict=True):
+            report = self._record(source, state, result, now)
+            self.metrics.poll(source.name, seconds.get(source.name, 0.0), failed=bool(report.error))
+            reports.append(report)
+        return reports
 
     def reach(self, source: SourceConfig) -> Reach:
         """A source from the config file may be on a private host; one added in chat may not (bot/sources/reach)."""
         return Reach(from_operator=source in self.config.sources, allow_private=self.config.fetch.allow_private)
 
     def _download(
-        self, source: SourceConfig, state: SourceState, connections: Connections | None
+        self, source: SourceConfig, state: SourceState, connections: Connections | None, seconds: dict[str, float]
     ) -> SourceRead | Fetched | SourceError:
+        started = time.monotonic()
         try:
             return download_source(
                 source.name,
@@ -178,6 +192,8 @@ class Ingest:
             )
         except SourceError as exc:
             return exc
+        finally:
+            seconds[source.name] = time.monotonic() - started
 
     def _record(
         self, source: SourceConfig, state: SourceState, result: SourceRead | SourceError, now: datetime

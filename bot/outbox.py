@@ -27,6 +27,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.errors import PublishError, RenderError
 from bot.logs import kv
+from bot.metrics import Metrics
 from bot.models import Article, Post, Receipt
 from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.publishers import Publisher
@@ -96,11 +97,13 @@ class Outbox:
         renderer: Renderer,
         publishers: Mapping[str, Publisher],
         config: Config,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.renderer = renderer
         self.publishers = publishers
         self.config = config
+        self.metrics = metrics or Metrics()
         self.unauthorized: dict[str, str] = {}  # channels stopped until restart
 
     def release_slots(self, now: datetime) -> None:
@@ -257,8 +260,10 @@ class Outbox:
             self.store.mark_sent(row.id, outcome.remote_id, clock())
             self._follow_migration(row, outcome, clock)
             log.info("%s", kv(event="sent", remote_id=outcome.remote_id, **fields))
+            self.metrics.send(row.channel, "sent")
             report.sent += 1
             return ""
+        self.metrics.send(row.channel, outcome_of(outcome).value)
         match outcome_of(outcome):
             case Outcome.WAIT:
                 return self._wait(row, outcome, clock, report)

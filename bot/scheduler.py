@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import ParamSpec
@@ -12,6 +13,7 @@ from typing import ParamSpec
 import schedule
 
 from bot.app import App
+from bot.config import Config
 from bot.logs import kv
 from bot.store import StoreError
 
@@ -25,6 +27,35 @@ DRAIN_TAG = "drain"
 
 
 P = ParamSpec("P")
+
+
+def scheduler_interval(config: Config) -> float:
+    """The longest a healthy loop goes without coming round: its slowest frequent job (a poll check or a drain)."""
+    return float(max(POLL_CHECK_SECONDS, config.outbox.drain_interval))
+
+
+class Heartbeat:
+    """When the scheduler last came round, in memory: `/readyz` (bot.server) reads it from the web server's thread.
+
+    The loop beats each time round, and the drain and the digest between items, so a long fan-out is not a stall.
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last: float | None = None
+
+    def beat(self) -> None:
+        self._last = self._clock()
+
+    def problem(self) -> str:
+        """Why the scheduler does not look alive ("" when it ran within two of its intervals)."""
+        if self._last is None:
+            return "the scheduler has not started yet"
+        age = self._clock() - self._last
+        if age > 2 * self.interval:
+            return f"the scheduler last ran {age:.0f} s ago, more than two of its {self.interval:g} s intervals"
+        return ""
 
 
 def survive_job_errors(job: Callable[P, object]) -> Callable[P, None]:
@@ -50,15 +81,28 @@ def survive_job_errors(job: Callable[P, object]) -> Callable[P, None]:
     return guarded
 
 
-def build_schedule(app: App, stop: threading.Event) -> schedule.Scheduler:
+def build_schedule(app: App, stop: threading.Event, heartbeat: Heartbeat | None = None) -> schedule.Scheduler:
     jobs = schedule.Scheduler()
+    should_stop = _beating(stop, heartbeat)
     # One job looks for due sources (each has its own interval and error backoff in the state file), so
     # sources an admin adds from chat are polled too without rebuilding the schedule.
     jobs.every(POLL_CHECK_SECONDS).seconds.do(survive_job_errors(app.poll_due_sources))
     drain = survive_job_errors(app.drain)
-    jobs.every(app.config.outbox.drain_interval).seconds.do(drain, stop.is_set).tag(DRAIN_TAG)
-    jobs.every(DIGEST_CHECK_SECONDS).seconds.do(survive_job_errors(app.digest), should_stop=stop.is_set)
+    jobs.every(app.config.outbox.drain_interval).seconds.do(drain, should_stop).tag(DRAIN_TAG)
+    jobs.every(DIGEST_CHECK_SECONDS).seconds.do(survive_job_errors(app.digest), should_stop=should_stop)
     return jobs
+
+
+def _beating(stop: threading.Event, heartbeat: Heartbeat | None) -> Callable[[], bool]:
+    """`stop.is_set`, beating the heartbeat each time a job asks (between the items of a drain or a digest)."""
+    if heartbeat is None:
+        return stop.is_set
+
+    def should_stop() -> bool:
+        heartbeat.beat()
+        return stop.is_set()
+
+    return should_stop
 
 
 def install_stop_signals(stop: threading.Event) -> None:
@@ -74,17 +118,21 @@ def install_stop_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, request_stop)
 
 
-def run_forever(app: App, stop: threading.Event) -> None:
+def run_forever(app: App, stop: threading.Event, heartbeat: Heartbeat | None = None) -> None:
     """Run one cycle at once, then every job at its interval until `stop` is set; drain at once when asked.
 
     A stop request lets the item in flight finish: the drain and the digest check `stop` between items.
+    `heartbeat` (for /readyz) beats each time round the loop and between the items of a drain or a digest.
     """
     log.info("%s", kv(event="started", sources=len(app.config.sources), state=app.config.state.path))
-    survive_job_errors(_first_cycle)(app, stop)
-    jobs = build_schedule(app, stop)
+    beat = heartbeat.beat if heartbeat is not None else lambda: None
+    beat()
+    survive_job_errors(_first_cycle)(app, _beating(stop, heartbeat))
+    jobs = build_schedule(app, stop, heartbeat)
     [drain] = jobs.get_jobs(DRAIN_TAG)
     drain_when_asked = survive_job_errors(_drain_when_asked)
     while not stop.is_set():
+        beat()
         jobs.run_pending()
         drain_when_asked(app, drain)
         idle = jobs.idle_seconds
@@ -105,6 +153,6 @@ def _drain_when_asked(app: App, drain: schedule.Job) -> None:
         drain.run()  # type: ignore[no-untyped-call]  # schedule ships no types for Job.run
 
 
-def _first_cycle(app: App, stop: threading.Event) -> None:
-    report = app.run_cycle(poll_all=False, should_stop=stop.is_set)
+def _first_cycle(app: App, should_stop: Callable[[], bool]) -> None:
+    report = app.run_cycle(poll_all=False, should_stop=should_stop)
     log.info("%s", kv(event="cycle", summary=report.summary()))

@@ -235,3 +235,34 @@ def test_run_sends_a_new_article_right_after_the_poll_and_a_post_at_once_while_s
     finally:
         process.kill()
     assert process.returncode == 0, err
+
+
+def test_run_serves_health_readiness_and_metrics_on_its_web_port(tmp_path: Path) -> None:
+    a_dry_run_with_one_feed(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with (tmp_path / "config.toml").open("a", encoding="utf-8") as config:
+        config.write(f"[web]\nport = {port}\nmetrics = true\n")
+    process = start_newsbot(tmp_path, "-m", "bot", "run", env={"NEWSBOT_METRICS_TOKEN": "scrape-me"})
+    base = f"http://127.0.0.1:{port}"
+    bearer = {"Authorization": "Bearer scrape-me"}
+    try:
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return process.poll() is not None
+
+        assert wait_for(ready)
+        assert process.poll() is None
+        assert httpx.get(f"{base}/healthz", timeout=5).text == "ok"
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
+        assert wait_for(lambda: 'newsbot_polls_total{source="f"}' in httpx.get(f"{base}/metrics", headers=bearer).text)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "scrape-me" not in err

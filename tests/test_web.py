@@ -1089,7 +1089,7 @@ def sign_up_over(client: httpx.Client, email: str, headers: dict[str, str]) -> h
 def test_newsbot_run_serves_the_pages_trusting_the_configured_proxy(
     make_config: Callable[..., Config], fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from bot.cli import web_pages
+    from bot.cli import web_server
     from bot.email.parts import email_parts
 
     monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET.decode())
@@ -1104,7 +1104,7 @@ def test_newsbot_run_serves_the_pages_trusting_the_configured_proxy(
         web={"public_url": PUBLIC, "port": port, "subscribe_per_hour": 1, "forwarded_allow_ips": ["127.0.0.1"]},
     )  # fmt: skip
     parts = email_parts(config, os.environ)
-    with web_pages(config, parts), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as proxy:
+    with web_server(config, parts), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as proxy:
         assert sign_up_over(proxy, "ann@example.org", {"X-Forwarded-For": "203.0.113.5"}).status_code == 200
         assert sign_up_over(proxy, "bob@example.org", {"X-Forwarded-For": "203.0.113.6"}).status_code == 200
         assert sign_up_over(proxy, "cy@example.org", {"X-Forwarded-For": "203.0.113.5"}).status_code == 429

@@ -7,6 +7,10 @@
     runner.stop(timeout=10)
     context.close()
 
+Updates come from getUpdates (long polling; PTB deletes a webhook set earlier when polling starts), or, with a
+`webhook` (bot.webhook), from Telegram's POSTs to the web server: `start` then calls setWebhook with the secret
+instead of polling, and the server hands each update in with `feed`, from its own thread.
+
 While it runs it also sends the messages to admins that jobs queued in the store (`bot.commands.notices`),
 about once a second. No signal handlers are installed (they belong to the main thread, which owns shutdown).
 """
@@ -16,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Any, Final
 
+from telegram import Update
 from telegram.ext import Application
 
 from bot.commands.application import ALLOWED_UPDATES, publish_command_menus
@@ -26,6 +32,7 @@ from bot.commands.notices import deliver_notices
 from bot.config import Config
 from bot.logs import kv
 from bot.ratelimit import STOP_CHECK_SECONDS
+from bot.webhook import NotAnUpdate, Webhook
 
 __all__ = ["CommandRunner"]
 
@@ -33,13 +40,21 @@ log = logging.getLogger("newsbot.commands")
 
 POLL_TIMEOUT_SECONDS: Final = 10  # long polling: Telegram holds getUpdates open this long when idle
 NOTICE_CHECK_SECONDS: Final = 1.0  # how often queued admin notices are looked for
+FEED_TIMEOUT_SECONDS: Final = 5.0  # to queue one webhook update on the commands' loop
 
 
 class CommandRunner:
     def __init__(
-        self, application: Application[Any, Any, Any, Any, Any, Any], config: Config, context: CommandContext
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        config: Config,
+        context: CommandContext,
+        *,
+        webhook: Webhook | None = None,
     ) -> None:
         self._application = application
+        self._webhook = webhook
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._config = config
         self._context = context
         self._thread: threading.Thread | None = None
@@ -64,6 +79,22 @@ class CommandRunner:
             self._thread.join(timeout)
             raise self._failure
 
+    def feed(self, data: Mapping[str, Any]) -> None:
+        """Hand one update from the webhook to the commands (call from any thread); they answer it in their loop.
+
+        Raises NotAnUpdate for a body that is not one, RuntimeError when the commands are not running."""
+        loop = self._loop
+        if loop is None or not self.running:
+            raise RuntimeError("the chat commands are not running")
+        if not isinstance(data.get("update_id"), int):
+            raise NotAnUpdate("no update_id")
+        try:
+            update = Update.de_json(dict(data), self._application.bot)
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            raise NotAnUpdate(str(error)) from None
+        queued = asyncio.run_coroutine_threadsafe(self._application.update_queue.put(update), loop)
+        queued.result(FEED_TIMEOUT_SECONDS)
+
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop polling and wait for the thread. True if it ended within `timeout` seconds."""
         if self._thread is None:
@@ -84,23 +115,45 @@ class CommandRunner:
 
     async def _serve(self) -> None:
         application = self._application
-        updater = application.updater
-        if updater is None:
-            raise RuntimeError("the application was built without an updater")
         async with application:
             await publish_command_menus(application.bot, self._config)
             await application.start()
             try:
-                await updater.start_polling(timeout=POLL_TIMEOUT_SECONDS, allowed_updates=ALLOWED_UPDATES)
-                try:
-                    log.info("%s", kv(event="commands_started", bot=application.bot.username))
-                    self._ready.set()
-                    await self._until_stopped()
-                finally:
-                    await updater.stop()
+                if self._webhook is not None:
+                    await self._take_webhook_updates(self._webhook)
+                else:
+                    await self._poll_for_updates()
             finally:
                 await application.stop()
         log.info("%s", kv(event="commands_stopped"))
+
+    async def _poll_for_updates(self) -> None:
+        updater = self._application.updater
+        if updater is None:
+            raise RuntimeError("the application was built without an updater")
+        await updater.start_polling(timeout=POLL_TIMEOUT_SECONDS, allowed_updates=ALLOWED_UPDATES)
+        try:
+            self._started("getUpdates")
+            await self._until_stopped()
+        finally:
+            await updater.stop()
+
+    async def _take_webhook_updates(self, webhook: Webhook) -> None:
+        """Tell Telegram where to POST updates; the web server feeds them in. The webhook stays set at stop, so
+        Telegram keeps the updates until a worker takes them again."""
+        await self._application.bot.set_webhook(
+            url=webhook.url, secret_token=webhook.secret, allowed_updates=ALLOWED_UPDATES
+        )
+        self._loop = asyncio.get_running_loop()
+        try:
+            self._started("webhook")
+            await self._until_stopped()
+        finally:
+            self._loop = None
+
+    def _started(self, updates: str) -> None:
+        log.info("%s", kv(event="commands_started", bot=self._application.bot.username, updates=updates))
+        self._ready.set()
 
     async def _until_stopped(self) -> None:
         """Send queued admin notices about once a second until a stop is requested."""

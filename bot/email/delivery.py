@@ -31,6 +31,7 @@ from bot.config import Config
 from bot.email.selection import articles_for
 from bot.errors import PublishError
 from bot.logs import kv
+from bot.metrics import Metrics
 from bot.models import Article
 from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.ratelimit import STOP_CHECK_SECONDS
@@ -137,7 +138,9 @@ class EmailDigest:
         sender: MailSender,
         links: LinkMaker,
         build_message: BuildMessage,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()  # App hands in its own
         self.store = store
         self.renderer = renderer
         self.config = config
@@ -200,6 +203,7 @@ class EmailDigest:
             self._failed(delivery, error, now, report)
             return
         self.store.finish_delivery(delivery, SENT, now, message_id=message_id, article_count=len(articles))
+        self.metrics.send(EMAIL, "sent")
         report.sent += 1
         log.info("%s", kv(event="digest_sent", digest=delivery.digest_id, articles=len(articles)))
 
@@ -244,6 +248,7 @@ class EmailDigest:
     def _failed(self, delivery: Delivery, error: Exception, now: datetime, report: DeliveryReport) -> None:
         """Record a failed send; what the error means comes from bot.outcomes, as in the outbox."""
         fields = {"digest": delivery.digest_id}
+        self.metrics.send(EMAIL, outcome_of(error).value)
         match outcome_of(error):
             case Outcome.GONE:
                 self.store.finish_delivery(delivery, FAILED, now, reason=f"bounced: {error}")

@@ -112,6 +112,7 @@ __all__ = [
     "SECURITY_HEADERS",
     "ConfirmationRequest",
     "FormError",
+    "Guard",
     "MakeConfirmation",
     "PagesStore",
     "SendMail",
@@ -905,6 +906,9 @@ class _Guard:
             return message
 
         return limited_receive
+
+
+Guard = _Guard  # the same limits and headers for the whole server (bot.server)
 
 
 # -- the app and its server -----------------------------------------------------------------------

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.errors import PublishError
 from bot.models import Post, Receipt
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 
 class Publisher(Protocol):
@@ -34,3 +37,10 @@ class BatchPublisher(Protocol):
         A post never attempted (the service refused the credentials, or `should_stop()`) gets no call.
         """
         ...
+
+
+@runtime_checkable
+class MeteredPublisher(Protocol):
+    """A publisher that counts what only it sees (a 429 it waits out itself) in the process's /metrics."""
+
+    metrics: Metrics

@@ -33,6 +33,7 @@ from bot.channels.telegram import ChatTarget, chat_target
 from bot.config import TelegramConfig
 from bot.errors import PublishError, RateLimited, RecipientGone, Rejected, Unauthorized
 from bot.logs import kv
+from bot.metrics import Metrics
 from bot.models import Post, Receipt, ShareLink
 from bot.publishers.telegram_bot import telegram_bot
 from bot.ratelimit import ChatRateLimiter, StopRequested
@@ -82,6 +83,7 @@ class TelegramPublisher:
     channel: str = "telegram"
     message_limit: int = telegram_html.MESSAGE_LIMIT
     caption_limit: int = telegram_html.CAPTION_LIMIT
+    metrics: Metrics = field(default_factory=Metrics)  # App hands in its own (bot.publishers.base.MeteredPublisher)
     _loop: asyncio.AbstractEventLoop = field(init=False)
     _bot: telegram.Bot | None = field(init=False, default=None)
     _limiter: ChatRateLimiter = field(init=False)
@@ -224,6 +226,7 @@ class TelegramPublisher:
 
         if isinstance(exc, RetryAfter):
             seconds = retry_seconds(exc)
+            self.metrics.rate_limited(self.channel, seconds)
             self._limiter.pause_all(seconds)
             return _RetryLater(seconds)
         return _translate(exc, recipient)

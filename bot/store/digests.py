@@ -50,6 +50,14 @@ class DigestsPart(StorePart):
         row = self._db.execute("SELECT MAX(period_end) FROM digests").fetchone()
         return None if row is None or row[0] is None else db_time(row[0])
 
+    def latest_digest_counts(self) -> dict[str, int]:
+        """State -> deliveries of the latest digest (for /metrics); empty before the first digest."""
+        rows = self._db.execute(
+            "SELECT state, COUNT(*) FROM digest_deliveries"
+            " WHERE digest_id = (SELECT id FROM digests ORDER BY period_end DESC, id DESC LIMIT 1) GROUP BY state"
+        ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
     def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
         rows = self._db.execute(
             "SELECT d.digest_id, d.address, d.state, d.not_before, d.attempts, d.unknown_outcomes, d.last_error,"

@@ -58,6 +58,8 @@ _METHODS: Final = (
     "sendChatAction",
     "getUpdates",
     "deleteWebhook",
+    "setWebhook",
+    "getWebhookInfo",
     "setMyCommands",
     "getMyCommands",
     "deleteMyCommands",
@@ -362,7 +364,10 @@ class FakeTelegram(ThreadedAiohttpServer):
 
     Order of checks for a send: wrong token (401), injected faults (drop_connection, fail, retry_after),
     missing chat_id, the chat's state (migrate, block, deactivate), content validation (400), flood limits
-    (429). Injected faults apply to sends only, so a background getUpdates loop does not consume them;
+    (429). Webhooks: setWebhook records `webhook_url` and `webhook_secret` (deleteWebhook clears them); while one
+    is set, getUpdates is refused with 409, as Telegram does, and `take_updates()` hands the test the queued
+    updates to POST to the webhook itself. Injected faults apply to sends only, so a background getUpdates loop
+    does not consume them;
     `delay` applies to every answer and is served after the request was processed: a send that times out on
     the client WAS delivered, as can happen with the real Telegram.
 
@@ -426,6 +431,8 @@ class FakeTelegram(ThreadedAiohttpServer):
         self._update_ids = itertools.count(1)
         self._callback_ids = itertools.count(4_000_000_001)
         self._open_callbacks: set[str] = set()
+        self.webhook_url = ""
+        self.webhook_secret = ""
         self._channel_ids: dict[str, int] = {}
         self._supergroups: set[int] = set()
         # storage helpers
@@ -653,6 +660,13 @@ class FakeTelegram(ThreadedAiohttpServer):
             }
             return self._queue_update("callback_query", query)
 
+    def take_updates(self) -> list[JSON]:
+        """The queued updates, removed from the getUpdates queue: what Telegram would POST to a webhook."""
+        with self._lock:
+            updates = [update for _id, update in self._updates]
+            self._updates.clear()
+            return updates
+
     def _queue_update(self, kind: str, payload: JSON) -> int:
         update_id = next(self._update_ids)
         self._updates.append((update_id, {"update_id": update_id, kind: payload}))
@@ -694,6 +708,9 @@ class FakeTelegram(ThreadedAiohttpServer):
             if token != self.token:
                 raise _ApiError(401, "Unauthorized")
             if method == "getUpdates":
+                with self._lock:
+                    if self.webhook_url:
+                        raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
                 result: Any = await self._get_updates(params)
             else:
                 with self._lock:
@@ -828,7 +845,9 @@ class FakeTelegram(ThreadedAiohttpServer):
                 "can_connect_to_business": False,
                 "has_main_web_app": False,
             }
-        if method in ("deleteWebhook", "close", "logOut", "sendChatAction"):
+        if method in ("setWebhook", "deleteWebhook", "getWebhookInfo"):
+            return self._webhook(method, params)
+        if method in ("close", "logOut", "sendChatAction"):
             return True
         if method == "deleteMessage":
             chat = self._required_chat(params)
@@ -1037,6 +1056,24 @@ class FakeTelegram(ThreadedAiohttpServer):
             self._commands[key] = [{"command": c["command"], "description": c["description"]} for c in commands]
         else:
             self._commands.pop(key, None)
+        return True
+
+    def _webhook(self, method: str, params: JSON) -> Any:
+        if method == "getWebhookInfo":
+            return {
+                "url": self.webhook_url,
+                "has_custom_certificate": False,
+                "pending_update_count": len(self._updates),
+            }
+        if method == "deleteWebhook":
+            self.webhook_url = self.webhook_secret = ""
+            return True
+        url, secret = str(params.get("url", "")), str(params.get("secret_token", ""))
+        if url and not url.startswith("https://"):
+            raise _bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise _bad_request("bad webhook: secret token contains unallowed characters")
+        self.webhook_url, self.webhook_secret = url, secret
         return True
 
     async def _get_updates(self, params: JSON) -> list[JSON]:
