@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -398,7 +399,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  sources: {len(config.sources)}, routes: {len(config.routes)}")
     in_use = [CHANNEL_REGISTRY[channel].described(config) for channel in config.channels_in_use()]
     print(f"  channels in use: {', '.join(in_use) or 'none'}")
-    print(f"  state: {config.state.path}; output: {config.output.dir} (dry run: {str(config.output.dry_run).lower()})")
+    state = config.state.described(os.environ)
+    print(f"  state: {state}; output: {config.output.dir} (dry run: {str(config.output.dry_run).lower()})")
     missing: list[str] = []
     for channel in config.channels_in_use():
         for secret in secret_needs(config, channel):
@@ -416,7 +418,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     from bot.store import open_store
 
     config = _config(args)
-    store = open_store(config.state.path)
+    store = open_store(config.state)
     try:
         if args.action == "import":
             return _import_subscribers(store, args)
