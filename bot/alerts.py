@@ -47,7 +47,7 @@ ERROR_CHARS: Final = 300  # of an error text shown in an alert
 
 
 class AlertStore(Protocol):
-    """What alerting needs of the store (`bot.store.SqliteStore` is one)."""
+    """What alerting needs of the store (`bot.store.Store` is one)."""
 
     def transaction(self) -> AbstractContextManager[None]: ...
     def open_incident(self, key: str, what: str, now: datetime) -> bool: ...

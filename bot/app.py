@@ -20,7 +20,7 @@ from bot.email.delivery import DeliveryReport, EmailDigest
 from bot.email.jobs import build_dry_run_digest, build_email_digest
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
-from bot.lock import StateLock
+from bot.lock import lock_for
 from bot.metrics import Metrics
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
@@ -28,7 +28,7 @@ from bot.publishers.base import MeteredPublisher
 from bot.publishers.file_sink import write_atomically
 from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer, build_renderer
 from bot.sources.connect import Connections
-from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store, unauthorized_key
+from bot.store import DIGEST_REQUEST_KEY, Store, open_store, unauthorized_key
 
 if TYPE_CHECKING:
     from bot.email.parts import EmailParts
@@ -99,11 +99,11 @@ class App:
         for publisher in self.publishers.values():
             if isinstance(publisher, MeteredPublisher):
                 publisher.metrics = self.metrics
-        self.lock = StateLock(config.state.path)
+        self.lock = lock_for(config.state, os.environ)
         self.lock.acquire()
         try:
             # Concrete: App builds it and hands it to every job, so a Protocol would list nearly every method.
-            self.store: SqliteStore = open_store(config.state.path)
+            self.store: Store = open_store(config.state)
         except BaseException:
             self.lock.release()
             raise

@@ -55,7 +55,7 @@ _DECISIONS: Final = {APPROVE: APPROVED, SKIP: SKIPPED_DECISION}
 
 
 class ApprovalStore(Protocol):
-    """What the approval queue needs of the store (`bot.store.SqliteStore` is one)."""
+    """What the approval queue needs of the store (`bot.store.Store` is one)."""
 
     def transaction(self) -> AbstractContextManager[None]: ...
     def get_article(self, key: str) -> Article | None: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -330,7 +331,7 @@ def web_server(
         pages = app_from_config(config, parts, send_mail=parts.send)
     server = Server(
         config,
-        open_store=lambda: open_store(config.state.path),
+        open_store=lambda: open_store(config.state),
         pages=pages,
         metrics=(metrics or Metrics(enabled=True)) if config.web.metrics else None,
         metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
@@ -438,7 +439,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     in_use = [CHANNEL_REGISTRY[channel].described(config) for channel in config.channels_in_use()]
     print(f"  channels in use: {', '.join(in_use) or 'none'}")
     _print_operations(config)
-    print(f"  state: {config.state.path}; output: {config.output.dir} (dry run: {str(config.output.dry_run).lower()})")
+    state = config.state.described(os.environ)
+    print(f"  state: {state}; output: {config.output.dir} (dry run: {str(config.output.dry_run).lower()})")
     missing: list[str] = []
     for channel in config.channels_in_use():
         for secret in secret_needs(config, channel):
@@ -475,7 +477,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     from bot.store import open_store
 
     config = _config(args)
-    store = open_store(config.state.path)
+    store = open_store(config.state)
     try:
         if args.action == "import":
             return _import_subscribers(store, args)
@@ -575,7 +577,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     try:
         server = Server(
             config,
-            open_store=lambda: open_store(config.state.path),
+            open_store=lambda: open_store(config.state),
             pages=app_from_config(config, parts, send_mail=parts.send),
             metrics=Metrics(enabled=True) if config.web.metrics else None,
             metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),

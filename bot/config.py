@@ -26,6 +26,7 @@ from bot.channels import telegram as telegram_channel
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag
 from bot.keywords import compile_pattern, parse_keyword_list
+from bot.urls import database_url_problem, redact_url
 
 SECURITY_MODES = ("starttls", "tls", "none")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -49,9 +50,25 @@ def parse_duration(text: str) -> timedelta:
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+DATABASE_URL_ENV = "NEWSBOT_DATABASE_URL"  # a PostgreSQL state URL; wins over [state] url, may hold a password
+
+
 @dataclass(frozen=True, slots=True)
 class StateConfig:
-    path: Path = Path("newsbot.sqlite")
+    path: Path = Path("newsbot.sqlite")  # the SQLite state file, used when no PostgreSQL URL is given
+    url: str = ""  # a PostgreSQL state: postgresql://user@host/dbname (no password: see DATABASE_URL_ENV)
+
+    def database_url(self, environ: Mapping[str, str]) -> str:
+        """The PostgreSQL state's URL ($NEWSBOT_DATABASE_URL, else [state] url); "" for SQLite at `path`."""
+        return environ.get(DATABASE_URL_ENV, "").strip() or self.url
+
+    def described(self, environ: Mapping[str, str]) -> str:
+        """Which backend holds the state, for people: the URL without its credentials."""
+        url = self.database_url(environ)
+        if not url:
+            return f"SQLite file {self.path}"
+        origin = f"${DATABASE_URL_ENV}" if environ.get(DATABASE_URL_ENV, "").strip() else "[state] url"
+        return f"PostgreSQL at {redact_url(url)} (from {origin})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +309,7 @@ class _Parser:
         telegram = self.telegram(self.table(data, "telegram"))
         config = Config(
             path=self.path,
-            state=StateConfig(path=self.path_value(state, "state.path", StateConfig().path)),
+            state=StateConfig(path=self.path_value(state, "state.path", StateConfig().path), url=self.state_url(state)),
             output=OutputConfig(
                 dir=self.path_value(output, "output.dir", OutputConfig().dir),
                 dry_run=self.get(output, "output.dry_run", bool, False),
@@ -315,6 +332,13 @@ class _Parser:
         return config
 
     # -- sections ---------------------------------------------------------------------------------
+
+    def state_url(self, state: Mapping[str, Any]) -> str:
+        url = self.get(state, "state.url", str, "").strip()
+        problem = database_url_problem(url, in_file=True) if url else None
+        if problem:
+            raise self.fail("state.url", problem)
+        return url
 
     def sources(self, raw: Any) -> tuple[SourceConfig, ...]:
         items = self.array_of_tables(raw, "sources")

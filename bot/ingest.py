@@ -89,7 +89,7 @@ def _worker_context() -> BaseContext:
 
 
 class IngestStore(alerts.AlertStore, Protocol):
-    """What polling needs of the store (`bot.store.SqliteStore` is one); a failing source is alerted on."""
+    """What polling needs of the store (`bot.store.Store` is one); a failing source is alerted on."""
 
     def added_sources(self) -> list[AddedSource]: ...
     def source_state(self, name: str) -> SourceState: ...

@@ -1,17 +1,24 @@
 """One newsbot process per state file: an exclusive `flock` on `<state>.lock`.
 
 The kernel drops the lock when the process dies, however it dies, so a killed process never leaves it stuck.
+A PostgreSQL state takes no file lock (`lock_for`): the database is on another machine, and the workers that
+share it coordinate there.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from bot.errors import LockedError
 from bot.store import PRIVATE_FILE_MODE
+
+if TYPE_CHECKING:
+    from bot.config import StateConfig
 
 
 class StateLock:
@@ -56,3 +63,18 @@ class StateLock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+class NoLock:
+    """The lock of a state that needs none (PostgreSQL)."""
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+def lock_for(state: StateConfig, environ: Mapping[str, str]) -> StateLock | NoLock:
+    """The single-instance lock `newsbot run` takes: on the SQLite file, none for a PostgreSQL state."""
+    return NoLock() if state.database_url(environ) else StateLock(state.path)

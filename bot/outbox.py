@@ -68,7 +68,7 @@ class _ChannelPaused(Exception):
 
 
 class OutboxStore(alerts.AlertStore, Protocol):
-    """What draining needs of the store (`bot.store.SqliteStore` is one); refused credentials are alerted on."""
+    """What draining needs of the store (`bot.store.Store` is one); refused credentials are alerted on."""
 
     def is_paused(self) -> bool: ...
     def get_meta(self, key: str) -> str | None: ...

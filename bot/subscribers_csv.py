@@ -53,7 +53,7 @@ NOT_UTF8 = "not UTF-8 (a Latin-1 or Windows-1252 file?); save the file as CSV UT
 
 
 class CsvStore(Protocol):
-    """What import, export and unsubscribe need of the store (`bot.store.SqliteStore` is one)."""
+    """What import, export and unsubscribe need of the store (`bot.store.Store` is one)."""
 
     def transaction(self) -> AbstractContextManager[None]: ...
     def subscriber(self, channel: str, address: str) -> Subscriber | None: ...

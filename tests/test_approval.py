@@ -57,7 +57,9 @@ def test_parse_button_takes_only_its_own_shape() -> None:
     assert all(len(data.encode()) <= 64 for _label, data in approvals.buttons(10**17))
 
 
-def test_each_admin_gets_one_preview_and_of_two_simultaneous_presses_one_decides(tmp_path: Path) -> None:
+def test_each_admin_gets_one_preview_and_of_two_simultaneous_presses_one_decides(
+    tmp_path: Path, state_env: str
+) -> None:
     with held_bot(tmp_path) as chat:
         article = add_article(chat.store, "a1", "Council <votes> & budget", ("Politics",))
         approval_id = route_and_preview(chat, article)
@@ -251,9 +253,11 @@ def test_subscribers_and_watchers_get_a_held_article_only_once_it_is_approved(tm
         assert {row.state for row in chat.store.rows_for_article("a1")} == {PENDING}
 
 
-def test_the_digest_takes_a_held_article_only_once_approved_and_never_a_skipped_one(tmp_path: Path) -> None:
+def test_the_digest_takes_a_held_article_only_once_approved_and_never_a_skipped_one(
+    tmp_path: Path, state_env: str
+) -> None:
     config = app_config(tmp_path, channels=["telegram", "email"])
-    store = open_store(config.state.path)
+    store = open_store(config.state)
     renderer = build_renderer(config)
     for key in ("a1", "a2"):
         Ingest(store, config).route(add_article(store, key, f"Story {key}"), NOW)
@@ -273,10 +277,10 @@ def test_the_digest_takes_a_held_article_only_once_approved_and_never_a_skipped_
 
 
 def test_a_subscriber_who_stops_or_mutes_while_an_article_waits_gets_nothing_once_it_is_approved(
-    tmp_path: Path,
+    tmp_path: Path, state_env: str
 ) -> None:
     config = app_config(tmp_path)
-    store = open_store(config.state.path)
+    store = open_store(config.state)
     for chat in ("71", "72", "73"):
         store.subscribe("telegram", chat, NOW)
     Ingest(store, config).route(add_article(store, "a1", "Flood warning for the valley"), NOW)

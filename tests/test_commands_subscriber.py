@@ -84,7 +84,7 @@ def running_bot(
             config, email_parts(config, {"NEWSBOT_SECRET_KEY": SECRET}), mail.append
         )
     runner = CommandRunner(build_application(config, fake.token, context), config, context)
-    store = open_store(config.state.path)
+    store = open_store(config.state)
     try:
         runner.start()
         yield BotChat(fake, config, store)
@@ -96,7 +96,8 @@ def running_bot(
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[BotChat]:
+def bot(tmp_path: Path, state_env: str) -> Iterator[BotChat]:
+    """A running bot whose state is on each backend in turn (SQLite, PostgreSQL: see `state_env`)."""
     with running_bot(tmp_path) as chat:
         yield chat
 
@@ -361,7 +362,7 @@ def test_the_web_form_and_email_share_one_limit_per_mailbox(
 
     app = build_app(
         mail_bot.config,
-        store_factory=lambda: open_store(mail_bot.config.state.path),
+        store_factory=lambda: open_store(mail_bot.config.state),
         signer=TokenSigner(SECRET.encode()),
         send_mail=mail.append,
         clock=clock,

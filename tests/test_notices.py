@@ -42,7 +42,7 @@ def test_once_delivers_what_waits_gives_up_on_a_blocked_admin_and_keeps_the_rest
         config = parse_config(
             {"state": {"path": str(tmp_path / "s.sqlite")}, "telegram": {"base_url": fake.base_url, "admins": [1, 2]}}
         )
-        store = open_store(config.state.path)
+        store = open_store(config.state)
         fake.block(2)
         blocked = store.add_notice(2, "to a blocked admin", NOW)
         store.add_notice(1, "first", NOW)
@@ -73,7 +73,7 @@ def test_an_edit_telegram_calls_unchanged_still_lets_a_later_edit_reach_the_same
     fake.start()
     try:
         config = parse_config({"state": {"path": str(tmp_path / "s.sqlite")}, "telegram": {"base_url": fake.base_url}})
-        store = open_store(config.state.path)
+        store = open_store(config.state)
         clock = FakeClock(NOW)
         preview = store.add_notice(1, "Preview", NOW, buttons=[("Approve", "ap:1:a")])
         assert deliver_now(config.telegram, fake.token, store, clock) == 1

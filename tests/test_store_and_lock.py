@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import StateConfig
 from bot.errors import LockedError
 from bot.lock import StateLock
 from bot.models import Article
 from bot.store import MIGRATIONS, PENDING, SENT, OutboxItem, StoreError, open_store, to_db_time
+from bot.store.db import Database, PostgresDatabase, SqliteDatabase
 from bot.subscribers_csv import unsubscribe
 from tests.store_sql import schema_version
 
@@ -40,15 +42,17 @@ def item(key: str = "k1", recipient: str = "channel", when: datetime = NOW) -> O
     return OutboxItem(key, "telegram", recipient, "r", "", when)
 
 
-def test_new_state_file_is_migrated_to_the_latest_schema(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "s.sqlite")
+def test_new_state_file_is_migrated_to_the_latest_schema(state: StateConfig) -> None:
+    store = open_store(state)
     assert schema_version(store) == len(MIGRATIONS)
     store.close()
-    assert schema_version(open_store(tmp_path / "s.sqlite")) == len(MIGRATIONS)
+    store = open_store(state)
+    assert schema_version(store) == len(MIGRATIONS)
+    store.close()
 
 
-def test_articles_round_trip_and_are_found_by_any_alias(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "s.sqlite")
+def test_articles_round_trip_and_are_found_by_any_alias(state: StateConfig) -> None:
+    store = open_store(state)
     store.add_article(an_article())
     loaded = store.get_article("k1")
     assert loaded is not None
@@ -59,30 +63,29 @@ def test_articles_round_trip_and_are_found_by_any_alias(tmp_path: Path) -> None:
     assert store.find_article_key(["nope"]) is None
 
 
-def test_same_article_channel_and_recipient_is_queued_once(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "s.sqlite")
+def test_same_article_channel_and_recipient_is_queued_once(state: StateConfig) -> None:
+    store = open_store(state)
     store.add_article(an_article())
     assert store.enqueue([item(), item(recipient="42")], NOW) == 2
     assert store.enqueue([item(), item(recipient="43")], NOW) == 1
     assert store.queue_counts() == {("telegram", PENDING): 3}
 
 
-def test_sent_rows_survive_reopening_and_are_never_due_again(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    store = open_store(path)
+def test_sent_rows_survive_reopening_and_are_never_due_again(state: StateConfig) -> None:
+    store = open_store(state)
     store.add_article(an_article())
     store.enqueue([item()], NOW)
     [row] = store.due_rows("telegram", "k1", NOW)
     store.mark_sent(row.id, "msg-1", NOW)
     store.close()
-    store = open_store(path)
+    store = open_store(state)
     assert store.due_article_keys("telegram", NOW + timedelta(days=1), 10) == []
     [again] = store.rows_for_article("k1")
     assert (again.state, again.remote_id) == (SENT, "msg-1")
 
 
-def test_deferred_row_is_not_due_before_its_time(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "s.sqlite")
+def test_deferred_row_is_not_due_before_its_time(state: StateConfig) -> None:
+    store = open_store(state)
     store.add_article(an_article())
     store.enqueue([item()], NOW)
     [row] = store.due_rows("telegram", "k1", NOW)
@@ -141,20 +144,29 @@ def test_lock_of_a_killed_process_does_not_stay_stuck(tmp_path: Path) -> None:
 # -- schema 5: one subscriber per mailbox ----------------------------------------------------------
 
 
-def state_file_of_version_4(path: Path) -> sqlite3.Connection:
-    """A state file as newsbot with schema version 4 left it (addresses stored as typed)."""
-    db = sqlite3.connect(path, isolation_level=None)
+def state_of_version_4(state: StateConfig) -> Database:
+    """A state as newsbot with schema version 4 left it (addresses stored as typed), on the test's backend."""
+    db: Database
+    if state.url:
+        from bot.store.postgres import postgres_connection
+
+        connection = postgres_connection(state.url)
+        db = PostgresDatabase(connection, "test", lambda c: c.close())
+    else:
+        db = SqliteDatabase(sqlite3.connect(state.path, isolation_level=None), state.path)
+    db.begin_migration()
     for script in MIGRATIONS[:4]:
         assert isinstance(script, str)
-        for statement in script.split(";"):
+        for statement in db.ddl(script).split(";"):
             if statement.strip():
                 db.execute(statement)
-    db.execute("PRAGMA user_version = 4")
+    db.set_schema_version(4)
+    db.commit()
     return db
 
 
 def old_subscriber(
-    db: sqlite3.Connection,
+    db: Database,
     address: str,
     *tags: str,
     active: bool,
@@ -164,9 +176,9 @@ def old_subscriber(
     last_digest: datetime | None = None,
     name: str = "",
 ) -> None:
-    cursor = db.execute(
+    [subscriber_id] = db.execute(
         "INSERT INTO subscribers (channel, address, active, status_reason, created_at, updated_at, name,"
-        " confirmed_at, last_digest_at) VALUES ('email', ?, ?, ?, ?, ?, ?, ?, ?)",
+        " confirmed_at, last_digest_at) VALUES ('email', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             address,
             int(active),
@@ -177,21 +189,20 @@ def old_subscriber(
             to_db_time(confirmed) if confirmed else None,
             to_db_time(last_digest) if last_digest else None,
         ),
-    )
+    ).fetchone()
     for tag in tags:
-        db.execute("INSERT INTO subscriber_tags VALUES (?, ?, ?)", (cursor.lastrowid, tag.lower(), tag))
+        db.execute("INSERT INTO subscriber_tags VALUES (?, ?, ?)", (subscriber_id, tag.lower(), tag))
 
 
-def old_delivery(db: sqlite3.Connection, digest_id: str, address: str, state: str) -> None:
+def old_delivery(db: Database, digest_id: str, address: str, state: str) -> None:
     db.execute(
         "INSERT INTO digest_deliveries (digest_id, address, state, not_before, updated_at) VALUES (?, ?, ?, ?, ?)",
         (digest_id, address, state, to_db_time(NOW), to_db_time(NOW)),
     )
 
 
-def test_migration_merges_addresses_that_differ_only_in_case_and_loses_no_subscription(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
-    db = state_file_of_version_4(path)
+def test_migration_merges_addresses_that_differ_only_in_case_and_loses_no_subscription(state: StateConfig) -> None:
+    db = state_of_version_4(state)
     week = timedelta(days=7)
     # Two confirmed rows for one mailbox, following different hashtags: they got two digests a week.
     old_subscriber(db, "Bob@Example.NET", "Climate", active=True, confirmed=NOW - 3 * week, last_digest=NOW - week)
@@ -211,7 +222,7 @@ def test_migration_merges_addresses_that_differ_only_in_case_and_loses_no_subscr
     old_delivery(db, "d1", "Dora@Example.ORG", PENDING)
     db.close()
 
-    store = open_store(path)
+    store = open_store(state)
 
     assert schema_version(store) == len(MIGRATIONS)
     emails = {s.address: s for s in store.iter_email_subscribers(active_only=False)}
@@ -231,13 +242,12 @@ def test_migration_merges_addresses_that_differ_only_in_case_and_loses_no_subscr
     store.close()
 
 
-def test_links_and_admins_find_a_subscriber_whatever_the_case_of_the_address(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
-    db = state_file_of_version_4(path)
+def test_links_and_admins_find_a_subscriber_whatever_the_case_of_the_address(state: StateConfig) -> None:
+    db = state_of_version_4(state)
     old_subscriber(db, "Bob@Example.NET", active=True, confirmed=NOW)
     old_subscriber(db, "Eve@Example.org", active=True, confirmed=NOW)
     db.close()
-    store = open_store(path)
+    store = open_store(state)
 
     # An unsubscribe link in an old digest was signed for the address as it was stored then.
     assert store.deactivate_subscriber("email", "Bob@Example.NET", "unsubscribed", NOW)
@@ -313,8 +323,8 @@ def test_opening_the_state_file_twice_in_one_process_keeps_its_locks(tmp_path: P
     again.close()
 
 
-def test_confirming_a_request_without_a_name_or_chat_keeps_the_name_and_chat_already_stored(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "s.sqlite")
+def test_confirming_a_request_without_a_name_or_chat_keeps_the_name_and_chat_already_stored(state: StateConfig) -> None:
+    store = open_store(state)
     now = datetime(2026, 12, 1, tzinfo=UTC)
     week_ago = now - timedelta(days=7)
     store.request_email_subscription("ann@example.org", ["Climate"], now, name="Ann")

@@ -30,8 +30,8 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-def store(config: Config) -> Iterator[SqliteStore]:
-    opened = open_store(config.state.path)
+def store(config: Config, state_env: str) -> Iterator[SqliteStore]:
+    opened = open_store(config.state)
     yield opened
     opened.close()
 

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
@@ -29,7 +28,7 @@ from bot import telegram_html
 from bot.approvals import ApprovalStore
 from bot.clock import Clock, utc_now
 from bot.commands.notices import NoticeStore
-from bot.config import Config
+from bot.config import Config, StateConfig
 from bot.email.schedule import ScheduleStore
 from bot.email.signups import ConfirmEmail, SignUpStore
 from bot.hashtags import TAG_RULE, HashtagError
@@ -39,7 +38,7 @@ from bot.keywords import KEYWORD_RULE, KeywordError
 from bot.keywords import parse_keywords as parse_typed_keywords
 from bot.models import Article
 from bot.render import Renderer, build_environment, build_renderer
-from bot.store import AddedSource, Incident, OutboxRow, SqliteStore, Subscriber, open_store
+from bot.store import AddedSource, Incident, OutboxRow, Store, Subscriber, open_store
 
 __all__ = [
     "BUTTON",
@@ -74,7 +73,7 @@ _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, ApprovalStore, Protocol):
-    """What the commands (admin.py, subscriber.py) need of the store (`bot.store.SqliteStore` is one): besides
+    """What the commands (admin.py, subscriber.py) need of the store (`bot.store.Store` is one): besides
     their own calls, /post routes through `Ingest`, /email records through `bot.email.signups` and /digest
     previews through `bot.email.schedule`, the runner sends admin notices (`bot.commands.notices`), and the
     approval buttons decide through `bot.approvals`."""
@@ -115,19 +114,19 @@ COMMAND_THREADS: Final = 8  # commands running at once, each with its own store 
 
 
 class _StorePerThread:
-    """Each thread's own connection to the state file, opened on first use: a sqlite3 connection must not be
-    used by two threads at once. SQLite in WAL mode lets the connections read side by side; writes take turns."""
+    """Each thread's own connection to the state, opened on first use: a connection must not be used by two threads
+    at once. SQLite in WAL mode (and PostgreSQL) lets the connections read side by side; writes take turns."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, state: StateConfig) -> None:
+        self._state = state
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._opened: list[SqliteStore] = []
+        self._opened: list[Store] = []
 
-    def get(self) -> SqliteStore:
-        store: SqliteStore | None = getattr(self._local, "store", None)
+    def get(self) -> Store:
+        store: Store | None = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = open_store(self._path)
+            store = self._local.store = open_store(self._state)
             with self._lock:
                 self._opened.append(store)
         return store
@@ -156,7 +155,7 @@ class CommandContext:
         # is not live.
         self.confirm_email: ConfirmEmail | None = None
         self._pages = build_environment(config.templates.dir)
-        self._stores = _StorePerThread(config.state.path)
+        self._stores = _StorePerThread(config.state)
         self._stores.get()
         self._workers = ThreadPoolExecutor(COMMAND_THREADS, thread_name_prefix="newsbot-command")
 

@@ -46,7 +46,7 @@ MAX_ATTEMPTS = 8
 
 
 class DigestStore(alerts.AlertStore, Protocol):
-    """What the digest needs of the store (`bot.store.SqliteStore` is one); bounces are alerted on."""
+    """What the digest needs of the store (`bot.store.Store` is one); bounces are alerted on."""
 
     def email_articles(self, since: datetime, until: datetime, limit: int = 200) -> list[Article]: ...
     def email_subscriber(self, address: str) -> EmailSubscriber | None: ...

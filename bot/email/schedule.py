@@ -37,7 +37,7 @@ def digest_in_use(config: Config) -> bool:
 
 
 class ScheduleStore(EmailArticles, Protocol):
-    """What deciding when the digest is due and previewing it need of the store (`bot.store.SqliteStore` is one)."""
+    """What deciding when the digest is due and previewing it need of the store (`bot.store.Store` is one)."""
 
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...

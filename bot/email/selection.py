@@ -18,7 +18,7 @@ NEW_SUBSCRIBER_WINDOW = timedelta(days=7)
 
 
 class EmailArticles(Protocol):
-    """What the selection needs of the store (`bot.store.SqliteStore` is one)."""
+    """What the selection needs of the store (`bot.store.Store` is one)."""
 
     def email_articles(self, since: datetime, until: datetime, limit: int = 200) -> list[Article]: ...
 

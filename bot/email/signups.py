@@ -76,7 +76,7 @@ def mailbox_key(address: str) -> str:
 
 
 class SignUpStore(Protocol):
-    """What recording a sign-up needs of the store (`bot.store.SqliteStore` is one)."""
+    """What recording a sign-up needs of the store (`bot.store.Store` is one)."""
 
     def transaction(self) -> AbstractContextManager[None]: ...
     def take_rate_slot(self, kind: str, key: str, now: datetime, *, limit: int, window: timedelta) -> timedelta: ...

@@ -372,7 +372,7 @@ def _confirmation_request(
 
 
 class PagesStore(SignUpStore, Protocol):
-    """What the pages need of the store (`bot.store.SqliteStore` is one): sign-ups, confirm, unsubscribe, hashtags."""
+    """What the pages need of the store (`bot.store.Store` is one): sign-ups, confirm, unsubscribe, hashtags."""
 
     def close(self) -> None: ...
     def hashtags_seen(self, since: datetime, channel: str) -> list[tuple[str, int]]: ...
@@ -1067,7 +1067,7 @@ def app_from_config(
     `parts.send`; None closes sign-up."""
     return build_app(
         config,
-        store_factory=lambda: open_store(config.state.path),
+        store_factory=lambda: open_store(config.state),
         signer=parts.signer,
         send_mail=send_mail,
         clock=clock or utc_now,

@@ -7,9 +7,11 @@ values: pause, rate-limit and credential state), `articles` (articles, aliases, 
 watch/mute words, sign-up requests, rate events), `digests` (digests and their deliveries), `notices` (messages to
 admins until they are sent), `incidents` (health incidents, and the admins who turned alerts off), `approvals`
 (articles held for an admin's decision, and the ledger of decisions). `schema` holds the versioned migrations
-(`mailbox_merge` the one that merges rows), `sqlite` the `SqliteStore` made of every part and `open_store`.
+(`mailbox_merge` the one that merges rows), `store` the `Store` made of every part and `open_store`, which picks
+the backend: `sqlite` (a file) or `postgres` (psycopg 3), both behind `db.Database`, which decides the little
+SQL that must differ.
 
-Callers do not type against `SqliteStore` (except `App` and the chat commands' per-thread connections, which
+Callers do not type against `Store` (except `App` and the chat commands' per-thread connections, which
 open it): each declares a small Protocol of the methods it uses (e.g.
 `bot.ingest.IngestStore`), so that another backend can implement the same methods. The SQL is plain (no SQLite-only
 functions in queries) to keep that possible.
@@ -27,8 +29,9 @@ from bot.store.meta import DIGEST_REQUEST_KEY, PAUSED_KEY, blocked_until_key, un
 from bot.store.notices import Notice
 from bot.store.outbox import OutboxItem, OutboxRow
 from bot.store.schema import MIGRATIONS, Migration
-from bot.store.sqlite import PRIVATE_FILE_MODE, SqliteStore, open_store
+from bot.store.sqlite import PRIVATE_FILE_MODE
 from bot.store.states import AWAITING_CONFIRMATION, FAILED, HELD, PENDING, SENT, SKIPPED, STATES, UNKNOWN
+from bot.store.store import SqliteStore, Store, open_store
 from bot.store.subscribers import EMAIL, MUTE, WATCH, EmailSubscriber, SignUpRequest, Subscriber
 from bot.store.times import from_db_time, to_db_time
 
@@ -63,6 +66,7 @@ __all__ = [
     "SignUpRequest",
     "SourceState",
     "SqliteStore",
+    "Store",
     "StoreError",
     "Subscriber",
     "blocked_until_key",

@@ -62,13 +62,14 @@ class ApprovalsPart(StorePart):
         with self.transaction():
             cursor = self._db.execute(
                 "INSERT INTO approvals (article_key, route, created_at, deadline) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (article_key, route) DO NOTHING",
+                " ON CONFLICT (article_key, route) DO NOTHING RETURNING id",
                 (article_key, route, to_db_time(now), to_db_time(deadline) if deadline else None),
             )
-            if cursor.rowcount != 1:
+            row = cursor.fetchone()
+            if row is None:
                 return None
-            self._log_event(int(cursor.lastrowid or 0), "held", "", now, "")
-            return int(cursor.lastrowid or 0)
+            self._log_event(int(row[0]), "held", "", now, "")
+            return int(row[0])
 
     def get_approval(self, approval_id: int) -> Approval | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)).fetchone()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,8 +126,10 @@ class ArticlesPart(StorePart):
     def find_articles(self, key_prefix: str, limit: int = 5) -> list[Article]:
         """Articles whose key starts with `key_prefix`, for commands that take a short key."""
         rows = self._db.execute(
-            f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.key LIKE ? ORDER BY a.first_seen DESC LIMIT ?",
-            (key_prefix.replace("%", "").replace("_", "") + "%", limit),
+            # LOWER on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not; and no wildcard or
+            # escape character (PostgreSQL's is the backslash) from the user's text.
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE LOWER(a.key) LIKE ? ORDER BY a.first_seen DESC LIMIT ?",
+            (re.sub(r"[%_\\]", "", key_prefix).lower() + "%", limit),
         ).fetchall()
         return [article_from_row(row) for row in rows]
 
@@ -152,7 +155,7 @@ class ArticlesPart(StorePart):
         articles that carry it. One grouped query: the rows are distinct spellings, not articles.
         """
         rows = self._db.execute(
-            "SELECT t.value, COUNT(*), MIN(a.first_seen) FROM articles a, json_each(a.hashtags) t"
+            f"SELECT t.value, COUNT(*), MIN(a.first_seen) FROM articles a, {self._db.json_values('a.hashtags', 't')}"
             " WHERE a.first_seen > ? AND EXISTS"
             " (SELECT 1 FROM outbox o WHERE o.article_key = a.key AND o.channel = ?)"
             " GROUP BY t.value",

@@ -36,14 +36,12 @@ class DigestsPart(StorePart):
                 "INSERT INTO digests (id, period_end, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (digest_id, to_db_time(period_end), to_db_time(now)),
             )
-            before = self._db.total_changes
-            self._db.execute(
+            return self._db.execute(
                 "INSERT INTO digest_deliveries (digest_id, address, state, not_before, updated_at)"
                 " SELECT ?, address, ?, ?, ? FROM subscribers WHERE channel = 'email' AND active = 1"
                 " ON CONFLICT (digest_id, address) DO NOTHING",
                 (digest_id, PENDING, to_db_time(now), to_db_time(now)),
-            )
-            return self._db.total_changes - before
+            ).rowcount
 
     def latest_period_end(self) -> datetime | None:
         """Where the latest digest's period ended (what a reader who got it has had); None before the first."""

@@ -28,3 +28,14 @@ def write_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
             f"state file {path}: cannot write to it ({reason}); check the permissions of the file and its folder"
         )
     return StoreError(f"state file {path}: cannot use it ({reason}); check that the disk and the folder are writable")
+
+
+def postgres_error(where: str, exc: Exception) -> StoreError:
+    """A StoreError for a PostgreSQL state (`where`: its URL without credentials); the transaction was rolled back.
+
+    The driver's own words stay (they name the server and what it refused, never the password)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return StoreError(
+        f"state database {where}: {reason}; nothing was written. Check that the server is running and reachable"
+        " and that the database user may read and write it"
+    )

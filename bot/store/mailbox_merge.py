@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 
+from bot.store.db import Database
 from bot.store.states import FAILED, PENDING, SENT, SKIPPED, UNKNOWN
 from bot.store.subscribers import EMAIL
 
@@ -27,7 +27,7 @@ class _Row:
     last_digest_at: str | None
 
 
-def merge_mailbox_duplicates(db: sqlite3.Connection) -> None:
+def merge_mailbox_duplicates(db: Database) -> None:
     """Schema 5: email addresses lower-cased, and rows that differed only in case merged into one.
 
     Addresses used to be stored as typed, so `Bob@Example.NET` and `bob@example.net` were two subscribers and got
@@ -63,7 +63,7 @@ def merge_mailbox_duplicates(db: sqlite3.Connection) -> None:
             _merge_mailbox(db, mailbox, group)
 
 
-def _merge_mailbox(db: sqlite3.Connection, mailbox: str, group: list[_Row]) -> None:
+def _merge_mailbox(db: Database, mailbox: str, group: list[_Row]) -> None:
     active = [row for row in group if row.active]
     if active:
         kept = min(active, key=lambda row: (row.confirmed_at is None, row.confirmed_at or "", row.id))
@@ -97,7 +97,7 @@ def _merge_mailbox(db: sqlite3.Connection, mailbox: str, group: list[_Row]) -> N
     _merge_deliveries(db, mailbox, [row.address for row in group])
 
 
-def _merge_tags(db: sqlite3.Connection, kept: _Row, others: list[_Row]) -> None:
+def _merge_tags(db: Database, kept: _Row, others: list[_Row]) -> None:
     def follows_everything(row: _Row) -> bool:
         return db.execute("SELECT 1 FROM subscriber_tags WHERE subscriber_id = ?", (row.id,)).fetchone() is None
 
@@ -112,7 +112,7 @@ def _merge_tags(db: sqlite3.Connection, kept: _Row, others: list[_Row]) -> None:
         )
 
 
-def _merge_deliveries(db: sqlite3.Connection, mailbox: str, spellings: list[str]) -> None:
+def _merge_deliveries(db: Database, mailbox: str, spellings: list[str]) -> None:
     marks = ", ".join("?" for _ in spellings)
     rows = db.execute(
         f"SELECT digest_id, address, state FROM digest_deliveries WHERE address IN ({marks})", spellings

@@ -13,7 +13,7 @@ DIGEST_REQUEST_KEY = "digest.requested"  # set by an admin's /digest send; the d
 DRAIN_REQUESTS_KEY = "outbox.drain_requests"
 REQUEST_DRAIN_SQL = (
     "INSERT INTO meta (key, value) VALUES (?, '1')"
-    " ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1"
+    " ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)"
 )
 
 

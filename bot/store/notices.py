@@ -39,10 +39,11 @@ class NoticesPart(StorePart):
         """Queue a message to `chat_id` (an edit of notice `replaces`' message when given); returns its id."""
         with self.transaction():
             cursor = self._db.execute(
-                "INSERT INTO admin_notices (chat_id, text, buttons, replaces, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO admin_notices (chat_id, text, buttons, replaces, created_at) VALUES (?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (chat_id, text, json.dumps([list(button) for button in buttons]), replaces, to_db_time(now)),
             )
-        return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
     def unsent_notices(self, limit: int = 50) -> list[Notice]:
         """Notices not yet sent nor given up on, oldest first. An edit waits until its original was sent."""

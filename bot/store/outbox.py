@@ -98,8 +98,7 @@ class OutboxPart(StorePart):
         stamp = to_db_time(now)
         items = list(items)
         with self.transaction():
-            before = self._db.total_changes
-            self._db.executemany(
+            added = self._db.executemany(
                 "INSERT INTO outbox (article_key, channel, recipient, route, template, state, not_before,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (article_key, channel, recipient) DO NOTHING",
@@ -117,8 +116,7 @@ class OutboxPart(StorePart):
                     )
                     for i in items
                 ),
-            )
-            added = self._db.total_changes - before
+            ).rowcount
             if added and any(i.not_before <= now for i in items):
                 self._request_drain()
             return added
@@ -126,7 +124,7 @@ class OutboxPart(StorePart):
     def due_article_keys(self, channel: str, now: datetime, limit: int, *, newest_first: bool = False) -> list[str]:
         """Articles with pending rows on `channel` that may go out now: first queued first, or newest first."""
         # Newest: by the article's publication time (a backfill queues the newest story first).
-        newest = "(SELECT a.published FROM articles a WHERE a.key = outbox.article_key) DESC, MAX(id) DESC"
+        newest = "(SELECT a.published FROM articles a WHERE a.key = outbox.article_key) DESC NULLS LAST, MAX(id) DESC"
         order = newest if newest_first else "MIN(id)"
         rows = self._db.execute(
             "SELECT article_key FROM outbox WHERE channel = ? AND state = ? AND not_before <= ?"
@@ -237,16 +235,14 @@ class OutboxPart(StorePart):
         values = (article_key, channel, route, template, HELD if held else PENDING, to_db_time(not_before))
         stamp = to_db_time(now)
         with self.transaction():
-            before = self._db.total_changes
-            self._db.execute(
+            added = self._db.execute(
                 "INSERT INTO outbox (article_key, channel, recipient, route, template, state, not_before,"
                 " created_at, updated_at)"
                 " SELECT ?, ?, s.address, ?, ?, ?, ?, ?, ? FROM subscribers s"
                 f" WHERE s.channel = ? AND s.active = 1 AND {wanted} ORDER BY s.id"
                 " ON CONFLICT (article_key, channel, recipient) DO NOTHING",
                 (*values, stamp, stamp, channel, *parameters),
-            )
-            added = self._db.total_changes - before
+            ).rowcount
             if added and not_before <= now:
                 self._request_drain()
             return added

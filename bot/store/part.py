@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bot.store.errors import write_error
+from bot.store.db import Database
 
 
 class StorePart:
-    """The base of each kind of record's part (`SqliteStore` is all of them over one connection)."""
+    """The base of each kind of record's part (`Store` is all of them over one connection, SQLite or PostgreSQL)."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self._db = connection
-        self.path = path
+    def __init__(self, db: Database, path: Path) -> None:
+        self._db = db
+        self.path = path  # the SQLite state file ([state] path; unused by a PostgreSQL state)
 
     def close(self) -> None:
         self._db.close()
@@ -27,15 +26,15 @@ class StorePart:
             yield
             return
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as exc:
-            raise write_error(self.path, exc) from None
+            self._db.begin()
+        except self._db.errors as exc:
+            raise self._db.error(exc) from None
         try:
             yield
             self._db.commit()
         except BaseException as exc:
             if self._db.in_transaction:
                 self._db.rollback()
-            if isinstance(exc, sqlite3.DatabaseError):  # locked, disk full, I/O error: nothing was written
-                raise write_error(self.path, exc) from None
+            if isinstance(exc, self._db.errors):  # locked, disk full, I/O error, server gone: nothing was written
+                raise self._db.error(exc) from None
             raise

@@ -6,16 +6,16 @@ The SQL is plain (no SQLite-only functions in queries) so another backend can im
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
+from bot.store.db import Database
 from bot.store.errors import StoreError
 from bot.store.mailbox_merge import merge_mailbox_duplicates
 
-Migration = str | Callable[[sqlite3.Connection], None]  # an SQL script, or a step that needs Python
+Migration = str | Callable[[Database], None]  # an SQL script (SQLite's DDL, see `Database.ddl`), or a Python step
 
 
-def _migrate_to_5(db: sqlite3.Connection) -> None:
+def _migrate_to_5(db: Database) -> None:
     """4 -> 5: one subscriber per mailbox (see `merge_mailbox_duplicates`), and the table of limited events."""
     _run_script(
         db,
@@ -227,29 +227,38 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def migrate(connection: sqlite3.Connection) -> None:
-    """Bring the database up to the newest schema; a newer one than this newsbot knows is refused."""
-    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(MIGRATIONS):
-        raise StoreError(
-            f"the state file has schema version {version}, newer than this newsbot knows ({len(MIGRATIONS)});"
-            " upgrade newsbot"
-        )
-    for target, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-        connection.execute("BEGIN IMMEDIATE")
+def migrate(db: Database) -> None:
+    """Bring the database up to the newest schema; a newer one than this newsbot knows is refused.
+
+    Each step reads the version again inside its own transaction (PostgreSQL: under an advisory lock), so two
+    processes starting at once on an empty database take turns and each step runs once."""
+    if db.schema_version() == len(MIGRATIONS):  # the usual case: no write lock taken to find out
+        return
+    while True:
+        db.begin_migration()
         try:
+            version = db.schema_version()
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"the state has schema version {version}, newer than this newsbot knows ({len(MIGRATIONS)});"
+                    " upgrade newsbot"
+                )
+            if version == len(MIGRATIONS):
+                db.commit()
+                return
+            migration = MIGRATIONS[version]
             if isinstance(migration, str):
-                _run_script(connection, migration)
+                _run_script(db, migration)
             else:
-                migration(connection)
-            connection.execute(f"PRAGMA user_version = {target}")
+                migration(db)
+            db.set_schema_version(version + 1)
         except BaseException:
-            connection.rollback()
+            db.rollback()
             raise
-        connection.commit()
+        db.commit()
 
 
-def _run_script(connection: sqlite3.Connection, script: str) -> None:
-    for statement in script.split(";"):
+def _run_script(db: Database, script: str) -> None:
+    for statement in db.ddl(script).split(";"):
         if statement.strip():
-            connection.execute(statement)
+            db.execute(statement)

@@ -1,7 +1,6 @@
-"""`SqliteStore`, the store callers get from `open_store`: every part over one SQLite connection.
+"""The SQLite backend (`open_sqlite`): the state in one file, SQLite in WAL mode.
 
-SQLite in WAL mode, one connection per process; `transaction()` spans parts, so writes to several kinds of
-record land together or not at all.
+`transaction()` spans parts, so writes to several kinds of record land together or not at all.
 """
 
 from __future__ import annotations
@@ -12,23 +11,10 @@ import stat
 from contextlib import suppress
 from pathlib import Path
 
-from bot.store.approvals import ApprovalsPart
-from bot.store.articles import ArticlesPart
-from bot.store.digests import DigestsPart
+from bot.store.db import SqliteDatabase
 from bot.store.errors import StoreError, write_error
-from bot.store.incidents import IncidentsPart
-from bot.store.meta import MetaPart
-from bot.store.notices import NoticesPart
-from bot.store.outbox import OutboxPart
 from bot.store.schema import migrate
-from bot.store.subscribers import SubscribersPart
-
-
-class SqliteStore(
-    MetaPart, ArticlesPart, OutboxPart, SubscribersPart, DigestsPart, NoticesPart, IncidentsPart, ApprovalsPart
-):
-    """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""
-
+from bot.store.store import Store
 
 BUSY_TIMEOUT_SECONDS = 10.0  # how long a write waits for another process's write lock on the state file
 
@@ -52,7 +38,7 @@ def _keep_private(path: Path) -> None:
                 file.chmod(PRIVATE_FILE_MODE)
 
 
-def open_store(path: Path, *, busy_timeout: float | None = None) -> SqliteStore:
+def open_sqlite(path: Path, *, busy_timeout: float | None = None) -> Store:
     """Open (creating if needed, readable by its owner only) and migrate the state database.
 
     A write waits up to `busy_timeout` seconds (default BUSY_TIMEOUT_SECONDS) for another process's write.
@@ -65,7 +51,8 @@ def open_store(path: Path, *, busy_timeout: float | None = None) -> SqliteStore:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
-        migrate(connection)
+        db = SqliteDatabase(connection, path)
+        migrate(db)
     except sqlite3.OperationalError as exc:  # locked, disk full, read-only: the file itself is fine
         raise write_error(path, exc) from None
     except sqlite3.DatabaseError as exc:
@@ -74,4 +61,4 @@ def open_store(path: Path, *, busy_timeout: float | None = None) -> SqliteStore:
         ) from None
     except OSError as exc:
         raise StoreError(f"state file {path}: {exc.strerror}; check that the folder exists and is writable") from None
-    return SqliteStore(connection, path)
+    return Store(db, path)

@@ -299,11 +299,10 @@ class SubscribersPart(StorePart):
             self._db.execute("DELETE FROM email_sign_ups WHERE requested_at < ?", (to_db_time(forget_before),))
             cursor = self._db.execute(
                 "INSERT INTO email_sign_ups (address, name, hashtags, linked_chat, requested_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (_stored(EMAIL, address), name, json.dumps(list(tags)), linked_chat, to_db_time(now)),
             )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            return int(cursor.fetchone()[0])
 
     def sign_up_request(self, request_id: int, address: str) -> SignUpRequest | None:
         """The request `request_id` if it was made for `address` and is still kept."""

@@ -1,0 +1,208 @@
+"""The one connection a store holds, over SQLite or PostgreSQL, so that every part's SQL runs unchanged on both.
+
+The parts write SQLite-style SQL with `?` placeholders; `PostgresDatabase` translates each statement string once
+(`?` to `%s`, a literal `%` to `%%`, quoted text left alone) and caches it. What must differ between the two is
+decided here and nowhere else:
+- a write transaction: SQLite's `BEGIN IMMEDIATE` takes the file's write lock; PostgreSQL's takes a
+  transaction-level advisory lock (`WRITE_LOCK`), so that writers take turns on both and the parts' read-then-write
+  steps (subscribe, open an incident, take a rate slot) stay correct whichever backend runs them;
+- the schema's DDL (`ddl`): row ids and integers become BIGINT (Telegram ids do not fit 32 bits);
+- reading a JSON array column as rows (`json_values`);
+- where the schema version is kept (SQLite's `PRAGMA user_version`, a one-row table in PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from bot.store.errors import StoreError, postgres_error, write_error
+
+if TYPE_CHECKING:
+    import psycopg
+
+Params = Sequence[object]
+
+# PostgreSQL advisory lock keys (any 64-bit numbers, the same in every newsbot): one for writes, one for migrating.
+WRITE_LOCK: Final = 0x6E657773_00000001
+MIGRATION_LOCK: Final = 0x6E657773_00000002
+_SCHEMA_TABLE: Final = "newsbot_schema"
+
+
+class Rows(Protocol):
+    """What a statement gives back (a cursor of either driver)."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Database(Protocol):
+    """One connection, with what the store parts and the migrations need of it."""
+
+    errors: tuple[type[Exception], ...]  # the driver's errors: `error` words them as a StoreError
+
+    def error(self, exc: Exception) -> StoreError: ...
+    def execute(self, sql: str, params: Params = ()) -> Rows: ...
+    def executemany(self, sql: str, rows: Iterable[Params]) -> Rows: ...
+    def begin(self) -> None: ...
+    def begin_migration(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    @property
+    def in_transaction(self) -> bool: ...
+    def close(self) -> None: ...
+    def ddl(self, script: str) -> str: ...
+    def json_values(self, column: str, alias: str) -> str: ...
+    def schema_version(self) -> int: ...
+    def set_schema_version(self, version: int) -> None: ...
+
+
+class SqliteDatabase:
+    """SQLite as it always was: the statements go to the connection as they are."""
+
+    errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._connection = connection
+        self._path = path
+
+    def error(self, exc: Exception) -> StoreError:
+        assert isinstance(exc, sqlite3.DatabaseError)
+        return write_error(self._path, exc)
+
+    def execute(self, sql: str, params: Params = ()) -> Rows:
+        return self._connection.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> Rows:
+        return self._connection.executemany(sql, rows)
+
+    def begin(self) -> None:
+        self._connection.execute("BEGIN IMMEDIATE")
+
+    def begin_migration(self) -> None:
+        self.begin()
+
+    def commit(self) -> None:
+        self._connection.commit()
+
+    def rollback(self) -> None:
+        self._connection.rollback()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._connection.in_transaction
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def ddl(self, script: str) -> str:
+        return script
+
+    def json_values(self, column: str, alias: str) -> str:
+        return f"json_each({column}) {alias}"
+
+    def schema_version(self) -> int:
+        return int(self._connection.execute("PRAGMA user_version").fetchone()[0])
+
+    def set_schema_version(self, version: int) -> None:
+        self._connection.execute(f"PRAGMA user_version = {int(version)}")
+
+
+# A quoted string or identifier (kept as it is), or a character that means something else to psycopg.
+_PLACEHOLDER_OR_QUOTED: Final = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[?%]")
+_ROW_ID: Final = re.compile(r"\bINTEGER PRIMARY KEY\b")
+_INTEGER: Final = re.compile(r"\bINTEGER\b")
+
+
+@lru_cache(maxsize=1024)
+def to_postgres(sql: str) -> str:
+    """`sql` with `?` placeholders as psycopg's `%s`, and a literal `%` doubled; quoted text is left alone."""
+
+    def swap(match: re.Match[str]) -> str:
+        found = match.group()
+        return "%s" if found == "?" else "%%" if found == "%" else found
+
+    return _PLACEHOLDER_OR_QUOTED.sub(swap, sql)
+
+
+def postgres_ddl(script: str) -> str:
+    """The schema's SQLite DDL as PostgreSQL takes it: row ids generated, every integer 64 bits."""
+    script = _ROW_ID.sub("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", script)
+    return _INTEGER.sub("BIGINT", script)
+
+
+class PostgresDatabase:
+    """A psycopg connection in autocommit mode: statements outside `begin`/`commit` each commit on their own, as
+    SQLite's do, and reads hold no transaction open."""
+
+    def __init__(
+        self, connection: psycopg.Connection[Any], where: str, release: Callable[[psycopg.Connection[Any]], None]
+    ) -> None:
+        import psycopg
+
+        self._connection = connection
+        self._where = where  # the URL without its credentials, for error messages
+        self._release = release
+        self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+
+    def error(self, exc: Exception) -> StoreError:
+        return postgres_error(self._where, exc)
+
+    def execute(self, sql: str, params: Params = ()) -> Rows:
+        return self._connection.execute(to_postgres(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> Rows:
+        cursor = self._connection.cursor()
+        rows = [tuple(row) for row in rows]
+        if rows:
+            cursor.executemany(to_postgres(sql), rows)
+        return cursor
+
+    def begin(self) -> None:
+        self._connection.execute("BEGIN")
+        self._connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+
+    def begin_migration(self) -> None:
+        """A transaction that holds the migration lock: two processes starting on an empty database take turns."""
+        self._connection.execute("BEGIN")
+        self._connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        self._connection.execute(f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE} (version BIGINT NOT NULL)")
+
+    def commit(self) -> None:
+        self._connection.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._connection.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self._connection.info.transaction_status != TransactionStatus.IDLE
+
+    def close(self) -> None:
+        """Give the connection back to the process's pool (rolled back there if a transaction was left open)."""
+        self._release(self._connection)
+
+    def ddl(self, script: str) -> str:
+        return postgres_ddl(script)
+
+    def json_values(self, column: str, alias: str) -> str:
+        return f"json_array_elements_text(CAST({column} AS json)) AS {alias}(value)"
+
+    def schema_version(self) -> int:
+        exists = self._connection.execute("SELECT to_regclass(%s)", (_SCHEMA_TABLE,)).fetchone()
+        if exists is None or exists[0] is None:
+            return 0
+        row = self._connection.execute(f"SELECT MAX(version) FROM {_SCHEMA_TABLE}").fetchone()
+        return 0 if row is None or row[0] is None else int(row[0])
+
+    def set_schema_version(self, version: int) -> None:
+        self._connection.execute(f"DELETE FROM {_SCHEMA_TABLE}")
+        self._connection.execute(f"INSERT INTO {_SCHEMA_TABLE} (version) VALUES (%s)", (version,))
