@@ -139,7 +139,22 @@ def _parser() -> argparse.ArgumentParser:
 
     command("web", "serve the subscribe / confirm / unsubscribe pages on [web] host and port")
     _subscribers_parser(command("subscribers", "import or export subscribers as CSV, or unsubscribe some"), common)
+    _state_parser(command("state", "move the state: copy the SQLite state into PostgreSQL"), common)
     return parser
+
+
+def _state_parser(state: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = state.add_subparsers(dest="action", metavar="ACTION", required=True)
+    copy = actions.add_parser(
+        "copy", help="copy the SQLite state at [state] path into a PostgreSQL database", parents=[common]
+    )
+    copy.add_argument(
+        "--to",
+        metavar="URL",
+        help="postgresql://user@host/dbname (default: $NEWSBOT_DATABASE_URL, else [state] url); keep the password"
+        " in PGPASSWORD or ~/.pgpass: a command line is visible to other users",
+    )
+    copy.add_argument("--force", action="store_true", help="replace the state the target database already holds")
 
 
 def _subscribers_parser(subscribers: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -522,6 +537,51 @@ def _export_subscribers(store: CsvStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_state(args: argparse.Namespace) -> int:
+    """`state copy`: the SQLite state into PostgreSQL, under the state file's lock (no `newsbot run` writes it)."""
+    from bot.lock import StateLock
+    from bot.store.state_copy import copy_sqlite_state
+    from bot.urls import database_url_problem, redact_url
+
+    config = _config(args)
+    url = (args.to or "").strip() or config.state.database_url(os.environ)
+    if not url:
+        raise ConfigError(
+            "state copy: say where to copy the state: --to postgresql://user@host/dbname, or set"
+            " NEWSBOT_DATABASE_URL (or [state] url)"
+        )
+    problem = database_url_problem(url, in_file=False)
+    if problem:
+        raise ConfigError(f"state copy: the URL {redact_url(url)} {problem}")
+    path = config.state.path
+    if not path.is_file():
+        raise ConfigError(f"state copy: there is no SQLite state at {path} ([state] path names the one to copy)")
+    if args.to and _has_password(args.to):
+        print(
+            "newsbot: note: a password on the command line is visible to other users of this machine (ps);"
+            " prefer PGPASSWORD or ~/.pgpass",
+            file=sys.stderr,
+        )
+    with StateLock(path):
+        report = copy_sqlite_state(path, url, force=args.force)
+    print(f"copied the SQLite state {path} to PostgreSQL at {redact_url(url)}:")
+    print("\n".join(report.lines()))
+    print(
+        "next: point newsbot at it (NEWSBOT_DATABASE_URL, or [state] url) and start it; keep the SQLite file as a"
+        " backup, and do not run newsbot on it any more"
+    )
+    return EXIT_OK
+
+
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password is not None or "password=" in url
+    except ValueError:
+        return True  # not parsed: assume the worst
+
+
 def secret_needs(config: Config, channel: str) -> list[SecretNeed]:
     """The secrets of a channel, each required or optional as this config uses them (its descriptor decides)."""
     from bot.channels import REGISTRY
@@ -594,6 +654,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "digest": cmd_digest,
     "web": cmd_web,
     "subscribers": cmd_subscribers,
+    "state": cmd_state,
     "demo": cmd_demo,
     "once": cmd_once,
     "run": cmd_run,

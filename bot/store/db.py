@@ -40,6 +40,7 @@ class Rows(Protocol):
     def rowcount(self) -> int: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
+    def fetchmany(self, size: int) -> list[Any]: ...
 
 
 class Database(Protocol):
@@ -192,6 +193,17 @@ class PostgresDatabase:
 
     def ddl(self, script: str) -> str:
         return postgres_ddl(script)
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+        """Load `rows` into `table` with PostgreSQL's COPY (a state copy: many rows, one round trip per block)."""
+        from psycopg import sql
+
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        with self._connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def json_values(self, column: str, alias: str) -> str:
         return f"json_array_elements_text(CAST({column} AS json)) AS {alias}(value)"
