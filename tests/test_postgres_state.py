@@ -136,3 +136,52 @@ def test_a_whole_cycle_on_postgresql_polls_posts_to_telegram_and_mails_the_diges
     [digest] = [m.message for m in fake_smtp.messages if "reader@example.org" in m.rcpt_tos]
     assert "Story number 2" in digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert not (tmp_path / "state.sqlite").exists()  # nothing went to the SQLite file
+
+
+def drop_connections(url: str) -> int:
+    """What a server restart or an idle timeout does to newsbot: every other connection to the database ends.
+    Returns once they are gone."""
+    from bot.store.postgres import postgres_connection
+
+    with postgres_connection(url) as admin:
+        others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ended = admin.execute(f"SELECT pg_terminate_backend(pid) {others}").fetchall()
+        while admin.execute(f"SELECT COUNT(*) {others}").fetchone()[0]:  # type: ignore[index]
+            admin.execute("SELECT pg_sleep(0.01)")
+    return len(ended)
+
+
+def test_a_store_whose_connection_the_server_dropped_goes_on_with_a_new_one(postgres_url: str, tmp_path: Path) -> None:
+    url = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret-pw@")
+    store = open_store(StateConfig(path=tmp_path / "s.sqlite", url=url))
+    try:
+        store.set_meta("before", "1")
+        assert drop_connections(postgres_url) >= 1
+        assert store.get_meta("before") == "1"  # a read: tried again on a new connection
+        drop_connections(postgres_url)
+        store.set_meta("after", "2")  # a transaction: its BEGIN found the connection gone, and took another
+        assert store.get_meta("after") == "2"
+
+        with pytest.raises(StoreError) as lost, store.transaction():  # dropped in the middle of a transaction
+            store.set_meta("half", "written")
+            drop_connections(postgres_url)
+            store.set_meta("other-half", "written")
+        message = str(lost.value)
+        assert message.startswith("state database postgresql:") and "nothing was written" in message
+        assert "s3cret" not in message
+        assert store.get_meta("half") is None  # rolled back; the store works again at once
+        again = open_store(StateConfig(path=tmp_path / "s.sqlite", url=url))  # the pool hands out live ones only
+        assert again.get_meta("after") == "2"
+        again.close()
+    finally:
+        store.close()
+
+
+def test_a_read_that_fails_is_a_store_error_in_words_on_both_backends(state: StateConfig) -> None:
+    store = open_store(state)
+    try:
+        with pytest.raises(StoreError) as failed:
+            store._db.execute("SELECT missing_column FROM meta").fetchall()
+        assert "missing_column" in str(failed.value) and str(failed.value).startswith("state ")
+    finally:
+        store.close()

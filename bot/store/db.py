@@ -78,10 +78,16 @@ class SqliteDatabase:
         return write_error(self._path, exc)
 
     def execute(self, sql: str, params: Params = ()) -> Rows:
-        return self._connection.execute(sql, params)
+        try:
+            return self._connection.execute(sql, params)
+        except sqlite3.DatabaseError as exc:  # locked, disk full, I/O error: words for people (reads too)
+            raise self.error(exc) from exc
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> Rows:
-        return self._connection.executemany(sql, rows)
+        try:
+            return self._connection.executemany(sql, rows)
+        except sqlite3.DatabaseError as exc:
+            raise self.error(exc) from exc
 
     def begin(self) -> None:
         self._connection.execute("BEGIN IMMEDIATE")
@@ -140,51 +146,108 @@ def postgres_ddl(script: str) -> str:
 
 class PostgresDatabase:
     """A psycopg connection in autocommit mode: statements outside `begin`/`commit` each commit on their own, as
-    SQLite's do, and reads hold no transaction open."""
+    SQLite's do, and reads hold no transaction open.
+
+    A connection the server dropped (restarted, an idle timeout, `pg_terminate_backend`) is given back and another
+    taken (`acquire`) at the next statement outside a transaction; a `begin` or a read that finds it dead is tried
+    once more on the new one (nothing had happened). A write or a transaction under way when it dropped fails with
+    a StoreError: the server rolled it back, and the caller's next step gets a new connection."""
 
     def __init__(
-        self, connection: psycopg.Connection[Any], where: str, release: Callable[[psycopg.Connection[Any]], None]
+        self,
+        connection: psycopg.Connection[Any],
+        where: str,
+        release: Callable[[psycopg.Connection[Any]], None],
+        acquire: Callable[[], psycopg.Connection[Any]] | None = None,
     ) -> None:
         import psycopg
 
         self._connection = connection
         self._where = where  # the URL without its credentials, for error messages
         self._release = release
+        self._acquire = acquire  # None: a connection of its own, never replaced
+        self._transaction = False  # between begin and commit/rollback: a lost connection is not replaced there
         self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
 
     def error(self, exc: Exception) -> StoreError:
         return postgres_error(self._where, exc)
 
+    def _alive(self) -> psycopg.Connection[Any]:
+        """The connection, a new one when the server dropped it (outside a transaction only)."""
+        if self._connection.closed and self._acquire is not None and not self._transaction:
+            self._release(self._connection)  # the pool throws a closed connection away
+            self._connection = self._acquire()
+        return self._connection
+
+    def _run(self, statement: Callable[[psycopg.Connection[Any]], Rows], *, retry: bool) -> Rows:
+        """`statement` on a live connection; when `retry`, once more on a new one if the server had dropped it."""
+        try:
+            return statement(self._alive())
+        except self.errors as exc:
+            if not (retry and self._connection.closed and self._acquire is not None and not self._transaction):
+                raise self.error(exc) from exc
+        try:
+            return statement(self._alive())
+        except self.errors as exc:
+            raise self.error(exc) from exc
+
     def execute(self, sql: str, params: Params = ()) -> Rows:
-        return self._connection.execute(to_postgres(sql), tuple(params))
+        query, values = to_postgres(sql), tuple(params)
+        read = query.lstrip()[:6].upper() == "SELECT"  # nothing happened if it failed: safe to try again
+        return self._run(lambda connection: connection.execute(query, values), retry=read)
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> Rows:
-        cursor = self._connection.cursor()
-        rows = [tuple(row) for row in rows]
-        if rows:
-            cursor.executemany(to_postgres(sql), rows)
-        return cursor
+        query, values = to_postgres(sql), [tuple(row) for row in rows]
+
+        def run(connection: psycopg.Connection[Any]) -> Rows:
+            cursor = connection.cursor()
+            if values:
+                cursor.executemany(query, values)
+            return cursor
+
+        return self._run(run, retry=False)
+
+    def _begin(self, lock: int) -> None:
+        def run(connection: psycopg.Connection[Any]) -> Rows:
+            connection.execute("BEGIN")
+            return connection.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+
+        try:
+            self._run(run, retry=True)
+        except StoreError:
+            if not self._connection.closed and self.in_transaction:  # BEGIN went through, the lock did not
+                self._connection.execute("ROLLBACK")
+            raise
+        self._transaction = True
 
     def begin(self) -> None:
-        self._connection.execute("BEGIN")
-        self._connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        self._begin(WRITE_LOCK)
 
     def begin_migration(self) -> None:
         """A transaction that holds the migration lock: two processes starting on an empty database take turns."""
-        self._connection.execute("BEGIN")
-        self._connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        self._connection.execute(f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE} (version BIGINT NOT NULL)")
+        self._begin(MIGRATION_LOCK)
+        self.execute(f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE} (version BIGINT NOT NULL)")
 
     def commit(self) -> None:
-        self._connection.execute("COMMIT")
+        try:
+            self._connection.execute("COMMIT")
+        except self.errors as exc:
+            raise self.error(exc) from exc
+        finally:
+            self._transaction = False
 
     def rollback(self) -> None:
-        self._connection.execute("ROLLBACK")
+        """Undo the transaction; on a connection the server dropped there is nothing left to undo."""
+        self._transaction = False
+        if not self._connection.closed:
+            self._connection.execute("ROLLBACK")
 
     @property
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
+        if self._connection.closed:
+            return self._transaction
         return self._connection.info.transaction_status != TransactionStatus.IDLE
 
     def close(self) -> None:
@@ -201,20 +264,23 @@ class PostgresDatabase:
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
         )
-        with self._connection.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
+        try:
+            with self._connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except self.errors as exc:
+            raise self.error(exc) from exc
 
     def json_values(self, column: str, alias: str) -> str:
         return f"json_array_elements_text(CAST({column} AS json)) AS {alias}(value)"
 
     def schema_version(self) -> int:
-        exists = self._connection.execute("SELECT to_regclass(%s)", (_SCHEMA_TABLE,)).fetchone()
+        exists = self.execute("SELECT to_regclass(?)", (_SCHEMA_TABLE,)).fetchone()
         if exists is None or exists[0] is None:
             return 0
-        row = self._connection.execute(f"SELECT MAX(version) FROM {_SCHEMA_TABLE}").fetchone()
+        row = self.execute(f"SELECT MAX(version) FROM {_SCHEMA_TABLE}").fetchone()
         return 0 if row is None or row[0] is None else int(row[0])
 
     def set_schema_version(self, version: int) -> None:
-        self._connection.execute(f"DELETE FROM {_SCHEMA_TABLE}")
-        self._connection.execute(f"INSERT INTO {_SCHEMA_TABLE} (version) VALUES (%s)", (version,))
+        self.execute(f"DELETE FROM {_SCHEMA_TABLE}")
+        self.execute(f"INSERT INTO {_SCHEMA_TABLE} (version) VALUES (?)", (version,))

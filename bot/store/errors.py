@@ -33,8 +33,10 @@ def write_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
 def postgres_error(where: str, exc: Exception) -> StoreError:
     """A StoreError for a PostgreSQL state (`where`: its URL without credentials); the transaction was rolled back.
 
-    The driver's own words stay (they name the server and what it refused, never the password)."""
-    reason = " ".join(str(exc).split()) or type(exc).__name__
+    The driver's own words stay (they name the server and what it refused); a URL in them loses its credentials."""
+    from bot.urls import redact_urls_in
+
+    reason = redact_urls_in(" ".join(str(exc).split())) or type(exc).__name__
     return StoreError(
         f"state database {where}: {reason}; nothing was written. Check that the server is running and reachable"
         " and that the database user may read and write it"

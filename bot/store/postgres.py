@@ -1,7 +1,8 @@
 """The PostgreSQL backend (`open_postgres`): the state in a PostgreSQL database, through psycopg 3.
 
 One connection pool per process and URL (`psycopg_pool.ConnectionPool`): each open store borrows one connection
-and gives it back on `close`, so the per-thread stores of the chat commands and the web pages' stores reuse
+(checked alive as it leaves the pool, and replaced when the server drops it: see `PostgresDatabase`) and gives it
+back on `close`, so the per-thread stores of the chat commands and the web pages' stores reuse
 connections instead of logging in again. The pools are the one process-wide thing the store keeps: a pool is
 what lets those short-lived stores be cheap.
 """
@@ -36,18 +37,14 @@ def open_postgres(url: str, path: Path) -> Store:
     if problem:
         raise StoreError(f"the PostgreSQL state URL {redact_url(url)} {problem}")
     import psycopg
-    from psycopg_pool import PoolTimeout
 
     where = redact_url(url)
     pool = _pool(url, where)
-    try:
-        connection = pool.getconn()
-    except PoolTimeout:
-        raise StoreError(
-            f"state database {where}: every one of this process's {POOL_MAX_CONNECTIONS} connections stayed in use"
-            f" for {POOL_WAIT_SECONDS:.0f} seconds; nothing was written. Try again"
-        ) from None
-    db = PostgresDatabase(connection, where, pool.putconn)
+
+    def acquire() -> psycopg.Connection[Any]:
+        return _connection_from(pool, where)
+
+    db = PostgresDatabase(acquire(), where, pool.putconn, acquire)
     try:
         migrate(db)
     except psycopg.Error as exc:
@@ -57,6 +54,21 @@ def open_postgres(url: str, path: Path) -> Store:
         db.close()
         raise
     return Store(db, path)
+
+
+def _connection_from(pool: ConnectionPool[Any], where: str) -> psycopg.Connection[Any]:
+    """A connection of the pool (checked alive: one the server dropped while idle in the pool is replaced)."""
+    from psycopg_pool import PoolTimeout
+
+    try:
+        connection: psycopg.Connection[Any] = pool.getconn()
+    except PoolTimeout:
+        raise StoreError(
+            f"state database {where}: no connection within {POOL_WAIT_SECONDS:.0f} seconds (the server is down or"
+            f" unreachable, or all of this process's {POOL_MAX_CONNECTIONS} connections are in use); nothing was"
+            " written. Check that the server is running; newsbot tries again at its next use of the state"
+        ) from None
+    return connection
 
 
 def _pool(url: str, where: str) -> ConnectionPool[Any]:
@@ -77,6 +89,7 @@ def _pool(url: str, where: str) -> ConnectionPool[Any]:
             min_size=1,
             max_size=POOL_MAX_CONNECTIONS,
             timeout=POOL_WAIT_SECONDS,
+            check=ConnectionPool.check_connection,  # one the server dropped while idle is replaced, not handed out
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS},
             name=f"newsbot state {len(_pools) + 1}",
             open=True,
