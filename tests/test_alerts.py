@@ -1,6 +1,6 @@
 """Health alerts reach each admin once per incident through the fake Bot API: a failing source, refused
 credentials, digest bounces; again once when it works; never twice across a restart; not to an admin who said
-/alerts off; hostile names and errors escaped."""
+/alerts off; hostile names and errors escaped. Those that keep incidents run on both backends (`on_both_backends`)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from tests.test_commands_subscriber import ADMIN, NOW, running_bot
 
 OTHER_ADMIN = 1001
 SECRET = "a-test-secret-that-is-long-enough"
+on_both_backends = pytest.mark.usefixtures("state_env")  # SQLite, then PostgreSQL (see tests/conftest.py)
 
 
 @pytest.fixture
@@ -52,6 +53,7 @@ def seen_by(fake: FakeTelegram, chat_id: int) -> list[str]:
     return [telegram_html.visible_text(m.text) for m in fake.messages(chat_id)]
 
 
+@on_both_backends
 def test_a_source_failing_three_times_alerts_each_admin_once_across_a_restart_and_once_when_it_works_again(
     tmp_path: Path, fake: FakeTelegram
 ) -> None:
@@ -88,6 +90,7 @@ def test_a_source_failing_three_times_alerts_each_admin_once_across_a_restart_an
     assert len(fake.messages(ADMIN)) == 2
 
 
+@on_both_backends
 def test_an_admin_who_turned_alerts_off_gets_none_while_the_other_does_and_removing_the_source_ends_it(
     tmp_path: Path,
 ) -> None:
@@ -113,6 +116,7 @@ def test_an_admin_who_turned_alerts_off_gets_none_while_the_other_does_and_remov
         assert "Sorry, only the bot's admins" in chat.ask("/alerts off", user_id=5)
 
 
+@on_both_backends
 def test_credentials_refused_alert_once_even_after_a_restart_with_the_same_token_and_once_when_fixed(
     tmp_path: Path, fake: FakeTelegram
 ) -> None:
@@ -147,6 +151,7 @@ def test_credentials_refused_alert_once_even_after_a_restart_with_the_same_token
     assert "telegram sends again" in seen_by(fake, ADMIN)[1]
 
 
+@on_both_backends
 def test_a_digest_batch_bouncing_over_the_rate_alerts_once_and_a_later_clean_batch_says_so(
     tmp_path: Path, fake: FakeTelegram, fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,6 +194,7 @@ def test_a_digest_batch_bouncing_over_the_rate_alerts_once_and_a_later_clean_bat
     assert "Digest bounces are back within 5% (the latest batch: 0 of 16 bounced)" in fixed
 
 
+@on_both_backends
 def test_a_batch_at_the_bounce_rate_is_not_an_alert(tmp_path: Path, fake: FakeTelegram) -> None:
     config = build_config(tmp_path, fake, alerts={"bounce_rate": 0.25})
     store = open_store(config.state)
@@ -201,6 +207,7 @@ def test_a_batch_at_the_bounce_rate_is_not_an_alert(tmp_path: Path, fake: FakeTe
         store.close()
 
 
+@on_both_backends
 def test_hostile_source_names_and_errors_are_escaped_and_url_credentials_never_shown(
     tmp_path: Path, fake: FakeTelegram
 ) -> None:
@@ -246,6 +253,7 @@ def test_alerts_config_defaults(tmp_path: Path, fake: FakeTelegram) -> None:
     assert (config.alerts.source_failures, config.alerts.bounce_rate) == (3, 0.05)
 
 
+@on_both_backends
 def test_a_failing_source_taken_out_of_the_config_file_ends_its_alert_at_the_next_start(
     tmp_path: Path, fake: FakeTelegram
 ) -> None:

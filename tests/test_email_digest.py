@@ -33,6 +33,11 @@ class Crash(BaseException):
     """Stands for the process dying mid-batch."""
 
 
+# The ledger rules of the digest (once per subscriber, resume after a crash, bounces, unsubscribe) on SQLite and on
+# PostgreSQL (see `state_env` in tests/conftest.py); the rest of this file runs on SQLite.
+on_both_backends = pytest.mark.usefixtures("state_env")
+
+
 @pytest.fixture
 def mail_config(
     make_config: Callable[..., Config], tmp_path: Path, fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
@@ -82,6 +87,7 @@ def _delivery_states(app: App, digest_id: str) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows}
 
 
+@on_both_backends
 def test_each_confirmed_subscriber_gets_their_articles_in_one_deliverable_mail(
     mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
 ) -> None:
@@ -111,6 +117,7 @@ def test_each_confirmed_subscriber_gets_their_articles_in_one_deliverable_mail(
     assert links[1] == "mailto:news@example.com?subject=unsubscribe"
 
 
+@on_both_backends
 def test_sending_again_with_nothing_new_sends_nothing(
     mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
 ) -> None:
@@ -124,6 +131,7 @@ def test_sending_again_with_nothing_new_sends_nothing(
     assert len(fake_smtp.messages) == 1
 
 
+@on_both_backends
 def test_digest_goes_out_once_at_the_scheduled_time_even_after_downtime(
     mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
 ) -> None:
@@ -141,6 +149,7 @@ def test_digest_goes_out_once_at_the_scheduled_time_even_after_downtime(
     assert len(fake_smtp.messages) == 1
 
 
+@on_both_backends
 def test_a_crash_mid_batch_resumes_without_sending_anyone_the_digest_twice(
     mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
 ) -> None:
@@ -171,6 +180,7 @@ def test_a_crash_mid_batch_resumes_without_sending_anyone_the_digest_twice(
     assert sorted(a for m in fake_smtp.messages for a in m.rcpt_tos) == sorted(readers)
 
 
+@on_both_backends
 def test_a_bounce_marks_the_subscriber_and_the_others_still_get_theirs(
     mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
 ) -> None:
@@ -187,6 +197,7 @@ def test_a_bounce_marks_the_subscriber_and_the_others_still_get_theirs(
     assert "503" not in " ".join(fake_smtp.replies)
 
 
+@on_both_backends
 def test_a_lost_answer_is_resent_at_most_once(
     mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
 ) -> None:
@@ -204,6 +215,7 @@ def test_a_lost_answer_is_resent_at_most_once(
     assert len(mails_to(fake_smtp, "reader@example.org")) == 2  # never a third copy
 
 
+@on_both_backends
 def test_the_one_click_link_in_the_mail_unsubscribes_at_once(
     mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
 ) -> None:

@@ -1,9 +1,12 @@
 """Messages to admins (alerts, approval previews) queued in the store reach them through the fake Bot API: sent
-once, edited in place, given up on for an admin Telegram refuses, kept for later on a "retry after"."""
+once, edited in place, given up on for an admin Telegram refuses, kept for later on a "retry after". Each runs on
+both backends (`state_env`: SQLite, then PostgreSQL)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from bot.commands.notices import deliver_now
 from bot.config import parse_config
@@ -13,6 +16,7 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.test_commands_subscriber import ADMIN, NOW, running_bot
 
 OTHER_ADMIN = 1001
+pytestmark = pytest.mark.usefixtures("state_env")
 
 
 def test_the_running_bot_sends_a_queued_notice_with_its_buttons_then_edits_it_in_place(tmp_path: Path) -> None:
