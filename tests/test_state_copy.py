@@ -11,6 +11,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Config, StateConfig
+from bot.lock import StateLock
 from bot.store import AddedSource, Store, StoreError, open_store
 from bot.store.state_copy import COPIED_TABLES, copy_sqlite_state, sqlite_tables
 from tests.conftest import FakeClock, news_item, newsbot, rss
@@ -178,12 +179,19 @@ def test_the_command_refuses_a_target_holding_a_state_unless_forced(tmp_path: Pa
         postgres.close()
 
 
-def test_the_copy_waits_for_no_newsbot_run_on_the_file_and_names_what_is_missing(tmp_path: Path) -> None:
+def test_the_copy_refuses_while_newsbot_runs_on_the_file_and_names_what_is_missing(
+    tmp_path: Path, postgres_url: str
+) -> None:
     write_config(tmp_path)
     missing = newsbot("state", "copy", cwd=tmp_path, env={"NEWSBOT_DATABASE_URL": ""})
     assert missing.returncode == 2 and "--to postgresql://" in missing.stderr
-    nothing = newsbot("state", "copy", "--to", "postgresql://u@/db?host=/nowhere", cwd=tmp_path)
+    nothing = newsbot("state", "copy", "--to", postgres_url, cwd=tmp_path)
     assert nothing.returncode == 2 and "no SQLite state at" in nothing.stderr
+
+    open_store(tmp_path / "state.sqlite").close()
+    with StateLock(tmp_path / "state.sqlite"):  # as `newsbot run` holds it
+        running = newsbot("state", "copy", "--to", postgres_url, cwd=tmp_path)
+    assert running.returncode == 1 and "another newsbot" in running.stderr and "stop it first" in running.stderr
 
 
 def test_a_target_holding_a_state_is_left_as_it_was(tmp_path: Path, postgres_url: str, clock: FakeClock) -> None:
