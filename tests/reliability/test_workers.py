@@ -159,3 +159,40 @@ def test_one_of_three_workers_killed_during_a_digest_batch_repeatedly_everyone_g
     assert {state for _, state, _ in deliveries} == {SENT}
     senders = [w for w in installation.processes if "event=digest_sent" in w.log()]
     assert len(senders) >= 2, "the batch was shared out"
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_workers_on_one_state_deliver_every_row_once_one_sender_per_channel_and_no_429(
+    installation: Installation, fakes: Fakes, postgres_url: str, count: int
+) -> None:
+    installation.database_url = postgres_url
+    installation.configure(channels=["telegram", "x", "email"], messages_per_second=30, lease_seconds=LEASE_SECONDS)
+    fakes.telegram.enforce_limits = True  # Telegram's own 30 messages/s: a 429 for any send over it
+    chats = {str(chat) for chat in range(FIRST_CHAT, FIRST_CHAT + 150)}
+    installation.add_telegram_subscribers(int(chat) for chat in chats)
+    addresses = {f"reader{n:03d}@example.org" for n in range(40)}
+    installation.add_email_subscribers(addresses)
+    paused = installation.store()
+    paused.set_paused(True)  # an admin's /pause: `once` queues the story everywhere and sends nothing
+    assert installation.run("once").returncode == 0
+    paused.set_paused(False)
+    paused.close()
+    installation.request_digest()  # an admin's /digest send
+
+    workers = [start_worker(installation, "run") for _ in range(count)]
+    started = time.monotonic()
+    assert wait_for(lambda: chats <= set(telegram_copies(fakes)), FINISH_TIMEOUT), sender(workers).tail()
+    took = time.monotonic() - started
+    assert wait_for(lambda: nothing_pending(installation, "telegram", "x") and all_delivered(installation), 30.0)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        assert worker.wait() == 0, worker.tail()
+
+    print(f"{count} workers: {len(chats)} Telegram messages in {took:.1f} s from the workers' start")
+    assert set(telegram_copies(fakes).values()) == {1}, "every chat once"
+    assert fakes.telegram.count_429 == 0
+    assert len([w for w in workers if "channel=telegram" in w.log()]) == 1, "one worker sent on Telegram"
+    assert len(fakes.x.tweets) == 1
+    assert sorted(mail_copies(fakes).values()) == [1] * len(addresses), "every reader one digest"
+    assert len(digest_rows(installation)) == 1, "one digest, however many workers decided at once"
