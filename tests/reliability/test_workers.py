@@ -102,7 +102,6 @@ def test_one_of_three_workers_killed_during_a_fan_out_repeatedly_everyone_gets_i
     print(f"telegram fan-out, {WORKERS} workers: {len(copies)} chats, {duplicates} duplicates; kills at {reached}")
     assert set(copies) == chats, "every subscriber got the article"
     assert duplicates <= KILLS * MAX_IN_FLIGHT, "at most the killed workers' sends in flight went twice"
-    assert fakes.telegram.count_429 == 0
     ledger = outbox_rows(installation, "telegram")
     assert {state for state, _ in ledger.values()} == {SENT}
     last_ids = last_message_ids(fakes)
