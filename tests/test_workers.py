@@ -198,3 +198,14 @@ def test_sender_lock_keys_differ_by_channel_and_from_the_store_locks() -> None:
     keys = {sender_lock_key(channel) for channel in ("telegram", "x", "email")}
     assert len(keys) == 3 and WRITE_LOCK not in keys
     assert all(-(2**63) <= key < 2**63 for key in keys)
+
+
+def test_each_admin_notice_is_claimed_by_one_worker(store: Store, backend: str, clock: FakeClock) -> None:
+    first = store.add_notice(1, "source down", clock())
+    second = store.add_notice(2, "source down", clock())
+    assert [n.id for n in store.claim_notices(1, clock(), A)] == [first]
+    taken = [n.id for n in store.claim_notices(10, clock(), B)]
+    assert taken == ([second] if backend == "postgres" else [first, second])
+    store.notice_sent(second, 77, clock())
+    clock.advance(seconds=61)
+    assert [n.id for n in store.claim_notices(10, clock(), B)] == [first], "A died: B sends it; the sent one is done"

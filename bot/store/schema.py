@@ -232,6 +232,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ALTER TABLE sources ADD COLUMN lease_until TEXT;
     ALTER TABLE digest_deliveries ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
     ALTER TABLE digest_deliveries ADD COLUMN lease_until TEXT;
+    ALTER TABLE admin_notices ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE admin_notices ADD COLUMN lease_until TEXT;
     """,
 )
 
