@@ -21,6 +21,7 @@ from bot.email.jobs import build_dry_run_digest, build_email_digest
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import lock_for
+from bot.logs import kv
 from bot.metrics import Metrics
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
@@ -28,7 +29,16 @@ from bot.publishers.base import MeteredPublisher
 from bot.publishers.file_sink import write_atomically
 from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer, build_renderer
 from bot.sources.connect import Connections
-from bot.store import DIGEST_REQUEST_KEY, Lease, Store, open_store, sender_locks, unauthorized_key, worker_id
+from bot.store import (
+    DIGEST_REQUEST_KEY,
+    Lease,
+    Store,
+    StoreError,
+    open_store,
+    sender_locks,
+    unauthorized_key,
+    worker_id,
+)
 
 if TYPE_CHECKING:
     from bot.email.parts import EmailParts
@@ -145,6 +155,10 @@ class App:
         if self.email_digest is not None:  # the SMTP connection (`self.email`'s sender) or the .eml writer
             self.email_digest.sender.close()
         self.senders.close()  # another worker may send on our channels from now on
+        try:  # and take over at once what this one had claimed
+            self.store.release_leases(self.lease.worker)
+        except StoreError as error:  # the leases run out by themselves
+            log.warning("%s", kv(event="leases_kept", reason=str(error)))
         self.store.close()
         self.lock.release()
 

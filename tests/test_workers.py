@@ -209,3 +209,12 @@ def test_each_admin_notice_is_claimed_by_one_worker(store: Store, backend: str, 
     store.notice_sent(second, 77, clock())
     clock.advance(seconds=61)
     assert [n.id for n in store.claim_notices(10, clock(), B)] == [first], "A died: B sends it; the sent one is done"
+
+
+def test_a_worker_that_stops_gives_its_claims_back_at_once(store: Store, clock: FakeClock) -> None:
+    key = queue(store, clock(), 3)
+    store.claim_rows("telegram", key, clock(), A)
+    store.claim_sources(["wire"], clock(), A)
+    assert store.release_leases(A.worker) == 4
+    assert len(store.claim_rows("telegram", key, clock(), B)) == 3
+    assert store.claim_sources(["wire"], clock(), B) == ["wire"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from bot.store.part import StorePart
 from bot.urls import redact_url
 
 if TYPE_CHECKING:
@@ -50,6 +51,21 @@ class Lease:
 
     def until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.seconds)
+
+
+_LEASED_TABLES: Final = ("outbox", "sources", "digest_deliveries", "admin_notices")
+
+
+class LeasesPart(StorePart):
+    def release_leases(self, worker: str) -> int:
+        """End every lease `worker` holds (it stops: the others need not wait for them to run out). Returns how many."""
+        with self.transaction():
+            return sum(
+                self._db.execute(
+                    f"UPDATE {table} SET lease_owner = '', lease_until = NULL WHERE lease_owner = ?", (worker,)
+                ).rowcount
+                for table in _LEASED_TABLES
+            )
 
 
 def sender_lock_key(channel: str) -> int:

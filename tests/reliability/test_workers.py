@@ -108,6 +108,11 @@ def test_one_of_three_workers_killed_during_a_fan_out_repeatedly_everyone_gets_i
     assert {chat: remote for chat, (_, remote) in ledger.items()} == {chat: last_ids[chat] for chat in chats}
 
 
+def mailing(workers: list[Process]) -> list[Process]:
+    """The running workers that have sent digest mails."""
+    return [w for w in workers if w.running() and "event=digest_sent" in w.log()]
+
+
 def all_delivered(home: Installation) -> bool:
     return all(state == SENT for deliveries in digest_rows(home).values() for _, state, _ in deliveries)
 
@@ -133,7 +138,8 @@ def test_one_of_three_workers_killed_during_a_digest_batch_repeatedly_everyone_g
         before = sends()
         assert wait_for(lambda before=before: sends() > before, START_TIMEOUT), "nobody sends"  # type: ignore[misc]
         time.sleep(rng.uniform(0.0, 0.3))
-        rng.choice([w for w in workers if w.running() and "event=digest_sent" in w.log()]).kill()
+        assert wait_for(lambda w=workers: bool(mailing(w)), START_TIMEOUT), "no running worker mails"  # type: ignore[misc]
+        rng.choice(mailing(workers)).kill()
         reached.append(len(mail_copies(fakes)))
         assert reached[-1] < DIGEST_SUBSCRIBERS, "the batch finished before the kill; the kill tested nothing"
         workers = [w for w in workers if w.running()] + [start_worker(installation, "run")]
@@ -165,7 +171,8 @@ def test_workers_on_one_state_deliver_every_row_once_one_sender_per_channel_and_
     installation: Installation, fakes: Fakes, postgres_url: str, count: int
 ) -> None:
     installation.database_url = postgres_url
-    installation.configure(channels=["telegram", "x", "email"], messages_per_second=30, lease_seconds=LEASE_SECONDS)
+    # 29 of Telegram's 30 messages/s (above 0.95 of them): the rest absorbs the jitter of a loaded test machine
+    installation.configure(channels=["telegram", "x", "email"], messages_per_second=29, lease_seconds=LEASE_SECONDS)
     fakes.telegram.enforce_limits = True  # Telegram's own 30 messages/s: a 429 for any send over it
     chats = {str(chat) for chat in range(FIRST_CHAT, FIRST_CHAT + 150)}
     installation.add_telegram_subscribers(int(chat) for chat in chats)
@@ -190,8 +197,8 @@ def test_workers_on_one_state_deliver_every_row_once_one_sender_per_channel_and_
 
     print(f"{count} workers: {len(chats)} Telegram messages in {took:.1f} s from the workers' start")
     assert set(telegram_copies(fakes).values()) == {1}, "every chat once"
-    assert fakes.telegram.count_429 == 0
     assert len([w for w in workers if "channel=telegram" in w.log()]) == 1, "one worker sent on Telegram"
+    assert fakes.telegram.count_429 == 0
     assert len(fakes.x.tweets) == 1
     assert sorted(mail_copies(fakes).values()) == [1] * len(addresses), "every reader one digest"
     assert len(digest_rows(installation)) == 1, "one digest, however many workers decided at once"
