@@ -1,9 +1,10 @@
 """Several workers on one state: who a worker is, how long its claims last, and who sends on each channel.
 
 A lease is written into the row it claims (`lease_owner`, `lease_until`: outbox rows, a source's poll state, digest
-deliveries): other workers pass over a row under a live lease, and the worker's own claims stay its own. Recording
-the outcome ends the lease. A worker that dies writes nothing more, so its leases run out and another worker claims
-the rows again: the ledger rule (sent only after the receipt) bounds what is sent twice to the sends in flight.
+deliveries, admin notices): other workers pass over a row under a live lease, and the worker's own claims stay its
+own. Recording the outcome ends the lease, and a worker that stops ends all of its own (`release_leases`). A worker
+that dies writes nothing more, so its leases run out and another worker claims the rows again: the ledger rule (sent
+only after the receipt) bounds what is sent twice to the sends in flight.
 
 A channel's limits belong to the bot or the account, not to a process, so one worker at a time sends on each
 (`SenderLocks`): on PostgreSQL a session-level advisory lock per channel, taken with `pg_try_advisory_lock` on a
