@@ -21,6 +21,7 @@ from bot.email.jobs import build_dry_run_digest, build_email_digest
 from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import lock_for
+from bot.logs import kv
 from bot.metrics import Metrics
 from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
@@ -28,7 +29,16 @@ from bot.publishers.base import MeteredPublisher
 from bot.publishers.file_sink import write_atomically
 from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer, build_renderer
 from bot.sources.connect import Connections
-from bot.store import DIGEST_REQUEST_KEY, Store, open_store, unauthorized_key
+from bot.store import (
+    DIGEST_REQUEST_KEY,
+    Lease,
+    Store,
+    StoreError,
+    open_store,
+    sender_locks,
+    unauthorized_key,
+    worker_id,
+)
 
 if TYPE_CHECKING:
     from bot.email.parts import EmailParts
@@ -99,6 +109,10 @@ class App:
         for publisher in self.publishers.values():
             if isinstance(publisher, MeteredPublisher):
                 publisher.metrics = self.metrics
+        # Several workers may share a PostgreSQL state (bot.store.leases): what this one claims, and the channels it
+        # sends on. On SQLite the lock below keeps it to one process.
+        self.lease = Lease(worker_id(), config.state.lease_seconds)
+        self.senders = sender_locks(config.state, os.environ)
         self.lock = lock_for(config.state, os.environ)
         self.lock.acquire()
         try:
@@ -125,10 +139,14 @@ class App:
             raise
         if self.email_digest is not None:
             self.email_digest.metrics = self.metrics
-        self.ingest = Ingest(self.store, config, connections=connections, metrics=self.metrics)
+            self.email_digest.lease = self.lease
+        self.ingest = Ingest(self.store, config, connections=connections, metrics=self.metrics, lease=self.lease)
         # A source taken out of the config file since the last run cannot fail any more: its alert is over.
         alerts.forget_gone_sources(self.store, {source.name for source in self.ingest.sources()}, clock())
-        self.outbox = Outbox(self.store, self.renderer, self.publishers, config, metrics=self.metrics)
+        self.outbox = Outbox(
+            self.store, self.renderer, self.publishers, config, metrics=self.metrics, lease=self.lease,
+            senders=self.senders,
+        )  # fmt: skip
         self._drain_requests_seen = 0  # the store's drain requests when the last drain started
 
     def close(self) -> None:
@@ -136,6 +154,11 @@ class App:
             publisher.close()
         if self.email_digest is not None:  # the SMTP connection (`self.email`'s sender) or the .eml writer
             self.email_digest.sender.close()
+        self.senders.close()  # another worker may send on our channels from now on
+        try:  # and take over at once what this one had claimed
+            self.store.release_leases(self.lease.worker)
+        except StoreError as error:  # the leases run out by themselves
+            log.warning("%s", kv(event="leases_kept", reason=str(error)))
         self.store.close()
         self.lock.release()
 
@@ -150,7 +173,11 @@ class App:
     def poll_due_sources(self, *, poll_all: bool = False) -> list[PollReport]:
         now = self.clock()
         sources = self.ingest.sources() if poll_all else self.ingest.due_sources(now)
-        return self.ingest.poll_many(sources, now)
+        self.metrics.leases("source", 0 if poll_all else len(sources))
+        try:
+            return self.ingest.poll_many(sources, now)
+        finally:
+            self.metrics.leases("source", 0)
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
         """Publish what is due, after the approval queue's business: previews of newly held articles queued for
@@ -175,13 +202,10 @@ class App:
         requested = self.store.get_meta(DIGEST_REQUEST_KEY) == "1"  # an admin's /digest send
         if self.email_digest is None or (self.store.is_paused() and not (force or requested)):
             return DeliveryReport()
-        report = schedule.run_digest(
-            self.store, self.email_digest, self.config.email, self.clock, force=force or requested,
-            should_stop=should_stop,
+        return schedule.run_digest(
+            self.store, self.email_digest, self.config.email, self.clock, force=force,
+            request_key=DIGEST_REQUEST_KEY, should_stop=should_stop,
         )  # fmt: skip
-        if requested:
-            self.store.set_meta(DIGEST_REQUEST_KEY, "")
-        return report
 
     def preview_digest(self, to: str = "") -> DigestPreview:
         """Write the digest `to` would get if it were sent now to [output] dir/email/digest.html and digest.txt.

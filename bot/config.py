@@ -57,6 +57,7 @@ DATABASE_URL_ENV = "NEWSBOT_DATABASE_URL"  # a PostgreSQL state URL; wins over [
 class StateConfig:
     path: Path = Path("newsbot.sqlite")  # the SQLite state file, used when no PostgreSQL URL is given
     url: str = ""  # a PostgreSQL state: postgresql://user@host/dbname (no password: see DATABASE_URL_ENV)
+    lease_seconds: int = 60  # how long work a worker claimed (outbox rows, a source, deliveries) stays its own
 
     def database_url(self, environ: Mapping[str, str]) -> str:
         """The PostgreSQL state's URL ($NEWSBOT_DATABASE_URL, else [state] url); "" for SQLite at `path`."""
@@ -309,7 +310,11 @@ class _Parser:
         telegram = self.telegram(self.table(data, "telegram"))
         config = Config(
             path=self.path,
-            state=StateConfig(path=self.path_value(state, "state.path", StateConfig().path), url=self.state_url(state)),
+            state=StateConfig(
+                path=self.path_value(state, "state.path", StateConfig().path),
+                url=self.state_url(state),
+                lease_seconds=self.positive(state, "state.lease_seconds", StateConfig().lease_seconds),
+            ),
             output=OutputConfig(
                 dir=self.path_value(output, "output.dir", OutputConfig().dir),
                 dry_run=self.get(output, "output.dry_run", bool, False),

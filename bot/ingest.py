@@ -25,7 +25,7 @@ from bot.route import decide, outbox_items
 from bot.sources import Reach, SourceRead, download_source, parse_fetched
 from bot.sources.connect import Connections
 from bot.sources.fetch import Fetched
-from bot.store import SKIPPED_DECISION, AddedSource, Approval, OutboxItem, SourceState
+from bot.store import SKIPPED_DECISION, AddedSource, Approval, Lease, OutboxItem, SourceState, worker_id
 from bot.urls import redact_url
 
 log = logging.getLogger("newsbot.ingest")
@@ -93,6 +93,7 @@ class IngestStore(alerts.AlertStore, Protocol):
 
     def added_sources(self) -> list[AddedSource]: ...
     def source_state(self, name: str) -> SourceState: ...
+    def claim_sources(self, names: Sequence[str], now: datetime, lease: Lease) -> list[str]: ...
     def save_source_state(self, state: SourceState) -> None: ...
     def find_article_keys(self, aliases: Sequence[str]) -> dict[str, str]: ...
     def add_articles(self, articles: Sequence[Article]) -> None: ...
@@ -123,11 +124,13 @@ class Ingest:
         config: Config,
         connections: Connections | None = None,
         metrics: Metrics | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.connections = connections
         self.metrics = metrics or Metrics()
+        self.lease = lease or Lease(worker_id(), config.state.lease_seconds)  # App hands in the worker's
 
     def sources(self) -> list[SourceConfig]:
         """The config's sources, then those admins added from chat (/addsource)."""
@@ -139,12 +142,11 @@ class Ingest:
         return [*self.config.sources, *added]
 
     def due_sources(self, now: datetime) -> list[SourceConfig]:
-        due = []
-        for source in self.sources():
-            next_poll = self.store.source_state(source.name).next_poll
-            if next_poll is None or next_poll <= now:
-                due.append(source)
-        return due
+        """The sources due now, each claimed for this worker until its poll is saved (or the lease runs out), so
+        that one worker at a time polls a source however many share the state."""
+        sources = self.sources()
+        claimed = set(self.store.claim_sources([source.name for source in sources], now, self.lease))
+        return [source for source in sources if source.name in claimed]
 
     def poll(self, source: SourceConfig, now: datetime) -> PollReport:
         """Read one source; its failure is reported and backed off, never raised."""

@@ -20,7 +20,9 @@ Series (every name starts with `newsbot_`):
     polls_total{source}, poll_failures_total{source}, poll_duration_seconds{source} (a histogram)
     queue_depth{channel}                    outbox rows waiting to be sent (scrape time)
     digest_deliveries{state}                the latest digest's deliveries: sent, pending, failed (scrape time)
-    leases_held{kind}                       0 for now: work claimed by this worker (outbox, source, sender)
+    leases_held{kind}                       work this worker holds now (`leases`): outbox rows of the batch being
+                                            sent, sources being polled, digest deliveries of its chunk, channels
+                                            it is the sender of (see bot.store.leases)
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["DIGEST_STATES", "LEASE_KINDS", "Metrics", "StateFigures"]
 
 DIGEST_STATES: Final = ("sent", "pending", "failed")
-LEASE_KINDS: Final = ("outbox", "source", "sender")
+LEASE_KINDS: Final = ("outbox", "source", "digest", "sender")
 # Feeds answer within a few seconds; the slowest buckets catch a source near its timeout.
 POLL_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -67,7 +69,7 @@ class _Series:
             "newsbot_poll_duration_seconds", "Time to download a source", ["source"],
             buckets=POLL_BUCKETS, registry=registry,
         )  # fmt: skip
-        leases = Gauge("newsbot_leases_held", "Work claimed by this worker", ["kind"], registry=registry)
+        self.leases = leases = Gauge("newsbot_leases_held", "Work claimed by this worker", ["kind"], registry=registry)
         for kind in LEASE_KINDS:
             leases.labels(kind).set(0)
         self.state_collector: Any = None
@@ -118,6 +120,11 @@ class Metrics:
         series.poll_seconds.labels(source).observe(max(seconds, 0.0))
         # Every source's failure series exists (at 0 until it fails), so rate() works from the start.
         series.poll_failures.labels(source).inc(1 if failed else 0)
+
+    def leases(self, kind: str, count: int) -> None:
+        """This worker now holds `count` leases of `kind` (one of LEASE_KINDS)."""
+        if self._series is not None:
+            self._series.leases.labels(kind).set(count)
 
     def read_state_with(self, read: Callable[[], StateFigures]) -> None:
         """Scrapes also show what `read` returns (called on the scraping thread); replaces an earlier reader."""

@@ -34,7 +34,17 @@ from bot.publishers import Publisher
 from bot.publishers.base import BatchPublisher
 from bot.render import Renderer
 from bot.route import is_own_target, next_slot
-from bot.store import OutboxRow, blocked_until_key, from_db_time, to_db_time, unauthorized_key
+from bot.store import (
+    Lease,
+    OutboxRow,
+    SenderLocks,
+    blocked_until_key,
+    from_db_time,
+    to_db_time,
+    unauthorized_key,
+    worker_id,
+)
+from bot.store.leases import SoleSender
 
 log = logging.getLogger("newsbot.outbox")
 
@@ -75,8 +85,8 @@ class OutboxStore(alerts.AlertStore, Protocol):
     def set_meta(self, key: str, value: str) -> None: ...
     def get_article(self, key: str) -> Article | None: ...
     def due_article_keys(self, channel: str, now: datetime, limit: int, *, newest_first: bool = False) -> list[str]: ...
-    def due_rows(
-        self, channel: str, article_key: str, now: datetime, after_id: int = 0, limit: int = 500
+    def claim_rows(
+        self, channel: str, article_key: str, now: datetime, lease: Lease, after_id: int = 0, limit: int = 500
     ) -> list[OutboxRow]: ...
     def due_slotted_rows(self, route: str, channel: str, now: datetime) -> list[OutboxRow]: ...
     def sent_since(self, channel: str, since: datetime) -> tuple[int, datetime | None]: ...
@@ -98,12 +108,17 @@ class Outbox:
         publishers: Mapping[str, Publisher],
         config: Config,
         metrics: Metrics | None = None,
+        *,
+        lease: Lease | None = None,
+        senders: SenderLocks | None = None,
     ) -> None:
         self.store = store
         self.renderer = renderer
         self.publishers = publishers
         self.config = config
         self.metrics = metrics or Metrics()
+        self.lease = lease or Lease(worker_id(), config.state.lease_seconds)  # what this worker claims rows with
+        self.senders = senders or SoleSender()  # which channels this worker sends on
         self.unauthorized: dict[str, str] = {}  # channels stopped until restart
 
     def release_slots(self, now: datetime) -> None:
@@ -130,6 +145,11 @@ class Outbox:
         self.release_slots(clock())
         for channel, publisher in self.publishers.items():
             if REGISTRY[channel].build_publisher is None:  # delivered by another job (the email digest)
+                continue
+            # Checked before anything is claimed or written: another worker sends on it (bot.store.leases).
+            sender = self.senders.holds(channel)
+            self.metrics.leases("sender", self.senders.held())
+            if not sender:
                 continue
             blocked = self._blocked(channel, clock())
             if blocked:
@@ -188,8 +208,9 @@ class Outbox:
         article = self.store.get_article(article_key)
         rendered: dict[str, Post | RenderError] = {}  # template -> post, rendered once for every recipient
         after_id = 0
-        while rows := self.store.due_rows(channel, article_key, clock(), after_id=after_id, limit=BATCH_SIZE):
+        while rows := self.store.claim_rows(channel, article_key, clock(), self.lease, after_id, BATCH_SIZE):
             after_id = rows[-1].id
+            self.metrics.leases("outbox", len(rows))
             ready: list[tuple[OutboxRow, Post]] = []
             for row in rows:
                 post = self._render(article, row, rendered)
@@ -199,7 +220,10 @@ class Outbox:
                     report.failed += 1
                 else:
                     ready.append((row, replace(post, recipient=row.recipient, posted=row.progress)))
-            self._deliver(publisher, ready, clock, should_stop, report)
+            try:
+                self._deliver(publisher, ready, clock, should_stop, report)
+            finally:
+                self.metrics.leases("outbox", 0)  # each outcome recorded ended its lease; the others run out
             if should_stop():
                 return
 

@@ -24,7 +24,7 @@ from bot.config import TelegramConfig
 from bot.logs import kv
 from bot.publishers.telegram import retry_seconds
 from bot.publishers.telegram_bot import telegram_bot
-from bot.store import Notice
+from bot.store import Lease, Notice, worker_id
 
 __all__ = ["NoticeStore", "deliver_notices", "deliver_now"]
 
@@ -37,14 +37,18 @@ _UNCHANGED: Final = "message is not modified"  # an edit to the text it already 
 
 class NoticeStore(Protocol):
     def unsent_notices(self, limit: int = 50) -> list[Notice]: ...
+    def claim_notices(self, limit: int, now: datetime, lease: Lease) -> list[Notice]: ...
     def notice_sent(self, notice_id: int, message_id: int | None, now: datetime) -> None: ...
     def notice_failed(self, notice_id: int, reason: str, now: datetime) -> None: ...
 
 
-async def deliver_notices(bot: Bot, store: NoticeStore, clock: Clock) -> int:
-    """Send (or edit) what waits, oldest first; returns how many went out. Never raises a Telegram error."""
+async def deliver_notices(bot: Bot, store: NoticeStore, clock: Clock, lease: Lease | None = None) -> int:
+    """Send (or edit) what waits, oldest first; returns how many went out. Never raises a Telegram error.
+
+    The notices are claimed with `lease` (the worker's: with several workers each notice goes out once); what a
+    pass claimed and left is claimed again by the same worker's next pass, or by another once the lease ran out."""
     sent = 0
-    for notice in store.unsent_notices(NOTICES_PER_PASS):
+    for notice in store.claim_notices(NOTICES_PER_PASS, clock(), lease or Lease(worker_id())):
         try:
             message_id = await _deliver_waiting_briefly(bot, notice)
         except RetryAfter:

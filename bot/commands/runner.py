@@ -32,6 +32,7 @@ from bot.commands.notices import deliver_notices
 from bot.config import Config
 from bot.logs import kv
 from bot.ratelimit import STOP_CHECK_SECONDS
+from bot.store import Lease, worker_id
 from bot.webhook import NotAnUpdate, Webhook
 
 __all__ = ["CommandRunner"]
@@ -61,6 +62,7 @@ class CommandRunner:
         self._stop_requested = threading.Event()
         self._ready = threading.Event()
         self._failure: BaseException | None = None
+        self._lease = Lease(worker_id(), config.state.lease_seconds)  # the admin notices this process claims
 
     @property
     def running(self) -> bool:
@@ -162,7 +164,7 @@ class CommandRunner:
         while not self._stop_requested.is_set():
             if loop.time() >= next_check:
                 try:
-                    await deliver_notices(self._application.bot, self._context.store, self._context.clock)
+                    await deliver_notices(self._application.bot, self._context.store, self._context.clock, self._lease)
                 except Exception:  # a bug or a busy state file: logged, tried again next time
                     log.exception("%s", kv(event="notices_failed"))
                 next_check = loop.time() + NOTICE_CHECK_SECONDS

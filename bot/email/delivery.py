@@ -36,13 +36,14 @@ from bot.models import Article
 from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.ratelimit import STOP_CHECK_SECONDS
 from bot.render import Digest, Renderer
-from bot.store import EMAIL, FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, OutboxRow
+from bot.store import EMAIL, FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, Lease, OutboxRow, worker_id
 
 log = logging.getLogger("newsbot.digest")
 
 RETRY_BASE = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
+CHUNK_SIZE = 50  # deliveries a worker claims at once: several workers share a batch out in chunks this size
 
 
 class DigestStore(alerts.AlertStore, Protocol):
@@ -54,7 +55,7 @@ class DigestStore(alerts.AlertStore, Protocol):
     def pending_rows(self, channel: str, limit: int = 1000) -> list[OutboxRow]: ...
     def mark_sent(self, row_id: int, remote_id: str, now: datetime) -> None: ...
     def create_digest(self, digest_id: str, period_end: datetime, now: datetime) -> int: ...
-    def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]: ...
+    def claim_deliveries(self, now: datetime, lease: Lease, limit: int = 50) -> list[Delivery]: ...
     def finish_delivery(
         self,
         delivery: Delivery,
@@ -139,8 +140,10 @@ class EmailDigest:
         links: LinkMaker,
         build_message: BuildMessage,
         metrics: Metrics | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()  # App hands in its own
+        self.lease = lease or Lease(worker_id(), config.state.lease_seconds)  # App hands in the worker's
         self.store = store
         self.renderer = renderer
         self.config = config
@@ -166,15 +169,27 @@ class EmailDigest:
         return report
 
     def _deliver_due(self, clock: Callable[[], datetime], should_stop: Callable[[], bool]) -> DeliveryReport:
+        """Claim due deliveries a chunk at a time and send them. Past half its lease a chunk starts no new mail: the
+        rest is claimed again (by this worker or another), so a mail never starts under a lease about to lapse."""
         report = DeliveryReport()
-        while deliveries := self.store.due_deliveries(clock()):
-            for delivery in deliveries:
+        try:
+            while True:
+                claimed_at = clock()
+                deliveries = self.store.claim_deliveries(claimed_at, self.lease, CHUNK_SIZE)
+                if not deliveries:
+                    return report
+                self.metrics.leases("digest", len(deliveries))
+                last_start = claimed_at + (self.lease.until(claimed_at) - claimed_at) / 2
+                for delivery in deliveries:
+                    if should_stop() or clock() >= last_start:
+                        break
+                    self._deliver_one(delivery, clock, report, should_stop)
+                    if report.stopped:
+                        return report
                 if should_stop():
                     return report
-                self._deliver_one(delivery, clock, report, should_stop)
-                if report.stopped:
-                    return report
-        return report
+        finally:
+            self.metrics.leases("digest", 0)
 
     def _deliver_one(
         self, delivery: Delivery, clock: Callable[[], datetime], report: DeliveryReport, should_stop: Callable[[], bool]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -41,6 +42,7 @@ class ScheduleStore(EmailArticles, Protocol):
 
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
     def latest_period_end(self) -> datetime | None: ...
     def email_subscriber(self, address: str) -> EmailSubscriber | None: ...
 
@@ -74,23 +76,36 @@ def run_digest(
     clock: Callable[[], datetime],
     *,
     force: bool = False,
+    request_key: str = "",
     should_stop: Callable[[], bool] = lambda: False,
 ) -> DeliveryReport:
-    """Start a digest if one is due (or `force`), then deliver whatever is due, this digest's or an earlier one's.
+    """Start a digest if one is due (or `force`, or the meta value `request_key` is "1": an admin's /digest send,
+    taken as the digest starts), then deliver whatever is due, this digest's or an earlier one's.
 
+    Deciding and starting happen in one write transaction, so that of several workers sharing the state one starts
+    the digest and the others see it started; the deliveries are then shared out (`EmailDigest.deliver`).
     A stop request ends the batch after the mail in flight; the rest stays pending in the ledger.
     """
-    now = clock()
-    last_sent = from_db_time(store.get_meta(LAST_DIGEST_KEY))
-    if last_sent is None and not force:
-        store.set_meta(LAST_DIGEST_KEY, to_db_time(now))  # first start: wait for the first scheduled time
-    elif force or is_due(now, last_sent, email):
-        mail.start(now)
-        store.set_meta(LAST_DIGEST_KEY, to_db_time(now))
+    with store.transaction():
+        _start_if_due(store, mail, email, clock(), force=force, request_key=request_key)
     report = mail.deliver(clock, should_stop)
     if report.stopped:
         log.error("%s", kv(event="digest_stopped", reason=report.stopped))
     return report
+
+
+def _start_if_due(
+    store: ScheduleStore, mail: EmailDigest, email: EmailConfig, now: datetime, *, force: bool, request_key: str
+) -> None:
+    requested = bool(request_key) and store.get_meta(request_key) == "1"
+    last_sent = from_db_time(store.get_meta(LAST_DIGEST_KEY))
+    if last_sent is None and not (force or requested):
+        store.set_meta(LAST_DIGEST_KEY, to_db_time(now))  # first start: wait for the first scheduled time
+    elif force or requested or is_due(now, last_sent, email):
+        mail.start(now)
+        store.set_meta(LAST_DIGEST_KEY, to_db_time(now))
+        if requested:
+            store.set_meta(request_key, "")
 
 
 def preview(store: ScheduleStore, renderer: Renderer, email: EmailConfig, now: datetime, to: str = "") -> Digest:

@@ -6,7 +6,8 @@ values: pause, rate-limit and credential state), `articles` (articles, aliases, 
 `outbox` (outbox rows and their ledger), `subscribers` (Telegram and email subscribers, their hashtags and
 watch/mute words, sign-up requests, rate events), `digests` (digests and their deliveries), `notices` (messages to
 admins until they are sent), `incidents` (health incidents, and the admins who turned alerts off), `approvals`
-(articles held for an admin's decision, and the ledger of decisions). `schema` holds the versioned migrations
+(articles held for an admin's decision, and the ledger of decisions), `leases` (several workers on one state: who
+a worker is, leases on the rows it claims, one sender per channel). `schema` holds the versioned migrations
 (`mailbox_merge` the one that merges rows), `store` the `Store` made of every part and `open_store`, which picks
 the backend: `sqlite` (a file) or `postgres` (psycopg 3), both behind `db.Database`, which decides the little
 SQL that must differ.
@@ -25,6 +26,7 @@ from bot.store.articles import AddedSource, SourceState
 from bot.store.digests import Delivery
 from bot.store.errors import StoreError, write_error
 from bot.store.incidents import Incident
+from bot.store.leases import Lease, SenderLocks, sender_locks, worker_id
 from bot.store.meta import DIGEST_REQUEST_KEY, PAUSED_KEY, blocked_until_key, unauthorized_key
 from bot.store.notices import Notice
 from bot.store.outbox import OutboxItem, OutboxRow
@@ -59,10 +61,12 @@ __all__ = [
     "Delivery",
     "EmailSubscriber",
     "Incident",
+    "Lease",
     "Migration",
     "Notice",
     "OutboxItem",
     "OutboxRow",
+    "SenderLocks",
     "SignUpRequest",
     "SourceState",
     "SqliteStore",
@@ -72,7 +76,9 @@ __all__ = [
     "blocked_until_key",
     "from_db_time",
     "open_store",
+    "sender_locks",
     "to_db_time",
     "unauthorized_key",
+    "worker_id",
     "write_error",
 ]

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from bot.hashtags import normalize as normalize_tag
 from bot.models import Article
+from bot.store.leases import Lease
 from bot.store.part import StorePart
 from bot.store.times import db_time, from_db_time, to_db_time
 
@@ -195,6 +196,29 @@ class ArticlesPart(StorePart):
             last_error=row[8],
         )
 
+    def claim_sources(self, names: Sequence[str], now: datetime, lease: Lease) -> list[str]:
+        """Of `names`, those due to be polled now and under no one else's live lease, claimed for `lease`'s worker
+        (saving the poll's outcome, `save_source_state`, ends the lease): one worker at a time polls a source."""
+        if not names:
+            return []
+        stamp = to_db_time(now)
+        marks = ", ".join("?" for _ in names)
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO sources (name) VALUES (?) ON CONFLICT (name) DO NOTHING", ((name,) for name in names)
+            )
+            rows = self._db.execute(
+                f"SELECT name FROM sources WHERE name IN ({marks}) AND (next_poll IS NULL OR next_poll <= ?)"
+                f" AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?){self._db.claim_clause('sources')}",
+                (*names, stamp, self._db.lease_cutoff(stamp), lease.worker),
+            ).fetchall()
+            claimed = {str(r[0]) for r in rows}
+            self._db.executemany(
+                "UPDATE sources SET lease_owner = ?, lease_until = ? WHERE name = ?",
+                ((lease.worker, to_db_time(lease.until(now)), name) for name in claimed),
+            )
+        return [name for name in names if name in claimed]
+
     def save_source_state(self, state: SourceState) -> None:
         def t(moment: datetime | None) -> str | None:
             return to_db_time(moment) if moment else None
@@ -205,7 +229,8 @@ class ArticlesPart(StorePart):
                 " failures, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
                 " primed = excluded.primed, last_poll = excluded.last_poll, last_success = excluded.last_success,"
-                " next_poll = excluded.next_poll, failures = excluded.failures, last_error = excluded.last_error",
+                " next_poll = excluded.next_poll, failures = excluded.failures, last_error = excluded.last_error,"
+                " lease_owner = '', lease_until = NULL",
                 (
                     state.name,
                     state.etag,

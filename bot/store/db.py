@@ -8,6 +8,10 @@ decided here and nowhere else:
   steps (subscribe, open an incident, take a rate slot) stay correct whichever backend runs them;
 - the schema's DDL (`ddl`): row ids and integers become BIGINT (Telegram ids do not fit 32 bits);
 - reading a JSON array column as rows (`json_values`);
+- claiming rows for one worker (`claim_clause`, `lease_cutoff`): PostgreSQL's `FOR UPDATE SKIP LOCKED`, so that
+  workers claiming at once each get other rows, and other workers' leases count until they run out; SQLite has one
+  process per file (bot.lock) and `BEGIN IMMEDIATE`, so a plain read is enough and any lease found was left by a
+  process that is gone;
 - where the schema version is kept (SQLite's `PRAGMA user_version`, a one-row table in PostgreSQL).
 """
 
@@ -31,6 +35,7 @@ Params = Sequence[object]
 WRITE_LOCK: Final = 0x6E657773_00000001
 MIGRATION_LOCK: Final = 0x6E657773_00000002
 _SCHEMA_TABLE: Final = "newsbot_schema"
+_NO_LEASE_LIVES: Final = "9999-12-31T23:59:59.999999Z"  # a store time (bot.store.times) after every lease
 
 
 class Rows(Protocol):
@@ -60,6 +65,8 @@ class Database(Protocol):
     def close(self) -> None: ...
     def ddl(self, script: str) -> str: ...
     def json_values(self, column: str, alias: str) -> str: ...
+    def claim_clause(self, table: str) -> str: ...
+    def lease_cutoff(self, now: str) -> str: ...
     def schema_version(self) -> int: ...
     def set_schema_version(self, version: int) -> None: ...
 
@@ -113,6 +120,13 @@ class SqliteDatabase:
 
     def json_values(self, column: str, alias: str) -> str:
         return f"json_each({column}) {alias}"
+
+    def claim_clause(self, table: str) -> str:
+        return ""
+
+    def lease_cutoff(self, now: str) -> str:
+        """Every lease is over: the process holding the file's lock is the only one alive."""
+        return _NO_LEASE_LIVES
 
     def schema_version(self) -> int:
         return int(self._connection.execute("PRAGMA user_version").fetchone()[0])
@@ -273,6 +287,14 @@ class PostgresDatabase:
 
     def json_values(self, column: str, alias: str) -> str:
         return f"json_array_elements_text(CAST({column} AS json)) AS {alias}(value)"
+
+    def claim_clause(self, table: str) -> str:
+        """What ends a SELECT of rows to claim: lock `table`'s rows, passing over those another worker is claiming."""
+        return f" FOR UPDATE OF {table} SKIP LOCKED"
+
+    def lease_cutoff(self, now: str) -> str:
+        """A lease that ends at or before `now` (a store time) is over."""
+        return now
 
     def schema_version(self) -> int:
         exists = self.execute("SELECT to_regclass(?)", (_SCHEMA_TABLE,)).fetchone()

@@ -8,6 +8,7 @@ from datetime import datetime
 from bot.models import Article
 from bot.store.approvals import APPROVED
 from bot.store.articles import ARTICLE_COLUMNS, article_from_row
+from bot.store.leases import Lease
 from bot.store.part import StorePart
 from bot.store.states import HELD, PENDING, SENT, SKIPPED
 from bot.store.times import db_time, to_db_time
@@ -26,6 +27,19 @@ class Delivery:
     last_error: str
     message_id: str
     period_end: datetime
+
+
+_DELIVERY_COLUMNS = (
+    "d.digest_id, d.address, d.state, d.not_before, d.attempts, d.unknown_outcomes, d.last_error, d.message_id,"
+    " g.period_end"
+)
+
+
+def _delivery(r: tuple[object, ...]) -> Delivery:
+    return Delivery(
+        str(r[0]), str(r[1]), str(r[2]), db_time(r[3]), int(str(r[4])), int(str(r[5])), str(r[6]), str(r[7]),
+        db_time(r[8]),
+    )  # fmt: skip
 
 
 class DigestsPart(StorePart):
@@ -58,16 +72,30 @@ class DigestsPart(StorePart):
 
     def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
         rows = self._db.execute(
-            "SELECT d.digest_id, d.address, d.state, d.not_before, d.attempts, d.unknown_outcomes, d.last_error,"
-            " d.message_id, g.period_end FROM digest_deliveries d JOIN digests g ON g.id = d.digest_id"
+            f"SELECT {_DELIVERY_COLUMNS} FROM digest_deliveries d JOIN digests g ON g.id = d.digest_id"
             " WHERE d.state = ? AND d.not_before <= ? ORDER BY g.period_end, d.address LIMIT ?",
             (PENDING, to_db_time(now), limit),
         ).fetchall()
-        return [
-            Delivery(str(r[0]), str(r[1]), str(r[2]), db_time(r[3]), int(str(r[4])), int(str(r[5])), str(r[6]),
-                     str(r[7]), db_time(r[8]))
-            for r in rows
-        ]  # fmt: skip
+        return [_delivery(r) for r in rows]
+
+    def claim_deliveries(self, now: datetime, lease: Lease, limit: int = 50) -> list[Delivery]:
+        """Claim for `lease`'s worker a chunk of due deliveries under no one else's live lease, so that several
+        workers share a digest batch out. Recording an outcome (`finish_delivery`, `retry_delivery`) ends the lease."""
+        stamp = to_db_time(now)
+        with self.transaction():
+            rows = self._db.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM digest_deliveries d JOIN digests g ON g.id = d.digest_id"
+                " WHERE d.state = ? AND d.not_before <= ?"
+                " AND (d.lease_until IS NULL OR d.lease_until <= ? OR d.lease_owner = ?)"
+                f" ORDER BY g.period_end, d.address LIMIT ?{self._db.claim_clause('d')}",
+                (PENDING, stamp, self._db.lease_cutoff(stamp), lease.worker, limit),
+            ).fetchall()
+            claimed = [_delivery(r) for r in rows]
+            self._db.executemany(
+                "UPDATE digest_deliveries SET lease_owner = ?, lease_until = ? WHERE digest_id = ? AND address = ?",
+                ((lease.worker, to_db_time(lease.until(now)), d.digest_id, d.address) for d in claimed),
+            )
+        return claimed
 
     def finish_delivery(
         self,
@@ -83,7 +111,7 @@ class DigestsPart(StorePart):
         with self.transaction():
             self._db.execute(
                 "UPDATE digest_deliveries SET state = ?, message_id = ?, last_error = ?, article_count = ?,"
-                " updated_at = ? WHERE digest_id = ? AND address = ?",
+                " updated_at = ?, lease_owner = '', lease_until = NULL WHERE digest_id = ? AND address = ?",
                 (state, message_id, reason, article_count, to_db_time(now), delivery.digest_id, delivery.address),
             )
             if state in (SENT, SKIPPED):
@@ -98,7 +126,8 @@ class DigestsPart(StorePart):
         with self.transaction():
             self._db.execute(
                 "UPDATE digest_deliveries SET not_before = ?, last_error = ?, attempts = attempts + 1,"
-                " unknown_outcomes = unknown_outcomes + ?, updated_at = ? WHERE digest_id = ? AND address = ?",
+                " unknown_outcomes = unknown_outcomes + ?, updated_at = ?, lease_owner = '', lease_until = NULL"
+                " WHERE digest_id = ? AND address = ?",
                 (to_db_time(not_before), reason, int(unknown), to_db_time(now), delivery.digest_id, delivery.address),
             )
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.store.leases import Lease
 from bot.store.part import StorePart
 from bot.store.times import to_db_time
 
@@ -24,6 +25,26 @@ class Notice:
     buttons: tuple[tuple[str, str], ...]  # (label, callback data), one row each
     replaces: int | None  # the notice whose message this one edits
     replaced_message_id: int | None  # that message, once it was sent (None: not sent, or not an edit)
+
+
+_UNSENT = """
+    SELECT n.id, n.chat_id, n.text, n.buttons, n.replaces, o.message_id
+    FROM admin_notices n LEFT JOIN admin_notices o ON o.id = n.replaces
+    WHERE n.sent_at IS NULL AND n.failed = ''
+      AND (n.replaces IS NULL OR o.message_id IS NOT NULL OR o.failed != '')
+"""
+
+
+def _notice(row: tuple[object, ...]) -> Notice:
+    id_, chat, text, buttons, replaces, message = row
+    return Notice(
+        int(str(id_)),
+        int(str(chat)),
+        str(text),
+        tuple((str(b[0]), str(b[1])) for b in json.loads(str(buttons))),
+        None if replaces is None else int(str(replaces)),
+        None if message is None else int(str(message)),
+    )
 
 
 class NoticesPart(StorePart):
@@ -47,22 +68,25 @@ class NoticesPart(StorePart):
 
     def unsent_notices(self, limit: int = 50) -> list[Notice]:
         """Notices not yet sent nor given up on, oldest first. An edit waits until its original was sent."""
-        rows = self._db.execute(
-            """
-            SELECT n.id, n.chat_id, n.text, n.buttons, n.replaces, o.message_id
-            FROM admin_notices n LEFT JOIN admin_notices o ON o.id = n.replaces
-            WHERE n.sent_at IS NULL AND n.failed = ''
-              AND (n.replaces IS NULL OR o.message_id IS NOT NULL OR o.failed != '')
-            ORDER BY n.id LIMIT ?
-            """,
-            (limit,),
-        ).fetchall()
-        return [
-            Notice(
-                int(id_), int(chat), text, tuple((str(b[0]), str(b[1])) for b in json.loads(buttons)), replaces, message
+        rows = self._db.execute(f"{_UNSENT} ORDER BY n.id LIMIT ?", (limit,)).fetchall()
+        return [_notice(row) for row in rows]
+
+    def claim_notices(self, limit: int, now: datetime, lease: Lease) -> list[Notice]:
+        """`unsent_notices` under no other worker's live lease, claimed for `lease`'s worker: with several workers
+        each notice is sent by one of them. Sending it (or giving up) ends the claim."""
+        stamp = to_db_time(now)
+        with self.transaction():
+            rows = self._db.execute(
+                f"{_UNSENT} AND (n.lease_until IS NULL OR n.lease_until <= ? OR n.lease_owner = ?)"
+                f" ORDER BY n.id LIMIT ?{self._db.claim_clause('n')}",
+                (self._db.lease_cutoff(stamp), lease.worker, limit),
+            ).fetchall()
+            claimed = [_notice(row) for row in rows]
+            self._db.executemany(
+                "UPDATE admin_notices SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                ((lease.worker, to_db_time(lease.until(now)), notice.id) for notice in claimed),
             )
-            for id_, chat, text, buttons, replaces, message in rows
-        ]
+        return claimed
 
     def notice_sent(self, notice_id: int, message_id: int | None, now: datetime) -> None:
         with self.transaction():

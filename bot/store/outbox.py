@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.hashtags import normalize as normalize_tag
+from bot.store.leases import Lease
 from bot.store.meta import DRAIN_REQUESTS_KEY, REQUEST_DRAIN_SQL
 from bot.store.part import StorePart
 from bot.store.states import FAILED, HELD, PENDING, SENT, SKIPPED, UNKNOWN
@@ -144,6 +145,27 @@ class OutboxPart(StorePart):
         ).fetchall()
         return [_outbox_row(r) for r in rows]
 
+    def claim_rows(
+        self, channel: str, article_key: str, now: datetime, lease: Lease, after_id: int = 0, limit: int = 500
+    ) -> list[OutboxRow]:
+        """Claim for `lease`'s worker, until its lease runs out, the next pending rows of one article on one channel
+        that are due and under no one else's live lease (`after_id` pages on). Recording an outcome ends the lease.
+        """
+        stamp = to_db_time(now)
+        with self.transaction():
+            rows = self._db.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE channel = ? AND article_key = ? AND state = ?"
+                " AND not_before <= ? AND id > ? AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)"
+                f" ORDER BY id LIMIT ?{self._db.claim_clause('outbox')}",
+                (channel, article_key, PENDING, stamp, after_id, self._db.lease_cutoff(stamp), lease.worker, limit),
+            ).fetchall()
+            claimed = [_outbox_row(r) for r in rows]
+            self._db.executemany(
+                "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                ((lease.worker, to_db_time(lease.until(now)), row.id) for row in claimed),
+            )
+        return claimed
+
     def rows_for_article(self, article_key: str) -> list[OutboxRow]:
         rows = self._db.execute(
             f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE article_key = ? ORDER BY id", (article_key,)
@@ -198,15 +220,16 @@ class OutboxPart(StorePart):
         """Keep the row pending, to be tried again at `not_before`."""
         with self.transaction():
             self._db.execute(
-                "UPDATE outbox SET not_before = ?, last_error = ?, attempts = attempts + ?, updated_at = ?"
-                " WHERE id = ?",
+                "UPDATE outbox SET not_before = ?, last_error = ?, attempts = attempts + ?, updated_at = ?,"
+                " lease_owner = '', lease_until = NULL WHERE id = ?",
                 (to_db_time(not_before), reason, int(count_attempt), to_db_time(now), row_id),
             )
 
     def _finish(self, row_id: int, state: str, now: datetime, *, remote_id: str = "", error: str = "") -> None:
         with self.transaction():
             self._db.execute(
-                "UPDATE outbox SET state = ?, remote_id = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                "UPDATE outbox SET state = ?, remote_id = ?, last_error = ?, updated_at = ?,"
+                " lease_owner = '', lease_until = NULL WHERE id = ?",
                 (state, remote_id, error, to_db_time(now), row_id),
             )
 

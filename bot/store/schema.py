@@ -224,6 +224,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 10 -> 11: leases, so that several workers share one state: a claimed row names its worker and until when
+    """
+    ALTER TABLE outbox ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN lease_until TEXT;
+    ALTER TABLE sources ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sources ADD COLUMN lease_until TEXT;
+    ALTER TABLE digest_deliveries ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE digest_deliveries ADD COLUMN lease_until TEXT;
+    ALTER TABLE admin_notices ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE admin_notices ADD COLUMN lease_until TEXT;
+    """,
 )
 
 

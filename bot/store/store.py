@@ -14,6 +14,7 @@ from bot.store.approvals import ApprovalsPart
 from bot.store.articles import ArticlesPart
 from bot.store.digests import DigestsPart
 from bot.store.incidents import IncidentsPart
+from bot.store.leases import LeasesPart
 from bot.store.meta import MetaPart
 from bot.store.notices import NoticesPart
 from bot.store.outbox import OutboxPart
@@ -24,7 +25,15 @@ if TYPE_CHECKING:
 
 
 class Store(
-    MetaPart, ArticlesPart, OutboxPart, SubscribersPart, DigestsPart, NoticesPart, IncidentsPart, ApprovalsPart
+    MetaPart,
+    ArticlesPart,
+    OutboxPart,
+    SubscribersPart,
+    DigestsPart,
+    NoticesPart,
+    IncidentsPart,
+    ApprovalsPart,
+    LeasesPart,
 ):
     """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""
 

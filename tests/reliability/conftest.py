@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import Envelope
 
+from bot.config import DATABASE_URL_ENV, StateConfig
 from bot.store import DIGEST_REQUEST_KEY, SqliteStore, open_store
 from tests.conftest import REPO, news_item, rss
 from tests.fakes.smtp_server import FakeSmtp
@@ -144,6 +145,7 @@ class Installation:
     home: Path
     fakes: Fakes
     processes: list[Process] = field(default_factory=list)
+    database_url: str = ""  # a PostgreSQL state (in $NEWSBOT_DATABASE_URL of every process); "": the SQLite file
 
     @property
     def state(self) -> Path:
@@ -156,6 +158,7 @@ class Installation:
         articles: int = 1,
         messages_per_second: int = 400,
         max_in_flight: int = 30,
+        lease_seconds: int = 60,
     ) -> None:
         """Write the feed (`articles` stories, all new to newsbot) and a config routing everything to `channels`."""
         (self.home / "feed.xml").write_text(rss([news_item(n) for n in range(1, articles + 1)]), encoding="utf-8")
@@ -164,6 +167,7 @@ class Installation:
             f"""
 [state]
 path = "state.sqlite"
+lease_seconds = {lease_seconds}
 
 [outbox]
 drain_interval = 1
@@ -209,6 +213,7 @@ port = {free_port()}
             "PYTHONPATH": str(REPO),
             "NEWSBOT_TELEGRAM_TOKEN": self.fakes.telegram.token,
             "NEWSBOT_SECRET_KEY": SECRET_KEY,
+            **({DATABASE_URL_ENV: self.database_url} if self.database_url else {}),
         }
 
     def start(self, *args: str) -> Process:
@@ -234,7 +239,7 @@ port = {free_port()}
         return process
 
     def store(self) -> SqliteStore:
-        return open_store(self.state)
+        return open_store(StateConfig(path=self.state, url=self.database_url))
 
     def add_telegram_subscribers(self, chat_ids: Iterable[int]) -> None:
         now = datetime.now(UTC)
