@@ -38,6 +38,7 @@ _UNCHANGED: Final = "message is not modified"  # an edit to the text it already 
 class NoticeStore(Protocol):
     def unsent_notices(self, limit: int = 50) -> list[Notice]: ...
     def claim_notices(self, limit: int, now: datetime, lease: Lease) -> list[Notice]: ...
+    def release_leases(self, worker: str) -> int: ...
     def notice_sent(self, notice_id: int, message_id: int | None, now: datetime) -> None: ...
     def notice_failed(self, notice_id: int, reason: str, now: datetime) -> None: ...
 
@@ -128,13 +129,16 @@ def deliver_now(config: TelegramConfig, token: str, store: NoticeStore, clock: C
     """One pass with a bot of its own, for `newsbot once` (no chat commands run there); 0 if nothing waits."""
     if not store.unsent_notices(1):
         return 0
+    lease = Lease(worker_id())
 
     async def one_pass() -> int:
         async with telegram_bot(config, token, pool_size=1) as bot:
-            return await deliver_notices(bot, store, clock)
+            return await deliver_notices(bot, store, clock, lease)
 
     try:
         return asyncio.run(one_pass())
     except TelegramError as error:  # the bot could not start (token refused, Telegram unreachable): next time
         log.warning("%s", kv(event="notices_deferred", reason=str(error)))
         return 0
+    finally:  # what this pass claimed and left waits for the next pass, whichever worker makes it
+        store.release_leases(lease.worker)
