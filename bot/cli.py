@@ -384,7 +384,12 @@ def chat_commands(
         from bot.email.web import email_confirmer
 
         context.confirm_email = email_confirmer(config, parts, parts.send)
-    runner = CommandRunner(build_application(config, token, context), config, context, webhook=webhook)
+    from bot.store import sender_locks
+
+    updates_lock = None if webhook is not None else sender_locks(config.state, os.environ)
+    runner = CommandRunner(
+        build_application(config, token, context), config, context, webhook=webhook, updates_lock=updates_lock
+    )
     try:
         try:
             runner.start()

@@ -488,6 +488,49 @@ def test_get_updates_delivers_queued_updates_once_with_offset(fake: FakeTelegram
     assert after_all == () and again == ()
 
 
+async def arrived(fake: FakeTelegram, *, polls: int) -> None:
+    """Wait until the fake has taken `polls` getUpdates calls in (a call is recorded only once answered)."""
+    for _ in range(1000):
+        if fake.polls >= polls:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the fake took {fake.polls} getUpdates calls in, not {polls}")
+
+
+def test_a_second_poller_ends_the_waiting_getupdates_with_409_as_telegram_does(fake: FakeTelegram) -> None:
+    async def two_pollers() -> list[httpx.Response]:
+        async with (
+            httpx.AsyncClient(base_url=f"{fake.base_url}{fake.token}") as first,
+            httpx.AsyncClient(base_url=f"{fake.base_url}{fake.token}") as second,
+        ):
+            waiting = asyncio.create_task(first.post("/getUpdates", data={"timeout": "5"}))
+            await arrived(fake, polls=1)
+            later = await second.post("/getUpdates", data={"timeout": "0"})
+            return [await waiting, later]
+
+    fake.send_text("/start", user_id=42)
+    fake.take_updates()  # nothing queued: the first poll waits
+    waiting, later = asyncio.run(two_pollers())
+    assert later.json() == {"ok": True, "result": []}
+    assert waiting.status_code == 409
+    assert waiting.json()["description"].startswith("Conflict: terminated by other getUpdates request")
+
+
+def test_a_poll_whose_client_hung_up_is_no_conflict(fake: FakeTelegram) -> None:
+    async def poller_gone_then_another() -> None:
+        async with httpx.AsyncClient(base_url=f"{fake.base_url}{fake.token}") as gone:
+            abandoned = asyncio.create_task(gone.post("/getUpdates", data={"timeout": "5"}))
+            await arrived(fake, polls=1)
+            abandoned.cancel()  # a worker that stopped or died: its connection closes
+        await asyncio.sleep(0.1)
+        async with httpx.AsyncClient(base_url=f"{fake.base_url}{fake.token}") as taker:
+            assert (await taker.post("/getUpdates", data={"timeout": "1"})).status_code == 200
+
+    asyncio.run(poller_gone_then_another())
+    assert fake.polls == 2
+    assert [call.status for call in fake.calls("getUpdates")] == [200], "the hung-up poll is answered to no one"
+
+
 def test_group_command_with_bot_username(fake: FakeTelegram) -> None:
     fake.send_text("/digest@newsbot_test_bot now", user_id=42, chat_id=-300, chat_type="group")
     [update] = with_bot(fake, lambda bot: bot.get_updates())

@@ -18,7 +18,7 @@ import pytest
 from bot.app import App
 from bot.config import DATABASE_URL_ENV, Config, StateConfig
 from bot.models import Article, Post, Receipt
-from bot.store import PENDING, Lease, OutboxItem, SourceState, Store, open_store
+from bot.store import PENDING, UPDATES_LOCK, Lease, OutboxItem, SourceState, Store, open_store
 from bot.store.db import WRITE_LOCK
 from bot.store.leases import PostgresSenderLocks, sender_lock_key
 from bot.store.postgres import postgres_connection
@@ -198,6 +198,7 @@ def test_sender_lock_keys_differ_by_channel_and_from_the_store_locks() -> None:
     keys = {sender_lock_key(channel) for channel in ("telegram", "x", "email")}
     assert len(keys) == 3 and WRITE_LOCK not in keys
     assert all(-(2**63) <= key < 2**63 for key in keys)
+    assert sender_lock_key(UPDATES_LOCK) not in keys | {WRITE_LOCK}, "the getUpdates poller's lock is its own"
 
 
 def test_each_admin_notice_is_claimed_by_one_worker(store: Store, backend: str, clock: FakeClock) -> None:

@@ -2,7 +2,7 @@
 
     context = open_command_context(config)
     runner = CommandRunner(build_application(config, token, context), config, context)
-    runner.start()          # returns once polling has started; raises if the bot cannot start
+    runner.start()          # returns once it polls (or stands by for the poller); raises if the bot cannot start
     ...
     runner.stop(timeout=10)
     context.close()
@@ -10,6 +10,11 @@
 Updates come from getUpdates (long polling; PTB deletes a webhook set earlier when polling starts), or, with a
 `webhook` (bot.webhook), from Telegram's POSTs to the web server: `start` then calls setWebhook with the secret
 instead of polling, and the server hands each update in with `feed`, from its own thread.
+
+Telegram answers one getUpdates poller at a time (409 Conflict to the others), so with several workers only the
+one holding the `updates_lock` (bot.store.UPDATES_LOCK, a PostgreSQL advisory lock on a connection of its own)
+polls. The others try it again every few seconds, and one of them starts polling soon after the poller dies (its
+connection closes, the lock goes) or stops. On SQLite the one process always holds it.
 
 While it runs it also sends the messages to admins that jobs queued in the store (`bot.commands.notices`),
 about once a second. No signal handlers are installed (they belong to the main thread, which owns shutdown).
@@ -20,11 +25,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from telegram import Update
-from telegram.ext import Application
+from telegram.ext import Application, Updater
 
 from bot.commands.application import ALLOWED_UPDATES, publish_command_menus
 from bot.commands.context import CommandContext
@@ -32,7 +37,7 @@ from bot.commands.notices import deliver_notices
 from bot.config import Config
 from bot.logs import kv
 from bot.ratelimit import STOP_CHECK_SECONDS
-from bot.store import Lease, worker_id
+from bot.store import UPDATES_LOCK, Lease, SenderLocks, worker_id
 from bot.webhook import NotAnUpdate, Webhook
 
 __all__ = ["CommandRunner"]
@@ -42,6 +47,8 @@ log = logging.getLogger("newsbot.commands")
 POLL_TIMEOUT_SECONDS: Final = 10  # long polling: Telegram holds getUpdates open this long when idle
 NOTICE_CHECK_SECONDS: Final = 1.0  # how often queued admin notices are looked for
 FEED_TIMEOUT_SECONDS: Final = 5.0  # to queue one webhook update on the commands' loop
+UPDATES_LOCK_SECONDS: Final = 2.0  # how often a worker that does not poll tries the updates lock (and the poller
+# checks it still holds it): another worker polls within about this long after the poller dies
 
 
 class CommandRunner:
@@ -52,9 +59,11 @@ class CommandRunner:
         context: CommandContext,
         *,
         webhook: Webhook | None = None,
+        updates_lock: SenderLocks | None = None,
     ) -> None:
         self._application = application
         self._webhook = webhook
+        self._updates_lock = updates_lock  # None: this process is the only one, it always polls
         self._loop: asyncio.AbstractEventLoop | None = None
         self._config = config
         self._context = context
@@ -133,12 +142,31 @@ class CommandRunner:
         updater = self._application.updater
         if updater is None:
             raise RuntimeError("the application was built without an updater")
-        await updater.start_polling(timeout=POLL_TIMEOUT_SECONDS, allowed_updates=ALLOWED_UPDATES)
+
+        async def take_turn() -> None:
+            await self._poll_while_holding_the_lock(updater)
+
         try:
+            await take_turn()  # the first try raises what is wrong (start() reports it); later ones are logged
             self._started("getUpdates")
-            await self._until_stopped()
+            await self._until_stopped(take_turn)
         finally:
+            if updater.running:
+                await updater.stop()
+            if self._updates_lock is not None:
+                self._updates_lock.close()  # after the last getUpdates: the next worker may poll now
+
+    async def _poll_while_holding_the_lock(self, updater: Updater) -> None:
+        """Start polling when this worker takes the updates lock; stop if it lost it (its connection broke)."""
+        locks = self._updates_lock
+        holds = True if locks is None else await asyncio.to_thread(locks.holds, UPDATES_LOCK)
+        if holds and not updater.running:
+            await updater.start_polling(timeout=POLL_TIMEOUT_SECONDS, allowed_updates=ALLOWED_UPDATES)
+            if locks is not None:
+                log.info("%s", kv(event="updates_polling"))
+        elif not holds and updater.running:
             await updater.stop()
+            log.warning("%s", kv(event="updates_lost", next_try_seconds=UPDATES_LOCK_SECONDS))
 
     async def _take_webhook_updates(self, webhook: Webhook) -> None:
         """Tell Telegram where to POST updates; the web server feeds them in. The webhook stays set at stop, so
@@ -157,11 +185,19 @@ class CommandRunner:
         log.info("%s", kv(event="commands_started", bot=self._application.bot.username, updates=updates))
         self._ready.set()
 
-    async def _until_stopped(self) -> None:
-        """Send queued admin notices about once a second until a stop is requested."""
+    async def _until_stopped(self, take_turn: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Send queued admin notices about once a second, and call `take_turn` (the updates lock) every
+        UPDATES_LOCK_SECONDS, until a stop is requested."""
         loop = asyncio.get_running_loop()
         next_check = loop.time()
+        next_turn = loop.time() + UPDATES_LOCK_SECONDS
         while not self._stop_requested.is_set():
+            if take_turn is not None and loop.time() >= next_turn:
+                try:
+                    await take_turn()
+                except Exception:  # Telegram or the state unreachable: tried again next time
+                    log.exception("%s", kv(event="updates_lock_failed"))
+                next_turn = loop.time() + UPDATES_LOCK_SECONDS
             if loop.time() >= next_check:
                 try:
                     await deliver_notices(self._application.bot, self._context.store, self._context.clock, self._lease)

@@ -26,7 +26,7 @@ from bot.store.articles import AddedSource, SourceState
 from bot.store.digests import Delivery
 from bot.store.errors import StoreError, write_error
 from bot.store.incidents import Incident
-from bot.store.leases import Lease, SenderLocks, sender_locks, worker_id
+from bot.store.leases import UPDATES_LOCK, Lease, SenderLocks, sender_locks, worker_id
 from bot.store.meta import DIGEST_REQUEST_KEY, PAUSED_KEY, blocked_until_key, unauthorized_key
 from bot.store.notices import Notice
 from bot.store.outbox import OutboxItem, OutboxRow
@@ -55,6 +55,7 @@ __all__ = [
     "STATES",
     "TIMEOUT_ADMIN",
     "UNKNOWN",
+    "UPDATES_LOCK",
     "WATCH",
     "AddedSource",
     "Approval",

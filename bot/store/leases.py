@@ -12,6 +12,10 @@ connection of its own kept for the worker's life. It is only ever tried, never w
 writes: a worker holding it cannot deadlock with the write lock (`bot.store.db.WRITE_LOCK`) of the store's
 connection. When the worker dies its connection closes and the server drops the lock; the next worker to try takes
 the channel over. On SQLite one process holds the state file, so it sends on every channel.
+
+The same locks, under the name `UPDATES_LOCK` on a `SenderLocks` of its own, say which worker asks Telegram for
+chat updates with getUpdates: Telegram answers one poller at a time (409 Conflict to the others), so the others
+send their admin notices and try the lock again every few seconds (bot.commands.runner).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 DEFAULT_LEASE_SECONDS: Final = 60
 # Sender lock keys: the prefix of bot.store.db's lock keys, then 1 in bit 31 and a checksum of the channel's name.
 _SENDER_LOCK_PREFIX: Final = 0x6E657773_80000000
+UPDATES_LOCK: Final = "telegram updates"  # the lock of the one worker that calls getUpdates (no channel's name)
 
 
 def worker_id() -> str:

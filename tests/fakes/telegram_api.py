@@ -113,6 +113,10 @@ _CALLBACK_DATA_LIMIT: Final = 64
 _COMMAND_DESCRIPTION_LIMIT: Final = 256
 _LONG_POLL_CAP: Final = 1.0  # seconds; getUpdates never holds a request longer, so tests stay fast
 _LONG_POLL_STEP: Final = 0.01
+_HANG_UP_GRACE: Final = 0.2  # seconds a superseded getUpdates waits for its client to have hung up before its 409
+_POLL_CONFLICT: Final = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+)
 _MAX_UPLOAD: Final = 50 * 1024 * 1024
 _SWEEP_EVERY: Final = 1024  # sends between sweeps of idle per-chat windows
 _DECODE_CACHE_SIZE: Final = 1024
@@ -366,8 +370,10 @@ class FakeTelegram(ThreadedAiohttpServer):
     missing chat_id, the chat's state (migrate, block, deactivate), content validation (400), flood limits
     (429). Webhooks: setWebhook records `webhook_url` and `webhook_secret` (deleteWebhook clears them); while one
     is set, getUpdates is refused with 409, as Telegram does, and `take_updates()` hands the test the queued
-    updates to POST to the webhook itself. Injected faults apply to sends only, so a background getUpdates loop
-    does not consume them;
+    updates to POST to the webhook itself. Two pollers: a getUpdates still waiting when another one arrives is
+    answered 409 "Conflict: terminated by other getUpdates request; ...", as Telegram does, unless its client has
+    hung up (a poller that stopped or died: its answer reaches nobody). Injected faults apply to sends only, so a
+    background getUpdates loop does not consume them;
     `delay` applies to every answer and is served after the request was processed: a send that times out on
     the client WAS delivered, as can happen with the real Telegram.
 
@@ -429,6 +435,7 @@ class FakeTelegram(ThreadedAiohttpServer):
         # updates for getUpdates
         self._updates: deque[tuple[int, JSON]] = deque()
         self._update_ids = itertools.count(1)
+        self._polls = 0  # getUpdates calls so far: a waiting one that sees a later one was superseded
         self._callback_ids = itertools.count(4_000_000_001)
         self._open_callbacks: set[str] = set()
         self.webhook_url = ""
@@ -660,6 +667,12 @@ class FakeTelegram(ThreadedAiohttpServer):
             }
             return self._queue_update("callback_query", query)
 
+    @property
+    def polls(self) -> int:
+        """getUpdates calls taken in so far, counted on arrival (`calls` records a call once it is answered)."""
+        with self._lock:
+            return self._polls
+
     def take_updates(self) -> list[JSON]:
         """The queued updates, removed from the getUpdates queue: what Telegram would POST to a webhook."""
         with self._lock:
@@ -711,7 +724,7 @@ class FakeTelegram(ThreadedAiohttpServer):
                 with self._lock:
                     if self.webhook_url:
                         raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
-                result: Any = await self._get_updates(params)
+                result: Any = await self._get_updates(params, request)
             else:
                 with self._lock:
                     result = self._dispatch(method, params, arrived)
@@ -1076,11 +1089,15 @@ class FakeTelegram(ThreadedAiohttpServer):
         self.webhook_url, self.webhook_secret = url, secret
         return True
 
-    async def _get_updates(self, params: JSON) -> list[JSON]:
+    async def _get_updates(self, params: JSON, request: web.Request) -> list[JSON]:
         offset = params.get("offset")
         limit = params.get("limit") or 100
         timeout = params.get("timeout") or 0
         deadline = time.monotonic() + min(max(float(timeout), 0.0), _LONG_POLL_CAP)
+        with self._lock:
+            self._polls += 1
+            poll = self._polls
+        superseded_at: float | None = None
         while True:
             with self._lock:
                 if isinstance(offset, int) and offset < 0:
@@ -1089,7 +1106,13 @@ class FakeTelegram(ThreadedAiohttpServer):
                 elif isinstance(offset, int):
                     while self._updates and self._updates[0][0] < offset:
                         self._updates.popleft()  # confirmed
-                if self._updates or time.monotonic() >= deadline:
+                if self._polls != poll:
+                    superseded_at = superseded_at or time.monotonic()
+                    if request.transport is None or request.transport.is_closing():
+                        return []  # its client hung up: no one to answer
+                    if time.monotonic() >= superseded_at + _HANG_UP_GRACE:
+                        raise _ApiError(409, _POLL_CONFLICT)
+                elif self._updates or time.monotonic() >= deadline:
                     return [update for _id, update in itertools.islice(self._updates, max(1, min(limit, 100)))]
             await asyncio.sleep(_LONG_POLL_STEP)
 

@@ -202,3 +202,42 @@ def test_workers_on_one_state_deliver_every_row_once_one_sender_per_channel_and_
     assert len(fakes.x.tweets) == 1
     assert sorted(mail_copies(fakes).values()) == [1] * len(addresses), "every reader one digest"
     assert len(digest_rows(installation)) == 1, "one digest, however many workers decided at once"
+
+
+def pollers(workers: list[Process]) -> list[Process]:
+    """The running workers that took the chat updates lock (they call getUpdates)."""
+    return [w for w in workers if w.running() and "event=updates_polling" in w.log()]
+
+
+def confirmed(fakes: Fakes, update_id: int) -> bool:
+    """Whether a getUpdates call confirmed `update_id` (its offset is past it): no poller gets it again."""
+    return any(int(call.params.get("offset") or 0) > update_id for call in fakes.telegram.calls("getUpdates"))
+
+
+def welcomes(fakes: Fakes, user_id: int) -> list[str]:
+    return [m.text for m in fakes.telegram.messages(user_id) if "subscribed" in m.text.lower()]
+
+
+def test_two_workers_with_getupdates_one_polls_each_command_is_answered_once_and_the_other_takes_over_at_a_kill(
+    installation: Installation, fakes: Fakes, postgres_url: str
+) -> None:
+    installation.database_url = postgres_url
+    installation.configure(channels=["telegram"], lease_seconds=LEASE_SECONDS)
+    workers = [start_worker(installation, "run") for _ in range(2)]
+    assert wait_for(lambda: bool(pollers(workers)), START_TIMEOUT), "\n".join(w.tail(5) for w in workers)
+
+    first = fakes.telegram.send_text("/start", user_id=4242)
+    fakes.telegram.wait_for_messages(4242, 1, timeout=START_TIMEOUT)
+    assert wait_for(lambda: confirmed(fakes, first), START_TIMEOUT), "the poller confirms what it answered"
+    [poller] = pollers(workers)
+    [other] = [w for w in workers if w is not poller]
+    poller.kill()
+
+    fakes.telegram.send_text("/start", user_id=4343)
+    fakes.telegram.wait_for_messages(4343, 1, timeout=START_TIMEOUT)  # within the lock's retry of a few seconds
+    assert pollers([other]) == [other], other.tail()
+    other.terminate()
+    assert other.wait() == 0, other.tail()
+
+    assert len(welcomes(fakes, 4242)) == 1 and len(welcomes(fakes, 4343)) == 1, "each /start answered once"
+    assert [c.status for c in fakes.telegram.calls("getUpdates") if c.status == 409] == [], "one poller at a time"
