@@ -12,7 +12,9 @@ client acts: `refuse_recipient` / `defer_recipient` answer RCPT TO, `fail_data` 
 sees when a server crashes or a network times out after queueing: an unknown outcome), and `disconnect_all`
 closes every open session as a server does with idle clients. `connections` counts sessions, `commands` lists
 the verbs clients sent (EHLO, MAIL, RCPT, DATA, RSET, QUIT, ...) and `replies` the status lines the server sent,
-so a test can prove that no "503 sender already specified" ever happened. TLS ("tls", "starttls") uses a fixed
+so a test can prove that no "503 sender already specified" ever happened. `answer_delay` (seconds, 0 by default)
+holds every 250 after the end of DATA without blocking the server, so concurrent sessions wait side by side, like
+a relay's round trip over a network (bench/workers.py). TLS ("tls", "starttls") uses a fixed
 self-signed certificate for 127.0.0.1 (`smtp_certificate` fixture; `Certificate.client_context()` trusts it).
 """
 
@@ -126,6 +128,7 @@ class FakeSmtp:
         self._random: RandomFaults | None = None
         self._random_delays = (0.0, 0.0)  # (timeout, slow)
         self.data_log: list[tuple[str, str]] = []  # (recipient, what the end of DATA got) for every message
+        self.answer_delay = 0.0  # seconds every 250 after DATA waits (asyncio.sleep: sessions wait concurrently)
 
     # --- life cycle --------------------------------------------------------------------------------------------
 
@@ -328,8 +331,8 @@ class _Handler:
             return failure
         if (drop or fault == "drop") and server.transport is not None:
             server.transport.abort()  # no 250: the client cannot know whether the message was taken
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if delay + self.fake.answer_delay > 0:
+            await asyncio.sleep(delay + self.fake.answer_delay)
         return "250 OK: queued"
 
 
