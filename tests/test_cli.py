@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.config import StateConfig
 from bot.store import open_store
 from bot.summarize import split_sentences
 from bot.telegram_html import validate, visible_length
@@ -176,7 +177,7 @@ def test_unreadable_source_in_summarize_says_which_and_why(tmp_path: Path) -> No
     assert "missing.txt" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_subscribers_import_and_export_round_trip(tmp_path: Path) -> None:
+def test_subscribers_import_and_export_round_trip(tmp_path: Path, state_env: str) -> None:  # on both backends
     (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
     (tmp_path / "old-bot.csv").write_text(
         "chat_id,hashtags\n1001,#Climate politics\n-1002003004005,\nabc,#Nope\n1003,#good #not-a-tag\n1001,#Science\n",
@@ -208,7 +209,9 @@ def test_subscribers_import_with_a_wrong_header_says_what_is_expected(tmp_path: 
     assert "header must be 'chat_id,hashtags'" in done.stderr
 
 
-def test_subscribers_unsubscribe_stops_the_named_addresses_and_says_what_it_did(tmp_path: Path) -> None:
+def test_subscribers_unsubscribe_stops_the_named_addresses_and_says_what_it_did(
+    tmp_path: Path, state_env: str
+) -> None:  # on both backends
     (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
     (tmp_path / "readers.csv").write_text(
         "email,hashtags,name\nann@example.org,#Climate,Ann\nbob@example.org,,Bob\n", encoding="utf-8"
@@ -312,7 +315,9 @@ def test_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(tmp_path: 
     assert telegram.splitlines()[1] == "-1002003004005,,1,"  # a number is not a formula: left as it is
 
 
-def test_an_exported_file_imports_back_to_the_same_names_and_addresses(tmp_path: Path) -> None:
+def test_an_exported_file_imports_back_to_the_same_names_and_addresses(
+    tmp_path: Path, state_env: str
+) -> None:  # on both backends
     (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
     (tmp_path / "readers.csv").write_text(
         "email,hashtags,name\n"
@@ -336,7 +341,7 @@ def test_an_exported_file_imports_back_to_the_same_names_and_addresses(tmp_path:
         "'=1+2@example.org": "Plain Name",
         "dutch@example.org": "'t Hooft",
     }
-    store = open_store(tmp_path / "newsbot.sqlite")
+    store = open_store(StateConfig(path=tmp_path / "newsbot.sqlite"))  # $NEWSBOT_DATABASE_URL wins, as in newsbot
     stored = {s.address: s.name for s in store.iter_email_subscribers(active_only=False)}
     store.close()
     assert stored == {

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from bot.config import Config
+from bot.config import Config, StateConfig
 from bot.email.tokens import PURPOSES, TokenSigner
 from bot.email.web import (
     FLOOD_FACTOR,
@@ -90,8 +90,8 @@ def web_config(make_config: Callable[..., Config]) -> Config:
 
 
 @pytest.fixture
-def web(web_config: Config, tmp_path: Path, clock: FakeClock) -> Iterator[Web]:
-    state = tmp_path / "state.sqlite"
+def web(web_config: Config, state: StateConfig, clock: FakeClock) -> Iterator[Web]:
+    """The pages over a state on each backend (`state`: SQLite, then PostgreSQL)."""
     sent: list[EmailMessage] = []
     signer = TokenSigner(SECRET)
     app = build_app(
@@ -572,7 +572,7 @@ def test_opening_the_unsubscribe_link_only_shows_a_button(web: Web, client: Test
 
 
 @pytest.mark.parametrize(
-    ("state", "says"),
+    ("standing", "says"),
     [
         ("unsubscribed", f"{READER} was unsubscribed and gets no digests, so there is nothing to do."),
         ("bounced", "mail to it could not be delivered and gets no digests"),
@@ -580,14 +580,14 @@ def test_opening_the_unsubscribe_link_only_shows_a_button(web: Web, client: Test
     ],
 )
 def test_the_unsubscribe_page_of_an_address_that_gets_nothing_says_so_instead_of_asking(
-    web: Web, client: TestClient, state: str, says: str
+    web: Web, client: TestClient, standing: str, says: str
 ) -> None:
-    if state == "unconfirmed":
+    if standing == "unconfirmed":
         sign_up(client)
     else:
         subscribed(web, client)
         web.store.deactivate_subscriber(
-            "email", READER, "unsubscribed" if state == "unsubscribed" else "bounced: 550", web.clock()
+            "email", READER, "unsubscribed" if standing == "unsubscribed" else "bounced: 550", web.clock()
         )
     page = client.get(unsubscribe_url(web.config, web.signer, READER, web.clock()))
     assert page.status_code == 200
@@ -666,13 +666,13 @@ def test_bad_hashtags_in_preferences_keep_the_old_ones(web: Web, client: TestCli
     assert subscriber is not None and subscriber.hashtags == ("Climate",)
 
 
-@pytest.mark.parametrize("state", ["unknown", "unconfirmed", "unsubscribed"])
+@pytest.mark.parametrize("standing", ["unknown", "unconfirmed", "unsubscribed"])
 def test_preferences_of_an_address_that_does_not_subscribe_change_nothing(
-    web: Web, client: TestClient, state: str
+    web: Web, client: TestClient, standing: str
 ) -> None:
-    if state != "unknown":
+    if standing != "unknown":
         sign_up(client, hashtags="#Climate")
-    if state == "unsubscribed":
+    if standing == "unsubscribed":
         (link,) = links_in(web.sent[0])
         client.post(link)
         web.store.deactivate_subscriber("email", READER, "unsubscribed", web.clock())
@@ -680,7 +680,7 @@ def test_preferences_of_an_address_that_does_not_subscribe_change_nothing(
     assert client.get(link).status_code == 400
     assert client.post(link, data={"hashtags": "#Sports"}).status_code == 400
     subscriber = web.subscriber()
-    if state == "unknown":
+    if standing == "unknown":
         assert subscriber is None  # set_subscriber_tags would have created an active one
     else:
         assert subscriber is not None and not subscriber.active and subscriber.hashtags == ("Climate",)
@@ -1033,11 +1033,11 @@ def test_plus_tags_count_as_one_mailbox(web: Web) -> None:
     assert len(web.sent) == PER_HOUR + 1
 
 
-def test_the_per_mailbox_limit_holds_across_processes(web: Web, web_config: Config, tmp_path: Path) -> None:
-    """`newsbot web` and `newsbot run` each build an app on the same state file: they share the count."""
+def test_the_per_mailbox_limit_holds_across_processes(web: Web, web_config: Config, state: StateConfig) -> None:
+    """`newsbot web` and `newsbot run` each build an app on the same state: they share the count."""
     other_process = build_app(
         web_config,
-        store_factory=lambda: open_store(tmp_path / "state.sqlite"),
+        store_factory=lambda: open_store(state),
         signer=web.signer,
         send_mail=web.sent.append,
         clock=web.clock,
