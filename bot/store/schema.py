@@ -235,6 +235,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     ALTER TABLE admin_notices ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
     ALTER TABLE admin_notices ADD COLUMN lease_until TEXT;
     """,
+    # 11 -> 12: a subscriber's waiting rows found without scanning the channel's queue (deactivating skips them
+    # during a fan-out, where it was a scan of every pending row per blocked chat)
+    """
+    CREATE INDEX outbox_recipient ON outbox (channel, recipient, state);
+    """,
 )
 
 
