@@ -308,7 +308,11 @@ class Ingest:
         for item, (_channel, route) in zip(outbox_items(article, decision, now), decision.targets, strict=True):
             by_route.setdefault(route.name, []).append((item, route))
         queued = 0
-        decided = {a.route: a.decision for a in self.store.approvals_for_article(article.key) if a.decision}
+        decided = (  # an article routed again (/post) keeps what an admin decided for it
+            {a.route: a.decision for a in self.store.approvals_for_article(article.key) if a.decision}
+            if any(targets[0][1].approval for targets in by_route.values())
+            else {}
+        )
         with self.store.transaction():  # held rows and their approval land together
             for name, targets in by_route.items():
                 route = targets[0][1]
