@@ -240,6 +240,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE INDEX outbox_recipient ON outbox (channel, recipient, state);
     """,
+    # 12 -> 13 (issue #14's migration 15; the lead renumbers on merge): the control room reads digest mails newest
+    # first, by outcome or by address, and counts them per day, from an index instead of every delivery
+    """
+    CREATE INDEX digest_deliveries_recent ON digest_deliveries (updated_at);
+    CREATE INDEX digest_deliveries_outcome ON digest_deliveries (state, updated_at);
+    CREATE INDEX digest_deliveries_address ON digest_deliveries (address, updated_at);
+    """,
 )
 
 

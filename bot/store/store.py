@@ -18,6 +18,7 @@ from bot.store.leases import LeasesPart
 from bot.store.meta import MetaPart
 from bot.store.notices import NoticesPart
 from bot.store.outbox import OutboxPart
+from bot.store.reports import ReportsPart
 from bot.store.subscribers import SubscribersPart
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class Store(
     IncidentsPart,
     ApprovalsPart,
     LeasesPart,
+    ReportsPart,
 ):
     """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""
 
