@@ -1,0 +1,1 @@
+"""The web control room for admins under /admin."""
