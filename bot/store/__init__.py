@@ -7,7 +7,8 @@ values: pause, rate-limit and credential state), `articles` (articles, aliases, 
 watch/mute words, sign-up requests, rate events), `digests` (digests and their deliveries), `notices` (messages to
 admins until they are sent), `incidents` (health incidents, and the admins who turned alerts off), `approvals`
 (articles held for an admin's decision, and the ledger of decisions), `leases` (several workers on one state: who
-a worker is, leases on the rows it claims, one sender per channel). `schema` holds the versioned migrations
+a worker is, leases on the rows it claims, one sender per channel), `reports` (what the control room reads:
+sends per day, the deliveries list, subscriber search; read only). `schema` holds the versioned migrations
 (`mailbox_merge` the one that merges rows), `store` the `Store` made of every part and `open_store`, which picks
 the backend: `sqlite` (a file) or `postgres` (psycopg 3), both behind `db.Database`, which decides the little
 SQL that must differ.
