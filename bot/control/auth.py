@@ -59,7 +59,7 @@ CSRF_FIELD: Final = "csrf_token"
 _NONCE_BYTES: Final = 16
 _SESSION_BYTES: Final = 32
 ASK_AGAIN: Final = (
-    "Ask for a new link: send /login to the bot in a private chat, or run `newsbot admin-link --admin YOUR_ID`."
+    "Ask for a new link: send /login to the bot in a private chat, or run \"newsbot admin-link --admin YOUR_ID\" on the server."
 )
 
 
