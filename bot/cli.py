@@ -138,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     command("web", "serve the subscribe / confirm / unsubscribe pages on [web] host and port")
+    admin_link = command("admin-link", "print a one-time sign-in link to the web control room (/admin)")
+    admin_link.add_argument(
+        "--admin", required=True, type=int, metavar="USER_ID", help="your Telegram user id, from [telegram] admins"
+    )
     _subscribers_parser(command("subscribers", "import or export subscribers as CSV, or unsubscribe some"), common)
     _state_parser(command("state", "move the state: copy the SQLite state into PostgreSQL"), common)
     return parser
@@ -661,9 +665,24 @@ def cmd_web(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_admin_link(args: argparse.Namespace) -> int:
+    """The same one-time link as /login in chat, for whoever runs the server; it goes to stdout only."""
+    import os
+
+    from bot.clock import utc_now
+    from bot.control.auth import LINK_TTL, sign_in_link
+
+    link = sign_in_link(_config(args), os.environ, args.admin, utc_now())
+    print(link)
+    minutes = int(LINK_TTL.total_seconds() // 60)
+    print(f"Open it within {minutes} minutes and press Sign in; it works once.", file=sys.stderr)
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "digest": cmd_digest,
     "web": cmd_web,
+    "admin-link": cmd_admin_link,
     "subscribers": cmd_subscribers,
     "state": cmd_state,
     "demo": cmd_demo,

@@ -46,6 +46,7 @@ __all__ = [
     "login_signer",
     "redeem_login",
     "session_length",
+    "sign_in_link",
     "sign_out",
     "signed_in",
 ]
@@ -59,7 +60,8 @@ CSRF_FIELD: Final = "csrf_token"
 _NONCE_BYTES: Final = 16
 _SESSION_BYTES: Final = 32
 ASK_AGAIN: Final = (
-    "Ask for a new link: send /login to the bot in a private chat, or run \"newsbot admin-link --admin YOUR_ID\" on the server."
+    "Ask for a new link: send /login to the bot in a private chat, "
+    'or run "newsbot admin-link --admin YOUR_ID" on the server.'
 )
 
 
@@ -111,8 +113,23 @@ def login_signer(config: Config, environ: Mapping[str, str]) -> TokenSigner:
     return signer_from_environment(config.web, environ)
 
 
+def sign_in_link(config: Config, environ: Mapping[str, str], admin_id: int, now: datetime) -> str:
+    """What /login and `newsbot admin-link` give: `login_link` signed with the secret in the environment.
+
+    ConfigError, saying what to do, for an id not in `[telegram] admins`, no `[web] public_url`, or no usable
+    secret (naming its variable, never its value)."""
+    _public_base(config, admin_id)
+    return login_link(config, login_signer(config, environ), admin_id, now)
+
+
 def login_link(config: Config, signer: TokenSigner, admin_id: int, now: datetime) -> str:
     """A one-time sign-in link for `admin_id`; ConfigError for an id not in `[telegram] admins` or no public URL."""
+    base = _public_base(config, admin_id)
+    token = signer.make(LOGIN_PURPOSE, str(admin_id), now, ttl=LINK_TTL, ref=secrets.token_urlsafe(_NONCE_BYTES))
+    return f"{base}/admin/login?{urlencode({'token': token})}"
+
+
+def _public_base(config: Config, admin_id: int) -> str:
     if admin_id not in config.telegram.admins:
         raise ConfigError(
             f"{admin_id} is not in [telegram] admins; only the admins listed there can sign in to the control room"
@@ -123,8 +140,7 @@ def login_link(config: Config, signer: TokenSigner, admin_id: int, now: datetime
             "[web] public_url is empty; set it to the address the web pages are reached at, such as "
             "https://news.example.com, so sign-in links to the control room can be built"
         )
-    token = signer.make(LOGIN_PURPOSE, str(admin_id), now, ttl=LINK_TTL, ref=secrets.token_urlsafe(_NONCE_BYTES))
-    return f"{base}/admin/login?{urlencode({'token': token})}"
+    return base
 
 
 def check_link(config: Config, signer: TokenSigner, token: str, now: datetime) -> tuple[int, str]:
