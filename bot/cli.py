@@ -138,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     command("web", "serve the subscribe / confirm / unsubscribe pages on [web] host and port")
+    admin_link = command("admin-link", "print a one-time sign-in link to the web control room (/admin)")
+    admin_link.add_argument(
+        "--admin", required=True, type=int, metavar="USER_ID", help="your Telegram user id, from [telegram] admins"
+    )
     _subscribers_parser(command("subscribers", "import or export subscribers as CSV, or unsubscribe some"), common)
     _state_parser(command("state", "move the state: copy the SQLite state into PostgreSQL"), common)
     return parser
@@ -326,15 +330,18 @@ def web_server(
     heartbeat: Heartbeat | None = None,
 ) -> Iterator[None]:
     """Serve, in a background thread while `run` runs, what is turned on: the subscription pages when the email
-    digest is live (`parts` is then App's: the pages mail through the same SMTP sender as the digest), /metrics
-    (`metrics`: App's counters), the Telegram webhook (into `runner`); /healthz and /readyz with any of them."""
+    digest is live (`parts` is then App's: the pages mail through the same SMTP sender as the digest), the control
+    room (/admin) with `[web] public_url` and `[telegram] admins`, /metrics (`metrics`: App's counters), the
+    Telegram webhook (into `runner`); /healthz and /readyz with any of them."""
     pages_on = parts is not None and bool(config.web.public_url)
+    control_on = bool(config.web.public_url and config.telegram.admins)
     feed = runner.feed if runner is not None and webhook is not None else None
-    if not pages_on and not config.web.metrics and feed is None:
+    if not pages_on and not control_on and not config.web.metrics and feed is None:
         yield  # nothing to serve: the web stack is not even imported
         return
     import os
 
+    from bot.control.app import control_from_config
     from bot.metrics import Metrics
     from bot.server import METRICS_TOKEN_ENV, Server, serving
     from bot.store import open_store
@@ -348,6 +355,7 @@ def web_server(
         config,
         open_store=lambda: open_store(config.state),
         pages=pages,
+        control=control_from_config(config, os.environ),
         metrics=(metrics or Metrics(enabled=True)) if config.web.metrics else None,
         metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
         heartbeat=heartbeat,
@@ -627,10 +635,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    """The pages, /healthz and /readyz (the state only: no scheduler runs here), and /metrics when turned on
-    (the state's figures: the counters belong to the `newsbot run` processes)."""
+    """The pages, the control room (/admin), /healthz and /readyz (the state only: no scheduler runs here), and
+    /metrics when turned on (the state's figures: the counters belong to the `newsbot run` processes)."""
     import os
 
+    from bot.control.app import control_from_config
     from bot.email.parts import email_parts
     from bot.email.web import app_from_config, build_server
     from bot.metrics import Metrics
@@ -644,6 +653,7 @@ def cmd_web(args: argparse.Namespace) -> int:
             config,
             open_store=lambda: open_store(config.state),
             pages=app_from_config(config, parts, send_mail=parts.send),
+            control=control_from_config(config, os.environ),
             metrics=Metrics(enabled=True) if config.web.metrics else None,
             metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
         )
@@ -655,9 +665,24 @@ def cmd_web(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_admin_link(args: argparse.Namespace) -> int:
+    """The same one-time link as /login in chat, for whoever runs the server; it goes to stdout only."""
+    import os
+
+    from bot.clock import utc_now
+    from bot.control.auth import LINK_TTL, sign_in_link
+
+    link = sign_in_link(_config(args), os.environ, args.admin, utc_now())
+    print(link)
+    minutes = int(LINK_TTL.total_seconds() // 60)
+    print(f"Open it within {minutes} minutes and press Sign in; it works once.", file=sys.stderr)
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "digest": cmd_digest,
     "web": cmd_web,
+    "admin-link": cmd_admin_link,
     "subscribers": cmd_subscribers,
     "state": cmd_state,
     "demo": cmd_demo,

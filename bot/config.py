@@ -215,6 +215,7 @@ class WebConfig:
     # The reverse proxies (IP addresses or networks) trusted to name the client in X-Forwarded-For; empty: none.
     forwarded_allow_ips: tuple[str, ...] = ()
     metrics: bool = False  # serve /metrics (Prometheus); NEWSBOT_METRICS_TOKEN, when set, is the bearer token it wants
+    admin_session_hours: int = 12  # a control room (/admin) session ends this long after signing in
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,6 +630,7 @@ class _Parser:
             subscribe_per_hour=self.positive(raw, "web.subscribe_per_hour", defaults.subscribe_per_hour),
             forwarded_allow_ips=self.proxy_addresses(raw, "web.forwarded_allow_ips"),
             metrics=self.get(raw, "web.metrics", bool, defaults.metrics),
+            admin_session_hours=self.positive(raw, "web.admin_session_hours", defaults.admin_session_hours),
         )
 
     def alerts(self, raw: Mapping[str, Any]) -> AlertsConfig:

@@ -7,6 +7,8 @@
                       set, only for `Authorization: Bearer <token>` (else 401). Off: 404
     POST <path>       with `[telegram] webhook_url`: Telegram's updates, handed to the chat commands (bot.webhook);
                       403 without the right secret header, 400 for a body that is not an update
+    /admin/...        the control room (bot.control), when `[web] public_url` and `[telegram] admins` are set;
+                      /admin itself redirects to /admin/
     the rest          the subscription pages (bot.email.web), when the email digest is live
 
 The whole server keeps the pages' limits (bot.email.web.build_server: request deadline, head size, connection
@@ -30,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from bot.config import Config
@@ -116,6 +118,7 @@ class Server:
     config: Config
     open_store: Callable[[], OpsStore]
     pages: Starlette | None = None
+    control: Starlette | None = None  # the control room (bot.control.app), mounted at /admin
     metrics: Metrics | None = None
     metrics_token: str = ""  # empty: /metrics wants no token
     heartbeat: Heartbeat | None = None  # None (`newsbot web`): /readyz checks the state only
@@ -139,6 +142,9 @@ class _Endpoints:
             routes.append(Route("/metrics", self.metrics, methods=["GET"]))
         if self._server.webhook is not None and self._server.feed is not None:
             routes.append(Route(self._server.webhook.path, self.webhook, methods=["POST"]))
+        if self._server.control is not None:
+            routes.append(Route("/admin", _to_control_room, methods=["GET"]))
+            routes.append(Mount("/admin", app=self._server.control))
         if self._server.pages is not None:
             routes.append(Mount("", app=self._server.pages))
         return routes
@@ -199,6 +205,10 @@ class _Endpoints:
         except RuntimeError:  # the commands are not running: Telegram retries later
             return PlainTextResponse("not ready for updates\n", status_code=503)
         return PlainTextResponse("ok\n")
+
+
+async def _to_control_room(request: Request) -> Response:
+    return RedirectResponse("admin/", status_code=307)  # relative: right behind a proxy's path prefix too
 
 
 def build_server_app(server: Server) -> Starlette:

@@ -9,11 +9,14 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from bot.config import DATABASE_URL_ENV, Config, StateConfig, parse_config
+
+if TYPE_CHECKING:
+    from tests.control_helpers import AdminSite
 
 pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.x_api", "tests.fakes.smtp_server"]
 
@@ -166,3 +169,14 @@ def feed_file(tmp_path: Path) -> Iterator[Callable[[list[dict[str, str]]], Path]
         return path
 
     yield write
+
+
+@pytest.fixture
+def admin_site(make_config: Callable[..., Config], tmp_path: Path, clock: FakeClock) -> Iterator[AdminSite]:
+    """The whole web server with the control room on (tests/control_helpers.py): SQLite state, fake clock, ADMIN
+    and OTHER_ADMIN in [telegram] admins. `admin_site.signed_in_client()` (HTTP) or `admin_site.sign_in(page)`."""
+    from tests.control_helpers import admin_config, serve_admin_site
+
+    config = admin_config(make_config)
+    with serve_admin_site(config, tmp_path / "state.sqlite", clock) as site:
+        yield site

@@ -1,4 +1,5 @@
-"""Commands for the bot's admins: status, the queue, pausing, previews, posting, sources, stats, broadcasts, alerts.
+"""Commands for the bot's admins: status, the queue, pausing, previews, posting, sources, stats, broadcasts, alerts,
+and /login (a one-time link to the web control room, bot.control).
 
 Who is an admin is decided in one place, `admin_only`: the sender's numeric user id must be in
 `[telegram] admins`, in a private chat, and the message must not be forwarded (a forwarded command was issued by
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import secrets
 from collections import Counter
@@ -41,8 +43,9 @@ from bot.commands.context import (
     reply,
 )
 from bot.config import Config
+from bot.control.auth import LINK_TTL, sign_in_link
 from bot.email import schedule as weekly_digest
-from bot.errors import RenderError, SourceError
+from bot.errors import ConfigError, RenderError, SourceError
 from bot.identity import build_article
 from bot.ingest import Ingest
 from bot.logs import kv
@@ -392,6 +395,19 @@ def alerts(ctx: CommandContext, request: Request) -> Reply:
     return reply(f"{setting}\n\n{wrong}")
 
 
+def login(ctx: CommandContext, request: Request) -> Reply:
+    argument(request.args)
+    try:
+        link = sign_in_link(ctx.config, os.environ, request.user_id, ctx.clock())
+    except ConfigError as error:
+        return reply(f"No sign-in link: {telegram_html.escape(str(error))}")
+    minutes = int(LINK_TTL.total_seconds() // 60)
+    return reply(
+        f'<a href="{telegram_html.escape(link)}">Sign in to the control room</a> — this link works once, for the'
+        f" next {minutes} minutes. Don't forward it: whoever opens it first is signed in as you."
+    )
+
+
 def pending(ctx: CommandContext, request: Request) -> Reply:
     """What waits for an admin's approval, oldest first."""
     argument(request.args)  # takes none, but refuses a flood like every command
@@ -626,6 +642,7 @@ ADMIN_COMMANDS: Final[tuple[Command, ...]] = tuple(
         ("status", "Publishing, sources, queue and subscribers", status),
         ("queue", "The next articles waiting to go out", queue),
         ("pending", "Articles waiting for an admin's approval", pending),
+        ("login", "A one-time link to the web control room", login),
         ("pause", "Hold all publishing", pause),
         ("resume", "Publish again", resume),
         ("preview", "Every channel's version of an article: /preview KEY", preview),

@@ -7,7 +7,8 @@ named by `[web] secret_key_env`; it is compared in constant time.
 
 Nothing is stored per token, so a token cannot be revoked, only expire: a confirm token used twice confirms
 again (harmless), an unsubscribe token works for ever (it must work from an old digest). Changing the secret
-invalidates every link already sent, unsubscribe links in old digests included.
+invalidates every link already sent, unsubscribe links in old digests included. (The control room's sign-in
+links, purpose "admin-login", are also made here; bot.control.auth records their `ref` so each works once.)
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ __all__ = ["MIN_SECRET_BYTES", "PURPOSES", "BadToken", "TokenSigner", "signer_fr
 
 # purpose -> how long its links stay valid (None: for ever)
 PURPOSES: Final[Mapping[str, timedelta | None]] = MappingProxyType(
-    {"confirm": timedelta(days=7), "unsubscribe": None, "preferences": timedelta(days=30)}
+    {
+        "confirm": timedelta(days=7),
+        "unsubscribe": None,
+        "preferences": timedelta(days=30),
+        "admin-login": timedelta(minutes=10),  # bot.control.auth: the "address" is an admin's Telegram id
+    }
 )
 MIN_SECRET_BYTES: Final = 16
 MAX_TOKEN_CHARS: Final = 2048  # an address of 254 characters gives about 450

@@ -121,6 +121,7 @@ __all__ = [
     "build_server",
     "confirm_url",
     "confirmation_mail",
+    "cross_site",
     "email_confirmer",
     "parse_address",
     "parse_hashtags",
@@ -881,7 +882,7 @@ class _Guard:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
+                    headers.setdefault(name, value)  # an app's own (the control room's stricter CSP) stands
             await send(message)
 
         try:
@@ -909,6 +910,7 @@ class _Guard:
 
 
 Guard = _Guard  # the same limits and headers for the whole server (bot.server)
+cross_site = _cross_site  # the control room (bot.control) refuses the same cross-site POSTs
 
 
 # -- the app and its server -----------------------------------------------------------------------

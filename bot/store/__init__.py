@@ -7,8 +7,9 @@ values: pause, rate-limit and credential state), `articles` (articles, aliases, 
 watch/mute words, sign-up requests, rate events), `digests` (digests and their deliveries), `notices` (messages to
 admins until they are sent), `incidents` (health incidents, and the admins who turned alerts off), `approvals`
 (articles held for an admin's decision, and the ledger of decisions), `leases` (several workers on one state: who
-a worker is, leases on the rows it claims, one sender per channel), `reports` (what the control room reads:
-sends per day, the deliveries list, subscriber search; read only). `schema` holds the versioned migrations
+a worker is, leases on the rows it claims, one sender per channel), `admin` (the control room's sessions and the
+sign-in links already used), `reports` (what the control room reads: sends per day, the deliveries list,
+subscriber search; read only). `schema` holds the versioned migrations
 (`mailbox_merge` the one that merges rows), `store` the `Store` made of every part and `open_store`, which picks
 the backend: `sqlite` (a file) or `postgres` (psycopg 3), both behind `db.Database`, which decides the little
 SQL that must differ.
@@ -22,6 +23,7 @@ The ledger rule: one outbox row per (article, channel, recipient). A row becomes
 returned a receipt, so a crash between the two re-sends at most the item in flight.
 """
 
+from bot.store.admin import AdminSession
 from bot.store.approvals import APPROVED, SKIPPED_DECISION, TIMEOUT_ADMIN, Approval
 from bot.store.articles import AddedSource, SourceState
 from bot.store.digests import Delivery
@@ -59,6 +61,7 @@ __all__ = [
     "UPDATES_LOCK",
     "WATCH",
     "AddedSource",
+    "AdminSession",
     "Approval",
     "Delivery",
     "EmailSubscriber",

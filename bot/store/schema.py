@@ -240,8 +240,27 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE INDEX outbox_recipient ON outbox (channel, recipient, state);
     """,
-    # 12 -> 13 (issue #14's migration 15; the lead renumbers on merge): the control room reads digest mails newest
-    # first, by outcome or by address, and counts them per day, from an index instead of every delivery
+    # 12 -> 13: the control room's sign-ins (bot.store.admin): sessions, kept as a hash of their id, and the
+    # nonces of sign-in links already used, so each link works once
+    """
+    CREATE TABLE admin_sessions (
+        session_hash TEXT PRIMARY KEY,
+        admin_id INTEGER NOT NULL,
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        notice TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX admin_sessions_expiry ON admin_sessions (expires_at);
+    CREATE TABLE admin_logins (
+        nonce TEXT PRIMARY KEY,
+        admin_id INTEGER NOT NULL,
+        used_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    """,
+    # 13 -> 14: the control room reads digest mails newest first, by outcome or by address, and counts them per
+    # day, from an index instead of every delivery
     """
     CREATE INDEX digest_deliveries_recent ON digest_deliveries (updated_at);
     CREATE INDEX digest_deliveries_outcome ON digest_deliveries (state, updated_at);

@@ -40,6 +40,11 @@ COPIED_TABLES: Final = (
     "approvals",
     "approval_previews",
     "approval_events",
+    # Copied, though they are short-lived: the used sign-in links must stay used on the new state (else a link
+    # used in the last ten minutes would work once more there), and the sessions are hashes that end within
+    # [web] admin_session_hours anyway, so admins stay signed in across the move instead of all being signed out.
+    "admin_sessions",
+    "admin_logins",
 )
 # What makes a database "hold a state": a copy over it needs --force.
 STATE_TABLES: Final = ("articles", "outbox", "subscribers")

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.store.admin import AdminPart
 from bot.store.approvals import ApprovalsPart
 from bot.store.articles import ArticlesPart
 from bot.store.digests import DigestsPart
@@ -35,6 +36,7 @@ class Store(
     IncidentsPart,
     ApprovalsPart,
     LeasesPart,
+    AdminPart,
     ReportsPart,
 ):
     """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""

@@ -1,0 +1,81 @@
+"""The page contract of the control room: what a page is (`Page`) and what its handlers get (`ControlContext`).
+
+See the package docstring (bot/control/__init__.py) for how to add a page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.config import Config
+from bot.store import Store
+
+__all__ = ["ControlContext", "Handler", "Page"]
+
+
+@dataclass(frozen=True, slots=True)
+class ControlContext:
+    """What a page's handler gets: one request of a signed-in admin, whose POST (if any) passed the CSRF and Origin
+    checks already. Handlers are plain functions, run in the thread pool; `store` is opened for this request and
+    closed after it (SQLite or PostgreSQL)."""
+
+    request: Request
+    config: Config
+    store: Store
+    now: datetime  # the clock, read once for the request
+    clock: Callable[[], datetime]
+    admin_id: int
+    csrf_token: str  # the session's; `render` puts it in every template as `csrf_token`
+    form: FormData | None  # a POST's fields; None for a GET
+    base: str  # the control room's path as the browser sees it, "/admin" (or behind a proxy, "/prefix/admin")
+    renderer: Callable[..., Response]  # fills the layout; use `render`
+    leave_notice: Callable[[str], None]  # stores the notice the next page shows; use `redirect`
+
+    def render(self, template: str, *, title: str, status: int = 200, **values: Any) -> Response:
+        """`templates/admin/<template>.html.j2` (which extends base.html.j2) as a page titled `title`."""
+        return self.renderer(self, template, title=title, status=status, **values)
+
+    def redirect(self, path: str, notice: str = "") -> Response:
+        """303 to `path` (under /admin: "/" is the overview), showing `notice` once there (role=status)."""
+        if notice:
+            self.leave_notice(notice)
+        from starlette.responses import RedirectResponse
+
+        return RedirectResponse(self.url(path), status_code=303)
+
+    def url(self, path: str) -> str:
+        """The browser's URL of `path` under the control room ("/approvals" → "/admin/approvals")."""
+        return self.base + (path if path.startswith("/") else f"/{path}")
+
+    def field(self, name: str) -> str:
+        """A POST field's text ("" when missing or a file)."""
+        value = self.form.get(name) if self.form is not None else None
+        return value if isinstance(value, str) else ""
+
+
+Handler = Callable[[ControlContext], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of the control room, listed once in `bot.control.registry.PAGES` (nav order).
+
+    `path` is under /admin ("/" for the overview, "/approvals", ...); `view` answers GET `path`. Each of `actions`
+    answers POST `path/<name>` ("/approvals/approve"), and each of `views` answers GET `path/<name>` (a CSV
+    export, a detail page). POSTs reach their handler only with a signed-in session, the session's CSRF token in
+    the form field `csrf_token` and no foreign Origin; the app checks that in one place, before any handler.
+    """
+
+    path: str
+    title: str  # in the nav and the page's <title>
+    view: Handler
+    actions: Mapping[str, Handler] = field(default_factory=lambda: MappingProxyType({}))
+    views: Mapping[str, Handler] = field(default_factory=lambda: MappingProxyType({}))

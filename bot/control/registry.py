@@ -1,0 +1,11 @@
+"""The control room's pages, once each, in nav order: Overview, Approval, Sources, Routes, Subscribers,
+Deliveries, Stats. A new page is a module of bot/control with a `PAGE`, and one line here."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from bot.control import overview
+from bot.control.page import Page
+
+PAGES: Final[tuple[Page, ...]] = (overview.PAGE,)
