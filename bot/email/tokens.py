@@ -1,4 +1,4 @@
-"""Signed links for mail: confirm a sign-up, unsubscribe, change preferences.
+"""Signed links: confirm a sign-up, unsubscribe, change preferences (in mail), and click links (bot.clicks).
 
 A token is `PAYLOAD.SIGNATURE`, both URL-safe base64 without padding. The payload is compact JSON holding the
 purpose, the address, when the token was issued and when it expires (or null: never). The signature is
@@ -30,7 +30,8 @@ __all__ = ["MIN_SECRET_BYTES", "PURPOSES", "BadToken", "TokenSigner", "signer_fr
 
 # purpose -> how long its links stay valid (None: for ever)
 PURPOSES: Final[Mapping[str, timedelta | None]] = MappingProxyType(
-    {"confirm": timedelta(days=7), "unsubscribe": None, "preferences": timedelta(days=30)}
+    # a click link names an article and a channel, not a person (its `address` is the article's key)
+    {"confirm": timedelta(days=7), "unsubscribe": None, "preferences": timedelta(days=30), "click": None}
 )
 MIN_SECRET_BYTES: Final = 16
 MAX_TOKEN_CHARS: Final = 2048  # an address of 254 characters gives about 450

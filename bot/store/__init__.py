@@ -7,7 +7,8 @@ values: pause, rate-limit and credential state), `articles` (articles, aliases, 
 watch/mute words, sign-up requests, rate events), `digests` (digests and their deliveries), `notices` (messages to
 admins until they are sent), `incidents` (health incidents, and the admins who turned alerts off), `approvals`
 (articles held for an admin's decision, and the ledger of decisions), `leases` (several workers on one state: who
-a worker is, leases on the rows it claims, one sender per channel). `schema` holds the versioned migrations
+a worker is, leases on the rows it claims, one sender per channel), `clicks` (click counts per article, channel
+and day). `schema` holds the versioned migrations
 (`mailbox_merge` the one that merges rows), `store` the `Store` made of every part and `open_store`, which picks
 the backend: `sqlite` (a file) or `postgres` (psycopg 3), both behind `db.Database`, which decides the little
 SQL that must differ.
@@ -23,6 +24,7 @@ returned a receipt, so a crash between the two re-sends at most the item in flig
 
 from bot.store.approvals import APPROVED, SKIPPED_DECISION, TIMEOUT_ADMIN, Approval
 from bot.store.articles import AddedSource, SourceState
+from bot.store.clicks import ArticleClicks, DailyClicks
 from bot.store.digests import Delivery
 from bot.store.errors import StoreError, write_error
 from bot.store.incidents import Incident
@@ -59,6 +61,8 @@ __all__ = [
     "WATCH",
     "AddedSource",
     "Approval",
+    "ArticleClicks",
+    "DailyClicks",
     "Delivery",
     "EmailSubscriber",
     "Incident",

@@ -240,6 +240,20 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE INDEX outbox_recipient ON outbox (channel, recipient, state);
     """,
+    # 13 -> 14 (issue #14's click counts; the lead numbers the migrations of that issue on merge): clicks per
+    # article, channel and UTC day (bot.clicks), nothing about who clicked; and the last digest mail found without a
+    # scan, since every click on a mail link asks when it went out
+    """
+    CREATE TABLE clicks (
+        article_key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        day TEXT NOT NULL,
+        hits INTEGER NOT NULL,
+        PRIMARY KEY (article_key, channel, day)
+    );
+    CREATE INDEX clicks_day ON clicks (day, channel);
+    CREATE INDEX digest_deliveries_done ON digest_deliveries (state, updated_at);
+    """,
 )
 
 

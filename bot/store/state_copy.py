@@ -40,6 +40,7 @@ COPIED_TABLES: Final = (
     "approvals",
     "approval_previews",
     "approval_events",
+    "clicks",
 )
 # What makes a database "hold a state": a copy over it needs --force.
 STATE_TABLES: Final = ("articles", "outbox", "subscribers")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.store.approvals import ApprovalsPart
 from bot.store.articles import ArticlesPart
+from bot.store.clicks import ClicksPart
 from bot.store.digests import DigestsPart
 from bot.store.incidents import IncidentsPart
 from bot.store.leases import LeasesPart
@@ -34,6 +35,7 @@ class Store(
     IncidentsPart,
     ApprovalsPart,
     LeasesPart,
+    ClicksPart,
 ):
     """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""
 
