@@ -240,7 +240,9 @@ _CLICK_HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-ref
 def _click_page(status: int, title: str, text: str) -> Response:
     body = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<style>body{font-family:system-ui,sans-serif;line-height:1.5;max-width:36rem;margin:2rem auto;"
+        "padding:0 1rem;color:#1a1a1a}h1{font-size:1.5rem}</style></head>"
         f"<body><main><h1>{title}</h1><p>{text}</p></main></body></html>"
     )
     return HTMLResponse(body, status_code=status, headers=_CLICK_HEADERS)
