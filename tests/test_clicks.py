@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +32,7 @@ from bot.store import ArticleClicks, DailyClicks, OutboxItem, open_store
 from bot.store.states import SENT
 from bot.xtext import weighted_length
 from tests.conftest import FakeClock
-from tests.test_ops import served
+from tests.test_ops import free_port, served
 
 PUBLIC = "https://news.example.com"
 SECRET = b"click-test-secret-0123456789"
@@ -403,3 +404,41 @@ def test_the_target_is_the_stored_link_never_one_from_the_request(site: Any) -> 
     answer = client.get(click_path("telegram") + "?next=https://evil.example/", headers={"User-Agent": BROWSER})
     assert answer.headers["location"] == "https://example.org/story?id=7#top"
     assert client.get("/r/https://evil.example/", headers={"User-Agent": BROWSER}).status_code in (400, 404)
+
+
+# -- when the server runs, and what the config check says -----------------------------------------------------
+
+
+def test_newsbot_run_serves_click_links_when_analytics_is_on_and_nothing_when_all_is_off(
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import web_server
+
+    monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET.decode())
+    port = free_port()
+    config = make_config(analytics={"enabled": True}, web={"public_url": PUBLIC, "port": port})
+    with web_server(config, None):  # no email digest live, no metrics, no webhook: only the click links
+        assert httpx.get(f"http://127.0.0.1:{port}/r/damaged").status_code == 400
+    with web_server(make_config(web={"public_url": PUBLIC, "port": port}), None), pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/r/damaged")
+
+
+def test_check_config_refuses_analytics_without_the_secret_and_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[output]\ndry_run = true\n[web]\npublic_url = "https://news.example.com"\n[analytics]\nenabled = true\n',
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("NEWSBOT_SECRET_KEY", raising=False)
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert (
+        "[analytics] enabled = true signs its /r/ links too: $NEWSBOT_SECRET_KEY is not set" in capsys.readouterr().err
+    )
+
+    monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET.decode())
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "analytics: click counts on, links go through https://news.example.com/r/" in capsys.readouterr().out
