@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from bot import alerts, approvals
+from bot.clicks import click_links_from_config
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.email import schedule
@@ -103,7 +104,8 @@ class App:
         self.clock = clock
         # What /metrics shows (bot.server); each part counts its own events into it. Off: counts nothing.
         self.metrics = Metrics(enabled=config.web.metrics)
-        self.renderer = build_renderer(config)
+        # With [analytics] on, links go out as click links; a missing secret stops the start here, before anything runs.
+        self.renderer = build_renderer(config, click_links_from_config(config, os.environ))
         check_templates(config, self.renderer)
         self.publishers = publishers if publishers is not None else build_publishers(config)
         for publisher in self.publishers.values():

@@ -332,15 +332,17 @@ def web_server(
     """Serve, in a background thread while `run` runs, what is turned on: the subscription pages when the email
     digest is live (`parts` is then App's: the pages mail through the same SMTP sender as the digest), the control
     room (/admin) with `[web] public_url` and `[telegram] admins`, /metrics (`metrics`: App's counters), the
-    Telegram webhook (into `runner`); /healthz and /readyz with any of them."""
+    Telegram webhook (into `runner`), the click links /r/ with [analytics] on; /healthz and /readyz with any of
+    them."""
     pages_on = parts is not None and bool(config.web.public_url)
     control_on = bool(config.web.public_url and config.telegram.admins)
     feed = runner.feed if runner is not None and webhook is not None else None
-    if not pages_on and not control_on and not config.web.metrics and feed is None:
+    if not pages_on and not control_on and not config.web.metrics and feed is None and not config.analytics.enabled:
         yield  # nothing to serve: the web stack is not even imported
         return
     import os
 
+    from bot.clicks import clicks_from_config
     from bot.control.app import control_from_config
     from bot.metrics import Metrics
     from bot.server import METRICS_TOKEN_ENV, Server, serving
@@ -361,6 +363,7 @@ def web_server(
         heartbeat=heartbeat,
         webhook=webhook,
         feed=feed,
+        clicks=clicks_from_config(config, os.environ, utc_now),
     )
     with serving(server):
         yield
@@ -483,7 +486,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _print_operations(config: Config) -> None:
-    """How chat updates arrive and whether /metrics is on. A webhook without its secret is a ConfigError."""
+    """How chat updates arrive, whether /metrics and click counts are on. A webhook or click counts without their
+    secret is a ConfigError."""
     import os
 
     from bot.server import METRICS_TOKEN_ENV
@@ -492,6 +496,11 @@ def _print_operations(config: Config) -> None:
     webhook = webhook_from_config(config, os.environ)
     if webhook is not None:
         print(f"  telegram updates: webhook at {webhook.url} (${WEBHOOK_SECRET_ENV} is set)")
+    if config.analytics.enabled:
+        from bot.clicks import click_links_from_config
+
+        click_links_from_config(config, os.environ)  # the secret it signs with, or a ConfigError saying what to set
+        print(f"  analytics: click counts on, links go through {config.web.public_url}/r/")
     if config.web.metrics:
         token = (
             "is set"
@@ -635,10 +644,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    """The pages, the control room (/admin), /healthz and /readyz (the state only: no scheduler runs here), and
-    /metrics when turned on (the state's figures: the counters belong to the `newsbot run` processes)."""
+    """The pages, the control room (/admin), /healthz and /readyz (the state only: no scheduler runs here),
+    /metrics when turned on (the state's figures: the counters belong to the `newsbot run` processes), and /r/ with
+    [analytics] on."""
     import os
 
+    from bot.clicks import clicks_from_config
     from bot.control.app import control_from_config
     from bot.email.parts import email_parts
     from bot.email.web import app_from_config, build_server
@@ -656,6 +667,7 @@ def cmd_web(args: argparse.Namespace) -> int:
             control=control_from_config(config, os.environ),
             metrics=Metrics(enabled=True) if config.web.metrics else None,
             metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
+            clicks=clicks_from_config(config, os.environ, utc_now),
         )
         log.info("web_listening host=%s port=%s", config.web.host, config.web.port)
         web = config.web

@@ -219,6 +219,13 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AnalyticsConfig:
+    # Links in posts and digests go through [web] public_url + /r/TOKEN, which counts clicks per article, channel
+    # and day (bot.clicks): no subscriber, cookie or IP address is kept. Needs [web] public_url and its secret.
+    enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None = None  # the file it came from; None for built-in configs such as the demo's
     state: StateConfig = field(default_factory=StateConfig)
@@ -233,6 +240,7 @@ class Config:
     email: EmailConfig = field(default_factory=EmailConfig)
     web: WebConfig = field(default_factory=WebConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
 
     def channels_in_use(self) -> tuple[str, ...]:
         used = {c for r in self.routes for c in r.channels}
@@ -309,6 +317,7 @@ class _Parser:
         self.known(templates, "templates", TemplatesConfig)
         self.known(outbox, "outbox", OutboxConfig)
         telegram = self.telegram(self.table(data, "telegram"))
+        web = self.web(self.table(data, "web"))
         config = Config(
             path=self.path,
             state=StateConfig(
@@ -332,8 +341,9 @@ class _Parser:
             telegram=telegram,
             x=self.x(self.table(data, "x")),
             email=self.email(self.table(data, "email")),
-            web=self.web(self.table(data, "web")),
+            web=web,
             alerts=self.alerts(self.table(data, "alerts")),
+            analytics=self.analytics(self.table(data, "analytics"), web),
         )
         return config
 
@@ -643,6 +653,17 @@ class _Parser:
             source_failures=self.positive(raw, "alerts.source_failures", defaults.source_failures),
             bounce_rate=bounce_rate,
         )
+
+    def analytics(self, raw: Mapping[str, Any], web: WebConfig) -> AnalyticsConfig:
+        self.known(raw, "analytics", AnalyticsConfig)
+        enabled = self.get(raw, "analytics.enabled", bool, False)
+        if enabled and not web.public_url:
+            raise self.fail(
+                "analytics.enabled",
+                "counting clicks needs [web] public_url, the address readers reach this server at (the /r/ links"
+                ' are built on it, such as "https://news.example.com"); set it, or set enabled = false',
+            )
+        return AnalyticsConfig(enabled=enabled)
 
     # -- values -----------------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ Nothing here branches on a channel's name: its limits and habits come from its d
 
 Context of an article template (telegram.html.j2, x.txt.j2, email_item.txt.j2):
     title, summary, text (the whole article text, on X its first 280 characters; a template that prints it must
-    keep it short, as the renderer can only shorten the summary), link (with the channel's UTM parameters),
+    keep it short, as the renderer can only shorten the summary), link (with the channel's UTM parameters; with a
+    `LinkTracker`, [analytics] on, the click link that leads there: share links keep the article's own),
     hashtags (strings "#Tag"), share_links (ShareLink), source, published (datetime or None), image_url.
 Context of the digest templates (digest.html.j2, digest.txt.j2):
     title, period, preheader, article_count, unsubscribe_url, preferences_url, and groups: each with
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Protocol
 
 import jinja2
 
@@ -43,6 +44,7 @@ __all__ = [
     "TEMPLATES",
     "Digest",
     "DigestGroup",
+    "LinkTracker",
     "Renderer",
     "XThread",
     "build_environment",
@@ -91,6 +93,12 @@ def build_environment(template_dir: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+class LinkTracker(Protocol):
+    """Writes an article's link as readers get it (bot.clicks.ClickLinks: the /r/ link that counts the click)."""
+
+    def link(self, article_key: str, channel: str, target: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +152,12 @@ class Renderer:
         utm: Mapping[str, Mapping[str, str]] | None = None,
         summary_chars: Mapping[str, int] | None = None,
         x_thread: XThread | None = None,
+        links: LinkTracker | None = None,
     ) -> None:
         """`utm` and `summary_chars` are per channel, e.g. {"x": {"utm_source": "x"}} and {"x": 200}.
 
-        With `x_thread`, an X summary longer than one post goes out as a thread (see `XThread`).
+        With `x_thread`, an X summary longer than one post goes out as a thread (see `XThread`). With `links`, the
+        article links of posts and digests are the tracker's (click counts), share links the article's own.
         """
         for setting, channels in (("utm", utm or {}), ("summary_chars", summary_chars or {})):
             for channel in channels:
@@ -157,6 +167,7 @@ class Renderer:
         self._summary_chars = {**DEFAULT_SUMMARY_CHARS, **(summary_chars or {})}
         self._env = build_environment(template_dir)
         self._x_thread = x_thread
+        self._links = links
         self._summaries: dict[tuple[str, int, int], str] = {}
 
     def template_problem(self, name: str) -> str:
@@ -214,7 +225,7 @@ class Renderer:
         rules = REGISTRY[channel]
         # A channel that sends an article with an image as a photo gives its caption the smaller limit.
         caption = caption or (rules.caption_limit is not None and bool(article.image_url))
-        link = with_utm(article.link, self._utm.get(channel, {}))
+        own, shown = self._links_of(article, channel)
         title, text = _source_title_and_text(article, rules)
         return _Job(
             article=article,
@@ -223,10 +234,16 @@ class Renderer:
             template=template or rules.template,
             title=title,
             text=text,
-            link=link,
-            share_links=share_links(link, article.title),
+            link=shown,
+            share_links=share_links(own, article.title),
             limit=self._limit(rules, caption),
         )
+
+    def _links_of(self, article: Article, channel: str) -> tuple[str, str]:
+        """The article's own link as `channel` writes it (UTM parameters), and the link its readers get."""
+        own = with_utm(article.link, self._utm.get(channel, {}))
+        shown = own if self._links is None or not own else self._links.link(article.key, channel, own)
+        return own, shown
 
     def _limit(self, rules: Channel, caption: bool) -> int:
         if caption and rules.caption_limit is not None:
@@ -381,11 +398,11 @@ class Renderer:
         )
 
     def _digest_item(self, article: Article) -> dict[str, object]:
-        link = with_utm(article.link, self._utm.get("email", {}))
-        shares = share_links(link, article.title)
+        own, shown = self._links_of(article, "email")
+        shares = share_links(own, article.title)
         summary = self._summarize(article, max(self._summary_chars["email"], len(article.summary)))
         draft = _Draft(article.title, summary, _hashtags(article))
-        context = _article_context(article, draft, article.text, link, shares, _plain)
+        context = _article_context(article, draft, article.text, shown, shares, _plain)
         context["text"] = self._render(TEMPLATES["email"], context).strip()
         return context
 
@@ -551,12 +568,14 @@ def _heading(chosen: str, written: str) -> str:
     return "#" + (written if chosen.islower() else chosen)
 
 
-def build_renderer(config: Config) -> Renderer:
-    """The one renderer for `config`: its templates, share-link UTM tags, summary lengths and X threads."""
+def build_renderer(config: Config, links: LinkTracker | None = None) -> Renderer:
+    """The one renderer for `config`: its templates, share-link UTM tags, summary lengths and X threads; `links`:
+    the click links when [analytics] is on (bot.clicks.click_links_from_config)."""
     return Renderer(
         summarizer=default_summarizer(),
         template_dir=config.templates.dir,
         utm={channel: config.utm(channel) for channel in NAMES},
         summary_chars=config.summary_chars(),
         x_thread=XThread(config.x.thread_summary_chars, config.x.thread_link == "first") if config.x.thread else None,
+        links=links,
     )

@@ -5,6 +5,9 @@
                       round within two of its intervals (bot.scheduler.Heartbeat); else 503 with the reasons
     GET  /metrics     with `[web] metrics = true`: Prometheus's text format (bot.metrics); with NEWSBOT_METRICS_TOKEN
                       set, only for `Authorization: Bearer <token>` (else 401). Off: 404
+    GET  /r/TOKEN     with `[analytics] enabled`: a click link (bot.clicks) redirects to its article's own link and
+                      counts the click; HEAD answers the same without counting; 400 for a damaged link, 404 for an
+                      article the state does not hold
     POST <path>       with `[telegram] webhook_url`: Telegram's updates, handed to the chat commands (bot.webhook);
                       403 without the right secret header, 400 for a body that is not an update
     /admin/...        the control room (bot.control), when `[web] public_url` and `[telegram] admins` are set;
@@ -32,9 +35,10 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from bot.clicks import CLICK_PATH, BadToken, Clicks, ClickStore
 from bot.config import Config
 from bot.email.web import Guard, start_in_thread
 from bot.logs import kv
@@ -51,7 +55,7 @@ _READ_KEY: Final = "schema_version"  # any key will do: the read is the check
 _T = TypeVar("_T")
 
 
-class OpsStore(Protocol):
+class OpsStore(ClickStore, Protocol):
     """What the server reads of the state (`bot.store.SqliteStore` is one)."""
 
     def get_meta(self, key: str) -> str | None: ...
@@ -124,6 +128,7 @@ class Server:
     heartbeat: Heartbeat | None = None  # None (`newsbot web`): /readyz checks the state only
     webhook: Webhook | None = None
     feed: Callable[[Mapping[str, Any]], None] | None = None  # hands a webhook update to the chat commands
+    clicks: Clicks | None = None  # [analytics] on: /r/ click links
 
 
 class _Endpoints:
@@ -142,6 +147,8 @@ class _Endpoints:
             routes.append(Route("/metrics", self.metrics, methods=["GET"]))
         if self._server.webhook is not None and self._server.feed is not None:
             routes.append(Route(self._server.webhook.path, self.webhook, methods=["POST"]))
+        if self._server.clicks is not None:
+            routes.append(Route(CLICK_PATH, self.click, methods=["GET", "HEAD"]))
         if self._server.control is not None:
             routes.append(Route("/admin", _to_control_room, methods=["GET"]))
             routes.append(Mount("/admin", app=self._server.control))
@@ -205,6 +212,46 @@ class _Endpoints:
         except RuntimeError:  # the commands are not running: Telegram retries later
             return PlainTextResponse("not ready for updates\n", status_code=503)
         return PlainTextResponse("ok\n")
+
+    async def click(self, request: Request) -> Response:
+        clicks = self._server.clicks
+        assert clicks is not None  # the route exists only then
+        try:
+            key, channel = clicks.links.read(request.path_params["token"])
+        except BadToken as error:
+            log.info("%s", kv(event="click_bad_token", reason=error.reason))
+            return _click_page(
+                400, "This link is damaged", "Copy the whole link from the message, or find the story on the site."
+            )
+        method, headers = request.method, request.headers
+        try:
+            followed = await run_in_threadpool(
+                self._state.read, lambda store: clicks.follow(store, key, channel, method, headers)
+            )
+        except StateUnreachable:
+            return _click_page(
+                503, "Try again in a minute", "This link works, but the server cannot look it up just now."
+            )
+        if not followed.target:
+            return _click_page(404, "This story is gone", "The story this link led to is no longer kept here.")
+        if followed.not_counted:
+            log.debug("%s", kv(event="click_not_counted", channel=channel, reason=followed.not_counted))
+        return RedirectResponse(followed.target, status_code=302, headers=_CLICK_HEADERS)
+
+
+# No referrer to the article's site (it would name this server's /r/ link), and no cache: every click asks again.
+_CLICK_HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _click_page(status: int, title: str, text: str) -> Response:
+    body = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<style>body{font-family:system-ui,sans-serif;line-height:1.5;max-width:36rem;margin:2rem auto;"
+        "padding:0 1rem;color:#1a1a1a}h1{font-size:1.5rem}</style></head>"
+        f"<body><main><h1>{title}</h1><p>{text}</p></main></body></html>"
+    )
+    return HTMLResponse(body, status_code=status, headers=_CLICK_HEADERS)
 
 
 async def _to_control_room(request: Request) -> Response:

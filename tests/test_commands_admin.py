@@ -316,6 +316,23 @@ def test_stats_counts_subscribers_and_outcomes_of_the_last_week(bot: BotChat) ->
     assert "Subscribers: 1 active, 1 inactive" in answer
     assert "telegram: 1 sent, 1 failed, 0 skipped" in answer
     assert "x: 0 sent" in answer
+    assert "Clicks are not counted; turn it on with [analytics] enabled = true." in answer
+
+
+def test_stats_shows_clicks_per_channel_and_the_most_clicked_articles_of_the_last_week(tmp_path: Path) -> None:
+    tables = {"analytics": {"enabled": True}, "web": {"public_url": "https://news.example.com"}}
+    with running_bot(tmp_path, telegram={"admins": [ADMIN]}, **tables) as bot:
+        add_article(bot.store, "abc123def456", "Most read <story>")
+        add_article(bot.store, "fed000000000", "Second story")
+        now = datetime.now(UTC)  # the commands run on the wall clock
+        for key, channel in [("abc123def456", "telegram")] * 3 + [("abc123def456", "email"), ("fed000000000", "x")]:
+            bot.store.count_click(key, channel, now)
+        bot.store.count_click("fed000000000", "x", now - timedelta(days=8))  # before the week: left out
+
+        answer = bot.ask("/stats", user_id=ADMIN)
+
+    assert "Clicks, last 7 days\nemail: 1, telegram: 3, x: 1" in answer
+    assert "Most clicked\n1. Most read <story> abc123def456: 4\n2. Second story fed000000000: 1" in answer
 
 
 # --- broadcast --------------------------------------------------------------------------------------------

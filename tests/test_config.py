@@ -46,6 +46,7 @@ SECTIONS = {
     "email": cfg.EmailConfig,
     "web": cfg.WebConfig,
     "alerts": cfg.AlertsConfig,
+    "analytics": cfg.AnalyticsConfig,
 }
 
 

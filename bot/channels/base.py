@@ -126,6 +126,9 @@ class Channel:
     # The address as stored, from the cell and the cell quoted for people; ValueError says what is wrong with it.
     parse_csv_address: Callable[[str, str], str] = as_given
     double_opt_in: bool = False  # an address becomes a subscriber only once it confirmed (email)
+    # Security gateways open every link of its messages as they arrive, so a click right after a send is no reader's
+    # (bot.clicks does not count those).
+    scanned_on_delivery: bool = False
     max_posts_per_cycle: Callable[[Config], int | None] = no_override  # None: [outbox] max_posts_per_cycle
     newest_first: Callable[[Config], bool] = never  # which queued posts go first when the budget is short
     # The recipients of its own post for a route (None: for any route): a channel may post to several, only to

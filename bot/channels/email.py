@@ -58,4 +58,5 @@ CHANNEL: Final = Channel(
     csv_columns=("email", "hashtags", "name"),
     parse_csv_address=_parse_address,
     double_opt_in=True,
+    scanned_on_delivery=True,
 )

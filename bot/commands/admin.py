@@ -77,6 +77,7 @@ log = logging.getLogger("newsbot.commands")
 TELEGRAM: Final = "telegram"
 QUEUE_SHOWN: Final = 20
 STATS_DAYS: Final = 7
+STATS_TOP_ARTICLES: Final = 5
 ENQUEUE_BATCH: Final = 1000
 SOURCE_CHECK_TIMEOUT: Final = 20.0
 BROADCAST_SOURCE: Final = "broadcast"
@@ -230,7 +231,27 @@ def stats(ctx: CommandContext, request: Request) -> Reply:
         + ", ".join(f"{outcomes.get((channel, state), 0)} {state}" for state in STATES if state != PENDING)
         for channel in channels
     ] or ["nothing published yet"]
-    return reply("\n".join(lines))
+    return reply("\n".join([*lines, "", *_click_lines(ctx, channels)]))
+
+
+def _click_lines(ctx: CommandContext, channels: list[str]) -> list[str]:
+    """Clicks per channel over the last STATS_DAYS UTC days (today included), and the most clicked articles."""
+    since = (ctx.clock() - timedelta(days=STATS_DAYS - 1)).date()
+    per_channel: Counter[str] = Counter()
+    for day in ctx.store.clicks_per_day(since):
+        per_channel[day.channel] += day.clicks
+    if not ctx.config.analytics.enabled and not per_channel:
+        return ["Clicks are not counted; turn it on with [analytics] enabled = true."]
+    shown = [*channels, *sorted(set(per_channel) - set(channels))]
+    lines = [f"<b>Clicks, last {STATS_DAYS} days</b>", ", ".join(f"{c}: {per_channel[c]}" for c in shown)]
+    top = ctx.store.top_articles_by_clicks(since, limit=STATS_TOP_ARTICLES)
+    if top:
+        lines.append("<b>Most clicked</b>")
+        lines += [
+            f"{rank}. {echo(item.title, 80) or '(no longer kept)'} <code>{echo(item.article_key)}</code>: {item.clicks}"
+            for rank, item in enumerate(top, start=1)
+        ]
+    return lines
 
 
 def preview(ctx: CommandContext, request: Request) -> Reply:
@@ -652,7 +673,7 @@ ADMIN_COMMANDS: Final[tuple[Command, ...]] = tuple(
         ("addsource", "Watch a feed: /addsource URL #Tags", add_source),
         ("removesource", "Stop watching a chat-added source: /removesource NAME", remove_source),
         ("routes", "The routes from the config file", routes),
-        ("stats", f"Subscribers and messages of the last {STATS_DAYS} days", stats),
+        ("stats", f"Subscribers, messages and clicks of the last {STATS_DAYS} days", stats),
         ("broadcast", "Message every subscriber (asks first): /broadcast TEXT", broadcast),
         ("digest", "The email digest: /digest preview or /digest send", digest),
         ("alerts", "Health alerts: /alerts on, /alerts off, /alerts for what is wrong now", alerts),

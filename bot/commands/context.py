@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
@@ -38,7 +38,7 @@ from bot.keywords import KEYWORD_RULE, KeywordError
 from bot.keywords import parse_keywords as parse_typed_keywords
 from bot.models import Article
 from bot.render import Renderer, build_environment, build_renderer
-from bot.store import AddedSource, Incident, OutboxRow, Store, Subscriber, open_store
+from bot.store import AddedSource, ArticleClicks, DailyClicks, Incident, OutboxRow, Store, Subscriber, open_store
 
 __all__ = [
     "BUTTON",
@@ -98,6 +98,10 @@ class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, Approva
     def iter_subscribers(self, channel: str, batch: int = 1000) -> Iterator[Subscriber]: ...
     def set_alerts(self, chat_id: int, on: bool, now: datetime) -> None: ...
     def open_incidents(self) -> list[Incident]: ...
+    def clicks_per_day(self, since: date) -> list[DailyClicks]: ...
+    def top_articles_by_clicks(
+        self, since: date, limit: int = 10, channel: str | None = None
+    ) -> list[ArticleClicks]: ...
     # subscriber.py
     def subscribe(self, channel: str, address: str, now: datetime) -> bool: ...
     def subscriber(self, channel: str, address: str) -> Subscriber | None: ...

@@ -1,4 +1,4 @@
-"""Signed links for mail: confirm a sign-up, unsubscribe, change preferences.
+"""Signed links: confirm a sign-up, unsubscribe, change preferences (in mail), and click links (bot.clicks).
 
 A token is `PAYLOAD.SIGNATURE`, both URL-safe base64 without padding. The payload is compact JSON holding the
 purpose, the address, when the token was issued and when it expires (or null: never). The signature is
@@ -36,6 +36,7 @@ PURPOSES: Final[Mapping[str, timedelta | None]] = MappingProxyType(
         "unsubscribe": None,
         "preferences": timedelta(days=30),
         "admin-login": timedelta(minutes=10),  # bot.control.auth: the "address" is an admin's Telegram id
+        "click": None,  # bot.clicks: names an article and a channel, not a person (the "address" is the article key)
     }
 )
 MIN_SECRET_BYTES: Final = 16

@@ -9,7 +9,8 @@ admins until they are sent), `incidents` (health incidents, and the admins who t
 (articles held for an admin's decision, and the ledger of decisions), `leases` (several workers on one state: who
 a worker is, leases on the rows it claims, one sender per channel), `admin` (the control room's sessions and the
 sign-in links already used), `reports` (what the control room reads: sends per day, the deliveries list,
-subscriber search; read only). `schema` holds the versioned migrations
+subscriber search; read only), `clicks` (click counts per article, channel and day). `schema` holds the versioned
+migrations
 (`mailbox_merge` the one that merges rows), `store` the `Store` made of every part and `open_store`, which picks
 the backend: `sqlite` (a file) or `postgres` (psycopg 3), both behind `db.Database`, which decides the little
 SQL that must differ.
@@ -26,6 +27,7 @@ returned a receipt, so a crash between the two re-sends at most the item in flig
 from bot.store.admin import AdminSession
 from bot.store.approvals import APPROVED, SKIPPED_DECISION, TIMEOUT_ADMIN, Approval
 from bot.store.articles import AddedSource, SourceState
+from bot.store.clicks import ArticleClicks, DailyClicks
 from bot.store.digests import Delivery
 from bot.store.errors import StoreError, write_error
 from bot.store.incidents import Incident
@@ -63,6 +65,8 @@ __all__ = [
     "AddedSource",
     "AdminSession",
     "Approval",
+    "ArticleClicks",
+    "DailyClicks",
     "Delivery",
     "EmailSubscriber",
     "Incident",

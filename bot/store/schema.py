@@ -266,6 +266,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX digest_deliveries_outcome ON digest_deliveries (state, updated_at);
     CREATE INDEX digest_deliveries_address ON digest_deliveries (address, updated_at);
     """,
+    # 14 -> 15: clicks per article, channel and UTC day (bot.clicks), nothing about who clicked. The last digest
+    # mail, which every click on a mail link asks for, is found by digest_deliveries_outcome (14).
+    """
+    CREATE TABLE clicks (
+        article_key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        day TEXT NOT NULL,
+        hits INTEGER NOT NULL,
+        PRIMARY KEY (article_key, channel, day)
+    );
+    CREATE INDEX clicks_day ON clicks (day, channel);
+    """,
 )
 
 

@@ -45,6 +45,7 @@ COPIED_TABLES: Final = (
     # [web] admin_session_hours anyway, so admins stay signed in across the move instead of all being signed out.
     "admin_sessions",
     "admin_logins",
+    "clicks",
 )
 # What makes a database "hold a state": a copy over it needs --force.
 STATE_TABLES: Final = ("articles", "outbox", "subscribers")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.store.admin import AdminPart
 from bot.store.approvals import ApprovalsPart
 from bot.store.articles import ArticlesPart
+from bot.store.clicks import ClicksPart
 from bot.store.digests import DigestsPart
 from bot.store.incidents import IncidentsPart
 from bot.store.leases import LeasesPart
@@ -38,6 +39,7 @@ class Store(
     LeasesPart,
     AdminPart,
     ReportsPart,
+    ClicksPart,
 ):
     """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""
 
