@@ -36,6 +36,7 @@ __all__ = [
     "digest_batch",
     "forget_gone_sources",
     "source_failed",
+    "source_fix",
     "source_key",
     "source_works",
     "when",
@@ -101,18 +102,23 @@ def source_failed(store: AlertStore, config: Config, source: SourceConfig, state
         return
     error = redact_urls_in(state.last_error)[:ERROR_CHARS]
     last_worked = when(state.last_success) if state.last_success else "never"
-    if source.name in {s.name for s in config.sources}:
-        remedy = f"or remove it from {escape(str(config.path or 'the config file'))} and restart newsbot"
-    else:
-        remedy = f"or /removesource {escape(source.name)} if it is gone"
+    check, remedy = source_fix(config, source.name, source.url)
     text = (
         f"⚠️ <b>Source {escape(source.name)} is failing</b>\n"
         f"Since {when(now)}: {state.failures} polls in a row failed (it last worked: {last_worked}).\n"
         f"Last error: {escape(error)}\n"
-        f"What to do: check the URL with <code>newsbot preview {escape(redact_url(source.url))} --channel telegram"
-        f"</code>, {remedy}. I poll it less often meanwhile, and say so here when it works again."
+        f"What to do: check the URL with <code>{escape(check)}</code>, {escape(remedy)}. I poll it less often"
+        " meanwhile, and say so here when it works again."
     )
     _open(store, config, source_key(source.name), f"source {source.name}: {error}", text, now)
+
+
+def source_fix(config: Config, name: str, url: str) -> tuple[str, str]:
+    """What to do about a failing source, in plain text: the command that checks its URL, and the other way out."""
+    check = f"newsbot preview {redact_url(url)} --channel telegram"
+    if name in {s.name for s in config.sources}:
+        return check, f"or remove it from {config.path or 'the config file'} and restart newsbot"
+    return check, f"or /removesource {name} if it is gone"
 
 
 def forget_gone_sources(store: IncidentList, known: set[str], now: datetime) -> None:

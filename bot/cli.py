@@ -334,16 +334,19 @@ def web_server(
     room (/admin) with `[web] public_url` and `[telegram] admins`, /metrics (`metrics`: App's counters), the
     Telegram webhook (into `runner`), the click links /r/ with [analytics] on; /healthz and /readyz with any of
     them."""
-    pages_on = parts is not None and bool(config.web.public_url)
-    control_on = bool(config.web.public_url and config.telegram.admins)
-    feed = runner.feed if runner is not None and webhook is not None else None
-    if not pages_on and not control_on and not config.web.metrics and feed is None and not config.analytics.enabled:
-        yield  # nothing to serve: the web stack is not even imported
-        return
     import os
 
+    pages_on = parts is not None and bool(config.web.public_url)
+    control = None
+    if config.web.public_url and config.telegram.admins:
+        from bot.control.app import control_from_config
+
+        control = control_from_config(config, os.environ)  # None (with a warning) without the signing secret
+    feed = runner.feed if runner is not None and webhook is not None else None
+    if not pages_on and control is None and not config.web.metrics and feed is None and not config.analytics.enabled:
+        yield  # nothing to serve: the web stack is not even imported
+        return
     from bot.clicks import clicks_from_config
-    from bot.control.app import control_from_config
     from bot.metrics import Metrics
     from bot.server import METRICS_TOKEN_ENV, Server, serving
     from bot.store import open_store
@@ -357,7 +360,7 @@ def web_server(
         config,
         open_store=lambda: open_store(config.state),
         pages=pages,
-        control=control_from_config(config, os.environ),
+        control=control,
         metrics=(metrics or Metrics(enabled=True)) if config.web.metrics else None,
         metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
         heartbeat=heartbeat,

@@ -36,7 +36,7 @@ MAX_UPDATE_BYTES: Final = 1_000_000  # an update is a message of at most 4096 ch
 _SECRET: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # The web server's own pages: a webhook there would hide them.
 RESERVED_PATHS: Final = frozenset(
-    {"/", "/subscribe", "/confirm", "/unsubscribe", "/preferences", "/healthz", "/readyz", "/metrics"}
+    {"/", "/subscribe", "/confirm", "/unsubscribe", "/preferences", "/healthz", "/readyz", "/metrics", "/admin"}
 )
 
 
@@ -59,7 +59,7 @@ def webhook_from_config(config: Config, environ: Mapping[str, str]) -> Webhook |
         return None
     where = f"{config.path or 'config'}: telegram.webhook_url"
     path = urlsplit(url).path or "/"
-    if path.rstrip("/") in RESERVED_PATHS or path == "/":
+    if path.rstrip("/") in RESERVED_PATHS or path == "/" or path.startswith("/admin/"):  # the control room
         raise ConfigError(f"{where}: its path {path} is one of newsbot's own pages; use one such as /telegram/webhook")
     secret = environ.get(WEBHOOK_SECRET_ENV, "")
     if not secret:

@@ -161,3 +161,36 @@ def test_the_state_keeps_only_a_hash_of_the_session_id(admin_site: AdminSite) ->
     session = admin_site.sign_in_session()
     rows = admin_site.store._db.execute("SELECT session_hash FROM admin_sessions").fetchall()
     assert rows and all(session not in str(row[0]) for row in rows)
+
+
+def test_a_webhook_may_not_hide_the_control_room(make_config: Callable[..., Config]) -> None:
+    from bot.errors import ConfigError
+    from bot.webhook import WEBHOOK_SECRET_ENV, webhook_from_config
+
+    for path in ("/admin", "/admin/signin"):
+        config = make_config(telegram={"webhook_url": f"https://news.example.com{path}"})
+        with pytest.raises(ConfigError, match="one of newsbot's own pages"):
+            webhook_from_config(config, {WEBHOOK_SECRET_ENV: "a-secret-telegram-accepts"})
+
+
+def test_newsbot_run_serves_the_control_room_with_public_url_admins_and_the_secret(
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    import httpx
+
+    from bot.cli import web_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = admin_config(make_config, web={"public_url": "https://news.example.com", "port": port})
+    monkeypatch.setenv("NEWSBOT_SECRET_KEY", "run-test-secret-0123456789")
+    with web_server(config, None):
+        answer = httpx.get(f"http://127.0.0.1:{port}/admin/signin", timeout=10)
+    assert answer.status_code == 200 and "/login" in answer.text
+    monkeypatch.delenv("NEWSBOT_SECRET_KEY")
+    with web_server(config, None):  # without the secret: off, and the log says which variable to set
+        pass
+    assert "control_room_off" in caplog.text and "NEWSBOT_SECRET_KEY" in caplog.text

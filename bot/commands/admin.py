@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from bot import alerts as health
 from bot import approvals, telegram_html
+from bot import status as status_views
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY
 from bot.commands.context import (
@@ -64,9 +65,6 @@ from bot.store import (
     AddedSource,
     OutboxItem,
     OutboxRow,
-    blocked_until_key,
-    from_db_time,
-    unauthorized_key,
 )
 from bot.urls import redact_url, redact_urls_in
 
@@ -578,7 +576,7 @@ def _digest_preview(ctx: CommandContext, address: str) -> Digest:
 
 
 def _source_names(ctx: CommandContext) -> list[str]:
-    return [s.name for s in ctx.config.sources] + [s.name for s in ctx.store.added_sources()]
+    return status_views.source_names(ctx.config, ctx.store)
 
 
 def _state_summary(ctx: CommandContext, name: str) -> str:
@@ -593,17 +591,14 @@ def _state_summary(ctx: CommandContext, name: str) -> str:
 
 def _channel_lines(ctx: CommandContext) -> list[str]:
     """Per channel in use: whether it publishes, or what stops it (refused credentials, a rate-limit reset)."""
-    now = ctx.clock()
     lines = []
-    for channel in ctx.config.channels_in_use():
-        stopped = ctx.store.get_meta(unauthorized_key(channel))
-        until = from_db_time(ctx.store.get_meta(blocked_until_key(channel)))
-        if stopped:
-            lines.append(f"{channel}: stopped — {echo(stopped)}")
-        elif until is not None and until > now:
-            lines.append(f"{channel}: rate limited until {_time(until)}")
+    for channel in status_views.channel_statuses(ctx.config, ctx.store, ctx.clock()):
+        if channel.stopped:
+            lines.append(f"{channel.channel}: stopped — {echo(channel.stopped)}")
+        elif channel.limited_until is not None:
+            lines.append(f"{channel.channel}: rate limited until {_time(channel.limited_until)}")
         else:
-            lines.append(f"{echo(REGISTRY[channel].described(ctx.config))}: publishing")
+            lines.append(f"{echo(channel.described)}: publishing")
     return lines or ["none in use"]
 
 

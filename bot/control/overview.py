@@ -1,39 +1,81 @@
-"""Overview (/admin/): whether publishing is paused, the queue per channel, items waiting for approval."""
+"""Overview (/admin/): whether publishing is paused, each channel's state and queue, what went out and failed in
+the last 24 hours, the next digest, sources in error (with what to do), items waiting for approval.
+
+It reads what chat's /status, /queue and /stats read (bot.status and the same store queries), so both agree.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Final
 
 from starlette.responses import Response
 
+from bot import status
 from bot.control.page import ControlContext, Page
-from bot.store import PENDING, STATES
+from bot.store import FAILED, HELD, PENDING, SENT, SKIPPED, UNKNOWN
+from bot.urls import redact_urls_in
 
 APPROVALS_COUNTED: Final = 100  # "more than 100 wait" is enough to know
+RECENT: Final = timedelta(hours=24)
+# (state, column heading): what waits now, and what finished in the last RECENT
+QUEUE_COLUMNS: Final = ((PENDING, "waiting"), (HELD, "held for approval"), (UNKNOWN, "sent, no answer"))
+RECENT_COLUMNS: Final = ((SENT, "sent, 24 h"), (FAILED, "failed, 24 h"), (SKIPPED, "skipped, 24 h"))
+ERROR_CHARS: Final = 300
 
 
 @dataclass(frozen=True, slots=True)
-class QueueRow:
+class ChannelRow:
     channel: str
-    counts: tuple[int, ...]  # per state, in STATES order
+    state: str  # "publishing", "stopped: …", "rate limited until …"
+    counts: tuple[int, ...]  # per QUEUE_COLUMNS, then per RECENT_COLUMNS
 
 
 def view(ctx: ControlContext) -> Response:
-    counts = ctx.store.queue_counts()
-    channels = sorted({channel for channel, _state in counts} | set(ctx.config.channels_in_use()))
-    queue = [QueueRow(channel, tuple(counts.get((channel, state), 0) for state in STATES)) for channel in channels]
-    waiting = len(ctx.store.waiting_approvals(APPROVALS_COUNTED + 1))
     return ctx.render(
         "overview",
         title="Overview",
         paused=ctx.store.is_paused(),
-        states=STATES,
-        pending_state=PENDING,
-        queue=queue,
-        approvals_waiting=waiting,
+        headings=[heading for _state, heading in QUEUE_COLUMNS + RECENT_COLUMNS],
+        channels=_channel_rows(ctx),
+        digest=status.digest_status(ctx.config, ctx.store, ctx.now),
+        failing=[_shown(source) for source in status.failing_sources(ctx.config, ctx.store)],
+        approvals_waiting=len(ctx.store.waiting_approvals(APPROVALS_COUNTED + 1)),
         approvals_counted=APPROVALS_COUNTED,
     )
+
+
+def _channel_rows(ctx: ControlContext) -> list[ChannelRow]:
+    queue = ctx.store.queue_counts()
+    recent = ctx.store.outcome_counts_since(ctx.now - RECENT)
+    states = {s.channel: s for s in status.channel_statuses(ctx.config, ctx.store, ctx.now)}
+    names = sorted({channel for channel, _ in queue} | {channel for channel, _ in recent} | set(states))
+    return [
+        ChannelRow(
+            channel,
+            _state_words(states.get(channel)),
+            tuple(queue.get((channel, state), 0) for state, _ in QUEUE_COLUMNS)
+            + tuple(recent.get((channel, state), 0) for state, _ in RECENT_COLUMNS),
+        )
+        for channel in names
+    ]
+
+
+def _state_words(channel: status.ChannelStatus | None) -> str:
+    if channel is None:
+        return "not in any route"
+    if channel.stopped:
+        return f"stopped: {channel.stopped}"
+    if channel.limited_until is not None:
+        return f"rate limited until {channel.limited_until:%Y-%m-%d %H:%M} UTC"
+    return "publishing"
+
+
+def _shown(source: status.FailingSource) -> status.FailingSource:
+    """The source with its error as it may be shown: URL credentials redacted, shortened."""
+    error = redact_urls_in(source.state.last_error)[:ERROR_CHARS]
+    return replace(source, state=replace(source.state, last_error=error))
 
 
 PAGE = Page(path="/", title="Overview", view=view)

@@ -65,6 +65,14 @@ def last_scheduled(now: datetime, email: EmailConfig) -> datetime:
     raise AssertionError("a weekly time always exists within two weeks")
 
 
+def next_scheduled(now: datetime, email: EmailConfig) -> datetime:
+    """The first scheduled digest time after `now` (a week after `last_scheduled`, at the same local time)."""
+    zone = ZoneInfo(email.timezone)
+    previous = last_scheduled(now, email).astimezone(zone)
+    following = datetime.combine(previous.date() + timedelta(days=7), previous.time(), tzinfo=zone)
+    return following.astimezone(now.tzinfo)
+
+
 def is_due(now: datetime, last_sent: datetime | None, email: EmailConfig) -> bool:
     return last_sent is not None and last_sent < last_scheduled(now, email)
 
