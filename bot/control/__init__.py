@@ -25,7 +25,8 @@ Deliveries, Stats). `Page.views` adds GET sub-paths (`{"export.csv": export}` �
 Handlers are plain (sync) functions, run in the thread pool, one `ControlContext` per request (bot.control.page):
 `config`, `store` (opened for the request, closed after it; SQLite or PostgreSQL), `now` and `clock`, `admin_id`,
 `csrf_token`, `form` (a POST's fields), `render(template, title=…, **values)`, `redirect(path, notice=…)` (303;
-the notice is shown once on the next page, in the role=status area), `url(path)` and `field(name)`.
+the notice is shown once on the next page, in the role=status area), `url(path)`, `field(name)` and
+`open_store` (for a streamed response, which outlives `store`: bot.control.exports.csv_download).
 
 A handler never checks sign-in or CSRF itself: the app does, in one place, before calling it. A GET without a
 session redirects to /admin/signin; a POST is refused (403, nothing called) without a session, from another site

@@ -178,6 +178,7 @@ class _Requests:
             base=self._base,
             renderer=lambda ctx, template, **values: self._render_page(ctx, template, notice, **values),
             leave_notice=lambda text: store.set_admin_notice(session.session_hash, text),
+            open_store=self._open_store,
         )
 
     # -- rendering ----------------------------------------------------------------------------------

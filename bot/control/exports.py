@@ -3,7 +3,7 @@
 Each file is made as it is sent: rows come from the store's export iterators (which read a batch at a time) and go
 out in chunks of text, so memory stays flat however many rows there are. Every cell goes through the project's one
 rule against spreadsheet formula injection (`bot.subscribers_csv.spreadsheet_safe`), and lines end in CRLF as in
-`newsbot subscribers export`.
+`newsbot subscribers export`. Error texts have URL credentials redacted, as on the pages.
 
 A subscribers file for one channel names its address column as `newsbot subscribers import` expects it
 (`chat_id`, `email`), so it imports back; the other columns are ignored by the import except `active`.
@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+
+from starlette.responses import StreamingResponse
 
 from bot.channels import REGISTRY
+from bot.store import Store
 from bot.store.reports import DeliveryRecord, SubscriberRecord
 from bot.store.times import to_db_time
 from bot.subscribers_csv import spreadsheet_safe
+from bot.urls import redact_urls_in
 
 ROWS_PER_CHUNK = 200
 DELIVERY_COLUMNS = ("when", "channel", "recipient", "outcome", "article", "title", "digest", "error")
@@ -46,7 +50,16 @@ def delivery_rows(records: Iterable[DeliveryRecord]) -> Iterator[list[str]]:
     """The deliveries list as CSV rows, a header first; times in UTC as the store keeps them."""
     yield list(DELIVERY_COLUMNS)
     for r in records:
-        yield [to_db_time(r.at), r.channel, r.recipient, r.state, r.article_key, r.title, r.digest_id, r.error]
+        yield [
+            to_db_time(r.at),
+            r.channel,
+            r.recipient,
+            r.state,
+            r.article_key,
+            r.title,
+            r.digest_id,
+            redact_urls_in(r.error),
+        ]
 
 
 def subscriber_columns(channel: str) -> list[str]:
@@ -68,3 +81,20 @@ def subscriber_rows(records: Iterable[SubscriberRecord], channel: str = "") -> I
 def export_filename(kind: str, day: str) -> str:
     """`newsbot-deliveries-2024-03-05.csv`: what the download is saved as (`day` a UTC date, ISO)."""
     return f"newsbot-{kind}-{day}.csv"
+
+
+def csv_download(
+    open_store: Callable[[], Store], kind: str, day: str, rows_of: Callable[[Store], Iterable[Iterable[str]]]
+) -> StreamingResponse:
+    """A streamed CSV download (`Content-Disposition: attachment`, named by `export_filename`) of `rows_of` a
+    store opened for the stream and closed when it ends (the request's own store is closed before the first byte)."""
+
+    def chunks() -> Iterator[str]:
+        store = open_store()
+        try:
+            yield from csv_chunks(rows_of(store))
+        finally:
+            store.close()
+
+    disposition = f'attachment; filename="{export_filename(kind, day)}"'
+    return StreamingResponse(chunks(), media_type=CSV_MEDIA_TYPE, headers={"Content-Disposition": disposition})

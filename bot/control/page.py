@@ -38,6 +38,9 @@ class ControlContext:
     base: str  # the control room's path as the browser sees it, "/admin" (or behind a proxy, "/prefix/admin")
     renderer: Callable[..., Response]  # fills the layout; use `render`
     leave_notice: Callable[[str], None]  # stores the notice the next page shows; use `redirect`
+    # A store of its own for work that goes on after the handler returned (a streamed CSV export), when `store`
+    # is closed already: open it inside the stream and close it there.
+    open_store: Callable[[], Store]
 
     def render(self, template: str, *, title: str, status: int = 200, **values: Any) -> Response:
         """`templates/admin/<template>.html.j2` (which extends base.html.j2) as a page titled `title`."""

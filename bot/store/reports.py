@@ -29,7 +29,7 @@ from datetime import date, datetime
 from bot.channels import REGISTRY
 from bot.store.part import StorePart
 from bot.store.states import FAILED, SENT, STATES
-from bot.store.subscribers import EMAIL
+from bot.store.subscribers import EMAIL, MUTE, WATCH
 from bot.store.times import db_time, to_db_time
 
 DIGEST_CHANNEL = EMAIL  # digest_deliveries are this channel's mails
@@ -37,7 +37,7 @@ PAGE_SIZE = 50  # rows of a list page
 EXPORT_BATCH = 500  # rows read at a time by the export iterators
 _POST_SELECT = (
     "SELECT o.id, o.article_key, COALESCE(a.title, ''), o.channel, o.recipient, o.state, o.updated_at, o.last_error,"
-    " o.remote_id FROM outbox o LEFT JOIN articles a ON a.key = o.article_key"
+    " o.remote_id, COALESCE(a.link, '') FROM outbox o LEFT JOIN articles a ON a.key = o.article_key"
 )
 _POST, _DIGEST = 1, 0  # the kind of a delivery row, in its sort order (posts first at the same moment)
 
@@ -114,6 +114,7 @@ class DeliveryRecord:
     error: str
     digest_id: str  # a digest mail's digest; for an article's email row, the digest that took it; else ""
     cursor: DeliveryCursor
+    link: str = ""  # the article's own link ("" for a digest mail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,8 @@ class SubscriberRecord:
     active: bool
     status_reason: str
     created_at: datetime
+    watching: tuple[str, ...] = ()  # words that also bring them articles (/watch), as first written
+    muting: tuple[str, ...] = ()  # words that keep articles from them (/mute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +297,11 @@ class ReportsPart(StorePart):
             (*params, limit),
         ).fetchall()
         tags = self._tags_of([int(row[0]) for row in rows])
-        return [_subscriber_record(row, tags.get(int(row[0]), ())) for row in rows]
+        words = self._words_of({str(row[2]) for row in rows})
+        return [
+            _subscriber_record(row, tags.get(int(row[0]), ()), words.get((str(row[1]), str(row[2])), {}))
+            for row in rows
+        ]
 
     def iter_found_subscribers(self, where: SubscriberFilter, batch: int = EXPORT_BATCH) -> Iterator[SubscriberRecord]:
         """Every subscriber `where` selects, newest first, read `batch` at a time (the CSV export)."""
@@ -319,6 +326,20 @@ class ReportsPart(StorePart):
         for row in rows:
             found.setdefault(int(row[0]), []).append(str(row[1]))
         return {key: tuple(tags) for key, tags in found.items()}
+
+    def _words_of(self, addresses: set[str]) -> dict[tuple[str, str], dict[str, tuple[str, ...]]]:
+        """Per (channel, address), their watch and mute words by kind, as first written (one query for a page)."""
+        if not addresses:
+            return {}
+        rows = self._db.execute(
+            "SELECT channel, recipient, kind, word FROM subscriber_words"
+            f" WHERE recipient IN ({', '.join('?' for _ in addresses)}) ORDER BY channel, recipient, kind, word_key",
+            tuple(sorted(addresses)),
+        ).fetchall()
+        found: dict[tuple[str, str], dict[str, list[str]]] = {}
+        for row in rows:
+            found.setdefault((str(row[0]), str(row[1])), {}).setdefault(str(row[2]), []).append(str(row[3]))
+        return {key: {kind: tuple(words) for kind, words in kinds.items()} for key, kinds in found.items()}
 
     def hashtag_counts(self) -> list[HashtagCounts]:
         """Per channel with subscribers, its active subscribers per hashtag, most followed first."""
@@ -394,6 +415,7 @@ def _post_record(row: tuple[object, ...]) -> DeliveryRecord:
         error=str(row[7]),
         digest_id=remote_id if channel == DIGEST_CHANNEL and state == SENT else "",
         cursor=DeliveryCursor(at, _POST, int(str(row[0]))),
+        link=str(row[9]),
     )
 
 
@@ -412,7 +434,9 @@ def _digest_record(row: tuple[object, ...]) -> DeliveryRecord:
     )
 
 
-def _subscriber_record(row: tuple[object, ...], hashtags: tuple[str, ...]) -> SubscriberRecord:
+def _subscriber_record(
+    row: tuple[object, ...], hashtags: tuple[str, ...], words: dict[str, tuple[str, ...]]
+) -> SubscriberRecord:
     return SubscriberRecord(
         id=int(str(row[0])),
         channel=str(row[1]),
@@ -422,4 +446,6 @@ def _subscriber_record(row: tuple[object, ...], hashtags: tuple[str, ...]) -> Su
         active=bool(row[4]),
         status_reason=str(row[5]),
         created_at=db_time(row[6]),
+        watching=words.get(WATCH, ()),
+        muting=words.get(MUTE, ()),
     )
