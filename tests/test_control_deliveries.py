@@ -78,7 +78,7 @@ def test_pages_by_cursor_without_gaps_or_repeats_and_a_damaged_cursor_says_start
         second = client.get(next_link.group(1).replace("&amp;", "&"))
         damaged = _list(client, after="2024-01-01~9~x")
 
-    shown = re.findall(r"<td>(-2\d{3})</td>", first.text) + re.findall(r"<td>(-2\d{3})</td>", second.text)
+    shown = re.findall(r">(-2\d{3})</td>", first.text + second.text)
     assert sorted(shown) == sorted(str(-2000 - n) for n in range(PAGE_SIZE + 5))
     assert 'rel="next"' not in second.text and "First page" in second.text
     assert damaged.status_code == 400 and "start again from the first page" in damaged.text
