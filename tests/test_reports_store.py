@@ -18,6 +18,7 @@ from bot.store.reports import (
     HashtagCounts,
     SubscriberFilter,
 )
+from bot.store.subscribers import MUTE, WATCH
 
 DAY1 = datetime(2024, 3, 4, 23, 30, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(hours=1)  # just after midnight UTC: the next day
@@ -190,3 +191,16 @@ def test_hashtag_counts_are_active_subscribers_per_channel_most_followed_first(s
         HashtagCounts("email", 0, (("Sport", 1),)),
         HashtagCounts("telegram", 1, (("Climate", 2), ("Politics", 1))),
     ]
+
+
+def test_found_subscribers_carry_their_watch_and_mute_words_and_deliveries_the_articles_link(store: Store) -> None:
+    store.subscribe("telegram", "-100123", DAY1)
+    store.add_subscriber_words("telegram", "-100123", WATCH, ["Heatwave", "flood"])
+    store.add_subscriber_words("telegram", "-100123", MUTE, ["football"])
+    store.subscribe("telegram", "42", DAY1)
+    finish(store, queue(store, "aa11", "telegram", "-100123"), SENT, DAY1)
+
+    found = {s.address: (s.watching, s.muting) for s in store.find_subscribers(SubscriberFilter())}
+    assert found == {"-100123": (("flood", "Heatwave"), ("football",)), "42": ((), ())}
+    [row] = store.deliveries(DeliveryFilter(article="aa11")).rows
+    assert row.link == "https://example.org/aa11"

@@ -1,5 +1,6 @@
 """What the control room shows (read only): sends and failures per day and channel, the deliveries ledger as a
-filtered list, subscribers found by chat id or address, and active subscribers per hashtag.
+filtered list (with each article's link), subscribers found by chat id or address (with their hashtags and their
+watch and mute words), and active subscribers per hashtag.
 
 Where a channel's sends are recorded:
 - Telegram and X (every channel the outbox publishes item by item): one outbox row per (article, channel,
