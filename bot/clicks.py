@@ -9,7 +9,7 @@ of (article, channel, UTC day) in the store (bot.store.clicks).
 
 The redirect goes to the article's own link as the channel writes it (`bot.share.with_utm` with that channel's
 UTM parameters), read from the stored article: the token names the article, never the target, so /r/ is no open
-redirect, and a target that is not an http(s) URL is not followed at all.
+redirect, and a target that is not an http(s) URL, or carries a user:password part, is not followed at all.
 
 A hit does not count (`why_not_counted`) when:
 - it is a HEAD request: link checkers ask for the headers only;
@@ -106,8 +106,15 @@ def why_not_counted(
 
 
 def _followable(url: str) -> bool:
+    """An http(s) URL with a host and no user:password part. Feeds are hostile: `https://bank.example@evil.example/`
+    goes to evil.example, and a password in a link must not go out in a Location header."""
     parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and "@" not in parts.netloc
+        and "\\" not in parts.netloc  # browsers read a backslash as a slash: the host would end before it
+    )
 
 
 class ClickLinks:

@@ -40,6 +40,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from bot.clicks import CLICK_PATH, BadToken, Clicks, ClickStore
 from bot.config import Config
+from bot.control.app import CONTROL_CSP
 from bot.email.web import Guard, start_in_thread
 from bot.logs import kv
 from bot.metrics import Metrics, StateFigures
@@ -150,7 +151,8 @@ class _Endpoints:
         if self._server.clicks is not None:
             routes.append(Route(CLICK_PATH, self.click, methods=["GET", "HEAD"]))
         if self._server.control is not None:
-            routes.append(Route("/admin", _to_control_room, methods=["GET"]))
+            # every method, so no request for /admin falls through to the subscription pages mounted below
+            routes.append(Route("/admin", _to_control_room, methods=_ALL_METHODS))
             routes.append(Mount("/admin", app=self._server.control))
         if self._server.pages is not None:
             routes.append(Mount("", app=self._server.pages))
@@ -254,8 +256,17 @@ def _click_page(status: int, title: str, text: str) -> Response:
     return HTMLResponse(body, status_code=status, headers=_CLICK_HEADERS)
 
 
+_ALL_METHODS: Final = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
 async def _to_control_room(request: Request) -> Response:
-    return RedirectResponse("admin/", status_code=307)  # relative: right behind a proxy's path prefix too
+    """GET /admin: 307 to /admin/; any other method 405 (the control room's forms post to paths below /admin/).
+
+    With the control room's own headers, which its app adds to everything below /admin/ (bot.control.app)."""
+    headers = {"Content-Security-Policy": CONTROL_CSP}  # the Guard adds the other security headers
+    if request.method not in ("GET", "HEAD"):
+        return PlainTextResponse("method not allowed\n", status_code=405, headers={**headers, "Allow": "GET, HEAD"})
+    return RedirectResponse("admin/", status_code=307, headers=headers)  # relative: right behind a proxy's prefix
 
 
 def build_server_app(server: Server) -> Starlette:

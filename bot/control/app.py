@@ -163,7 +163,7 @@ class _Requests:
         self, request: Request, store: Store, session: SignedIn, form: FormData | None, now: datetime
     ) -> ControlContext:
         notice = session.notice
-        if notice and form is None:  # shown on this page, so not again
+        if notice and request.method == "GET":  # shown on this page, so not again (a HEAD shows nothing)
             store.set_admin_notice(session.session_hash, "")
 
         return ControlContext(
@@ -231,7 +231,7 @@ class _Requests:
             return self._public(request, "message", 403, title="Refused", lines=_CROSS_SITE)
         token = request.query_params.get("token", "")
         try:
-            session = await run_in_threadpool(self._redeem, token)
+            session = await run_in_threadpool(self._redeem, token, request.cookies.get(COOKIE_NAME))
         except LoginRefused as refused:
             return self._refused(request, refused)
         log.info("%s", kv(event="admin_signed_in", admin=session.admin_id))
@@ -239,10 +239,17 @@ class _Requests:
         response.set_cookie(value=session.session_id, **cookie_settings(self._config))
         return response
 
-    def _redeem(self, token: str) -> Any:
+    def _redeem(self, token: str, earlier_session: str | None) -> Any:
+        """Opens the new session, and ends the one this browser had (the new cookie replaces it; left alone, it
+        would stay valid, unseen, until it expired)."""
         store = self._open_store()
         try:
-            return redeem_login(store, self._config, self._signer, token, self._clock())
+            now = self._clock()
+            session = redeem_login(store, self._config, self._signer, token, now)
+            earlier = signed_in(store, self._config, earlier_session, now)
+            if earlier is not None:
+                sign_out(store, earlier.session_hash)
+            return session
         finally:
             store.close()
 
@@ -251,6 +258,13 @@ class _Requests:
         return self._public(
             request, "message", refused.status, title="This link cannot sign you in", lines=[refused.message]
         )
+
+    async def server_error(self, request: Request, error: Exception) -> Response:
+        """A page that failed: Starlette answers with this outside the app's middleware, so the headers go here."""
+        lines = ["Something went wrong on the server, so this page cannot be shown. The log says what; try again."]
+        response = self._public(request, "message", 500, title="Server error", lines=lines)
+        response.headers.update(_HEADERS)
+        return response
 
     async def stylesheet(self, request: Request) -> Response:
         css = self._env.get_template("admin/style.css").render()
@@ -301,7 +315,11 @@ def build_control_app(
     from bot.control.registry import PAGES
 
     requests = _Requests(config, PAGES if pages is None else pages, open_store, signer, clock)
-    return Starlette(routes=requests.routes(), middleware=[Middleware(_Headers)])
+    return Starlette(
+        routes=requests.routes(),
+        middleware=[Middleware(_Headers)],
+        exception_handlers={500: requests.server_error},
+    )
 
 
 def control_from_config(

@@ -147,14 +147,20 @@ def check_link(config: Config, signer: TokenSigner, token: str, now: datetime) -
     """The admin id and nonce of a genuine, current sign-in link for an admin; LoginRefused otherwise.
 
     Reading a link uses nothing up: the sign-in page calls this to say early that a link is no good."""
+    admin_id, nonce, _expires = _read_link(config, signer, token, now)
+    return admin_id, nonce
+
+
+def _read_link(config: Config, signer: TokenSigner, token: str, now: datetime) -> tuple[int, str, datetime]:
+    """`check_link`, and the link's own expiry."""
     try:
-        subject, nonce = signer.read_with_ref(token, LOGIN_PURPOSE, now)
+        subject, nonce, expires = signer.read_link(token, LOGIN_PURPOSE, now)
     except BadToken as error:
         if error.reason == "expired":
             expired = f"This sign-in link has expired (links last ten minutes). {ASK_AGAIN}"
             raise LoginRefused(400, "expired", expired) from None
         raise LoginRefused(400, error.reason, f"This is not a valid sign-in link. {ASK_AGAIN}") from None
-    if not subject.isdecimal() or not nonce:
+    if not subject.isdecimal() or not nonce or expires is None:
         raise LoginRefused(400, "no admin or nonce in the token", f"This is not a valid sign-in link. {ASK_AGAIN}")
     admin_id = int(subject)
     if admin_id not in config.telegram.admins:
@@ -164,16 +170,18 @@ def check_link(config: Config, signer: TokenSigner, token: str, now: datetime) -
             "This link is for someone who is not an admin of this bot (any more), so it cannot sign in. "
             "Only the Telegram users listed in [telegram] admins can use the control room.",
         )
-    return admin_id, nonce
+    return admin_id, nonce, expires
 
 
 def redeem_login(store: SessionStore, config: Config, signer: TokenSigner, token: str, now: datetime) -> NewSession:
     """Use the sign-in link `token` (once) and open a session; LoginRefused for a bad, expired or used link."""
-    admin_id, nonce = check_link(config, signer, token, now)
+    admin_id, nonce, link_expires = _read_link(config, signer, token, now)
     session = NewSession(secrets.token_urlsafe(_SESSION_BYTES), admin_id, now + session_length(config))
     with store.transaction():
         store.forget_expired_admin_rows(now)
-        if not store.use_admin_login(nonce, admin_id, now, now + LINK_TTL):
+        # Kept until the link's own expiry, which its issuer's clock set (a worker's clock may run ahead of this
+        # server's): forgotten any earlier, the link would work again.
+        if not store.use_admin_login(nonce, admin_id, now, link_expires):
             raise LoginRefused(
                 400, "used before", f"This sign-in link has been used already; each works once. {ASK_AGAIN}"
             )

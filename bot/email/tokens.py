@@ -20,7 +20,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Final, NamedTuple
 
@@ -83,6 +83,13 @@ class TokenSigner:
 
     def read_with_ref(self, token: str, purpose: str, now: datetime) -> tuple[str, str]:
         """The address and the `ref` ("" if none) `token` was made for; raises BadToken like `read`."""
+        address, ref, _expires = self.read_link(token, purpose, now)
+        return address, ref
+
+    def read_link(self, token: str, purpose: str, now: datetime) -> tuple[str, str, datetime | None]:
+        """The address, the `ref` and the expiry (None: never) of `token`; raises BadToken like `read`.
+
+        The expiry is the token's own, from its issuer's clock: a one-time link is remembered as used until then."""
         payload, signature = _split(token)
         if not hmac.compare_digest(self._sign(payload), signature):
             raise BadToken("the signature does not match")
@@ -91,7 +98,8 @@ class TokenSigner:
             raise BadToken(f"made for {claims.purpose!r}, not {purpose!r}")
         if claims.expires is not None and _epoch(now) >= claims.expires:
             raise BadToken("expired")
-        return claims.address, claims.ref
+        expires = None if claims.expires is None else datetime.fromtimestamp(claims.expires, UTC)
+        return claims.address, claims.ref, expires
 
     def _sign(self, payload: str) -> bytes:
         return hmac.new(self._secret, _VERSION + payload.encode("ascii"), hashlib.sha256).digest()
