@@ -26,7 +26,8 @@ __all__ = ["PASTE_MAX_CHARS", "SOURCE", "ProbeError", "article_at_url", "article
 
 SOURCE: Final = "post"  # the source name of an article read this way (as /post has always called it)
 FETCH_TIMEOUT: Final = 20.0
-PASTE_MAX_CHARS: Final = 200_000  # a long article page is far less; a pasted document beyond it is refused
+# A long article page is less; even percent-escaped (up to 9 bytes a character) it fits the server's 1 MB body.
+PASTE_MAX_CHARS: Final = 100_000
 _HTML_START: Final = re.compile(r"\s*<(!doctype\s+html|html|head|body|article|main|div|p|h[1-6])[\s>/]", re.I)
 
 
