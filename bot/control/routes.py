@@ -49,15 +49,14 @@ def where(ctx: ControlContext) -> Response:
     except probe.ProbeError as error:
         return _page(ctx, url=url, pasted=pasted, error=str(error), status=400)
     decision = decide(article, ctx.config.routes)
-    taken = {channel: route for channel, route in decision.targets}
+    taken = dict(decision.targets)
     placements = tuple(
-        Placement(
-            channel, taken[channel].name if channel in taken else "", channel in taken and taken[channel].approval
-        )
+        Placement(channel, taken[channel].name, taken[channel].approval) if channel in taken else Placement(channel)
         for channel in ctx.config.channels_in_use()
     )
+    reason = decision.reason[:1].upper() + decision.reason[1:]
     known = ctx.store.find_article_key(article.aliases) or ""
-    return _page(ctx, url=url, pasted=pasted, answer=Answer(article, placements, decision.reason, known))
+    return _page(ctx, url=url, pasted=pasted, answer=Answer(article, placements, reason, known))
 
 
 def _read(ctx: ControlContext, url: str, pasted: str) -> Article:
