@@ -21,7 +21,7 @@ from tests.conftest import FakeClock
 from tests.control_helpers import ADMIN, AdminSite, admin_config, serve_admin_site
 
 
-def _article(site: AdminSite, key: str, title: str = "", link: str = "") -> Article:
+def add_article(site: AdminSite, key: str, title: str = "", link: str = "") -> Article:
     article = Article(
         key, "feed", title or f"Title {key}", link or f"https://example.com/{key}", "Text.", ("Climate",), None,
         site.clock(),
@@ -30,7 +30,7 @@ def _article(site: AdminSite, key: str, title: str = "", link: str = "") -> Arti
     return article
 
 
-def _sent(site: AdminSite, key: str, channel: str, recipient: str, at: datetime, failed: bool = False) -> None:
+def add_outcome(site: AdminSite, key: str, channel: str, recipient: str, at: datetime, failed: bool = False) -> None:
     site.store.enqueue([OutboxItem(key, channel, recipient, "all", "", at)], at)
     row = next(r for r in site.store.rows_for_article(key) if (r.channel, r.recipient) == (channel, recipient))
     if failed:
@@ -39,15 +39,15 @@ def _sent(site: AdminSite, key: str, channel: str, recipient: str, at: datetime,
         site.store.mark_sent(row.id, f"m{row.id}", at)
 
 
-def _seed(site: AdminSite) -> None:
+def seed_sends_and_clicks(site: AdminSite) -> None:
     now = site.clock()
     for key in ("a1", "a2", "a3"):
-        _article(site, key)
-    _sent(site, "a1", "telegram", "channel", now)
-    _sent(site, "a1", "telegram", "21", now - timedelta(days=2))
-    _sent(site, "a1", "telegram", "22", now - timedelta(days=3), failed=True)
-    _sent(site, "a2", "x", "timeline", now - timedelta(days=1))
-    _sent(site, "a3", "telegram", "channel", now - timedelta(days=10))  # in 30 days, not in 7
+        add_article(site, key)
+    add_outcome(site, "a1", "telegram", "channel", now)
+    add_outcome(site, "a1", "telegram", "21", now - timedelta(days=2))
+    add_outcome(site, "a1", "telegram", "22", now - timedelta(days=3), failed=True)
+    add_outcome(site, "a2", "x", "timeline", now - timedelta(days=1))
+    add_outcome(site, "a3", "telegram", "channel", now - timedelta(days=10))  # in 30 days, not in 7
     for _ in range(3):
         site.store.count_click("a1", "telegram", now)
     site.store.count_click("a2", "x", now - timedelta(days=6))  # the 7th day back: still in the week
@@ -95,7 +95,7 @@ def counting_site(make_config: Callable[..., Config], tmp_path: Path, clock: Fak
 
 
 def test_the_page_shows_the_seeded_figures_and_opens_on_30_days(counting_site: AdminSite) -> None:
-    _seed(counting_site)
+    seed_sends_and_clicks(counting_site)
     status, html = _page(counting_site)
     assert status == 200
     assert 'aria-current="page">30 days' in html
@@ -112,7 +112,7 @@ def test_the_page_shows_the_seeded_figures_and_opens_on_30_days(counting_site: A
 
 @pytest.mark.parametrize("days", [7, 30, 90])
 def test_chat_stats_gives_the_same_figures_as_the_page(counting_site: AdminSite, days: int) -> None:
-    _seed(counting_site)
+    seed_sends_and_clicks(counting_site)
     page = _page_totals(_page(counting_site, f"?days={days}")[1])
     chat = _chat_totals(counting_site, "" if days == 7 else str(days))
     assert chat == page
@@ -136,8 +136,8 @@ def test_without_analytics_the_page_says_how_to_count_clicks(admin_site: AdminSi
 
 
 def _seed_sends_only(site: AdminSite) -> None:
-    _article(site, "a1")
-    _sent(site, "a1", "telegram", "channel", site.clock())
+    add_article(site, "a1")
+    add_outcome(site, "a1", "telegram", "channel", site.clock())
 
 
 HOSTILE = '<script>alert("t")</script><img src=x onerror=alert(1)> \u202e"evil'
@@ -145,8 +145,8 @@ HOSTILE = '<script>alert("t")</script><img src=x onerror=alert(1)> \u202e"evil'
 
 def test_hostile_titles_and_links_are_escaped_in_the_svg_and_the_table(counting_site: AdminSite) -> None:
     now = counting_site.clock()
-    _article(counting_site, "bad000000001", HOSTILE, "javascript:alert(document.cookie)")
-    _article(counting_site, "good00000001", "A fine story", "https://example.com/fine?a=1&b=2")
+    add_article(counting_site, "bad000000001", HOSTILE, "javascript:alert(document.cookie)")
+    add_article(counting_site, "good00000001", "A fine story", "https://example.com/fine?a=1&b=2")
     counting_site.store.count_click("bad000000001", "telegram", now)
     counting_site.store.count_click("good00000001", "telegram", now)
     counting_site.store.count_click("good00000001", "x", now)

@@ -9,6 +9,7 @@ hostile: never a javascript: or data: link).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from markupsafe import Markup
 from starlette.responses import Response
@@ -18,6 +19,8 @@ from bot.control.page import ControlContext, Page
 from bot.stats import DEFAULT_DAYS, PERIODS, Figures, figures, parse_period
 from bot.store import ArticleClicks
 from bot.urls import is_web_url
+
+TITLE_CHARS: Final = 200  # a title in the table: its control and format characters (bidi overrides) as spaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,7 @@ def _top_items(shown: Figures) -> tuple[tuple[str, int], ...]:
 def _top_article(ctx: ControlContext, rank: int, item: ArticleClicks) -> TopArticle:
     article = ctx.store.get_article(item.article_key)
     link = article.link if article is not None and is_web_url(article.link) else ""
-    return TopArticle(rank, item.title, item.article_key, link, item.clicks)
+    return TopArticle(rank, charts.shorten(item.title, TITLE_CHARS), item.article_key, link, item.clicks)
 
 
 PAGE = Page(path="/stats", title="Stats", view=view)
