@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot import keywords
 from bot.channels import REGISTRY
-from bot.config import RouteConfig
+from bot.config import Config, RouteConfig
 from bot.hashtags import normalize
 from bot.models import Article
 from bot.store import OutboxItem
@@ -100,6 +100,55 @@ def describe_word_rules(route: RouteConfig) -> str:
     unwanted = f" without {_quoted(route.exclude_keywords)}" if route.exclude_keywords else ""
     pattern = f" matching the pattern “{route.pattern}”" if route.pattern else ""
     return f"{words}{unwanted}{pattern}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDescription:
+    """A configured route in words (plain text: each medium escapes it): chat /routes and the control room's
+    Routes page both show these."""
+
+    name: str
+    wanted: str  # "*" (every article) or "#Breaking #World"
+    excluded: str  # "#Sports", or ""
+    word_rules: str  # describe_word_rules without its leading space, or ""
+    channels: tuple[str, ...]  # each as its registry entry describes it for this route: "telegram (@news)"
+    slots: str  # "at 09:00 Europe/Berlin, 1 per slot", or "" (posted as soon as found)
+    templates: tuple[tuple[str, str], ...]  # (channel, template file)
+    approval: str  # "held for an admin's approval; skipped after 6 h", or "" (no approval)
+
+
+def describe_route(config: Config, route: RouteConfig) -> RouteDescription:
+    return RouteDescription(
+        name=route.name,
+        wanted="*" if "*" in route.hashtags else _hashtags(route.hashtags),
+        excluded=_hashtags(route.exclude),
+        word_rules=describe_word_rules(route).strip(),
+        channels=tuple(REGISTRY[channel].described(config, route) for channel in route.channels),
+        slots=f"at {', '.join(route.at)} {route.timezone}, {route.per_slot} per slot" if route.at else "",
+        templates=tuple(route.template.items()),
+        approval=_approval(route),
+    )
+
+
+def _hashtags(tags: Sequence[str]) -> str:
+    return " ".join(f"#{tag.lstrip('#')}" for tag in tags)
+
+
+def _approval(route: RouteConfig) -> str:
+    if not route.approval:
+        return ""
+    if route.approval_timeout is None:
+        return "held for an admin's approval, however long it takes"
+    outcome = "skipped" if route.on_timeout == "skip" else "approved"
+    return f"held for an admin's approval; {outcome} after {_duration(route.approval_timeout)} without one"
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds()) // 60
+    for unit, size in (("d", 1440), ("h", 60)):
+        if minutes % size == 0:
+            return f"{minutes // size} {unit}"
+    return f"{minutes} min"
 
 
 def _quoted(words: Sequence[str]) -> str:

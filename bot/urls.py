@@ -11,13 +11,30 @@ import re
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DATABASE_SCHEMES", "QUERY_MARK", "database_url_problem", "redact_url", "redact_urls_in"]
+__all__ = [
+    "DATABASE_SCHEMES",
+    "MAX_URL_CHARS",
+    "QUERY_MARK",
+    "database_url_problem",
+    "is_web_url",
+    "redact_url",
+    "redact_urls_in",
+]
 
 QUERY_MARK: Final = "…"  # stands for a query that was left out
+MAX_URL_CHARS: Final = 2000  # a URL an admin gives (chat, the control room)
 # Up to whitespace or a quote; closing punctuation at the end belongs to the sentence around it.
 _URL_IN_TEXT: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>\"']+")
 _SENTENCE_PUNCTUATION: Final = ".,;:!?)]"
 _USER_INFO: Final = re.compile(r"//[^/?#]*@")
+
+
+def is_web_url(url: str) -> bool:
+    """The rule for a URL an admin gives to be fetched: http(s), a host, no whitespace, at most MAX_URL_CHARS."""
+    if len(url) > MAX_URL_CHARS or any(char.isspace() for char in url):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def redact_url(url: str) -> str:

@@ -19,15 +19,15 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
 from urllib.parse import urlsplit
 
 from bot import alerts as health
-from bot import approvals, telegram_html
+from bot import approvals, probe, telegram_html
+from bot import stats as stats_figures
 from bot import status as status_views
 from bot.channels import NAMES as CHANNELS
-from bot.channels import REGISTRY
 from bot.commands.context import (
     BUTTON,
     Command,
@@ -47,18 +47,19 @@ from bot.config import Config
 from bot.control.auth import LINK_TTL, sign_in_link
 from bot.email import schedule as weekly_digest
 from bot.errors import ConfigError, RenderError, SourceError
-from bot.identity import build_article
 from bot.ingest import Ingest
 from bot.logs import kv
 from bot.models import Article
 from bot.render import Digest
-from bot.route import decide, describe_word_rules, is_own_target
+from bot.route import RouteDescription, decide, describe_route, is_own_target
 from bot.sources import Reach, read_source
 from bot.store import (
     APPROVED,
     DIGEST_REQUEST_KEY,
+    FAILED,
     HELD,
     PENDING,
+    SENT,
     SKIPPED_DECISION,
     STATES,
     UNKNOWN,
@@ -74,7 +75,6 @@ log = logging.getLogger("newsbot.commands")
 
 TELEGRAM: Final = "telegram"
 QUEUE_SHOWN: Final = 20
-STATS_DAYS: Final = 7
 STATS_TOP_ARTICLES: Final = 5
 ENQUEUE_BATCH: Final = 1000
 SOURCE_CHECK_TIMEOUT: Final = 20.0
@@ -198,56 +198,62 @@ def routes(ctx: CommandContext, request: Request) -> Reply:
     if not ctx.config.routes:
         return reply("No routes are configured: add [[routes]] to the config file.")
     lines = ["<b>Routes</b> (each channel takes an article from the first route that matches)"]
-    for route in ctx.config.routes:
-        wanted = "*" if "*" in route.hashtags else _tags(route.hashtags)
-        excluded = f" except {_tags(route.exclude)}" if route.exclude else ""
-        words = describe_word_rules(route)
-        excluded += f" {echo(words, 600)}" if words else ""
-        slots = f"; at {', '.join(route.at)} {echo(route.timezone)}, {route.per_slot} per slot" if route.at else ""
-        templates = ", ".join(f"{c}: {echo(t)}" for c, t in route.template.items())
-        channels = ", ".join(echo(REGISTRY[channel].described(ctx.config, route)) for channel in route.channels)
-        lines.append(
-            f"• <b>{echo(route.name)}</b>: {wanted}{excluded} → {channels}{slots}"
-            + (f"; templates {templates}" if templates else "")
-        )
+    lines += [_route_line(describe_route(ctx.config, route)) for route in ctx.config.routes]
     return reply("\n".join(lines))
 
 
+def _route_line(route: RouteDescription) -> str:
+    rules = echo(route.wanted, 400)
+    rules += f" except {echo(route.excluded, 400)}" if route.excluded else ""
+    rules += f" {echo(route.word_rules, 600)}" if route.word_rules else ""
+    channels = ", ".join(echo(channel) for channel in route.channels)
+    slots = f"; {echo(route.slots)}" if route.slots else ""
+    templates = ", ".join(f"{echo(c)}: {echo(t)}" for c, t in route.templates)
+    approval = f"; {echo(route.approval)}" if route.approval else ""
+    return (
+        f"• <b>{echo(route.name)}</b>: {rules} → {channels}{slots}"
+        + (f"; templates {templates}" if templates else "")
+        + approval
+    )
+
+
 def stats(ctx: CommandContext, request: Request) -> Reply:
-    argument(request.args)
-    since = ctx.clock() - timedelta(days=STATS_DAYS)
-    outcomes = ctx.store.outcome_counts_since(since)
+    try:
+        days = stats_figures.parse_period(argument(request.args), stats_figures.CHAT_DAYS)
+    except ValueError as error:
+        raise InputError(f"Usage: <code>/stats</code> or <code>/stats 30</code>: {error}.") from None
+    now = ctx.clock()
+    shown = stats_figures.figures(ctx.config, ctx.store, now, days, top=STATS_TOP_ARTICLES)
+    others = ctx.store.outcome_counts_since(shown.period.since)  # skipped, unknown, held: not sends
     subscribers = ctx.store.count_subscribers(TELEGRAM)
-    channels = sorted({channel for channel, _state in outcomes} | set(ctx.config.channels_in_use()))
+    channels = sorted(set(shown.channels) | {channel for channel, _state in others})
     lines = [
         f"<b>Subscribers</b>: {subscribers[True]} active, {subscribers[False]} inactive",
         "",
-        f"<b>Last {STATS_DAYS} days</b>",
+        f"<b>Last {days} days</b>",
     ]
     lines += [
-        f"{channel}: "
-        + ", ".join(f"{outcomes.get((channel, state), 0)} {state}" for state in STATES if state != PENDING)
+        f"{channel}: {shown.sent(channel)} sent, {shown.failed(channel)} failed, "
+        + ", ".join(f"{others.get((channel, state), 0)} {state}" for state in STATES if state not in _SENDS)
         for channel in channels
     ] or ["nothing published yet"]
-    return reply("\n".join([*lines, "", *_click_lines(ctx, channels)]))
+    return reply("\n".join([*lines, "", *_click_lines(shown, channels)]))
 
 
-def _click_lines(ctx: CommandContext, channels: list[str]) -> list[str]:
-    """Clicks per channel over the last STATS_DAYS UTC days (today included), and the most clicked articles."""
-    since = (ctx.clock() - timedelta(days=STATS_DAYS - 1)).date()
-    per_channel: Counter[str] = Counter()
-    for day in ctx.store.clicks_per_day(since):
-        per_channel[day.channel] += day.clicks
-    if not ctx.config.analytics.enabled and not per_channel:
+_SENDS: Final = (PENDING, SENT, FAILED)  # pending is not an outcome; sent and failed come from the figures
+
+
+def _click_lines(shown: stats_figures.Figures, channels: list[str]) -> list[str]:
+    """Clicks per channel over the period, and the most clicked articles."""
+    if not shown.clicks_counted:
         return ["Clicks are not counted; turn it on with [analytics] enabled = true."]
-    shown = [*channels, *sorted(set(per_channel) - set(channels))]
-    lines = [f"<b>Clicks, last {STATS_DAYS} days</b>", ", ".join(f"{c}: {per_channel[c]}" for c in shown)]
-    top = ctx.store.top_articles_by_clicks(since, limit=STATS_TOP_ARTICLES)
-    if top:
+    days = shown.period.days
+    lines = [f"<b>Clicks, last {days} days</b>", ", ".join(f"{c}: {shown.clicks_of(c)}" for c in channels)]
+    if shown.top:
         lines.append("<b>Most clicked</b>")
         lines += [
             f"{rank}. {echo(item.title, 80) or '(no longer kept)'} <code>{echo(item.article_key)}</code>: {item.clicks}"
-            for rank, item in enumerate(top, start=1)
+            for rank, item in enumerate(shown.top, start=1)
         ]
     return lines
 
@@ -528,18 +534,14 @@ def _find_article(ctx: CommandContext, ref: str) -> Article:
 
 
 def _chat_reach(ctx: CommandContext) -> Reach:
-    """A URL given in chat is fetched from public addresses only, unless [fetch] allow_private says otherwise."""
-    return Reach(from_operator=False, allow_private=ctx.config.fetch.allow_private)
+    return probe.given_reach(ctx.config)
 
 
 def _article_from_url(ctx: CommandContext, url: str) -> tuple[Article, str]:
     try:
-        entries = read_source("post", url, timeout=SOURCE_CHECK_TIMEOUT, reach=_chat_reach(ctx)).entries
-    except SourceError as error:
-        raise InputError(f"Could not read that page: {echo(error.reason, 600)}") from None
-    if not entries:
-        raise InputError("I found no article at that URL.")
-    article = build_article(entries[0], source="post", source_hashtags=(), first_seen=ctx.clock())
+        article = probe.article_at_url(ctx.config, url, ctx.clock())
+    except probe.ProbeError as error:
+        raise InputError(echo(str(error), 700)) from None
     known = ctx.store.find_article_key(article.aliases)
     existing = ctx.store.get_article(known) if known else None
     if existing is not None:
@@ -668,7 +670,7 @@ ADMIN_COMMANDS: Final[tuple[Command, ...]] = tuple(
         ("addsource", "Watch a feed: /addsource URL #Tags", add_source),
         ("removesource", "Stop watching a chat-added source: /removesource NAME", remove_source),
         ("routes", "The routes from the config file", routes),
-        ("stats", f"Subscribers, messages and clicks of the last {STATS_DAYS} days", stats),
+        ("stats", "Subscribers, messages and clicks of the last 7 days (/stats 30 or 90 for more)", stats),
         ("broadcast", "Message every subscriber (asks first): /broadcast TEXT", broadcast),
         ("digest", "The email digest: /digest preview or /digest send", digest),
         ("alerts", "Health alerts: /alerts on, /alerts off, /alerts for what is wrong now", alerts),

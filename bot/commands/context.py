@@ -18,9 +18,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Final, Protocol
-from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
@@ -38,7 +37,9 @@ from bot.keywords import KEYWORD_RULE, KeywordError
 from bot.keywords import parse_keywords as parse_typed_keywords
 from bot.models import Article
 from bot.render import Renderer, build_environment, build_renderer
-from bot.store import AddedSource, ArticleClicks, DailyClicks, Incident, OutboxRow, Store, Subscriber, open_store
+from bot.stats import StatsStore
+from bot.store import AddedSource, Incident, OutboxRow, Store, Subscriber, open_store
+from bot.urls import MAX_URL_CHARS, is_web_url
 
 __all__ = [
     "BUTTON",
@@ -64,7 +65,6 @@ __all__ = [
 
 BUTTON: Final = "button"  # the `command` of a button press
 MAX_ARGUMENT_CHARS: Final = 4000
-MAX_URL_CHARS: Final = 2000
 ECHO_CHARS: Final = 80
 _SHOWN_PROBLEMS: Final = 5
 # Formatting characters that are fine in text: zero-width (non-)joiners shape emoji and Persian/Indic words.
@@ -72,11 +72,11 @@ _KEPT_FORMAT_CHARS: Final = frozenset("\u200c\u200d")
 _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
-class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, ApprovalStore, Protocol):
+class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, ApprovalStore, StatsStore, Protocol):
     """What the commands (admin.py, subscriber.py) need of the store (`bot.store.Store` is one): besides
     their own calls, /post routes through `Ingest`, /email records through `bot.email.signups` and /digest
-    previews through `bot.email.schedule`, the runner sends admin notices (`bot.commands.notices`), and the
-    approval buttons decide through `bot.approvals`."""
+    previews through `bot.email.schedule`, the runner sends admin notices (`bot.commands.notices`), the
+    approval buttons decide through `bot.approvals`, and /stats counts through `bot.stats`."""
 
     # admin.py
     def is_paused(self) -> bool: ...
@@ -98,10 +98,6 @@ class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, Approva
     def iter_subscribers(self, channel: str, batch: int = 1000) -> Iterator[Subscriber]: ...
     def set_alerts(self, chat_id: int, on: bool, now: datetime) -> None: ...
     def open_incidents(self) -> list[Incident]: ...
-    def clicks_per_day(self, since: date) -> list[DailyClicks]: ...
-    def top_articles_by_clicks(
-        self, since: date, limit: int = 10, channel: str | None = None
-    ) -> list[ArticleClicks]: ...
     # subscriber.py
     def subscribe(self, channel: str, address: str, now: datetime) -> bool: ...
     def subscriber(self, channel: str, address: str) -> Subscriber | None: ...
@@ -326,8 +322,7 @@ def parse_http_url(text: str) -> str:
     url = clean(text)
     if len(url) > MAX_URL_CHARS:
         raise InputError(f"That URL is {len(url)} characters long; the limit is {MAX_URL_CHARS}.")
-    parts = urlsplit(url) if not any(char.isspace() for char in url) else None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if not is_web_url(url):
         raise InputError(f"<code>{echo(url, 60)}</code> is not an http:// or https:// URL.")
     return url
 

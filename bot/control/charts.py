@@ -99,7 +99,7 @@ def day_label(day: date) -> str:
 # -- the daily chart ---------------------------------------------------------------------------------------------
 
 _LEFT, _RIGHT, _TOP, _PLOT_HEIGHT, _AXIS_LABELS, _LEGEND_ROW = 34, 6, 10, 150, 18, 18
-_LEGEND_PER_ROW = 3
+_LEGEND_PER_ROW = 2  # "telegram (stripes)" and the next label overlap at three a row
 
 
 def daily_bars(chart: DailyChart, chart_id: str) -> Markup:
