@@ -35,11 +35,13 @@ __all__ = [
     "SKIP",
     "TIMEOUT_ADMIN",
     "ApprovalStore",
+    "NotWaiting",
     "apply_timeouts",
     "buttons",
     "decide",
     "decided_text",
     "decision_for",
+    "edit_summary",
     "parse_button",
     "preview_html",
     "route_of",
@@ -156,9 +158,10 @@ def send_previews(store: ApprovalStore, renderer: Renderer, config: Config, now:
 
 
 def send_edited_preview(
-    store: ApprovalStore, renderer: Renderer, config: Config, approval: Approval, editor: int, now: datetime
+    store: ApprovalStore, renderer: Renderer, config: Config, approval: Approval, editor: int | None, now: datetime
 ) -> None:
-    """After an Edit: the editor gets the new preview as a new message; the other admins' previews change to it."""
+    """After an Edit: the editor gets the new preview as a new message; the other admins' previews change to it
+    (all of them when `editor` is None: an edit made in the control room, not in a chat)."""
     article = store.get_article(approval.article_key)
     if article is None:
         return
@@ -239,6 +242,35 @@ def apply_timeouts(store: ApprovalStore, renderer: Renderer, config: Config, now
 
 
 # --- an admin's summary ----------------------------------------------------------------------------------
+
+
+class NotWaiting(Exception):
+    """The approval is decided (or gone) already, so its summary can no longer change; `approval` as it stands."""
+
+    def __init__(self, approval: Approval | None) -> None:
+        super().__init__("That article is no longer waiting for approval; nothing changed.")
+        self.approval = approval
+
+
+def edit_summary(
+    store: ApprovalStore, renderer: Renderer, config: Config, approval_id: int, summary: str, editor: int,
+    now: datetime, *, in_chat: bool = True,
+) -> list[str]:  # fmt: skip
+    """Save admin `editor`'s summary and update every admin's preview (`send_edited_preview`; `in_chat` False: the
+    edit was made in the control room, so the editor's chat preview changes in place too); returns its problems
+    instead (`summary_problems`: nothing saved) when it does not fit. NotWaiting once the approval is decided."""
+    approval = store.get_approval(approval_id)
+    article = store.get_article(approval.article_key) if approval else None
+    if approval is None or article is None or approval.decision:
+        raise NotWaiting(approval)
+    problems = summary_problems(renderer, config, article, approval.route, summary)
+    if problems:
+        return problems
+    with store.transaction():
+        if not store.edit_approval(approval.id, summary, str(editor), now):
+            raise NotWaiting(store.get_approval(approval_id))
+        send_edited_preview(store, renderer, config, approval, editor if in_chat else None, now)
+    return []
 
 
 def summary_problems(renderer: Renderer, config: Config, article: Article, route_name: str, summary: str) -> list[str]:

@@ -11,13 +11,35 @@ import re
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DATABASE_SCHEMES", "QUERY_MARK", "database_url_problem", "redact_url", "redact_urls_in"]
+__all__ = [
+    "DATABASE_SCHEMES",
+    "MAX_URL_CHARS",
+    "QUERY_MARK",
+    "database_url_problem",
+    "http_url_problem",
+    "redact_url",
+    "redact_urls_in",
+]
 
+MAX_URL_CHARS: Final = 2000  # of a URL a person gives (a source, a page to post)
+_SHOWN_URL_CHARS: Final = 60
 QUERY_MARK: Final = "…"  # stands for a query that was left out
 # Up to whitespace or a quote; closing punctuation at the end belongs to the sentence around it.
 _URL_IN_TEXT: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>\"']+")
 _SENTENCE_PUNCTUATION: Final = ".,;:!?)]"
 _USER_INFO: Final = re.compile(r"//[^/?#]*@")
+
+
+def http_url_problem(url: str) -> str:
+    """Why `url` (as a person typed it, trimmed) is not an http(s) URL newsbot can fetch, in words; "" if it is.
+    The one rule for URLs given in chat and in the control room."""
+    if len(url) > MAX_URL_CHARS:
+        return f"That URL is {len(url)} characters long; the limit is {MAX_URL_CHARS}."
+    parts = urlsplit(url) if not any(char.isspace() for char in url) else None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        shown = url if len(url) <= _SHOWN_URL_CHARS else url[: _SHOWN_URL_CHARS - 1] + "…"
+        return f"“{shown}” is not an http:// or https:// URL."
+    return ""
 
 
 def redact_url(url: str) -> str:

@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final, Protocol
-from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
@@ -39,6 +38,7 @@ from bot.keywords import parse_keywords as parse_typed_keywords
 from bot.models import Article
 from bot.render import Renderer, build_environment, build_renderer
 from bot.store import AddedSource, ArticleClicks, DailyClicks, Incident, OutboxRow, Store, Subscriber, open_store
+from bot.urls import MAX_URL_CHARS, http_url_problem
 
 __all__ = [
     "BUTTON",
@@ -64,7 +64,6 @@ __all__ = [
 
 BUTTON: Final = "button"  # the `command` of a button press
 MAX_ARGUMENT_CHARS: Final = 4000
-MAX_URL_CHARS: Final = 2000
 ECHO_CHARS: Final = 80
 _SHOWN_PROBLEMS: Final = 5
 # Formatting characters that are fine in text: zero-width (non-)joiners shape emoji and Persian/Indic words.
@@ -90,6 +89,7 @@ class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, Approva
     def skip_pending(self, article_key: str, reason: str, now: datetime) -> int: ...
     def add_source(self, source: AddedSource) -> None: ...
     def remove_source(self, name: str) -> bool: ...
+    def set_source_paused(self, name: str, paused: bool) -> None: ...
     def add_article(self, article: Article) -> None: ...
     def get_article(self, key: str) -> Article | None: ...
     def find_article_key(self, aliases: Iterable[str]) -> str | None: ...
@@ -324,11 +324,9 @@ def parse_count(text: str, *, default: int, low: int, high: int) -> int:
 def parse_http_url(text: str) -> str:
     """An http(s) URL of at most MAX_URL_CHARS characters, without spaces; InputError otherwise."""
     url = clean(text)
-    if len(url) > MAX_URL_CHARS:
-        raise InputError(f"That URL is {len(url)} characters long; the limit is {MAX_URL_CHARS}.")
-    parts = urlsplit(url) if not any(char.isspace() for char in url) else None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InputError(f"<code>{echo(url, 60)}</code> is not an http:// or https:// URL.")
+    problem = http_url_problem(url)
+    if problem:
+        raise InputError(telegram_html.escape(problem))
     return url
 
 
