@@ -36,6 +36,7 @@ __all__ = [
     "SourceRefused",
     "add",
     "admin_reach",
+    "check_removable",
     "is_known",
     "new_source_name",
     "preview",
@@ -132,11 +133,18 @@ def set_paused(config: Config, store: SourceAdminStore, name: str, paused: bool)
     store.set_source_paused(name, paused)
 
 
-def remove(config: Config, store: SourceAdminStore, name: str, now: datetime) -> None:
-    """Remove an added source; a config file's source is removed by editing that file (SourceRefused says so)."""
+def check_removable(config: Config, store: SourceAdminStore, name: str) -> None:
+    """SourceRefused unless `name` is an added source: a config file's source is removed by editing that file."""
     if any(source.name == name for source in config.sources):
         where = str(config.path or "the config file")
         raise SourceRefused(f"{name} comes from {where}: remove it there and restart newsbot.")
-    if not store.remove_source(name):
+    if not any(source.name == name for source in store.added_sources()):
+        raise SourceRefused(f"No source added in chat is called “{name}”.")
+
+
+def remove(config: Config, store: SourceAdminStore, name: str, now: datetime) -> None:
+    """Remove an added source (`check_removable` says which may be)."""
+    check_removable(config, store, name)
+    if not store.remove_source(name):  # removed meanwhile by another admin
         raise SourceRefused(f"No source added in chat is called “{name}”.")
     store.close_incident(alerts.source_key(name), now)  # nothing left to fail: no longer wrong

@@ -590,9 +590,10 @@ def _source_names(ctx: CommandContext) -> list[str]:
 
 def _state_summary(ctx: CommandContext, name: str) -> str:
     state = ctx.store.source_state(name)
+    paused = f"<b>paused</b> (/resumesource {echo(name)}), " if state.paused else ""
     if state.last_poll is None:
-        return "not polled yet"
-    summary = f"polled {_time(state.last_poll)}, last success {_time(state.last_success)}"
+        return paused + "not polled yet"
+    summary = f"{paused}polled {_time(state.last_poll)}, last success {_time(state.last_success)}"
     if state.failures:
         summary += f", {state.failures} failure(s) in a row: {echo(redact_urls_in(state.last_error), 300)}"
     return summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.control import overview
+from bot.control import approvals, overview, sources
 from bot.control.page import Page
 
-PAGES: Final[tuple[Page, ...]] = (overview.PAGE,)
+PAGES: Final[tuple[Page, ...]] = (overview.PAGE, approvals.PAGE, sources.PAGE)
