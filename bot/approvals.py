@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -35,11 +35,16 @@ __all__ = [
     "SKIP",
     "TIMEOUT_ADMIN",
     "ApprovalStore",
+    "ChannelPreview",
+    "NotWaiting",
     "apply_timeouts",
     "buttons",
+    "channel_previews",
     "decide",
     "decided_text",
     "decision_for",
+    "edit_summary",
+    "muted_words_in",
     "parse_button",
     "preview_html",
     "route_of",
@@ -119,6 +124,39 @@ def preview_html(renderer: Renderer, config: Config, article: Article, approval:
     return "\n\n".join([header, *sections])
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelPreview:
+    """One channel's post of a held article, as a page shows it: the text as readers will see it (Telegram HTML
+    as its visible text), its length as the channel counts it (X: weighted) and its limit (None: no limit)."""
+
+    channel: str
+    markup: str  # "Telegram HTML", "plain text"
+    parts: tuple[str, ...]  # one text per post (an X thread has several)
+    length: int
+    limit: int | None
+    problem: str  # why it cannot be rendered; "" when it can
+
+
+def channel_previews(renderer: Renderer, config: Config, article: Article, approval: Approval) -> list[ChannelPreview]:
+    """Each channel of the approval's route, rendered exactly as `preview_html` renders it for chat."""
+    route = route_of(config, approval.route)
+    previews = []
+    for channel in route.channels if route else ():
+        rules = REGISTRY[channel]
+        template = route.template.get(channel) if route else None
+        try:
+            post = renderer.render(article, channel, template=template or None)
+        except RenderError as error:
+            previews.append(ChannelPreview(channel, rules.post_format.markup_name, (), 0, rules.limit, str(error)))
+            continue
+        texts = tuple(post.parts) or (post.text,)
+        if rules.post_format.telegram_html:
+            texts = tuple(telegram_html.visible_text(text) for text in texts)
+        limit = post.limit if rules.limit is not None else None
+        previews.append(ChannelPreview(channel, rules.post_format.markup_name, texts, post.length, limit, ""))
+    return previews
+
+
 def _channel_section(renderer: Renderer, article: Article, channel: str, route: RouteConfig | None, room: int) -> str:
     template = route.template.get(channel) if route else None
     try:
@@ -156,9 +194,10 @@ def send_previews(store: ApprovalStore, renderer: Renderer, config: Config, now:
 
 
 def send_edited_preview(
-    store: ApprovalStore, renderer: Renderer, config: Config, approval: Approval, editor: int, now: datetime
+    store: ApprovalStore, renderer: Renderer, config: Config, approval: Approval, editor: int | None, now: datetime
 ) -> None:
-    """After an Edit: the editor gets the new preview as a new message; the other admins' previews change to it."""
+    """After an Edit: the editor gets the new preview as a new message; the other admins' previews change to it
+    (all of them when `editor` is None: an edit made in the control room, not in a chat)."""
     article = store.get_article(approval.article_key)
     if article is None:
         return
@@ -195,7 +234,7 @@ def decide(
     not_before = next_slot(route, now) if route else now
     article = store.get_article(approval.article_key)
     with store.transaction():
-        if not store.decide(approval_id, decision, admin, now, not_before, _muted_words_in(store, article, route)):
+        if not store.decide(approval_id, decision, admin, now, not_before, muted_words_in(store, article, route)):
             return store.get_approval(approval_id)
         settled = replace(approval, decision=decision, decided_by=admin, decided_at=now)
         text = decided_text(article, settled)
@@ -204,7 +243,7 @@ def decide(
     return None
 
 
-def _muted_words_in(store: ApprovalStore, article: Article | None, route: RouteConfig | None) -> list[str]:
+def muted_words_in(store: ApprovalStore, article: Article | None, route: RouteConfig | None) -> list[str]:
     """The subscribers' words that occur in the article (to skip those who muted one while it waited)."""
     if article is None or route is None:
         return []
@@ -239,6 +278,35 @@ def apply_timeouts(store: ApprovalStore, renderer: Renderer, config: Config, now
 
 
 # --- an admin's summary ----------------------------------------------------------------------------------
+
+
+class NotWaiting(Exception):
+    """The approval is decided (or gone) already, so its summary can no longer change; `approval` as it stands."""
+
+    def __init__(self, approval: Approval | None) -> None:
+        super().__init__("That article is no longer waiting for approval; nothing changed.")
+        self.approval = approval
+
+
+def edit_summary(
+    store: ApprovalStore, renderer: Renderer, config: Config, approval_id: int, summary: str, editor: int,
+    now: datetime, *, in_chat: bool = True,
+) -> list[str]:  # fmt: skip
+    """Save admin `editor`'s summary and update every admin's preview (`send_edited_preview`; `in_chat` False: the
+    edit was made in the control room, so the editor's chat preview changes in place too); returns its problems
+    instead (`summary_problems`: nothing saved) when it does not fit. NotWaiting once the approval is decided."""
+    approval = store.get_approval(approval_id)
+    article = store.get_article(approval.article_key) if approval else None
+    if approval is None or article is None or approval.decision:
+        raise NotWaiting(approval)
+    problems = summary_problems(renderer, config, article, approval.route, summary)
+    if problems:
+        return problems
+    with store.transaction():
+        if not store.edit_approval(approval.id, summary, str(editor), now):
+            raise NotWaiting(store.get_approval(approval_id))
+        send_edited_preview(store, renderer, config, approval, editor if in_chat else None, now)
+    return []
 
 
 def summary_problems(renderer: Renderer, config: Config, article: Article, route_name: str, summary: str) -> list[str]:

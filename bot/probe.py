@@ -22,10 +22,18 @@ from bot.models import Article, Entry
 from bot.sources import Reach, parse_document, read_source
 from bot.sources.pages import parse_page
 
-__all__ = ["PASTE_MAX_CHARS", "SOURCE", "ProbeError", "article_at_url", "article_from_paste", "given_reach"]
+__all__ = [
+    "FETCH_TIMEOUT",
+    "PASTE_MAX_CHARS",
+    "SOURCE",
+    "ProbeError",
+    "article_at_url",
+    "article_from_paste",
+    "given_reach",
+]
 
 SOURCE: Final = "post"  # the source name of an article read this way (as /post has always called it)
-FETCH_TIMEOUT: Final = 20.0
+FETCH_TIMEOUT: Final = 20.0  # seconds for a URL an admin gives (a source to add, a page to post or look at)
 # A long article page is less; even percent-escaped (up to 9 bytes a character) it fits the server's 1 MB body.
 PASTE_MAX_CHARS: Final = 100_000
 _HTML_START: Final = re.compile(r"\s*<(!doctype\s+html|html|head|body|article|main|div|p|h[1-6])[\s>/]", re.I)

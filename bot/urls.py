@@ -16,25 +16,36 @@ __all__ = [
     "MAX_URL_CHARS",
     "QUERY_MARK",
     "database_url_problem",
+    "http_url_problem",
     "is_web_url",
     "redact_url",
     "redact_urls_in",
 ]
 
+MAX_URL_CHARS: Final = 2000  # of a URL a person gives (a source, a page to post)
+_SHOWN_URL_CHARS: Final = 60
 QUERY_MARK: Final = "…"  # stands for a query that was left out
-MAX_URL_CHARS: Final = 2000  # a URL an admin gives (chat, the control room)
 # Up to whitespace or a quote; closing punctuation at the end belongs to the sentence around it.
 _URL_IN_TEXT: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>\"']+")
 _SENTENCE_PUNCTUATION: Final = ".,;:!?)]"
 _USER_INFO: Final = re.compile(r"//[^/?#]*@")
 
 
+def http_url_problem(url: str) -> str:
+    """Why `url` (as a person typed it, trimmed) is not an http(s) URL newsbot can fetch, in words; "" if it is.
+    The one rule for URLs given in chat and in the control room."""
+    if len(url) > MAX_URL_CHARS:
+        return f"That URL is {len(url)} characters long; the limit is {MAX_URL_CHARS}."
+    parts = urlsplit(url) if not any(char.isspace() for char in url) else None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        shown = url if len(url) <= _SHOWN_URL_CHARS else url[: _SHOWN_URL_CHARS - 1] + "…"
+        return f"“{shown}” is not an http:// or https:// URL."
+    return ""
+
+
 def is_web_url(url: str) -> bool:
-    """The rule for a URL an admin gives to be fetched: http(s), a host, no whitespace, at most MAX_URL_CHARS."""
-    if len(url) > MAX_URL_CHARS or any(char.isspace() for char in url):
-        return False
-    parts = urlsplit(url)
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    """Whether `url` passes `http_url_problem`: an http(s) URL with a host, no whitespace, at most MAX_URL_CHARS."""
+    return not http_url_problem(url)
 
 
 def redact_url(url: str) -> str:

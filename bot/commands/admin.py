@@ -21,10 +21,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Final
-from urllib.parse import urlsplit
 
 from bot import alerts as health
-from bot import approvals, probe, telegram_html
+from bot import approvals, probe, source_admin, telegram_html
 from bot import stats as stats_figures
 from bot import status as status_views
 from bot.channels import NAMES as CHANNELS
@@ -46,13 +45,12 @@ from bot.commands.context import (
 from bot.config import Config
 from bot.control.auth import LINK_TTL, sign_in_link
 from bot.email import schedule as weekly_digest
-from bot.errors import ConfigError, RenderError, SourceError
+from bot.errors import ConfigError, RenderError
 from bot.ingest import Ingest
 from bot.logs import kv
 from bot.models import Article
 from bot.render import Digest
 from bot.route import RouteDescription, decide, describe_route, is_own_target
-from bot.sources import Reach, read_source
 from bot.store import (
     APPROVED,
     DIGEST_REQUEST_KEY,
@@ -63,7 +61,6 @@ from bot.store import (
     SKIPPED_DECISION,
     STATES,
     UNKNOWN,
-    AddedSource,
     OutboxItem,
     OutboxRow,
 )
@@ -77,12 +74,10 @@ TELEGRAM: Final = "telegram"
 QUEUE_SHOWN: Final = 20
 STATS_TOP_ARTICLES: Final = 5
 ENQUEUE_BATCH: Final = 1000
-SOURCE_CHECK_TIMEOUT: Final = 20.0
 BROADCAST_SOURCE: Final = "broadcast"
 BROADCAST_TEMPLATE: Final = "broadcast.html.j2"
 BROADCAST_META: Final = "broadcast."
 BROADCAST_BUTTON: Final = re.compile(r"bc:(yes|no):([0-9a-f]{12})")
-_SOURCE_NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9_.-]+")
 
 _REFUSALS: Final = {
     "not_private": "Admin commands work only in a private chat with me.",
@@ -352,18 +347,13 @@ def add_source(ctx: CommandContext, request: Request) -> Reply:
         return reply("Usage: <code>/addsource https://example.com/feed.xml #Tag #Other</code>")
     url = parse_http_url(words[0])
     hashtags = parse_hashtags(words[1]) if len(words) > 1 else []
-    taken = _existing_source_with_url(ctx, url)
-    if taken:
-        return reply(f"That URL is already a source: <b>{echo(taken)}</b>.")
-    name = _new_source_name(ctx, url)
     try:
-        read = read_source(name, url, timeout=SOURCE_CHECK_TIMEOUT, reach=_chat_reach(ctx))
-    except SourceError as error:
-        return reply(f"That source does not work, so it was not added: {echo(error.reason, 600)}")
-    ctx.store.add_source(AddedSource(name, url, tuple(hashtags), str(request.user_id), ctx.clock()))
+        added = source_admin.add(ctx.config, ctx.store, url, hashtags, added_by=str(request.user_id), now=ctx.clock())
+    except source_admin.SourceRefused as refused:
+        return reply(echo(str(refused), 700))
     return reply(
-        f"Added source <b>{name}</b> ({len(read.entries)} entries found now). "
-        "Its existing entries are only marked seen; new ones are posted. /removesource " + name + " removes it."
+        f"Added source <b>{added.name}</b> ({len(added.entries)} entries found now). "
+        "Its existing entries are only marked seen; new ones are posted. /removesource " + added.name + " removes it."
     )
 
 
@@ -371,13 +361,33 @@ def remove_source(ctx: CommandContext, request: Request) -> Reply:
     name = clean(argument(request.args))
     if not name:
         return reply("Which source? <code>/removesource NAME</code>; /sources lists them.")
-    if any(source.name == name for source in ctx.config.sources):
-        where = echo(str(ctx.config.path or "the config file"), 200)
-        return reply(f"<b>{echo(name)}</b> comes from {where}: remove it there and restart newsbot.")
-    if ctx.store.remove_source(name):
-        ctx.store.close_incident(health.source_key(name), ctx.clock())  # nothing left to fail: no longer wrong
-        return reply(f"Removed source <b>{echo(name)}</b>.")
-    return reply(f"No source added in chat is called <b>{echo(name)}</b>. /sources lists them.")
+    try:
+        source_admin.remove(ctx.config, ctx.store, name, ctx.clock())
+    except source_admin.SourceRefused as refused:
+        return reply(f"{echo(str(refused), 400)} /sources lists them.")
+    return reply(f"Removed source <b>{echo(name)}</b>.")
+
+
+def pause_source(ctx: CommandContext, request: Request) -> Reply:
+    return _set_source_paused(ctx, request, paused=True)
+
+
+def resume_source(ctx: CommandContext, request: Request) -> Reply:
+    return _set_source_paused(ctx, request, paused=False)
+
+
+def _set_source_paused(ctx: CommandContext, request: Request, *, paused: bool) -> Reply:
+    name = clean(argument(request.args))
+    command = "/pausesource" if paused else "/resumesource"
+    if not name:
+        return reply(f"Which source? <code>{command} NAME</code>; /sources lists them.")
+    try:
+        source_admin.set_paused(ctx.config, ctx.store, name, paused)
+    except source_admin.SourceRefused as refused:
+        return reply(f"{echo(str(refused), 200)} /sources lists them.")
+    if paused:
+        return reply(f"Source <b>{echo(name)}</b> is paused: it is not polled until /resumesource {echo(name)}.")
+    return reply(f"Source <b>{echo(name)}</b> is polled again when it is next due.")
 
 
 def digest(ctx: CommandContext, request: Request) -> Reply:
@@ -533,10 +543,6 @@ def _find_article(ctx: CommandContext, ref: str) -> Article:
     return found[0]
 
 
-def _chat_reach(ctx: CommandContext) -> Reach:
-    return probe.given_reach(ctx.config)
-
-
 def _article_from_url(ctx: CommandContext, url: str) -> tuple[Article, str]:
     try:
         article = probe.article_at_url(ctx.config, url, ctx.clock())
@@ -583,9 +589,10 @@ def _source_names(ctx: CommandContext) -> list[str]:
 
 def _state_summary(ctx: CommandContext, name: str) -> str:
     state = ctx.store.source_state(name)
+    paused = f"<b>paused</b> (/resumesource {echo(name)}), " if state.paused else ""
     if state.last_poll is None:
-        return "not polled yet"
-    summary = f"polled {_time(state.last_poll)}, last success {_time(state.last_success)}"
+        return paused + "not polled yet"
+    summary = f"{paused}polled {_time(state.last_poll)}, last success {_time(state.last_success)}"
     if state.failures:
         summary += f", {state.failures} failure(s) in a row: {echo(redact_urls_in(state.last_error), 300)}"
     return summary
@@ -608,26 +615,6 @@ def _queue_lines(counts: dict[tuple[str, str], int]) -> list[str]:
     channels = sorted({channel for channel, _state in counts})
     lines = [f"{channel}: " + ", ".join(f"{counts.get((channel, s), 0)} {s}" for s in STATES) for channel in channels]
     return lines or ["empty"]
-
-
-def _existing_source_with_url(ctx: CommandContext, url: str) -> str:
-    named = [(s.name, s.url) for s in ctx.config.sources] + [(s.name, s.url) for s in ctx.store.added_sources()]
-    return next((name for name, source_url in named if source_url == url), "")
-
-
-def _new_source_name(ctx: CommandContext, url: str) -> str:
-    """The host (ASCII, without www.) and a counter, unique among all sources: "example.com-1"."""
-    host = (urlsplit(url).hostname or "").removeprefix("www.")
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        host = ""
-    base = _SOURCE_NAME_CHARS.sub("-", host)[:50].strip("-_.") or "source"
-    taken = set(_source_names(ctx))
-    number = 1
-    while f"{base}-{number}" in taken:
-        number += 1
-    return f"{base}-{number}"
 
 
 def _safe_url(url: str) -> str:
@@ -669,6 +656,8 @@ ADMIN_COMMANDS: Final[tuple[Command, ...]] = tuple(
         ("sources", "Sources and their state", sources),
         ("addsource", "Watch a feed: /addsource URL #Tags", add_source),
         ("removesource", "Stop watching a chat-added source: /removesource NAME", remove_source),
+        ("pausesource", "Stop polling a source for now: /pausesource NAME", pause_source),
+        ("resumesource", "Poll a paused source again: /resumesource NAME", resume_source),
         ("routes", "The routes from the config file", routes),
         ("stats", "Subscribers, messages and clicks of the last 7 days (/stats 30 or 90 for more)", stats),
         ("broadcast", "Message every subscriber (asks first): /broadcast TEXT", broadcast),

@@ -85,16 +85,16 @@ def _new_summary(ctx: CommandContext, request: Request, approval_id: int) -> Rep
     if summary.lower() == CANCEL or not summary:
         ctx.store.set_meta(key, "")
         return reply("Kept the summary as it was.")
-    problems = approvals.summary_problems(ctx.renderer, ctx.config, article, approval.route, summary)
+    try:
+        problems = approvals.edit_summary(
+            ctx.store, ctx.renderer, ctx.config, approval.id, summary, request.user_id, ctx.clock()
+        )
+    except approvals.NotWaiting:
+        ctx.store.set_meta(key, "")
+        return reply(_GONE)
     if problems:
         shown = "\n".join(f"• {echo(problem, 300)}" for problem in problems)
         return reply(f"That summary does not fit:\n{shown}\nSend a shorter one, or <code>{CANCEL}</code>.")
-    now = ctx.clock()
-    with ctx.store.transaction():
-        if not ctx.store.edit_approval(approval.id, summary, str(request.user_id), now):
-            ctx.store.set_meta(key, "")
-            return reply(_GONE)
-        ctx.store.set_meta(key, "")
-        approvals.send_edited_preview(ctx.store, ctx.renderer, ctx.config, approval, request.user_id, now)
+    ctx.store.set_meta(key, "")
     log.info("%s", kv(event="approval_edited", approval=approval.id, user_id=request.user_id))
     return reply("Summary saved; the new preview follows.")

@@ -39,7 +39,7 @@ from bot.models import Article
 from bot.render import Renderer, build_environment, build_renderer
 from bot.stats import StatsStore
 from bot.store import AddedSource, Incident, OutboxRow, Store, Subscriber, open_store
-from bot.urls import MAX_URL_CHARS, is_web_url
+from bot.urls import MAX_URL_CHARS, http_url_problem
 
 __all__ = [
     "BUTTON",
@@ -90,6 +90,7 @@ class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, Approva
     def skip_pending(self, article_key: str, reason: str, now: datetime) -> int: ...
     def add_source(self, source: AddedSource) -> None: ...
     def remove_source(self, name: str) -> bool: ...
+    def set_source_paused(self, name: str, paused: bool) -> None: ...
     def add_article(self, article: Article) -> None: ...
     def get_article(self, key: str) -> Article | None: ...
     def find_article_key(self, aliases: Iterable[str]) -> str | None: ...
@@ -320,10 +321,9 @@ def parse_count(text: str, *, default: int, low: int, high: int) -> int:
 def parse_http_url(text: str) -> str:
     """An http(s) URL of at most MAX_URL_CHARS characters, without spaces; InputError otherwise."""
     url = clean(text)
-    if len(url) > MAX_URL_CHARS:
-        raise InputError(f"That URL is {len(url)} characters long; the limit is {MAX_URL_CHARS}.")
-    if not is_web_url(url):
-        raise InputError(f"<code>{echo(url, 60)}</code> is not an http:// or https:// URL.")
+    problem = http_url_problem(url)
+    if problem:
+        raise InputError(telegram_html.escape(problem))
     return url
 
 

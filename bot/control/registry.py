@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.control import deliveries, overview, routes, stats, subscribers
+from bot.control import approvals, deliveries, overview, routes, sources, stats, subscribers
 from bot.control.page import Page
 
-PAGES: Final[tuple[Page, ...]] = (overview.PAGE, routes.PAGE, subscribers.PAGE, deliveries.PAGE, stats.PAGE)
+PAGES: Final[tuple[Page, ...]] = (
+    overview.PAGE,
+    approvals.PAGE,
+    sources.PAGE,
+    routes.PAGE,
+    subscribers.PAGE,
+    deliveries.PAGE,
+    stats.PAGE,
+)

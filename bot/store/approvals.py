@@ -89,6 +89,14 @@ class ApprovalsPart(StorePart):
         ).fetchall()
         return [_approval(r) for r in rows]
 
+    def decided_approvals(self, limit: int = 20) -> list[Approval]:
+        """The latest decisions, newest first: what an editor just missed."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM approvals WHERE decision <> '' ORDER BY decided_at DESC, id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_approval(r) for r in rows]
+
     def approvals_without_previews(self, limit: int = 50) -> list[Approval]:
         rows = self._db.execute(
             f"SELECT {_COLUMNS} FROM approvals WHERE decision = '' AND previews_sent = 0 ORDER BY id LIMIT ?",

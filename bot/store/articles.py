@@ -26,6 +26,7 @@ class SourceState:
     next_poll: datetime | None = None
     failures: int = 0
     last_error: str = ""
+    paused: bool = False  # an admin paused it: it is not polled until resumed
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +179,8 @@ class ArticlesPart(StorePart):
 
     def source_state(self, name: str) -> SourceState:
         row = self._db.execute(
-            "SELECT name, etag, last_modified, primed, last_poll, last_success, next_poll, failures, last_error"
-            " FROM sources WHERE name = ?",
+            "SELECT name, etag, last_modified, primed, last_poll, last_success, next_poll, failures, last_error,"
+            " paused FROM sources WHERE name = ?",
             (name,),
         ).fetchone()
         if row is None:
@@ -194,6 +195,7 @@ class ArticlesPart(StorePart):
             next_poll=from_db_time(row[6]),
             failures=int(row[7]),
             last_error=row[8],
+            paused=bool(row[9]),
         )
 
     def claim_sources(self, names: Sequence[str], now: datetime, lease: Lease) -> list[str]:
@@ -208,7 +210,8 @@ class ArticlesPart(StorePart):
                 "INSERT INTO sources (name) VALUES (?) ON CONFLICT (name) DO NOTHING", ((name,) for name in names)
             )
             rows = self._db.execute(
-                f"SELECT name FROM sources WHERE name IN ({marks}) AND (next_poll IS NULL OR next_poll <= ?)"
+                f"SELECT name FROM sources WHERE name IN ({marks}) AND paused = 0"
+                " AND (next_poll IS NULL OR next_poll <= ?)"
                 f" AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?){self._db.claim_clause('sources')}",
                 (*names, stamp, self._db.lease_cutoff(stamp), lease.worker),
             ).fetchall()
@@ -244,6 +247,15 @@ class ArticlesPart(StorePart):
                 ),
             )
 
+    def set_source_paused(self, name: str, paused: bool) -> None:
+        """Pause a source (`claim_sources` skips it, its poll state is kept) or resume it (polled when due)."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO sources (name, paused) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
+                (name, int(paused)),
+            )
+
     def add_source(self, source: AddedSource) -> None:
         with self.transaction():
             self._db.execute(
@@ -259,7 +271,10 @@ class ArticlesPart(StorePart):
 
     def remove_source(self, name: str) -> bool:
         with self.transaction():
-            return self._db.execute("DELETE FROM added_sources WHERE name = ?", (name,)).rowcount > 0
+            removed = self._db.execute("DELETE FROM added_sources WHERE name = ?", (name,)).rowcount > 0
+            if removed:  # a later source may get the same name: it starts unpaused
+                self._db.execute("UPDATE sources SET paused = 0 WHERE name = ?", (name,))
+            return removed
 
     def added_sources(self) -> list[AddedSource]:
         rows = self._db.execute(

@@ -278,6 +278,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX clicks_day ON clicks (day, channel);
     """,
+    # 15 -> 16: an admin may pause a source (control room Sources page, /pausesource): `claim_sources` skips it
+    """
+    ALTER TABLE sources ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

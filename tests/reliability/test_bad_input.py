@@ -268,6 +268,8 @@ PROBLEM_REPLIES: dict[str, str] = {
     "skip": r"not an article key|Which article",
     "addsource": r"not an http|Usage|Not a hashtag|That URL is \d+ characters long",
     "removesource": r"No source added in chat is called|Which source",
+    "pausesource": r"No source is called|Which source",
+    "resumesource": r"No source is called|Which source",
     "digest": r"Usage",
     "broadcast": r"Send this to \d+ subscriber|Usage",
     "broadcast-button": r"That broadcast is unknown",

@@ -376,7 +376,7 @@ def silent_listener() -> Iterator[socket.socket]:
 def test_addsource_gives_one_answer_for_refused_reset_closed_and_silent_ports(
     tmp_path: Path, site: _Server, silent_listener: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.commands.admin.SOURCE_CHECK_TIMEOUT", 0.5)  # the silent port times out sooner
+    monkeypatch.setattr("bot.source_admin.FETCH_TIMEOUT", 0.5)  # the silent port times out sooner
     urls = _unanswered_urls(site, silent_listener)
     with running_bot(tmp_path, fetch={"allow_private": True}) as bot:
         answers = {case: bot.ask(f"/addsource {url}", user_id=ADMIN) for case, url in urls.items()}

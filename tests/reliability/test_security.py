@@ -49,6 +49,8 @@ ADMIN_ARGUMENTS = {
     "skip": "sec000000001",
     "addsource": "http://127.0.0.1:9/feed.xml #Tag",
     "removesource": "chat-added",
+    "pausesource": "chat-added",
+    "resumesource": "chat-added",
     "broadcast": "Hello everyone",
     "digest": "send",
 }
