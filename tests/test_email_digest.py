@@ -26,6 +26,10 @@ from tests.conftest import FakeClock, news_item, newsbot, rss
 from tests.fakes.smtp_server import FakeSmtp
 from tests.store_sql import latest_digest
 
+# Imported here, not in the test: compiling a module while the test's server threads run once hit CPython 3.11's
+# "AST constructor recursion depth mismatch" (a SystemError of the interpreter, not of newsbot).
+from tests.test_mail import DKIM_PRIVATE_KEY, DKIM_PUBLIC_KEY, dns_for
+
 SECRET = "a-test-secret-that-is-long-enough"
 
 
@@ -424,7 +428,6 @@ def test_a_name_that_would_forge_headers_never_reaches_the_digest_on_the_wire(
     from bot.email.parts import email_parts
     from bot.email.tokens import signer_from_environment
     from bot.email.web import app_from_config, confirm_url
-    from tests.test_mail import DKIM_PRIVATE_KEY, DKIM_PUBLIC_KEY, dns_for
 
     if signed:
         monkeypatch.setenv("NEWSBOT_DKIM_PRIVATE_KEY", DKIM_PRIVATE_KEY.decode())
