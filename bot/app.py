@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from bot import alerts, approvals
-from bot.clicks import click_links_from_config
+from bot.clicks import renderer_of
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.email import schedule
@@ -28,7 +28,7 @@ from bot.outbox import DrainReport, Outbox
 from bot.publishers import Publisher, build_publishers
 from bot.publishers.base import MeteredPublisher
 from bot.publishers.file_sink import write_atomically
-from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer, build_renderer
+from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer
 from bot.sources.connect import Connections
 from bot.store import (
     DIGEST_REQUEST_KEY,
@@ -105,7 +105,7 @@ class App:
         # What /metrics shows (bot.server); each part counts its own events into it. Off: counts nothing.
         self.metrics = Metrics(enabled=config.web.metrics)
         # With [analytics] on, links go out as click links; a missing secret stops the start here, before anything runs.
-        self.renderer = build_renderer(config, click_links_from_config(config, os.environ))
+        self.renderer = renderer_of(config, os.environ)
         check_templates(config, self.renderer)
         self.publishers = publishers if publishers is not None else build_publishers(config)
         for publisher in self.publishers.values():

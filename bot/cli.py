@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from bot.models import Entry
     from bot.render import Renderer
     from bot.scheduler import Heartbeat
+    from bot.server import Server
     from bot.subscribers_csv import CsvStore
     from bot.webhook import Webhook
 
@@ -137,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
         help="with --preview: the digest this subscriber would get (default: a reader of every hashtag)",
     )
 
-    command("web", "serve the subscribe / confirm / unsubscribe pages on [web] host and port")
+    command("web", "serve what is configured on [web] host and port: subscription pages, control room, /r/")
     admin_link = command("admin-link", "print a one-time sign-in link to the web control room (/admin)")
     admin_link.add_argument(
         "--admin", required=True, type=int, metavar="USER_ID", help="your Telegram user id, from [telegram] admins"
@@ -313,7 +314,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     with (
         App(config) as app,
         chat_commands(config, app.renderer, app.email, webhook) as runner,
-        web_server(config, app.email, metrics=app.metrics, runner=runner, webhook=webhook, heartbeat=heartbeat),
+        web_server(
+            config,
+            app.email,
+            posts=app.renderer,
+            metrics=app.metrics,
+            runner=runner,
+            webhook=webhook,
+            heartbeat=heartbeat,
+        ),
     ):
         run_forever(app, stop, heartbeat)
     return EXIT_OK
@@ -324,31 +333,55 @@ def web_server(
     config: Config,
     parts: EmailParts | None,
     *,
+    posts: Renderer | None = None,
     metrics: Metrics | None = None,
     runner: CommandRunner | None = None,
     webhook: Webhook | None = None,
     heartbeat: Heartbeat | None = None,
 ) -> Iterator[None]:
-    """Serve, in a background thread while `run` runs, what is turned on: the subscription pages when the email
-    digest is live (`parts` is then App's: the pages mail through the same SMTP sender as the digest), the control
-    room (/admin) with `[web] public_url` and `[telegram] admins`, /metrics (`metrics`: App's counters), the
-    Telegram webhook (into `runner`), the click links /r/ with [analytics] on; /healthz and /readyz with any of
-    them."""
-    import os
+    """Serve, in a background thread while `run` runs, what `web_server_of` turns on (`parts`, `posts` and
+    `metrics` are App's: the pages mail through the digest's SMTP sender, the control room renders as the posts
+    do); nothing when nothing is on."""
+    feed = runner.feed if runner is not None and webhook is not None else None
+    server = web_server_of(
+        config, os.environ, parts, posts=posts, metrics=metrics, webhook=webhook, feed=feed, heartbeat=heartbeat
+    )
+    if server is None:
+        yield
+        return
+    from bot.server import serving
 
+    with serving(server):
+        yield
+
+
+def web_server_of(
+    config: Config,
+    environ: Mapping[str, str],
+    parts: EmailParts | None,
+    *,
+    posts: Renderer | None = None,
+    metrics: Metrics | None = None,
+    webhook: Webhook | None = None,
+    feed: Callable[[Mapping[str, Any]], None] | None = None,
+    heartbeat: Heartbeat | None = None,
+) -> Server | None:
+    """What the web server of `newsbot run` and `newsbot web` serves, decided here for both: the subscription pages
+    when the email digest is live (`parts`, its mail parts: `live_mail_parts`) and `[web] public_url` is set; the
+    control room (/admin) with `[web] public_url`, `[telegram] admins` and the signing secret; /metrics with
+    `[web] metrics`; the Telegram webhook (`feed`); the click links /r/ with [analytics] on; /healthz and /readyz
+    with any of them. None when none is on (the web stack is then not even imported)."""
     pages_on = parts is not None and bool(config.web.public_url)
     control = None
     if config.web.public_url and config.telegram.admins:
         from bot.control.app import control_from_config
 
-        control = control_from_config(config, os.environ)  # None (with a warning) without the signing secret
-    feed = runner.feed if runner is not None and webhook is not None else None
+        control = control_from_config(config, environ, posts=posts)  # None (with a warning) without the secret
     if not pages_on and control is None and not config.web.metrics and feed is None and not config.analytics.enabled:
-        yield  # nothing to serve: the web stack is not even imported
-        return
+        return None
     from bot.clicks import clicks_from_config
     from bot.metrics import Metrics
-    from bot.server import METRICS_TOKEN_ENV, Server, serving
+    from bot.server import METRICS_TOKEN_ENV, Server
     from bot.store import open_store
 
     pages = None
@@ -356,20 +389,18 @@ def web_server(
         from bot.email.web import app_from_config
 
         pages = app_from_config(config, parts, send_mail=parts.send)
-    server = Server(
+    return Server(
         config,
         open_store=lambda: open_store(config.state),
         pages=pages,
         control=control,
         metrics=(metrics or Metrics(enabled=True)) if config.web.metrics else None,
-        metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
+        metrics_token=environ.get(METRICS_TOKEN_ENV, "").strip(),
         heartbeat=heartbeat,
         webhook=webhook,
         feed=feed,
-        clicks=clicks_from_config(config, os.environ, utc_now),
+        clicks=clicks_from_config(config, environ, utc_now),
     )
-    with serving(server):
-        yield
 
 
 @contextmanager
@@ -450,12 +481,20 @@ def cmd_preview(args: argparse.Namespace) -> int:
     config = load_config(path) if args.config or path.exists() else Config()
     entry, count = _read_entry(args.target, args.entry, args.command)
     article = build_article(entry, source="preview", source_hashtags=(), first_seen=utc_now())
+    # Not the click links of the posts (bot.clicks.renderer_of): this article is not stored, so its /r/ link
+    # would lead nowhere. The note below says how a live post's link differs.
     post = build_renderer(config).render(article, args.channel)
     print(post.text)
     print(
         f"\n-- {args.channel}: {post.length}/{post.limit} characters; entry {args.entry} of {count}",
         file=sys.stderr,
     )
+    if config.analytics.enabled:
+        print(
+            f"-- [analytics] is on: a live post links to {config.web.public_url.rstrip('/')}/r/… (its click link)"
+            " instead of the article's own link, so its length may differ",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -647,37 +686,59 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    """The pages, the control room (/admin), /healthz and /readyz (the state only: no scheduler runs here),
-    /metrics when turned on (the state's figures: the counters belong to the `newsbot run` processes), and /r/ with
-    [analytics] on."""
-    import os
-
-    from bot.clicks import clicks_from_config
-    from bot.control.app import control_from_config
-    from bot.email.parts import email_parts
-    from bot.email.web import app_from_config, build_server
-    from bot.metrics import Metrics
-    from bot.server import METRICS_TOKEN_ENV, Server, build_server_app
-    from bot.store import open_store
+    """What `web_server_of` turns on, as `newsbot run` would serve it: the subscription pages only when the email
+    digest is live with complete settings, the control room and /r/ on their own otherwise; /healthz and /readyz
+    (the state only: no scheduler runs here), /metrics when turned on (the state's figures: the counters belong to
+    the `newsbot run` processes). Nothing to serve is a ConfigError that says what to set."""
+    from bot.email.web import build_server
+    from bot.server import build_server_app
 
     config = _config(args)
-    parts = email_parts(config, os.environ)
+    parts, no_pages = live_mail_parts(config, os.environ)
     try:
-        server = Server(
-            config,
-            open_store=lambda: open_store(config.state),
-            pages=app_from_config(config, parts, send_mail=parts.send),
-            control=control_from_config(config, os.environ),
-            metrics=Metrics(enabled=True) if config.web.metrics else None,
-            metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
-            clicks=clicks_from_config(config, os.environ, utc_now),
-        )
+        server = web_server_of(config, os.environ, parts)
+        if server is None:
+            raise ConfigError(nothing_to_serve(config, no_pages))
         log.info("web_listening host=%s port=%s", config.web.host, config.web.port)
         web = config.web
         build_server(build_server_app(server), web.host, web.port, forwarded_allow_ips=web.forwarded_allow_ips).run()
     finally:
-        parts.close()
+        if parts is not None:
+            parts.close()
     return EXIT_OK
+
+
+def live_mail_parts(config: Config, environ: Mapping[str, str]) -> tuple[EmailParts | None, str]:
+    """The email digest's mail parts for `newsbot web`'s subscription pages, live as in `newsbot run` (bot.app.App):
+    when a route sends to email and it is no dry run. (None, why) otherwise: why there are no subscription pages,
+    the missing setting included (logged as a warning: the rest is served without them)."""
+    from bot.email.schedule import digest_in_use
+
+    if not digest_in_use(config):
+        return None, "no route sends to email, so there are no subscription pages"
+    if config.output.dry_run:
+        return None, "[output] dry_run = true mails nothing, so there are no subscription pages"
+    from bot.email.parts import email_parts
+
+    try:
+        return email_parts(config, environ), ""
+    except ConfigError as error:
+        from bot.logs import kv
+
+        log.warning("%s", kv(event="subscription_pages_off", reason=str(error)))
+        return None, f"the subscription pages need the email settings: {error}"
+
+
+def nothing_to_serve(config: Config, no_pages: str) -> str:
+    """What `newsbot web` says when nothing is turned on: what each part needs."""
+    secret = f"${config.web.secret_key_env}"
+    return (
+        f"newsbot web has nothing to serve: {no_pages or 'the subscription pages need [web] public_url'}."
+        f" Set [web] public_url, [telegram] admins and {secret} for the control room (/admin);"
+        f" [analytics] enabled = true (with [web] public_url and {secret}) for the click links (/r/);"
+        " [web] metrics = true for /metrics; or a route to email with the [email] settings for the subscription"
+        " pages"
+    )
 
 
 def cmd_admin_link(args: argparse.Namespace) -> int:

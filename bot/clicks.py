@@ -33,6 +33,7 @@ from bot.config import Config
 from bot.email.tokens import BadToken, TokenSigner, signer_from_environment
 from bot.errors import ConfigError
 from bot.models import Article
+from bot.render import Renderer, build_renderer
 from bot.share import with_utm
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "click_links_from_config",
     "clicks_from_config",
     "is_robot",
+    "renderer_of",
     "why_not_counted",
 ]
 
@@ -150,6 +152,14 @@ def click_links_from_config(config: Config, environ: Mapping[str, str]) -> Click
     except ConfigError as error:
         raise ConfigError(f"[analytics] enabled = true signs its /r/ links too: {error}") from None
     return ClickLinks(config.web.public_url, signer)
+
+
+def renderer_of(config: Config, environ: Mapping[str, str]) -> Renderer:
+    """The renderer of `config` as posts go out: `bot.render.build_renderer` with the click links when [analytics]
+    is on. App, the chat commands and the control room each build theirs with it (once), so an approval preview
+    shows the same link and length as the chat preview and the post; a ConfigError naming what to set when the
+    secret is unusable."""
+    return build_renderer(config, click_links_from_config(config, environ))
 
 
 class ClickStore(Protocol):

@@ -2,10 +2,12 @@
 this article go") or from a page pasted into the control room. Nothing is stored here.
 
 A URL is fetched through bot.sources like any source, with the reach of a URL given by an admin (`given_reach`):
-public addresses only, checked before any connection, unless `[fetch] allow_private` is on. A pasted page is
-parsed with the same code as a source's page, without fetching anything: a feed or JSON Feed (its first entry),
-a plain-text article page (bot.sources.pages), or HTML, turned into text first (bot.htmltext). Errors are
-`ProbeError`, whose text says what to do, for people (each caller escapes it for its medium).
+public addresses only, checked before any connection, unless `[fetch] allow_private` is on, and the same size and
+time limits. What it answers, and a pasted page, are read alike: a feed or JSON Feed (its first entry), a
+plain-text article page (bot.sources.pages), or an HTML web page — the article an admin has open in the browser —
+whose <article> (or <main>, or else whole body) is turned into text (bot.htmltext) and read as an article page.
+(A source is never an HTML page: /addsource refuses one, since a page is one article, not a list that grows.)
+Errors are `ProbeError`, whose text says what to do, for people (each caller escapes it for its medium).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from bot.errors import SourceError
 from bot.htmltext import html_to_text
 from bot.identity import build_article
 from bot.models import Article, Entry
-from bot.sources import Reach, parse_document, read_source
+from bot.sources import Reach, SourceRead, download_source, html_page_text, parse_document, parse_fetched
 from bot.sources.pages import parse_page
 
 __all__ = [
@@ -36,6 +38,8 @@ SOURCE: Final = "post"  # the source name of an article read this way (as /post 
 FETCH_TIMEOUT: Final = 20.0  # seconds for a URL an admin gives (a source to add, a page to post or look at)
 # A long article page is less; even percent-escaped (up to 9 bytes a character) it fits the server's 1 MB body.
 PASTE_MAX_CHARS: Final = 100_000
+_ARTICLE: Final = re.compile(r"<article[\s>].*?</article\s*>", re.I | re.S)
+_MAIN: Final = re.compile(r"<main[\s>].*?</main\s*>", re.I | re.S)
 _HTML_START: Final = re.compile(r"\s*<(!doctype\s+html|html|head|body|article|main|div|p|h[1-6])[\s>/]", re.I)
 
 
@@ -51,7 +55,16 @@ def given_reach(config: Config) -> Reach:
 def article_at_url(config: Config, url: str, now: datetime) -> Article:
     """The first article at `url` (an http(s) URL, checked by the caller), as newsbot would build it."""
     try:
-        entries = read_source(SOURCE, url, timeout=FETCH_TIMEOUT, reach=given_reach(config)).entries
+        got = download_source(SOURCE, url, timeout=FETCH_TIMEOUT, reach=given_reach(config))
+        if isinstance(got, SourceRead):  # a local file: never, as the callers give http(s) URLs only
+            entries = got.entries
+        elif html := html_page_text(got.body, got.content_type):
+            entries = [_html_page(html, url)]
+        else:
+            read = parse_fetched(SOURCE, url, got)
+            if isinstance(read, SourceError):
+                raise read
+            entries = read.entries
     except SourceError as error:
         raise ProbeError(f"Could not read that page: {error.reason}") from None
     if not entries:
@@ -76,8 +89,15 @@ def article_from_paste(text: str, now: datetime) -> Article:
 
 def _entries(text: str) -> list[Entry]:
     if _HTML_START.match(text):
-        return [parse_page(html_to_text(text), name=SOURCE, url="")]
+        return [_html_page(text, url="")]
     return parse_document(text.encode("utf-8"), name=SOURCE, url="", content_type="text/plain; charset=utf-8")
+
+
+def _html_page(html: str, url: str) -> Entry:
+    """The article of an HTML page: its <article>, else its <main>, else the whole page, as text (the menus and
+    footers around it would otherwise give it a title such as "Home")."""
+    part = _ARTICLE.search(html) or _MAIN.search(html)
+    return parse_page(html_to_text(part[0] if part else html), name=SOURCE, url=url)
 
 
 def _article(entry: Entry, now: datetime) -> Article:

@@ -23,6 +23,7 @@ __all__ = [
     "channel_statuses",
     "digest_status",
     "failing_sources",
+    "paused_sources",
     "source_names",
 ]
 
@@ -38,6 +39,11 @@ class StatusStore(Protocol):
 def source_names(config: Config, store: StatusStore) -> list[str]:
     """Every source: those of the config file, then those added in chat."""
     return [s.name for s in config.sources] + [s.name for s in store.added_sources()]
+
+
+def paused_sources(config: Config, store: StatusStore) -> list[str]:
+    """The sources an admin paused (/pausesource, the Sources page): not polled until resumed."""
+    return [name for name in source_names(config, store) if store.source_state(name).paused]
 
 
 @dataclass(frozen=True, slots=True)

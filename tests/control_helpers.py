@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bot.clicks import renderer_of
 from bot.config import Config
 from bot.control.app import build_control_app
 from bot.control.auth import COOKIE_NAME, CSRF_FIELD, LINK_TTL, LOGIN_PURPOSE, login_link
@@ -127,7 +128,8 @@ def serve_admin_site(config: Config, state: Path, clock: FakeClock) -> Iterator[
     """bot.server's whole app (control room and subscription pages) for `config`, with its state at `state`."""
     signer = TokenSigner(SECRET)
     pages = build_app(config, store_factory=lambda: open_store(state), signer=signer, send_mail=None, clock=clock)
-    control = build_control_app(config, open_store=lambda: open_store(state), signer=signer, clock=clock)
+    posts = renderer_of(config, {config.web.secret_key_env: SECRET.decode()})  # as App builds its renderer
+    control = build_control_app(config, open_store=lambda: open_store(state), signer=signer, clock=clock, posts=posts)
     app = build_server_app(Server(config, open_store=lambda: open_store(state), pages=pages, control=control))
     server, thread = start_in_thread(app, "127.0.0.1", 0)
     store = open_store(state)

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.cli import main
@@ -88,6 +89,18 @@ def test_preview_prints_the_channel_post_for_a_feed_entry(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert "https://news.example.com/2026/11/story-2" in done.stdout
     assert "entry 2 of 2" in done.stderr
+
+
+def test_preview_with_analytics_on_says_how_a_live_posts_link_differs(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([news_item(1)]), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        '[analytics]\nenabled = true\n[web]\npublic_url = "https://news.example.com/"\n', encoding="utf-8"
+    )
+    done = newsbot("preview", str(feed), "--channel", "x", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "https://news.example.com/2026/11/story-1" in done.stdout  # not stored, so no click link to follow
+    assert "a live post links to https://news.example.com/r/… (its click link)" in done.stderr
 
 
 def test_once_runs_a_cycle_and_a_second_process_on_the_same_state_is_refused(tmp_path: Path) -> None:
@@ -530,3 +543,47 @@ def test_check_config_lists_the_telegram_chats_and_topics_and_refuses_a_bad_topi
     assert refused.returncode != 0
     assert "telegram.channel: “-1001234567890/general” is not a chat id" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+# --- newsbot web: what is configured, and only that ---------------------------------------------------------
+
+
+def _web_config(folder: Path, port: int, extra: str = "") -> None:
+    """A config routing to email (the digest in use) without any [email] settings, with `extra` tables."""
+    (folder / "config.toml").write_text(
+        f'[web]\nport = {port}\n{extra}\n[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["email"]\n',
+        encoding="utf-8",
+    )
+
+
+def test_web_serves_the_control_room_without_the_email_settings(tmp_path: Path) -> None:
+    from tests.test_ops import free_port
+    from tests.test_run_process import start_newsbot, wait_for
+
+    port = free_port()
+    _web_config(tmp_path, port, 'public_url = "https://news.example.com"\n[telegram]\nadmins = [1000]')
+    web = start_newsbot(tmp_path, "-m", "bot", "web", env={"NEWSBOT_SECRET_KEY": "web-test-secret-0123456789"})
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"{base}/admin/signin", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return web.poll() is not None  # it exited: stop waiting
+
+        assert wait_for(answers, 60) and web.poll() is None
+        assert httpx.get(f"{base}/", timeout=5).status_code == 404  # no subscription pages without [email]
+    finally:
+        web.terminate()
+        _out, err = web.communicate(timeout=30)
+    assert "subscription_pages_off" in err and "[email] sender" in err
+
+
+def test_web_with_nothing_to_serve_says_what_to_set(tmp_path: Path) -> None:
+    _web_config(tmp_path, 8080)
+    done = newsbot("web", cwd=tmp_path, env={"NEWSBOT_SECRET_KEY": ""})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "newsbot web has nothing to serve" in done.stderr
+    assert "Set [web] public_url, [telegram] admins and $NEWSBOT_SECRET_KEY for the control room" in done.stderr
+    assert "[analytics] enabled = true" in done.stderr and "[web] metrics = true" in done.stderr

@@ -36,8 +36,17 @@ def lan_bot(tmp_path: Path) -> Iterator[BotChat]:
         yield chat
 
 
+# An article's web page as a browser shows it: a menu, the article, a footer.
+ARTICLE_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Budget | City News</title></head>
+<body><header><nav><ul><li><a href="/">Home</a></li><li><a href="/world">World</a></li></ul></nav></header>
+<main><article><h1>Council passes the budget after a long night</h1>
+<p>The city council passed the budget on Tuesday after a debate that lasted until dawn. Officials said the vote
+was close.</p><p>The new budget raises spending on schools and roads.</p><p>#CityNews #Budget</p></article>
+<aside><h2>Most read</h2><p>Another story</p></aside></main><footer><p>© City News</p></footer></body></html>"""
+
+
 class _Site(BaseHTTPRequestHandler):
-    """/feed.xml: an RSS feed; /page.txt: an article page; anything else: 404."""
+    """/feed.xml: an RSS feed; /page.txt: an article page; /article.html: its web page; anything else: 404."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -46,6 +55,7 @@ class _Site(BaseHTTPRequestHandler):
         pages = {
             "/feed.xml": (rss([news_item(1), news_item(2)]).encode(), "application/rss+xml"),
             "/page.txt": (SYRIA_PAGE.read_bytes(), "text/plain; charset=utf-8"),
+            "/article.html": (ARTICLE_HTML.encode("utf-8"), "text/html; charset=utf-8"),
         }
         body, content_type = pages.get(self.path, (b"", ""))
         self.send_response(200 if body else 404)
@@ -133,6 +143,16 @@ def test_status_shows_sources_queue_and_subscribers_but_no_secrets(tmp_path: Pat
     assert SECRET not in status + shown_sources
 
 
+def test_status_says_which_sources_are_paused(tmp_path: Path) -> None:
+    sources = [{"name": "wire", "url": "https://wire.example.com/feed"}, {"name": "city", "url": "https://c.example/f"}]
+    with running_bot(tmp_path, sources=sources) as bot:
+        assert "Source wire is paused" in bot.ask("/pausesource wire", user_id=ADMIN)
+        status = bot.ask("/status", user_id=ADMIN)
+
+    assert "wire: paused (/resumesource wire), not polled yet" in status
+    assert "city: not polled yet" in status
+
+
 def test_queue_lists_pending_articles_with_key_channel_count_and_title(bot: BotChat) -> None:
     article = add_article(bot.store, "abc123def456", "Council <votes>")
     bot.store.enqueue(
@@ -215,6 +235,23 @@ def test_post_a_url_reads_the_page_stores_the_article_and_queues_it(lan_bot: Bot
     [article] = lan_bot.store.recent_articles(5)
     assert article.source == "post" and article.title.startswith("Syria joins coalition")
     assert {r.channel for r in lan_bot.store.rows_for_article(article.key)} == {"telegram", "x", "email"}
+
+
+def test_post_a_url_of_an_html_article_page_posts_that_article(lan_bot: BotChat, site: str) -> None:
+    answer = lan_bot.ask(f"/post {site}/article.html", user_id=ADMIN)
+
+    assert "queued for telegram, x, email" in answer
+    [article] = lan_bot.store.recent_articles(5)
+    assert (article.title, article.link) == ("Council passes the budget after a long night", f"{site}/article.html")
+    assert article.hashtags == ("CityNews", "Budget")
+    assert article.text.startswith("The city council passed the budget") and "Home" not in article.text
+
+
+def test_addsource_of_an_html_article_page_says_it_is_no_feed(lan_bot: BotChat, site: str) -> None:
+    answer = lan_bot.ask(f"/addsource {site}/article.html", user_id=ADMIN)
+
+    assert "an HTML web page, not a feed: use the site's RSS or Atom feed" in answer
+    assert lan_bot.store.added_sources() == []
 
 
 def test_post_a_url_that_cannot_be_read_says_why(lan_bot: BotChat, site: str) -> None:

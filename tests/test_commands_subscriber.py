@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot import telegram_html
+from bot.clicks import renderer_of
 from bot.clock import utc_now
 from bot.commands import CommandRunner, build_application, open_command_context
 from bot.config import Config, parse_config
@@ -78,7 +79,8 @@ def running_bot(
     }
     data["telegram"] = {"admins": [ADMIN], "base_url": fake.base_url, **tables.get("telegram", {})}
     config = parse_config(data, path=tmp_path / "config.toml")
-    context = open_command_context(config, clock)
+    # Built as App builds it (with [analytics] on, click links signed with the test's secret).
+    context = open_command_context(config, clock, renderer=renderer_of(config, {"NEWSBOT_SECRET_KEY": SECRET}))
     if mail is not None:
         context.confirm_email = email_confirmer(
             config, email_parts(config, {"NEWSBOT_SECRET_KEY": SECRET}), mail.append

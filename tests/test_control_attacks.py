@@ -23,6 +23,7 @@ from bot.control.page import ControlContext, Page
 from bot.email.tokens import TokenSigner
 from bot.email.web import start_in_thread
 from bot.models import Article
+from bot.render import build_renderer
 from bot.server import Server, build_server_app
 from bot.store import open_store
 from tests.conftest import FakeClock
@@ -76,8 +77,9 @@ def test_every_admin_answer_carries_the_control_rooms_headers_and_a_post_to_admi
 @contextmanager
 def _serve_pages(config: Config, state: Path, clock: FakeClock, *pages: Page) -> Iterator[str]:
     control = build_control_app(
-        config, open_store=lambda: open_store(state), signer=TokenSigner(SECRET), clock=clock, pages=pages
-    )
+        config, open_store=lambda: open_store(state), signer=TokenSigner(SECRET), clock=clock,
+        posts=build_renderer(config), pages=pages,
+    )  # fmt: skip
     app = build_server_app(Server(config, open_store=lambda: open_store(state), control=control))
     server, thread = start_in_thread(app, "127.0.0.1", 0)
     try:

@@ -4,6 +4,7 @@ two decisions at once settle once; a source added from the page is polled; pause
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from collections.abc import Iterator
@@ -16,12 +17,13 @@ import httpx
 import pytest
 
 from bot import approvals
+from bot.clicks import renderer_of
 from bot.ingest import Ingest, PollReport
 from bot.render import build_renderer
 from bot.store import HELD, PENDING, SKIPPED
 from bot.telegram_html import visible_text
 from tests.conftest import FakeClock, news_item, rss
-from tests.control_helpers import PUBLIC, AdminSite, same_origin, serve_admin_site
+from tests.control_helpers import PUBLIC, SECRET, AdminSite, same_origin, serve_admin_site
 from tests.test_approval import OTHER_ADMIN, ROUTE, route_and_preview, states
 from tests.test_commands_subscriber import ADMIN, NOW, BotChat, add_article, running_bot
 
@@ -299,3 +301,18 @@ def test_chat_pausesource_and_the_sources_list(tmp_path: Path) -> None:
         assert "No source is called “nope”" in chat.ask("/pausesource nope", user_id=ADMIN)
         assert "polled again" in chat.ask("/resumesource wire", user_id=ADMIN)
         assert not site.store.source_state("wire").paused
+
+
+def test_the_approval_page_previews_the_post_with_its_click_link_as_chat_and_the_post_do(tmp_path: Path) -> None:
+    with chat_and_site(tmp_path, analytics={"enabled": True}) as (chat, site):
+        article = add_article(chat.store, "a1", "Budget vote")
+        approval = route_and_preview(chat, article)
+        posts = renderer_of(chat.config, {"NEWSBOT_SECRET_KEY": SECRET.decode()})  # as App builds its renderer
+        expected = approvals.channel_previews(posts, chat.config, article, chat.store.get_approval(approval))  # type: ignore[arg-type]
+        with site.signed_in_client(site.login_link(ADMIN)) as client:
+            page = client.get("/admin/approvals").text
+    shown = [html.unescape(part) for part in re.findall(r'<pre class="post">(.*?)</pre>', page, re.S)]
+    assert shown == [part for channel in expected for part in channel.parts]
+    assert any(f"{PUBLIC}/r/" in part for part in shown) and not any(article.link in part for part in shown)
+    for channel in expected:
+        assert f"{channel.length} of {channel.limit} characters" in _text(page)

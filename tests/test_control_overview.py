@@ -61,3 +61,16 @@ def test_the_overview_names_a_failing_source_and_what_to_do(admin_site: AdminSit
 def test_the_overview_gives_the_next_digest(admin_site: AdminSite) -> None:
     text = _overview(admin_site)  # the test config routes to email; the digest is weekly (Monday 08:00 UTC)
     assert re.search(r"Next digest \w+day \d{4}-\d\d-\d\d \d\d:\d\d UTC", text), text
+
+
+def test_the_overview_names_the_paused_sources(admin_site: AdminSite) -> None:
+    assert "Paused sources No source is paused." in _overview(admin_site)
+    for name in ("city", "wire"):
+        admin_site.store.add_source(
+            AddedSource(name, f"https://feeds.example.com/{name}.xml", (), "admin", admin_site.clock())
+        )
+    admin_site.store.set_source_paused("wire", True)  # /pausesource wire, or Pause on the Sources page
+
+    text = _overview(admin_site)
+    assert "Paused sources Not polled until an admin resumes them on the Sources page" in text
+    assert "/resumesource NAME in chat): wire Sources in error" in text  # only wire is listed

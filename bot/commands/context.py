@@ -12,6 +12,7 @@ bad input by raising `InputError` with the reply to send.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 import unicodedata
@@ -25,6 +26,7 @@ from markupsafe import Markup
 
 from bot import telegram_html
 from bot.approvals import ApprovalStore
+from bot.clicks import renderer_of
 from bot.clock import Clock, utc_now
 from bot.commands.notices import NoticeStore
 from bot.config import Config, StateConfig
@@ -36,7 +38,7 @@ from bot.ingest import IngestStore
 from bot.keywords import KEYWORD_RULE, KeywordError
 from bot.keywords import parse_keywords as parse_typed_keywords
 from bot.models import Article
-from bot.render import Renderer, build_environment, build_renderer
+from bot.render import Renderer, build_environment
 from bot.stats import StatsStore
 from bot.store import AddedSource, Incident, OutboxRow, Store, Subscriber, open_store
 from bot.urls import MAX_URL_CHARS, http_url_problem
@@ -181,8 +183,9 @@ class CommandContext:
 def open_command_context(config: Config, clock: Clock = utc_now, *, renderer: Renderer | None = None) -> CommandContext:
     """A context with its own store connections (the main loop keeps another one on the same WAL file).
 
-    `renderer`: the one `newsbot run` built (bot.app.App); built from `config` when not given."""
-    return CommandContext(config, renderer if renderer is not None else build_renderer(config), clock)
+    `renderer`: the one `newsbot run` built (bot.app.App); when not given, built the same way (bot.clicks.renderer_of,
+    the secret from the environment), so previews in chat look like the posts."""
+    return CommandContext(config, renderer if renderer is not None else renderer_of(config, os.environ), clock)
 
 
 def _telegram_safe(value: object) -> object:

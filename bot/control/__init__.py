@@ -26,7 +26,9 @@ Handlers are plain (sync) functions, run in the thread pool, one `ControlContext
 `config`, `store` (opened for the request, closed after it; SQLite or PostgreSQL), `now` and `clock`, `admin_id`,
 `csrf_token`, `form` (a POST's fields), `render(template, title=…, **values)`, `redirect(path, notice=…)` (303;
 the notice is shown once on the next page, in the role=status area), `url(path)`, `field(name)` and
-`open_store` (for a streamed response, which outlives `store`: bot.control.exports.csv_download).
+`open_store` (for a streamed response, which outlives `store`: bot.control.exports.csv_download), and
+`posts`, the renderer of posts built once per app as App builds its own (bot.clicks.renderer_of: with
+[analytics] on, the /r/ click links), so a page's preview of a post is the post chat previews and sends.
 
 A handler never checks sign-in or CSRF itself: the app does, in one place, before calling it. A GET without a
 session redirects to /admin/signin; a POST is refused (403, nothing called) without a session, from another site

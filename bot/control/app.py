@@ -51,7 +51,7 @@ from bot.control.page import ControlContext, Handler, Page
 from bot.email.tokens import TokenSigner
 from bot.email.web import cross_site
 from bot.logs import kv
-from bot.render import build_environment
+from bot.render import Renderer, build_environment
 from bot.store import Store
 
 __all__ = ["CONTROL_CSP", "build_control_app", "control_from_config"]
@@ -98,12 +98,14 @@ class _Requests:
         open_store: Callable[[], Store],
         signer: TokenSigner,
         clock: Callable[[], datetime],
+        posts: Renderer,
     ) -> None:
         self._config = config
         self._pages = pages
         self._open_store = open_store
         self._signer = signer
         self._clock = clock
+        self._posts = posts
         self._env = build_environment(config.templates.dir)
         self._base = admin_path(config)
 
@@ -179,6 +181,7 @@ class _Requests:
             renderer=lambda ctx, template, **values: self._render_page(ctx, template, notice, **values),
             leave_notice=lambda text: store.set_admin_notice(session.session_hash, text),
             open_store=self._open_store,
+            posts=self._posts,
         )
 
     # -- rendering ----------------------------------------------------------------------------------
@@ -309,12 +312,14 @@ def build_control_app(
     open_store: Callable[[], Store],
     signer: TokenSigner,
     clock: Callable[[], datetime],
+    posts: Renderer,
     pages: tuple[Page, ...] | None = None,
 ) -> Starlette:
-    """The control room, to be mounted at /admin; `pages` defaults to bot.control.registry.PAGES."""
+    """The control room, to be mounted at /admin; `posts`: the renderer of posts, built as App builds its own
+    (bot.clicks.renderer_of), or App's; `pages` defaults to bot.control.registry.PAGES."""
     from bot.control.registry import PAGES
 
-    requests = _Requests(config, PAGES if pages is None else pages, open_store, signer, clock)
+    requests = _Requests(config, PAGES if pages is None else pages, open_store, signer, clock, posts)
     return Starlette(
         routes=requests.routes(),
         middleware=[Middleware(_Headers)],
@@ -323,19 +328,29 @@ def build_control_app(
 
 
 def control_from_config(
-    config: Config, environ: Mapping[str, str], *, clock: Callable[[], datetime] | None = None
+    config: Config,
+    environ: Mapping[str, str],
+    *,
+    clock: Callable[[], datetime] | None = None,
+    posts: Renderer | None = None,
 ) -> Starlette | None:
     """The control room as `newsbot run` and `newsbot web` serve it, or None when it is off: no `[web] public_url`,
-    no `[telegram] admins`, or no usable signing secret (then a warning says which variable to set)."""
+    no `[telegram] admins`, or no usable signing secret (then a warning says which variable to set).
+
+    `posts`: App's renderer (`newsbot run`); without it (`newsbot web`) one is built here the same way."""
     if not config.web.public_url or not config.telegram.admins:
         return None
+    from bot.clicks import renderer_of
     from bot.clock import utc_now
     from bot.errors import ConfigError
     from bot.store import open_store
 
     try:
         signer = login_signer(config, environ)
+        posts = posts if posts is not None else renderer_of(config, environ)
     except ConfigError as error:
         log.warning("%s", kv(event="control_room_off", reason=str(error)))
         return None
-    return build_control_app(config, open_store=lambda: open_store(config.state), signer=signer, clock=clock or utc_now)
+    return build_control_app(
+        config, open_store=lambda: open_store(config.state), signer=signer, clock=clock or utc_now, posts=posts
+    )

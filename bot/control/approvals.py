@@ -20,7 +20,6 @@ from bot.approvals import ChannelPreview
 from bot.control.page import ControlContext, Page
 from bot.logs import kv
 from bot.models import Article
-from bot.render import Renderer, build_renderer
 from bot.store import APPROVED, SKIPPED_DECISION, Approval
 
 log = logging.getLogger("newsbot.control")
@@ -53,9 +52,8 @@ def view(ctx: ControlContext) -> Response:
 
 
 def _page(ctx: ControlContext, rejected: tuple[int, str, list[str]] | None = None, status: int = 200) -> Response:
-    renderer = build_renderer(ctx.config)
     waiting = [
-        _waiting(ctx, renderer, approval, rejected)
+        _waiting(ctx, approval, rejected)
         for approval in ctx.store.waiting_approvals(WAITING_SHOWN)
         if ctx.store.get_article(approval.article_key) is not None
     ]
@@ -63,9 +61,7 @@ def _page(ctx: ControlContext, rejected: tuple[int, str, list[str]] | None = Non
     return ctx.render("approvals", title="Approval", status=status, waiting=waiting, decided=decided)
 
 
-def _waiting(
-    ctx: ControlContext, renderer: Renderer, approval: Approval, rejected: tuple[int, str, list[str]] | None
-) -> Waiting:
+def _waiting(ctx: ControlContext, approval: Approval, rejected: tuple[int, str, list[str]] | None) -> Waiting:
     article = ctx.store.get_article(approval.article_key)
     assert article is not None
     route = approvals.route_of(ctx.config, approval.route)
@@ -73,7 +69,7 @@ def _waiting(
     return Waiting(
         approval=approval,
         article=article,
-        channels=approvals.channel_previews(renderer, ctx.config, article, approval),
+        channels=approvals.channel_previews(ctx.posts, ctx.config, article, approval),
         muted=approvals.muted_words_in(ctx.store, article, route),
         on_timeout=route.on_timeout if route else "skip",
         summary=summary or article.summary or article.text,
@@ -101,7 +97,7 @@ def _decide(ctx: ControlContext, decision: str) -> Response:
         return ctx.redirect("/approvals", notice=_UNKNOWN)
     if approval.decision:
         return ctx.redirect("/approvals", notice=already(approval))
-    first = approvals.decide(ctx.store, build_renderer(ctx.config), ctx.config, approval.id, decision,
+    first = approvals.decide(ctx.store, ctx.posts, ctx.config, approval.id, decision,
                              str(ctx.admin_id), ctx.now)  # fmt: skip
     if first is not None:
         return ctx.redirect("/approvals", notice=already(first))
@@ -118,7 +114,7 @@ def edit(ctx: ControlContext) -> Response:
     if not summary:
         return _page(ctx, (approval.id, summary, ["Write a summary, or leave this item as it is."]), status=400)
     try:
-        problems = approvals.edit_summary(ctx.store, build_renderer(ctx.config), ctx.config, approval.id, summary,
+        problems = approvals.edit_summary(ctx.store, ctx.posts, ctx.config, approval.id, summary,
                                           ctx.admin_id, ctx.now, in_chat=False)  # fmt: skip
     except approvals.NotWaiting as gone:
         return ctx.redirect("/approvals", notice=already(gone.approval) if gone.approval else _UNKNOWN)

@@ -1,5 +1,5 @@
 """Overview (/admin/): whether publishing is paused, each channel's state and queue, what went out and failed in
-the last 24 hours, the next digest, sources in error (with what to do), items waiting for approval.
+the last 24 hours, the next digest, paused sources, sources in error (with what to do), items waiting for approval.
 
 It reads what chat's /status, /queue and /stats read (bot.status and the same store queries), so both agree.
 """
@@ -40,6 +40,7 @@ def view(ctx: ControlContext) -> Response:
         headings=[heading for _state, heading in QUEUE_COLUMNS + RECENT_COLUMNS],
         channels=_channel_rows(ctx),
         digest=status.digest_status(ctx.config, ctx.store, ctx.now),
+        paused_sources=status.paused_sources(ctx.config, ctx.store),
         failing=[_shown(source) for source in status.failing_sources(ctx.config, ctx.store)],
         approvals_waiting=len(ctx.store.waiting_approvals(APPROVALS_COUNTED + 1)),
         approvals_counted=APPROVALS_COUNTED,

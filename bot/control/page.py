@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.config import Config
+from bot.render import Renderer
 from bot.store import Store
 
 __all__ = ["ControlContext", "Handler", "Page"]
@@ -41,6 +42,9 @@ class ControlContext:
     # A store of its own for work that goes on after the handler returned (a streamed CSV export), when `store`
     # is closed already: open it inside the stream and close it there.
     open_store: Callable[[], Store]
+    # Renders an article's posts as the channels get them: built once per app the way App builds its renderer
+    # (bot.clicks.renderer_of: with [analytics] on, the /r/ click links), so a preview here matches chat's and the post.
+    posts: Renderer
 
     def render(self, template: str, *, title: str, status: int = 200, **values: Any) -> Response:
         """`templates/admin/<template>.html.j2` (which extends base.html.j2) as a page titled `title`."""

@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from bot.sources.connect import Connections
     from bot.sources.fetch import Fetched
 
-__all__ = ["Reach", "SourceRead", "download_source", "parse_document", "parse_fetched", "read_source"]
+__all__ = [
+    "Reach",
+    "SourceRead",
+    "download_source",
+    "html_page_text",
+    "parse_document",
+    "parse_fetched",
+    "read_source",
+]
 
 _Kind = Literal["xml", "json", "html", "text"]
 # Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
@@ -125,6 +133,12 @@ def _parse(data: bytes, *, name: str, url: str, content_type: str, base_url: str
     if _is_binary(data) or _is_garbage(text):
         raise SourceError(name, url, "a binary file, not a feed or article page: check the URL or the file")
     return [parse_page(text, name=name, url=url)]
+
+
+def html_page_text(data: bytes, content_type: str = "") -> str:
+    """The HTML of `data`, decoded as its charset says, when it is an HTML web page (which a source refuses: see
+    `_parse`); "" when it is not. For a caller that reads one article from a page (bot.probe)."""
+    return _decode_text(data, content_type) if _sniff(data) == "html" else ""
 
 
 def parse_document(data: bytes, *, name: str, url: str, content_type: str = "") -> list[Entry]:

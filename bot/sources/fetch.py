@@ -7,8 +7,8 @@ Limits hold whatever the server sends:
   bytes, so a few kilobytes that inflate to gigabytes never are in memory at once; a response compressed more
   than once ("gzip, gzip") or with a coding newsbot did not ask for is refused before its body is read;
 - each hop of a redirect chain connects only where `Reach` allows (see `bot.sources.connect`);
-- for a URL given in chat, a refused, reset, closed or silent connection gets one and the same message, so that
-  the answer does not tell which ports of a host are open.
+- for a URL given by an admin (chat, the control room), a refused, reset, closed or silent connection gets one
+  and the same message, so that the answer does not tell which ports of a host are open.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class _Attempt:
             rule = "a source may be on a private address only within its own origin (scheme, host and port)"
             fix = "give the address it redirects to as its url"
         else:
-            rule = "newsbot fetches URLs given in chat only from public addresses"
+            rule = "newsbot fetches the URLs admins give it (in chat or the control room) only from public addresses"
             fix = "give a public URL"
         return self.error(f"{problem}; {rule}: {fix}, or set [fetch] allow_private = true in the config file")
 

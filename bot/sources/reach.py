@@ -3,8 +3,8 @@
 Only public addresses, unless the operator says otherwise:
 - a URL the operator wrote (a `[[sources]]` url, a command-line argument) may be on a private host (an intranet
   feed, a local RSS-Bridge), and may redirect within its own origin (scheme, host and port);
-- everything else (a URL given in chat, a redirect to another origin, the article page behind `/post`) must be
-  on a public address, checked at every hop against the address actually connected to;
+- everything else (a URL given in chat or the control room, a redirect to another origin, the article page
+  behind `/post`) must be on a public address, checked at every hop against the address actually connected to;
 - `[fetch] allow_private = true` lets every fetch reach every address.
 """
 

@@ -291,7 +291,9 @@ def test_a_chat_url_on_a_non_public_address_is_refused_before_any_connection(
     with pytest.raises(SourceError) as caught:
         read_source("post", url.format(port=internal.server_address[1]))
 
-    assert caught.value.reason.startswith(f"{shown}; newsbot fetches URLs given in chat only from public addresses")
+    assert caught.value.reason.startswith(
+        f"{shown}; newsbot fetches the URLs admins give it (in chat or the control room) only from public addresses"
+    )
     assert caught.value.reason.endswith("give a public URL, or set [fetch] allow_private = true in the config file")
     assert (connects, internal.accepted) == ([], 0)
 
@@ -464,7 +466,7 @@ def test_a_chat_added_source_on_a_config_sources_private_host_is_still_refused(
         report = app.run_cycle(poll_all=True)  # two sources: fetched at once, over shared connections
         errors = {poll.source: app.store.source_state(poll.source).last_error for poll in report.polls}
     assert errors["wire"] == ""
-    assert errors["chat-added"].startswith("127.0.0.1 is a loopback address; newsbot fetches URLs given in chat")
+    assert errors["chat-added"].startswith("127.0.0.1 is a loopback address; newsbot fetches the URLs admins give it")
     assert site.accepted == 1  # the config source's connection only
 
 
