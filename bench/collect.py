@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-ORDER = ("ingest", "summary", "telegram", "latency", "digest", "scale", "startup", "workers", "spam")
+ORDER = ("ingest", "summary", "telegram", "latency", "digest", "scale", "startup", "workers", "reports", "spam")
 
 
 def main() -> int:
