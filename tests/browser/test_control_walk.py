@@ -87,12 +87,17 @@ def _press(page: Any, button: str) -> None:
 def _walk_approvals(site: AdminSite, page: Any, look: Callable[[str], None]) -> None:
     _go(site, page, "/approvals")
     look("approvals")
+    # Several items: each button short on screen, named after its item for a screen reader.
+    assert page.get_by_role("button", name="Approve “Mayor resigns”", exact=True).is_visible()
+    assert page.get_by_role("button", name="Skip “Mayor resigns”", exact=True).bounding_box()["width"] < 100
     page.get_by_text("Edit the summary").first.click()
     page.get_by_label("New summary").first.fill("Far too long. " * 400)
     _press(page, "Save the summary")
     look("approvals-edit-refused")
+    assert page.evaluate("document.activeElement.getAttribute('aria-invalid')") == "true"  # back at the field
     _press(page, "Approve")
     assert "approved" in page.get_by_role("status").inner_text()
+    assert page.evaluate("document.activeElement.id") == "notice"  # read out, and Tab goes on from there
     look("approvals-approved")
     _press(page, "Skip")
     look("approvals-empty")
@@ -105,6 +110,7 @@ def _walk_sources(site: AdminSite, page: Any, look: Callable[[str], None]) -> No
     page.get_by_label("Hashtags (optional)").fill("#Not-a-tag")
     _press(page, "Preview")
     look("sources-form-errors")
+    assert page.evaluate("document.activeElement.id") == "source-url"
     _press(page, "Pause city-hall")
     look("sources-paused-notice")
     page.get_by_role("link", name="Remove museum-blog").click()
