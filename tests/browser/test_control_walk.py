@@ -186,3 +186,18 @@ def test_walk_every_state(
         walk(newsroom, page, lambda name: looks_right(page, shoot, name))
     _press(page, "Sign out")
     looks_right(page, shoot, "signed-out")
+
+
+def test_the_keyboard_reaches_the_skip_link_first_and_it_moves_focus_to_the_page(
+    newsroom: AdminSite, page: Any, shoot: Callable[[Any, str], None]
+) -> None:
+    newsroom.sign_in(page)
+    page.goto(newsroom.url("/admin/approvals"))
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    assert skip.evaluate("el => el === document.activeElement") and skip.is_visible()
+    shoot(page, "skip-link")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")  # the first control of the page itself, not the nav again
+    assert page.evaluate("document.activeElement.closest('main') !== null")
