@@ -51,12 +51,17 @@ class ControlContext:
         return self.renderer(self, template, title=title, status=status, **values)
 
     def redirect(self, path: str, notice: str = "") -> Response:
-        """303 to `path` (under /admin: "/" is the overview), showing `notice` once there (role=status)."""
-        if notice:
-            self.leave_notice(notice)
+        """303 to `path` (under /admin: "/" is the overview), showing `notice` once there (role=status).
+
+        With a notice, the URL ends in `#notice`: the browser moves focus to it, so a screen reader reads what the
+        action did (a live region present when the page loads is not announced) and Tab goes on from there."""
         from starlette.responses import RedirectResponse
 
-        return RedirectResponse(self.url(path), status_code=303)
+        url = self.url(path)
+        if notice:
+            self.leave_notice(notice)
+            url = url.split("#", 1)[0] + "#notice"
+        return RedirectResponse(url, status_code=303)
 
     def url(self, path: str) -> str:
         """The browser's URL of `path` under the control room ("/approvals" → "/admin/approvals")."""
