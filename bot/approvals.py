@@ -41,6 +41,7 @@ __all__ = [
     "buttons",
     "channel_previews",
     "decide",
+    "decided_by",
     "decided_text",
     "decision_for",
     "edit_summary",
@@ -253,6 +254,11 @@ def muted_words_in(store: ApprovalStore, article: Article | None, route: RouteCo
 
 def decision_for(action: str) -> str:
     return _DECISIONS[action]
+
+
+def decided_by(approval: Approval) -> str:
+    """Who settled `approval`, in words for chat and the control room: "by admin 4242", or "on timeout"."""
+    return "on timeout" if approval.decided_by == TIMEOUT_ADMIN else f"by admin {approval.decided_by}"
 
 
 def decided_text(article: Article | None, approval: Approval) -> str:

@@ -45,7 +45,7 @@ class Waiting:
 class Decided:
     approval: Approval
     title: str
-    who: str  # "admin 4242", "timeout"
+    who: str  # "admin 4242", "timeout": the table's By column
 
 
 def view(ctx: ControlContext) -> Response:
@@ -130,8 +130,8 @@ def edit(ctx: ControlContext) -> Response:
 
 def already(approval: Approval) -> str:
     """What a late decision is told: who decided what, and when (nothing changed)."""
-    who = "on timeout" if approval.decided_by == approvals.TIMEOUT_ADMIN else f"by admin {approval.decided_by}"
-    return f"Nothing changed: it was already {approval.decision} {who} at {_when(approval.decided_at)}."
+    when = _when(approval.decided_at)
+    return f"Nothing changed: it was already {approval.decision} {approvals.decided_by(approval)} at {when}."
 
 
 def _approval(ctx: ControlContext) -> Approval | None:

@@ -61,6 +61,13 @@ def article_from_row(row: tuple[object, ...]) -> Article:
     )
 
 
+def key_prefix_pattern(prefix: str) -> str:
+    """The LIKE pattern of the article keys that start with `prefix`, for `LOWER(key) LIKE ?`: lower-cased on both
+    sides (SQLite's LIKE ignores ASCII case, PostgreSQL's does not), and no wildcard or escape character
+    (PostgreSQL's is the backslash) from the user's text."""
+    return re.sub(r"[%_\\]", "", prefix.strip()).lower() + "%"
+
+
 class ArticlesPart(StorePart):
     def find_article_key(self, aliases: Iterable[str]) -> str | None:
         """The key of a known article that shares any of these identities."""
@@ -128,10 +135,8 @@ class ArticlesPart(StorePart):
     def find_articles(self, key_prefix: str, limit: int = 5) -> list[Article]:
         """Articles whose key starts with `key_prefix`, for commands that take a short key."""
         rows = self._db.execute(
-            # LOWER on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not; and no wildcard or
-            # escape character (PostgreSQL's is the backslash) from the user's text.
             f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE LOWER(a.key) LIKE ? ORDER BY a.first_seen DESC LIMIT ?",
-            (re.sub(r"[%_\\]", "", key_prefix).lower() + "%", limit),
+            (key_prefix_pattern(key_prefix), limit),
         ).fetchall()
         return [article_from_row(row) for row in rows]
 
