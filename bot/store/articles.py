@@ -261,17 +261,22 @@ class ArticlesPart(StorePart):
                 (name, int(paused)),
             )
 
-    def add_source(self, source: AddedSource) -> None:
+    def add_source(self, source: AddedSource) -> bool:
+        """Add `source`; False (nothing changed) when its name was taken meanwhile (by another worker)."""
         with self.transaction():
-            self._db.execute(
-                "INSERT INTO added_sources (name, url, hashtags, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
-                (
-                    source.name,
-                    source.url,
-                    json.dumps(list(source.hashtags)),
-                    source.added_by,
-                    to_db_time(source.added_at),
-                ),
+            return (
+                self._db.execute(
+                    "INSERT INTO added_sources (name, url, hashtags, added_by, added_at) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (
+                        source.name,
+                        source.url,
+                        json.dumps(list(source.hashtags)),
+                        source.added_by,
+                        to_db_time(source.added_at),
+                    ),
+                ).rowcount
+                == 1
             )
 
     def remove_source(self, name: str) -> bool:
