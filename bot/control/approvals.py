@@ -114,7 +114,7 @@ def edit(ctx: ControlContext) -> Response:
     approval = _approval(ctx)
     if approval is None:
         return ctx.redirect("/approvals", notice=_UNKNOWN)
-    summary = ctx.field("summary").strip()
+    summary = ctx.field("summary").replace("\r\n", "\n").strip()  # a textarea's line breaks are CR LF
     if not summary:
         return _page(ctx, (approval.id, summary, ["Write a summary, or leave this item as it is."]), status=400)
     try:
