@@ -267,10 +267,10 @@ class _Requests:
         return response
 
     async def state_unreachable(self, request: Request, error: Exception) -> Response:
-        """The state cannot be read or written just now (PostgreSQL down, the disk gone): nothing was changed."""
+        """The state cannot be read or written just now (PostgreSQL down, the disk gone): 503, try again."""
         log.warning("%s", kv(event="admin_state_unreachable", path=request.url.path, error=str(error)))
-        lines = ["The control room cannot reach its state just now, so nothing was shown or changed. "
-                 "Wait a minute and try again; if it goes on, the server's log says why."]  # fmt: skip
+        lines = ["The control room cannot reach its state just now, so this page cannot be shown. Wait a minute and "
+                 "try again (after a form, look first whether it was done); the server's log says why."]  # fmt: skip
         return self._public(request, "message", 503, title="Try again in a minute", lines=lines)
 
     async def stylesheet(self, request: Request) -> Response:
