@@ -14,6 +14,7 @@ Callback data is `ap:<approval id>:<a|e|s>` (Approve, Edit, Skip); `parse_button
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -41,6 +42,7 @@ __all__ = [
     "buttons",
     "channel_previews",
     "decide",
+    "decided_by",
     "decided_text",
     "decision_for",
     "edit_summary",
@@ -255,6 +257,11 @@ def decision_for(action: str) -> str:
     return _DECISIONS[action]
 
 
+def decided_by(approval: Approval) -> str:
+    """Who settled `approval`, in words for chat and the control room: "by admin 4242", or "on timeout"."""
+    return "on timeout" if approval.decided_by == TIMEOUT_ADMIN else f"by admin {approval.decided_by}"
+
+
 def decided_text(article: Article | None, approval: Approval) -> str:
     """What a preview says once decided: the article, what became of it, who decided and when."""
     title = telegram_html.escape(article.title if article else approval.article_key)
@@ -309,8 +316,18 @@ def edit_summary(
     return []
 
 
+def _hidden(char: str) -> bool:
+    category = unicodedata.category(char)
+    return char not in "\n\t\u200c\u200d" and category in ("Cc", "Cs", "Cf")  # the joiners shape emoji
+
+
 def summary_problems(renderer: Renderer, config: Config, article: Article, route_name: str, summary: str) -> list[str]:
-    """Why `summary` cannot go out on each channel of the route (with the link whole), in words; [] if it fits."""
+    """Why `summary` cannot go out on each channel of the route (with the link whole), in words; [] if it fits.
+
+    Control characters, lone surrogates and invisible formatting (a bidi override would disguise the post) are
+    refused: chat removes them before (bot.commands.context.clean), a web form sends what it is given."""
+    if any(_hidden(char) for char in summary):
+        return ["The summary holds control or invisible formatting characters, which no post may carry. Retype it."]
     route = route_of(config, route_name)
     candidate = replace(article, summary=summary)
     problems: list[str] = []

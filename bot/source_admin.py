@@ -45,13 +45,14 @@ __all__ = [
 ]
 
 _SOURCE_NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9_.-]+")
+_NAME_TRIES: Final = 3
 
 
 class SourceAdminStore(Protocol):
     """What managing sources reads and writes (`bot.store.Store` is one)."""
 
     def added_sources(self) -> list[AddedSource]: ...
-    def add_source(self, source: AddedSource) -> None: ...
+    def add_source(self, source: AddedSource) -> bool: ...
     def remove_source(self, name: str) -> bool: ...
     def set_source_paused(self, name: str, paused: bool) -> None: ...
     def close_incident(self, key: str, now: datetime) -> object: ...
@@ -110,9 +111,11 @@ def add(
     """Check `url` as `preview` does, then add it under a new name; its existing entries are only marked seen on
     its first poll, new ones are posted."""
     entries = preview(config, store, url)
-    name = new_source_name(config, store, url)
-    store.add_source(AddedSource(name, url, tuple(hashtags), added_by, now))
-    return Added(name, entries)
+    for _try in range(_NAME_TRIES):  # another worker may take the free name between reading and adding
+        name = new_source_name(config, store, url)
+        if store.add_source(AddedSource(name, url, tuple(hashtags), added_by, now)):
+            return Added(name, entries)
+    raise SourceRefused("Other sources were being added at the same moment, so this one was not. Try again.")
 
 
 def is_known(config: Config, store: SourceAdminStore, name: str) -> bool:

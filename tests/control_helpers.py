@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.clicks import renderer_of
-from bot.config import Config
+from bot.config import Config, StateConfig
 from bot.control.app import build_control_app
 from bot.control.auth import COOKIE_NAME, CSRF_FIELD, LINK_TTL, LOGIN_PURPOSE, login_link
 from bot.email.tokens import TokenSigner
@@ -124,8 +124,9 @@ def admin_config(make_config: Callable[..., Config], **tables: Any) -> Config:
 
 
 @contextmanager
-def serve_admin_site(config: Config, state: Path, clock: FakeClock) -> Iterator[AdminSite]:
-    """bot.server's whole app (control room and subscription pages) for `config`, with its state at `state`."""
+def serve_admin_site(config: Config, state: Path | StateConfig, clock: FakeClock) -> Iterator[AdminSite]:
+    """bot.server's whole app (control room and subscription pages) for `config`, with its state at `state` (an
+    SQLite file, or the `state` fixture's [state] on either backend)."""
     signer = TokenSigner(SECRET)
     pages = build_app(config, store_factory=lambda: open_store(state), signer=signer, send_mail=None, clock=clock)
     posts = renderer_of(config, {config.web.secret_key_env: SECRET.decode()})  # as App builds its renderer

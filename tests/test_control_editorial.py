@@ -161,6 +161,22 @@ def test_editing_on_the_web_checks_the_summary_like_chat_and_updates_the_preview
         _edited_previews(chat, "The council passed the budget.")
 
 
+def test_a_summary_with_control_characters_is_refused_on_the_web_and_a_textareas_line_breaks_are_kept(
+    tmp_path: Path,
+) -> None:
+    with chat_and_site(tmp_path) as (chat, site):
+        approval = route_and_preview(chat, add_article(chat.store, "a1", "Budget vote"))
+        _previews(chat)
+        with site.signed_in_client(site.login_link(ADMIN)) as client:
+            refused = _decide(site, client, "edit", approval, summary="The council\x00 passed\x1b[2J it.")
+            assert refused.status_code == 400
+            assert "The summary holds control or invisible formatting characters" in _text(refused.text)
+            assert chat.store.get_approval(approval).summary == ""  # type: ignore[union-attr]
+            saved = _decide(site, client, "edit", approval, summary="It passed.\r\nBy one vote.")  # a textarea's
+            assert saved.status_code == 303
+        assert chat.store.get_approval(approval).summary == "It passed.\nBy one vote."  # type: ignore[union-attr]
+
+
 def test_an_approval_post_without_the_csrf_token_is_refused(admin_site: AdminSite) -> None:
     add_article(admin_site.store, "a1", "Held")
     approval = admin_site.store.add_approval("a1", "all", admin_site.clock(), None)

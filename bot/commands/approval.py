@@ -58,8 +58,7 @@ def approval_button(ctx: CommandContext, request: Request) -> Reply:
 
 
 def _already(approval: Approval) -> str:
-    who = "on timeout" if approval.decided_by == approvals.TIMEOUT_ADMIN else f"by admin {approval.decided_by}"
-    return f"Already {approval.decision} {who}."
+    return f"Already {approval.decision} {approvals.decided_by(approval)}."
 
 
 def plain_message(ctx: CommandContext, request: Request) -> Reply:

@@ -52,7 +52,7 @@ from bot.email.tokens import TokenSigner
 from bot.email.web import cross_site
 from bot.logs import kv
 from bot.render import Renderer, build_environment
-from bot.store import Store
+from bot.store import Store, StoreError
 
 __all__ = ["CONTROL_CSP", "build_control_app", "control_from_config"]
 
@@ -269,6 +269,13 @@ class _Requests:
         response.headers.update(_HEADERS)
         return response
 
+    async def state_unreachable(self, request: Request, error: Exception) -> Response:
+        """The state cannot be read or written just now (PostgreSQL down, the disk gone): 503, try again."""
+        log.warning("%s", kv(event="admin_state_unreachable", path=request.url.path, error=str(error)))
+        lines = ["The control room cannot reach its state just now, so this page cannot be shown. Wait a minute and "
+                 "try again (after a form, look first whether it was done); the server's log says why."]  # fmt: skip
+        return self._public(request, "message", 503, title="Try again in a minute", lines=lines)
+
     async def stylesheet(self, request: Request) -> Response:
         css = self._env.get_template("admin/style.css").render()
         return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
@@ -323,7 +330,7 @@ def build_control_app(
     return Starlette(
         routes=requests.routes(),
         middleware=[Middleware(_Headers)],
-        exception_handlers={500: requests.server_error},
+        exception_handlers={StoreError: requests.state_unreachable, 500: requests.server_error},
     )
 
 

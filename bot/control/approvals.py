@@ -44,7 +44,7 @@ class Waiting:
 class Decided:
     approval: Approval
     title: str
-    who: str  # "admin 4242", "timeout"
+    who: str  # "admin 4242", "timeout": the table's By column
 
 
 def view(ctx: ControlContext) -> Response:
@@ -110,7 +110,7 @@ def edit(ctx: ControlContext) -> Response:
     approval = _approval(ctx)
     if approval is None:
         return ctx.redirect("/approvals", notice=_UNKNOWN)
-    summary = ctx.field("summary").strip()
+    summary = ctx.field("summary").replace("\r\n", "\n").strip()  # a textarea's line breaks are CR LF
     if not summary:
         return _page(ctx, (approval.id, summary, ["Write a summary, or leave this item as it is."]), status=400)
     try:
@@ -126,8 +126,8 @@ def edit(ctx: ControlContext) -> Response:
 
 def already(approval: Approval) -> str:
     """What a late decision is told: who decided what, and when (nothing changed)."""
-    who = "on timeout" if approval.decided_by == approvals.TIMEOUT_ADMIN else f"by admin {approval.decided_by}"
-    return f"Nothing changed: it was already {approval.decision} {who} at {_when(approval.decided_at)}."
+    when = _when(approval.decided_at)
+    return f"Nothing changed: it was already {approval.decision} {approvals.decided_by(approval)} at {when}."
 
 
 def _approval(ctx: ControlContext) -> Approval | None:

@@ -20,6 +20,7 @@ from typing import Final
 from starlette.responses import Response
 
 from bot import alerts, source_admin
+from bot.control import filters
 from bot.control.page import ControlContext, Page
 from bot.hashtags import HashtagError, parse_hashtags
 from bot.logs import kv
@@ -137,8 +138,8 @@ def resume(ctx: ControlContext) -> Response:
 
 
 def _set_paused(ctx: ControlContext, paused: bool) -> Response:
-    name = ctx.field("name")
     try:
+        name = _source_name(ctx.field("name"))
         source_admin.set_paused(ctx.config, ctx.store, name, paused)
     except source_admin.SourceRefused as refused:
         return ctx.redirect("/sources", notice=str(refused))
@@ -149,8 +150,8 @@ def _set_paused(ctx: ControlContext, paused: bool) -> Response:
 
 def confirm_remove(ctx: ControlContext) -> Response:
     """The confirmation step: what would be removed, and the one button that removes it."""
-    name = ctx.request.query_params.get("name", "")
     try:
+        name = _source_name(ctx.request.query_params.get("name", ""))
         source_admin.check_removable(ctx.config, ctx.store, name)
     except source_admin.SourceRefused as refused:
         return ctx.redirect("/sources", notice=str(refused))
@@ -159,13 +160,22 @@ def confirm_remove(ctx: ControlContext) -> Response:
 
 
 def remove(ctx: ControlContext) -> Response:
-    name = ctx.field("name")
     try:
+        name = _source_name(ctx.field("name"))
         source_admin.remove(ctx.config, ctx.store, name, ctx.now)
     except source_admin.SourceRefused as refused:
         return ctx.redirect("/sources", notice=str(refused))
     log.info("%s", kv(event="source_removed", source=name, admin=ctx.admin_id, via="control"))
     return ctx.redirect("/sources", notice=f"Removed source {name}.")
+
+
+def _source_name(given: str) -> str:
+    """`given`, if it could name a source; SourceRefused for control characters or an overlong text, which no
+    source name has (and a notice quoting them back could not be kept in a PostgreSQL state)."""
+    try:
+        return filters.text({"name": given}, "name", "The source name")
+    except filters.BadFilter as bad:
+        raise source_admin.SourceRefused(f"Nothing was changed: {bad}") from None
 
 
 PAGE = Page(

@@ -61,6 +61,13 @@ def article_from_row(row: tuple[object, ...]) -> Article:
     )
 
 
+def key_prefix_pattern(prefix: str) -> str:
+    """The LIKE pattern of the article keys that start with `prefix`, for `LOWER(key) LIKE ?`: lower-cased on both
+    sides (SQLite's LIKE ignores ASCII case, PostgreSQL's does not), and no wildcard or escape character
+    (PostgreSQL's is the backslash) from the user's text."""
+    return re.sub(r"[%_\\]", "", prefix.strip()).lower() + "%"
+
+
 class ArticlesPart(StorePart):
     def find_article_key(self, aliases: Iterable[str]) -> str | None:
         """The key of a known article that shares any of these identities."""
@@ -128,10 +135,8 @@ class ArticlesPart(StorePart):
     def find_articles(self, key_prefix: str, limit: int = 5) -> list[Article]:
         """Articles whose key starts with `key_prefix`, for commands that take a short key."""
         rows = self._db.execute(
-            # LOWER on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not; and no wildcard or
-            # escape character (PostgreSQL's is the backslash) from the user's text.
             f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE LOWER(a.key) LIKE ? ORDER BY a.first_seen DESC LIMIT ?",
-            (re.sub(r"[%_\\]", "", key_prefix).lower() + "%", limit),
+            (key_prefix_pattern(key_prefix), limit),
         ).fetchall()
         return [article_from_row(row) for row in rows]
 
@@ -256,17 +261,22 @@ class ArticlesPart(StorePart):
                 (name, int(paused)),
             )
 
-    def add_source(self, source: AddedSource) -> None:
+    def add_source(self, source: AddedSource) -> bool:
+        """Add `source`; False (nothing changed) when its name was taken meanwhile (by another worker)."""
         with self.transaction():
-            self._db.execute(
-                "INSERT INTO added_sources (name, url, hashtags, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
-                (
-                    source.name,
-                    source.url,
-                    json.dumps(list(source.hashtags)),
-                    source.added_by,
-                    to_db_time(source.added_at),
-                ),
+            return (
+                self._db.execute(
+                    "INSERT INTO added_sources (name, url, hashtags, added_by, added_at) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (
+                        source.name,
+                        source.url,
+                        json.dumps(list(source.hashtags)),
+                        source.added_by,
+                        to_db_time(source.added_at),
+                    ),
+                ).rowcount
+                == 1
             )
 
     def remove_source(self, name: str) -> bool:

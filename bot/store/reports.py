@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from bot.channels import REGISTRY
+from bot.store.articles import key_prefix_pattern
 from bot.store.part import StorePart
 from bot.store.states import FAILED, SENT, STATES
 from bot.store.subscribers import EMAIL, MUTE, WATCH
@@ -368,18 +369,12 @@ def _posting_channels() -> tuple[str, ...]:
     return tuple(described.name for described in REGISTRY.values() if described.build_publisher is not None)
 
 
-def _like_prefix(text: str) -> str:
-    """A LIKE pattern for the keys starting with `text` (any case): no wildcard or escape from the user's text
-    (as `ArticlesPart.find_articles`)."""
-    return "".join(ch for ch in text.strip() if ch not in "%_\\").lower() + "%"
-
-
 def _post_conditions(where: DeliveryFilter, after: DeliveryCursor | None) -> tuple[str, list[object]]:
     """What `where` and `after` ask of an outbox row `o` besides its channel (SQL to append, and its parameters)."""
     sql, params = "", list[object]()
     if where.article:
         sql += " AND o.article_key IN (SELECT k.key FROM articles k WHERE LOWER(k.key) LIKE ?)"
-        params.append(_like_prefix(where.article))
+        params.append(key_prefix_pattern(where.article))
     if where.recipient:
         sql += " AND o.recipient = ?"
         params.append(where.recipient)
