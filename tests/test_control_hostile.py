@@ -16,6 +16,7 @@ from bot.control.auth import login_link
 from bot.control.registry import PAGES
 from bot.email.tokens import TokenSigner
 from bot.email.web import start_in_thread
+from bot.render import build_renderer
 from bot.server import Server, build_server_app
 from bot.store import open_store
 from tests.conftest import FakeClock
@@ -105,7 +106,9 @@ def test_an_unreachable_state_gets_a_503_page_that_says_to_try_again(
     state = tmp_path / "not-a-folder" / "state.sqlite"
     signer = TokenSigner(SECRET)
     config = admin_config(make_config)
-    control = build_control_app(config, open_store=lambda: open_store(state), signer=signer, clock=clock)
+    control = build_control_app(
+        config, open_store=lambda: open_store(state), signer=signer, clock=clock, posts=build_renderer(config)
+    )
     server, thread = start_in_thread(
         build_server_app(Server(config, lambda: open_store(state), control=control)), "127.0.0.1", 0
     )
