@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
+import httpx
+import pytest
+
+from bot.config import DATABASE_URL_ENV
+from bot.control.auth import CSRF_FIELD
 from bot.models import Article
 from bot.store import AddedSource, OutboxItem, SourceState
-from tests.control_helpers import AdminSite
+from tests.conftest import news_item, newsbot, rss
+from tests.control_helpers import AdminSite, same_origin
+
+SQLITE_ONLY = {DATABASE_URL_ENV: ""}  # `newsbot once` on the site's SQLite file, whatever the environment says
 
 
 def _article(site: AdminSite, key: str) -> Article:
@@ -18,11 +27,15 @@ def _article(site: AdminSite, key: str) -> Article:
     return article
 
 
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
 def _overview(site: AdminSite) -> str:
     with site.signed_in_client() as client:
         response = client.get("/admin/")
     assert response.status_code == 200
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))
+    return _text(response.text)
 
 
 def test_the_overview_shows_queue_last_24_hours_paused_and_approvals(admin_site: AdminSite) -> None:
@@ -74,3 +87,68 @@ def test_the_overview_names_the_paused_sources(admin_site: AdminSite) -> None:
     text = _overview(admin_site)
     assert "Paused sources Not polled until an admin resumes them on the Sources page" in text
     assert "/resumesource NAME in chat): wire Sources in error" in text  # only wire is listed
+
+
+# --- Pause publishing / Resume publishing ----------------------------------------------------------------
+
+
+def _installation(site: AdminSite, tmp_path: Path) -> Path:
+    """A config.toml beside the site's state, as `newsbot once` reads it: one feed story, routed to telegram."""
+    (tmp_path / "feed.xml").write_text(rss([news_item(1)]), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        f'[state]\npath = "{site.config.state.path}"\n[output]\ndry_run = true\ndir = "{tmp_path / "out"}"\n'
+        '[[sources]]\nname = "f"\nurl = "feed.xml"\nbackfill = 1\n'
+        '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["telegram"]\n',
+        encoding="utf-8",
+    )
+    return tmp_path / "out" / "telegram"
+
+
+def _press(site: AdminSite, client: httpx.Client, action: str) -> str:
+    """POST the Overview's button as its form does; the page the redirect leads to, as text."""
+    response = site.post(client, f"/admin/{action}", {})
+    assert response.status_code == 303 and response.headers["location"] == "/admin/#notice", response.text
+    return _text(client.get(response.headers["location"]).text)
+
+
+def test_pause_publishing_on_the_overview_holds_newsbot_once_and_resume_sends(
+    admin_site: AdminSite, tmp_path: Path
+) -> None:
+    sent = _installation(admin_site, tmp_path)
+    with admin_site.signed_in_client() as client:
+        assert "Pause publishing" in client.get("/admin/").text
+        shown = _press(admin_site, client, "pause")
+        assert "Publishing is paused: nothing goes out until you resume. Articles keep being collected and queued." in (
+            shown
+        )
+        assert "Resume publishing" in shown and "Pause publishing" not in shown
+        assert admin_site.store.is_paused()
+
+        held = newsbot("once", cwd=tmp_path, env=SQLITE_ONLY)  # polls and queues, sends nothing
+        assert held.returncode == 0, held.stderr
+        assert "1 queued, 0 sent" in held.stdout
+        assert not list(sent.glob("*.html"))
+        assert "telegram publishing 1 0 0 0 0 0" in _text(client.get("/admin/").text)  # it waits in the queue
+
+        shown = _press(admin_site, client, "resume")
+        assert "Publishing resumed: what is due goes out now." in shown and "Pause publishing" in shown
+        assert not admin_site.store.is_paused()
+        assert admin_site.store.drain_requests() > 0  # `newsbot run` drains at once, as after chat's /resume
+
+        done = newsbot("once", cwd=tmp_path, env=SQLITE_ONLY)
+        assert done.returncode == 0, done.stderr
+        assert "1 sent" in done.stdout and len(list(sent.glob("*.html"))) == 1
+
+
+@pytest.mark.parametrize("action", ["pause", "resume"])
+def test_pause_or_resume_without_the_csrf_token_is_refused_and_changes_nothing(
+    admin_site: AdminSite, action: str
+) -> None:
+    paused = action == "resume"  # each button as it is shown: Resume only while paused
+    admin_site.store.set_paused(paused)
+    requests = admin_site.store.drain_requests()
+    with admin_site.signed_in_client() as client:
+        missing = client.post(f"/admin/{action}", data={}, headers=same_origin(admin_site.base))
+        wrong = client.post(f"/admin/{action}", data={CSRF_FIELD: "guess"}, headers=same_origin(admin_site.base))
+    assert missing.status_code == 403 and wrong.status_code == 403
+    assert admin_site.store.is_paused() == paused and admin_site.store.drain_requests() == requests

@@ -2,10 +2,16 @@
 the last 24 hours, the next digest, paused sources, sources in error (with what to do), items waiting for approval.
 
 It reads what chat's /status, /queue and /stats read (bot.status and the same store queries), so both agree.
+**Pause publishing** and **Resume publishing** are chat's /pause and /resume: the same store call
+(`set_paused`, whose resume also asks for a drain, so what waited goes out at once), in the same words.
+
+    POST /admin/pause     hold every channel's publishing; polling and queueing go on
+    POST /admin/resume    publish again
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Final
@@ -14,8 +20,11 @@ from starlette.responses import Response
 
 from bot import status
 from bot.control.page import ControlContext, Page
+from bot.logs import kv
 from bot.store import FAILED, HELD, PENDING, SENT, SKIPPED, UNKNOWN
 from bot.urls import redact_urls_in
+
+log = logging.getLogger("newsbot.control")
 
 APPROVALS_COUNTED: Final = 100  # "more than 100 wait" is enough to know
 RECENT: Final = timedelta(hours=24)
@@ -79,4 +88,21 @@ def _shown(source: status.FailingSource) -> status.FailingSource:
     return replace(source, state=replace(source.state, last_error=error))
 
 
-PAGE = Page(path="/", title="Overview", view=view)
+# --- pausing and resuming publishing ----------------------------------------------------------------------
+
+
+def pause(ctx: ControlContext) -> Response:
+    ctx.store.set_paused(True)
+    log.info("%s", kv(event="publishing_paused", admin=ctx.admin_id, via="control"))
+    return ctx.redirect(
+        "/", notice="Publishing is paused: nothing goes out until you resume. Articles keep being collected and queued."
+    )
+
+
+def resume(ctx: ControlContext) -> Response:
+    ctx.store.set_paused(False)
+    log.info("%s", kv(event="publishing_resumed", admin=ctx.admin_id, via="control"))
+    return ctx.redirect("/", notice="Publishing resumed: what is due goes out now.")
+
+
+PAGE = Page(path="/", title="Overview", view=view, actions={"pause": pause, "resume": resume})

@@ -84,6 +84,19 @@ def _press(page: Any, button: str) -> None:
         page.get_by_role("button", name=button).first.click()
 
 
+def _walk_overview(site: AdminSite, page: Any, look: Callable[[str], None]) -> None:
+    _go(site, page, "/")
+    _press(page, "Pause publishing")
+    assert "Publishing is paused: nothing goes out until you resume." in page.get_by_role("status").inner_text()
+    assert page.evaluate("document.activeElement.id") == "notice"
+    assert site.store.is_paused()
+    look("overview-paused-notice")
+    _press(page, "Resume publishing")
+    assert "Publishing resumed: what is due goes out now." in page.get_by_role("status").inner_text()
+    assert not site.store.is_paused()
+    look("overview-resumed-notice")
+
+
 def _walk_approvals(site: AdminSite, page: Any, look: Callable[[str], None]) -> None:
     _go(site, page, "/approvals")
     look("approvals")
@@ -168,7 +181,7 @@ def _walk_stats(site: AdminSite, page: Any, look: Callable[[str], None]) -> None
     look("stats-bad-period")
 
 
-WALKS = [_walk_approvals, _walk_sources, _walk_routes, _walk_subscribers, _walk_deliveries, _walk_stats]
+WALKS = [_walk_overview, _walk_approvals, _walk_sources, _walk_routes, _walk_subscribers, _walk_deliveries, _walk_stats]
 
 
 @pytest.mark.parametrize("width", [PHONE, DESK], ids=["390", "1280"])
