@@ -78,7 +78,8 @@ def test_summarize_prints_whole_sentences_within_the_budget_for_every_size(
 def test_summarize_as_a_real_command(tmp_path: Path) -> None:
     done = newsbot("summarize", str(SYRIA_PAGE), "--max-chars", "400", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("In a significant diplomatic shift")
+    # The default summarizer ranks by TextRank (bench/README.md): at 400 characters the lead is not among them.
+    assert done.stdout.startswith("Al-Mustafa emphasized that")
     assert len(done.stdout.strip()) <= 400
 
 
