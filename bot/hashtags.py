@@ -85,6 +85,17 @@ def normalize(tag: str) -> str:
     return tag.lstrip("#").casefold()
 
 
+def without_trailing_tags(text: str, shown: Iterable[str]) -> str:
+    """`text` without the hashtags it ends in that are among `shown` (compared as `normalize` does): feed text
+    often ends in "#TechNews", which the post's hashtag line already shows. A tag not shown stays, and so does
+    everything before it."""
+    shown_keys = {normalize(tag) for tag in shown}
+    words = text.rstrip().split(" ")
+    while words and words[-1].startswith("#") and is_hashtag_line(words[-1]) and normalize(words[-1]) in shown_keys:
+        words.pop()
+    return " ".join(words).rstrip()
+
+
 def unique(tags: Iterable[str]) -> list[str]:
     """Tags without '#', de-duplicated case-insensitively, keeping the first spelling seen."""
     seen: set[str] = set()

@@ -33,7 +33,7 @@ import bot
 from bot.channels import NAMES, REGISTRY, Channel
 from bot.config import Config
 from bot.errors import RenderError
-from bot.hashtags import normalize, unique
+from bot.hashtags import normalize, unique, without_trailing_tags
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
 from bot.summarize import Summarizer, default_summarizer, split_sentences
@@ -344,6 +344,10 @@ class Renderer:
         return self._render(job.template, context)
 
     def _summarize(self, article: Article, budget: int) -> str:
+        """The summary every channel shows, without the hashtags it ends in that the hashtag line shows."""
+        return without_trailing_tags(self._summary_of(article, budget), _hashtags(article))
+
+    def _summary_of(self, article: Article, budget: int) -> str:
         if budget <= 0:
             return ""
         if article.summary:  # an admin's own words (an approval's Edit): used as written, cut only if they must be

@@ -1,8 +1,21 @@
-"""Extractive summaries: whole sentences of the article, lead-biased, within a character budget.
+"""Extractive summaries: whole sentences of the article, within a character budget, in document order.
 
-`LeadContentSummarizer` ranks each sentence by its position (news puts the point first) plus how central
-its words are to the whole article, picks the best-ranked sentences that still fit, and returns them in
-document order. Nothing here is language-specific except the sentence splitter, `sentencex`.
+`TextRankSummarizer` (the default) ranks sentences with sumy's TextRank: sentences are nodes, two sentences
+are linked by the words they share (the language's stop words left out, the rest stemmed), and a sentence
+ranks high when it shares much with other highly ranked ones. sumy gets our sentences (`sentencex`) and our
+word tokens, so nothing is downloaded at run time. It beat sumy's LexRank, LexRank or TextRank combined with
+position, and our own lead-biased ranking on both the bbc-dev development set and bench/'s corpus (see
+bench/README.md). Where sumy has no stop-word list for the language (it has 18: English, French, German,
+Spanish, Arabic, Chinese, ...), TextRank without stop words does no better than the lead, so the ranking of
+`LeadContentSummarizer` is used instead: each sentence's position (news puts the point first) plus how central
+its words are to the whole article.
+
+Both pick the best-ranked sentences that still fit and return them in document order, keeping whole thoughts:
+a sentence that leans on the one before it (it opens with a pronoun or demonstrative subject, "He said…",
+"This new technology…", or with a connective, "But…", "However,…") is taken only together with that sentence,
+so a summary never opens with it and it always follows the sentence it leans on. The words that lean are
+listed per language in `LEANING_OPENERS`, for English only so far: in other languages no sentence is taken to
+lean, and sentences are chosen by rank alone.
 """
 
 from __future__ import annotations
@@ -10,10 +23,19 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from types import MappingProxyType
+from typing import Final, Protocol
 
-__all__ = ["LeadContentSummarizer", "Summarizer", "default_summarizer", "split_sentences"]
+__all__ = [
+    "LEANING_OPENERS",
+    "LeadContentSummarizer",
+    "Summarizer",
+    "TextRankSummarizer",
+    "default_summarizer",
+    "split_sentences",
+]
 
 DEFAULT_LANGUAGE = "en"
 # The lowest weight at which the article's first sentence still always outranks every other sentence
@@ -26,6 +48,64 @@ MIN_TOKEN_CHARS = 3
 MIN_FALLBACK_CHARS = 20
 ELLIPSIS = "…"
 SENTENCE_SEPARATOR = " "
+# TextRank compares every pair of sentences; past this many the rest of a very long text ranks last.
+MAX_RANKED_SENTENCES = 200
+
+# Opening words (as written, capitalised) of a sentence that leans on the one before it: pronoun and
+# demonstrative subjects, and connectives that continue or answer the previous sentence. Per language, by the
+# base of its code ("en-GB" uses "en"). "It" and "That" sometimes lean on nothing ("It is raining"); taking the
+# sentence before as well costs a little room and never a wrong reading.
+LEANING_OPENERS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "en": frozenset(
+            {
+                "He",
+                "She",
+                "It",
+                "They",
+                "His",
+                "Her",
+                "Its",
+                "Their",
+                "Him",
+                "Them",
+                "This",
+                "That",
+                "These",
+                "Those",
+                "Such",
+                "But",
+                "However",
+                "Also",
+                "And",
+                "Yet",
+                "Still",
+                "So",
+                "Or",
+                "Nor",
+                "Then",
+                "Thus",
+                "Hence",
+                "Therefore",
+                "Consequently",
+                "Nevertheless",
+                "Nonetheless",
+                "Moreover",
+                "Furthermore",
+                "Besides",
+                "Additionally",
+                "Meanwhile",
+                "Instead",
+                "Otherwise",
+                "Likewise",
+                "Similarly",
+                "Indeed",
+            }
+        ),
+    }
+)
+# Quotes and brackets that may come before a sentence's first word.
+OPENING_MARKS = "\"'\u201c\u2018(["
 
 PARAGRAPH_BREAK_PATTERN = r"\n[^\S\n]*\n\s*"
 WORD_TOKEN_PATTERN = r"\w+"
@@ -55,6 +135,41 @@ class _Sentence:
     index_in_paragraph: int
 
 
+def _article_sentences(text: str, language: str) -> list[_Sentence]:
+    sentences: list[_Sentence] = []
+    for paragraph in _paragraphs(text):
+        for index_in_paragraph, sentence in enumerate(_paragraph_sentences(paragraph, language)):
+            sentences.append(_Sentence(sentence, len(sentences), index_in_paragraph))
+    return sentences
+
+
+def _summary(sentences: list[_Sentence], scores: list[float], max_chars: int, language: str) -> str:
+    """The best-scored sentences that fit, whole thoughts kept, in document order; else the first one shortened."""
+    chosen = _choose_within_budget(sentences, scores, _leaning_flags(sentences, language), max_chars)
+    if not chosen:
+        return _shorten_at_word_boundary(sentences[0].text, max_chars)
+    return SENTENCE_SEPARATOR.join(sentence.text for sentence in chosen)
+
+
+class TextRankSummarizer:
+    """Deterministic extractive summarizer: sumy's TextRank ranking, greedy fit to the budget (the default)."""
+
+    def __init__(self, language: str = DEFAULT_LANGUAGE) -> None:
+        self.language = language
+
+    def __repr__(self) -> str:
+        return f"TextRankSummarizer(language={self.language!r})"
+
+    def summarize(self, text: str, max_chars: int) -> str:
+        sentences = _article_sentences(text, self.language)
+        if not sentences or max_chars <= 0:
+            return ""
+        scores = _textrank_scores([sentence.text for sentence in sentences], self.language)
+        if scores is None:
+            scores = LeadContentSummarizer(self.language).scores(sentences)
+        return _summary(sentences, scores, max_chars, self.language)
+
+
 class LeadContentSummarizer:
     """Deterministic extractive summarizer: position prior + word centrality, greedy fit to the budget."""
 
@@ -68,22 +183,12 @@ class LeadContentSummarizer:
         return f"LeadContentSummarizer(language={self.language!r}, lead_weight={self.lead_weight!r})"
 
     def summarize(self, text: str, max_chars: int) -> str:
-        sentences = self._sentences(text)
+        sentences = _article_sentences(text, self.language)
         if not sentences or max_chars <= 0:
             return ""
-        chosen = _choose_within_budget(sentences, self._scores(sentences), max_chars)
-        if not chosen:
-            return _shorten_at_word_boundary(sentences[0].text, max_chars)
-        return SENTENCE_SEPARATOR.join(sentence.text for sentence in chosen)
+        return _summary(sentences, self.scores(sentences), max_chars, self.language)
 
-    def _sentences(self, text: str) -> list[_Sentence]:
-        sentences: list[_Sentence] = []
-        for paragraph in _paragraphs(text):
-            for index_in_paragraph, sentence in enumerate(_paragraph_sentences(paragraph, self.language)):
-                sentences.append(_Sentence(sentence, len(sentences), index_in_paragraph))
-        return sentences
-
-    def _scores(self, sentences: list[_Sentence]) -> list[float]:
+    def scores(self, sentences: list[_Sentence]) -> list[float]:
         content = _centrality_scores([_content_tokens(sentence.text) for sentence in sentences])
         return [
             self._position_prior(sentence) + content_score
@@ -100,7 +205,46 @@ class LeadContentSummarizer:
 
 
 def default_summarizer() -> Summarizer:
-    return LeadContentSummarizer()
+    return TextRankSummarizer()
+
+
+class _WordTokenizer:
+    """What sumy asks of a tokenizer for sentences it is handed whole: their words (our WORD_TOKEN_PATTERN)."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+
+    def to_sentences(self, paragraph: str) -> list[str]:
+        return [paragraph]
+
+    def to_words(self, sentence: str) -> list[str]:
+        return re.findall(WORD_TOKEN_PATTERN, sentence)
+
+
+def _textrank_scores(sentences: list[str], language: str) -> list[float] | None:
+    """sumy's TextRank score of each sentence, or None when sumy has no stop words for `language`."""
+    # Lazily: sumy brings numpy and nltk's stemmers, start-up time a CLI command that never summarises saves.
+    from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
+    from sumy.nlp.stemmers import Stemmer, null_stemmer
+    from sumy.summarizers.text_rank import TextRankSummarizer as SumyTextRank
+    from sumy.utils import get_stop_words
+
+    try:
+        stop_words = get_stop_words(language)
+    except LookupError:
+        return None
+    try:
+        stemmer = Stemmer(language)
+    except LookupError:
+        stemmer = null_stemmer
+    ranker = SumyTextRank(stemmer)
+    ranker.stop_words = stop_words
+    tokenizer = _WordTokenizer(language)
+    ranked = sentences[:MAX_RANKED_SENTENCES]
+    document = ObjectDocumentModel([Paragraph([Sentence(text, tokenizer) for text in ranked])])
+    # Not sumy's rate_sentences(): it keys scores by sentence text, so a repeated sentence would share one score.
+    ranks = ranker.power_method(ranker._create_matrix(document), ranker.epsilon)
+    return [float(rank) for rank in ranks] + [0.0] * (len(sentences) - len(ranked))
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -169,17 +313,35 @@ def _centrality_scores(token_lists: list[list[str]]) -> list[float]:
     return [score / top_raw if top_raw > 0 else 0.0 for score in raw]
 
 
-def _choose_within_budget(sentences: list[_Sentence], scores: list[float], max_chars: int) -> list[_Sentence]:
-    """Best-scored first, skipping any that no longer fit; returned in document order."""
+def _leaning_flags(sentences: list[_Sentence], language: str) -> list[bool]:
+    """Per sentence, whether it leans on the one before it (see LEANING_OPENERS); the first never does."""
+    openers = LEANING_OPENERS.get(language.split("-")[0].split("_")[0].casefold(), frozenset())
+    return [sentence.index > 0 and _first_word(sentence.text) in openers for sentence in sentences]
+
+
+def _first_word(sentence: str) -> str:
+    words = re.findall(WORD_TOKEN_PATTERN, sentence.lstrip(OPENING_MARKS)[:40])
+    return words[0] if words else ""
+
+
+def _choose_within_budget(
+    sentences: list[_Sentence], scores: list[float], leaning: list[bool], max_chars: int
+) -> list[_Sentence]:
+    """Best-scored first, each with the sentences it leans on, skipping any that no longer fit; in document order."""
     ranked = sorted(sentences, key=lambda sentence: (-scores[sentence.index], sentence.index))
-    chosen: list[_Sentence] = []
+    chosen: set[int] = set()
     used = 0
     for sentence in ranked:
-        cost = len(sentence.text) + (len(SENTENCE_SEPARATOR) if chosen else 0)
-        if used + cost <= max_chars:
-            chosen.append(sentence)
+        start = sentence.index
+        while leaning[start]:
+            start -= 1
+        added = [index for index in range(start, sentence.index + 1) if index not in chosen]
+        cost = sum(len(sentences[index].text) for index in added)
+        cost += len(SENTENCE_SEPARATOR) * (len(added) - (0 if chosen else 1))
+        if added and used + cost <= max_chars:
+            chosen.update(added)
             used += cost
-    return sorted(chosen, key=lambda sentence: sentence.index)
+    return [sentences[index] for index in sorted(chosen)]
 
 
 def _shorten_at_word_boundary(sentence: str, max_chars: int) -> str:

@@ -79,3 +79,12 @@ def test_a_hash_sign_on_its_own_is_passed_over_by_the_form_and_named_by_chat_and
         context.parse_hashtags("#Climate #")
     with pytest.raises(ValueError, match="'#' is not a hashtag"):
         subscribers_csv.parse_tags("#Climate #")
+
+
+def test_trailing_hashtags_already_shown_are_dropped_and_others_kept() -> None:
+    from bot.hashtags import without_trailing_tags
+
+    assert without_trailing_tags("Rain fell. #ClimateCrisis ", ["#climatecrisis"]) == "Rain fell."
+    assert without_trailing_tags("Rain fell. #Italy #ClimateCrisis", ["ClimateCrisis"]) == "Rain fell. #Italy"
+    assert without_trailing_tags("Rain fell in #Italy today.", ["Italy"]) == "Rain fell in #Italy today."
+    assert without_trailing_tags("#ClimateCrisis", ["ClimateCrisis"]) == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from pathlib import Path
 
@@ -10,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.summarize import LeadContentSummarizer, Summarizer, default_summarizer, split_sentences
+from bot.summarize import (
+    LEANING_OPENERS,
+    LeadContentSummarizer,
+    Summarizer,
+    TextRankSummarizer,
+    default_summarizer,
+    split_sentences,
+)
 
 SAMPLE_ARTICLE = Path(__file__).resolve().parents[1] / "bot" / "samples" / "syria-coalition.txt"
 ELLIPSIS = "…"
@@ -299,11 +307,11 @@ def test_same_input_gives_same_output() -> None:
         assert len(outputs) == 1
 
 
-def test_default_summarizer_is_a_lead_content_summarizer() -> None:
+def test_default_summarizer_ranks_with_textrank() -> None:
     summarizer: Summarizer = default_summarizer()
 
-    assert isinstance(summarizer, LeadContentSummarizer)
-    assert summarizer.summarize(sample_body(), 300).startswith("In a significant diplomatic shift")
+    assert isinstance(summarizer, TextRankSummarizer)
+    assert summarizer.summarize(sample_body(), 300).startswith("Al-Sharaa, who assumed office")
 
 
 @pytest.mark.parametrize("lead_weight", [-1.0, float("nan"), float("inf")])
@@ -358,3 +366,61 @@ def test_a_title_before_a_name_never_ends_a_sentence() -> None:
         "Then Dr. Reyes spoke for Gov. Hale.",
         "Sen. Brown agreed.",
     ]
+
+
+# --- whole thoughts ---------------------------------------------------------------------------------------
+
+
+def leans(sentence: str) -> bool:
+    words = re.findall(r"\w+", sentence.lstrip("\"'\u201c\u2018(["))
+    return bool(words) and words[0] in LEANING_OPENERS["en"]
+
+
+@pytest.mark.parametrize("summarizer", [TextRankSummarizer(), LeadContentSummarizer()], ids=repr)
+def test_syria_summary_never_says_he_specified_without_the_sentence_naming_him(summarizer: Summarizer) -> None:
+    body = sample_body()
+    naming, specified = next(
+        (before, after)
+        for before, after in itertools.pairwise(split_sentences(body))
+        if after.startswith("He specified")
+    )
+
+    for max_chars in range(20, len(body) + 10, 5):
+        summary = summarizer.summarize(body, max_chars)
+        if specified in summary:
+            assert f"{naming} {specified}" in summary, max_chars
+
+
+def test_a_leaning_sentence_is_taken_with_the_one_before_or_not_at_all() -> None:
+    naming = "The minister of health, Ana Ruiz, visited the flooded hospital in the river town on Monday."
+    leaning = "She said the flooded hospital would reopen, and the river town would get a second hospital."
+    body = "\n\n".join(["A storm hit the coast.", naming, leaning, "Roads stayed shut."])
+
+    assert default_summarizer().summarize(body, len(leaning)) != leaning
+    assert default_summarizer().summarize(body, len(naming) + 1 + len(leaning)) == f"{naming} {leaning}"
+
+
+@pytest.mark.parametrize("opener", ["He", "This new technology", "But", "However,", "Also", "They", "\u201cThat"])
+def test_summary_never_opens_with_a_sentence_that_leans_on_one_left_out(opener: str) -> None:
+    sentences = [
+        "Engineers in Lyon built a battery that charges in five minutes.",
+        f"{opener} battery charges in five minutes, engineers said, and the battery lasts for years.",
+        "The battery will be sold next year.",
+    ]
+    body = " ".join(sentences)
+
+    for max_chars in range(20, len(body) + 5):
+        for summarizer in (TextRankSummarizer(), LeadContentSummarizer()):
+            summary = split_sentences(summarizer.summarize(body, max_chars))
+            assert not summary or not leans(summary[0]) or summary[0] == sentences[0], (opener, max_chars)
+            for before, after in itertools.pairwise(summary):
+                if after == sentences[1]:
+                    assert before == sentences[0]
+
+
+def test_outside_english_no_sentence_is_taken_to_lean() -> None:
+    body = "Der Minister kam am Montag. He war müde. Die Brücke bleibt gesperrt."
+
+    summary = TextRankSummarizer("de").summarize(body, len("He war müde."))
+
+    assert summary == "He war müde."
