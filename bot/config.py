@@ -131,6 +131,8 @@ class RouteConfig:
     approval: bool = False  # hold each routed article until an admin approves it in chat
     approval_timeout: timedelta | None = None  # None: wait for an admin however long it takes
     on_timeout: str = "skip"  # what a timed-out approval becomes: "skip" or "approve"
+    # The language its posts are summarised in by the [summarize] model ("ar", "pt-BR"); "": the article's own.
+    language: str = ""
 
     @property
     def filters_text(self) -> bool:
@@ -225,6 +227,26 @@ class AnalyticsConfig:
     enabled: bool = False
 
 
+SUMMARY_PROVIDERS = ("extractive", "openai")
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+@dataclass(frozen=True, slots=True)
+class SummarizeConfig:
+    # "extractive": whole sentences of the article (bot.summarize). "openai": a model behind any server that speaks
+    # the OpenAI Chat Completions API (bot.ai_summary), with the extractive summary whenever it cannot be used.
+    provider: str = "extractive"
+    base_url: str = "https://api.openai.com/v1"  # the part before /chat/completions
+    model: str = ""
+    api_key_env: str = "NEWSBOT_AI_API_KEY"  # unset or empty: no Authorization header (a local server needs none)
+    timeout: float = 30.0  # seconds for one request
+    max_daily_requests: int = 500  # requests per UTC day, all workers together; then extractive until midnight
+
+    @property
+    def uses_model(self) -> bool:
+        return self.provider == "openai"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None = None  # the file it came from; None for built-in configs such as the demo's
@@ -241,6 +263,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
 
     def channels_in_use(self) -> tuple[str, ...]:
         used = {c for r in self.routes for c in r.channels}
@@ -257,8 +280,11 @@ class Config:
         return {name: described.settings(self).summary_chars for name, described in CHANNEL_REGISTRY.items()}
 
     def secret_env_names(self) -> dict[str, tuple[str, ...]]:
-        """Per channel, the environment variables that hold its secrets."""
-        return {name: described.secret_env_names(self) for name, described in CHANNEL_REGISTRY.items()}
+        """Per channel, the environment variables that hold its secrets (and "summarize": the model's key)."""
+        names = {name: described.secret_env_names(self) for name, described in CHANNEL_REGISTRY.items()}
+        if self.summarize.uses_model:
+            names["summarize"] = (self.summarize.api_key_env,)
+        return names
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -318,6 +344,7 @@ class _Parser:
         self.known(outbox, "outbox", OutboxConfig)
         telegram = self.telegram(self.table(data, "telegram"))
         web = self.web(self.table(data, "web"))
+        summarize = self.summarize(self.table(data, "summarize"))
         config = Config(
             path=self.path,
             state=StateConfig(
@@ -337,13 +364,14 @@ class _Parser:
             ),
             sources=self.sources(data.get("sources", [])),
             fetch=FetchConfig(allow_private=self.get(fetch, "fetch.allow_private", bool, False)),
-            routes=self.routes(data.get("routes", []), telegram),
+            routes=self.routes(data.get("routes", []), telegram, summarize),
             telegram=telegram,
             x=self.x(self.table(data, "x")),
             email=self.email(self.table(data, "email")),
             web=web,
             alerts=self.alerts(self.table(data, "alerts")),
             analytics=self.analytics(self.table(data, "analytics"), web),
+            summarize=summarize,
         )
         return config
 
@@ -380,7 +408,7 @@ class _Parser:
         self.unique_names([s.name for s in out], "sources")
         return tuple(out)
 
-    def routes(self, raw: Any, telegram: TelegramConfig) -> tuple[RouteConfig, ...]:
+    def routes(self, raw: Any, telegram: TelegramConfig, summarize: SummarizeConfig) -> tuple[RouteConfig, ...]:
         items = self.array_of_tables(raw, "routes")
         out: list[RouteConfig] = []
         for i, item in enumerate(items):
@@ -427,6 +455,7 @@ class _Parser:
                     pattern=pattern,
                     telegram_channels=self.route_telegram_channels(item, key, name, channels, telegram),
                     **self.route_approval(item, key, telegram),
+                    language=self.route_language(item, key, summarize),
                 )
             )
         self.unique_names([r.name for r in out], "routes")
@@ -479,6 +508,22 @@ class _Parser:
         if "on_timeout" in item and timeout is None:
             raise self.fail(f"{key}.on_timeout", 'only applies with approval_timeout, such as "6h"')
         return {"approval": approval, "approval_timeout": timeout, "on_timeout": on_timeout}
+
+    def route_language(self, item: Mapping[str, Any], key: str, summarize: SummarizeConfig) -> str:
+        language = self.get(item, f"{key}.language", str, "").strip()
+        if not language:
+            return ""
+        if not _LANGUAGE_TAG.match(language):
+            raise self.fail(
+                f"{key}.language", f'“{language}” is not a language tag; write one such as "ar", "de" or "pt-BR"'
+            )
+        if not summarize.uses_model:
+            raise self.fail(
+                f"{key}.language",
+                'summarising in another language needs a model: set [summarize] provider = "openai" (with its'
+                " base_url and model), or remove the language",
+            )
+        return language
 
     def route_template(self, item: Mapping[str, Any], key: str, channels: list[str]) -> dict[str, str]:
         raw = item.get("template")
@@ -664,6 +709,44 @@ class _Parser:
                 ' are built on it, such as "https://news.example.com"); set it, or set enabled = false',
             )
         return AnalyticsConfig(enabled=enabled)
+
+    def summarize(self, raw: Mapping[str, Any]) -> SummarizeConfig:
+        self.known(raw, "summarize", SummarizeConfig)
+        defaults = SummarizeConfig()
+        provider = self.get(raw, "summarize.provider", str, defaults.provider)
+        if provider not in SUMMARY_PROVIDERS:
+            raise self.fail(
+                "summarize.provider",
+                f'“{provider}” is not a summary provider; write "extractive" (sentences of the article, the default)'
+                ' or "openai" (any server that speaks the OpenAI Chat Completions API)',
+            )
+        model = self.get(raw, "summarize.model", str, "").strip()
+        if provider == "openai" and not model:
+            raise self.fail(
+                "summarize.model",
+                'is required with provider = "openai": the model\'s name as the server knows it, such as'
+                ' "gpt-4o-mini", or "llama3.1" for Ollama',
+            )
+        return SummarizeConfig(
+            provider=provider,
+            base_url=self.model_url(raw),
+            model=model,
+            api_key_env=self.env_name(raw, "summarize.api_key_env", defaults.api_key_env),
+            timeout=self.positive_number(raw, "summarize.timeout", defaults.timeout),
+            max_daily_requests=self.positive(raw, "summarize.max_daily_requests", defaults.max_daily_requests),
+        )
+
+    def model_url(self, raw: Mapping[str, Any]) -> str:
+        # Any address, private ones too: the operator picks it, and llama.cpp or Ollama run on the same machine.
+        value = self.get(raw, "summarize.base_url", str, SummarizeConfig().base_url).strip()
+        if not re.match(r"^https?://[^\s/@]+(/\S*)?$", value):
+            raise self.fail(
+                "summarize.base_url",
+                f"“{redact_url(value)}” is not an http(s) URL without credentials; write the address before"
+                ' /chat/completions, such as "http://127.0.0.1:11434/v1" (the key goes in the variable that'
+                " api_key_env names)",
+            )
+        return value.rstrip("/")
 
     # -- values -----------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from typing import Final, Protocol
 import jinja2
 
 import bot
+from bot.bidi import marked_for_direction
 from bot.channels import NAMES, REGISTRY, Channel
 from bot.config import Config
 from bot.errors import RenderError
@@ -46,6 +47,7 @@ __all__ = [
     "DigestGroup",
     "LinkTracker",
     "Renderer",
+    "SummaryWriter",
     "XThread",
     "build_environment",
     "packaged_templates_dir",
@@ -101,6 +103,19 @@ class LinkTracker(Protocol):
     def link(self, article_key: str, channel: str, target: str) -> str: ...
 
 
+class SummaryWriter(Protocol):
+    """Summaries written by a language model (bot.ai_summary.ModelSummaries): at most `max_chars` characters in
+    `language` ("" for the article's own), or None where the extractive summary must do."""
+
+    def summary(self, text: str, max_chars: int, language: str = "") -> str | None: ...
+
+
+# The language an article's posts on a channel are summarised in ("" for its own): its route's (bot.ai_summary).
+LanguageOf = Callable[[Article, str], str]
+# Room kept free when a model is asked for the space a post leaves: the blank line before the summary.
+_SUMMARY_SEPARATION: Final = 2
+
+
 @dataclass(frozen=True, slots=True)
 class _Draft:
     """The parts of a post that fitting may shorten."""
@@ -153,11 +168,15 @@ class Renderer:
         summary_chars: Mapping[str, int] | None = None,
         x_thread: XThread | None = None,
         links: LinkTracker | None = None,
+        writer: SummaryWriter | None = None,
+        language_of: LanguageOf | None = None,
     ) -> None:
         """`utm` and `summary_chars` are per channel, e.g. {"x": {"utm_source": "x"}} and {"x": 200}.
 
         With `x_thread`, an X summary longer than one post goes out as a thread (see `XThread`). With `links`, the
-        article links of posts and digests are the tracker's (click counts), share links the article's own.
+        article links of posts and digests are the tracker's (click counts), share links the article's own. With
+        `writer`, summaries come from a model (in the language `language_of` gives), the summarizer's where it has
+        none; a post asks it once, for the room the post leaves, and shortens its summary with the summarizer.
         """
         for setting, channels in (("utm", utm or {}), ("summary_chars", summary_chars or {})):
             for channel in channels:
@@ -168,7 +187,10 @@ class Renderer:
         self._env = build_environment(template_dir)
         self._x_thread = x_thread
         self._links = links
-        self._summaries: dict[tuple[str, int, int], str] = {}
+        self._summaries: dict[tuple[str, int, int, str], str] = {}
+        self._written: dict[tuple[str, int, int, str], str | None] = {}
+        self._writer = writer
+        self._language_of = language_of
 
     def template_problem(self, name: str) -> str:
         """What is wrong with template `name` (not found, bad syntax), or "" if it loads."""
@@ -252,7 +274,7 @@ class Renderer:
 
     def _render_unlimited(self, job: _Job) -> _Attempt:
         # No hard limit (email): the budget bounds the summary, and the summarizer already keeps to it.
-        summary = self._summarize(job.article, max(job.limit, len(job.article.summary)))
+        summary = self._summarize(job.article, max(job.limit, len(job.article.summary)), job.channel)
         draft = _Draft(job.title, summary, _hashtags(job.article))
         text = self._render_template(job, draft, job.rules.post_format.escape)
         return _Attempt(text.strip(), len(summary))
@@ -260,12 +282,8 @@ class Renderer:
     def _fit(self, job: _Job) -> _Attempt:
         """Shorten the summary, then the title, then (on X) drop hashtags until it fits; the link stays."""
         full = _Draft(job.title, "", _hashtags(job.article))
-        attempt = self._shrink(
-            job,
-            self._summary_drafter(job.article, full),
-            start=max(self._summary_chars[job.channel], len(job.article.summary)),
-            floor=0,
-        )
+        start = max(self._summary_chars[job.channel], len(job.article.summary))
+        attempt = self._shrink(job, self._summary_drafter(job, full, start), start=start, floor=0)
         if attempt is None:
             plans = _title_plans(job.rules.min_title_chars, full.hashtags)
             tries = (
@@ -289,7 +307,7 @@ class Renderer:
         post of its own is shortened at a word boundary.
         """
         budget = max(settings.summary_chars, len(job.article.summary))
-        sentences = split_sentences(self._summarize(job.article, budget))
+        sentences = split_sentences(self._summarize(job.article, budget, job.channel))
         full = _Draft(job.title, " ".join(sentences), _hashtags(job.article))
         whole = self._attempt(job, full)
         if not sentences or whole.length <= job.limit:
@@ -306,12 +324,35 @@ class Renderer:
         plain = [_Attempt(text, weighted_length(text)) for text in _pack(rest, job.limit)]
         return [link_post, *plain] if settings.link_first else [*plain, link_post]
 
-    def _summary_drafter(self, article: Article, full: _Draft) -> _Drafter:
+    def _summary_drafter(self, job: _Job, full: _Draft, start: int) -> _Drafter:
+        written = self._written_for_room(job, full, start)
+
         def draft(budget: int) -> tuple[_Draft, int]:
-            summary = self._summarize(article, budget)
+            if written is None:
+                summary = self._summarize(job.article, budget, job.channel)
+            else:  # shorter budgets while fitting: the model's own sentences, not another request
+                summary = written if len(written) <= budget else self._summarizer.summarize(written, budget)
             return replace(full, summary=summary), len(summary)
 
         return draft
+
+    def _written_for_room(self, job: _Job, full: _Draft, start: int) -> str | None:
+        """The model's summary for the room the post leaves (at most `start` characters); None without one."""
+        if self._writer is None or job.article.summary:
+            return None
+        room = job.limit - self._attempt(job, full).length - _SUMMARY_SEPARATION
+        return self._written_summary(job.article, min(start, room), job.channel)
+
+    def _written_summary(self, article: Article, budget: int, channel: str) -> str | None:
+        if self._writer is None or article.summary or budget <= 0:
+            return None
+        language = self._language_of(article, channel) if self._language_of else ""
+        key = (article.key, budget, hash(article.text), language)
+        if key not in self._written:
+            if len(self._written) >= SUMMARY_CACHE_SIZE:
+                self._written.clear()
+            self._written[key] = self._writer.summary(article.text, budget, language)
+        return self._written[key]
 
     def _shrink(self, job: _Job, drafter: _Drafter, *, start: int, floor: int) -> _Attempt | None:
         """Lower the budget by the overflow until the draft fits; None once it cannot go below `floor`."""
@@ -343,17 +384,20 @@ class Renderer:
         context = _article_context(job.article, draft, job.text, job.link, job.share_links, safe)
         return self._render(job.template, context)
 
-    def _summarize(self, article: Article, budget: int) -> str:
-        """The summary every channel shows, without the hashtags it ends in that the hashtag line shows."""
-        return without_trailing_tags(self._summary_of(article, budget), _hashtags(article))
+    def _summarize(self, article: Article, budget: int, channel: str) -> str:
+        """The summary `channel` shows, without the hashtags it ends in that the hashtag line shows."""
+        return without_trailing_tags(self._summary_of(article, budget, channel), _hashtags(article))
 
-    def _summary_of(self, article: Article, budget: int) -> str:
+    def _summary_of(self, article: Article, budget: int, channel: str) -> str:
         if budget <= 0:
             return ""
         if article.summary:  # an admin's own words (an approval's Edit): used as written, cut only if they must be
             return _shorten(article.summary, budget)
+        written = self._written_summary(article, budget, channel)
+        if written is not None:
+            return written
         # A digest run summarises the same few articles for every subscriber: remember the recent results.
-        key = (article.key, budget, hash(article.text))
+        key = (article.key, budget, hash(article.text), "")
         summary = self._summaries.get(key)
         if summary is None:
             if len(self._summaries) >= SUMMARY_CACHE_SIZE:
@@ -404,7 +448,7 @@ class Renderer:
     def _digest_item(self, article: Article) -> dict[str, object]:
         own, shown = self._links_of(article, "email")
         shares = share_links(own, article.title)
-        summary = self._summarize(article, max(self._summary_chars["email"], len(article.summary)))
+        summary = self._summarize(article, max(self._summary_chars["email"], len(article.summary)), "email")
         draft = _Draft(article.title, summary, _hashtags(article))
         context = _article_context(article, draft, article.text, shown, shares, _plain)
         context["text"] = self._render(TEMPLATES["email"], context).strip()
@@ -470,8 +514,8 @@ def _article_context(
     article: Article, draft: _Draft, text: str, link: str, shares: Sequence[ShareLink], safe: Callable[[str], str]
 ) -> dict[str, object]:
     return {
-        "title": safe(draft.title),
-        "summary": safe(draft.summary),
+        "title": safe(marked_for_direction(draft.title)),
+        "summary": safe(marked_for_direction(draft.summary)),
         "text": safe(text),
         "link": safe(link),
         "hashtags": [safe(tag) for tag in draft.hashtags],
@@ -572,9 +616,16 @@ def _heading(chosen: str, written: str) -> str:
     return "#" + (written if chosen.islower() else chosen)
 
 
-def build_renderer(config: Config, links: LinkTracker | None = None) -> Renderer:
+def build_renderer(
+    config: Config,
+    links: LinkTracker | None = None,
+    *,
+    writer: SummaryWriter | None = None,
+    language_of: LanguageOf | None = None,
+) -> Renderer:
     """The one renderer for `config`: its templates, share-link UTM tags, summary lengths and X threads; `links`:
-    the click links when [analytics] is on (bot.clicks.click_links_from_config)."""
+    the click links when [analytics] is on (bot.clicks.click_links_from_config); `writer` and `language_of`: the
+    model's summaries when [summarize] has one (bot.ai_summary)."""
     return Renderer(
         summarizer=default_summarizer(),
         template_dir=config.templates.dir,
@@ -582,4 +633,6 @@ def build_renderer(config: Config, links: LinkTracker | None = None) -> Renderer
         summary_chars=config.summary_chars(),
         x_thread=XThread(config.x.thread_summary_chars, config.x.thread_link == "first") if config.x.thread else None,
         links=links,
+        writer=writer,
+        language_of=language_of,
     )

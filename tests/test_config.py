@@ -47,6 +47,7 @@ SECTIONS = {
     "web": cfg.WebConfig,
     "alerts": cfg.AlertsConfig,
     "analytics": cfg.AnalyticsConfig,
+    "summarize": cfg.SummarizeConfig,
 }
 
 

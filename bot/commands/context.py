@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ from bot.approvals import ApprovalStore
 from bot.clicks import renderer_of
 from bot.clock import Clock, utc_now
 from bot.commands.notices import NoticeStore
-from bot.config import Config, StateConfig
+from bot.config import Config
 from bot.email.schedule import ScheduleStore
 from bot.email.signups import ConfirmEmail, SignUpStore
 from bot.hashtags import TAG_RULE, HashtagError
@@ -40,7 +39,7 @@ from bot.keywords import parse_keywords as parse_typed_keywords
 from bot.models import Article
 from bot.render import Renderer, build_environment
 from bot.stats import StatsStore
-from bot.store import AddedSource, Incident, OutboxRow, Store, Subscriber, open_store
+from bot.store import AddedSource, Incident, OutboxRow, StorePerThread, Subscriber
 from bot.urls import MAX_URL_CHARS, http_url_problem
 
 __all__ = [
@@ -116,31 +115,6 @@ class CommandStore(IngestStore, SignUpStore, ScheduleStore, NoticeStore, Approva
 COMMAND_THREADS: Final = 8  # commands running at once, each with its own store connection; more wait their turn
 
 
-class _StorePerThread:
-    """Each thread's own connection to the state, opened on first use: a connection must not be used by two threads
-    at once. SQLite in WAL mode (and PostgreSQL) lets the connections read side by side; writes take turns."""
-
-    def __init__(self, state: StateConfig) -> None:
-        self._state = state
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._opened: list[Store] = []
-
-    def get(self) -> Store:
-        store: Store | None = getattr(self._local, "store", None)
-        if store is None:
-            store = self._local.store = open_store(self._state)
-            with self._lock:
-                self._opened.append(store)
-        return store
-
-    def close(self) -> None:
-        with self._lock:
-            opened, self._opened = self._opened, []
-        for store in opened:
-            store.close()
-
-
 class CommandContext:
     """The command side's own view of newsbot.
 
@@ -158,7 +132,7 @@ class CommandContext:
         # is not live.
         self.confirm_email: ConfirmEmail | None = None
         self._pages = build_environment(config.templates.dir)
-        self._stores = _StorePerThread(config.state)
+        self._stores = StorePerThread(config.state)
         self._stores.get()
         self._workers = ThreadPoolExecutor(COMMAND_THREADS, thread_name_prefix="newsbot-command")
 

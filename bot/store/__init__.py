@@ -38,7 +38,7 @@ from bot.store.outbox import OutboxItem, OutboxRow
 from bot.store.schema import MIGRATIONS, Migration
 from bot.store.sqlite import PRIVATE_FILE_MODE
 from bot.store.states import AWAITING_CONFIRMATION, FAILED, HELD, PENDING, SENT, SKIPPED, STATES, UNKNOWN
-from bot.store.store import SqliteStore, Store, open_store
+from bot.store.store import SqliteStore, Store, StorePerThread, open_store
 from bot.store.subscribers import EMAIL, MUTE, WATCH, EmailSubscriber, SignUpRequest, Subscriber
 from bot.store.times import from_db_time, to_db_time
 
@@ -81,6 +81,7 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreError",
+    "StorePerThread",
     "Subscriber",
     "blocked_until_key",
     "from_db_time",

@@ -282,6 +282,22 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     ALTER TABLE sources ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
     """,
+    # 16 -> 17: summaries written by a language model ([summarize] provider = "openai"), per article text, language
+    # and budget, so that a digest run or a re-render does not ask twice; and the requests per UTC day, for the cap
+    """
+    CREATE TABLE model_summaries (
+        text_hash TEXT NOT NULL,
+        language TEXT NOT NULL,
+        budget INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (text_hash, language, budget)
+    );
+    CREATE TABLE model_requests (
+        day TEXT PRIMARY KEY,
+        requests INTEGER NOT NULL
+    );
+    """,
 )
 
 

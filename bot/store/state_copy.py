@@ -46,6 +46,8 @@ COPIED_TABLES: Final = (
     "admin_sessions",
     "admin_logins",
     "clicks",
+    "model_summaries",
+    "model_requests",
 )
 # What makes a database "hold a state": a copy over it needs --force.
 STATE_TABLES: Final = ("articles", "outbox", "subscribers")

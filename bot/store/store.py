@@ -7,6 +7,7 @@ else the SQLite file at `[state] path`.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from bot.store.notices import NoticesPart
 from bot.store.outbox import OutboxPart
 from bot.store.reports import ReportsPart
 from bot.store.subscribers import SubscribersPart
+from bot.store.summaries import SummariesPart
 
 if TYPE_CHECKING:
     from bot.config import StateConfig
@@ -40,6 +42,7 @@ class Store(
     AdminPart,
     ReportsPart,
     ClicksPart,
+    SummariesPart,
 ):
     """All of the store's parts over one connection (each caller declares the Protocol of what it uses)."""
 
@@ -63,3 +66,28 @@ def open_store(state: StateConfig | Path, *, busy_timeout: float | None = None) 
     from bot.store.postgres import open_postgres
 
     return open_postgres(url, state.path)
+
+
+class StorePerThread:
+    """Each thread's own connection to the state, opened on first use: a connection must not be used by two threads
+    at once. SQLite in WAL mode (and PostgreSQL) lets the connections read side by side; writes take turns."""
+
+    def __init__(self, state: StateConfig) -> None:
+        self._state = state
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[Store] = []
+
+    def get(self) -> Store:
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = open_store(self._state)
+            with self._lock:
+                self._opened.append(store)
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for store in opened:
+            store.close()
