@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -41,10 +43,20 @@ class XEntity:
     text: str
 
 
+@contextmanager
+def _quiet_import() -> Iterator[None]:
+    """twitter_text imports pkg_resources, and setuptools 81+ warns about that on stderr of every command that
+    measures an X post: the warning is the library's, for the library's maintainers, not for newsbot's users."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        yield
+
+
 def weighted_length(text: str) -> int:
     """Weighted length of `text` on X: URLs count 23, CJK characters and emoji 2, most others 1."""
     # Imported here: twitter_text takes ~140 ms to import, and the CLI must start fast.
-    from twitter_text import parse_tweet
+    with _quiet_import():
+        from twitter_text import parse_tweet
 
     return int(parse_tweet(unicodedata.normalize("NFC", text)).weightedLength)
 
@@ -55,7 +67,8 @@ def links_and_mentions(text: str) -> list[XEntity]:
     Of entities that overlap, the first one wins, as in twitter-text's extractEntitiesWithIndices
     ("https://mastodon.social/@user" is one link, not a link and a mention).
     """
-    from twitter_text import extract_urls_with_indices
+    with _quiet_import():
+        from twitter_text import extract_urls_with_indices
 
     text = unicodedata.normalize("NFC", text)
     found = [XEntity("url", *_span(url["indices"]), url["url"]) for url in extract_urls_with_indices(text)]
@@ -87,7 +100,8 @@ def neutralize(text: str) -> str:
 def _mentions(text: str) -> list[XEntity]:
     if "@" not in text and "\uff20" not in text:  # most text: skip the scan
         return []
-    from twitter_text.regexp.latin_accent_chars import latin_accent_chars
+    with _quiet_import():
+        from twitter_text.regexp.latin_accent_chars import latin_accent_chars
 
     # twitter-text's endMentionMatch: a name followed by another at sign, a Latin accented letter or "://"
     # is not a mention ("@user@host", "@José" is not "@Jos", "@http://…").

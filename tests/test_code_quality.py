@@ -66,3 +66,15 @@ def test_import_layers_hold() -> None:
         [str(lint_imports), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=600, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_measuring_an_x_post_prints_no_library_warning_on_stderr() -> None:
+    """twitter_text imports pkg_resources, and setuptools 81 and later (which sumy pulls in) warn about it on
+    stderr of every command that measures an X post; that warning is not for newsbot's users."""
+    code = (
+        "from bot.xtext import links_and_mentions, weighted_length; weighted_length('hi'); links_and_mentions('@a b')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stderr == ""
