@@ -132,6 +132,21 @@ def test_the_digest_and_a_post_of_the_same_budget_share_one_request(
     assert len(fake.requests) == 1
 
 
+def test_changed_article_text_is_asked_again_and_an_admins_edit_is_never_sent(
+    fake: FakeOpenAI, tmp_path: Path, clock: FakeClock
+) -> None:
+    renderer = renderer_for(config_for(fake, tmp_path), clock)
+    renderer.render(article(), "telegram")
+    fake.script("Floods forced five villages to evacuate on Monday, the regional government said.")
+    updated = renderer.render(article(text=ARTICLE_TEXT + " A fifth village was evacuated."), "telegram")
+    assert "five villages" in updated.text
+    assert len(fake.requests) == 2
+    edited = renderer.render(article(summary="Four villages evacuated; shelters open."), "telegram")
+    assert "Four villages evacuated; shelters open." in edited.text
+    assert GOOD not in edited.text
+    assert len(fake.requests) == 2
+
+
 # --- falling back to the extractive summary ----------------------------------------------------------------------
 
 
