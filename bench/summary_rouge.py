@@ -106,6 +106,16 @@ def evaluate(
     articles: Sequence[Article], method: str, summarize: Summarize, budget: int | None, scorer: rouge_scorer.RougeScorer
 ) -> Result:
     summaries = [summarize(article.text, budget or 0) for article in articles]
+    return scored(articles, method, budget, summaries, scorer)
+
+
+def scored(
+    articles: Sequence[Article],
+    method: str,
+    budget: int | None,
+    summaries: Sequence[str],
+    scorer: rouge_scorer.RougeScorer,
+) -> Result:
     scores = [scorer.score(article.reference, summary) for article, summary in zip(articles, summaries, strict=True)]
     f1 = {metric: mean(score[metric].fmeasure for score in scores) for metric in METRICS}
     recall = {metric: mean(score[metric].recall for score in scores) for metric in METRICS}
@@ -245,11 +255,7 @@ def _evaluate_at_reference_length(
     articles: Sequence[Article], method: str, summarize: Summarize, scorer: rouge_scorer.RougeScorer
 ) -> Result:
     summaries = [summarize(article.text, len(article.reference)) for article in articles]
-    scores = [scorer.score(article.reference, summary) for article, summary in zip(articles, summaries, strict=True)]
-    f1 = {metric: mean(score[metric].fmeasure for score in scores) for metric in METRICS}
-    recall = {metric: mean(score[metric].recall for score in scores) for metric in METRICS}
-    chars = mean(len(summary) for summary in summaries)
-    return Result(method, None, f1, recall, chars, sum(not s for s in summaries))
+    return scored(articles, method, None, summaries, scorer)
 
 
 def render_bbc_dev(results: Sequence[Result], article_count: int) -> str:

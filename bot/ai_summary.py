@@ -10,7 +10,9 @@ day) are used up.
 
 The article goes to the model as data: the instructions are the system message; the article is the user message,
 labelled as untrusted and fenced by a random marker it cannot guess. Whatever the article says, the answer is
-checked as plain text: no link, no web address, no hashtag, no @mention, no HTML or Markdown, within the budget.
+checked as plain text: no link, no web address (any domain X would link, found with twitter-text's rules), no
+hashtag, no @mention, no HTML or Markdown, no character a reader cannot see (a bidi override, a zero-width space,
+a control or tag character; the joiners and direction marks scripts need are kept), within the budget.
 So an article that says "ignore your instructions" gets a proper summary or the extractive one.
 
 Results are kept in the state per article text (its SHA-256), language and budget (bot.store.summaries), so a
@@ -23,6 +25,7 @@ import hashlib
 import logging
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +39,7 @@ from bot.logs import kv
 from bot.models import Article
 from bot.route import decide
 from bot.store import StorePerThread
+from bot.xtext import links_and_mentions
 
 __all__ = [
     "ChatClient",
@@ -55,10 +59,12 @@ TEMPERATURE: Final = 0.2
 # Asked for a little less than the budget: models count characters loosely.
 AIM_SHARE: Final = 0.85
 
-_WEB_ADDRESS: Final = re.compile(
-    r"https?://|www\.|\b[a-z0-9-]+\.(?:com|org|net|io|co|info|biz|ru|cn|xyz|top|ly|me|app|dev|news)\b",
-    re.IGNORECASE,
-)
+# Characters a reader cannot see (Unicode's control, format, surrogate, private-use and unassigned categories):
+# bidi overrides that reorder the text, zero-width spaces that split a word past these checks, tag characters.
+_INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# The format characters scripts need: the zero-width non-joiner and joiner (Persian, Indic scripts) and the
+# direction marks (left-to-right, right-to-left, Arabic letter mark).
+_NEEDED_FORMAT_CHARACTERS: Final = frozenset("\u200c\u200d\u200e\u200f\u061c")
 _HASHTAG_OR_MENTION: Final = re.compile(r"(?:^|[\s(])[#@][^\s#@]")
 _MARKUP: Final = re.compile(r"<[A-Za-z/!][^>]*>|\*\*|__|`|\[[^\]]*\]\(|^\s*(?:#{1,6}|[-*•]|\d+\.)\s", re.MULTILINE)
 
@@ -221,13 +227,19 @@ def answer_problem(answer: str) -> str:
     """What breaks the rules in `answer` apart from its length ("" if nothing): the rules of SYSTEM_PROMPT."""
     if not answer:
         return "empty answer"
-    if _WEB_ADDRESS.search(answer):
+    if any(_invisible(char) for char in answer):
+        return "answer has invisible or control characters"
+    if any(entity.kind == "url" for entity in links_and_mentions(answer)):  # what X and Telegram would link
         return "answer has a link or web address"
     if _HASHTAG_OR_MENTION.search(answer):
         return "answer has a hashtag or @mention"
     if _MARKUP.search(answer):
         return "answer has markup"
     return ""
+
+
+def _invisible(char: str) -> bool:
+    return unicodedata.category(char) in _INVISIBLE_CATEGORIES and char not in _NEEDED_FORMAT_CHARACTERS
 
 
 def _checked(answer: str, max_chars: int) -> str:

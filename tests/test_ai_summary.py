@@ -132,6 +132,21 @@ def test_the_digest_and_a_post_of_the_same_budget_share_one_request(
     assert len(fake.requests) == 1
 
 
+def test_changed_article_text_is_asked_again_and_an_admins_edit_is_never_sent(
+    fake: FakeOpenAI, tmp_path: Path, clock: FakeClock
+) -> None:
+    renderer = renderer_for(config_for(fake, tmp_path), clock)
+    renderer.render(article(), "telegram")
+    fake.script("Floods forced five villages to evacuate on Monday, the regional government said.")
+    updated = renderer.render(article(text=ARTICLE_TEXT + " A fifth village was evacuated."), "telegram")
+    assert "five villages" in updated.text
+    assert len(fake.requests) == 2
+    edited = renderer.render(article(summary="Four villages evacuated; shelters open."), "telegram")
+    assert "Four villages evacuated; shelters open." in edited.text
+    assert GOOD not in edited.text
+    assert len(fake.requests) == 2
+
+
 # --- falling back to the extractive summary ----------------------------------------------------------------------
 
 
@@ -261,6 +276,49 @@ def test_a_model_that_obeys_an_injecting_article_is_not_believed(
     post = renderer_for(config, clock).render(article(text=INJECTION), "telegram")
     # Exactly the post without a model: the extractive summary (whole sentences of the article as it stands).
     assert post.text == build_renderer(config).render(article(text=INJECTION), "telegram").text
+
+
+# What a hostile answer could still smuggle into a post: a bare domain Telegram and X would make a live link
+# (any top-level domain, as twitter-text knows them), and characters a reader cannot see: bidi overrides that
+# reorder the text, zero-width spaces that split a word past the checks, control and tag characters, a lone
+# surrogate that no channel can encode.
+SMUGGLED_ANSWERS = [
+    "Floods hit four villages; claim aid at floodrelief.shop today.",
+    "Floods hit four villages; details on example.online and bit.do/aid.",
+    "Floods hit four villages \u202eenilno.draw\u202c today.",
+    "Floods hit four vil\u200blages on Monday.",
+    "Floods hit four villages\u2066 on Monday.",
+    "Floods hit four villages \x1b[31mon Monday.",
+    "Floods hit four villages\U000e0069\U000e0067 on Monday.",
+    "Floods hit four villages \ud800on Monday.",
+]
+
+
+@pytest.mark.parametrize("smuggled", SMUGGLED_ANSWERS, ids=range(len(SMUGGLED_ANSWERS)))
+def test_an_answer_with_a_bare_link_or_invisible_characters_gives_the_extractive_summary(
+    fake: FakeOpenAI, tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture, smuggled: str
+) -> None:
+    fake.script(smuggled)
+    with caplog.at_level(logging.WARNING):
+        post = renderer_for(config_for(fake, tmp_path), clock).render(article(), "telegram")
+    assert EXTRACTIVE_START in post.text
+    assert "Floods hit four" not in post.text
+    assert "model_summary_fallback" in caplog.text
+
+
+def test_right_to_left_marks_and_joiners_that_scripts_need_are_kept(
+    fake: FakeOpenAI, tmp_path: Path, clock: FakeClock
+) -> None:
+    persian = "سیل چهار روستا را فرا\u200cگرفت و دولت سه پناهگاه برای خانواده\u200cها باز کرد."
+    fake.script(persian)
+    post = renderer_for(config_for(fake, tmp_path), clock).render(article(), "telegram")
+    assert persian in post.text
+
+
+def test_telegram_html_in_an_answer_is_shown_as_text(fake: FakeOpenAI, tmp_path: Path, clock: FakeClock) -> None:
+    fake.script("Rain & wind: levels < 2 m > forecast, crews said on Monday.")
+    post = renderer_for(config_for(fake, tmp_path), clock).render(article(), "telegram")
+    assert "Rain &amp; wind: levels &lt; 2 m &gt; forecast" in post.text
 
 
 def test_a_model_that_ignores_the_injection_gives_a_proper_summary(

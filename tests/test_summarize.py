@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -424,3 +427,23 @@ def test_outside_english_no_sentence_is_taken_to_lean() -> None:
     summary = TextRankSummarizer("de").summarize(body, len("He war müde."))
 
     assert summary == "He war müde."
+
+
+def test_sumy_and_nltk_are_not_imported_until_sentences_are_ranked() -> None:
+    # What `newsbot once` and `newsbot run` import before any article comes: the app, its renderer, the model path.
+    code = (
+        "import sys, bot.app, bot.ai_summary, bot.render, bot.summarize;"
+        " assert not {'sumy', 'nltk', 'numpy'} & set(sys.modules), 'imported at start-up'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ranking_needs_no_nltk_data_and_no_network(tmp_path: Path) -> None:
+    # In a child process with every connection refused, and an empty HOME and NLTK_DATA: no data for nltk to find.
+    code = (
+        "import socket, sys; from bot.summarize import TextRankSummarizer;"
+        " socket.socket.connect = socket.socket.connect_ex = lambda *a: sys.exit('network used');"
+        " assert TextRankSummarizer().summarize(sys.stdin.read(), 300)"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "NLTK_DATA": str(tmp_path / "nltk_data")}
+    subprocess.run([sys.executable, "-c", code], input=sample_body(), text=True, env=env, check=True)
