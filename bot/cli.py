@@ -144,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         "--admin", required=True, type=int, metavar="USER_ID", help="your Telegram user id, from [telegram] admins"
     )
     _subscribers_parser(command("subscribers", "import or export subscribers as CSV, or unsubscribe some"), common)
+    _sources_parser(command("sources", "import or export sources as OPML (the file feed readers exchange)"), common)
     _state_parser(command("state", "move the state: copy the SQLite state into PostgreSQL"), common)
     return parser
 
@@ -160,6 +161,30 @@ def _state_parser(state: argparse.ArgumentParser, common: argparse.ArgumentParse
         " in PGPASSWORD or ~/.pgpass: a command line is visible to other users",
     )
     copy.add_argument("--force", action="store_true", help="replace the state the target database already holds")
+
+
+def _sources_parser(sources: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = sources.add_subparsers(dest="action", metavar="ACTION", required=True)
+    do_import = actions.add_parser(
+        "import",
+        help="add the feeds of an OPML file as sources (kept in the state, like /addsource); folders and categories"
+        " become hashtags; a URL that is already a source is left as it is. Not fetched unless --check: each"
+        " new source's first poll marks what it holds as seen. Exit 1 if some feed was refused (the rest is added)",
+        parents=[common],
+    )
+    do_import.add_argument("file", metavar="FILE.opml", type=Path)
+    do_import.add_argument(
+        "--check",
+        action="store_true",
+        help="fetch each feed first (public addresses only, unless [fetch] allow_private) and refuse those that do"
+        " not work; slow for hundreds of feeds",
+    )
+    do_export = actions.add_parser(
+        "export",
+        help="write every web source (config file and state) as OPML 2.0, hashtags as categories, URLs as they are",
+        parents=[common],
+    )
+    do_export.add_argument("--output", metavar="FILE", type=Path, help="write here (readable by you only), not stdout")
 
 
 def _subscribers_parser(subscribers: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -601,6 +626,33 @@ def _export_subscribers(store: CsvStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sources(args: argparse.Namespace) -> int:
+    from bot import sources_bulk
+    from bot.store import open_store
+
+    config = _config(args)
+    store = open_store(config.state)
+    try:
+        if args.action == "import":
+            report = sources_bulk.import_opml(config, store, args.file, check=args.check, now=utc_now())
+            print(report.summary())
+            return EXIT_FAILURE if report.done.refused else EXIT_OK
+        exported = sources_bulk.export_opml(config, store, utc_now())
+    finally:
+        store.close()
+    if exported.left_out:
+        print(f"newsbot: left out (files, not web feeds): {', '.join(exported.left_out)}", file=sys.stderr)
+    if not args.output:
+        sys.stdout.buffer.write(exported.opml)
+        return EXIT_OK
+    try:
+        sources_bulk.write_private_atomically(args.output, exported.opml)
+    except OSError as exc:
+        raise ConfigError(f"--output {args.output}: cannot write it: {exc.strerror}") from None
+    print(f"{exported.count} source(s) written to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_state(args: argparse.Namespace) -> int:
     """`state copy`: the SQLite state into PostgreSQL, under the state file's lock (no `newsbot run` writes it)."""
     from bot.lock import StateLock
@@ -760,6 +812,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "web": cmd_web,
     "admin-link": cmd_admin_link,
     "subscribers": cmd_subscribers,
+    "sources": cmd_sources,
     "state": cmd_state,
     "demo": cmd_demo,
     "once": cmd_once,
