@@ -165,13 +165,12 @@ def _state_parser(state: argparse.ArgumentParser, common: argparse.ArgumentParse
 
 def _sources_parser(sources: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     actions = sources.add_subparsers(dest="action", metavar="ACTION", required=True)
-    do_import = actions.add_parser(
-        "import",
-        help="add the feeds of an OPML file as sources (kept in the state, like /addsource); folders and categories"
+    what = (
+        "add the feeds of an OPML file as sources (kept in the state, like /addsource); folders and categories"
         " become hashtags; a URL that is already a source is left as it is. Not fetched unless --check: each"
-        " new source's first poll marks what it holds as seen. Exit 1 if some feed was refused (the rest is added)",
-        parents=[common],
+        " new source's first poll marks what it holds as seen. Exit 1 if some feed was refused (the rest is added)"
     )
+    do_import = actions.add_parser("import", help=what, description=what, parents=[common])
     do_import.add_argument("file", metavar="FILE.opml", type=Path)
     do_import.add_argument(
         "--check",

@@ -100,6 +100,7 @@ class _Taken:
         named = [(s.name, s.url) for s in config.sources] + [(s.name, s.url) for s in store.added_sources()]
         self.names = {name for name, _url in named}
         self.owners: dict[str, str] = {}
+        self._tried: dict[str, int] = {}
         for name, url in named:
             self.owners.setdefault(url, name)
 
@@ -113,9 +114,10 @@ class _Taken:
         except UnicodeError:
             host = ""
         base = _SOURCE_NAME_CHARS.sub("-", host)[:50].strip("-_.") or "source"
-        number = 1
+        number = self._tried.get(base, 1)  # where the last search on this host stopped: no quadratic bulk import
         while f"{base}-{number}" in self.names:
             number += 1
+        self._tried[base] = number
         return f"{base}-{number}"
 
     def take(self, name: str, url: str) -> None:
