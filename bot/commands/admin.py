@@ -179,7 +179,11 @@ def sources(ctx: CommandContext, request: Request) -> Reply:
         f"• <b>{echo(s.name)}</b> {_safe_url(s.url)} every {s.interval} s — {_state_summary(ctx, s.name)}"
         for s in ctx.config.sources
     ] or ["none"]
-    lines += ["", "<b>Sources added in chat</b> (/addsource, /removesource)"]
+    lines += [
+        "",
+        "<b>Sources kept in the state</b> (added in chat, in the control room or by"
+        " <code>newsbot sources import</code>; /removesource removes one)",
+    ]
     lines += [
         f"• <b>{echo(s.name)}</b> {_safe_url(s.url)} {_tags(s.hashtags)} added by {echo(s.added_by)} "
         f"on {_time(s.added_at)} — {_state_summary(ctx, s.name)}"
