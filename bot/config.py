@@ -200,7 +200,8 @@ class EmailConfig:
     summary_chars: int = 400
     reply_to: str = ""
     list_name: str = "News digest"  # shown in List-Id; the id itself is built from the sender's domain
-    send_rate: float = 10.0  # messages per second at most
+    send_rate: float = 10.0  # messages per second at most, over all connections together
+    connections: int = 4  # SMTP connections a digest batch is sent over side by side
     smtp_timeout: float = 30.0
     dkim_selector: str = ""  # set with dkim_key_env to sign messages (only when not sending through a relay that signs)
     dkim_key_env: str = "NEWSBOT_DKIM_PRIVATE_KEY"
@@ -228,6 +229,7 @@ class AnalyticsConfig:
 
 
 SUMMARY_PROVIDERS = ("extractive", "openai")
+MAX_SMTP_CONNECTIONS = 50  # [email] connections: relays refuse or throttle a client that opens more
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
@@ -650,6 +652,13 @@ class _Parser:
         port = self.positive(raw, "email.smtp_port", defaults.smtp_port)
         if port > 65535:
             raise self.fail("email.smtp_port", f"{port} is not a TCP port (1-65535)")
+        connections = self.positive(raw, "email.connections", defaults.connections)
+        if connections > MAX_SMTP_CONNECTIONS:
+            raise self.fail(
+                "email.connections",
+                f"{connections} is more than a relay accepts from one client; set it between 1 and"
+                f" {MAX_SMTP_CONNECTIONS} (4 suits most relays; ask yours how many it allows)",
+            )
         return EmailConfig(
             smtp_host=self.get(raw, "email.smtp_host", str, defaults.smtp_host),
             smtp_port=port,
@@ -665,6 +674,7 @@ class _Parser:
             reply_to=self.get(raw, "email.reply_to", str, defaults.reply_to),
             list_name=self.get(raw, "email.list_name", str, defaults.list_name),
             send_rate=self.positive_number(raw, "email.send_rate", defaults.send_rate),
+            connections=connections,
             smtp_timeout=self.positive_number(raw, "email.smtp_timeout", defaults.smtp_timeout),
             dkim_selector=self.get(raw, "email.dkim_selector", str, defaults.dkim_selector),
             dkim_key_env=self.env_name(raw, "email.dkim_key_env", defaults.dkim_key_env),

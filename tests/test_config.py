@@ -97,6 +97,8 @@ def test_unknown_key_names_file_key_and_suggests_the_right_one(tmp_path: Path) -
         ),
         ('[output]\ndry_run = "yes"\n', "output.dry_run", "true or false"),
         ("state = 3\n", "state", "must be a table"),
+        ("[email]\nconnections = 0\n", "email.connections", "above 0"),
+        ("[email]\nconnections = 51\n", "email.connections", "set it between 1 and 50"),
     ],
 )
 def test_bad_values_get_an_error_naming_the_key_and_the_fix(tmp_path: Path, toml: str, key: str, hint: str) -> None:

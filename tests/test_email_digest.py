@@ -21,6 +21,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Config
+from bot.email.delivery import EmailDigest, MailSender
 from bot.store import FAILED, PENDING, SENT, SKIPPED, UNKNOWN, open_store
 from tests.conftest import FakeClock, news_item, newsbot, rss
 from tests.fakes.smtp_server import FakeSmtp
@@ -153,6 +154,32 @@ def test_digest_goes_out_once_at_the_scheduled_time_even_after_downtime(
     assert len(fake_smtp.messages) == 1
 
 
+def crash_on_third_send(job: EmailDigest) -> None:
+    """The third message, over whichever of the batch's connections, crashes the process instead of going out."""
+    senders = job.senders
+    real_open = senders.open
+    lock = threading.Lock()
+    calls = 0
+
+    def open_crashing() -> MailSender:
+        sender = real_open()
+        real_send = sender.send
+
+        def send_then_crash(message: EmailMessage) -> str:
+            nonlocal calls
+            with lock:
+                calls += 1
+                crash = calls == 3
+            if crash:
+                raise Crash
+            return real_send(message)
+
+        sender.send = send_then_crash  # type: ignore[method-assign]
+        return sender
+
+    senders.open = open_crashing  # type: ignore[method-assign]
+
+
 @on_both_backends
 def test_a_crash_mid_batch_resumes_without_sending_anyone_the_digest_twice(
     mail_config: Callable[..., Config], fake_smtp: FakeSmtp, clock: FakeClock
@@ -164,18 +191,7 @@ def test_a_crash_mid_batch_resumes_without_sending_anyone_the_digest_twice(
         for reader in readers:
             confirmed(app, reader)
         assert app.email_digest is not None
-        sender = app.email_digest.sender
-        real_send = sender.send
-        calls = 0
-
-        def send_then_crash(message: EmailMessage) -> str:
-            nonlocal calls
-            calls += 1
-            if calls == 3:
-                raise Crash
-            return real_send(message)
-
-        sender.send = send_then_crash  # type: ignore[method-assign]
+        crash_on_third_send(app.email_digest)
         with pytest.raises(Crash):
             app.digest(force=True)
     with App(config, clock=clock) as app:

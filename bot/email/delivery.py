@@ -17,9 +17,9 @@ bounced, or the credentials were refused. The sender is SMTP (bot.email.smtp) or
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -28,13 +28,13 @@ from typing import Protocol
 
 from bot import alerts
 from bot.config import Config
+from bot.email.connections import MailSenders, OneSender, SendPool, Sent, ToSend
 from bot.email.selection import articles_for
 from bot.errors import PublishError
 from bot.logs import kv
 from bot.metrics import Metrics
 from bot.models import Article
 from bot.outcomes import Outcome, outcome_of, wait_seconds
-from bot.ratelimit import STOP_CHECK_SECONDS
 from bot.render import Digest, Renderer
 from bot.store import EMAIL, FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, Lease, OutboxRow, worker_id
 
@@ -141,13 +141,16 @@ class EmailDigest:
         build_message: BuildMessage,
         metrics: Metrics | None = None,
         lease: Lease | None = None,
+        senders: MailSenders | None = None,
     ) -> None:
+        """`senders`: the connections a batch goes out over ([email] connections); None: `sender` alone."""
         self.metrics = metrics or Metrics()  # App hands in its own
         self.lease = lease or Lease(worker_id(), config.state.lease_seconds)  # App hands in the worker's
         self.store = store
         self.renderer = renderer
         self.config = config
-        self.sender = sender
+        self.sender = sender  # App closes it
+        self.senders = senders or OneSender(sender)
         self.links = links
         self.build_message = build_message
 
@@ -169,58 +172,85 @@ class EmailDigest:
         return report
 
     def _deliver_due(self, clock: Callable[[], datetime], should_stop: Callable[[], bool]) -> DeliveryReport:
-        """Claim due deliveries a chunk at a time and send them. Past half its lease a chunk starts no new mail: the
-        rest is claimed again (by this worker or another), so a mail never starts under a lease about to lapse."""
+        """Send every due delivery over the pool's connections; what was in flight when the job ends is recorded
+        before it ends (a crash of the whole process leaves those to the lease, as with one connection)."""
         report = DeliveryReport()
+        pool = SendPool(self.senders, should_stop)
         try:
-            while True:
-                claimed_at = clock()
-                deliveries = self.store.claim_deliveries(claimed_at, self.lease, CHUNK_SIZE)
-                if not deliveries:
-                    return report
-                self.metrics.leases("digest", len(deliveries))
-                last_start = claimed_at + (self.lease.until(claimed_at) - claimed_at) / 2
-                for delivery in deliveries:
-                    if should_stop() or clock() >= last_start:
-                        break
-                    self._deliver_one(delivery, clock, report, should_stop)
-                    if report.stopped:
-                        return report
-                if should_stop():
-                    return report
+            self._deliver_chunks(pool, clock, should_stop, report)
+        except BaseException:
+            pool.halt()
+            with contextlib.suppress(Exception):  # the error being raised is the one to see
+                self._record(pool.finished(wait=True), report, pool)
+            raise
         finally:
+            pool.close()
             self.metrics.leases("digest", 0)
+        return report
 
-    def _deliver_one(
-        self, delivery: Delivery, clock: Callable[[], datetime], report: DeliveryReport, should_stop: Callable[[], bool]
+    def _deliver_chunks(
+        self, pool: SendPool, clock: Callable[[], datetime], should_stop: Callable[[], bool], report: DeliveryReport
     ) -> None:
+        """Claim due deliveries a chunk at a time and send them. Past half its lease a chunk starts no new mail: the
+        rest is claimed again (by this worker or another), so a mail never starts under a lease about to lapse.
+        A chunk's outcomes are all recorded before the next claim, which would otherwise hand this worker its own
+        deliveries in flight again."""
+        chunk = CHUNK_SIZE * self.senders.count
+        while not (report.stopped or should_stop()):
+            claimed_at = clock()
+            deliveries = self.store.claim_deliveries(claimed_at, self.lease, chunk)
+            if not deliveries:
+                return
+            self.metrics.leases("digest", len(deliveries))
+            last_start = claimed_at + (self.lease.until(claimed_at) - claimed_at) / 2
+            for delivery in deliveries:
+                if should_stop() or report.stopped or clock() >= last_start:
+                    break
+                ready = self._prepare(delivery, clock, report)
+                if ready is not None:
+                    pool.submit(ready)
+                self._record(pool.finished(wait=False), report, pool)
+            self._record(pool.finished(wait=True), report, pool)
+
+    def _prepare(self, delivery: Delivery, clock: Callable[[], datetime], report: DeliveryReport) -> ToSend | None:
+        """The message for `delivery`, or None when there is none to send (recorded as such)."""
         now = clock()
         subscriber = self.store.email_subscriber(delivery.address)
         if subscriber is None or not subscriber.active:
             self.store.finish_delivery(delivery, SKIPPED, now, reason="no longer subscribed")
-            return
+            return None
         articles = articles_for(self.store, subscriber.hashtags, subscriber.last_digest_at, delivery.period_end)
         if not articles:
             self.store.finish_delivery(delivery, SKIPPED, now, reason="nothing new")
             report.nothing_new += 1
-            return
-        if not self._turn_came(should_stop):
-            return  # stopping: the delivery stays due, untouched
-        now = clock()  # the mail's Date and links are from when it goes out
+            return None
+        now = clock()  # the mail's Date and links are from when it goes out (the pool's queue is short)
         try:
             message = self._message(subscriber, articles, now)
         except Exception as error:  # this subscriber's data cannot make a mail; the others' still can
             self._unbuildable(delivery, error, now, report)
-            return
-        try:
-            message_id = self.sender.send(message)
-        except Exception as error:  # every outcome is recorded; none may lose the delivery
-            self._failed(delivery, error, now, report)
-            return
-        self.store.finish_delivery(delivery, SENT, now, message_id=message_id, article_count=len(articles))
-        self.metrics.send(EMAIL, "sent")
-        report.sent += 1
-        log.info("%s", kv(event="digest_sent", digest=delivery.digest_id, articles=len(articles)))
+            return None
+        return ToSend(delivery, message, len(articles), now)
+
+    def _record(self, outcomes: Iterator[Sent], report: DeliveryReport, pool: SendPool) -> None:
+        """Write each outcome to the ledger; one not started (stopping) leaves its delivery due, untouched."""
+        for sent in outcomes:
+            delivery, now = sent.job.delivery, sent.job.built_at
+            if not sent.started:
+                continue
+            if sent.error is not None and not isinstance(sent.error, Exception):
+                raise sent.error  # the process is ending (KeyboardInterrupt, SystemExit)
+            if sent.error is not None:
+                self._failed(delivery, sent.error, now, report)
+                if report.stopped:
+                    pool.halt()
+                continue
+            self.store.finish_delivery(
+                delivery, SENT, now, message_id=sent.message_id, article_count=sent.job.article_count
+            )
+            self.metrics.send(EMAIL, "sent")
+            report.sent += 1
+            log.info("%s", kv(event="digest_sent", digest=delivery.digest_id, articles=sent.job.article_count))
 
     def _message(self, subscriber: EmailSubscriber, articles: list[Article], now: datetime) -> EmailMessage:
         digest = self.renderer.render_digest(
@@ -248,17 +278,6 @@ class EmailDigest:
         self.store.finish_delivery(delivery, FAILED, now, reason=reason)
         log.error("%s", kv(event="digest_unbuildable", digest=delivery.digest_id, reason=reason))
         report.failed += 1
-
-    def _turn_came(self, should_stop: Callable[[], bool]) -> bool:
-        """Wait for the send rate's next turn in short steps, so a stop request is not kept waiting; False if one came.
-
-        At a low `send_rate` (say one mail a minute) a turn can be far off, and SIGTERM must end the batch in seconds.
-        """
-        while (wait := self.sender.seconds_until_turn()) > 0:
-            if should_stop():
-                return False
-            time.sleep(min(wait, STOP_CHECK_SECONDS))
-        return True
 
     def _failed(self, delivery: Delivery, error: Exception, now: datetime, report: DeliveryReport) -> None:
         """Record a failed send; what the error means comes from bot.outcomes, as in the outbox."""

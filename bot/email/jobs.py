@@ -20,9 +20,12 @@ if TYPE_CHECKING:
 
 
 def build_email_digest(config: Config, store: DigestStore, renderer: Renderer, parts: EmailParts) -> EmailDigest:
-    """The live digest job: the one SMTP sender of `parts`, links signed on [web] public_url, DKIM when configured."""
+    """The live digest job: over the [email] connections of `parts`, links signed on [web] public_url, DKIM when
+    configured."""
     links = _signed_links(config, parts.signer)
-    return _email_digest(config, store, renderer, parts.sender, links, parts.identity, parts.dkim)
+    job = _email_digest(config, store, renderer, parts.sender, links, parts.identity, parts.dkim)
+    job.senders = parts.connections
+    return job
 
 
 def build_dry_run_digest(

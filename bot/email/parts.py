@@ -1,9 +1,12 @@
 """The parts every mail of newsbot is made and sent with, built once per process and handed to whoever mails.
 
 `email_parts` builds, from `[email]`, `[web]` and the environment: who the mail is from (`MailIdentity`), the
-DKIM key (or none), the signer of the links in the mail (`TokenSigner`) and one SMTP sender, which connects on
-its first message. The digest job, the web pages' confirmation mails and the /email chat command all use these,
-so `newsbot run` holds one SMTP connection and closes it on exit (`EmailParts.close`: QUIT).
+DKIM key (or none), the signer of the links in the mail (`TokenSigner`), one SMTP sender, which connects on
+its first message, and the digest's `[email] connections` (`SmtpConnections`), which a digest batch opens side by
+side and closes when it is done (bot.email.connections). The web pages' confirmation mails and the /email chat
+command use the one sender, so `newsbot run` holds one SMTP connection between batches and closes it on exit
+(`EmailParts.close`: QUIT). All of them take turns from one `SendRate`: `send_rate` is for the server, not per
+connection.
 
 The sender is shared between threads (the scheduler's digest, the web server, the chat commands' workers), so
 `SharedSender` lets one message through at a time; the send rate counts every message to the one server.
@@ -15,13 +18,17 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
-from bot.config import Config
+from bot.config import Config, EmailConfig
 from bot.email.delivery import MailSender
 from bot.email.message import DkimKey, MailIdentity, load_dkim_key
 from bot.email.tokens import TokenSigner, signer_from_environment
 
-__all__ = ["EmailParts", "SharedSender", "email_parts"]
+if TYPE_CHECKING:
+    from bot.email.smtp import SendRate
+
+__all__ = ["EmailParts", "SharedSender", "SmtpConnections", "email_parts"]
 
 
 class SharedSender:
@@ -44,6 +51,26 @@ class SharedSender:
             self._sender.close()
 
 
+class SmtpConnections:
+    """The digest's `[email] connections` to the SMTP server (bot.email.connections.MailSenders), on one rate."""
+
+    def __init__(self, config: EmailConfig, rate: SendRate, username: str, password: str) -> None:
+        self.count = config.connections
+        self._config = config
+        self._rate = rate
+        self._credentials = (username, password)
+
+    def open(self) -> MailSender:
+        from bot.email.smtp import SendRate, SmtpSender
+
+        username, password = self._credentials
+        # No rate of its own: the pool takes each message's turn from the shared rate before it sends.
+        return SmtpSender(self._config, username=username, password=password, rate=SendRate(0))
+
+    def reserve_turn(self) -> float:
+        return max(0.0, self._rate.reserve() - self._rate.clock())
+
+
 @dataclass(frozen=True)
 class EmailParts:
     """Built once by `email_parts`; whoever builds it closes it."""
@@ -52,6 +79,7 @@ class EmailParts:
     dkim: DkimKey | None
     signer: TokenSigner
     sender: SharedSender
+    connections: SmtpConnections
 
     def send(self, message: EmailMessage) -> None:
         """Send one ready-built mail (a confirmation): the web pages' and /email's `send_mail`."""
@@ -64,13 +92,12 @@ class EmailParts:
 
 def email_parts(config: Config, environ: Mapping[str, str]) -> EmailParts:
     """The live parts, or a ConfigError that names the setting or variable to fix. Nothing connects yet."""
-    from bot.email.smtp import SmtpSender
+    from bot.email.smtp import SendRate, SmtpSender
 
     identity, dkim = MailIdentity.from_config(config.email), load_dkim_key(config.email, environ)
     signer = signer_from_environment(config.web, environ)
-    smtp = SmtpSender(
-        config.email,
-        username=environ.get(config.email.username_env, ""),
-        password=environ.get(config.email.password_env, ""),
-    )
-    return EmailParts(identity, dkim, signer, SharedSender(smtp))
+    username, password = environ.get(config.email.username_env, ""), environ.get(config.email.password_env, "")
+    rate = SendRate(config.email.send_rate)
+    smtp = SmtpSender(config.email, username=username, password=password, rate=rate)
+    connections = SmtpConnections(config.email, rate, username, password)
+    return EmailParts(identity, dkim, signer, SharedSender(smtp), connections)

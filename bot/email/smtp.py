@@ -1,7 +1,9 @@
 """Email publisher: SMTP sending of one message at a time over one reused connection, within a send rate.
 
 Limits: at most `[email] send_rate` messages per second (a message's turn is counted when it starts, failed
-or not); `smtp_timeout` seconds for any one read or write. The connection opens on the first `send` and stays
+or not), counted by a `SendRate` that every sender to the one server shares, whatever the number of connections
+(bot.email.connections sends a digest batch over `[email] connections` of them); `smtp_timeout` seconds for any
+one read or write. The connection opens on the first `send` and stays
 open: EHLO, STARTTLS (security = "starttls"; "tls" is TLS from the first byte, "none" plain text, for a relay
 on localhost only), EHLO again, then AUTH when a username is given. Each message is one transaction
 MAIL FROM / RCPT TO / DATA to exactly one recipient, driven step by step so a failure is known by its stage.
@@ -46,6 +48,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -57,7 +60,7 @@ from bot.config import EmailConfig
 from bot.errors import PublishError, RecipientGone, Rejected, Unauthorized, UnknownOutcome
 from bot.logs import kv
 
-__all__ = ["SmtpSender"]
+__all__ = ["SendRate", "SmtpSender"]
 
 log = logging.getLogger("newsbot.email")
 
@@ -73,6 +76,28 @@ class _Lost(Exception):
     def __init__(self, stage: str, reason: str) -> None:
         super().__init__(f"SMTP connection lost at {stage}: {reason}")
         self.stage = stage
+
+
+class SendRate:
+    """Turns at most `per_second` apart, handed out to any number of threads (0 or less: no limit)."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._next_turn = -math.inf
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take the next turn; returns when it comes (on `clock`), now or later. A turn taken is used up."""
+        with self._lock:
+            turn = max(self.clock(), self._next_turn)
+            self._next_turn = turn + self._interval
+            return turn
+
+    def seconds_until_turn(self) -> float:
+        """How long a turn taken now would wait (0: it may go now)."""
+        with self._lock:
+            return max(0.0, self._next_turn - self.clock())
 
 
 class SmtpSender:
@@ -91,16 +116,16 @@ class SmtpSender:
         sleep: Callable[[float], None] = time.sleep,
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
+        rate: SendRate | None = None,
     ) -> None:
+        """`rate`: the turns this sender shares with the others to the same server; None: its own, at send_rate."""
         self._config = config
         self._username = username
         self._password = password
-        self._clock = clock
         self._sleep = sleep
         self._ssl_context = ssl_context  # None: the system's trusted CAs, hostname checked
         self._local_hostname = local_hostname
-        self._interval = 1.0 / config.send_rate if config.send_rate > 0 else 0.0
-        self._next_turn = -math.inf
+        self._rate = rate or SendRate(config.send_rate, clock)
         self._conn: smtplib.SMTP | None = None
 
     def __enter__(self) -> SmtpSender:
@@ -161,14 +186,12 @@ class SmtpSender:
 
     def seconds_until_turn(self) -> float:
         """How long the next send would wait for its turn under `[email] send_rate` (0: it may go now)."""
-        return max(0.0, self._next_turn - self._clock())
+        return self._rate.seconds_until_turn()
 
     def _wait_turn(self) -> None:
-        now = self._clock()
-        if now < self._next_turn:
-            self._sleep(self._next_turn - now)
-            now = self._next_turn
-        self._next_turn = now + self._interval
+        wait = self._rate.reserve() - self._rate.clock()
+        if wait > 0:
+            self._sleep(wait)
 
     def _attempt(self, sender: str, recipient: str, data: bytes) -> None:
         try:
@@ -263,6 +286,8 @@ class SmtpSender:
                 )
         except (smtplib.SMTPException, OSError) as error:
             raise PublishError(f"{where}: cannot connect: {_describe(error)}") from error
+        if conn.sock is not None:  # without it the message's last segment waits ~40 ms for a delayed ACK
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             conn.ehlo_or_helo_if_needed()
             if config.security == "starttls":

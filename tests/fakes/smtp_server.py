@@ -6,16 +6,17 @@
     fake.messages[0].message["Subject"]
     fake.stop()
 
-or use the `fake_smtp` fixture (plain text, no AUTH until `require_auth`). Faults are injected before the
-client acts: `refuse_recipient` / `defer_recipient` answer RCPT TO, `fail_data` answers the end of DATA,
-`drop_after_data` records the message and then closes the connection without the final reply (what a client
-sees when a server crashes or a network times out after queueing: an unknown outcome), and `disconnect_all`
-closes every open session as a server does with idle clients. `connections` counts sessions, `commands` lists
-the verbs clients sent (EHLO, MAIL, RCPT, DATA, RSET, QUIT, ...) and `replies` the status lines the server sent,
-so a test can prove that no "503 sender already specified" ever happened. `answer_delay` (seconds, 0 by default)
-holds every 250 after the end of DATA without blocking the server, so concurrent sessions wait side by side, like
-a relay's round trip over a network (bench/workers.py). TLS ("tls", "starttls") uses a fixed
-self-signed certificate for 127.0.0.1 (`smtp_certificate` fixture; `Certificate.client_context()` trusts it).
+or use the `fake_smtp` fixture (plain text, no AUTH until `require_auth`). Faults are injected before the client
+acts: `refuse_recipient` / `defer_recipient` answer RCPT TO, `fail_data` answers the end of DATA, `drop_after_data`
+records the message and then closes the connection without the final reply (what a client sees when a server crashes
+or a network times out after queueing: an unknown outcome), and `disconnect_all` closes every open session as a
+server does with idle clients. `connections` counts sessions (each `Received` names its `session` and the `at` time
+its DATA ended: messages per connection and per second), `commands` lists the verbs clients sent (EHLO, MAIL, RCPT,
+DATA, RSET, QUIT, ...) and `replies` the status lines the server sent, so a test can prove that no "503 sender
+already specified" ever happened. `answer_delay` (seconds, 0 by default) holds every 250 after the end of DATA
+without blocking the server, so concurrent sessions wait side by side, like a relay's round trip over a network
+(bench/workers.py). TLS ("tls", "starttls") uses a fixed self-signed certificate for 127.0.0.1 (`smtp_certificate`
+fixture; `Certificate.client_context()` trusts it).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     message: EmailMessage
+    session: int = 0  # which connection brought it (1, 2, ... in the order they opened)
+    at: float = 0.0  # time.monotonic() when the end of its DATA arrived
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,7 @@ class FakeSmtp:
         with warnings.catch_warnings():  # "Requiring AUTH while not requiring TLS": on purpose, on 127.0.0.1
             warnings.simplefilter("ignore")
             session = _RecordingSMTP(handler, fake=self, **kwargs)
+        session.number = self.connections
         self._sessions.append(session)
         return session
 
@@ -292,15 +296,23 @@ class FakeSmtp:
             timeout_delay, slow_delay = self._random_delays
             return fault, {"timeout": timeout_delay, "slow": slow_delay}.get(fault, 0.0)
 
-    def _data_answer(self, envelope: Envelope) -> tuple[str | None, bool]:
+    def _data_answer(self, envelope: Envelope, session: int) -> tuple[str | None, bool]:
         """(a failure to answer instead of 250, or None; whether to drop the connection after recording)."""
+        arrived = time.monotonic()
         with self._lock:
             if self._data_failures:
                 return self._data_failures.pop(0), False
             data = bytes(envelope.original_content or b"")
             message = email.message_from_bytes(data, policy=email.policy.default)
             self.messages.append(
-                Received(str(envelope.mail_from), list(envelope.rcpt_tos), data, cast(EmailMessage, message))
+                Received(
+                    str(envelope.mail_from),
+                    list(envelope.rcpt_tos),
+                    data,
+                    cast(EmailMessage, message),
+                    session,
+                    arrived,
+                )
             )
             if self._drops:
                 self._drops -= 1
@@ -326,7 +338,7 @@ class _Handler:
         fault, delay = self.fake._random_data_fault(envelope)
         if fault == "4xx":
             return "451 4.3.0 Temporary failure, try later"
-        failure, drop = self.fake._data_answer(envelope)
+        failure, drop = self.fake._data_answer(envelope, cast(_RecordingSMTP, server).number)
         if failure:
             return failure
         if (drop or fault == "drop") and server.transport is not None:
@@ -359,6 +371,7 @@ def _recorded(verb: str, method: Callable[[SMTP, str], Awaitable[None]]) -> Call
 class _RecordingSMTP(SMTP):  # type: ignore[misc]
     def __init__(self, handler: _Handler, *, fake: FakeSmtp, **kwargs: Any) -> None:
         self.fake = fake
+        self.number = 0
         super().__init__(handler, **kwargs)
 
     smtp_EHLO = _recorded("EHLO", SMTP.smtp_EHLO)

@@ -159,6 +159,7 @@ class Installation:
         messages_per_second: int = 400,
         max_in_flight: int = 30,
         lease_seconds: int = 60,
+        email_connections: int = 4,
     ) -> None:
         """Write the feed (`articles` stories, all new to newsbot) and a config routing everything to `channels`."""
         (self.home / "feed.xml").write_text(rss([news_item(n) for n in range(1, articles + 1)]), encoding="utf-8")
@@ -197,6 +198,7 @@ smtp_port = {self.fakes.smtp.port}
 security = "none"
 sender = "{SENDER}"
 send_rate = 10000
+connections = {email_connections}
 
 [web]
 public_url = "https://news.example.com/newsbot"

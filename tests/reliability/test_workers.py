@@ -121,7 +121,8 @@ def test_one_of_three_workers_killed_during_a_digest_batch_repeatedly_everyone_g
     installation: Installation, fakes: Fakes, postgres_url: str, rng: random.Random
 ) -> None:
     installation.database_url = postgres_url
-    installation.configure(channels=["email"], articles=3, lease_seconds=LEASE_SECONDS)
+    # One connection per worker: a killed worker's mail in flight is then at most one (with N, at most N).
+    installation.configure(channels=["email"], articles=3, lease_seconds=LEASE_SECONDS, email_connections=1)
     addresses = {f"reader{n:04d}@example.org" for n in range(DIGEST_SUBSCRIBERS)}
     installation.add_email_subscribers(addresses)
     fakes.smtp.delay(SMTP_ANSWER_DELAY)
