@@ -155,19 +155,34 @@ def make_feed(feed: int, entries: int) -> Feed:
 
 
 class FeedServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+    """The generated feeds, as `python -m http.server` would serve files: listen backlog 5 (socketserver's
+    default), HTTP/1.0 closing each connection, or HTTP/1.1 keeping it alive. Counts connections, and the most
+    open at once."""
 
-    def __init__(self, feeds: dict[str, Feed]) -> None:
-        super().__init__((HOST, 0), FeedHandler)
+    daemon_threads = True
+
+    def __init__(self, feeds: dict[str, Feed], *, keep_alive: bool) -> None:
+        handler = KeepAliveHandler if keep_alive else FeedHandler
+        super().__init__((HOST, 0), handler)
         self.feeds = feeds
         self.lock = threading.Lock()
-        self.counts = {"requests": 0, "not_modified": 0, "ok": 0, "bytes": 0}
+        self.open_now = 0
+        self.counts = {"requests": 0, "not_modified": 0, "ok": 0, "bytes": 0, "connections": 0, "most_open": 0}
 
     def count(self, **deltas: int) -> None:
         with self.lock:
             for key, delta in deltas.items():
                 self.counts[key] += delta
+
+    def connection_opened(self) -> None:
+        with self.lock:
+            self.open_now += 1
+            self.counts["connections"] += 1
+            self.counts["most_open"] = max(self.counts["most_open"], self.open_now)
+
+    def connection_closed(self) -> None:
+        with self.lock:
+            self.open_now -= 1
 
     def take_counts(self) -> dict[str, int]:
         with self.lock:
@@ -190,8 +205,17 @@ def _not_modified(feed: Feed, if_none_match: str | None, if_modified_since: str 
 
 
 class FeedHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive for clients that reuse connections
+    """HTTP/1.0, as http.server answers by default: one request per connection."""
+
     server: FeedServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connection_opened()
+
+    def finish(self) -> None:
+        self.server.connection_closed()
+        super().finish()
 
     def do_GET(self) -> None:
         feed = self.server.feeds.get(self.path.split("?", 1)[0])
@@ -222,10 +246,14 @@ class FeedHandler(BaseHTTPRequestHandler):
         pass
 
 
-def serve_feeds(connection: Connection, feeds: int, entries: int) -> None:
+class KeepAliveHandler(FeedHandler):
+    protocol_version = "HTTP/1.1"  # keeps the connection open for clients that reuse it
+
+
+def serve_feeds(connection: Connection, feeds: int, entries: int, keep_alive: bool) -> None:
     """Child process: serve the generated feeds until told to stop; report and reset the counts on request."""
     generated = [make_feed(number, entries) for number in range(feeds)]
-    server = FeedServer({feed.path: feed for feed in generated})
+    server = FeedServer({feed.path: feed for feed in generated}, keep_alive=keep_alive)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sizes = [len(feed.body) for feed in generated]
     connection.send({"port": server.server_address[1], "paths": [feed.path for feed in generated], "sizes": sizes})
@@ -283,18 +311,46 @@ class Run:
     requests: int = 0
     not_modified: int = 0
     mails: int = 0
+    connections: int = 0
+    tree_peak_mb: float = 0.0  # the process and all its descendants (parse workers), sampled
     stdout: str = ""
     stderr: str = ""
     inner: dict[str, float] = field(default_factory=dict)
 
 
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of `root` and every descendant, from /proc (kB); 0 once it is gone."""
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _sample_tree(root: int, done: threading.Event, peak: list[int]) -> None:
+    while not done.wait(0.02):
+        peak[0] = max(peak[0], _tree_rss_kb(root))
+
+
 def run_process(tool: str, poll: str, command: Sequence[str], env: dict[str, str] | None = None) -> Run:
-    """Start `command`, wait for it with os.wait4 (that child's own rusage), return wall time and peak RSS."""
+    """Start `command`, wait for it with os.wait4 (that child's own rusage), return wall time and peak RSS; the
+    whole process tree's RSS is sampled every 20 ms from /proc."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=REPO, env=env)
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=REPO, env=env or child_env())
+        done, peak = threading.Event(), [0]
+        sampler = threading.Thread(target=_sample_tree, args=(process.pid, done, peak), daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -303,7 +359,23 @@ def run_process(tool: str, poll: str, command: Sequence[str], env: dict[str, str
         raise RuntimeError(f"{tool} {poll}: exit {process.returncode}\n{stdout[-2000:]}\n{stderr[-4000:]}")
     peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
     cpu = usage.ru_utime + usage.ru_stime
-    return Run(tool, poll, seconds, cpu, peak_mb, stdout=stdout, stderr=stderr)
+    run = Run(tool, poll, seconds, cpu, peak_mb, stdout=stdout, stderr=stderr)
+    run.tree_peak_mb = max(peak[0] / 1024, peak_mb)
+    return run
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every measured process: compiled modules cached, as in an installed copy (a shell
+    with PYTHONDONTWRITEBYTECODE=1 would make newsbot, run from the source tree, compile itself every time)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "newsbot-bench-pycache")
+    return env
+
+
+def warm_up() -> None:
+    """Compile every party's modules once, untimed (see `child_env`)."""
+    modules = "bot.app, bot.cli, bot.ingest, bot.sources.fetch, feedparser, rss2email.main, rss2email.feed"
+    subprocess.run([sys.executable, "-c", f"import {modules}"], check=True, cwd=REPO, env=child_env())
 
 
 # --- the parties -------------------------------------------------------------------------------------------
@@ -352,7 +424,7 @@ def rss2email_env(folder: Path) -> dict[str, str]:
     # r2e takes a global lock in $XDG_RUNTIME_DIR; a private one keeps other r2e runs on this machine apart.
     runtime = folder / "runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
-    return {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(folder)}
+    return {**child_env(), "XDG_RUNTIME_DIR": str(runtime), "HOME": str(folder)}
 
 
 def r2e_command() -> list[str]:
@@ -420,9 +492,11 @@ class Services:
         counts = self.feeds.recv()
         self.smtp.send("counts")
         run.requests, run.not_modified, run.mails = counts["requests"], counts["not_modified"], self.smtp.recv()
+        run.connections = counts["connections"]
         print(
-            f"{run.tool} {run.poll}: {run.seconds:.2f} s (CPU {run.cpu_seconds:.2f} s), {run.peak_rss_mb:.0f} MB,"
-            f" {run.requests} requests, {run.not_modified} × 304, {run.mails} mails",
+            f"{run.tool} {run.poll}: {run.seconds:.2f} s (CPU {run.cpu_seconds:.2f} s), {run.peak_rss_mb:.0f} MB"
+            f" ({run.tree_peak_mb:.0f} MB tree), {run.requests} requests, {run.not_modified} × 304,"
+            f" {run.connections} connections (at most {counts['most_open']} at once), {run.mails} mails",
             file=sys.stderr,
         )
         return run
@@ -481,11 +555,33 @@ def measure_naive(services: Services, folder: Path) -> list[Run]:
     return runs
 
 
+def measure_keep_alive(feeds: int, entries: int, smtp: tuple[Connection, int], work: Path, repeat: int) -> list[Run]:
+    """newsbot and rss2email, `repeat` rounds in alternating order, against a server that keeps connections alive."""
+    feed_end, feed_child = multiprocessing.Pipe()
+    feed_server = multiprocessing.Process(target=serve_feeds, args=(feed_child, feeds, entries, True), daemon=True)
+    feed_server.start()
+    served = feed_end.recv()
+    urls = [f"http://{HOST}:{served['port']}{path}" for path in served["paths"]]
+    services = Services(feed_end, smtp[0], urls, served["sizes"], smtp[1], entries)
+    runs: list[Run] = []
+    try:
+        parties = [measure_newsbot, measure_rss2email]
+        for round_ in range(repeat):
+            for party in parties[round_ % 2 :] + parties[: round_ % 2]:
+                runs += party(services, work / f"keep-alive-{party.__name__}-{round_}")
+    finally:
+        feed_end.send("stop")
+        feed_server.join(timeout=10)
+    return runs
+
+
 def measure(feeds: int, entries: int, *, repeat: int, r2e_send: bool, profile: bool) -> dict[str, Any]:
-    """`repeat` rounds of newsbot, rss2email and naive (each round in a different order), then the extras."""
+    """`repeat` rounds of newsbot, rss2email and naive (each round in a different order) against a server that
+    closes each connection, the extras, then newsbot and rss2email against one that keeps connections alive."""
+    warm_up()
     feed_end, feed_child = multiprocessing.Pipe()
     smtp_end, smtp_child = multiprocessing.Pipe()
-    feed_server = multiprocessing.Process(target=serve_feeds, args=(feed_child, feeds, entries), daemon=True)
+    feed_server = multiprocessing.Process(target=serve_feeds, args=(feed_child, feeds, entries, False), daemon=True)
     smtp_server = multiprocessing.Process(target=serve_smtp, args=(smtp_child,), daemon=True)
     feed_server.start()
     smtp_server.start()
@@ -508,11 +604,15 @@ def measure(feeds: int, entries: int, *, repeat: int, r2e_send: bool, profile: b
                     runs += party(services, work / f"{party.__name__}-{round_}")
             inprocess = measure_newsbot_inprocess(services, work / "newsbot-inprocess", profile)
             extra = measure_rss2email(services, work / "rss2email-send", send_first=True) if r2e_send else []
+            feed_end.send("stop")
+            feed_server.join(timeout=10)
+            kept = measure_keep_alive(feeds, entries, (smtp_end, services.smtp_port), work, repeat)
     finally:
         for end, process in ((feed_end, feed_server), (smtp_end, smtp_server)):
-            end.send("stop")
-            process.join(timeout=10)
-    return {"runs": runs, "inprocess": inprocess, "extra": extra, "sizes": services.sizes}
+            if process.is_alive():
+                end.send("stop")
+                process.join(timeout=10)
+    return {"runs": runs, "inprocess": inprocess, "extra": extra, "sizes": services.sizes, "keep_alive": kept}
 
 
 # --- the report --------------------------------------------------------------------------------------------
@@ -541,7 +641,9 @@ class Summary:
     requests: str
     not_modified: str
     mails: str
+    connections: str
     peak_rss_mb: float
+    tree_peak_mb: float
 
 
 def _counts(values: Sequence[int]) -> str:
@@ -562,7 +664,9 @@ def summarize(runs: Sequence[Run], tool: str, poll: str) -> Summary:
         requests=_counts([run.requests for run in mine]),
         not_modified=_counts([run.not_modified for run in mine]),
         mails=_counts([run.mails for run in mine]),
+        connections=_counts([run.connections for run in mine]),
         peak_rss_mb=max(run.peak_rss_mb for run in mine),
+        tree_peak_mb=max(run.tree_peak_mb for run in mine),
     )
 
 
@@ -598,15 +702,16 @@ def render(result: dict[str, Any], feeds: int, entries: int, repeat: int, comman
         "Ratio = the tool's median seconds / newsbot's for the same poll (> 1: newsbot is faster).",
         "",
         "| tool | poll | seconds | range | CPU s | ratio tool / newsbot | requests | 304 answers | mails sent"
-        " | peak RSS (MB) |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        " | connections | peak RSS (MB) | process tree peak (MB) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (tool, poll), row in table.items():
         newsbot = table["newsbot", poll].seconds
         ratio = "1 (baseline)" if tool == "newsbot" else f"{row.seconds / newsbot:.2f}"
         lines.append(
             f"| {tool} | {poll} | {row.seconds:.2f} | {row.low:.2f}–{row.high:.2f} | {row.cpu_seconds:.2f}"
-            f" | {ratio} | {row.requests} | {row.not_modified} | {row.mails} | {row.peak_rss_mb:.0f} |"
+            f" | {ratio} | {row.requests} | {row.not_modified} | {row.mails} | {row.connections}"
+            f" | {row.peak_rss_mb:.0f} | {row.tree_peak_mb:.0f} |"
         )
     lines += ["", "| target | ratio (wall) | ratio (CPU) | met? |", "|---|---:|---:|---|"]
     lines += [
@@ -629,6 +734,7 @@ def render(result: dict[str, Any], feeds: int, entries: int, repeat: int, comman
         seconds = inner[f"poll{number}_seconds"]
         lines.append(f"| {poll} | {seconds:.2f} | {naive[poll]:.2f} | {naive[poll] / seconds:.1f} |")
     lines.append(f"\nnewsbot, one process for both polls: peak RSS {inner['peak_rss_mb']:.0f} MB.")
+    lines += _keep_alive_lines(result["keep_alive"])
     for run in result["extra"]:
         lines.append(
             f"\nrss2email first poll **sending** every entry (one SMTP connection per message, to the sink):"
@@ -636,6 +742,26 @@ def render(result: dict[str, Any], feeds: int, entries: int, repeat: int, comman
             f" ({run.seconds / table['newsbot', 'first'].seconds:.1f}× newsbot's first poll, which posts nothing)."
         )
     return "\n".join(lines) + "\n"
+
+
+def _keep_alive_lines(runs: Sequence[Run]) -> list[str]:
+    lines = [
+        "",
+        "The same feeds from a server that keeps connections alive (HTTP/1.1), newsbot against rss2email:",
+        "",
+        "| tool | poll | seconds | range | CPU s | ratio tool / newsbot | requests | 304 answers | connections |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for poll in POLLS:
+        newsbot = summarize(runs, "newsbot", poll)
+        for tool in ("newsbot", "rss2email"):
+            row = summarize(runs, tool, poll)
+            ratio = "1 (baseline)" if tool == "newsbot" else f"{row.seconds / newsbot.seconds:.2f}"
+            lines.append(
+                f"| {tool} | {poll} | {row.seconds:.2f} | {row.low:.2f}–{row.high:.2f} | {row.cpu_seconds:.2f}"
+                f" | {ratio} | {row.requests} | {row.not_modified} | {row.connections} |"
+            )
+    return lines
 
 
 def main() -> int:

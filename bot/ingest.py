@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -23,8 +24,9 @@ from bot.metrics import Metrics
 from bot.models import Article, Entry
 from bot.route import decide, outbox_items
 from bot.sources import Reach, SourceRead, download_source, parse_fetched
-from bot.sources.connect import Connections
+from bot.sources.connect import MAX_CONNECTIONS_PER_HOST, Connections, host_of
 from bot.sources.fetch import Fetched
+from bot.sources.pages import is_http_url
 from bot.store import SKIPPED_DECISION, AddedSource, Approval, Lease, OutboxItem, SourceState, worker_id
 from bot.urls import redact_url
 
@@ -78,6 +80,21 @@ def _parse_all(
         else:
             results.append(got)
     return results
+
+
+def _queues_by_host(sources: Sequence[SourceConfig]) -> list[deque[int]]:
+    """The indexes of `sources`, one queue per host in order of first appearance; each local file its own."""
+    queues: dict[str, deque[int]] = {}
+    for index, source in enumerate(sources):
+        key = host_of(source.url) if is_http_url(source.url) else f"local {index}"
+        queues.setdefault(key, deque()).append(index)
+    return list(queues.values())
+
+
+def _lanes(queues: list[deque[int]]) -> list[deque[int]]:
+    """Each host's queue once per lane it gets (its first lanes first, so that every host starts early)."""
+    counts = [min(MAX_CONNECTIONS_PER_HOST, len(queue)) for queue in queues]
+    return [queue for lane in range(max(counts)) for queue, count in zip(queues, counts, strict=True) if lane < count]
 
 
 def _worker_context() -> BaseContext:
@@ -163,8 +180,8 @@ class Ingest:
         if len(sources) <= 1 or self.connections is not None:
             downloads = [self._download(source, state, self.connections, seconds) for source, state in pairs]
         else:
-            with Connections() as shared, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(sources))) as pool:
-                downloads = list(pool.map(lambda pair: self._download(pair[0], pair[1], shared, seconds), pairs))
+            with Connections() as shared:
+                downloads = self._download_by_host(pairs, shared, seconds)
         results = _parse_all(sources, downloads)
         reports = []
         for (source, state), result in zip(pairs, results, strict=True):
@@ -172,6 +189,30 @@ class Ingest:
             self.metrics.poll(source.name, seconds.get(source.name, 0.0), failed=bool(report.error))
             reports.append(report)
         return reports
+
+    def _download_by_host(
+        self, pairs: Sequence[tuple[SourceConfig, SourceState]], shared: Connections, seconds: dict[str, float]
+    ) -> list[SourceRead | Fetched | SourceError]:
+        """Different hosts in parallel, one host's sources over at most `MAX_CONNECTIONS_PER_HOST` lanes, each lane
+        fetching its host's next source when the last one is done (over the connection it kept alive, if any).
+        Lanes rather than one task per source: a thread never waits for its host's turn while other hosts wait."""
+        downloads: dict[int, SourceRead | Fetched | SourceError] = {}
+        queues = _queues_by_host([source for source, _state in pairs])
+
+        def lane(queue: deque[int]) -> None:
+            while True:
+                try:
+                    index = queue.popleft()  # deque.popleft is atomic: lanes of one host share its queue
+                except IndexError:
+                    return
+                source, state = pairs[index]
+                downloads[index] = self._download(source, state, shared, seconds)
+
+        lanes = _lanes(queues)
+        with ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(lanes))) as pool:
+            for finished in [pool.submit(lane, queue) for queue in lanes]:
+                finished.result()
+        return [downloads[index] for index in range(len(pairs))]
 
     def reach(self, source: SourceConfig) -> Reach:
         """A source from the config file may be on a private host; one added in chat may not (bot/sources/reach)."""

@@ -9,6 +9,12 @@ is never reused by a hop that may not go there.
 
 Neither pool uses the HTTP_PROXY / HTTPS_PROXY environment variables: through a proxy, the address connected to
 could not be checked.
+
+Politeness: at most `MAX_CONNECTIONS_PER_HOST` requests to one host are under way at a time (`Connections.turn`),
+whatever the number of threads, and a connection the server keeps alive is reused for the next request to the same
+origin (httpcore's pools never hand a connection to another origin). Many small sites run servers with a listen
+backlog of 5 (Python's `http.server`): more simultaneous connection attempts than that make the kernel drop one,
+and the client waits a second or more for its SYN to be sent again.
 """
 
 from __future__ import annotations
@@ -16,15 +22,20 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 import httpcore
 import httpx
 
-from bot.sources.reach import IPAddress, address_kind
+from bot.sources.reach import IPAddress, address_kind, origin
 
-__all__ = ["AddressRefused", "Connections"]
+__all__ = ["MAX_CONNECTIONS_PER_HOST", "AddressRefused", "Connections", "host_of"]
+
+# Below http.server's listen backlog of 5, so that a small site's kernel never drops one of our connection requests.
+MAX_CONNECTIONS_PER_HOST = 4
 
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)  # httpx's own
 
@@ -101,17 +112,34 @@ class _PublicOnlyTransport(httpx.HTTPTransport):
         )
 
 
+def host_of(url: str) -> str:
+    """The host a URL is fetched from, lower-cased: what the per-host limit counts by ("" for no host)."""
+    return origin(url)[1]
+
+
 class Connections:
     """The two connection pools; one set may be shared by the fetches of a poll, from several threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_host: int = MAX_CONNECTIONS_PER_HOST) -> None:
         ssl_context = httpx.create_ssl_context()
         # An explicit transport also keeps httpx from routing through an environment proxy.
         self._public_only = httpx.Client(transport=_PublicOnlyTransport(ssl_context))
         self._any_address = httpx.Client(transport=httpx.HTTPTransport(verify=ssl_context, limits=_LIMITS))
+        self._per_host = per_host
+        self._turns: dict[str, threading.BoundedSemaphore] = {}
+        self._turns_lock = threading.Lock()
 
     def client(self, *, private_allowed: bool) -> httpx.Client:
         return self._any_address if private_allowed else self._public_only
+
+    @contextmanager
+    def turn(self, url: str) -> Iterator[None]:
+        """Hold one of the host's `per_host` places for one request, from sending it to closing its response."""
+        host = host_of(url)
+        with self._turns_lock:
+            places = self._turns.setdefault(host, threading.BoundedSemaphore(self._per_host))
+        with places:
+            yield
 
     def close(self) -> None:
         self._public_only.close()

@@ -6,7 +6,10 @@ Limits hold whatever the server sends:
 - the size limit counts the decoded body, and gzip or deflate is inflated here in steps of `INFLATE_STEP`
   bytes, so a few kilobytes that inflate to gigabytes never are in memory at once; a response compressed more
   than once ("gzip, gzip") or with a coding newsbot did not ask for is refused before its body is read;
-- each hop of a redirect chain connects only where `Reach` allows (see `bot.sources.connect`);
+- each hop of a redirect chain connects only where `Reach` allows (see `bot.sources.connect`), and holds one of
+  its host's few places (`Connections.turn`) until its response is closed;
+- an answer newsbot does not use (a 304, a redirect, an error page) is read to its end, up to `DRAIN_LIMIT`
+  bytes, so that a server that keeps connections alive serves the next feed over the same one;
 - for a URL given by an admin (chat, the control room), a refused, reset, closed or silent connection gets one
   and the same message, so that the answer does not tell which ports of a host are open.
 """
@@ -25,10 +28,11 @@ from bot.errors import SourceError
 from bot.sources.connect import AddressRefused, Connections
 from bot.sources.reach import PUBLIC_ONLY, Reach
 
-__all__ = ["INFLATE_STEP", "MAX_REDIRECTS", "Fetched", "fetch", "user_agent"]
+__all__ = ["DRAIN_LIMIT", "INFLATE_STEP", "MAX_REDIRECTS", "Fetched", "fetch", "user_agent"]
 
 MAX_REDIRECTS = 5
 INFLATE_STEP = 64 * 1024  # bytes of decoded body produced at a time
+DRAIN_LIMIT = 64 * 1024  # bytes of an unused answer (redirect, error page) read to keep its connection
 # Content codings newsbot reads, and the zlib window bits for each: asked for explicitly, so that installing
 # brotli or zstandard (which httpx would then offer) does not change what servers send.
 _ZLIB_WINDOW_BITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
@@ -230,19 +234,50 @@ def _send(connections: Connections, request: httpx.Request, attempt: _Attempt, v
         raise attempt.refused(refusal, hop_url, redirected=len(visited) > 1) from None
 
 
+def _release(response: httpx.Response, attempt: _Attempt) -> None:
+    """Close a response so that its connection can serve the next request to that origin, if the server allows.
+
+    httpcore keeps a connection only once its response was read to the end: what newsbot does not read (a 304,
+    a redirect, an error page) is read here, unless it is longer than `DRAIN_LIMIT` or the time is up; then the
+    connection is dropped instead.
+    """
+    try:
+        too_long = response.status_code != 304 and _declared_length(response) > DRAIN_LIMIT
+        if not response.is_stream_consumed and not too_long:
+            drained = 0
+            for chunk in response.iter_raw():
+                drained += len(chunk)
+                if drained > DRAIN_LIMIT or time.monotonic() > attempt.deadline:
+                    break
+    except httpx.HTTPError:
+        pass  # the answer was already taken; the connection is dropped below
+    finally:
+        response.close()
+
+
+def _hop(
+    connections: Connections, request: httpx.Request, attempt: _Attempt, visited: list[str]
+) -> Fetched | httpx.Request:
+    """One request, holding one of its host's places until its response is closed: the result, or the request a
+    redirect asks for."""
+    with connections.turn(str(request.url)):
+        response = _send(connections, request, attempt, visited)
+        try:
+            return _result(response, attempt) if response.next_request is None else response.next_request
+        finally:
+            _release(response, attempt)
+
+
 def _follow(connections: Connections, request: httpx.Request, attempt: _Attempt) -> Fetched:
     # Redirects are followed here rather than by httpx so that a loop can be reported as one, and so that each
     # hop's address is checked by the rule for that hop.
     visited = [str(request.url)]
     for _ in range(MAX_REDIRECTS + 1):
         attempt.check_deadline()
-        response = _send(connections, request, attempt, visited)
-        try:
-            if response.next_request is None:
-                return _result(response, attempt)
-            request = response.next_request
-        finally:
-            response.close()
+        outcome = _hop(connections, request, attempt, visited)
+        if isinstance(outcome, Fetched):
+            return outcome
+        request = outcome
         target = str(request.url)
         if target in visited:
             chain = " → ".join([*visited, target])
