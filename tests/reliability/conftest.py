@@ -51,8 +51,8 @@ class DelayedSmtp(FakeSmtp):
     def delay(self, seconds: float) -> None:
         self._answer_delay = seconds
 
-    def _data_answer(self, envelope: Envelope) -> tuple[str | None, bool]:
-        answer = super()._data_answer(envelope)
+    def _data_answer(self, envelope: Envelope, session: int) -> tuple[str | None, bool]:
+        answer = super()._data_answer(envelope, session)
         time.sleep(self._answer_delay)  # blocks the server's loop: fine for the one client of these tests
         return answer
 

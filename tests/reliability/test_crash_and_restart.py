@@ -213,7 +213,8 @@ def test_fan_out_killed_repeatedly_reaches_every_subscriber_with_at_most_max_in_
 def test_digest_batch_killed_repeatedly_resumes_without_a_new_digest_and_repeats_at_most_one_mail_per_kill(
     installation: Installation, fakes: Fakes, rng: random.Random
 ) -> None:
-    installation.configure(channels=["email"], articles=3)
+    # One connection: "at most one mail lost per kill" holds per connection (N connections may lose N).
+    installation.configure(channels=["email"], articles=3, email_connections=1)
     addresses = {f"reader{n:04d}@example.org" for n in range(DIGEST_SUBSCRIBERS)}
     installation.add_email_subscribers(addresses)
     fakes.smtp.delay(SMTP_ANSWER_DELAY)
