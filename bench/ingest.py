@@ -312,30 +312,42 @@ class Run:
     not_modified: int = 0
     mails: int = 0
     connections: int = 0
-    tree_peak_mb: float = 0.0  # the process and all its descendants (parse workers), sampled
+    tree_peak_mb: float = 0.0  # the process and all its descendants (parse workers), sampled: sum of RSS
+    tree_pss_mb: float = 0.0  # the same, sum of PSS (shared pages divided among the processes sharing them)
     stdout: str = ""
     stderr: str = ""
     inner: dict[str, float] = field(default_factory=dict)
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of `root` and every descendant, from /proc (kB); 0 once it is gone."""
-    total, pending = 0, [root]
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """RSS and PSS of one process (kB): PSS shares each page among the processes that map it."""
+    figures = dict.fromkeys(("Rss:", "Pss:"), 0)
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.split(maxsplit=1)[0] in figures:
+            figures[line.split()[0]] = int(line.split()[1])
+    return figures["Rss:"], figures["Pss:"]
+
+
+def _tree_memory_kb(root: int) -> tuple[int, int]:
+    """Resident memory of `root` and every descendant, from /proc (kB): the sum of RSS and the sum of PSS."""
+    rss = pss = 0
+    pending = [root]
     while pending:
         pid = pending.pop()
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+            one_rss, one_pss = _memory_kb(pid)
+            rss, pss = rss + one_rss, pss + one_pss
             for task in Path(f"/proc/{pid}/task").iterdir():
                 pending += [int(child) for child in (task / "children").read_text().split()]
         except (OSError, ValueError):
             continue
-    return total
+    return rss, pss
 
 
 def _sample_tree(root: int, done: threading.Event, peak: list[int]) -> None:
     while not done.wait(0.02):
-        peak[0] = max(peak[0], _tree_rss_kb(root))
+        rss, pss = _tree_memory_kb(root)
+        peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
 
 
 def run_process(tool: str, poll: str, command: Sequence[str], env: dict[str, str] | None = None) -> Run:
@@ -344,7 +356,7 @@ def run_process(tool: str, poll: str, command: Sequence[str], env: dict[str, str
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, cwd=REPO, env=env or child_env())
-        done, peak = threading.Event(), [0]
+        done, peak = threading.Event(), [0, 0]
         sampler = threading.Thread(target=_sample_tree, args=(process.pid, done, peak), daemon=True)
         sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
@@ -361,6 +373,7 @@ def run_process(tool: str, poll: str, command: Sequence[str], env: dict[str, str
     cpu = usage.ru_utime + usage.ru_stime
     run = Run(tool, poll, seconds, cpu, peak_mb, stdout=stdout, stderr=stderr)
     run.tree_peak_mb = max(peak[0] / 1024, peak_mb)
+    run.tree_pss_mb = peak[1] / 1024
     return run
 
 
@@ -495,7 +508,8 @@ class Services:
         run.connections = counts["connections"]
         print(
             f"{run.tool} {run.poll}: {run.seconds:.2f} s (CPU {run.cpu_seconds:.2f} s), {run.peak_rss_mb:.0f} MB"
-            f" ({run.tree_peak_mb:.0f} MB tree), {run.requests} requests, {run.not_modified} × 304,"
+            f" ({run.tree_peak_mb:.0f} MB tree, PSS {run.tree_pss_mb:.0f} MB), {run.requests} requests,"
+            f" {run.not_modified} × 304,"
             f" {run.connections} connections (at most {counts['most_open']} at once), {run.mails} mails",
             file=sys.stderr,
         )
@@ -644,6 +658,7 @@ class Summary:
     connections: str
     peak_rss_mb: float
     tree_peak_mb: float
+    tree_pss_mb: float
 
 
 def _counts(values: Sequence[int]) -> str:
@@ -667,6 +682,7 @@ def summarize(runs: Sequence[Run], tool: str, poll: str) -> Summary:
         connections=_counts([run.connections for run in mine]),
         peak_rss_mb=max(run.peak_rss_mb for run in mine),
         tree_peak_mb=max(run.tree_peak_mb for run in mine),
+        tree_pss_mb=max(run.tree_pss_mb for run in mine),
     )
 
 
@@ -702,8 +718,8 @@ def render(result: dict[str, Any], feeds: int, entries: int, repeat: int, comman
         "Ratio = the tool's median seconds / newsbot's for the same poll (> 1: newsbot is faster).",
         "",
         "| tool | poll | seconds | range | CPU s | ratio tool / newsbot | requests | 304 answers | mails sent"
-        " | connections | peak RSS (MB) | process tree peak (MB) |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | connections | peak RSS (MB) | process tree peak (MB) | process tree peak PSS (MB) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (tool, poll), row in table.items():
         newsbot = table["newsbot", poll].seconds
@@ -711,12 +727,20 @@ def render(result: dict[str, Any], feeds: int, entries: int, repeat: int, comman
         lines.append(
             f"| {tool} | {poll} | {row.seconds:.2f} | {row.low:.2f}–{row.high:.2f} | {row.cpu_seconds:.2f}"
             f" | {ratio} | {row.requests} | {row.not_modified} | {row.mails} | {row.connections}"
-            f" | {row.peak_rss_mb:.0f} | {row.tree_peak_mb:.0f} |"
+            f" | {row.peak_rss_mb:.0f} | {row.tree_peak_mb:.0f} | {row.tree_pss_mb:.0f} |"
         )
     lines += ["", "| target | ratio (wall) | ratio (CPU) | met? |", "|---|---:|---:|---|"]
     lines += [
         f"| {name} | {wall:.2f} | {cpu:.2f} | {'yes' if met else '**no**'} |" for name, wall, cpu, met in targets(table)
     ]
+    lines += ["", "| first poll memory, newsbot / rss2email (peak, whole process tree) | ratio | under 3×? |"]
+    lines.append("|---|---:|---|")
+    for measure, ours, theirs in (
+        ("sum of RSS (shared pages counted in every process)", "tree_peak_mb", "tree_peak_mb"),
+        ("sum of PSS (shared pages divided among the processes)", "tree_pss_mb", "tree_pss_mb"),
+    ):
+        ratio = getattr(table["newsbot", "first"], ours) / getattr(table["rss2email", "first"], theirs)
+        lines.append(f"| {measure} | {ratio:.2f} | {'yes' if ratio < 3 else '**no**'} |")
     inner: dict[str, float] = result["inprocess"].inner
     naive = {
         poll: statistics.median(r.inner["loop_seconds"] for r in runs if r.tool == "naive" and r.poll == poll)

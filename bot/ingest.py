@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from multiprocessing.context import BaseContext
 from typing import Protocol
 
 from bot import alerts, keywords
@@ -23,10 +20,11 @@ from bot.logs import kv
 from bot.metrics import Metrics
 from bot.models import Article, Entry
 from bot.route import decide, outbox_items
-from bot.sources import Reach, SourceRead, download_source, parse_fetched
+from bot.sources import Reach, SourceRead, download_source
 from bot.sources.connect import MAX_CONNECTIONS_PER_HOST, Connections, host_of
-from bot.sources.fetch import Fetched
+from bot.sources.fetched import Fetched
 from bot.sources.pages import is_http_url
+from bot.sources.workers import parsed_in_order
 from bot.store import SKIPPED_DECISION, AddedSource, Approval, Lease, OutboxItem, SourceState, worker_id
 from bot.urls import redact_url
 
@@ -34,8 +32,6 @@ log = logging.getLogger("newsbot.ingest")
 
 MAX_BACKOFF = timedelta(hours=6)
 MAX_PARALLEL_FETCHES = 8
-PARSE_IN_PROCESSES_FROM = 24  # changed feeds in one poll; below this, starting workers costs more than it saves
-MAX_WORKER_PROCESSES = 4
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -59,29 +55,6 @@ def next_poll_after_failure(source: SourceConfig, failures: int, now: datetime) 
     return now + max(delay, timedelta(seconds=source.interval))
 
 
-def _parse_all(
-    sources: Sequence[SourceConfig], downloads: list[SourceRead | Fetched | SourceError]
-) -> list[SourceRead | SourceError]:
-    """Entries from every changed download; many at once are parsed in worker processes."""
-    to_parse = [i for i, got in enumerate(downloads) if isinstance(got, Fetched) and not got.not_modified]
-    parsed: dict[int, SourceRead | SourceError] = {}
-    cores = os.cpu_count() or 1
-    if len(to_parse) >= PARSE_IN_PROCESSES_FROM and cores > 1:
-        names = [sources[i].name for i in to_parse]
-        urls = [sources[i].url for i in to_parse]
-        bodies = [downloads[i] for i in to_parse]
-        with ProcessPoolExecutor(min(cores, MAX_WORKER_PROCESSES), mp_context=_worker_context()) as pool:
-            parsed = dict(zip(to_parse, pool.map(parse_fetched, names, urls, bodies, chunksize=8), strict=True))
-    results: list[SourceRead | SourceError] = []
-    for index, got in enumerate(downloads):
-        if isinstance(got, Fetched):
-            source = sources[index]
-            results.append(parsed[index] if index in parsed else parse_fetched(source.name, source.url, got))
-        else:
-            results.append(got)
-    return results
-
-
 def _queues_by_host(sources: Sequence[SourceConfig]) -> list[deque[int]]:
     """The indexes of `sources`, one queue per host in order of first appearance; each local file its own."""
     queues: dict[str, deque[int]] = {}
@@ -95,14 +68,6 @@ def _lanes(queues: list[deque[int]]) -> list[deque[int]]:
     """Each host's queue once per lane it gets (its first lanes first, so that every host starts early)."""
     counts = [min(MAX_CONNECTIONS_PER_HOST, len(queue)) for queue in queues]
     return [queue for lane in range(max(counts)) for queue, count in zip(queues, counts, strict=True) if lane < count]
-
-
-def _worker_context() -> BaseContext:
-    """Workers forked from a fresh server process that has the parser loaded: cheap to start, and safe in a
-    process that runs threads (chat commands, web pages), which a plain fork is not."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["bot.sources", "feedparser"])
-    return context
 
 
 class IngestStore(alerts.AlertStore, Protocol):
@@ -171,20 +136,22 @@ class Ingest:
 
     def poll_many(self, sources: Sequence[SourceConfig], now: datetime) -> list[PollReport]:
         """Download the sources concurrently (one slow source does not hold up the others), parse what changed
-        (in worker processes when there is a lot of it: parsing is CPU work threads cannot spread over cores),
-        then record each source in config order. Every state-file write happens here, in the calling thread.
+        (partly in worker processes when there is a lot of it: `bot.sources.workers`), and record each source in
+        config order as soon as it is parsed, dropping its body and entries before the next (memory).
+        Every state-file write happens here, in the calling thread.
         """
         states = [self.store.source_state(source.name) for source in sources]
         pairs = list(zip(sources, states, strict=True))
         seconds: dict[str, float] = {}  # source -> download time, for /metrics
+        downloads: list[SourceRead | Fetched | SourceError | None]  # each taken (None) once recorded
         if len(sources) <= 1 or self.connections is not None:
             downloads = [self._download(source, state, self.connections, seconds) for source, state in pairs]
         else:
             with Connections() as shared:
-                downloads = self._download_by_host(pairs, shared, seconds)
-        results = _parse_all(sources, downloads)
+                downloads = list(self._download_by_host(pairs, shared, seconds))
+        names, urls = [source.name for source in sources], [source.url for source in sources]
         reports = []
-        for (source, state), result in zip(pairs, results, strict=True):
+        for (source, state), result in zip(pairs, parsed_in_order(names, urls, downloads), strict=True):
             report = self._record(source, state, result, now)
             self.metrics.poll(source.name, seconds.get(source.name, 0.0), failed=bool(report.error))
             reports.append(report)

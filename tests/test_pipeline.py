@@ -367,7 +367,7 @@ def test_many_changed_web_feeds_are_parsed_in_worker_processes_with_errors_intac
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     from bot.errors import SourceError
-    from bot.ingest import PARSE_IN_PROCESSES_FROM
+    from bot.sources.workers import PARSE_IN_PROCESSES_FROM
 
     error = pickle.loads(pickle.dumps(SourceError("feed", "https://x.example/rss", "HTTP 500: try again later")))
     assert (error.source, error.url, error.reason) == ("feed", "https://x.example/rss", "HTTP 500: try again later")

@@ -23,7 +23,7 @@ from bot.sources.reach import PUBLIC_ONLY, Reach
 
 if TYPE_CHECKING:
     from bot.sources.connect import Connections
-    from bot.sources.fetch import Fetched
+    from bot.sources.fetched import Fetched
 
 __all__ = [
     "Reach",

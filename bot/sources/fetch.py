@@ -26,6 +26,7 @@ import httpx
 from bot import __version__
 from bot.errors import SourceError
 from bot.sources.connect import AddressRefused, Connections
+from bot.sources.fetched import Fetched
 from bot.sources.reach import PUBLIC_ONLY, Reach
 
 __all__ = ["DRAIN_LIMIT", "INFLATE_STEP", "MAX_REDIRECTS", "Fetched", "fetch", "user_agent"]
@@ -42,16 +43,6 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, text/plain;q=0.8, */*;q=0.5"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    body: bytes  # empty when not_modified
-    url: str  # where the body came from, after redirects
-    content_type: str
-    etag: str
-    last_modified: str
-    not_modified: bool = False
 
 
 def user_agent() -> str:
