@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from multiprocessing.context import BaseContext
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot import alerts, keywords
 from bot.channels import REGISTRY
@@ -24,11 +22,15 @@ from bot.metrics import Metrics
 from bot.models import Article, Entry
 from bot.route import decide, outbox_items
 from bot.sources import Reach, SourceRead, download_source, parse_fetched
-from bot.sources.connect import MAX_CONNECTIONS_PER_HOST, Connections, host_of
-from bot.sources.fetch import Fetched
 from bot.sources.pages import is_http_url
 from bot.store import SKIPPED_DECISION, AddedSource, Approval, Lease, OutboxItem, SourceState, worker_id
 from bot.urls import redact_url
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
+    from bot.sources.connect import Connections
+    from bot.sources.fetch import Fetched
 
 log = logging.getLogger("newsbot.ingest")
 
@@ -63,6 +65,9 @@ def _parse_all(
     sources: Sequence[SourceConfig], downloads: list[SourceRead | Fetched | SourceError]
 ) -> list[SourceRead | SourceError]:
     """Entries from every changed download; many at once are parsed in worker processes."""
+    # Imported here: httpx takes ~50 ms to import, and `once` with nothing due must start fast.
+    from bot.sources.fetch import Fetched
+
     to_parse = [i for i, got in enumerate(downloads) if isinstance(got, Fetched) and not got.not_modified]
     parsed: dict[int, SourceRead | SourceError] = {}
     cores = os.cpu_count() or 1
@@ -70,6 +75,9 @@ def _parse_all(
         names = [sources[i].name for i in to_parse]
         urls = [sources[i].url for i in to_parse]
         bodies = [downloads[i] for i in to_parse]
+        # Imported here: multiprocessing takes ~10 ms to import and only a poll with much to parse needs it.
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(min(cores, MAX_WORKER_PROCESSES), mp_context=_worker_context()) as pool:
             parsed = dict(zip(to_parse, pool.map(parse_fetched, names, urls, bodies, chunksize=8), strict=True))
     results: list[SourceRead | SourceError] = []
@@ -84,6 +92,9 @@ def _parse_all(
 
 def _queues_by_host(sources: Sequence[SourceConfig]) -> list[deque[int]]:
     """The indexes of `sources`, one queue per host in order of first appearance; each local file its own."""
+    # Imported here: httpx takes ~50 ms to import, and `once` with nothing due must start fast.
+    from bot.sources.connect import host_of
+
     queues: dict[str, deque[int]] = {}
     for index, source in enumerate(sources):
         key = host_of(source.url) if is_http_url(source.url) else f"local {index}"
@@ -93,6 +104,9 @@ def _queues_by_host(sources: Sequence[SourceConfig]) -> list[deque[int]]:
 
 def _lanes(queues: list[deque[int]]) -> list[deque[int]]:
     """Each host's queue once per lane it gets (its first lanes first, so that every host starts early)."""
+    # Imported here: httpx takes ~50 ms to import, and `once` with nothing due must start fast.
+    from bot.sources.connect import MAX_CONNECTIONS_PER_HOST
+
     counts = [min(MAX_CONNECTIONS_PER_HOST, len(queue)) for queue in queues]
     return [queue for lane in range(max(counts)) for queue, count in zip(queues, counts, strict=True) if lane < count]
 
@@ -100,6 +114,8 @@ def _lanes(queues: list[deque[int]]) -> list[deque[int]]:
 def _worker_context() -> BaseContext:
     """Workers forked from a fresh server process that has the parser loaded: cheap to start, and safe in a
     process that runs threads (chat commands, web pages), which a plain fork is not."""
+    import multiprocessing  # imported here: see _parse_all
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["bot.sources", "feedparser"])
     return context
@@ -174,12 +190,17 @@ class Ingest:
         (in worker processes when there is a lot of it: parsing is CPU work threads cannot spread over cores),
         then record each source in config order. Every state-file write happens here, in the calling thread.
         """
+        if not sources:  # nothing due: nothing to fetch, and the fetcher (httpx) stays unimported
+            return []
         states = [self.store.source_state(source.name) for source in sources]
         pairs = list(zip(sources, states, strict=True))
         seconds: dict[str, float] = {}  # source -> download time, for /metrics
         if len(sources) <= 1 or self.connections is not None:
             downloads = [self._download(source, state, self.connections, seconds) for source, state in pairs]
         else:
+            # Imported here: httpx takes ~50 ms to import, and `once` with nothing due must start fast.
+            from bot.sources.connect import Connections
+
             with Connections() as shared:
                 downloads = self._download_by_host(pairs, shared, seconds)
         results = _parse_all(sources, downloads)
