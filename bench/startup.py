@@ -29,6 +29,10 @@ def child_env() -> dict[str, str]:
     """Compiled modules cached in a folder of their own, as in an installed copy."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "newsbot-bench-pycache")
+    # Absolute: the commands run in a folder of their own, where `PYTHONPATH=.` would name that folder and the
+    # editable install's newsbot would be measured instead of this tree's.
+    paths = [str(Path(path).resolve()) for path in env.get("PYTHONPATH", "").split(os.pathsep) if path]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
 
