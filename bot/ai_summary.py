@@ -29,9 +29,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from bot.clock import Clock, utc_now
 from bot.config import Config, SummarizeConfig
@@ -40,6 +38,9 @@ from bot.models import Article
 from bot.route import decide
 from bot.store import StorePerThread
 from bot.xtext import links_and_mentions
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "ChatClient",
@@ -104,6 +105,9 @@ class ChatClient:
     """POST /chat/completions on `base_url`, with the key as a bearer token when there is one."""
 
     def __init__(self, base_url: str, model: str, api_key: str, timeout: float) -> None:
+        # Imported here: httpx takes ~50 ms to import, and every renderer (so every command) loads this module.
+        import httpx
+
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # No redirects: the key goes to the address the operator wrote and nowhere else.
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, follow_redirects=False)
@@ -114,6 +118,8 @@ class ChatClient:
 
     def complete(self, messages: Messages) -> str:
         """The assistant's answer to `messages`; ModelError for a time-out, an error status or an unusable answer."""
+        import httpx  # imported here: see __init__ (already loaded by then)
+
         body = {"model": self._model, "messages": messages, "temperature": TEMPERATURE}
         try:
             response = self._http.post(CHAT_PATH.lstrip("/"), json=body)

@@ -19,17 +19,15 @@ from bot.config import Config
 from bot.email import schedule
 from bot.email.delivery import DeliveryReport, EmailDigest
 from bot.email.jobs import build_dry_run_digest, build_email_digest
-from bot.errors import ConfigError
 from bot.ingest import Ingest, PollReport
 from bot.lock import lock_for
 from bot.logs import kv
 from bot.metrics import Metrics
 from bot.outbox import DrainReport, Outbox
-from bot.publishers import Publisher, build_publishers
+from bot.publishers import Publisher, Publishers, build_publishers
 from bot.publishers.base import MeteredPublisher
 from bot.publishers.file_sink import write_atomically
-from bot.render import DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE, TEMPLATES, Renderer
-from bot.sources.connect import Connections
+from bot.render import check_templates
 from bot.store import (
     DIGEST_REQUEST_KEY,
     Lease,
@@ -43,23 +41,9 @@ from bot.store import (
 
 if TYPE_CHECKING:
     from bot.email.parts import EmailParts
+    from bot.sources.connect import Connections
 
 log = logging.getLogger("newsbot")
-
-
-def check_templates(config: Config, renderer: Renderer) -> None:
-    """Every template the config will use loads, so a typo shows at start-up, not at the first post."""
-    wanted = [
-        (f"routes[{i}].template.{channel}", name)
-        for i, route in enumerate(config.routes)
-        for channel, name in route.template.items()
-    ]
-    wanted += [("templates.dir", name) for name in (*TEMPLATES.values(), DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE)]
-    for key, name in wanted:
-        problem = renderer.template_problem(name)
-        if problem:
-            folder = config.templates.dir or "[templates] dir"
-            raise ConfigError(f"{config.path or 'config'}: {key}: {problem}; put the file in {folder} or fix the name")
 
 
 class DigestPreview(NamedTuple):
@@ -99,18 +83,22 @@ class App:
         clock: Clock = utc_now,
         connections: Connections | None = None,
         publishers: dict[str, Publisher] | None = None,
+        compile_templates: bool = True,
     ) -> None:
+        """`compile_templates=False` (`newsbot once`): only check that each template is there; the renderer compiles
+        them all before its first render, so a run with nothing to render never imports Jinja."""
         self.config = config
         self.clock = clock
         # What /metrics shows (bot.server); each part counts its own events into it. Off: counts nothing.
         self.metrics = Metrics(enabled=config.web.metrics)
         # With [analytics] on, links go out as click links; a missing secret stops the start here, before anything runs.
         self.renderer = renderer_of(config, os.environ)
-        check_templates(config, self.renderer)
-        self.publishers = publishers if publishers is not None else build_publishers(config)
-        for publisher in self.publishers.values():
-            if isinstance(publisher, MeteredPublisher):
-                publisher.metrics = self.metrics
+        check_templates(config, self.renderer, files_only=not compile_templates)
+        self.publishers = (
+            Publishers.ready(publishers, self._count_into_metrics)
+            if publishers is not None
+            else build_publishers(config, self._count_into_metrics)
+        )
         # Several workers may share a PostgreSQL state (bot.store.leases): what this one claims, and the channels it
         # sends on. On SQLite the lock below keeps it to one process.
         self.lease = Lease(worker_id(), config.state.lease_seconds)
@@ -151,9 +139,12 @@ class App:
         )  # fmt: skip
         self._drain_requests_seen = 0  # the store's drain requests when the last drain started
 
+    def _count_into_metrics(self, publisher: Publisher) -> None:
+        if isinstance(publisher, MeteredPublisher):
+            publisher.metrics = self.metrics
+
     def close(self) -> None:
-        for publisher in self.publishers.values():
-            publisher.close()
+        self.publishers.close()
         if self.email_digest is not None:  # the SMTP connection (`self.email`'s sender) or the .eml writer
             self.email_digest.sender.close()
         self.senders.close()  # another worker may send on our channels from now on

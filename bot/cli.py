@@ -303,7 +303,7 @@ def cmd_once(args: argparse.Namespace) -> int:
 
     config = _config(args)
     stop = _stop_on_signals()
-    with App(config) as app:
+    with App(config, compile_templates=False) as app:
         report = app.run_cycle(poll_all=args.all, should_stop=stop.is_set)
         _send_admin_notices(config, app.store, app.clock)
     print(report.summary())
@@ -316,7 +316,8 @@ def _send_admin_notices(config: Config, store: NoticeStore, clock: Clock) -> Non
     import os
 
     token = os.environ.get(config.telegram.token_env, "").strip()
-    if token and not config.output.dry_run:
+    # Asked here first: python-telegram-bot takes ~300 ms to import, and most cycles have nothing to tell.
+    if token and not config.output.dry_run and store.unsent_notices(1):
         from bot.commands.notices import deliver_now
 
         deliver_now(config.telegram, token, store, clock)
@@ -523,10 +524,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from bot.app import check_templates
     from bot.channels import REGISTRY as CHANNEL_REGISTRY
     from bot.config import config_path, load_config
-    from bot.render import build_renderer
+    from bot.render import build_renderer, check_templates
 
     path = config_path(args.config)
     config = load_config(path)
@@ -556,7 +556,6 @@ def _print_operations(config: Config) -> None:
     secret is a ConfigError."""
     import os
 
-    from bot.server import METRICS_TOKEN_ENV
     from bot.webhook import WEBHOOK_SECRET_ENV, webhook_from_config
 
     webhook = webhook_from_config(config, os.environ)
@@ -568,6 +567,9 @@ def _print_operations(config: Config) -> None:
         click_links_from_config(config, os.environ)  # the secret it signs with, or a ConfigError saying what to set
         print(f"  analytics: click counts on, links go through {config.web.public_url}/r/")
     if config.web.metrics:
+        # Imported here: the web stack (Starlette, uvicorn) takes ~40 ms to import, and check-config must start fast.
+        from bot.server import METRICS_TOKEN_ENV
+
         token = (
             "is set"
             if os.environ.get(METRICS_TOKEN_ENV, "").strip()

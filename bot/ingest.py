@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot import alerts, keywords
 from bot.channels import REGISTRY
@@ -21,12 +21,13 @@ from bot.metrics import Metrics
 from bot.models import Article, Entry
 from bot.route import decide, outbox_items
 from bot.sources import Reach, SourceRead, download_source
-from bot.sources.connect import MAX_CONNECTIONS_PER_HOST, Connections, host_of
-from bot.sources.fetched import Fetched
 from bot.sources.pages import is_http_url
-from bot.sources.workers import parsed_in_order
 from bot.store import SKIPPED_DECISION, AddedSource, Approval, Lease, OutboxItem, SourceState, worker_id
 from bot.urls import redact_url
+
+if TYPE_CHECKING:
+    from bot.sources.connect import Connections
+    from bot.sources.fetched import Fetched
 
 log = logging.getLogger("newsbot.ingest")
 
@@ -57,6 +58,9 @@ def next_poll_after_failure(source: SourceConfig, failures: int, now: datetime) 
 
 def _queues_by_host(sources: Sequence[SourceConfig]) -> list[deque[int]]:
     """The indexes of `sources`, one queue per host in order of first appearance; each local file its own."""
+    # Imported here: httpx takes ~50 ms to import, and `once` with nothing due must start fast.
+    from bot.sources.connect import host_of
+
     queues: dict[str, deque[int]] = {}
     for index, source in enumerate(sources):
         key = host_of(source.url) if is_http_url(source.url) else f"local {index}"
@@ -66,6 +70,9 @@ def _queues_by_host(sources: Sequence[SourceConfig]) -> list[deque[int]]:
 
 def _lanes(queues: list[deque[int]]) -> list[deque[int]]:
     """Each host's queue once per lane it gets (its first lanes first, so that every host starts early)."""
+    # Imported here: httpx takes ~50 ms to import, and `once` with nothing due must start fast.
+    from bot.sources.connect import MAX_CONNECTIONS_PER_HOST
+
     counts = [min(MAX_CONNECTIONS_PER_HOST, len(queue)) for queue in queues]
     return [queue for lane in range(max(counts)) for queue, count in zip(queues, counts, strict=True) if lane < count]
 
@@ -140,6 +147,8 @@ class Ingest:
         config order as soon as it is parsed, dropping its body and entries before the next (memory).
         Every state-file write happens here, in the calling thread.
         """
+        if not sources:  # nothing due: nothing to fetch, and the fetcher (httpx) stays unimported
+            return []
         states = [self.store.source_state(source.name) for source in sources]
         pairs = list(zip(sources, states, strict=True))
         seconds: dict[str, float] = {}  # source -> download time, for /metrics
@@ -147,8 +156,14 @@ class Ingest:
         if len(sources) <= 1 or self.connections is not None:
             downloads = [self._download(source, state, self.connections, seconds) for source, state in pairs]
         else:
+            # Imported here: httpx takes ~50 ms to import, and `once` with nothing due must start fast.
+            from bot.sources.connect import Connections
+
             with Connections() as shared:
                 downloads = list(self._download_by_host(pairs, shared, seconds))
+        # Imported here: multiprocessing takes ~10 ms to import and `once` with nothing due must start fast.
+        from bot.sources.workers import parsed_in_order
+
         names, urls = [source.name for source in sources], [source.url for source in sources]
         reports = []
         for (source, state), result in zip(pairs, parsed_in_order(names, urls, downloads), strict=True):

@@ -143,7 +143,7 @@ class Outbox:
             report.halted = dict.fromkeys(self.publishers, "paused by an admin; /resume to go on")
             return report
         self.release_slots(clock())
-        for channel, publisher in self.publishers.items():
+        for channel in self.publishers:
             if REGISTRY[channel].build_publisher is None:  # delivered by another job (the email digest)
                 continue
             # Checked before anything is claimed or written: another worker sends on it (bot.store.leases).
@@ -155,7 +155,7 @@ class Outbox:
             if blocked:
                 report.halted[channel] = blocked
                 continue
-            drained = self._drain_channel(channel, publisher, clock, should_stop)
+            drained = self._drain_channel(channel, clock, should_stop)
             if drained.sent and channel not in self.unauthorized:
                 alerts.channel_works(self.store, self.config, channel, clock())
             report.add(drained)
@@ -177,9 +177,7 @@ class Outbox:
             return self.config.max_posts_per_cycle(channel), ""
         return budget(self.config, self.store, now)
 
-    def _drain_channel(
-        self, channel: str, publisher: Publisher, clock: Clock, should_stop: Callable[[], bool]
-    ) -> DrainReport:
+    def _drain_channel(self, channel: str, clock: Clock, should_stop: Callable[[], bool]) -> DrainReport:
         report = DrainReport()
         limit, why = self._budget(channel, clock())
         if limit <= 0:
@@ -189,6 +187,7 @@ class Outbox:
         for article_key in self.store.due_article_keys(channel, clock(), limit, newest_first=newest_first):
             if should_stop():  # a stop request (SIGTERM) starts no new article
                 break
+            publisher = self.publishers[channel]  # built here, at the first article due (bot.publishers.Publishers)
             try:
                 self._publish_article(channel, publisher, article_key, clock, should_stop, report)
             except _ChannelPaused as pause:

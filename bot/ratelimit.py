@@ -7,12 +7,13 @@ that jitter between our clock and the server's never pushes a send over the serv
 cost is margin / period (3 % by default).
 
 `PerKeyLimit` is the other direction: at most N events per key (a user, an address) in any window, where what
-comes on top is refused rather than delayed.
+comes on top is refused rather than delayed. `SendRate` spaces the email digest's messages (`[email] send_rate`).
 """
 
 from __future__ import annotations
 
-import asyncio
+import math
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
@@ -119,7 +120,7 @@ class ChatRateLimiter:
         per_group_per_minute: int = 20,
         margin: float = DEFAULT_MARGIN,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self._overall = SlidingWindow(overall_per_second, 1.0, margin)
         # Sends are spread evenly rather than in bursts of `overall_per_second`: a burst reaches the server
@@ -131,6 +132,12 @@ class ChatRateLimiter:
         self._groups = KeyedWindows(per_group_per_minute, 60.0, margin)
         self._paused_until = 0.0
         self._clock = clock
+        if sleep is None:
+            # Imported here: asyncio takes ~15 ms to import and only the Telegram senders pace with it; the email
+            # digest imports this module for STOP_CHECK_SECONDS, and the CLI must start fast.
+            import asyncio
+
+            sleep = asyncio.sleep
         self._sleep = sleep
 
     def pause_all(self, seconds: float) -> None:
@@ -159,3 +166,25 @@ class ChatRateLimiter:
                 raise StopRequested
             else:
                 await self._sleep(min(wait, STOP_CHECK_SECONDS))
+
+
+class SendRate:
+    """Turns at most `per_second` apart, handed out to any number of threads (0 or less: no limit)."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._next_turn = -math.inf
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take the next turn; returns when it comes (on `clock`), now or later. A turn taken is used up."""
+        with self._lock:
+            turn = max(self.clock(), self._next_turn)
+            self._next_turn = turn + self._interval
+            return turn
+
+    def seconds_until_turn(self) -> float:
+        """How long a turn taken now would wait (0: it may go now)."""
+        with self._lock:
+            return max(0.0, self._next_turn - self.clock())

@@ -25,20 +25,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final, Protocol
-
-import jinja2
+from typing import TYPE_CHECKING, Final, Protocol
 
 import bot
 from bot.bidi import marked_for_direction
 from bot.channels import NAMES, REGISTRY, Channel
 from bot.config import Config
-from bot.errors import RenderError
+from bot.errors import ConfigError, RenderError
 from bot.hashtags import normalize, unique, without_trailing_tags
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
 from bot.summarize import Summarizer, default_summarizer, split_sentences
 from bot.xtext import neutralize, weighted_length
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "DEFAULT_SUMMARY_CHARS",
@@ -50,6 +51,7 @@ __all__ = [
     "SummaryWriter",
     "XThread",
     "build_environment",
+    "check_templates",
     "packaged_templates_dir",
 ]
 
@@ -86,6 +88,8 @@ def packaged_templates_dir() -> Path:
 
 def build_environment(template_dir: Path | None = None) -> jinja2.Environment:
     """The one Jinja environment: the user's templates first, the packaged ones second."""
+    import jinja2  # imported here: ~15 ms to import; a command that renders nothing does not pay for it
+
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(template_dir)] if template_dir else []
     loaders.append(jinja2.FileSystemLoader(packaged_templates_dir()))
     return jinja2.Environment(
@@ -170,6 +174,7 @@ class Renderer:
         links: LinkTracker | None = None,
         writer: SummaryWriter | None = None,
         language_of: LanguageOf | None = None,
+        before_first_use: Callable[[Renderer], None] | None = None,
     ) -> None:
         """`utm` and `summary_chars` are per channel, e.g. {"x": {"utm_source": "x"}} and {"x": 200}.
 
@@ -177,6 +182,8 @@ class Renderer:
         article links of posts and digests are the tracker's (click counts), share links the article's own. With
         `writer`, summaries come from a model (in the language `language_of` gives), the summarizer's where it has
         none; a post asks it once, for the room the post leaves, and shortens its summary with the summarizer.
+        `before_first_use` runs once, when the first template is loaded (`build_renderer` checks every template
+        the config uses then, so a broken one stops the first render, not each post in turn).
         """
         for setting, channels in (("utm", utm or {}), ("summary_chars", summary_chars or {})):
             for channel in channels:
@@ -184,7 +191,9 @@ class Renderer:
         self._summarizer = summarizer
         self._utm = {channel: dict(params) for channel, params in (utm or {}).items()}
         self._summary_chars = {**DEFAULT_SUMMARY_CHARS, **(summary_chars or {})}
-        self._env = build_environment(template_dir)
+        self._template_dir = template_dir
+        self._jinja: jinja2.Environment | None = None  # built at the first template used (see `_env`)
+        self._before_first_use = before_first_use
         self._x_thread = x_thread
         self._links = links
         self._summaries: dict[tuple[str, int, int, str], str] = {}
@@ -192,15 +201,36 @@ class Renderer:
         self._writer = writer
         self._language_of = language_of
 
+    @property
+    def _env(self) -> jinja2.Environment:
+        """The Jinja environment, built when first needed: `newsbot once` with nothing due renders nothing."""
+        if self._jinja is None:
+            self._jinja = build_environment(self._template_dir)
+        if self._before_first_use is not None:
+            check, self._before_first_use = self._before_first_use, None  # it loads templates through `_env` too
+            try:
+                check(self)
+            except BaseException:
+                self._before_first_use = check  # still to pass: the next render tries again
+                raise
+        return self._jinja
+
     def template_problem(self, name: str) -> str:
         """What is wrong with template `name` (not found, bad syntax), or "" if it loads."""
+        import jinja2  # imported here: see build_environment
+
         try:
             self._env.get_template(name)
         except jinja2.TemplateNotFound:
-            return f"template {name!r} not found in the templates folder or the packaged templates"
+            return _not_found(name)
         except jinja2.TemplateSyntaxError as error:
             return f"template {name!r} line {error.lineno}: {error.message}"
         return ""
+
+    def template_missing(self, name: str) -> str:
+        """`template_problem` without Jinja: only whether the file is in the templates folder or packaged."""
+        folders = [folder for folder in (self._template_dir, packaged_templates_dir()) if folder is not None]
+        return "" if any((folder / name).is_file() for folder in folders) else _not_found(name)
 
     # --- one article, one channel ----------------------------------------------------------------
 
@@ -406,6 +436,8 @@ class Renderer:
         return summary
 
     def _render(self, template: str, context: Mapping[str, object]) -> str:
+        import jinja2  # imported here: see build_environment (already imported by `_env` by now)
+
         try:
             return self._env.get_template(template).render(context)
         except jinja2.TemplateError as error:
@@ -616,6 +648,27 @@ def _heading(chosen: str, written: str) -> str:
     return "#" + (written if chosen.islower() else chosen)
 
 
+def _not_found(name: str) -> str:
+    return f"template {name!r} not found in the templates folder or the packaged templates"
+
+
+def check_templates(config: Config, renderer: Renderer, *, files_only: bool = False) -> None:
+    """Every template the config will use loads, so a typo shows at start-up, not at the first post. With
+    `files_only`, only that each file is there: no Jinja import, nothing compiled (`newsbot once` with nothing to
+    render; `build_renderer` compiles them all before its first render)."""
+    wanted = [
+        (f"routes[{i}].template.{channel}", name)
+        for i, route in enumerate(config.routes)
+        for channel, name in route.template.items()
+    ]
+    wanted += [("templates.dir", name) for name in (*TEMPLATES.values(), DIGEST_HTML_TEMPLATE, DIGEST_TEXT_TEMPLATE)]
+    for key, name in wanted:
+        problem = renderer.template_missing(name) if files_only else renderer.template_problem(name)
+        if problem:
+            folder = config.templates.dir or "[templates] dir"
+            raise ConfigError(f"{config.path or 'config'}: {key}: {problem}; put the file in {folder} or fix the name")
+
+
 def build_renderer(
     config: Config,
     links: LinkTracker | None = None,
@@ -635,4 +688,5 @@ def build_renderer(
         links=links,
         writer=writer,
         language_of=language_of,
+        before_first_use=lambda renderer: check_templates(config, renderer),
     )

@@ -395,3 +395,39 @@ def test_many_changed_web_feeds_are_parsed_in_worker_processes_with_errors_intac
     assert [p.source for p in report.polls] == [s["name"] for s in sources]
     assert "feed0" in report.polls[0].error and "not a valid feed" in report.polls[0].error
     assert sum(p.new for p in report.polls) == sum(p.queued for p in report.polls) == count - 1
+
+
+def test_once_compiles_no_template_at_start_but_a_broken_one_stops_the_first_render_and_loses_no_post(
+    make_config: Callable[..., Config], feed_file: Callable[..., Path], tmp_path: Path, clock: FakeClock
+) -> None:
+    from bot.errors import ConfigError
+
+    folder = tmp_path / "my-templates"
+    folder.mkdir()
+    (folder / "breaking.txt.j2").write_text("BREAKING: {{ title }\n", encoding="utf-8")  # `}` missing
+    config = make_config(
+        templates={"dir": str(folder)},
+        sources=[{"name": "feed", "url": str(feed_file([news_item(1)])), "backfill": 1}],
+        routes=[{"name": "r", "hashtags": ["*"], "channels": ["x"], "template": "breaking.txt.j2"}],
+    )
+    publisher = RecordingPublisher("x")
+    with App(config, clock=clock, publishers={"x": publisher}, compile_templates=False) as app:
+        assert app.poll_due_sources(poll_all=True)[0].queued == 1  # the start only saw that the file is there
+        with pytest.raises(ConfigError) as err:
+            app.drain()
+        assert "routes[0].template.x: template 'breaking.txt.j2' line 1" in str(err.value)
+        assert publisher.delivered == []
+        assert app.store.queue_counts() == {("x", PENDING): 1}  # not failed: it goes out once the file is fixed
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.template\.x"):
+        App(config, clock=clock, publishers={"x": publisher})  # `newsbot run` compiles them all at start
+
+
+def test_once_with_a_template_name_that_does_not_exist_stops_at_start(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    from bot.errors import ConfigError
+
+    config = make_config(routes=[{"name": "r", "hashtags": ["*"], "channels": ["x"], "template": "breakng.txt.j2"}])
+    with pytest.raises(ConfigError) as err:
+        App(config, compile_templates=False)
+    assert "routes[0].template.x" in str(err.value) and "'breakng.txt.j2' not found" in str(err.value)

@@ -69,19 +69,22 @@ DRY_RUN_PUBLIC_URL = "https://newsbot.example.invalid"  # [web] public_url, when
 
 def _signed_links(config: Config, signer: TokenSigner) -> LinkMaker:
     """The unsubscribe and preferences links, signed with the secret key on [web] public_url."""
-    from bot.email import web
-
     if not config.web.public_url:
         raise ConfigError(
             f"{config.path or 'config'}: web.public_url: needed for the unsubscribe and preferences links in the"
             " digest; set it to where subscribers reach `newsbot web`"
         )
 
+    # Imported when a link is made: bot.email.web loads Starlette (~40 ms), and a cycle with no digest due makes none.
     class Links:
         def unsubscribe(self, address: str, now: datetime) -> str:
+            from bot.email import web
+
             return web.unsubscribe_url(config, signer, address, now)
 
         def preferences(self, address: str, now: datetime) -> str:
+            from bot.email import web
+
             return web.preferences_url(config, signer, address, now)
 
     return Links()

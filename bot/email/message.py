@@ -27,8 +27,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Final
 
-import css_inline
-
 from bot.addresses import InputRuleError, parse_display_name
 from bot.config import EmailConfig
 from bot.errors import ConfigError
@@ -146,6 +144,8 @@ def load_dkim_key(config: EmailConfig, environ: Mapping[str, str]) -> DkimKey | 
 
 def inline_css(html_text: str) -> str:
     """`html_text` with its CSS moved into style attributes; only @media and other at-rules stay in <style>."""
+    import css_inline  # imported here: only a digest being built needs it, and `newsbot once` must start fast
+
     inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
     return inliner.inline(html_text)
 

@@ -24,9 +24,10 @@ from bot.config import Config, EmailConfig
 from bot.email.delivery import MailSender
 from bot.email.message import DkimKey, MailIdentity, load_dkim_key
 from bot.email.tokens import TokenSigner, signer_from_environment
+from bot.ratelimit import SendRate
 
 if TYPE_CHECKING:
-    from bot.email.smtp import SendRate
+    from bot.email.smtp import SmtpSender
 
 __all__ = ["EmailParts", "SharedSender", "SmtpConnections", "email_parts"]
 
@@ -51,6 +52,36 @@ class SharedSender:
             self._sender.close()
 
 
+class SmtpOnFirstMail:
+    """An SMTP sender made when its first mail goes out: bot.email.smtp loads smtplib and ssl (~15 ms), and most
+    `newsbot once` runs mail nothing (the digest's pool opens its connections even then). Nothing connects before
+    the first mail either way."""
+
+    def __init__(self, config: EmailConfig, rate: SendRate, username: str, password: str) -> None:
+        self._config = config
+        self._rate = rate
+        self._credentials = (username, password)
+        self._smtp: SmtpSender | None = None
+
+    def _sender(self) -> SmtpSender:
+        if self._smtp is None:
+            from bot.email.smtp import SmtpSender
+
+            username, password = self._credentials
+            self._smtp = SmtpSender(self._config, username=username, password=password, rate=self._rate)
+        return self._smtp
+
+    def send(self, message: EmailMessage) -> str:
+        return self._sender().send(message)
+
+    def seconds_until_turn(self) -> float:
+        return self._rate.seconds_until_turn()
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+
+
 class SmtpConnections:
     """The digest's `[email] connections` to the SMTP server (bot.email.connections.MailSenders), on one rate."""
 
@@ -61,11 +92,9 @@ class SmtpConnections:
         self._credentials = (username, password)
 
     def open(self) -> MailSender:
-        from bot.email.smtp import SendRate, SmtpSender
-
         username, password = self._credentials
         # No rate of its own: the pool takes each message's turn from the shared rate before it sends.
-        return SmtpSender(self._config, username=username, password=password, rate=SendRate(0))
+        return SmtpOnFirstMail(self._config, SendRate(0), username, password)
 
     def reserve_turn(self) -> float:
         return max(0.0, self._rate.reserve() - self._rate.clock())
@@ -92,12 +121,10 @@ class EmailParts:
 
 def email_parts(config: Config, environ: Mapping[str, str]) -> EmailParts:
     """The live parts, or a ConfigError that names the setting or variable to fix. Nothing connects yet."""
-    from bot.email.smtp import SendRate, SmtpSender
-
     identity, dkim = MailIdentity.from_config(config.email), load_dkim_key(config.email, environ)
     signer = signer_from_environment(config.web, environ)
     username, password = environ.get(config.email.username_env, ""), environ.get(config.email.password_env, "")
     rate = SendRate(config.email.send_rate)
-    smtp = SmtpSender(config.email, username=username, password=password, rate=rate)
+    smtp = SmtpOnFirstMail(config.email, rate, username, password)
     connections = SmtpConnections(config.email, rate, username, password)
     return EmailParts(identity, dkim, signer, SharedSender(smtp), connections)

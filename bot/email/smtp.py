@@ -43,12 +43,10 @@ Logs are `event=smtp_... key=value` lines (bot.logs.kv); the password is never l
 from __future__ import annotations
 
 import logging
-import math
 import re
 import smtplib
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -59,6 +57,7 @@ from typing import Final
 from bot.config import EmailConfig
 from bot.errors import PublishError, RecipientGone, Rejected, Unauthorized, UnknownOutcome
 from bot.logs import kv
+from bot.ratelimit import SendRate  # lives with the other limits; imported from here too
 
 __all__ = ["SendRate", "SmtpSender"]
 
@@ -76,28 +75,6 @@ class _Lost(Exception):
     def __init__(self, stage: str, reason: str) -> None:
         super().__init__(f"SMTP connection lost at {stage}: {reason}")
         self.stage = stage
-
-
-class SendRate:
-    """Turns at most `per_second` apart, handed out to any number of threads (0 or less: no limit)."""
-
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._interval = 1.0 / per_second if per_second > 0 else 0.0
-        self._next_turn = -math.inf
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        """Take the next turn; returns when it comes (on `clock`), now or later. A turn taken is used up."""
-        with self._lock:
-            turn = max(self.clock(), self._next_turn)
-            self._next_turn = turn + self._interval
-            return turn
-
-    def seconds_until_turn(self) -> float:
-        """How long a turn taken now would wait (0: it may go now)."""
-        with self._lock:
-            return max(0.0, self._next_turn - self.clock())
 
 
 class SmtpSender:
