@@ -34,7 +34,8 @@ def test_approve_and_edit_from_the_browser_while_it_waits_in_chat(
         first = route_and_preview(chat, add_article(chat.store, "a1", "Budget vote"))
         _previews(chat)
         site.sign_in(page, site.login_link(ADMIN))
-        page.get_by_role("link", name="review them").click()
+        with page.expect_navigation():  # a link: wait for the next page before looking at it
+            page.get_by_role("link", name="review them").click()
         assert page.get_by_role("heading", level=1).inner_text() == "Approval"
         _looks_right(page, shoot, "approval")
 
@@ -76,7 +77,8 @@ def test_a_source_is_previewed_added_paused_and_removed_in_the_browser(
     lan_site: AdminSite, feed: Any, page: Any, shoot: Callable[[Any, str], None]
 ) -> None:
     lan_site.sign_in(page)
-    page.get_by_role("link", name="Sources").click()
+    with page.expect_navigation():  # a link: wait for the next page before looking at it
+        page.get_by_role("link", name="Sources").click()
     _looks_right(page, shoot, "sources")
     page.get_by_label("URL").fill(feed.url)
     page.get_by_label("Hashtags (optional)").fill("#Local")

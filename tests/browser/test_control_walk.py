@@ -126,7 +126,8 @@ def _walk_sources(site: AdminSite, page: Any, look: Callable[[str], None]) -> No
     assert page.evaluate("document.activeElement.id") == "source-url"
     _press(page, "Pause city-hall")
     look("sources-paused-notice")
-    page.get_by_role("link", name="Remove museum-blog").click()
+    with page.expect_navigation():  # a link: wait for the next page before looking at it
+        page.get_by_role("link", name="Remove museum-blog").click()
     look("sources-remove-confirm")
 
 
@@ -148,7 +149,8 @@ def _walk_subscribers(site: AdminSite, page: Any, look: Callable[[str], None]) -
     look("subscribers")
     _go(site, page, "/subscribers?q=-100100000001&channel=telegram")
     look("subscribers-found")
-    page.get_by_role("link", name="Unsubscribe -1001000000010").click()
+    with page.expect_navigation():  # a link: wait for the next page before looking at it
+        page.get_by_role("link", name="Unsubscribe -1001000000010").click()
     look("subscribers-unsubscribe-confirm")
     _press(page, "Unsubscribe -1001000000010")
     look("subscribers-unsubscribed-notice")
