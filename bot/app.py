@@ -173,13 +173,21 @@ class App:
     # -- jobs ---------------------------------------------------------------------------------------
 
     def poll_due_sources(self, *, poll_all: bool = False) -> list[PollReport]:
-        now = self.clock()
-        sources = self.ingest.sources() if poll_all else self.ingest.due_sources(now)
-        self.metrics.leases("source", 0 if poll_all else len(sources))
-        try:
-            return self.ingest.poll_many(sources, now)
-        finally:
-            self.metrics.leases("source", 0)
+        """Poll the sources due now (or all of them). A backlog (the first start, a start after a long stop) goes
+        in checks of `Ingest.max_per_check` sources one after another, so the downloads held at once stay few."""
+        if poll_all:
+            return self.ingest.poll_many(self.ingest.sources(), self.clock())
+        reports: list[PollReport] = []
+        while True:
+            now = self.clock()
+            sources = self.ingest.due_sources(now)
+            self.metrics.leases("source", len(sources))
+            try:
+                reports.extend(self.ingest.poll_many(sources, now))
+            finally:
+                self.metrics.leases("source", 0)
+            if len(sources) < self.ingest.max_per_check:
+                return reports
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
         """Publish what is due, after the approval queue's business: previews of newly held articles queued for
