@@ -139,6 +139,7 @@ class IngestStore(alerts.AlertStore, Protocol):
     """What polling needs of the store (`bot.store.Store` is one); a failing source is alerted on."""
 
     def added_sources(self) -> list[AddedSource]: ...
+    def added_sources_changes(self) -> int: ...
     def source_state(self, name: str) -> SourceState: ...
     def source_states(self, names: Sequence[str]) -> dict[str, SourceState]: ...
     def add_source_states(self, names: Iterable[str]) -> None: ...
@@ -185,6 +186,7 @@ class Ingest:
         self.max_per_check = MAX_POLLS_PER_CHECK
         self._with_state: set[str] = set()  # sources known to have a poll state row (rows are never deleted)
         self._from_config: tuple[tuple[SourceConfig, ...], frozenset[SourceConfig]] = ((), frozenset())
+        self._all: tuple[tuple[SourceConfig, ...], int, list[SourceConfig]] | None = None  # what `sources` read
 
     def config_sources(self) -> frozenset[SourceConfig]:
         """The config's sources as a set (50,000 of them: a look-up per poll must not read the whole list)."""
@@ -193,14 +195,18 @@ class Ingest:
         return self._from_config[1]
 
     def sources(self) -> list[SourceConfig]:
-        """The config's sources, then those admins added from chat (/addsource) or by `newsbot sources import`."""
-        in_config = {source.name for source in self.config.sources}
-        added = [
-            SourceConfig(name=s.name, url=s.url, hashtags=s.hashtags)
-            for s in self.store.added_sources()
-            if s.name not in in_config
-        ]
-        return [*self.config.sources, *added]
+        """The config's sources, then those admins added from chat (/addsource) or by `newsbot sources import`
+        (read again only when one was added or removed since the last time)."""
+        changes = self.store.added_sources_changes()
+        if self._all is None or self._all[0] is not self.config.sources or self._all[1] != changes:
+            in_config = {source.name for source in self.config.sources}
+            added = [
+                SourceConfig(name=s.name, url=s.url, hashtags=s.hashtags)
+                for s in self.store.added_sources()
+                if s.name not in in_config
+            ]
+            self._all = (self.config.sources, changes, [*self.config.sources, *added])
+        return list(self._all[2])
 
     def due_sources(self, now: datetime) -> list[SourceConfig]:
         """The sources due now (at most `max_per_check`, the longest overdue first), in config order, each

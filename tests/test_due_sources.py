@@ -15,7 +15,7 @@ import pytest
 from bot.app import App
 from bot.config import Config, StateConfig
 from bot.ingest import Ingest
-from bot.store import Lease, SourceState, Store, open_store
+from bot.store import AddedSource, Lease, SourceState, Store, open_store
 from bot.store.postgres import postgres_connection
 from tests.conftest import FakeClock, news_item, rss
 
@@ -179,3 +179,15 @@ def test_a_backlog_is_polled_in_checks_of_a_bounded_size_one_after_another(
         reports = app.poll_due_sources()
     assert sorted(report.source for report in reports) == [f"feed-{n}" for n in range(5)]
     assert checks == [2, 2, 1]
+
+
+def test_sources_added_or_removed_in_the_state_are_seen_by_the_next_poll_check(
+    store: Store, state: StateConfig, make_config: Callable[..., Config], clock: FakeClock
+) -> None:
+    config = replace(many_sources(make_config, 1), state=state)
+    polls = Ingest(store, config, lease=A)
+    assert [source.name for source in polls.sources()] == ["feed-0"]
+    assert store.add_source(AddedSource("blog", "https://blog.example.org/feed", ("Tech",), "admin", clock()))
+    assert [(s.name, s.hashtags) for s in polls.sources()] == [("feed-0", ()), ("blog", ("Tech",))]
+    assert store.remove_source("blog")
+    assert [source.name for source in polls.sources()] == ["feed-0"]
