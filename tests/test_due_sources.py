@@ -191,3 +191,15 @@ def test_sources_added_or_removed_in_the_state_are_seen_by_the_next_poll_check(
     assert [(s.name, s.hashtags) for s in polls.sources()] == [("feed-0", ()), ("blog", ("Tech",))]
     assert store.remove_source("blog")
     assert [source.name for source in polls.sources()] == ["feed-0"]
+
+
+def test_a_stop_request_ends_a_backlog_after_the_check_in_flight(
+    make_config: Callable[..., Config], clock: FakeClock, feed_file: Callable[[list[dict[str, str]]], Path]
+) -> None:
+    path = feed_file([news_item(1)])
+    config = make_config(sources=[{"name": f"feed-{n}", "url": str(path)} for n in range(5)], routes=[])
+    with App(config, clock=clock, publishers={}) as app:
+        app.ingest.max_per_check = 2
+        reports = app.poll_due_sources(should_stop=lambda: True)
+        assert [report.source for report in reports] == ["feed-0", "feed-1"]
+        assert [report.source for report in app.poll_due_sources()] == ["feed-2", "feed-3", "feed-4"]
