@@ -28,6 +28,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/telegram_fanout.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/workers.py
+	$(BIN)/python bench/feeds_scale.py
 	$(BIN)/python bench/reports.py
 	-$(BIN)/python bench/spam_score.py  # needs Debian's spamassassin; skipped with a message when missing
 	$(BIN)/python bench/collect.py

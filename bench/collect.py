@@ -5,7 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-ORDER = ("ingest", "summary", "telegram", "latency", "digest", "scale", "startup", "workers", "reports", "spam")
+ORDER = (
+    "ingest",
+    "summary",
+    "telegram",
+    "latency",
+    "digest",
+    "scale",
+    "startup",
+    "workers",
+    "feeds-scale",
+    "reports",
+    "spam",
+)
 
 
 def main() -> int:

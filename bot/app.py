@@ -163,14 +163,25 @@ class App:
 
     # -- jobs ---------------------------------------------------------------------------------------
 
-    def poll_due_sources(self, *, poll_all: bool = False) -> list[PollReport]:
-        now = self.clock()
-        sources = self.ingest.sources() if poll_all else self.ingest.due_sources(now)
-        self.metrics.leases("source", 0 if poll_all else len(sources))
-        try:
-            return self.ingest.poll_many(sources, now)
-        finally:
-            self.metrics.leases("source", 0)
+    def poll_due_sources(
+        self, *, poll_all: bool = False, should_stop: Callable[[], bool] = lambda: False
+    ) -> list[PollReport]:
+        """Poll the sources due now (or all of them). A backlog (the first start, a start after a long stop) goes
+        in checks of `Ingest.max_per_check` sources one after another, so the downloads held at once stay few;
+        a stop request ends it after the check in flight (the rest is due at the next start)."""
+        if poll_all:
+            return self.ingest.poll_many(self.ingest.sources(), self.clock())
+        reports: list[PollReport] = []
+        while True:
+            now = self.clock()
+            sources = self.ingest.due_sources(now)
+            self.metrics.leases("source", len(sources))
+            try:
+                reports.extend(self.ingest.poll_many(sources, now))
+            finally:
+                self.metrics.leases("source", 0)
+            if len(sources) < self.ingest.max_per_check or should_stop():
+                return reports
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
         """Publish what is due, after the approval queue's business: previews of newly held articles queued for
@@ -214,7 +225,7 @@ class App:
 
     def run_cycle(self, *, poll_all: bool = False, should_stop: Callable[[], bool] = lambda: False) -> CycleReport:
         """One full cycle: poll, publish what is due, send the digest if it is due."""
-        report = CycleReport(polls=self.poll_due_sources(poll_all=poll_all))
+        report = CycleReport(polls=self.poll_due_sources(poll_all=poll_all, should_stop=should_stop))
         report.drain = self.drain(should_stop)
         report.digest = self.digest(should_stop=should_stop)
         return report

@@ -33,6 +33,9 @@ log = logging.getLogger("newsbot.ingest")
 
 MAX_BACKOFF = timedelta(hours=6)
 MAX_PARALLEL_FETCHES = 8
+# Sources polled in one poll check: a backlog (the first start, after a long stop) goes out over several checks, so
+# that the downloads held in memory at once stay bounded and publishing is not held up for the whole backlog.
+MAX_POLLS_PER_CHECK = 1000
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -54,6 +57,33 @@ def newest_first(entries: list[Entry]) -> list[Entry]:
 def next_poll_after_failure(source: SourceConfig, failures: int, now: datetime) -> datetime:
     delay: timedelta = min(timedelta(seconds=source.interval * 2 ** min(failures, 16)), MAX_BACKOFF)
     return now + max(delay, timedelta(seconds=source.interval))
+
+
+def _succeeded(source: SourceConfig, state: SourceState, result: SourceRead, now: datetime) -> SourceState:
+    """The poll state after a poll that worked: due again one interval from now, any failure streak over."""
+    return replace(
+        state,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        primed=True,
+        last_poll=now,
+        last_success=now,
+        next_poll=now + timedelta(seconds=source.interval),
+        failures=0,
+        last_error="",
+    )
+
+
+def _tally(reports: Iterable[PollReport]) -> dict[str, int]:
+    """One poll check in numbers, for its one log line."""
+    tally = {"sources": 0, "not_modified": 0, "failed": 0, "new": 0, "queued": 0}
+    for report in reports:
+        tally["sources"] += 1
+        tally["not_modified"] += report.not_modified
+        tally["failed"] += bool(report.error)
+        tally["new"] += report.new
+        tally["queued"] += report.queued
+    return tally
 
 
 def _queues_by_host(sources: Sequence[SourceConfig]) -> list[deque[int]]:
@@ -81,9 +111,14 @@ class IngestStore(alerts.AlertStore, Protocol):
     """What polling needs of the store (`bot.store.Store` is one); a failing source is alerted on."""
 
     def added_sources(self) -> list[AddedSource]: ...
+    def added_sources_changes(self) -> int: ...
     def source_state(self, name: str) -> SourceState: ...
+    def source_states(self, names: Sequence[str]) -> dict[str, SourceState]: ...
+    def add_source_states(self, names: Iterable[str]) -> None: ...
+    def due_source_names(self, now: datetime) -> list[str]: ...
     def claim_sources(self, names: Sequence[str], now: datetime, lease: Lease) -> list[str]: ...
     def save_source_state(self, state: SourceState) -> None: ...
+    def save_source_states(self, states: Sequence[SourceState]) -> None: ...
     def find_article_keys(self, aliases: Sequence[str]) -> dict[str, str]: ...
     def add_articles(self, articles: Sequence[Article]) -> None: ...
     def add_aliases(self, article_key: str, aliases: Iterable[str]) -> None: ...
@@ -120,22 +155,46 @@ class Ingest:
         self.connections = connections
         self.metrics = metrics or Metrics()
         self.lease = lease or Lease(worker_id(), config.state.lease_seconds)  # App hands in the worker's
+        self.max_per_check = MAX_POLLS_PER_CHECK
+        self._with_state: set[str] = set()  # sources known to have a poll state row (rows are never deleted)
+        self._from_config: tuple[tuple[SourceConfig, ...], frozenset[SourceConfig]] = ((), frozenset())
+        self._all: tuple[tuple[SourceConfig, ...], int, list[SourceConfig]] | None = None  # what `sources` read
+
+    def config_sources(self) -> frozenset[SourceConfig]:
+        """The config's sources as a set (50,000 of them: a look-up per poll must not read the whole list)."""
+        if self._from_config[0] is not self.config.sources:
+            self._from_config = (self.config.sources, frozenset(self.config.sources))
+        return self._from_config[1]
 
     def sources(self) -> list[SourceConfig]:
-        """The config's sources, then those admins added from chat (/addsource)."""
-        added = [
-            SourceConfig(name=s.name, url=s.url, hashtags=s.hashtags)
-            for s in self.store.added_sources()
-            if s.name not in {c.name for c in self.config.sources}
-        ]
-        return [*self.config.sources, *added]
+        """The config's sources, then those admins added from chat (/addsource) or by `newsbot sources import`
+        (read again only when one was added or removed since the last time)."""
+        changes = self.store.added_sources_changes()
+        if self._all is None or self._all[0] is not self.config.sources or self._all[1] != changes:
+            in_config = {source.name for source in self.config.sources}
+            added = [
+                SourceConfig(name=s.name, url=s.url, hashtags=s.hashtags)
+                for s in self.store.added_sources()
+                if s.name not in in_config
+            ]
+            self._all = (self.config.sources, changes, [*self.config.sources, *added])
+        return list(self._all[2])
 
     def due_sources(self, now: datetime) -> list[SourceConfig]:
-        """The sources due now, each claimed for this worker until its poll is saved (or the lease runs out), so
-        that one worker at a time polls a source however many share the state."""
+        """The sources due now (at most `max_per_check`, the longest overdue first), in config order, each
+        claimed for this worker until its poll is saved (or the lease runs out), so that one worker at a time polls
+        a source however many share the state.
+
+        Due sources come from an index of when each is due: a check reads the due rows, not all of them."""
         sources = self.sources()
-        claimed = set(self.store.claim_sources([source.name for source in sources], now, self.lease))
-        return [source for source in sources if source.name in claimed]
+        position = {source.name: index for index, source in enumerate(sources)}
+        new = [name for name in position if name not in self._with_state]
+        if new:
+            self.store.add_source_states(new)
+            self._with_state.update(new)
+        due = [name for name in self.store.due_source_names(now) if name in position][: self.max_per_check]
+        claimed = self.store.claim_sources(sorted(due, key=position.__getitem__), now, self.lease)
+        return [sources[position[name]] for name in claimed]
 
     def poll(self, source: SourceConfig, now: datetime) -> PollReport:
         """Read one source; its failure is reported and backed off, never raised."""
@@ -149,8 +208,8 @@ class Ingest:
         """
         if not sources:  # nothing due: nothing to fetch, and the fetcher (httpx) stays unimported
             return []
-        states = [self.store.source_state(source.name) for source in sources]
-        pairs = list(zip(sources, states, strict=True))
+        known = self.store.source_states([source.name for source in sources])
+        pairs = [(source, known[source.name]) for source in sources]
         seconds: dict[str, float] = {}  # source -> download time, for /metrics
         downloads: list[SourceRead | Fetched | SourceError | None]  # each taken (None) once recorded
         if len(sources) <= 1 or self.connections is not None:
@@ -165,12 +224,20 @@ class Ingest:
         from bot.sources.workers import parsed_in_order
 
         names, urls = [source.name for source in sources], [source.url for source in sources]
-        reports = []
+        reports: dict[str, PollReport] = {}
+        unchanged: list[SourceState] = []  # most polls (304 Not Modified): saved together in one statement
         for (source, state), result in zip(pairs, parsed_in_order(names, urls, downloads), strict=True):
-            report = self._record(source, state, result, now)
-            self.metrics.poll(source.name, seconds.get(source.name, 0.0), failed=bool(report.error))
-            reports.append(report)
-        return reports
+            if isinstance(result, SourceRead) and result.not_modified and not state.failures:
+                unchanged.append(_succeeded(source, state, result, now))
+                log.debug("%s", kv(event="source_polled", source=source.name, not_modified=True, new=0, queued=0))
+                reports[source.name] = PollReport(source=source.name, not_modified=True)
+            else:
+                reports[source.name] = self._record(source, state, result, now)
+        self.store.save_source_states(unchanged)
+        for source in sources:
+            self.metrics.poll(source.name, seconds.get(source.name, 0.0), failed=bool(reports[source.name].error))
+        log.info("%s", kv(event="sources_polled", **_tally(reports.values())))
+        return [reports[source.name] for source in sources]
 
     def _download_by_host(
         self, pairs: Sequence[tuple[SourceConfig, SourceState]], shared: Connections, seconds: dict[str, float]
@@ -198,7 +265,7 @@ class Ingest:
 
     def reach(self, source: SourceConfig) -> Reach:
         """A source from the config file may be on a private host; one added in chat may not (bot/sources/reach)."""
-        return Reach(from_operator=source in self.config.sources, allow_private=self.config.fetch.allow_private)
+        return Reach(from_operator=source in self.config_sources(), allow_private=self.config.fetch.allow_private)
 
     def _download(
         self, source: SourceConfig, state: SourceState, connections: Connections | None, seconds: dict[str, float]
@@ -265,19 +332,7 @@ class Ingest:
         return report
 
     def _save_success(self, source: SourceConfig, state: SourceState, result: SourceRead, now: datetime) -> None:
-        self.store.save_source_state(
-            replace(
-                state,
-                etag=result.etag,
-                last_modified=result.last_modified,
-                primed=True,
-                last_poll=now,
-                last_success=now,
-                next_poll=now + timedelta(seconds=source.interval),
-                failures=0,
-                last_error="",
-            )
-        )
+        self.store.save_source_state(_succeeded(source, state, result, now))
 
     def _take_entries(
         self, source: SourceConfig, entries: list[Entry], *, primed: bool, now: datetime, report: PollReport

@@ -86,7 +86,7 @@ def build_schedule(app: App, stop: threading.Event, heartbeat: Heartbeat | None 
     should_stop = _beating(stop, heartbeat)
     # One job looks for due sources (each has its own interval and error backoff in the state file), so
     # sources an admin adds from chat are polled too without rebuilding the schedule.
-    jobs.every(POLL_CHECK_SECONDS).seconds.do(survive_job_errors(app.poll_due_sources))
+    jobs.every(POLL_CHECK_SECONDS).seconds.do(survive_job_errors(app.poll_due_sources), should_stop=should_stop)
     drain = survive_job_errors(app.drain)
     jobs.every(app.config.outbox.drain_interval).seconds.do(drain, should_stop).tag(DRAIN_TAG)
     jobs.every(DIGEST_CHECK_SECONDS).seconds.do(survive_job_errors(app.digest), should_stop=should_stop)
