@@ -54,6 +54,7 @@ class Post:
     limit: int
     share_links: tuple[ShareLink, ...] = ()
     image_url: str = ""
+    image_alt: str = ""  # the image's text for people who cannot see it: the feed's, else the article's title
     recipient: str = ""
     parts: tuple[str, ...] = ()  # a thread: the posts in order (text is then the first); empty for one post
     posted: tuple[str, ...] = ()  # remote ids of the parts already posted by an earlier, interrupted attempt

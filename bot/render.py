@@ -249,6 +249,7 @@ class Renderer:
                     limit=job.limit,
                     share_links=job.share_links,
                     image_url=article.image_url,
+                    image_alt=article.title,
                     parts=tuple(part.text for part in thread),
                 )
         attempt = self._render_unlimited(job) if rules.limit is None else self._fit(job)
@@ -260,6 +261,7 @@ class Renderer:
             limit=job.limit,
             share_links=job.share_links,
             image_url=article.image_url,
+            image_alt=article.title,
         )
 
     def overflow(self, article: Article, channel: str, *, template: str | None = None) -> tuple[int, int]:
