@@ -29,14 +29,13 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import bot
 from bot.bidi import marked_for_direction
-from bot.channels import NAMES, REGISTRY, Channel
+from bot.channels import NAMES, REGISTRY, Channel, PostFormat, ThreadSettings
 from bot.config import Config
 from bot.errors import ConfigError, RenderError
 from bot.hashtags import normalize, unique, without_trailing_tags
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
 from bot.summarize import Summarizer, default_summarizer, split_sentences
-from bot.xtext import neutralize, weighted_length
 
 if TYPE_CHECKING:
     import jinja2
@@ -49,7 +48,6 @@ __all__ = [
     "LinkTracker",
     "Renderer",
     "SummaryWriter",
-    "XThread",
     "build_environment",
     "check_templates",
     "packaged_templates_dir",
@@ -170,7 +168,7 @@ class Renderer:
         template_dir: Path | None = None,
         utm: Mapping[str, Mapping[str, str]] | None = None,
         summary_chars: Mapping[str, int] | None = None,
-        x_thread: XThread | None = None,
+        threads: Mapping[str, ThreadSettings] | None = None,
         links: LinkTracker | None = None,
         writer: SummaryWriter | None = None,
         language_of: LanguageOf | None = None,
@@ -178,7 +176,7 @@ class Renderer:
     ) -> None:
         """`utm` and `summary_chars` are per channel, e.g. {"x": {"utm_source": "x"}} and {"x": 200}.
 
-        With `x_thread`, an X summary longer than one post goes out as a thread (see `XThread`). With `links`, the
+        With `threads` (per channel), a summary longer than one post goes out as a thread there. With `links`, the
         article links of posts and digests are the tracker's (click counts), share links the article's own. With
         `writer`, summaries come from a model (in the language `language_of` gives), the summarizer's where it has
         none; a post asks it once, for the room the post leaves, and shortens its summary with the summarizer.
@@ -194,7 +192,7 @@ class Renderer:
         self._template_dir = template_dir
         self._jinja: jinja2.Environment | None = None  # built at the first template used (see `_env`)
         self._before_first_use = before_first_use
-        self._x_thread = x_thread
+        self._threads = dict(threads or {})
         self._links = links
         self._summaries: dict[tuple[str, int, int, str], str] = {}
         self._written: dict[tuple[str, int, int, str], str | None] = {}
@@ -238,8 +236,9 @@ class Renderer:
         """The post for `article` on `channel`, within the channel's limit (a caption's, if `caption`)."""
         job = self._job(article, channel, template, caption)
         rules = job.rules
-        if rules.threads and self._x_thread is not None:
-            thread = self._thread(job, self._x_thread)
+        thread_settings = self._threads.get(channel)
+        if thread_settings is not None:
+            thread = self._thread(job, thread_settings)
             if len(thread) > 1:
                 return Post(
                     article_key=article.key,
@@ -332,7 +331,7 @@ class Renderer:
             )
         return attempt
 
-    def _thread(self, job: _Job, settings: XThread) -> list[_Attempt]:
+    def _thread(self, job: _Job, settings: ThreadSettings) -> list[_Attempt]:
         """The summary of `settings.summary_chars` as a chain of posts; the link and hashtags ride on one of them.
 
         One post when it all fits in one. Sentences are never split between posts; a sentence too long for a
@@ -353,7 +352,8 @@ class Renderer:
             carried = candidate
         rest = sentences[len(carried) :] if settings.link_first else sentences[: len(sentences) - len(carried)]
         link_post = self._attempt(job, replace(full, summary=" ".join(carried))) if carried else self._fit(job)
-        plain = [_Attempt(text, weighted_length(text)) for text in _pack(rest, job.limit)]
+        post_format = job.rules.post_format
+        plain = [_Attempt(text, post_format.finish(text)[1]) for text in _pack(rest, job.limit, post_format)]
         return [link_post, *plain] if settings.link_first else [*plain, link_post]
 
     def _summary_drafter(self, job: _Job, full: _Draft, start: int) -> _Drafter:
@@ -489,12 +489,6 @@ class Renderer:
         return context
 
 
-@dataclass(frozen=True, slots=True)
-class XThread:
-    summary_chars: int = 800  # the summary spread over the thread
-    link_first: bool = True  # the link (and hashtags) in the first post, else in the last
-
-
 def _source_title_and_text(article: Article, rules: Channel) -> tuple[str, str]:
     """The title and text a channel's template gets: on X, no more of each than a post can show, the text cleaned.
 
@@ -509,29 +503,34 @@ def _source_title_and_text(article: Article, rules: Channel) -> tuple[str, str]:
     )
 
 
-def _pack(sentences: Sequence[str], limit: int) -> list[str]:
-    """Sentences into as few posts of at most `limit` weighted characters as possible, in order, without mentions
-    and links (see `bot.xtext.neutralize`)."""
+def _pack(sentences: Sequence[str], limit: int, post_format: PostFormat) -> list[str]:
+    """Sentences into as few posts of at most `limit` (as the channel counts) as possible, in order, cleaned as the
+    channel cleans feed text (on X: without mentions and links, see `bot.xtext.neutralize`)."""
+
+    def length(text: str) -> int:
+        return post_format.finish(text)[1]
+
     posts: list[str] = []
     for sentence in sentences:
-        sentence = neutralize(sentence)
-        if weighted_length(sentence) > limit:
-            sentence = _shorten_weighted(sentence, limit)
+        sentence = post_format.clean(sentence)
+        if length(sentence) > limit:
+            sentence = _shorten_measured(sentence, limit, post_format)
         joined = f"{posts[-1]} {sentence}" if posts else sentence
-        if posts and weighted_length(joined) <= limit:
+        if posts and length(joined) <= limit:
             posts[-1] = joined
         else:
             posts.append(sentence)
     return [post for post in posts if post]
 
 
-def _shorten_weighted(text: str, limit: int) -> str:
+def _shorten_measured(text: str, limit: int, post_format: PostFormat) -> str:
     budget = len(text)
     while budget > 0:
-        shortened = neutralize(_shorten(text, budget))  # a cut can leave a new mention: "@ab@cd" → "@a…"
-        if weighted_length(shortened) <= limit:
+        shortened = post_format.clean(_shorten(text, budget))  # a cut can leave a new mention: "@ab@cd" → "@a…"
+        length = post_format.finish(shortened)[1]
+        if length <= limit:
             return shortened
-        budget -= max(1, weighted_length(shortened) - limit)
+        budget -= max(1, length - limit)
     return ""
 
 
@@ -686,7 +685,7 @@ def build_renderer(
         template_dir=config.templates.dir,
         utm={channel: config.utm(channel) for channel in NAMES},
         summary_chars=config.summary_chars(),
-        x_thread=XThread(config.x.thread_summary_chars, config.x.thread_link == "first") if config.x.thread else None,
+        threads={name: settings for name in NAMES if (settings := REGISTRY[name].thread(config)) is not None},
         links=links,
         writer=writer,
         language_of=language_of,

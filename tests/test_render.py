@@ -18,9 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.channels import ThreadSettings
 from bot.errors import RenderError
 from bot.models import Article
-from bot.render import Renderer, XThread, packaged_templates_dir
+from bot.render import Renderer, packaged_templates_dir
 from bot.telegram_html import validate, visible_length, visible_text
 from bot.xtext import X_LIMIT, links_and_mentions, weighted_length
 
@@ -431,7 +432,7 @@ def test_x_keeps_what_x_does_not_link_as_written() -> None:
 
 def test_every_part_of_an_x_thread_is_free_of_mentions_and_the_link_is_in_one() -> None:
     text = " ".join(f"Sentence {n} thanks @user{n} and points to site{n}.com for the details." for n in range(12))
-    renderer = Renderer(summarizer=FirstSentences(), utm=UTM, x_thread=XThread(summary_chars=800))
+    renderer = Renderer(summarizer=FirstSentences(), utm=UTM, threads={"x": ThreadSettings(summary_chars=800)})
     post = renderer.render(make_article(text=text), "x")
     assert len(post.parts) > 1
     assert [x_entities(part) for part in post.parts] == [[("url", f"{LINK}&utm_source=x&utm_medium=social")]] + [[]] * (

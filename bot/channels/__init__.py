@@ -11,9 +11,9 @@ from types import MappingProxyType
 from typing import Final
 
 from bot.channels import email, telegram, x
-from bot.channels.base import Channel, PostFormat, SecretNeed
+from bot.channels.base import Channel, PostFormat, SecretNeed, ThreadSettings
 
-__all__ = ["NAMES", "REGISTRY", "Channel", "PostFormat", "SecretNeed", "channel"]
+__all__ = ["NAMES", "REGISTRY", "Channel", "PostFormat", "SecretNeed", "ThreadSettings", "channel"]
 
 REGISTRY: Final[Mapping[str, Channel]] = MappingProxyType(
     {described.name: described for described in (telegram.CHANNEL, x.CHANNEL, email.CHANNEL)}

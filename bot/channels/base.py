@@ -89,6 +89,18 @@ def as_given(address: str, shown: str) -> str:
     return address
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadSettings:
+    """How a summary longer than one post goes out as a reply chain."""
+
+    summary_chars: int = 800  # the summary spread over the thread
+    link_first: bool = True  # the link (and hashtags) in the first post, else in the last
+
+
+def no_thread(config: Config) -> ThreadSettings | None:
+    return None
+
+
 def no_override(config: Config) -> int | None:
     return None
 
@@ -121,7 +133,8 @@ class Channel:
     # When a post is too long even without a summary: hashtags are dropped one by one before the title is
     # shortened below this many characters; None: the hashtags stay and only the title is shortened.
     min_title_chars: int | None = None
-    threads: bool = False  # a long summary may go out as a reply chain ([x] thread)
+    # Whether (and how) a long summary goes out as a reply chain, as the config says ([x] thread); None: one post.
+    thread: Callable[[Config], ThreadSettings | None] = no_thread
     csv_columns: tuple[str, ...] = ()  # `newsbot subscribers import|export`: the address column first; () none
     # The address as stored, from the cell and the cell quoted for people; ValueError says what is wrong with it.
     parse_csv_address: Callable[[str, str], str] = as_given

@@ -16,9 +16,10 @@ from functools import cache
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bot.channels import ThreadSettings
 from bot.hashtags import find_hashtags, normalize
 from bot.models import Article
-from bot.render import Renderer, XThread
+from bot.render import Renderer
 from bot.share import with_utm
 from bot.summarize import ELLIPSIS, LeadContentSummarizer, default_summarizer, split_sentences
 from bot.telegram_html import CAPTION_LIMIT, MESSAGE_LIMIT, escape, split, validate, visible_length, visible_text
@@ -39,7 +40,7 @@ def renderer() -> Renderer:
 
 @cache
 def thread_renderer() -> Renderer:
-    return Renderer(summarizer=default_summarizer(), utm=UTM, x_thread=XThread())
+    return Renderer(summarizer=default_summarizer(), utm=UTM, threads={"x": ThreadSettings()})
 
 
 # --- strategies ----------------------------------------------------------------------------------------------
