@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -28,6 +29,7 @@ from bot.urls import redact_url
 if TYPE_CHECKING:
     from bot.sources.connect import Connections
     from bot.sources.fetched import Fetched
+    from bot.sources.workers import Downloads
 
 log = logging.getLogger("newsbot.ingest")
 
@@ -36,6 +38,9 @@ MAX_PARALLEL_FETCHES = 8
 # Sources polled in one poll check: a backlog (the first start, after a long stop) goes out over several checks, so
 # that the downloads held in memory at once stay bounded and publishing is not held up for the whole backlog.
 MAX_POLLS_PER_CHECK = 1000
+# Sources downloaded ahead of the one being recorded, in steps of this many (two steps at a time): the bodies held
+# at once stay few, whatever the number of sources due.
+DOWNLOAD_STEP = 16
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -84,6 +89,12 @@ def _tally(reports: Iterable[PollReport]) -> dict[str, int]:
         tally["new"] += report.new
         tally["queued"] += report.queued
     return tally
+
+
+def _likely_changed(pairs: Iterable[tuple[SourceConfig, SourceState]]) -> int:
+    """Sources whose answer will probably have to be parsed: those without an ETag or Last-Modified from their last
+    poll (never polled, or a server that sends neither) cannot be answered 304 Not Modified."""
+    return sum(1 for _source, state in pairs if not state.etag and not state.last_modified)
 
 
 def _queues_by_host(sources: Sequence[SourceConfig]) -> list[deque[int]]:
@@ -203,65 +214,104 @@ class Ingest:
     def poll_many(self, sources: Sequence[SourceConfig], now: datetime) -> list[PollReport]:
         """Download the sources concurrently (one slow source does not hold up the others), parse what changed
         (partly in worker processes when there is a lot of it: `bot.sources.workers`), and record each source in
-        config order as soon as it is parsed, dropping its body and entries before the next (memory).
+        config order as soon as it is parsed, dropping its body and entries before the next (memory). Downloading
+        runs at most `DOWNLOAD_STEP` sources ahead of the next to record (two steps at a time), so parsing starts
+        with the first download and only a few bodies are held at once.
         Every state-file write happens here, in the calling thread.
         """
         if not sources:  # nothing due: nothing to fetch, and the fetcher (httpx) stays unimported
             return []
+        # Imported here: the parse workers' module and httpx take ~60 ms to import; `once` with nothing due must
+        # start fast.
+        from bot.sources.workers import Downloads, parse_pool, parsed_in_order, usable_cores, worker_count
+
         known = self.store.source_states([source.name for source in sources])
         pairs = [(source, known[source.name]) for source in sources]
         seconds: dict[str, float] = {}  # source -> download time, for /metrics
-        downloads: list[SourceRead | Fetched | SourceError | None]  # each taken (None) once recorded
-        if len(sources) <= 1 or self.connections is not None:
-            downloads = [self._download(source, state, self.connections, seconds) for source, state in pairs]
-        else:
-            # Imported here: httpx takes ~50 ms to import, and `once` with nothing due must start fast.
-            from bot.sources.connect import Connections
-
-            with Connections() as shared:
-                downloads = list(self._download_by_host(pairs, shared, seconds))
-        # Imported here: multiprocessing takes ~10 ms to import and `once` with nothing due must start fast.
-        from bot.sources.workers import parsed_in_order
-
-        names, urls = [source.name for source in sources], [source.url for source in sources]
         reports: dict[str, PollReport] = {}
         unchanged: list[SourceState] = []  # most polls (304 Not Modified): saved together in one statement
-        for (source, state), result in zip(pairs, parsed_in_order(names, urls, downloads), strict=True):
-            if isinstance(result, SourceRead) and result.not_modified and not state.failures:
-                unchanged.append(_succeeded(source, state, result, now))
-                log.debug("%s", kv(event="source_polled", source=source.name, not_modified=True, new=0, queued=0))
-                reports[source.name] = PollReport(source=source.name, not_modified=True)
-            else:
-                reports[source.name] = self._record(source, state, result, now)
+        with ExitStack() as stack:
+            workers = worker_count(_likely_changed(pairs), usable_cores())
+            pool = stack.enter_context(parse_pool(workers)) if workers else None
+            downloads = Downloads([source.name for source in sources], [source.url for source in sources], pool)
+            next_step = self._start_downloads(pairs, downloads, seconds, stack)
+            for index, ((source, state), result) in enumerate(zip(pairs, parsed_in_order(downloads), strict=True)):
+                if index and index % DOWNLOAD_STEP == 0:
+                    next_step()
+                if isinstance(result, SourceRead) and result.not_modified and not state.failures:
+                    unchanged.append(_succeeded(source, state, result, now))
+                    log.debug("%s", kv(event="source_polled", source=source.name, not_modified=True, new=0, queued=0))
+                    reports[source.name] = PollReport(source=source.name, not_modified=True)
+                else:
+                    reports[source.name] = self._record(source, state, result, now)
         self.store.save_source_states(unchanged)
         for source in sources:
             self.metrics.poll(source.name, seconds.get(source.name, 0.0), failed=bool(reports[source.name].error))
         log.info("%s", kv(event="sources_polled", **_tally(reports.values())))
         return [reports[source.name] for source in sources]
 
+    def _start_downloads(
+        self,
+        pairs: Sequence[tuple[SourceConfig, SourceState]],
+        downloads: Downloads,
+        seconds: dict[str, float],
+        stack: ExitStack,
+    ) -> Callable[[], None]:
+        """Start downloading the first two steps of `pairs` into `downloads`; the function returned starts the next
+        step (the caller calls it each time it has taken a step's worth). With connections handed in (tests) or a
+        single source, everything is downloaded here, in the calling thread, before this returns."""
+        if len(pairs) <= 1 or self.connections is not None:
+            for index, (source, state) in enumerate(pairs):
+                downloads.arrive(index, self._download(source, state, self.connections, seconds))
+            return lambda: None
+        # Imported here: httpx takes ~50 ms to import, and `once` with nothing due must start fast.
+        from bot.sources.connect import Connections
+
+        shared = stack.enter_context(Connections())
+        fetchers = stack.enter_context(ThreadPoolExecutor(MAX_PARALLEL_FETCHES))
+        stack.callback(downloads.close)  # first thing on the way out: a caller that stopped parses nothing more
+        steps = iter(range(0, len(pairs), DOWNLOAD_STEP))
+
+        def next_step() -> None:
+            start = next(steps, None)
+            if start is not None:
+                self._download_by_host(pairs, range(start, min(start + DOWNLOAD_STEP, len(pairs))), shared,
+                                       seconds, downloads, fetchers)  # fmt: skip
+
+        next_step()
+        next_step()
+        return next_step
+
     def _download_by_host(
-        self, pairs: Sequence[tuple[SourceConfig, SourceState]], shared: Connections, seconds: dict[str, float]
-    ) -> list[SourceRead | Fetched | SourceError]:
-        """Different hosts in parallel, one host's sources over at most `MAX_CONNECTIONS_PER_HOST` lanes, each lane
-        fetching its host's next source when the last one is done (over the connection it kept alive, if any).
-        Lanes rather than one task per source: a thread never waits for its host's turn while other hosts wait."""
-        downloads: dict[int, SourceRead | Fetched | SourceError] = {}
-        queues = _queues_by_host([source for source, _state in pairs])
+        self,
+        pairs: Sequence[tuple[SourceConfig, SourceState]],
+        step: range,
+        shared: Connections,
+        seconds: dict[str, float],
+        downloads: Downloads,
+        fetchers: ThreadPoolExecutor,
+    ) -> None:
+        """Download the `step` of `pairs` into `downloads`: different hosts in parallel, one host's sources over at
+        most `MAX_CONNECTIONS_PER_HOST` lanes, each lane fetching its host's next source when the last one is done
+        (over the connection it kept alive, if any). Lanes rather than one task per source: a thread never waits
+        for its host's turn while other hosts wait."""
+        queues = _queues_by_host([pairs[index][0] for index in step])
 
         def lane(queue: deque[int]) -> None:
-            while True:
-                try:
-                    index = queue.popleft()  # deque.popleft is atomic: lanes of one host share its queue
-                except IndexError:
-                    return
-                source, state = pairs[index]
-                downloads[index] = self._download(source, state, shared, seconds)
+            try:
+                while True:
+                    try:
+                        index = step[queue.popleft()]  # deque.popleft is atomic: lanes of one host share its queue
+                    except IndexError:
+                        return
+                    source, state = pairs[index]
+                    downloads.arrive(index, self._download(source, state, shared, seconds))
+            except BaseException as error:  # a bug, not a failed fetch: the caller must not wait for it forever
+                downloads.fail(error)
+                raise
 
-        lanes = _lanes(queues)
-        with ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(lanes))) as pool:
-            for finished in [pool.submit(lane, queue) for queue in lanes]:
-                finished.result()
-        return [downloads[index] for index in range(len(pairs))]
+        for queue in _lanes(queues):
+            fetchers.submit(lane, queue)
 
     def reach(self, source: SourceConfig) -> Reach:
         """A source from the config file may be on a private host; one added in chat may not (bot/sources/reach)."""
