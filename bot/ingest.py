@@ -23,6 +23,7 @@ from bot.models import Article, Entry
 from bot.route import decide, outbox_items
 from bot.sources import Reach, SourceRead, download_source
 from bot.sources.pages import is_http_url
+from bot.sources.reach import origin
 from bot.store import SKIPPED_DECISION, AddedSource, Approval, Lease, OutboxItem, SourceState, worker_id
 from bot.urls import redact_url
 
@@ -95,6 +96,11 @@ def _likely_changed(pairs: Iterable[tuple[SourceConfig, SourceState]]) -> int:
     """Sources whose answer will probably have to be parsed: those without an ETag or Last-Modified from their last
     poll (never polled, or a server that sends neither) cannot be answered 304 Not Modified."""
     return sum(1 for _source, state in pairs if not state.etag and not state.last_modified)
+
+
+def _metrics_host(url: str) -> str:
+    """The host label of a source's poll time in /metrics ("file" for a local file)."""
+    return (origin(url)[1] or "file") if is_http_url(url) else "file"
 
 
 def _queues_by_host(sources: Sequence[SourceConfig]) -> list[deque[int]]:
@@ -246,7 +252,8 @@ class Ingest:
                     reports[source.name] = self._record(source, state, result, now)
         self.store.save_source_states(unchanged)
         for source in sources:
-            self.metrics.poll(source.name, seconds.get(source.name, 0.0), failed=bool(reports[source.name].error))
+            took, failed = seconds.get(source.name, 0.0), bool(reports[source.name].error)
+            self.metrics.poll(source.name, _metrics_host(source.url), took, failed=failed)
         log.info("%s", kv(event="sources_polled", **_tally(reports.values())))
         return [reports[source.name] for source in sources]
 

@@ -34,10 +34,10 @@ from bot.sources.fetched import Fetched
 from bot.sources.parse_worker import read_message, write_message
 
 __all__ = [
-    "Downloads",
     "MAX_WORKER_PROCESSES",
     "PARSE_IN_PROCESSES_FROM",
     "PARSE_TIMEOUT",
+    "Downloads",
     "ParseWorkers",
     "parse_pool",
     "parsed_in_order",
