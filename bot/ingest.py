@@ -45,7 +45,7 @@ DOWNLOAD_STEP = 16
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
-@dataclass
+@dataclass(slots=True)
 class PollReport:
     source: str
     new: int = 0
