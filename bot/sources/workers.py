@@ -222,7 +222,10 @@ class Downloads:
     def latest_unstarted(self) -> int | None:
         """The last document submitted that no worker has started yet (the caller may parse it meanwhile)."""
         with self._changed:
-            return next((i for i in reversed(self._jobs) if not self._jobs[i][0].running()), None)
+            return next(
+                (i for i in reversed(self._jobs) if not self._jobs[i][0].running() and not self._jobs[i][0].done()),
+                None,
+            )
 
     def parsed_here(self, index: int, result: Parsed) -> None:
         with self._changed:
