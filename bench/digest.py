@@ -171,16 +171,19 @@ def _token(address: str) -> str:
 
 
 class _Digests:
-    """Renders and builds one subscriber's digest as newsbot's digest job does (bot.email.delivery)."""
+    """Renders and builds one subscriber's digest as newsbot's digest job does (bot.email.delivery): rendered once
+    per distinct (articles, hashtags) by `DigestContents`, each reader's links put in."""
 
     def __init__(self, email_config: EmailConfig) -> None:
         from bot.config import Config
+        from bot.email.contents import DigestContents
         from bot.email.delivery import unsubscribe_mailto
         from bot.email.message import MailIdentity
         from bot.render import build_renderer
 
         self.config = email_config
         self.renderer = build_renderer(Config(email=email_config))
+        self.contents = DigestContents(self.renderer, email_config.digest_title)  # as the digest job renders
         self.identity = MailIdentity.from_config(email_config)
         self.mailto = unsubscribe_mailto(email_config.sender)
         self.articles = make_articles()
@@ -191,12 +194,11 @@ class _Digests:
 
         articles = matching(self.articles, subscriber.hashtags)
         unsubscribe = f"https://news.bench.example/unsubscribe?t={_token(subscriber.address)}"
-        digest = self.renderer.render_digest(
+        digest = self.contents.digest(
             articles,
-            title=self.config.digest_title,
+            subscriber.hashtags,
             unsubscribe_url=unsubscribe,
             preferences_url=f"https://news.bench.example/preferences?t={_token(subscriber.address)}",
-            reader_hashtags=subscriber.hashtags,
         )
         return digest, unsubscribe
 

@@ -75,6 +75,7 @@ class Digest:
     html: str
     text: str
     article_count: int
+    css_inlined: bool = False  # the HTML's CSS is already in style attributes (bot.email.contents)
 
 
 def packaged_templates_dir() -> Path:

@@ -14,9 +14,11 @@ turn a URL longer than a line into RFC 2047 encoded words, which breaks List-Uns
 
 from __future__ import annotations
 
+import binascii
 import email.policy
 import html
 import re
+import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from functools import lru_cache
 from typing import Final
 
 from bot.addresses import InputRuleError, parse_display_name
@@ -179,7 +182,7 @@ def build_digest_message(
     message.set_raw("List-Unsubscribe", _raw_value("List-Unsubscribe", ",\n ".join(uris)))
     if unsubscribe_url.startswith("https://"):  # RFC 8058: one-click needs an https URI
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    _set_body(message, text=digest.text, html_text=inline_css(digest.html))
+    _set_body(message, text=digest.text, html_text=digest.html if digest.css_inlined else inline_css(digest.html))
     return _signed(message, dkim)
 
 
@@ -277,14 +280,22 @@ def _new_message(identity: MailIdentity, *, to: str, to_name: str, subject: str,
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware: a Date header without a zone is read as -0000")
     message = EmailMessage(policy=POLICY)
-    message["Date"] = format_datetime(now)
+    message.set_raw("Date", format_datetime(now))
     message["Message-ID"] = make_msgid(domain=identity.domain)
-    message["From"] = identity.sender
+    message.set_raw("From", _folded("From", identity.sender))
     message["To"] = Address(display_name=_safe_display_name(to_name), addr_spec=to)
-    message["Subject"] = subject
+    message.set_raw("Subject", _folded("Subject", subject))
     if identity.reply_to:
-        message["Reply-To"] = identity.reply_to
+        message.set_raw("Reply-To", _folded("Reply-To", identity.reply_to))
     return message
+
+
+@lru_cache(maxsize=256)
+def _folded(name: str, value: str) -> str:
+    """`value` encoded and folded as the policy writes it, kept raw: a batch's mails share their From and Subject,
+    and parsing and folding them again for every reader was a sixth of a digest's CPU at list scale."""
+    folded: str = POLICY.header_factory(name, value).fold(policy=POLICY)
+    return folded.partition(":")[2].strip(" \r\n").replace("\r\n", "\n")
 
 
 def _safe_display_name(name: str) -> str:
@@ -301,11 +312,25 @@ def _safe_display_name(name: str) -> str:
 
 
 def _set_body(message: EmailMessage, *, text: str, html_text: str) -> None:
-    # set_content adds MIME-Version; the parts come in order of preference, the most preferred last.
-    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    message.add_alternative(html_text, subtype="html", charset="utf-8", cte="quoted-printable")
-    for part in message.iter_parts():
-        del part["MIME-Version"]  # only the top level carries it
+    """The two parts, in order of preference, the most preferred last.
+
+    Encoded by binascii (C) rather than `set_content` (the email package's quoprimime, pure Python: about a third
+    of a digest's CPU at list scale); the same lines of at most 76 characters, decoded the same."""
+    message.set_raw("MIME-Version", "1.0")
+    # "=_" never starts a quoted-printable line ("=" is followed by two hex digits or ends the line), so this
+    # boundary cannot occur in either part and need not be searched for.
+    message.set_raw("Content-Type", f'multipart/alternative; boundary="=_{secrets.token_hex(12)}"')
+    message.set_payload([_text_part(text, "plain"), _text_part(html_text, "html")])
+
+
+def _text_part(body: str, subtype: str) -> EmailMessage:
+    part = EmailMessage(policy=POLICY)
+    part.set_raw("Content-Type", f'text/{subtype}; charset="utf-8"')
+    part.set_raw("Content-Transfer-Encoding", "quoted-printable")
+    if not body.endswith("\n"):
+        body += "\n"
+    part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
+    return part
 
 
 def _list_id(identity: MailIdentity) -> str:
