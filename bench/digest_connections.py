@@ -37,6 +37,7 @@ from digest import HOST, SENDER, Subscriber, _Digests, make_subscribers
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS-digest-connections.md"
 RELAY_DELAY = 0.05
 COUNTS = (1, 2, 4, 10)
+CPU_MS: dict[int, float] = {}  # newsbot's CPU (all threads) per message, at each number of connections
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -122,7 +123,7 @@ def run_newsbot(port: int, cert: Path, connections: int, size: int, warm: bool) 
         for subscriber in _one_per_content():
             digests.render(subscriber)
     pool = SendPool(Connections(config, SendRate(config.send_rate), "", ""), lambda: False)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for subscriber in make_subscribers(size):
         digest, unsubscribe = digests.render(subscriber)
         message = digests.build(subscriber, digest, unsubscribe)
@@ -132,8 +133,9 @@ def run_newsbot(port: int, cert: Path, connections: int, size: int, warm: bool) 
             assert sent.error is None, sent.error
     for sent in pool.finished(wait=True):
         assert sent.error is None, sent.error
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     pool.close()
+    CPU_MS[connections] = cpu / size * 1000
     return size / elapsed
 
 
@@ -222,10 +224,10 @@ def render(rates: dict[int, float], naive: float, args: argparse.Namespace) -> s
         + ("no digest rendered before the run." if args.cold else "every distinct digest rendered once before it.")
         + " Measured on a shared, busy 2-core machine.",
         "",
-        "| connections | msg/s | ratio to N x one connection |",
-        "|---:|---:|---:|",
+        "| connections | msg/s | ratio to N x one connection | newsbot CPU per message (ms, all threads) |",
+        "|---:|---:|---:|---:|",
     ]
-    lines += [f"| {n} | {rate:.1f} | {rate / (n * one):.2f} |" for n, rate in rates.items()]
+    lines += [f"| {n} | {rate:.1f} | {rate / (n * one):.2f} | {CPU_MS[n]:.1f} |" for n, rate in rates.items()]
     lines += [
         "",
         f"A new STARTTLS connection per message (one at a time): {naive:.1f} msg/s. One reused connection is"

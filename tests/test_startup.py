@@ -30,7 +30,7 @@ try:
     code = main(sys.argv[1:])
 except SystemExit as exit:
     code = exit.code
-print(json.dumps({"code": code, "modules": sorted({name.split(".")[0] for name in sys.modules})}), file=sys.stderr)
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
 """
 
 SECRETS = {
@@ -69,6 +69,11 @@ EMPTY_FEED = (
 
 def modules_loaded_by(*args: str, cwd: Path) -> set[str]:
     """The top-level modules `newsbot ARGS` has imported when it returns (the command must succeed)."""
+    return {name.split(".")[0] for name in all_modules_loaded_by(*args, cwd=cwd)}
+
+
+def all_modules_loaded_by(*args: str, cwd: Path) -> set[str]:
+    """Every module, dotted names included, `newsbot ARGS` has imported when it returns."""
     done = subprocess.run(
         [sys.executable, "-c", _RUN_AND_LIST_MODULES, *args],
         cwd=cwd,
@@ -101,6 +106,24 @@ def test_once_with_nothing_due_imports_no_channel_library_no_http_client_and_com
     assert again.stdout.startswith("polled 0 source(s)"), again.stdout + again.stderr
     loaded = modules_loaded_by("once", cwd=live_folder)
     assert loaded & (CHANNEL_STACKS | FETCHING | RENDERING | WEB | SUMMARIES | ASYNC) == set()
+
+
+MAIL_BUILDING = {
+    "bot.email.message",
+    "email.policy",
+    "email.headerregistry",
+    "email.contentmanager",
+    "css_inline",
+    "dkim",
+}
+
+
+def test_once_with_nothing_due_builds_no_mail_and_imports_nothing_that_builds_one(live_folder: Path) -> None:
+    """The digest's settings are checked at start (bot.email.identity, bot.email.tokens); the email package's
+    header machinery, css-inline and DKIM come with the first mail."""
+    loaded = all_modules_loaded_by("once", cwd=live_folder)
+    assert loaded & MAIL_BUILDING == set()
+    assert {"bot.email.identity", "bot.email.parts"} <= loaded  # the live mail settings were checked
 
 
 def test_once_still_polls_and_renders_what_is_due_with_everything_it_needs(tmp_path: Path) -> None:
