@@ -38,6 +38,7 @@ RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS-digest-connections.md"
 RELAY_DELAY = 0.05
 COUNTS = (1, 2, 4, 10)
 CPU_MS: dict[int, float] = {}  # newsbot's CPU (all threads) per message, at each number of connections
+RELAY_CPU_MS: dict[int, float] = {}  # the relay's (same machine, same cores)
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -87,8 +88,8 @@ def serve_relay(connection: Connection, cert: str, key: str, rtt: float) -> None
     controller = PortZero(Relay(), hostname=HOST, port=0, tls_context=context, require_starttls=True)
     controller.start()
     connection.send(controller.port)
-    while connection.recv() == "count":
-        connection.send(Relay.messages)
+    while connection.recv() == "count":  # answers the messages accepted and the relay's CPU, since the last count
+        connection.send((Relay.messages, time.process_time()))
         Relay.messages = 0
     controller.stop()
 
@@ -198,15 +199,19 @@ def measure(
 ) -> tuple[dict[int, float], float]:
     """Messages per second at each number of connections, and with a new connection per message."""
     rates: dict[int, float] = {}
+    relay.send("count")
+    _, relay_cpu = relay.recv()
     for count in COUNTS:
         size = per_connection * count
         rates[count] = run_newsbot(port, cert, count, size, warm)
         relay.send("count")
-        assert relay.recv() == size, "the relay lost messages"
+        accepted, cpu = relay.recv()
+        assert accepted == size, "the relay lost messages"
+        RELAY_CPU_MS[count], relay_cpu = (cpu - relay_cpu) / size * 1000, cpu
         print(f"{count} connection(s): {rates[count]:.1f} msg/s", file=sys.stderr)
     naive = run_new_connection_each(port, cert, per_connection, warm)
     relay.send("count")
-    assert relay.recv() == per_connection
+    assert relay.recv()[0] == per_connection
     return rates, naive
 
 
@@ -224,10 +229,14 @@ def render(rates: dict[int, float], naive: float, args: argparse.Namespace) -> s
         + ("no digest rendered before the run." if args.cold else "every distinct digest rendered once before it.")
         + " Measured on a shared, busy 2-core machine.",
         "",
-        "| connections | msg/s | ratio to N x one connection | newsbot CPU per message (ms, all threads) |",
-        "|---:|---:|---:|---:|",
+        "| connections | msg/s | ratio to N x one connection | newsbot CPU per message (ms)"
+        " | relay CPU per message (ms) |",
+        "|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {n} | {rate:.1f} | {rate / (n * one):.2f} | {CPU_MS[n]:.1f} |" for n, rate in rates.items()]
+    lines += [
+        f"| {n} | {rate:.1f} | {rate / (n * one):.2f} | {CPU_MS[n]:.1f} | {RELAY_CPU_MS[n]:.1f} |"
+        for n, rate in rates.items()
+    ]
     lines += [
         "",
         f"A new STARTTLS connection per message (one at a time): {naive:.1f} msg/s. One reused connection is"
