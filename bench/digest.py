@@ -6,7 +6,8 @@ another fresh process, both talking over real TCP to an aiosmtpd sink that runs 
 counts the messages it accepts (it keeps nothing, so its memory and CPU stay small and out of the measurement).
 
 - **newsbot**: per subscriber, as the digest job does: `matching(...)` picks the subscriber's articles,
-  `Renderer.render_digest` renders them, `build_digest_message` builds the MIME message, and one `SmtpSender`
+  `DigestContents` renders them (once per distinct articles and hashtags, each reader's links put in; since issue
+  #16's second round), `build_digest_message` builds the MIME message, and one `SmtpSender`
   sends it over ONE reused connection (`send_rate` 10,000/s, so the rate limit is not what is measured).
   The timed span covers all three steps.
 - **naive** (the baseline, same run, same sink): the same per-subscriber render and build by the same code,
