@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.addresses import InputRuleError
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY as CHANNEL_REGISTRY
+from bot.channels import mastodon as mastodon_channel
 from bot.channels import telegram as telegram_channel
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag
@@ -132,7 +133,10 @@ class RouteConfig:
     approval_timeout: timedelta | None = None  # None: wait for an admin however long it takes
     on_timeout: str = "skip"  # what a timed-out approval becomes: "skip" or "approve"
     # The language its posts are summarised in by the [summarize] model ("ar", "pt-BR"); "": the article's own.
+    # Channels that tag a post with its language (Mastodon) tag it with this one.
     language: str = ""
+    # A content warning shown before its posts on channels that have them (Mastodon's spoiler_text); "": none.
+    spoiler_text: str = ""
 
     @property
     def filters_text(self) -> bool:
@@ -183,6 +187,26 @@ class XConfig:
 
     def oauth1_env_names(self) -> tuple[str, ...]:
         return (self.consumer_key_env, self.consumer_secret_env, self.access_token_env, self.access_token_secret_env)
+
+
+MASTODON_VISIBILITIES = ("public", "unlisted", "private", "direct")
+MASTODON_MAX_SPOILER_CHARS = 100  # a content warning is counted in the post's length: keep room for the post
+
+
+@dataclass(frozen=True, slots=True)
+class MastodonConfig:
+    api_base_url: str = ""  # the instance, such as "https://mastodon.social"
+    token_env: str = "NEWSBOT_MASTODON_TOKEN"  # an access token with write:statuses write:media read:accounts
+    visibility: str = "public"  # public, unlisted, private (followers only) or direct
+    # The longest post; None: as the instance announces it (configuration.statuses.max_characters, else 500).
+    max_characters: int | None = None
+    summary_chars: int = 500
+    max_posts_per_cycle: int | None = None
+    thread: bool = False  # a longer summary as a reply chain
+    thread_link: str = "first"  # the post of the thread that carries the link: "first" or "last"
+    thread_summary_chars: int = 1500
+    request_timeout: float = 15.0
+    utm: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +285,7 @@ class Config:
     routes: tuple[RouteConfig, ...] = ()
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     x: XConfig = field(default_factory=XConfig)
+    mastodon: MastodonConfig = field(default_factory=MastodonConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     web: WebConfig = field(default_factory=WebConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
@@ -369,12 +394,18 @@ class _Parser:
             routes=self.routes(data.get("routes", []), telegram, summarize),
             telegram=telegram,
             x=self.x(self.table(data, "x")),
+            mastodon=self.mastodon(self.table(data, "mastodon")),
             email=self.email(self.table(data, "email")),
             web=web,
             alerts=self.alerts(self.table(data, "alerts")),
             analytics=self.analytics(self.table(data, "analytics"), web),
             summarize=summarize,
         )
+        if mastodon_channel.NAME in config.channels_in_use() and not config.mastodon.api_base_url:
+            raise self.fail(
+                "mastodon.api_base_url",
+                'is required when a route posts to mastodon: the instance\'s address, such as "https://mastodon.social"',
+            )
         return config
 
     # -- sections ---------------------------------------------------------------------------------
@@ -458,6 +489,7 @@ class _Parser:
                     telegram_channels=self.route_telegram_channels(item, key, name, channels, telegram),
                     **self.route_approval(item, key, telegram),
                     language=self.route_language(item, key, summarize),
+                    spoiler_text=self.route_spoiler_text(item, key, channels),
                 )
             )
         self.unique_names([r.name for r in out], "routes")
@@ -526,6 +558,24 @@ class _Parser:
                 " base_url and model), or remove the language",
             )
         return language
+
+    def route_spoiler_text(self, item: Mapping[str, Any], key: str, channels: list[str]) -> str:
+        text = " ".join(self.get(item, f"{key}.spoiler_text", str, "").split())
+        if not text:
+            return ""
+        if not any(CHANNEL_REGISTRY[channel].content_warnings for channel in channels):
+            showing = [name for name, described in CHANNEL_REGISTRY.items() if described.content_warnings]
+            raise self.fail(
+                f"{key}.spoiler_text",
+                f"only applies when channels includes {' or '.join(showing)} (the others have no content warnings)",
+            )
+        if len(text) > MASTODON_MAX_SPOILER_CHARS:
+            raise self.fail(
+                f"{key}.spoiler_text",
+                f"is {len(text)} characters; keep a content warning to {MASTODON_MAX_SPOILER_CHARS} or fewer (it"
+                " counts in the post's length)",
+            )
+        return text
 
     def route_template(self, item: Mapping[str, Any], key: str, channels: list[str]) -> dict[str, str]:
         raw = item.get("template")
@@ -635,6 +685,32 @@ class _Parser:
             thread_summary_chars=self.positive(raw, "x.thread_summary_chars", defaults.thread_summary_chars),
             request_timeout=self.positive_number(raw, "x.request_timeout", defaults.request_timeout),
             utm=self.utm(raw, "x.utm"),
+        )
+
+    def mastodon(self, raw: Mapping[str, Any]) -> MastodonConfig:
+        self.known(raw, "mastodon", MastodonConfig)
+        defaults = MastodonConfig()
+        visibility = self.get(raw, "mastodon.visibility", str, defaults.visibility)
+        if visibility not in MASTODON_VISIBILITIES:
+            raise self.fail(
+                "mastodon.visibility",
+                f"“{visibility}” is not a visibility; write one of {', '.join(MASTODON_VISIBILITIES)}",
+            )
+        thread_link = self.get(raw, "mastodon.thread_link", str, defaults.thread_link)
+        if thread_link not in ("first", "last"):
+            raise self.fail("mastodon.thread_link", f'{thread_link!r} is not "first" or "last"')
+        return MastodonConfig(
+            api_base_url=self.url(raw, "mastodon.api_base_url", "", allow_empty=True),
+            token_env=self.env_name(raw, "mastodon.token_env", defaults.token_env),
+            visibility=visibility,
+            max_characters=self.optional_positive(raw, "mastodon.max_characters"),
+            summary_chars=self.positive(raw, "mastodon.summary_chars", defaults.summary_chars),
+            max_posts_per_cycle=self.optional_positive(raw, "mastodon.max_posts_per_cycle"),
+            thread=self.get(raw, "mastodon.thread", bool, defaults.thread),
+            thread_link=thread_link,
+            thread_summary_chars=self.positive(raw, "mastodon.thread_summary_chars", defaults.thread_summary_chars),
+            request_timeout=self.positive_number(raw, "mastodon.request_timeout", defaults.request_timeout),
+            utm=self.utm(raw, "mastodon.utm"),
         )
 
     def email(self, raw: Mapping[str, Any]) -> EmailConfig:

@@ -58,6 +58,8 @@ class Post:
     recipient: str = ""
     parts: tuple[str, ...] = ()  # a thread: the posts in order (text is then the first); empty for one post
     posted: tuple[str, ...] = ()  # remote ids of the parts already posted by an earlier, interrupted attempt
+    language: str = ""  # the language of its text when its route says ("de", "pt-BR"); "": not known
+    content_warning: str = ""  # shown before the text where the channel has content warnings; "": none
 
 
 @dataclass(frozen=True, slots=True)

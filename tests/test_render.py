@@ -390,8 +390,8 @@ def test_summary_budget_is_configurable_per_channel() -> None:
 def test_unknown_channel_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown channel 'fax'"):
         make_renderer().render(make_article(), "fax")
-    with pytest.raises(ValueError, match="utm names unknown channel 'mastodon'"):
-        Renderer(summarizer=FirstSentences(), utm={"mastodon": {}})
+    with pytest.raises(ValueError, match="utm names unknown channel 'fax'"):
+        Renderer(summarizer=FirstSentences(), utm={"fax": {}})
 
 
 def test_packaged_templates_are_found_in_the_checkout() -> None:

@@ -34,6 +34,7 @@ from bot.errors import (
 )
 from bot.logs import kv
 from bot.models import Post, Receipt
+from bot.publishers.lost_answer import request_went_out
 from bot.xtext import X_LIMIT
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ class XPublisher:
         except tweepy.TwitterServerError as error:
             raise PublishError(f"X server error {error.response.status_code}") from None
         except requests.RequestException as error:
-            if not _request_went_out(error):
+            if not request_went_out(error):
                 raise PublishError(f"could not reach X: {type(error).__name__}") from None
             return self._look_for(text, error)
         data: dict[str, Any] = response.data
@@ -209,16 +210,6 @@ def seconds_until_reset(headers: Any, now: float | None = None) -> float:
 def _api_message(error: tweepy.HTTPException) -> str:
     messages = [str(m) for m in getattr(error, "api_messages", []) if m]
     return "; ".join(messages) or str(error)
-
-
-def _request_went_out(error: requests.RequestException) -> bool:
-    """Whether X may have received the request: a read time-out or a connection dropped mid-answer."""
-    if isinstance(error, requests.ConnectTimeout):
-        return False
-    if isinstance(error, requests.ReadTimeout):
-        return True
-    text = str(error)
-    return "Connection aborted" in text or "RemoteDisconnected" in text or "Connection broken" in text
 
 
 def _comparable(text: str) -> str:
