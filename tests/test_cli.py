@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.channels import NAMES
 from bot.cli import main
 from bot.config import StateConfig
 from bot.store import open_store
@@ -173,11 +174,12 @@ def test_help_starts_without_loading_the_channels_and_channel_choices_still_come
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
     code = "import sys, bot.cli; bot.cli._parser(); assert 'bot.channels' not in sys.modules, 'loaded by the parser'"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
-    assert "one of: telegram, x, email" in newsbot("preview", "--help", cwd=tmp_path).stdout
+    assert f"one of: {', '.join(NAMES)}" in newsbot("preview", "--help", cwd=tmp_path).stdout
     assert "one of: telegram, email" in newsbot("subscribers", "export", "--help", cwd=tmp_path).stdout
     refused = newsbot("preview", "page.html", "--channel", "fax", cwd=tmp_path)
     assert refused.returncode == 2
-    assert "invalid choice: 'fax' (choose from 'telegram', 'x', 'email')" in refused.stderr
+    choices = ", ".join(f"'{name}'" for name in NAMES)
+    assert f"invalid choice: 'fax' (choose from {choices})" in refused.stderr
 
 
 def test_check_config_names_missing_secrets_without_printing_any(tmp_path: Path) -> None:
