@@ -248,7 +248,8 @@ class Renderer:
                     limit=job.limit,
                     share_links=job.share_links,
                     image_url=article.image_url,
-                    image_alt=article.title,
+                    image_alt=article.image_alt or article.title,
+                    source=article.source,
                     parts=tuple(part.text for part in thread),
                 )
         attempt = self._render_unlimited(job) if rules.limit is None else self._fit(job)
@@ -260,7 +261,8 @@ class Renderer:
             limit=job.limit,
             share_links=job.share_links,
             image_url=article.image_url,
-            image_alt=article.title,
+            image_alt=article.image_alt or article.title,
+            source=article.source,
         )
 
     def overflow(self, article: Article, channel: str, *, template: str | None = None) -> tuple[int, int]:
