@@ -53,14 +53,16 @@ def fit(data: bytes, limits: ImageLimits) -> Fitted:
         with Image.open(io.BytesIO(data), formats=_FORMATS) as opened:
             width, height = opened.size
             if width * height > MAX_PIXELS:
-                raise ImageProblem(f"declares {width}x{height} pixels, more than {MAX_PIXELS} (a decompression bomb?)")
+                raise ImageProblem(f"a decompression bomb: it declares {width}x{height} pixels, over {MAX_PIXELS}")
             opened.seek(0)  # an animation: its first frame
             if opened.format == "JPEG":
                 opened.draft("RGB", (limits.max_side, limits.max_side))  # decode at a smaller scale when it can
             opened.load()
             image = ImageOps.exif_transpose(opened)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise ImageProblem(f"not an image newsbot reads (JPEG, PNG, GIF, WEBP): {error}") from None
+    except Image.DecompressionBombError as error:
+        raise ImageProblem(f"a decompression bomb: {error}") from None
+    except UnidentifiedImageError:
+        raise ImageProblem("not an image newsbot reads (JPEG, PNG, GIF, WEBP)") from None
     except (OSError, ValueError, SyntaxError) as error:  # Pillow's damaged-file errors
         raise ImageProblem(f"the image is damaged: {error}") from None
     return _encode_within(image, limits)
