@@ -1,5 +1,5 @@
 """`ImageLoader.load` against real images served by a real HTTP server on 127.0.0.1 (and 127.0.0.2, which must
-never be connected to)."""
+never be connected to); and images on X, through tweepy over real HTTP to the fake X API."""
 
 from __future__ import annotations
 
@@ -9,17 +9,22 @@ import socket
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from bot.config import Config, parse_config
+from bot.app import App
+from bot.config import Config, XConfig, parse_config
 from bot.images import ImageLimits, ImageLoader, _RecentDownloads
 from bot.models import Post
+from bot.publishers.x import XCredentials, XPublisher
+from tests.conftest import FakeClock
+from tests.fakes.x_api import FakeX
 
 LIMITS = ImageLimits(max_bytes=200_000, max_side=1000, max_alt_chars=60)
 
@@ -364,3 +369,99 @@ def test_one_article_for_three_networks_is_fetched_once(site: Site) -> None:
         loader.close()
     assert all(image is not None for image in loaded)
     assert site.images.requests.count("/rotated.jpg?once") == 1
+
+
+# --- on X: newsbot → tweepy → real HTTP → the fake X API (api and upload hosts both rebased onto it) -------------
+
+X_KEYS = ("ck-test", "cs-test", "at-test", "ats-test")
+
+
+def _x_publisher(fake_x: FakeX, config: Config) -> XPublisher:
+    x_config = XConfig(api_base_url=fake_x.base_url, request_timeout=2)
+    return XPublisher(x_config, XCredentials(*X_KEYS), images=ImageLoader(config, recent=_RecentDownloads()))
+
+
+def test_x_post_carries_the_image_within_xs_limits_and_its_alt_text(site: Site, fake_x: FakeX) -> None:
+    publisher = _x_publisher(fake_x, _config(site))
+    receipt = publisher.publish(_post(site.url("/big.png")))
+    publisher.close()
+    [media] = fake_x.media
+    [tweet] = fake_x.tweets
+    assert (receipt.remote_id, tweet.media_ids) == (tweet.id, (media.id,))
+    assert media.alt == "Ships back in the harbour"
+    assert media.mime_type == "image/jpeg" and len(media.data) <= 5_000_000
+    with Image.open(io.BytesIO(media.data)) as sent:
+        assert sent.size == (3000, 2000)  # within 4096: not resized
+    paths = [request.path for request in fake_x.requests]
+    assert paths == ["/1.1/media/upload.json", "/1.1/media/metadata/create.json", "/2/tweets"]
+
+
+def test_x_thread_has_the_image_on_its_first_post_only(site: Site, fake_x: FakeX) -> None:
+    publisher = _x_publisher(fake_x, _config(site))
+    post = replace(_post(site.url("/rotated.jpg")), parts=("Part one", "Part two", "Part three"))
+    publisher.publish(post)
+    publisher.close()
+    first, second, third = fake_x.tweets
+    assert len(first.media_ids) == 1 and second.media_ids == () and third.media_ids == ()
+    assert second.in_reply_to == first.id
+
+
+def test_x_failed_upload_posts_without_the_image(site: Site, fake_x: FakeX, caplog: pytest.LogCaptureFixture) -> None:
+    fake_x.fail_uploads(503)
+    publisher = _x_publisher(fake_x, _config(site))
+    publisher.publish(_post(site.url("/rotated.jpg")))
+    publisher.close()
+    [tweet] = fake_x.tweets
+    assert tweet.media_ids == () and fake_x.media == []
+    assert "event=x_image_skipped" in caplog.text and "503" in caplog.text
+
+
+def test_x_image_that_cannot_be_had_posts_without_it(site: Site, fake_x: FakeX) -> None:
+    publisher = _x_publisher(fake_x, _config(site))
+    publisher.publish(_post(site.url("/missing.png")))
+    publisher.close()
+    [tweet] = fake_x.tweets
+    assert tweet.media_ids == ()
+    assert [request.path for request in fake_x.requests] == ["/2/tweets"]
+
+
+def test_feed_image_text_reaches_x_as_alt_text(
+    site: Site, fake_x: FakeX, make_config: Callable[..., Config], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: a feed on 127.0.0.1 with a Media RSS image and its description → the post on X with both."""
+    for name, value in zip(
+        (
+            "NEWSBOT_X_CONSUMER_KEY",
+            "NEWSBOT_X_CONSUMER_SECRET",
+            "NEWSBOT_X_ACCESS_TOKEN",
+            "NEWSBOT_X_ACCESS_TOKEN_SECRET",
+        ),
+        X_KEYS,
+        strict=True,
+    ):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("NEWSBOT_X_BEARER_TOKEN", raising=False)
+    site.images.bodies["/feed.xml"] = (
+        (
+            '<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+            "<title>Harbour</title><item><title>Ferries return to the harbour</title>"
+            "<link>https://news.example.com/ferries</link><description>The ferries are back. #Harbour</description>"
+            f'<media:content url="{site.url("/rotated.jpg")}" medium="image">'
+            "<media:description>Two ferries at the quay at dawn</media:description></media:content></item>"
+            "</channel></rss>"
+        ).encode(),
+        "application/rss+xml",
+    )
+    config = make_config(
+        output={"dir": str(tmp_path / "out"), "dry_run": False},
+        sources=[{"name": "harbour", "url": site.url("/feed.xml"), "backfill": 1}],
+        routes=[{"name": "all", "hashtags": ["*"], "channels": ["x"]}],
+        x={"api_base_url": fake_x.base_url, "request_timeout": 2},
+    )
+    with App(config, clock=FakeClock()) as app:
+        app.run_cycle(poll_all=True)
+        [article] = app.store.recent_articles(1)
+    assert article.image_alt == "Two ferries at the quay at dawn"
+    [media] = fake_x.media
+    [tweet] = fake_x.tweets
+    assert tweet.media_ids == (media.id,) and media.alt == "Two ferries at the quay at dawn"
