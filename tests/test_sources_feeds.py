@@ -146,7 +146,8 @@ def media_rss(items: str) -> bytes:
 def test_media_description_is_the_image_text_not_the_story_text() -> None:
     (entry,) = parse(
         media_rss(
-            "<item><title>Port strike</title><description>Dockers walked out on Monday, and the port is closed.</description>"
+            "<item><title>Port strike</title>"
+            "<description>Dockers walked out on Monday, and the port is closed.</description>"
             '<media:content url="https://cdn.example.com/strike.jpg" medium="image">'
             "<media:description>Dockers with banners at the gate of &lt;b&gt;Pier 4&lt;/b&gt;</media:description>"
             "<media:title>Pier 4</media:title></media:content></item>"
