@@ -21,10 +21,11 @@ _LAST_PARTIAL_WORD: Final = re.compile(r"\s\S*$")
 _MARKUP: Final = re.compile(r"[<&]")
 
 
-def clean_alt(text: str, max_chars: int = MAX_STORED_ALT_CHARS) -> str:
-    """`text` as plain, one-line alt text of at most `max_chars` characters ("" if nothing is left)."""
+def clean_alt(text: str, max_chars: int = MAX_STORED_ALT_CHARS, *, markup: bool = True) -> str:
+    """`text` as plain, one-line alt text of at most `max_chars` characters ("" if nothing is left). With
+    `markup=False` the text is known to be plain already (a title: "a <b> c" is what it says), and tags stay."""
     text = text[: max_chars * 8]  # enough for any markup around max_chars of text; no hostile megabyte is parsed
-    if _MARKUP.search(text):
+    if markup and _MARKUP.search(text):
         text = html_to_text(text)
     spaced = (" " if ch.isspace() else ch for ch in text)  # a tab or line break still separates two words
     kept = "".join(ch for ch in spaced if unicodedata.category(ch) not in ("Cc", "Cf"))

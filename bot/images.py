@@ -131,7 +131,8 @@ class ImageLoader:
         if problem:
             log.warning("%s", kv(event="image_skipped", url=redact_url(post.image_url), reason=problem))
             return None
-        alt = clean_alt(post.image_alt, limits.max_alt_chars) or FALLBACK_ALT  # render gives the title at least
+        # Plain text already (the feed's, cleaned when read, or the title): only shortened, control characters dropped.
+        alt = clean_alt(post.image_alt, limits.max_alt_chars, markup=False) or FALLBACK_ALT
         extension = _EXTENSIONS.get(fitted.mime_type, "img")
         return PostImage(fitted.data, fitted.mime_type, fitted.width, fitted.height, alt, f"image.{extension}")
 
