@@ -22,6 +22,7 @@ from bot.app import App
 from bot.config import Config, XConfig, parse_config
 from bot.images import ImageLimits, ImageLoader, _RecentDownloads
 from bot.models import Post
+from bot.publishers import FileSink
 from bot.publishers.x import XCredentials, XPublisher
 from tests.conftest import FakeClock
 from tests.fakes.x_api import FakeX
@@ -465,3 +466,10 @@ def test_feed_image_text_reaches_x_as_alt_text(
     [media] = fake_x.media
     [tweet] = fake_x.tweets
     assert tweet.media_ids == (media.id,) and media.alt == "Two ferries at the quay at dawn"
+
+
+def test_dry_run_notes_the_image_and_its_alt_text_without_fetching_it(tmp_path: Path) -> None:
+    post = _post("https://cdn.example.com/harbour.jpg", alt="Two ferries at the quay")
+    receipt = FileSink(tmp_path, "x").publish(post)
+    written = Path(receipt.remote_id).read_text(encoding="utf-8")
+    assert written == "Ships are back\n\n[image: https://cdn.example.com/harbour.jpg | alt: Two ferries at the quay]\n"
