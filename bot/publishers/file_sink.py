@@ -1,6 +1,7 @@
 """The dry run: writes what would be posted or mailed under the output directory, one file per post or mail.
 
-Layout (the same as `newsbot demo`): `telegram/<article>.html`, `x/<article>.txt` (FileSink), and
+Layout (the same as `newsbot demo`): `telegram/<article>.html`, `x/<article>.txt` (FileSink; a post with an image
+ends in a line `[image: URL | alt: TEXT]`), and
 `email/<time>.<address>.eml`, each digest mail exactly as it would go to the SMTP server (EmlWriter, the
 dry run's mail sender). Files are written atomically, so a crash never leaves half a post.
 """
@@ -54,7 +55,10 @@ class FileSink:
 
     def publish(self, post: Post) -> Receipt:
         path = self.post_path(post)
-        self._write(path, post.text if post.text.endswith("\n") else post.text + "\n")
+        text = post.text if post.text.endswith("\n") else post.text + "\n"
+        if post.image_url:  # noted, not fetched: a dry run makes no request for it
+            text += f"\n[image: {post.image_url} | alt: {post.image_alt}]\n"
+        self._write(path, text)
         return Receipt(remote_id=str(path))
 
     def _write(self, path: Path, text: str) -> None:
