@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ def test_a_thread_carries_root_and_parent_refs(
     records = fake_bluesky.records
     assert len(records) >= 2 and "reply" not in records[0].value
     root = (records[0].uri, records[0].cid)
-    for parent, reply in zip(records, records[1:], strict=False):
+    for parent, reply in itertools.pairwise(records):
         refs = reply.value["reply"]
         assert (refs["root"]["uri"], refs["root"]["cid"]) == root
         assert (refs["parent"]["uri"], refs["parent"]["cid"]) == (parent.uri, parent.cid)

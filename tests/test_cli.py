@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.bsky_text import grapheme_length
 from bot.cli import main
 from bot.config import StateConfig
 from bot.store import open_store
@@ -40,6 +41,10 @@ def test_demo_renders_every_channel_within_limits_and_posts_nothing_the_second_t
         assert weighted_length(text) <= 280
     linked = [p.read_text(encoding="utf-8") for p in x_files if "https://" in p.read_text(encoding="utf-8")]
     assert linked, "feed articles have links and every X post must keep its link"
+    bluesky_posts = [p.read_text(encoding="utf-8").strip() for p in (out / "bluesky").glob("*.txt")]
+    assert len(bluesky_posts) == len(x_files)
+    assert all(grapheme_length(post) <= 300 for post in bluesky_posts)
+    assert all("utm_source=bluesky" in post for post in bluesky_posts if "https://" in post)
     digest = (out / "email" / "digest.txt").read_text(encoding="utf-8")
     assert "#PoliticsNews" in digest and "Syria joins coalition" in digest
     assert "Syria joins coalition" in (out / "email" / "digest.html").read_text(encoding="utf-8")
@@ -173,11 +178,11 @@ def test_help_starts_without_loading_the_channels_and_channel_choices_still_come
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
     code = "import sys, bot.cli; bot.cli._parser(); assert 'bot.channels' not in sys.modules, 'loaded by the parser'"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
-    assert "one of: telegram, x, email" in newsbot("preview", "--help", cwd=tmp_path).stdout
+    assert "one of: telegram, x, bluesky, email" in newsbot("preview", "--help", cwd=tmp_path).stdout
     assert "one of: telegram, email" in newsbot("subscribers", "export", "--help", cwd=tmp_path).stdout
     refused = newsbot("preview", "page.html", "--channel", "fax", cwd=tmp_path)
     assert refused.returncode == 2
-    assert "invalid choice: 'fax' (choose from 'telegram', 'x', 'email')" in refused.stderr
+    assert "invalid choice: 'fax' (choose from 'telegram', 'x', 'bluesky', 'email')" in refused.stderr
 
 
 def test_check_config_names_missing_secrets_without_printing_any(tmp_path: Path) -> None:
