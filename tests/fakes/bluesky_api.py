@@ -207,7 +207,9 @@ class FakeBluesky(ThreadedAiohttpServer):
         if self._rate_limited > 0:
             self._rate_limited -= 1
             reset = str(int(time.time()) + self._reset_in)
-            raise _Xrpc(429, "RateLimitExceeded", "Rate Limit Exceeded", {"RateLimit-Remaining": "0", "RateLimit-Reset": reset})
+            raise _Xrpc(
+                429, "RateLimitExceeded", "Rate Limit Exceeded", {"RateLimit-Remaining": "0", "RateLimit-Reset": reset}
+            )
         if self._fail_creates:
             raise _Xrpc(self._fail_creates.pop(0), "InternalServerError", "Internal Server Error")
         if body.get("repo") not in (self.did, self.handle) or body.get("collection") != "app.bsky.feed.post":
