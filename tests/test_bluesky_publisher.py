@@ -14,7 +14,7 @@ from PIL import Image
 
 from bot.app import App
 from bot.config import BlueskyConfig, Config
-from bot.errors import ConfigError, PublishError, RateLimited
+from bot.errors import ConfigError, PublishError, RateLimited, Unauthorized
 from bot.images import ImageLimits, ImageLoader, PostImage
 from bot.models import Post
 from bot.publishers.bluesky import BlueskyPublisher, PostRef, seconds_until_reset
@@ -180,6 +180,28 @@ def test_an_expired_token_answer_refreshes_the_session_and_retries_once(fake_blu
     assert [r.value["text"] for r in fake_bluesky.records] == ["Before", "After"]
     assert fake_bluesky.count("com.atproto.server.createSession") == 1
     assert fake_bluesky.count("com.atproto.server.refreshSession") == 1
+
+
+def test_a_refused_refresh_token_means_one_new_login(fake_bluesky: FakeBluesky) -> None:
+    fake_bluesky.token_lifetime = 60  # the SDK refreshes before each request
+    bluesky = publisher(fake_bluesky)
+    bluesky.publish(post("Before"))
+    fake_bluesky.revoke_refresh_tokens()
+    bluesky.publish(post("After", key="k2"))
+    bluesky.publish(post("Later", key="k3"))
+    assert [r.value["text"] for r in fake_bluesky.records] == ["Before", "After", "Later"]
+    assert fake_bluesky.count("com.atproto.server.createSession") == 2
+
+
+def test_refused_credentials_on_a_create_are_unauthorized(fake_bluesky: FakeBluesky) -> None:
+    bluesky = publisher(fake_bluesky)
+    bluesky.publish(post("Before"))
+    fake_bluesky.expire_access_tokens()
+    fake_bluesky.revoke_refresh_tokens()
+    fake_bluesky.password = "changed"
+    with pytest.raises(Unauthorized, match="check \\[bluesky\\] handle and the app password"):
+        bluesky.publish(post("After", key="k2"))
+    assert [r.value["text"] for r in fake_bluesky.records] == ["Before"]
 
 
 def test_429_becomes_rate_limited_until_the_announced_reset(fake_bluesky: FakeBluesky) -> None:

@@ -164,7 +164,7 @@ class BlueskyPublisher:
 
     def _create(self, rkey: str, record: dict[str, Any]) -> PostRef:
         from atproto import models
-        from atproto_client.exceptions import BadRequestError, NetworkError, RequestException
+        from atproto_client.exceptions import BadRequestError, NetworkError, RequestErrorBase, RequestException
 
         data = models.ComAtprotoRepoCreateRecord.Data(
             repo=self._login(), collection=POST_COLLECTION, rkey=rkey, record=record
@@ -185,6 +185,8 @@ class BlueskyPublisher:
                 return self._existing(rkey)
             except PublishError:
                 raise PublishError(f"no answer from Bluesky ({type(error).__name__}); retried later") from None
+        except RequestErrorBase as error:  # refused credentials
+            raise _translated(error) from None
         return PostRef(created.uri, created.cid)
 
     def _existing(self, rkey: str) -> PostRef:
@@ -223,7 +225,7 @@ class BlueskyPublisher:
         return self._did
 
     def _call(self, request: Callable[[Client], T], *, translate: bool = True) -> T:
-        """`request` with the session; an ExpiredToken answer refreshes it (or logs in anew) and tries once more."""
+        """`request` with the session; an ExpiredToken answer renews it and tries once more."""
         from atproto_client.exceptions import RequestErrorBase
 
         self._login()
@@ -234,15 +236,26 @@ class BlueskyPublisher:
             if not _expired_token(error):
                 raise
         self._renew_session()
-        return self._call_raw(lambda: request(client), translate=translate)
+        try:
+            return self._call_raw(lambda: request(client), translate=translate)
+        except RequestErrorBase as error:
+            if not _expired_token(error):
+                raise
+            raise Unauthorized(
+                "Bluesky refused a session it had just renewed (ExpiredToken); check the PDS's clock and"
+                " [bluesky] service_url"
+            ) from None
 
     def _renew_session(self) -> None:
+        """refreshSession (through the SDK); when the refresh token is refused too, one new login."""
+        from atproto_client.exceptions import RequestErrorBase
+
         client = self._api()
         try:
-            self._call_raw(client._refresh_and_set_session)  # the SDK's refresh: com.atproto.server.refreshSession
+            self._call_raw(client._refresh_and_set_session)
             log.info("%s", kv(event="bluesky_session_refreshed"))
-        except Unauthorized:
-            self._did = ""  # the refresh token is gone too: one new login
+        except (Unauthorized, Rejected, RequestErrorBase):
+            self._did = ""
             self._login()
 
     def _call_raw(self, request: Callable[[], T], *, translate: bool = True) -> T:
@@ -272,6 +285,8 @@ def _translated(error: RequestErrorBase) -> PublishError:
     )
 
     response = error.response
+    if _expired_token(error):
+        return Unauthorized("Bluesky's session expired and could not be renewed; check the app password")
     if isinstance(error, RateLimitExceededError):
         return RateLimited(seconds_until_reset(response.headers if response else {}), "Bluesky rate limit reached")
     if isinstance(error, UnauthorizedError):

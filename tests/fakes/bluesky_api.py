@@ -121,6 +121,11 @@ class FakeBluesky(ThreadedAiohttpServer):
         with self._lock:
             self._access.clear()
 
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token issued so far is refused with 400 ExpiredToken from now on (a new login works)."""
+        with self._lock:
+            self._refresh.clear()
+
     def create_then_drop(self, times: int = 1) -> None:
         with self._lock:
             self._drop = times
