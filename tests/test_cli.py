@@ -205,6 +205,25 @@ def test_check_config_names_missing_secrets_without_printing_any(tmp_path: Path)
     assert secret not in done.stdout + done.stderr
 
 
+def test_check_config_says_bluesky_needs_a_handle_and_an_app_password(tmp_path: Path) -> None:
+    route = '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["bluesky"]\n'
+    (tmp_path / "config.toml").write_text(route, encoding="utf-8")
+    no_handle = newsbot("check-config", cwd=tmp_path)
+    assert no_handle.returncode != 0
+    assert "bluesky.handle: is required when a route posts to bluesky" in no_handle.stderr
+    assert 'handle = "newsbot.bsky.social"' in no_handle.stderr and "App passwords" in no_handle.stderr
+    (tmp_path / "config.toml").write_text(route + '[bluesky]\nhandle = "news.example.com"\n', encoding="utf-8")
+    done = newsbot("check-config", cwd=tmp_path, env={"NEWSBOT_BLUESKY_APP_PASSWORD": ""})
+    assert done.returncode == 2
+    assert "channels in use: bluesky (@news.example.com)" in done.stdout
+    assert "bluesky: $NEWSBOT_BLUESKY_APP_PASSWORD is missing (required: the app password of news.example.com" in (
+        done.stdout
+    )
+    secret = "abcd-efgh-ijkl-mnop"
+    done = newsbot("check-config", cwd=tmp_path, env={"NEWSBOT_BLUESKY_APP_PASSWORD": secret})
+    assert done.returncode == 0 and secret not in done.stdout + done.stderr
+
+
 def test_unreadable_source_in_summarize_says_which_and_why(tmp_path: Path) -> None:
     done = newsbot("summarize", str(tmp_path / "missing.txt"), cwd=tmp_path)
     assert done.returncode == 1

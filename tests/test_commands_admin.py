@@ -171,14 +171,15 @@ def test_queue_lists_pending_articles_with_key_channel_count_and_title(bot: BotC
 def test_preview_renders_every_channel_with_its_length(bot: BotChat) -> None:
     add_article(bot.store, "abc123def456", "Council approves the plan", ("Politics",))
 
-    replies = bot.send("/preview abc1", user_id=ADMIN, replies=5)
+    replies = bot.send("/preview abc1", user_id=ADMIN, replies=6)
     texts = [m.text for m in replies]
 
     assert "routed to telegram via all, x via all, email via all" in texts[0]
     assert texts[1].startswith("<b>telegram</b>: ") and "of 4096 characters" in texts[1]
     assert texts[2].startswith("<b>Council approves the plan</b>")
     assert "<b>x</b>: " in texts[3] and "of 280 characters" in texts[3] and "<pre>" in texts[3]
-    assert "<b>email</b>: " in texts[4] and "<pre>" in texts[4]
+    assert "<b>bluesky</b>: " in texts[4] and "of 300 characters" in texts[4] and "#Politics</pre>" in texts[4]
+    assert "<b>email</b>: " in texts[5] and "<pre>" in texts[5]
 
 
 def test_preview_of_an_unknown_or_ambiguous_key_says_so(bot: BotChat) -> None:
