@@ -80,7 +80,7 @@ def test_the_record_on_the_wire_has_byte_offset_facets_after_emoji_and_cjk_and_a
     fake_bluesky: FakeBluesky,
 ) -> None:
     loader = TinyJpegLoader()
-    text = "東京の議会 👍🏽 が計画を承認\n\nhttps://news.example.com/a?b=1 #Climate #東京"
+    text = "東京の議会 👍🏽 が計画を承認\n\n議会は火曜日に承認した。\n\nhttps://news.example.com/a?b=1 #Climate #東京"
     sent = publisher(fake_bluesky, loader).publish(post(text, image_alt="東京の議会 👍🏽 が計画を承認"))
     [record] = fake_bluesky.records
     value = record.value
@@ -98,6 +98,7 @@ def test_the_record_on_the_wire_has_byte_offset_facets_after_emoji_and_cjk_and_a
     external = value["embed"]["external"]
     assert value["embed"]["$type"] == "app.bsky.embed.external"
     assert (external["uri"], external["title"]) == ("https://news.example.com/a?b=1", "東京の議会 👍🏽 が計画を承認")
+    assert external["description"] == "議会は火曜日に承認した。"
     assert external["thumb"]["mimeType"] == "image/jpeg" and external["thumb"]["size"] == len(loader.data)
     assert loader.asked == [ImageLimits(max_bytes=1_000_000, max_side=2000, max_alt_chars=2000)]
 

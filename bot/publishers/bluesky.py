@@ -131,12 +131,10 @@ class BlueskyPublisher:
         return self._create(rkey, record)
 
     def _card(self, post: Post, text: str, link: Facet) -> dict[str, Any]:
-        """The link card: the article's title, the post's words as description, its image as thumb if it uploads."""
-        external: dict[str, Any] = {
-            "uri": link.value,
-            "title": post.image_alt or text.split("\n", 1)[0],
-            "description": _description(text, post.image_alt),
-        }
+        """The link card: the post's first line (the title, in bluesky.txt.j2) as title, the rest of its words
+        as description, the article's image as thumb if it uploads."""
+        title, _, rest = text.partition("\n")
+        external: dict[str, Any] = {"uri": link.value, "title": title.strip(), "description": _description(rest)}
         thumb = self._thumb(post)
         if thumb is not None:
             external["thumb"] = thumb
@@ -341,12 +339,9 @@ def _already_exists(error: RequestErrorBase) -> bool:
     return "already exists" in _message(error).lower()
 
 
-def _description(text: str, title: str) -> str:
-    """The post's words without its title line and its link-and-hashtags line, for the card."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if lines and lines[0] == title:
-        lines = lines[1:]
-    words = " ".join(line for line in lines if "://" not in line)
+def _description(text: str) -> str:
+    """The words of `text` without its link-and-hashtags line, for the card."""
+    words = " ".join(line.strip() for line in text.splitlines() if line.strip() and "://" not in line)
     return words[:CARD_DESCRIPTION_CHARS]
 
 
