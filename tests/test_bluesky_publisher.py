@@ -246,6 +246,16 @@ def test_a_retry_after_a_crash_gets_already_exists_and_counts_as_sent(fake_blues
     assert fake_bluesky.count("com.atproto.repo.getRecord") == 1
 
 
+def test_a_server_error_on_a_retry_of_a_posted_record_counts_it_as_sent(fake_bluesky: FakeBluesky) -> None:
+    first = publisher(fake_bluesky).publish(post("Story", key="a1"))
+    fake_bluesky.fail_creates(500)  # as a PDS that answers a taken record key with an internal error
+    assert publisher(fake_bluesky).publish(post("Story", key="a1")).remote_id == first.remote_id
+    fake_bluesky.fail_creates(503)
+    with pytest.raises(PublishError, match="server error 503"):
+        publisher(fake_bluesky).publish(post("Another story", key="a2"))
+    assert [r.value["text"] for r in fake_bluesky.records] == ["Story"]
+
+
 def test_refused_app_password_stops_bluesky_and_keeps_the_queue(
     bluesky_config: Callable[..., Config], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,7 +15,9 @@ No post twice: each record is created with a record key derived from the article
 (`bot.bsky_text.record_key`, a TID), not one the PDS picks. createRecord with an rkey was chosen over
 putRecord because putRecord would silently overwrite; with createRecord a second attempt of the same part (after
 a crash, a lost answer, a retry) is refused as already existing, and the record is then looked up with getRecord
-for its cid and counted as sent. So a lost answer is never UnknownOutcome: the retry is safe by construction.
+for its cid and counted as sent (also after a 5xx: some PDS versions answer a taken key with an internal error).
+So a lost answer is never UnknownOutcome: the retry is safe by construction. The same outbox row sent again
+(an admin's /post) finds the post that is there instead of making a second one.
 
 Errors become newsbot's (bot/errors.py): 429 → RateLimited until RateLimit-Reset (a unix time); 401/403 →
 Unauthorized (the channel stops, its queue is kept); 400 → Rejected; 5xx and connection failures → PublishError
@@ -162,30 +164,32 @@ class BlueskyPublisher:
 
     def _create(self, rkey: str, record: dict[str, Any]) -> PostRef:
         from atproto import models
-        from atproto_client.exceptions import BadRequestError, NetworkError, RequestErrorBase, RequestException
+        from atproto_client.exceptions import NetworkError, RequestErrorBase
 
         data = models.ComAtprotoRepoCreateRecord.Data(
             repo=self._login(), collection=POST_COLLECTION, rkey=rkey, record=record
         )
         try:
             created = self._call(lambda client: client.com.atproto.repo.create_record(data), translate=False)
-        except (BadRequestError, RequestException) as error:
-            if _already_exists(error):
-                return self._existing(rkey)
-            raise _translated(error) from None
         except (NetworkError, httpx.TransportError) as error:
-            if isinstance(error, NetworkError) and error.response is not None:
-                if error.response.status_code == 409:
-                    return self._existing(rkey)
+            if isinstance(error, NetworkError) and error.response is not None and error.response.status_code != 409:
                 raise _translated(error) from None
-            # No answer: it may have been created. Look; if not there, a retry with the same rkey is safe.
-            try:
-                return self._existing(rkey)
-            except PublishError:
-                raise PublishError(f"no answer from Bluesky ({type(error).__name__}); retried later") from None
-        except RequestErrorBase as error:  # refused credentials
+            # A conflict, or no answer at all (it may have been created): look. Not there: a retry is safe.
+            return self._existing_or(rkey, PublishError(f"no answer from Bluesky ({type(error).__name__})"))
+        except RequestErrorBase as error:
+            status = error.response.status_code if error.response is not None else 0
+            if _already_exists(error) or status >= 500:  # some PDS versions answer a taken rkey with a 500
+                return self._existing_or(rkey, _translated(error))
             raise _translated(error) from None
         return PostRef(created.uri, created.cid)
+
+    def _existing_or(self, rkey: str, otherwise: PublishError) -> PostRef:
+        """The record at `rkey` if it is there; else `otherwise` (never Rejected: the lookup may have failed)."""
+        try:
+            return self._existing(rkey)
+        except PublishError:
+            error = otherwise if not isinstance(otherwise, Rejected) else PublishError(str(otherwise))
+            raise error from None
 
     def _existing(self, rkey: str) -> PostRef:
         """The record at `rkey`, created by an earlier attempt whose answer was lost."""
