@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.addresses import InputRuleError
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY as CHANNEL_REGISTRY
+from bot.channels import bluesky as bluesky_channel
 from bot.channels import mastodon as mastodon_channel
 from bot.channels import telegram as telegram_channel
 from bot.errors import ConfigError
@@ -48,6 +49,8 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
+# atproto handle syntax: a domain name of at least two labels (https://atproto.com/specs/handle).
+_HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -210,6 +213,20 @@ class MastodonConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BlueskyConfig:
+    service_url: str = "https://bsky.social"  # the account's PDS (its host, without /xrpc)
+    handle: str = ""  # the account's handle, such as "news.example.com" or "newsbot.bsky.social"
+    app_password_env: str = "NEWSBOT_BLUESKY_APP_PASSWORD"  # an app password (Settings → App passwords)
+    summary_chars: int = 300
+    max_posts_per_cycle: int | None = None
+    thread: bool = False  # a longer summary as a reply chain
+    thread_link: str = "first"  # the post of the thread that carries the link: "first" or "last"
+    thread_summary_chars: int = 800
+    request_timeout: float = 15.0
+    utm: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class EmailConfig:
     smtp_host: str = "localhost"
     smtp_port: int = 587
@@ -286,6 +303,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     x: XConfig = field(default_factory=XConfig)
     mastodon: MastodonConfig = field(default_factory=MastodonConfig)
+    bluesky: BlueskyConfig = field(default_factory=BlueskyConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     web: WebConfig = field(default_factory=WebConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
@@ -395,17 +413,24 @@ class _Parser:
             telegram=telegram,
             x=self.x(self.table(data, "x")),
             mastodon=self.mastodon(self.table(data, "mastodon")),
+            bluesky=self.bluesky(self.table(data, "bluesky")),
             email=self.email(self.table(data, "email")),
             web=web,
             alerts=self.alerts(self.table(data, "alerts")),
             analytics=self.analytics(self.table(data, "analytics"), web),
             summarize=summarize,
         )
-        if mastodon_channel.NAME in config.channels_in_use() and not config.mastodon.api_base_url:
+        # A dry run writes files and needs no instance (posts are then measured against 500 or max_characters).
+        if (
+            mastodon_channel.NAME in config.channels_in_use()
+            and not config.mastodon.api_base_url
+            and not config.output.dry_run
+        ):
             raise self.fail(
                 "mastodon.api_base_url",
                 'is required when a route posts to mastodon: the instance\'s address, such as "https://mastodon.social"',
             )
+        self.check_bluesky_account(config)
         return config
 
     # -- sections ---------------------------------------------------------------------------------
@@ -712,6 +737,45 @@ class _Parser:
             request_timeout=self.positive_number(raw, "mastodon.request_timeout", defaults.request_timeout),
             utm=self.utm(raw, "mastodon.utm"),
         )
+
+    def bluesky(self, raw: Mapping[str, Any]) -> BlueskyConfig:
+        self.known(raw, "bluesky", BlueskyConfig)
+        defaults = BlueskyConfig()
+        thread_link = self.get(raw, "bluesky.thread_link", str, defaults.thread_link)
+        if thread_link not in ("first", "last"):
+            raise self.fail("bluesky.thread_link", f'{thread_link!r} is not "first" or "last"')
+        return BlueskyConfig(
+            service_url=self.url(raw, "bluesky.service_url", defaults.service_url),
+            handle=self.bluesky_handle(raw),
+            app_password_env=self.env_name(raw, "bluesky.app_password_env", defaults.app_password_env),
+            summary_chars=self.positive(raw, "bluesky.summary_chars", defaults.summary_chars),
+            max_posts_per_cycle=self.optional_positive(raw, "bluesky.max_posts_per_cycle"),
+            thread=self.get(raw, "bluesky.thread", bool, defaults.thread),
+            thread_link=thread_link,
+            thread_summary_chars=self.positive(raw, "bluesky.thread_summary_chars", defaults.thread_summary_chars),
+            request_timeout=self.positive_number(raw, "bluesky.request_timeout", defaults.request_timeout),
+            utm=self.utm(raw, "bluesky.utm"),
+        )
+
+    def check_bluesky_account(self, config: Config) -> None:
+        """A route that posts to Bluesky needs the account's handle (a dry run writes files and needs none)."""
+        if bluesky_channel.NAME in config.channels_in_use() and not config.bluesky.handle and not config.output.dry_run:
+            raise self.fail(
+                "bluesky.handle",
+                "is required when a route posts to bluesky: write the account's handle under [bluesky], such as"
+                ' handle = "newsbot.bsky.social", and put an app password (Settings → App passwords) in'
+                f" ${config.bluesky.app_password_env}",
+            )
+
+    def bluesky_handle(self, raw: Mapping[str, Any]) -> str:
+        handle = self.get(raw, "bluesky.handle", str, "").strip().lstrip("@").lower()
+        if handle and not _HANDLE.match(handle):
+            raise self.fail(
+                "bluesky.handle",
+                f"“{handle}” is not a Bluesky handle; write the account's handle as its profile shows it, such as"
+                ' "newsbot.bsky.social" or "news.example.com" (without the @)',
+            )
+        return handle
 
     def email(self, raw: Mapping[str, Any]) -> EmailConfig:
         self.known(raw, "email", EmailConfig)

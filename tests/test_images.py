@@ -471,5 +471,7 @@ def test_feed_image_text_reaches_x_as_alt_text(
 def test_dry_run_notes_the_image_and_its_alt_text_without_fetching_it(tmp_path: Path) -> None:
     post = _post("https://cdn.example.com/harbour.jpg", alt="Two ferries at the quay")
     receipt = FileSink(tmp_path, "x").publish(post)
-    written = Path(receipt.remote_id).read_text(encoding="utf-8")
-    assert written == "Ships are back\n\n[image: https://cdn.example.com/harbour.jpg | alt: Two ferries at the quay]\n"
+    written = Path(receipt.remote_id)
+    assert written.read_text(encoding="utf-8") == "Ships are back\n"
+    noted = written.with_suffix(".image").read_text(encoding="utf-8")
+    assert noted == "https://cdn.example.com/harbour.jpg\nalt: Two ferries at the quay\n"
