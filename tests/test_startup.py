@@ -16,7 +16,15 @@ import pytest
 from tests.conftest import REPO, news_item, newsbot, rss
 
 # What a command that sends, fetches or serves nothing has no use for, and what each costs to import.
-CHANNEL_STACKS = {"telegram", "tweepy", "requests", "smtplib"}  # the publishers' libraries, the SMTP client
+CHANNEL_STACKS = {
+    "telegram",
+    "tweepy",
+    "requests",
+    "smtplib",
+    "atproto",
+    "atproto_client",
+    "regex",
+}  # the publishers' libraries, the SMTP client
 FETCHING = {"httpx", "httpcore", "ssl", "multiprocessing"}  # polling: the HTTP client, the parse workers
 RENDERING = {"jinja2"}  # templates: compiled at the first render
 WEB = {"starlette", "uvicorn", "prometheus_client"}
@@ -36,6 +44,7 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 SECRETS = {
     "NEWSBOT_TELEGRAM_TOKEN": "123456:test-token",
     "NEWSBOT_X_BEARER_TOKEN": "test-bearer",
+    "NEWSBOT_BLUESKY_APP_PASSWORD": "test-app-password",
     "NEWSBOT_SECRET_KEY": "a" * 40,
 }
 
@@ -49,6 +58,8 @@ path = "state.sqlite"
 public_url = "https://news.example.com"
 [telegram]
 channel = "@news"
+[bluesky]
+handle = "newsbot.bsky.social"
 [email]
 sender = "news@example.com"
 smtp_host = "127.0.0.1"
@@ -58,7 +69,7 @@ url = "feed.xml"
 [[routes]]
 name = "all"
 hashtags = ["*"]
-channels = ["telegram", "x", "email"]
+channels = ["telegram", "x", "bluesky", "email"]
 """
 
 EMPTY_FEED = (
