@@ -6,7 +6,8 @@ another fresh process, both talking over real TCP to an aiosmtpd sink that runs 
 counts the messages it accepts (it keeps nothing, so its memory and CPU stay small and out of the measurement).
 
 - **newsbot**: per subscriber, as the digest job does: `matching(...)` picks the subscriber's articles,
-  `Renderer.render_digest` renders them, `build_digest_message` builds the MIME message, and one `SmtpSender`
+  `DigestContents` renders them (once per distinct articles and hashtags, each reader's links put in; since issue
+  #16's second round), `build_digest_message` builds the MIME message, and one `SmtpSender`
   sends it over ONE reused connection (`send_rate` 10,000/s, so the rate limit is not what is measured).
   The timed span covers all three steps.
 - **naive** (the baseline, same run, same sink): the same per-subscriber render and build by the same code,
@@ -171,16 +172,19 @@ def _token(address: str) -> str:
 
 
 class _Digests:
-    """Renders and builds one subscriber's digest as newsbot's digest job does (bot.email.delivery)."""
+    """Renders and builds one subscriber's digest as newsbot's digest job does (bot.email.delivery): rendered once
+    per distinct (articles, hashtags) by `DigestContents`, each reader's links put in."""
 
     def __init__(self, email_config: EmailConfig) -> None:
         from bot.config import Config
+        from bot.email.contents import DigestContents
         from bot.email.delivery import unsubscribe_mailto
         from bot.email.message import MailIdentity
         from bot.render import build_renderer
 
         self.config = email_config
         self.renderer = build_renderer(Config(email=email_config))
+        self.contents = DigestContents(self.renderer, email_config.digest_title)  # as the digest job renders
         self.identity = MailIdentity.from_config(email_config)
         self.mailto = unsubscribe_mailto(email_config.sender)
         self.articles = make_articles()
@@ -191,12 +195,11 @@ class _Digests:
 
         articles = matching(self.articles, subscriber.hashtags)
         unsubscribe = f"https://news.bench.example/unsubscribe?t={_token(subscriber.address)}"
-        digest = self.renderer.render_digest(
+        digest = self.contents.digest(
             articles,
-            title=self.config.digest_title,
+            subscriber.hashtags,
             unsubscribe_url=unsubscribe,
             preferences_url=f"https://news.bench.example/preferences?t={_token(subscriber.address)}",
-            reader_hashtags=subscriber.hashtags,
         )
         return digest, unsubscribe
 

@@ -185,7 +185,7 @@ class ModelSummaries:
         extractive summary must do (logged)."""
         if not text.strip() or max_chars < MIN_MODEL_CHARS:
             return None
-        request = _Request(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), language, max_chars)
+        request = _Request(self._text_hash(text), language, max_chars)
         store = self._store()
         kept = store.model_summary(request.text_hash, language, max_chars)
         if kept is not None:
@@ -198,6 +198,11 @@ class ModelSummaries:
         store.keep_model_summary(request.text_hash, language, max_chars, summary, self._clock())
         log.info("%s", kv(event="model_summary", chars=len(summary), **self._fields(request)))
         return summary
+
+    def _text_hash(self, text: str) -> str:
+        """What a kept summary is found by: the text and the model that wrote it (another model: another summary)."""
+        keyed = f"{self._model}\0{text}" if self._model else text
+        return hashlib.sha256(keyed.encode("utf-8", "surrogatepass")).hexdigest()
 
     def _written(self, store: ModelSummaryStore, request: _Request, text: str) -> str:
         """The checked answer, asking once more to shorten an over-long one."""

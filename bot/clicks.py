@@ -160,12 +160,14 @@ def renderer_of(config: Config, environ: Mapping[str, str]) -> Renderer:
     shows the same link and length as the chat preview and the post; a ConfigError naming what to set when the
     secret is unusable. With [summarize] provider = "openai", summaries come from the model (bot.ai_summary)."""
     from bot.ai_summary import model_summaries_from_config, route_languages
+    from bot.route import warnings
 
     return build_renderer(
         config,
         click_links_from_config(config, environ),
         writer=model_summaries_from_config(config, environ),
         language_of=route_languages(config),
+        warning_of=warnings(config),
     )
 
 

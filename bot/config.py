@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.addresses import InputRuleError
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY as CHANNEL_REGISTRY
+from bot.channels import bluesky as bluesky_channel
+from bot.channels import mastodon as mastodon_channel
 from bot.channels import telegram as telegram_channel
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag
@@ -47,6 +49,8 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
+# atproto handle syntax: a domain name of at least two labels (https://atproto.com/specs/handle).
+_HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -132,7 +136,10 @@ class RouteConfig:
     approval_timeout: timedelta | None = None  # None: wait for an admin however long it takes
     on_timeout: str = "skip"  # what a timed-out approval becomes: "skip" or "approve"
     # The language its posts are summarised in by the [summarize] model ("ar", "pt-BR"); "": the article's own.
+    # Channels that tag a post with its language (Mastodon) tag it with this one.
     language: str = ""
+    # A content warning shown before its posts on channels that have them (Mastodon's spoiler_text); "": none.
+    spoiler_text: str = ""
 
     @property
     def filters_text(self) -> bool:
@@ -183,6 +190,40 @@ class XConfig:
 
     def oauth1_env_names(self) -> tuple[str, ...]:
         return (self.consumer_key_env, self.consumer_secret_env, self.access_token_env, self.access_token_secret_env)
+
+
+MASTODON_VISIBILITIES = ("public", "unlisted", "private", "direct")
+MASTODON_MAX_SPOILER_CHARS = 100  # a content warning is counted in the post's length: keep room for the post
+
+
+@dataclass(frozen=True, slots=True)
+class MastodonConfig:
+    api_base_url: str = ""  # the instance, such as "https://mastodon.social"
+    token_env: str = "NEWSBOT_MASTODON_TOKEN"  # an access token with write:statuses write:media read:accounts
+    visibility: str = "public"  # public, unlisted, private (followers only) or direct
+    # The longest post; None: as the instance announces it (configuration.statuses.max_characters, else 500).
+    max_characters: int | None = None
+    summary_chars: int = 500
+    max_posts_per_cycle: int | None = None
+    thread: bool = False  # a longer summary as a reply chain
+    thread_link: str = "first"  # the post of the thread that carries the link: "first" or "last"
+    thread_summary_chars: int = 1500
+    request_timeout: float = 15.0
+    utm: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BlueskyConfig:
+    service_url: str = "https://bsky.social"  # the account's PDS (its host, without /xrpc)
+    handle: str = ""  # the account's handle, such as "news.example.com" or "newsbot.bsky.social"
+    app_password_env: str = "NEWSBOT_BLUESKY_APP_PASSWORD"  # an app password (Settings → App passwords)
+    summary_chars: int = 300
+    max_posts_per_cycle: int | None = None
+    thread: bool = False  # a longer summary as a reply chain
+    thread_link: str = "first"  # the post of the thread that carries the link: "first" or "last"
+    thread_summary_chars: int = 800
+    request_timeout: float = 15.0
+    utm: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +302,8 @@ class Config:
     routes: tuple[RouteConfig, ...] = ()
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     x: XConfig = field(default_factory=XConfig)
+    mastodon: MastodonConfig = field(default_factory=MastodonConfig)
+    bluesky: BlueskyConfig = field(default_factory=BlueskyConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     web: WebConfig = field(default_factory=WebConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
@@ -369,12 +412,25 @@ class _Parser:
             routes=self.routes(data.get("routes", []), telegram, summarize),
             telegram=telegram,
             x=self.x(self.table(data, "x")),
+            mastodon=self.mastodon(self.table(data, "mastodon")),
+            bluesky=self.bluesky(self.table(data, "bluesky")),
             email=self.email(self.table(data, "email")),
             web=web,
             alerts=self.alerts(self.table(data, "alerts")),
             analytics=self.analytics(self.table(data, "analytics"), web),
             summarize=summarize,
         )
+        # A dry run writes files and needs no instance (posts are then measured against 500 or max_characters).
+        if (
+            mastodon_channel.NAME in config.channels_in_use()
+            and not config.mastodon.api_base_url
+            and not config.output.dry_run
+        ):
+            raise self.fail(
+                "mastodon.api_base_url",
+                'is required when a route posts to mastodon: the instance\'s address, such as "https://mastodon.social"',
+            )
+        self.check_bluesky_account(config)
         return config
 
     # -- sections ---------------------------------------------------------------------------------
@@ -458,6 +514,7 @@ class _Parser:
                     telegram_channels=self.route_telegram_channels(item, key, name, channels, telegram),
                     **self.route_approval(item, key, telegram),
                     language=self.route_language(item, key, summarize),
+                    spoiler_text=self.route_spoiler_text(item, key, channels),
                 )
             )
         self.unique_names([r.name for r in out], "routes")
@@ -526,6 +583,24 @@ class _Parser:
                 " base_url and model), or remove the language",
             )
         return language
+
+    def route_spoiler_text(self, item: Mapping[str, Any], key: str, channels: list[str]) -> str:
+        text = " ".join(self.get(item, f"{key}.spoiler_text", str, "").split())
+        if not text:
+            return ""
+        if not any(CHANNEL_REGISTRY[channel].content_warnings for channel in channels):
+            showing = [name for name, described in CHANNEL_REGISTRY.items() if described.content_warnings]
+            raise self.fail(
+                f"{key}.spoiler_text",
+                f"only applies when channels includes {' or '.join(showing)} (the others have no content warnings)",
+            )
+        if len(text) > MASTODON_MAX_SPOILER_CHARS:
+            raise self.fail(
+                f"{key}.spoiler_text",
+                f"is {len(text)} characters; keep a content warning to {MASTODON_MAX_SPOILER_CHARS} or fewer (it"
+                " counts in the post's length)",
+            )
+        return text
 
     def route_template(self, item: Mapping[str, Any], key: str, channels: list[str]) -> dict[str, str]:
         raw = item.get("template")
@@ -636,6 +711,71 @@ class _Parser:
             request_timeout=self.positive_number(raw, "x.request_timeout", defaults.request_timeout),
             utm=self.utm(raw, "x.utm"),
         )
+
+    def mastodon(self, raw: Mapping[str, Any]) -> MastodonConfig:
+        self.known(raw, "mastodon", MastodonConfig)
+        defaults = MastodonConfig()
+        visibility = self.get(raw, "mastodon.visibility", str, defaults.visibility)
+        if visibility not in MASTODON_VISIBILITIES:
+            raise self.fail(
+                "mastodon.visibility",
+                f"“{visibility}” is not a visibility; write one of {', '.join(MASTODON_VISIBILITIES)}",
+            )
+        thread_link = self.get(raw, "mastodon.thread_link", str, defaults.thread_link)
+        if thread_link not in ("first", "last"):
+            raise self.fail("mastodon.thread_link", f'{thread_link!r} is not "first" or "last"')
+        return MastodonConfig(
+            api_base_url=self.url(raw, "mastodon.api_base_url", "", allow_empty=True),
+            token_env=self.env_name(raw, "mastodon.token_env", defaults.token_env),
+            visibility=visibility,
+            max_characters=self.optional_positive(raw, "mastodon.max_characters"),
+            summary_chars=self.positive(raw, "mastodon.summary_chars", defaults.summary_chars),
+            max_posts_per_cycle=self.optional_positive(raw, "mastodon.max_posts_per_cycle"),
+            thread=self.get(raw, "mastodon.thread", bool, defaults.thread),
+            thread_link=thread_link,
+            thread_summary_chars=self.positive(raw, "mastodon.thread_summary_chars", defaults.thread_summary_chars),
+            request_timeout=self.positive_number(raw, "mastodon.request_timeout", defaults.request_timeout),
+            utm=self.utm(raw, "mastodon.utm"),
+        )
+
+    def bluesky(self, raw: Mapping[str, Any]) -> BlueskyConfig:
+        self.known(raw, "bluesky", BlueskyConfig)
+        defaults = BlueskyConfig()
+        thread_link = self.get(raw, "bluesky.thread_link", str, defaults.thread_link)
+        if thread_link not in ("first", "last"):
+            raise self.fail("bluesky.thread_link", f'{thread_link!r} is not "first" or "last"')
+        return BlueskyConfig(
+            service_url=self.url(raw, "bluesky.service_url", defaults.service_url),
+            handle=self.bluesky_handle(raw),
+            app_password_env=self.env_name(raw, "bluesky.app_password_env", defaults.app_password_env),
+            summary_chars=self.positive(raw, "bluesky.summary_chars", defaults.summary_chars),
+            max_posts_per_cycle=self.optional_positive(raw, "bluesky.max_posts_per_cycle"),
+            thread=self.get(raw, "bluesky.thread", bool, defaults.thread),
+            thread_link=thread_link,
+            thread_summary_chars=self.positive(raw, "bluesky.thread_summary_chars", defaults.thread_summary_chars),
+            request_timeout=self.positive_number(raw, "bluesky.request_timeout", defaults.request_timeout),
+            utm=self.utm(raw, "bluesky.utm"),
+        )
+
+    def check_bluesky_account(self, config: Config) -> None:
+        """A route that posts to Bluesky needs the account's handle (a dry run writes files and needs none)."""
+        if bluesky_channel.NAME in config.channels_in_use() and not config.bluesky.handle and not config.output.dry_run:
+            raise self.fail(
+                "bluesky.handle",
+                "is required when a route posts to bluesky: write the account's handle under [bluesky], such as"
+                ' handle = "newsbot.bsky.social", and put an app password (Settings → App passwords) in'
+                f" ${config.bluesky.app_password_env}",
+            )
+
+    def bluesky_handle(self, raw: Mapping[str, Any]) -> str:
+        handle = self.get(raw, "bluesky.handle", str, "").strip().lstrip("@").lower()
+        if handle and not _HANDLE.match(handle):
+            raise self.fail(
+                "bluesky.handle",
+                f"“{handle}” is not a Bluesky handle; write the account's handle as its profile shows it, such as"
+                ' "newsbot.bsky.social" or "news.example.com" (without the @)',
+            )
+        return handle
 
     def email(self, raw: Mapping[str, Any]) -> EmailConfig:
         self.known(raw, "email", EmailConfig)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App
+from bot.channels import REGISTRY
 from bot.config import Config, parse_config
 from bot.errors import RenderError
 from bot.ingest import PollReport
@@ -34,17 +35,19 @@ def demo_config(out_dir: Path) -> Config:
                 {
                     "name": "politics",
                     "hashtags": ["PoliticsNews", "Politics", "MiddleEastNews", "MiddleEast", "World"],
-                    "channels": ["telegram", "x", "email"],
+                    "channels": ["telegram", "x", "mastodon", "bluesky", "email"],
                 },
                 {
                     "name": "science-and-tech",
                     "hashtags": ["TechNews", "Technology", "Science", "Space", "Climate"],
-                    "channels": ["telegram", "x", "email"],
+                    "channels": ["telegram", "x", "mastodon", "bluesky", "email"],
                 },
                 {"name": "everything-else", "hashtags": ["*"], "channels": ["email"]},
             ],
             "telegram": {"utm": {"utm_source": "telegram", "utm_medium": "social"}},
             "x": {"utm": {"utm_source": "x", "utm_medium": "social"}},
+            "mastodon": {"utm": {"utm_source": "mastodon", "utm_medium": "social"}},
+            "bluesky": {"utm": {"utm_source": "bluesky", "utm_medium": "social"}},
             "email": {"utm": {"utm_source": "newsletter", "utm_medium": "email"}},
         }
     )
@@ -109,6 +112,15 @@ def _demo_reader(app: App) -> None:
         app.store.confirm_email(DEMO_READER, app.clock())
 
 
+def _post_files(config: Config) -> str:
+    """Where the dry run wrote each channel's posts: "telegram/*.html, x/*.txt, ..." (from the registry)."""
+    return ", ".join(
+        f"{name}/*{REGISTRY[name].dry_run_extension}"
+        for name in config.channels_in_use()
+        if REGISTRY[name].build_publisher is not None
+    )
+
+
 def run_demo(out_dir: Path) -> str:
     """Run one cycle and the digest on the samples; return what to print."""
     config = demo_config(out_dir)
@@ -125,7 +137,7 @@ def run_demo(out_dir: Path) -> str:
             f"Delete {out_dir} to run the demo from scratch."
         )
     lines = [_table(rows), "", report.summary() + "."]
-    lines.append(f"Posts written under {out_dir}/: telegram/*.html, x/*.txt")
+    lines.append(f"Posts written under {out_dir}/: {_post_files(config)}")
     if preview.article_count:
         lines.append(f"Digest with {preview.article_count} article(s): {out_dir}/email/digest.html and digest.txt")
     if mailed:

@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from html.parser import HTMLParser
 
-__all__ = ["first_image_src", "html_to_text", "plain_text_paragraphs"]
+__all__ = ["first_image_alt", "first_image_src", "html_to_text", "plain_text_paragraphs"]
 
 # Elements whose content is code, styling or embedded documents: never text for a reader.
 _DROPPED = frozenset({"script", "style", "iframe", "noscript", "template", "svg", "object", "head"})
@@ -37,6 +37,7 @@ class _TextCollector(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.pieces: list[str] = []
         self.image_srcs: list[str] = []
+        self.image_alts: list[str] = []
         self._dropped_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -80,16 +81,18 @@ class _TextCollector(HTMLParser):
         is_tracking_pixel = attrs.get("width") == "1" or attrs.get("height") == "1"
         if src and not is_tracking_pixel:
             self.image_srcs.append(src)
+            self.image_alts.append(attrs.get("alt") or "")
 
 
 @lru_cache(maxsize=64)
-def _parsed(html: str) -> tuple[str, str]:
-    """(text, first image src) of a fragment: one parse serves both questions a feed entry asks of it."""
+def _parsed(html: str) -> tuple[str, str, str]:
+    """(text, first image src, its alt) of a fragment: one parse serves every question a feed entry asks of it."""
     collector = _TextCollector()
     collector.feed(html)
     collector.close()
     image = collector.image_srcs[0] if collector.image_srcs else ""
-    return _tidy("".join(collector.pieces)), image
+    alt = collector.image_alts[0] if collector.image_alts else ""
+    return _tidy("".join(collector.pieces)), image, alt
 
 
 def _tidy(raw: str) -> str:
@@ -107,6 +110,11 @@ def html_to_text(html: str) -> str:
 def first_image_src(html: str) -> str:
     """The `src` of the first `<img>` in `html` that is not a 1-pixel tracker ("" if there is none)."""
     return _parsed(html)[1]
+
+
+def first_image_alt(html: str) -> str:
+    """The `alt` of that image, as written (entities decoded; "" if it has none). Hostile: see `bot.alttext`."""
+    return _parsed(html)[2]
 
 
 def plain_text_paragraphs(text: str) -> str:

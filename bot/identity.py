@@ -110,5 +110,6 @@ def build_article(entry: Entry, *, source: str, source_hashtags: tuple[str, ...]
         published=entry.published,
         first_seen=first_seen,
         image_url=entry.image_url,
+        image_alt=entry.image_alt,
         aliases=aliases,
     )

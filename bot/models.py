@@ -17,6 +17,7 @@ class Entry:
     tags: tuple[str, ...] = ()  # categories / tags / hashtag-line words as the source gives them
     published: datetime | None = None  # timezone-aware, UTC
     image_url: str = ""
+    image_alt: str = ""  # the feed's text for the image (bot.alttext.clean_alt); "" if it gives none
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class Article:
     published: datetime | None
     first_seen: datetime
     image_url: str = ""
+    image_alt: str = ""  # the feed's text for the image, cleaned; "" if it gives none (posts then use the title)
     aliases: tuple[str, ...] = ()  # every identity under which this story may be seen again
     summary: str = ""  # an admin's summary (an approval's Edit): posts use it instead of summarizing `text`
 
@@ -55,9 +57,12 @@ class Post:
     share_links: tuple[ShareLink, ...] = ()
     image_url: str = ""
     image_alt: str = ""  # the image's text for people who cannot see it: the feed's, else the article's title
+    source: str = ""  # the article's source's name: its image is fetched under that source's address rule
     recipient: str = ""
     parts: tuple[str, ...] = ()  # a thread: the posts in order (text is then the first); empty for one post
     posted: tuple[str, ...] = ()  # remote ids of the parts already posted by an earlier, interrupted attempt
+    language: str = ""  # the language of its text when its route says ("de", "pt-BR"); "": not known
+    content_warning: str = ""  # shown before the text where the channel has content warnings; "": none
 
 
 @dataclass(frozen=True, slots=True)

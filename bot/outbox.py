@@ -31,7 +31,7 @@ from bot.metrics import Metrics
 from bot.models import Article, Post, Receipt
 from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.publishers import Publisher
-from bot.publishers.base import BatchPublisher
+from bot.publishers.base import AnnouncesLimit, BatchPublisher
 from bot.render import Renderer
 from bot.route import is_own_target, next_slot
 from bot.store import (
@@ -120,6 +120,7 @@ class Outbox:
         self.lease = lease or Lease(worker_id(), config.state.lease_seconds)  # what this worker claims rows with
         self.senders = senders or SoleSender()  # which channels this worker sends on
         self.unauthorized: dict[str, str] = {}  # channels stopped until restart
+        self._limits_learned: set[str] = set()
 
     def release_slots(self, now: datetime) -> None:
         """For routes with posting slots: at most `per_slot` articles per channel go out per slot."""
@@ -188,12 +189,22 @@ class Outbox:
             if should_stop():  # a stop request (SIGTERM) starts no new article
                 break
             publisher = self.publishers[channel]  # built here, at the first article due (bot.publishers.Publishers)
+            self._learn_limit(channel, publisher)
             try:
                 self._publish_article(channel, publisher, article_key, clock, should_stop, report)
             except _ChannelPaused as pause:
                 report.halted[channel] = str(pause)
                 break
         return report
+
+    def _learn_limit(self, channel: str, publisher: Publisher) -> None:
+        """A service that announces its longest post (a Mastodon instance) is rendered to, once it is known."""
+        if channel in self._limits_learned or not isinstance(publisher, AnnouncesLimit):
+            return
+        limit = publisher.announced_limit()
+        if limit is not None:
+            self.renderer.use_limit(channel, limit)
+        self._limits_learned.add(channel)
 
     def _publish_article(
         self,

@@ -75,6 +75,7 @@ class Digest:
     html: str
     text: str
     article_count: int
+    css_inlined: bool = False  # the HTML's CSS is already in style attributes (bot.email.contents)
 
 
 def packaged_templates_dir() -> Path:
@@ -114,6 +115,8 @@ class SummaryWriter(Protocol):
 
 # The language an article's posts on a channel are summarised in ("" for its own): its route's (bot.ai_summary).
 LanguageOf = Callable[[Article, str], str]
+# The content warning an article's posts on a channel go out with ("" none): its route's (bot.route.warnings).
+WarningOf = Callable[[Article, str], str]
 # Room kept free when a model is asked for the space a post leaves: the blank line before the summary.
 _SUMMARY_SEPARATION: Final = 2
 
@@ -157,7 +160,9 @@ class _Job:
     text: str
     link: str
     share_links: tuple[ShareLink, ...]
-    limit: int
+    limit: int  # what the text may measure: the channel's limit less its content warning
+    warning: str  # the content warning it goes out with ("" none)
+    language: str  # the language its route gives ("" none)
 
 
 class Renderer:
@@ -173,6 +178,8 @@ class Renderer:
         writer: SummaryWriter | None = None,
         language_of: LanguageOf | None = None,
         before_first_use: Callable[[Renderer], None] | None = None,
+        limits: Mapping[str, int] | None = None,
+        warning_of: WarningOf | None = None,
     ) -> None:
         """`utm` and `summary_chars` are per channel, e.g. {"x": {"utm_source": "x"}} and {"x": 200}.
 
@@ -182,6 +189,8 @@ class Renderer:
         none; a post asks it once, for the room the post leaves, and shortens its summary with the summarizer.
         `before_first_use` runs once, when the first template is loaded (`build_renderer` checks every template
         the config uses then, so a broken one stops the first render, not each post in turn).
+        `limits` replaces a channel's hard limit (its `max_length` as the config sets it; `use_limit` as its service
+        announces it). With `warning_of`, a channel with content warnings shows the route's, counted in its limit.
         """
         for setting, channels in (("utm", utm or {}), ("summary_chars", summary_chars or {})):
             for channel in channels:
@@ -198,6 +207,13 @@ class Renderer:
         self._written: dict[tuple[str, int, int, str], str | None] = {}
         self._writer = writer
         self._language_of = language_of
+        self._limits = dict(limits or {})
+        self._warning_of = warning_of
+
+    def use_limit(self, channel: str, limit: int) -> None:
+        """Posts on `channel` measure at most `limit` from now on (as its service announces it)."""
+        _check_channel(channel)
+        self._limits[channel] = limit
 
     @property
     def _env(self) -> jinja2.Environment:
@@ -248,8 +264,11 @@ class Renderer:
                     limit=job.limit,
                     share_links=job.share_links,
                     image_url=article.image_url,
-                    image_alt=article.title,
+                    image_alt=article.image_alt or article.title,
+                    source=article.source,
                     parts=tuple(part.text for part in thread),
+                    language=job.language,
+                    content_warning=job.warning,
                 )
         attempt = self._render_unlimited(job) if rules.limit is None else self._fit(job)
         return Post(
@@ -260,7 +279,10 @@ class Renderer:
             limit=job.limit,
             share_links=job.share_links,
             image_url=article.image_url,
-            image_alt=article.title,
+            image_alt=article.image_alt or article.title,
+            source=article.source,
+            language=job.language,
+            content_warning=job.warning,
         )
 
     def overflow(self, article: Article, channel: str, *, template: str | None = None) -> tuple[int, int]:
@@ -280,6 +302,7 @@ class Renderer:
         caption = caption or (rules.caption_limit is not None and bool(article.image_url))
         own, shown = self._links_of(article, channel)
         title, text = _source_title_and_text(article, rules)
+        warning = self._warning_of(article, channel) if self._warning_of and rules.content_warnings else ""
         return _Job(
             article=article,
             channel=channel,
@@ -289,7 +312,9 @@ class Renderer:
             text=text,
             link=shown,
             share_links=share_links(own, article.title),
-            limit=self._limit(rules, caption),
+            limit=self._limit(rules, caption) - (rules.post_format.finish(warning)[1] if warning else 0),
+            warning=warning,
+            language=self._language_of(article, channel) if self._language_of else "",
         )
 
     def _links_of(self, article: Article, channel: str) -> tuple[str, str]:
@@ -301,7 +326,7 @@ class Renderer:
     def _limit(self, rules: Channel, caption: bool) -> int:
         if caption and rules.caption_limit is not None:
             return rules.caption_limit
-        return self._summary_chars[rules.name] if rules.limit is None else rules.limit
+        return self._summary_chars[rules.name] if rules.limit is None else self._limits.get(rules.name, rules.limit)
 
     def _render_unlimited(self, job: _Job) -> _Attempt:
         # No hard limit (email): the budget bounds the summary, and the summarizer already keeps to it.
@@ -676,10 +701,12 @@ def build_renderer(
     *,
     writer: SummaryWriter | None = None,
     language_of: LanguageOf | None = None,
+    warning_of: WarningOf | None = None,
 ) -> Renderer:
     """The one renderer for `config`: its templates, share-link UTM tags, summary lengths and X threads; `links`:
     the click links when [analytics] is on (bot.clicks.click_links_from_config); `writer` and `language_of`: the
-    model's summaries when [summarize] has one (bot.ai_summary)."""
+    model's summaries when [summarize] has one (bot.ai_summary); `warning_of`: the routes' content warnings
+    (bot.route.warnings)."""
     return Renderer(
         summarizer=default_summarizer(),
         template_dir=config.templates.dir,
@@ -690,4 +717,6 @@ def build_renderer(
         writer=writer,
         language_of=language_of,
         before_first_use=lambda renderer: check_templates(config, renderer),
+        limits={name: limit for name in NAMES if (limit := REGISTRY[name].max_length(config)) is not None},
+        warning_of=warning_of,
     )

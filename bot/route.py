@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -64,6 +64,19 @@ class _Text:
         if self._folded is None:
             self._folded = keywords.searchable(self.article.title, self.article.text)
         return self._folded
+
+
+def warnings(config: Config) -> Callable[[Article, str], str]:
+    """The content warning of an article's posts on a channel: the `spoiler_text` of the route that takes it
+    there (`decide`), "" for none."""
+    if not any(route.spoiler_text for route in config.routes):
+        return lambda article, channel: ""
+
+    def warning_of(article: Article, channel: str) -> str:
+        route = dict(decide(article, config.routes).targets).get(channel)
+        return route.spoiler_text if route is not None else ""
+
+    return warning_of
 
 
 def decide(article: Article, routes: Sequence[RouteConfig]) -> Decision:

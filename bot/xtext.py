@@ -44,7 +44,7 @@ class XEntity:
 
 
 @contextmanager
-def _quiet_import() -> Iterator[None]:
+def quiet_import() -> Iterator[None]:
     """twitter_text imports pkg_resources, and setuptools 81+ warns about that on stderr of every command that
     measures an X post: the warning is the library's, for the library's maintainers, not for newsbot's users."""
     with warnings.catch_warnings():
@@ -55,7 +55,7 @@ def _quiet_import() -> Iterator[None]:
 def weighted_length(text: str) -> int:
     """Weighted length of `text` on X: URLs count 23, CJK characters and emoji 2, most others 1."""
     # Imported here: twitter_text takes ~140 ms to import, and the CLI must start fast.
-    with _quiet_import():
+    with quiet_import():
         from twitter_text import parse_tweet
 
     return int(parse_tweet(unicodedata.normalize("NFC", text)).weightedLength)
@@ -67,7 +67,7 @@ def links_and_mentions(text: str) -> list[XEntity]:
     Of entities that overlap, the first one wins, as in twitter-text's extractEntitiesWithIndices
     ("https://mastodon.social/@user" is one link, not a link and a mention).
     """
-    with _quiet_import():
+    with quiet_import():
         from twitter_text import extract_urls_with_indices
 
     text = unicodedata.normalize("NFC", text)
@@ -100,7 +100,7 @@ def neutralize(text: str) -> str:
 def _mentions(text: str) -> list[XEntity]:
     if "@" not in text and "\uff20" not in text:  # most text: skip the scan
         return []
-    with _quiet_import():
+    with quiet_import():
         from twitter_text.regexp.latin_accent_chars import latin_accent_chars
 
     # twitter-text's endMentionMatch: a name followed by another at sign, a Latin accented letter or "://"

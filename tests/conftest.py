@@ -18,7 +18,7 @@ from bot.config import DATABASE_URL_ENV, Config, StateConfig, parse_config
 if TYPE_CHECKING:
     from tests.control_helpers import AdminSite
 
-pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.x_api", "tests.fakes.smtp_server"]
+pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.x_api", "tests.fakes.smtp_server", "tests.fakes.bluesky_api"]
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "bot" / "samples"

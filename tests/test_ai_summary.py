@@ -102,6 +102,17 @@ def test_the_models_summary_is_in_the_post_and_a_second_render_asks_no_more(
     assert len(fake.requests) == 1
 
 
+def test_another_model_writes_its_own_summary_instead_of_reusing_the_first_models(
+    fake: FakeOpenAI, tmp_path: Path, clock: FakeClock
+) -> None:
+    config = config_for(fake, tmp_path)
+    renderer_for(config, clock).render(article(), "telegram")
+    assert len(fake.requests) == 1
+    upgraded = config_for(fake, tmp_path, model="better-model")
+    renderer_for(upgraded, clock).render(article(), "telegram")
+    assert [request["model"] for request in fake.requests] == ["test-model", "better-model"]
+
+
 def test_the_request_carries_the_model_the_budget_and_the_article_as_fenced_untrusted_data(
     fake: FakeOpenAI, tmp_path: Path, clock: FakeClock
 ) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.bsky_text import grapheme_length
+from bot.channels import NAMES
 from bot.cli import main
 from bot.config import StateConfig
 from bot.store import open_store
@@ -40,6 +42,10 @@ def test_demo_renders_every_channel_within_limits_and_posts_nothing_the_second_t
         assert weighted_length(text) <= 280
     linked = [p.read_text(encoding="utf-8") for p in x_files if "https://" in p.read_text(encoding="utf-8")]
     assert linked, "feed articles have links and every X post must keep its link"
+    bluesky_posts = [p.read_text(encoding="utf-8").strip() for p in (out / "bluesky").glob("*.txt")]
+    assert len(bluesky_posts) == len(x_files)
+    assert all(grapheme_length(post) <= 300 for post in bluesky_posts)
+    assert all("utm_source=bluesky" in post for post in bluesky_posts if "https://" in post)
     digest = (out / "email" / "digest.txt").read_text(encoding="utf-8")
     assert "#PoliticsNews" in digest and "Syria joins coalition" in digest
     assert "Syria joins coalition" in (out / "email" / "digest.html").read_text(encoding="utf-8")
@@ -173,11 +179,12 @@ def test_help_starts_without_loading_the_channels_and_channel_choices_still_come
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
     code = "import sys, bot.cli; bot.cli._parser(); assert 'bot.channels' not in sys.modules, 'loaded by the parser'"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
-    assert "one of: telegram, x, email" in newsbot("preview", "--help", cwd=tmp_path).stdout
+    assert f"one of: {', '.join(NAMES)}" in newsbot("preview", "--help", cwd=tmp_path).stdout
     assert "one of: telegram, email" in newsbot("subscribers", "export", "--help", cwd=tmp_path).stdout
     refused = newsbot("preview", "page.html", "--channel", "fax", cwd=tmp_path)
     assert refused.returncode == 2
-    assert "invalid choice: 'fax' (choose from 'telegram', 'x', 'email')" in refused.stderr
+    choices = ", ".join(f"'{name}'" for name in NAMES)
+    assert f"invalid choice: 'fax' (choose from {choices})" in refused.stderr
 
 
 def test_check_config_names_missing_secrets_without_printing_any(tmp_path: Path) -> None:
@@ -198,6 +205,25 @@ def test_check_config_names_missing_secrets_without_printing_any(tmp_path: Path)
     assert "NEWSBOT_SMTP_PASSWORD" in done.stderr and "NEWSBOT_SECRET_KEY" in done.stderr
     assert "NEWSBOT_DKIM_PRIVATE_KEY" not in done.stderr  # DKIM is optional
     assert secret not in done.stdout + done.stderr
+
+
+def test_check_config_says_bluesky_needs_a_handle_and_an_app_password(tmp_path: Path) -> None:
+    route = '[[routes]]\nname = "all"\nhashtags = ["*"]\nchannels = ["bluesky"]\n'
+    (tmp_path / "config.toml").write_text(route, encoding="utf-8")
+    no_handle = newsbot("check-config", cwd=tmp_path)
+    assert no_handle.returncode != 0
+    assert "bluesky.handle: is required when a route posts to bluesky" in no_handle.stderr
+    assert 'handle = "newsbot.bsky.social"' in no_handle.stderr and "App passwords" in no_handle.stderr
+    (tmp_path / "config.toml").write_text(route + '[bluesky]\nhandle = "news.example.com"\n', encoding="utf-8")
+    done = newsbot("check-config", cwd=tmp_path, env={"NEWSBOT_BLUESKY_APP_PASSWORD": ""})
+    assert done.returncode == 2
+    assert "channels in use: bluesky (@news.example.com)" in done.stdout
+    assert "bluesky: $NEWSBOT_BLUESKY_APP_PASSWORD is missing (required: the app password of news.example.com" in (
+        done.stdout
+    )
+    secret = "abcd-efgh-ijkl-mnop"
+    done = newsbot("check-config", cwd=tmp_path, env={"NEWSBOT_BLUESKY_APP_PASSWORD": secret})
+    assert done.returncode == 0 and secret not in done.stdout + done.stderr
 
 
 def test_unreadable_source_in_summarize_says_which_and_why(tmp_path: Path) -> None:

@@ -168,7 +168,7 @@ def test_queue_lists_pending_articles_with_key_channel_count_and_title(bot: BotC
     assert "abc123def456 telegram ×2 now — Council <votes>" in answer
 
 
-def test_preview_renders_every_channel_with_its_length(bot: BotChat) -> None:
+def test_preview_renders_each_channel_the_routes_use_with_its_length(bot: BotChat) -> None:
     add_article(bot.store, "abc123def456", "Council approves the plan", ("Politics",))
 
     replies = bot.send("/preview abc1", user_id=ADMIN, replies=5)
@@ -179,6 +179,7 @@ def test_preview_renders_every_channel_with_its_length(bot: BotChat) -> None:
     assert texts[2].startswith("<b>Council approves the plan</b>")
     assert "<b>x</b>: " in texts[3] and "of 280 characters" in texts[3] and "<pre>" in texts[3]
     assert "<b>email</b>: " in texts[4] and "<pre>" in texts[4]
+    assert not any("mastodon" in text or "bluesky" in text for text in texts)  # no route posts there
 
 
 def test_preview_of_an_unknown_or_ambiguous_key_says_so(bot: BotChat) -> None:

@@ -43,6 +43,7 @@ SECTIONS = {
     "routes": cfg.RouteConfig,
     "telegram": cfg.TelegramConfig,
     "x": cfg.XConfig,
+    "mastodon": cfg.MastodonConfig,
     "email": cfg.EmailConfig,
     "web": cfg.WebConfig,
     "alerts": cfg.AlertsConfig,

@@ -171,6 +171,15 @@ def test_article_with_an_image_becomes_a_photo_caption_within_1024() -> None:
     assert post.length <= 1024
 
 
+def test_post_image_text_is_the_feeds_else_the_title_and_names_the_source() -> None:
+    image = "https://news.example.com/img/talks.jpg"
+    with_text = make_renderer().render(make_article(image_url=image, image_alt="Delegates at a round table"), "x")
+    assert (with_text.image_url, with_text.image_alt) == (image, "Delegates at a round table")
+    assert with_text.source == "Example News"
+    without = make_renderer().render(make_article(image_url=image), "x")
+    assert without.image_alt == 'Ceasefire talks: <b>bold</b> & "quotes" in the U.S. capital'
+
+
 def test_caption_mode_shortens_the_summary_to_1024() -> None:
     renderer = Renderer(summarizer=FirstSentences(), summary_chars={"telegram": 3000})
     article = make_article(text="This sentence is exactly long enough to matter. " * 60)
@@ -390,8 +399,8 @@ def test_summary_budget_is_configurable_per_channel() -> None:
 def test_unknown_channel_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown channel 'fax'"):
         make_renderer().render(make_article(), "fax")
-    with pytest.raises(ValueError, match="utm names unknown channel 'mastodon'"):
-        Renderer(summarizer=FirstSentences(), utm={"mastodon": {}})
+    with pytest.raises(ValueError, match="utm names unknown channel 'fax'"):
+        Renderer(summarizer=FirstSentences(), utm={"fax": {}})
 
 
 def test_packaged_templates_are_found_in_the_checkout() -> None:

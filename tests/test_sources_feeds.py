@@ -136,6 +136,86 @@ def test_audio_enclosure_and_relative_img_give_no_image() -> None:
     assert entry.image_url == ""
 
 
+MEDIA_RSS = 'xmlns:media="http://search.yahoo.com/mrss/"'
+
+
+def media_rss(items: str) -> bytes:
+    return rss(items).replace(b'<rss version="2.0">', f'<rss version="2.0" {MEDIA_RSS}>'.encode())
+
+
+def test_media_description_is_the_image_text_not_the_story_text() -> None:
+    (entry,) = parse(
+        media_rss(
+            "<item><title>Port strike</title>"
+            "<description>Dockers walked out on Monday, and the port is closed.</description>"
+            '<media:content url="https://cdn.example.com/strike.jpg" medium="image">'
+            "<media:description>Dockers with banners at the gate of &lt;b&gt;Pier 4&lt;/b&gt;</media:description>"
+            "<media:title>Pier 4</media:title></media:content></item>"
+        )
+    )
+    assert entry.image_url == "https://cdn.example.com/strike.jpg"
+    assert entry.image_alt == "Dockers with banners at the gate of Pier 4"
+    assert entry.text == "Dockers walked out on Monday, and the port is closed."
+
+
+def test_media_title_beside_a_thumbnail_in_its_group_is_the_image_text() -> None:
+    (entry,) = parse(
+        media_rss(
+            "<item><title>Storm</title><description>Coastal towns prepare.</description><media:group>"
+            '<media:thumbnail url="https://cdn.example.com/storm.jpg"/><media:title>Waves over the pier</media:title>'
+            "</media:group></item>"
+        )
+    )
+    assert (entry.image_url, entry.image_alt) == ("https://cdn.example.com/storm.jpg", "Waves over the pier")
+
+
+def test_img_alt_in_the_content_is_the_image_text() -> None:
+    (entry,) = parse(
+        rss(
+            "<item><title>Photo story</title><description><![CDATA["
+            '<p><img src="https://example.com/harbour.jpg" alt="The harbour at dawn, &amp; two ferries"> Ships.</p>'
+            "]]></description></item>"
+        )
+    )
+    assert entry.image_alt == "The harbour at dawn, & two ferries"
+
+
+def test_hostile_image_text_is_made_plain_one_line_and_short() -> None:
+    hostile = "Look\u202e\u200b here\n\t<script>alert(1)</script>" + " word" * 400
+    (entry,) = parse(
+        rss(
+            "<item><title>Trap</title><description><![CDATA["
+            f'<img src="https://example.com/trap.jpg" alt="{hostile}">]]></description></item>'
+        )
+    )
+    assert entry.image_alt.startswith("Look here word word")  # markup and what a script says are dropped
+    assert len(entry.image_alt) <= 1000 and entry.image_alt.endswith("word…")
+    assert not any(ch in entry.image_alt for ch in "\u202e\u200b\n\t")
+
+
+def test_an_image_without_text_has_none_and_so_does_an_entry_without_image() -> None:
+    first, second = parse(
+        media_rss(
+            '<item><title>Bare</title><media:content url="https://cdn.example.com/bare.jpg" medium="image"/></item>'
+            '<item><title>No image</title><description>&lt;img src="/rel.jpg" alt="lost"&gt; Text.</description></item>'
+        )
+    )
+    assert (first.image_url, first.image_alt) == ("https://cdn.example.com/bare.jpg", "")
+    assert (second.image_url, second.image_alt) == ("", "")
+
+
+def test_json_feed_image_has_no_text_but_an_img_alt_in_its_content_does() -> None:
+    document = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": ['
+        b'{"id": "1", "title": "Cover", "image": "https://example.com/cover.jpg", "content_text": "Text."},'
+        b'{"id": "2", "title": "Inline", "content_html": "<img src=\\"https://example.com/in.jpg\\" alt=\\"A quay\\">"}'
+        b"]}"
+    )
+    first, second = parse_document(document, name="inline", url="inline.json")
+    assert (first.image_url, first.image_alt) == ("https://example.com/cover.jpg", "")
+    assert (second.image_url, second.image_alt) == ("https://example.com/in.jpg", "A quay")
+
+
 def test_hashtag_only_paragraph_moves_from_the_text_to_the_tags() -> None:
     entry = by_title(read("rss2-namespaces.xml"), "City council")
     assert entry.tags == ("Politics", "Climate", "CityLife")

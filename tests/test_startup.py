@@ -16,7 +16,15 @@ import pytest
 from tests.conftest import REPO, news_item, newsbot, rss
 
 # What a command that sends, fetches or serves nothing has no use for, and what each costs to import.
-CHANNEL_STACKS = {"telegram", "tweepy", "requests", "smtplib"}  # the publishers' libraries, the SMTP client
+CHANNEL_STACKS = {
+    "telegram",
+    "tweepy",
+    "requests",
+    "smtplib",
+    "atproto",
+    "atproto_client",
+    "regex",
+}  # the publishers' libraries, the SMTP client
 FETCHING = {"httpx", "httpcore", "ssl", "multiprocessing"}  # polling: the HTTP client, the parse workers
 RENDERING = {"jinja2"}  # templates: compiled at the first render
 WEB = {"starlette", "uvicorn", "prometheus_client"}
@@ -30,12 +38,13 @@ try:
     code = main(sys.argv[1:])
 except SystemExit as exit:
     code = exit.code
-print(json.dumps({"code": code, "modules": sorted({name.split(".")[0] for name in sys.modules})}), file=sys.stderr)
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
 """
 
 SECRETS = {
     "NEWSBOT_TELEGRAM_TOKEN": "123456:test-token",
     "NEWSBOT_X_BEARER_TOKEN": "test-bearer",
+    "NEWSBOT_BLUESKY_APP_PASSWORD": "test-app-password",
     "NEWSBOT_SECRET_KEY": "a" * 40,
 }
 
@@ -49,6 +58,8 @@ path = "state.sqlite"
 public_url = "https://news.example.com"
 [telegram]
 channel = "@news"
+[bluesky]
+handle = "newsbot.bsky.social"
 [email]
 sender = "news@example.com"
 smtp_host = "127.0.0.1"
@@ -58,7 +69,7 @@ url = "feed.xml"
 [[routes]]
 name = "all"
 hashtags = ["*"]
-channels = ["telegram", "x", "email"]
+channels = ["telegram", "x", "bluesky", "email"]
 """
 
 EMPTY_FEED = (
@@ -69,6 +80,11 @@ EMPTY_FEED = (
 
 def modules_loaded_by(*args: str, cwd: Path) -> set[str]:
     """The top-level modules `newsbot ARGS` has imported when it returns (the command must succeed)."""
+    return {name.split(".")[0] for name in all_modules_loaded_by(*args, cwd=cwd)}
+
+
+def all_modules_loaded_by(*args: str, cwd: Path) -> set[str]:
+    """Every module, dotted names included, `newsbot ARGS` has imported when it returns."""
     done = subprocess.run(
         [sys.executable, "-c", _RUN_AND_LIST_MODULES, *args],
         cwd=cwd,
@@ -101,6 +117,24 @@ def test_once_with_nothing_due_imports_no_channel_library_no_http_client_and_com
     assert again.stdout.startswith("polled 0 source(s)"), again.stdout + again.stderr
     loaded = modules_loaded_by("once", cwd=live_folder)
     assert loaded & (CHANNEL_STACKS | FETCHING | RENDERING | WEB | SUMMARIES | ASYNC) == set()
+
+
+MAIL_BUILDING = {
+    "bot.email.message",
+    "email.policy",
+    "email.headerregistry",
+    "email.contentmanager",
+    "css_inline",
+    "dkim",
+}
+
+
+def test_once_with_nothing_due_builds_no_mail_and_imports_nothing_that_builds_one(live_folder: Path) -> None:
+    """The digest's settings are checked at start (bot.email.identity, bot.email.tokens); the email package's
+    header machinery, css-inline and DKIM come with the first mail."""
+    loaded = all_modules_loaded_by("once", cwd=live_folder)
+    assert loaded & MAIL_BUILDING == set()
+    assert {"bot.email.identity", "bot.email.parts"} <= loaded  # the live mail settings were checked
 
 
 def test_once_still_polls_and_renders_what_is_due_with_everything_it_needs(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -61,6 +62,16 @@ def test_articles_round_trip_and_are_found_by_any_alias(state: StateConfig) -> N
     assert loaded.published == NOW
     assert store.find_article_key(["nope", "link:https://n.example/k1"]) == "k1"
     assert store.find_article_key(["nope"]) is None
+
+
+def test_an_articles_image_and_its_text_are_kept(state: StateConfig) -> None:
+    store = open_store(state)
+    image = "https://n.example/harbour.jpg"
+    store.add_articles([replace(an_article("k1"), image_url=image, image_alt="Ferries at dawn"), an_article("k2")])
+    first, second = store.get_article("k1"), store.get_article("k2")
+    assert first is not None and (first.image_url, first.image_alt) == (image, "Ferries at dawn")
+    assert second is not None and second.image_alt == ""
+    store.close()
 
 
 def test_same_article_channel_and_recipient_is_queued_once(state: StateConfig) -> None:

@@ -10,13 +10,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from bot.channels import email, telegram, x
+from bot.channels import bluesky, email, mastodon, telegram, x
 from bot.channels.base import Channel, PostFormat, SecretNeed, ThreadSettings
 
 __all__ = ["NAMES", "REGISTRY", "Channel", "PostFormat", "SecretNeed", "ThreadSettings", "channel"]
 
 REGISTRY: Final[Mapping[str, Channel]] = MappingProxyType(
-    {described.name: described for described in (telegram.CHANNEL, x.CHANNEL, email.CHANNEL)}
+    {
+        described.name: described
+        for described in (telegram.CHANNEL, x.CHANNEL, mastodon.CHANNEL, bluesky.CHANNEL, email.CHANNEL)
+    }
 )
 NAMES: Final = tuple(REGISTRY)
 

@@ -133,6 +133,11 @@ class Channel:
     # When a post is too long even without a summary: hashtags are dropped one by one before the title is
     # shortened below this many characters; None: the hashtags stay and only the title is shortened.
     min_title_chars: int | None = None
+    # The longest post as the config sets it ([mastodon] max_characters), instead of `limit`; None: `limit`. A
+    # publisher may announce its service's own limit when it is built (bot.publishers.base.AnnouncesLimit).
+    max_length: Callable[[Config], int | None] = no_override
+    # A route's `spoiler_text` goes out as a content warning before the post, and counts in its length.
+    content_warnings: bool = False
     # Whether (and how) a long summary goes out as a reply chain, as the config says ([x] thread); None: one post.
     thread: Callable[[Config], ThreadSettings | None] = no_thread
     csv_columns: tuple[str, ...] = ()  # `newsbot subscribers import|export`: the address column first; () none

@@ -53,10 +53,12 @@ def _secret_needs(config: Config) -> list[SecretNeed]:
 
 
 def _publisher(config: Config) -> Publisher:
+    from bot.images import ImageLoader
     from bot.publishers.x import XCredentials, XPublisher
 
     label = str(config.path or "config")
-    return XPublisher(config.x, XCredentials.from_environment(config.x, dict(os.environ), label))
+    credentials = XCredentials.from_environment(config.x, dict(os.environ), label)
+    return XPublisher(config.x, credentials, images=ImageLoader.from_config(config))
 
 
 def _thread(config: Config) -> ThreadSettings | None:

@@ -27,6 +27,7 @@ from bot import approvals, probe, source_admin, telegram_html
 from bot import stats as stats_figures
 from bot import status as status_views
 from bot.channels import NAMES as CHANNELS
+from bot.channels import REGISTRY
 from bot.commands.context import (
     BUTTON,
     Command,
@@ -267,14 +268,14 @@ def preview(ctx: CommandContext, request: Request) -> Reply:
         f"{echo(decide(article, ctx.config.routes).reason, 600)}"
     )
     parts = [header]
-    for channel in CHANNELS:
+    for channel in ctx.config.channels_in_use() or CHANNELS:  # the channels the routes use; all when none does
         try:
             post = ctx.renderer.render(article, channel)
         except RenderError as error:
             parts.append(f"<b>{channel}</b>: cannot be rendered: {echo(str(error), 600)}")
             continue
         size = f"<b>{channel}</b>: {post.length} of {post.limit} characters"
-        if channel == TELEGRAM:
+        if REGISTRY[channel].post_format.telegram_html:
             parts += [f"{size}, as subscribers will see it:", post.text]
         else:
             parts.append(f"{size}\n<pre>{telegram_html.escape(post.text)}</pre>")

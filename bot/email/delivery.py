@@ -29,6 +29,7 @@ from typing import Protocol
 from bot import alerts
 from bot.config import Config
 from bot.email.connections import MailSenders, OneSender, SendPool, Sent, ToSend
+from bot.email.contents import DigestContents
 from bot.email.selection import articles_for
 from bot.errors import PublishError
 from bot.logs import kv
@@ -153,6 +154,7 @@ class EmailDigest:
         self.senders = senders or OneSender(sender)
         self.links = links
         self.build_message = build_message
+        self.contents = DigestContents(renderer, config.email.digest_title)  # one rendering per distinct digest
 
     def start(self, now: datetime) -> str:
         """Record a new digest with a pending delivery for every active subscriber. Returns its id."""
@@ -185,6 +187,7 @@ class EmailDigest:
             raise
         finally:
             pool.close()
+            self.contents.clear()
             self.metrics.leases("digest", 0)
         return report
 
@@ -253,20 +256,15 @@ class EmailDigest:
             log.info("%s", kv(event="digest_sent", digest=delivery.digest_id, articles=sent.job.article_count))
 
     def _message(self, subscriber: EmailSubscriber, articles: list[Article], now: datetime) -> EmailMessage:
-        digest = self.renderer.render_digest(
+        unsubscribe = self.links.unsubscribe(subscriber.address, now)
+        digest = self.contents.digest(
             articles,
-            title=self.config.email.digest_title,
-            unsubscribe_url=self.links.unsubscribe(subscriber.address, now),
+            subscriber.hashtags,
+            unsubscribe_url=unsubscribe,
             preferences_url=self.links.preferences(subscriber.address, now),
-            reader_hashtags=subscriber.hashtags,
         )
         return self.build_message(
-            digest,
-            subscriber.address,
-            subscriber.name,
-            self.links.unsubscribe(subscriber.address, now),
-            unsubscribe_mailto(self.config.email.sender),
-            now,
+            digest, subscriber.address, subscriber.name, unsubscribe, unsubscribe_mailto(self.config.email.sender), now
         )
 
     def _unbuildable(self, delivery: Delivery, error: Exception, now: datetime, report: DeliveryReport) -> None:

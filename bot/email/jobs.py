@@ -14,7 +14,7 @@ from bot.errors import ConfigError
 from bot.render import Digest, Renderer
 
 if TYPE_CHECKING:
-    from bot.email.message import DkimKey, MailIdentity
+    from bot.email.identity import DkimKey, MailIdentity
     from bot.email.parts import EmailParts
     from bot.email.tokens import TokenSigner
 
@@ -35,7 +35,7 @@ def build_dry_run_digest(
 
     It needs no secret: without [email] sender, [web] public_url or the signing key, the mail shows placeholders.
     """
-    from bot.email.message import MailIdentity
+    from bot.email.identity import MailIdentity
     from bot.publishers.file_sink import EmlWriter
 
     identity = MailIdentity.from_config(replace(config.email, sender=config.email.sender or DRY_RUN_SENDER))
@@ -52,9 +52,10 @@ def _email_digest(
     identity: MailIdentity,
     dkim: DkimKey | None,
 ) -> EmailDigest:
-    from bot.email.message import build_digest_message
-
     def build(digest: Digest, to: str, name: str, unsubscribe: str, mailto: str, now: datetime) -> EmailMessage:
+        # imported at the first mail: the email package's headers (~10 ms), and `once` with nothing due sends none
+        from bot.email.message import build_digest_message
+
         return build_digest_message(
             digest, identity=identity, to=to, to_name=name, unsubscribe_url=unsubscribe, unsubscribe_mailto=mailto,
             now=now, dkim=dkim,

@@ -21,12 +21,12 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from bot.config import Config, EmailConfig
-from bot.email.delivery import MailSender
-from bot.email.message import DkimKey, MailIdentity, load_dkim_key
+from bot.email.identity import DkimKey, MailIdentity, load_dkim_key
 from bot.email.tokens import TokenSigner, signer_from_environment
 from bot.ratelimit import SendRate
 
 if TYPE_CHECKING:
+    from bot.email.delivery import MailSender
     from bot.email.smtp import SmtpSender
 
 __all__ = ["EmailParts", "SharedSender", "SmtpConnections", "email_parts"]

@@ -44,3 +44,12 @@ class MeteredPublisher(Protocol):
     """A publisher that counts what only it sees (a 429 it waits out itself) in the process's /metrics."""
 
     metrics: Metrics
+
+
+@runtime_checkable
+class AnnouncesLimit(Protocol):
+    """A publisher whose service announces its longest post (a Mastodon instance): the outbox renders to it."""
+
+    def announced_limit(self) -> int | None:
+        """The longest post the service takes (asked once, then remembered); None: the renderer's own."""
+        ...

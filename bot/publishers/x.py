@@ -34,14 +34,19 @@ from bot.errors import (
 )
 from bot.logs import kv
 from bot.models import Post, Receipt
+from bot.publishers.lost_answer import request_went_out
 from bot.xtext import X_LIMIT
 
 if TYPE_CHECKING:
     import tweepy
 
+    from bot.images import ImageLoader
+    from bot.publishers.x_media import XImages
+
 log = logging.getLogger("newsbot.x")
 
 TWEEPY_HOST = "https://api.twitter.com"  # where tweepy sends every request; rebased onto [x] api_base_url
+TWEEPY_UPLOAD_HOST = "https://upload.twitter.com"  # where tweepy sends media uploads; rebased the same way
 TIMELINE_LOOKBACK = 20  # recent posts searched for one whose outcome is unknown
 _URL = re.compile(r"https?://\S+")
 
@@ -77,7 +82,8 @@ class XCredentials:
 
 
 class RebasedSession(requests.Session):
-    """tweepy builds every URL on a fixed host; this sends them to `base_url` instead, with a time-out.
+    """tweepy builds every URL on a fixed host (api.twitter.com, upload.twitter.com for media); this sends them to
+    `base_url` instead, with a time-out, so that a proxy or a test server sees every request.
 
     The URL is rewritten before the request is prepared, so an OAuth 1.0a signature covers the real address.
     """
@@ -88,8 +94,10 @@ class RebasedSession(requests.Session):
         self.timeout = timeout
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if url.startswith(TWEEPY_HOST):
-            url = self.base_url + url[len(TWEEPY_HOST) :]
+        for host in (TWEEPY_HOST, TWEEPY_UPLOAD_HOST):
+            if url.startswith(host):
+                url = self.base_url + url[len(host) :]
+                break
         kwargs.setdefault("timeout", self.timeout)
         return super().request(method, url, *args, **kwargs)
 
@@ -100,16 +108,21 @@ class XPublisher:
     credentials: XCredentials
     channel: str = "x"
     weighted_limit: int = X_LIMIT
+    images: ImageLoader | None = None  # the post's image goes with its first part (bot.publishers.x_media)
     _client: tweepy.Client | None = field(init=False, default=None)
+    _media: XImages | None = field(init=False, default=None)
     _user_id: str = field(init=False, default="")
 
     def publish(self, post: Post) -> Receipt:
-        """Post the text, or each part of a thread as a reply to the one before, continuing after `post.posted`."""
+        """Post the text, or each part of a thread as a reply to the one before, continuing after `post.posted`.
+        The first part carries the post's image, if it can be had (a failed upload never stops the post)."""
         parts = post.parts or (post.text,)
         posted = list(post.posted)
+        media_id = self._image_id(post) if not posted else None
         for text in parts[len(posted) :]:
             try:
-                posted.append(self._create(text, reply_to=posted[-1] if posted else None))
+                posted.append(self._create(text, reply_to=posted[-1] if posted else None, media_id=media_id))
+                media_id = None
             except PublishError as error:
                 error.progress = tuple(posted)
                 raise
@@ -118,6 +131,33 @@ class XPublisher:
     def close(self) -> None:
         if self._client is not None:
             self._client.session.close()
+        if self._media is not None:
+            self._media.close()
+        elif self.images is not None:
+            self.images.close()
+
+    def _image_id(self, post: Post) -> str | None:
+        if self.images is None or not post.image_url:
+            return None
+        if self._media is None:
+            from bot.publishers.x_media import XImages
+
+            self._media = XImages(self.images, self._upload_api)
+        return self._media.upload(post)
+
+    def _upload_api(self) -> tweepy.API:
+        """tweepy's v1.1 API, which alone uploads media, with the same credentials and rebased session."""
+        import tweepy
+
+        c = self.credentials
+        auth: tweepy.OAuth1UserHandler | tweepy.OAuth2BearerHandler = (
+            tweepy.OAuth1UserHandler(c.consumer_key, c.consumer_secret, c.access_token, c.access_token_secret)
+            if c.oauth1
+            else tweepy.OAuth2BearerHandler(c.bearer_token)
+        )
+        api = tweepy.API(auth, timeout=self.config.request_timeout)
+        api.session = RebasedSession(self.config.api_base_url, self.config.request_timeout)
+        return api
 
     # -- the API ------------------------------------------------------------------------------------
 
@@ -137,12 +177,15 @@ class XPublisher:
             self._client = client
         return self._client
 
-    def _create(self, text: str, reply_to: str | None) -> str:
+    def _create(self, text: str, reply_to: str | None, media_id: str | None = None) -> str:
         import tweepy
 
         try:
             response = self._api().create_tweet(
-                text=text, in_reply_to_tweet_id=reply_to, user_auth=self.credentials.oauth1
+                text=text,
+                in_reply_to_tweet_id=reply_to,
+                media_ids=[media_id] if media_id else None,
+                user_auth=self.credentials.oauth1,
             )
         except tweepy.TooManyRequests as error:
             raise RateLimited(seconds_until_reset(error.response.headers), "X rate limit reached") from None
@@ -158,7 +201,7 @@ class XPublisher:
         except tweepy.TwitterServerError as error:
             raise PublishError(f"X server error {error.response.status_code}") from None
         except requests.RequestException as error:
-            if not _request_went_out(error):
+            if not request_went_out(error):
                 raise PublishError(f"could not reach X: {type(error).__name__}") from None
             return self._look_for(text, error)
         data: dict[str, Any] = response.data
@@ -209,16 +252,6 @@ def seconds_until_reset(headers: Any, now: float | None = None) -> float:
 def _api_message(error: tweepy.HTTPException) -> str:
     messages = [str(m) for m in getattr(error, "api_messages", []) if m]
     return "; ".join(messages) or str(error)
-
-
-def _request_went_out(error: requests.RequestException) -> bool:
-    """Whether X may have received the request: a read time-out or a connection dropped mid-answer."""
-    if isinstance(error, requests.ConnectTimeout):
-        return False
-    if isinstance(error, requests.ReadTimeout):
-        return True
-    text = str(error)
-    return "Connection aborted" in text or "RemoteDisconnected" in text or "Connection broken" in text
 
 
 def _comparable(text: str) -> str:

@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
+from bot.alttext import clean_alt
 from bot.errors import SourceError
-from bot.htmltext import first_image_src, html_to_text, plain_text_paragraphs
+from bot.htmltext import first_image_alt, first_image_src, html_to_text, plain_text_paragraphs
 from bot.models import Entry
+from bot.sources.media_text import media_image_texts
 from bot.sources.pages import is_http_url, split_hashtag_lines, title_from_text
 
-__all__ = ["as_text", "build_entry", "first_http_url", "parse_feed"]
+__all__ = ["as_text", "build_entry", "first_http_image", "parse_feed"]
 
 _SAX_LOCATION = re.compile(r"^<unknown>:(\d+):(\d+): ")
 
@@ -25,9 +27,11 @@ def as_text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def first_http_url(candidates: Iterable[str]) -> str:
+def first_http_image(candidates: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """The first (image URL, its text) whose URL is absolute http(s); the text cleaned (bot.alttext)."""
     # Publishers can only attach absolute http(s) images; relative or data: URLs are no use to them.
-    return next((url for url in candidates if is_http_url(url)), "")
+    url, text = next(((url, text) for url, text in candidates if is_http_url(url)), ("", ""))
+    return url, clean_alt(text)
 
 
 def _dicts(value: object) -> list[Mapping[str, Any]]:
@@ -46,6 +50,7 @@ def build_entry(
     tags: Iterable[str] = (),
     published: datetime | None = None,
     image_url: str = "",
+    image_alt: str = "",
 ) -> Entry | None:
     """An Entry from a feed item's parts; hashtag-only lines move from the text to the tags.
 
@@ -65,6 +70,7 @@ def build_entry(
         tags=tuple(dict.fromkeys(tag for tag in (*tags, *line_tags) if tag)),
         published=published,
         image_url=image_url,
+        image_alt=image_alt if image_url else "",
     )
 
 
@@ -116,28 +122,33 @@ def _is_image(media: Mapping[str, Any]) -> bool:
     return True  # media:content without medium or type is, in news feeds, the story's picture
 
 
-def _image_candidates(entry: Mapping[str, Any]) -> Iterator[str]:
+def _image_candidates(entry: Mapping[str, Any], media_texts: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """(URL, text) of each image the entry names, in order of preference; the text as the feed gives it."""
     for media in _dicts(entry.get("media_content")):
         if _is_image(media):
-            yield as_text(media.get("url"))
+            url = as_text(media.get("url"))
+            yield url, media_texts.get(url, "")
     for thumbnail in _dicts(entry.get("media_thumbnail")):
-        yield as_text(thumbnail.get("url"))
+        url = as_text(thumbnail.get("url"))
+        yield url, media_texts.get(url, "")
     for enclosure in _dicts(entry.get("enclosures")):
         if as_text(enclosure.get("type")).startswith("image/"):
-            yield as_text(enclosure.get("href"))
+            yield as_text(enclosure.get("href")), ""
     for detail in _details(entry):
         if "html" in as_text(detail.get("type")):
-            src = first_image_src(as_text(detail.get("value")))
+            value = as_text(detail.get("value"))
+            src = first_image_src(value)
             # Relative links inside descriptions are left as written (resolving every one of them costs a
             # third of the parse); the one image newsbot uses is resolved against the content's base here.
-            yield urljoin(as_text(detail.get("base")), src) if src else ""
+            yield (urljoin(as_text(detail.get("base")), src), first_image_alt(value)) if src else ("", "")
 
 
 def _tags(entry: Mapping[str, Any]) -> list[str]:
     return [as_text(tag.get("term")) for tag in _dicts(entry.get("tags"))]
 
 
-def _entry(entry: Mapping[str, Any]) -> Entry | None:
+def _entry(entry: Mapping[str, Any], media_texts: Mapping[str, str]) -> Entry | None:
+    image_url, image_alt = first_http_image(_image_candidates(entry, media_texts))
     return build_entry(
         title=_title(entry),
         text=_body_text(entry),
@@ -145,7 +156,8 @@ def _entry(entry: Mapping[str, Any]) -> Entry | None:
         guid=as_text(entry.get("id")),
         tags=_tags(entry),
         published=_published(entry),
-        image_url=first_http_url(_image_candidates(entry)),
+        image_url=image_url,
+        image_alt=image_alt,
     )
 
 
@@ -182,7 +194,8 @@ def parse_feed(data: bytes, *, name: str, url: str, content_type: str = "", base
         resolve_relative_uris=False,
     )
     raw_entries = _dicts(parsed.get("entries"))
-    entries = [entry for entry in map(_entry, raw_entries) if entry is not None]
+    media_texts = media_image_texts(data) if raw_entries else {}
+    entries = [entry for raw in raw_entries if (entry := _entry(raw, media_texts)) is not None]
     if not entries and parsed.get("bozo"):
         problem = _describe(parsed.get("bozo_exception"))
         raise SourceError(name, url, f"not a valid feed: {problem}; check the feed's address")

@@ -49,8 +49,8 @@ def user_agent() -> str:
     return f"newsbot/{__version__}"
 
 
-def _request_headers(etag: str, last_modified: str) -> dict[str, str]:
-    headers = {"User-Agent": user_agent(), "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
+def _request_headers(etag: str, last_modified: str, accept: str) -> dict[str, str]:
+    headers = {"User-Agent": user_agent(), "Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -82,6 +82,7 @@ class _Attempt:
     max_bytes: int
     deadline: float  # time.monotonic() value: the whole fetch, redirects and body included, ends here
     reach: Reach
+    accept: str = ACCEPT
 
     def error(self, reason: str) -> SourceError:
         return SourceError(self.name, self.url, reason)
@@ -279,7 +280,7 @@ def _follow(connections: Connections, request: httpx.Request, attempt: _Attempt)
 
 def _get(connections: Connections, attempt: _Attempt) -> Fetched:
     try:
-        headers = _request_headers(attempt.etag, attempt.last_modified)
+        headers = _request_headers(attempt.etag, attempt.last_modified, attempt.accept)
         client = connections.client(private_allowed=False)  # only builds the request; _send picks the pool
         request = client.build_request("GET", attempt.url, headers=headers, timeout=attempt.timeout)
         return _follow(connections, request, attempt)
@@ -308,15 +309,16 @@ def fetch(
     max_bytes: int = 10_000_000,
     reach: Reach = PUBLIC_ONLY,
     connections: Connections | None = None,
+    accept: str = ACCEPT,
 ) -> Fetched:
     """GET `url`, sending the validators from last time. A 304 comes back as `not_modified=True`.
 
     `reach` says which addresses each hop may connect to; the default, public ones only, is right for any URL
     the operator did not write. `connections` may be shared between fetches; without it they are made for this
-    call.
+    call. `accept` is the Accept header: feeds by default (an article's image asks for images).
     """
     deadline = time.monotonic() + timeout
-    attempt = _Attempt(name, url, etag, last_modified, timeout, max_bytes, deadline, reach)
+    attempt = _Attempt(name, url, etag, last_modified, timeout, max_bytes, deadline, reach, accept)
     if connections is not None:
         return _get(connections, attempt)
     with Connections() as own:

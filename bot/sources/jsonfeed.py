@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any, TypeGuard
 
 from bot.errors import SourceError
-from bot.htmltext import first_image_src, html_to_text, plain_text_paragraphs
+from bot.htmltext import first_image_alt, first_image_src, html_to_text, plain_text_paragraphs
 from bot.models import Entry
-from bot.sources.feeds import as_text, build_entry, first_http_url
+from bot.sources.feeds import as_text, build_entry, first_http_image
 from bot.sources.pages import parse_date
 
 __all__ = ["JSON_FEED_VERSION_PREFIX", "is_json_feed", "load_json", "parse_json_feed"]
@@ -44,14 +44,16 @@ def _published(item: Mapping[str, Any]) -> datetime | None:
     return parse_date(as_text(item.get("date_published")) or as_text(item.get("date_modified")))
 
 
-def _image_candidates(item: Mapping[str, Any]) -> Iterator[str]:
-    yield as_text(item.get("image"))
-    yield as_text(item.get("banner_image"))
+def _image_candidates(item: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(URL, text): JSON Feed gives no text for `image`, `banner_image` or attachments (posts use the title)."""
+    yield as_text(item.get("image")), ""
+    yield as_text(item.get("banner_image")), ""
     attachments = item.get("attachments")
     for attachment in attachments if isinstance(attachments, list) else []:
         if isinstance(attachment, Mapping) and as_text(attachment.get("mime_type")).startswith("image/"):
-            yield as_text(attachment.get("url"))
-    yield first_image_src(as_text(item.get("content_html")))
+            yield as_text(attachment.get("url")), ""
+    content = as_text(item.get("content_html"))
+    yield first_image_src(content), first_image_alt(content)
 
 
 def _tags(item: Mapping[str, Any]) -> list[str]:
@@ -60,6 +62,7 @@ def _tags(item: Mapping[str, Any]) -> list[str]:
 
 
 def _entry(item: Mapping[str, Any]) -> Entry | None:
+    image_url, image_alt = first_http_image(_image_candidates(item))
     return build_entry(
         title=as_text(item.get("title")),
         text=_text(item),
@@ -67,7 +70,8 @@ def _entry(item: Mapping[str, Any]) -> Entry | None:
         guid=_id(item.get("id")),
         tags=_tags(item),
         published=_published(item),
-        image_url=first_http_url(_image_candidates(item)),
+        image_url=image_url,
+        image_alt=image_alt,
     )
 
 

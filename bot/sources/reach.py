@@ -3,8 +3,10 @@
 Only public addresses, unless the operator says otherwise:
 - a URL the operator wrote (a `[[sources]]` url, a command-line argument) may be on a private host (an intranet
   feed, a local RSS-Bridge), and may redirect within its own origin (scheme, host and port);
+- an article's image on its source's origin follows the source's rule (`Reach.home_url`);
 - everything else (a URL given in chat or the control room, a redirect to another origin, the article page
-  behind `/post`) must be on a public address, checked at every hop against the address actually connected to;
+  behind `/post`, an image on another origin) must be on a public address, checked at every hop against the
+  address actually connected to;
 - `[fetch] allow_private = true` lets every fetch reach every address.
 """
 
@@ -30,10 +32,13 @@ class Reach:
 
     from_operator: bool = False  # the operator wrote it: its own origin may be on a private address
     allow_private: bool = False  # [fetch] allow_private: any address, at every hop
+    # The URL the operator wrote, when it is not the one fetched (an article's image: its source's URL): only that
+    # origin may be private. "": the first URL fetched is the operator's.
+    home_url: str = ""
 
     def private_allowed(self, first_url: str, hop_url: str) -> bool:
         """May the request to `hop_url` (the first URL or a redirect from it) connect to a private address?"""
-        return self.allow_private or (self.from_operator and same_origin(first_url, hop_url))
+        return self.allow_private or (self.from_operator and same_origin(self.home_url or first_url, hop_url))
 
 
 PUBLIC_ONLY: Final = Reach()  # a URL from chat, with [fetch] allow_private off

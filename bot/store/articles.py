@@ -41,7 +41,8 @@ class AddedSource:
 
 # The columns `article_from_row` reads, of `articles a`.
 ARTICLE_COLUMNS = (
-    "a.key, a.source, a.title, a.link, a.text, a.hashtags, a.published, a.first_seen, a.image_url, a.summary"
+    "a.key, a.source, a.title, a.link, a.text, a.hashtags, a.published, a.first_seen, a.image_url, a.summary,"
+    " a.image_alt"
 )
 
 
@@ -59,6 +60,7 @@ def article_from_row(row: tuple[object, ...]) -> Article:
         first_seen=first_seen,
         image_url=str(row[8]),
         summary=str(row[9]),
+        image_alt=str(row[10]),
     )
 
 
@@ -122,8 +124,9 @@ class ArticlesPart(StorePart):
         """New articles and their aliases, in one statement each (a feed's backlog arrives in one go)."""
         with self.transaction():
             self._db.executemany(
-                "INSERT INTO articles (key, source, title, link, text, hashtags, published, first_seen, image_url)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO articles"
+                " (key, source, title, link, text, hashtags, published, first_seen, image_url, image_alt)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         article.key,
@@ -135,6 +138,7 @@ class ArticlesPart(StorePart):
                         to_db_time(article.published) if article.published else None,
                         to_db_time(article.first_seen),
                         article.image_url,
+                        article.image_alt,
                     )
                     for article in articles
                 ],

@@ -303,6 +303,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE INDEX sources_due ON sources (next_poll);
     """,
+    # 18 -> 19: the feed's text for an article's image (media:description, <img alt>), posted as its alt text on
+    # X, Mastodon and Bluesky; "" for the articles before it, whose posts use the title as before
+    """
+    ALTER TABLE articles ADD COLUMN image_alt TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

@@ -1,8 +1,9 @@
 """Summaries written by a language model (bot.ai_summary), kept so that no article is asked for twice, and the
 count of requests per UTC day that the daily cap is checked against. Several workers share both.
 
-A summary is kept per article text (its SHA-256), language ("" for the article's own) and budget in characters.
-Taking a request from the day's allowance is one statement, so two workers never both take the last one.
+A summary is kept per article text and model (one SHA-256 of both), language ("" for the article's own) and
+budget in characters. Taking a request from the day's allowance is one statement, so two workers never both take
+the last one.
 """
 
 from __future__ import annotations

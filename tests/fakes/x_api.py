@@ -10,12 +10,15 @@
 or use the `fake_x` fixture. The server answers like https://api.twitter.com/2 for the endpoints newsbot uses
 (POST /2/tweets, GET /2/users/me, GET /2/users/:id/tweets): the same JSON shapes ("problem" bodies for errors),
 the same HTTP statuses, the same rate-limit headers and the free tier's cap of 17 posts per user per 24 hours
-(see `FakeX`).
+(see `FakeX`); and like https://upload.twitter.com/1.1 for images (POST media/upload.json, multipart `media` or
+base64 `media_data`; POST media/metadata/create.json for alt text), with v1.1's error bodies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import html
 import json
@@ -36,7 +39,7 @@ from aiohttp import web
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
 from tests.fakes.telegram_api import InjectedFault, RandomFaults
 
-__all__ = ["DAILY_CREATE_LIMIT", "MAX_WEIGHTED_LENGTH", "FakeX", "Request", "Tweet", "fake_x"]
+__all__ = ["DAILY_CREATE_LIMIT", "MAX_WEIGHTED_LENGTH", "FakeX", "Media", "Request", "Tweet", "fake_x"]
 
 JSON = dict[str, Any]
 AuthKind = Literal["oauth1", "bearer", "none"]
@@ -51,6 +54,9 @@ _MAX_ID: Final = 10**19 - 1
 
 _OAUTH_PARAM: Final = re.compile(r'([A-Za-z_]+)="([^"]*)"')
 _TIMELINE: Final = re.compile(r"/2/users/([^/]+)/tweets/?")
+MAX_IMAGE_BYTES: Final = 5 * 1024 * 1024  # X's limit for a photo
+MAX_ALT_CHARS: Final = 1000
+_IMAGE_MAGIC: Final = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"GIF8": "image/gif"}
 
 X_FAULT_KINDS: Final = ("429", "5xx", "timeout", "drop", "slow")
 _INVALID_REQUEST: Final = "https://api.twitter.com/2/problems/invalid-request"
@@ -90,6 +96,26 @@ class Tweet:
     in_reply_to: str | None
     at: float
     auth: AuthKind = "oauth1"
+    media_ids: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Media:
+    """An image uploaded to media/upload.json: its bytes as received, and the alt text set on it (if any)."""
+
+    id: str
+    data: bytes
+    mime_type: str
+    alt: str = ""
+
+
+class _V1Error(Exception):
+    """An error answer of the v1.1 media endpoints: {"errors": [{"code": ..., "message": ...}]}."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: JSON = {"errors": [{"code": code, "message": message}]}
 
 
 class _Problem(Exception):
@@ -198,6 +224,8 @@ class FakeX(ThreadedAiohttpServer):
         self._tweets: list[Tweet] = []
         self._by_id: dict[str, Tweet] = {}
         self._texts: set[str] = set()
+        self._media: dict[str, Media] = {}
+        self._upload_failures: list[int] = []
         self._last_id = 0
         # faults
         self._injected: list[_Injected] = []
@@ -217,6 +245,17 @@ class FakeX(ThreadedAiohttpServer):
         """Every request, in order of arrival (a snapshot)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def media(self) -> list[Media]:
+        """Every image uploaded, oldest first (a snapshot)."""
+        with self._lock:
+            return list(self._media.values())
+
+    def fail_uploads(self, status: int = 503, times: int = 1) -> None:
+        """The next `times` uploads to media/upload.json get `status` and store nothing."""
+        with self._lock:
+            self._upload_failures.extend([status] * times)
 
     @property
     def tweets(self) -> list[Tweet]:
@@ -331,6 +370,8 @@ class FakeX(ThreadedAiohttpServer):
                     if fault is not None:
                         after, delay = self._random_fault_after_create(fault, arrived)
                 status = 201
+            elif request.method == "POST" and request.path.startswith("/1.1/media/"):
+                answer, status = await self._media_endpoint(request, authorized)
             elif request.method == "GET" and request.path.rstrip("/") == "/2/users/me":
                 with self._lock:
                     self._check_credentials(authorized)
@@ -359,9 +400,75 @@ class FakeX(ThreadedAiohttpServer):
             raise asyncio.CancelledError  # nothing more to answer on a closed connection
         if after == "delay":
             await asyncio.sleep(delay)
+        if answer is None:
+            return web.Response(status=status)
         return web.json_response(
             answer, status=status, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False)
         )
+
+    # --- v1.1 media -------------------------------------------------------------------------------
+
+    async def _media_endpoint(self, request: web.Request, authorized: bool) -> tuple[JSON | None, int]:
+        """POST media/upload.json or media/metadata/create.json: (answer, status), errors in v1.1's shape."""
+        path = request.path.rstrip("/")
+        try:
+            with self._lock:
+                self._check_credentials(authorized)
+            if path == "/1.1/media/upload.json":
+                return self._upload(await request.post()), 200
+            if path == "/1.1/media/metadata/create.json":
+                body, malformed = _json_object(await request.read())
+                if malformed is not None or body is None:
+                    raise _V1Error(400, 38, "media_id parameter is missing.")
+                self._set_alt(body)
+                return None, 200
+            raise _V1Error(404, 34, "Sorry, that page does not exist.")
+        except _V1Error as error:
+            return error.body, error.status
+        except _Problem as problem:
+            return {"errors": [{"code": 32, "message": "Could not authenticate you."}]}, problem.status
+
+    def _upload(self, form: Any) -> JSON:
+        field = form.get("media")
+        if field is not None and hasattr(field, "file"):
+            data = field.file.read()
+        elif "media_data" in form:
+            try:
+                data = base64.b64decode(str(form["media_data"]), validate=True)
+            except binascii.Error:
+                raise _V1Error(400, 324, "Invalid media_data.") from None
+        else:
+            raise _V1Error(400, 38, "media parameter is missing.")
+        with self._lock:
+            if self._upload_failures:
+                raise _V1Error(self._upload_failures.pop(0), 131, "Internal error")
+            mime = next((kind for magic, kind in _IMAGE_MAGIC.items() if data.startswith(magic)), "")
+            if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+                mime = "image/webp"
+            if not mime:
+                raise _V1Error(400, 324, "media type unrecognized.")
+            if len(data) > MAX_IMAGE_BYTES:
+                raise _V1Error(400, 324, "File size exceeds 5242880 bytes.")
+            media_id = self._next_id(self._clock())
+            self._media[media_id] = Media(media_id, data, mime)
+        return {
+            "media_id": int(media_id),
+            "media_id_string": media_id,
+            "size": len(data),
+            "expires_after_secs": 86400,
+            "image": {"image_type": mime},
+        }
+
+    def _set_alt(self, body: JSON) -> None:
+        media_id = str(body.get("media_id", ""))
+        alt = body.get("alt_text")
+        text = alt.get("text") if isinstance(alt, dict) else None
+        with self._lock:
+            if media_id not in self._media:
+                raise _V1Error(400, 324, "Invalid media id.")
+            if not isinstance(text, str) or len(text) > MAX_ALT_CHARS:
+                raise _V1Error(400, 44, f"alt_text.text must be a string of at most {MAX_ALT_CHARS} characters.")
+            self._media[media_id].alt = text
 
     def _authorization(self, header: str) -> tuple[AuthKind, bool]:
         """(kind of Authorization header, whether its credentials are this account's)."""
@@ -424,14 +531,27 @@ class FakeX(ThreadedAiohttpServer):
                     in_reply_to,
                     "The `reply.in_reply_to_tweet_id` field does not match a Tweet the user can reply to",
                 )
+        media_ids = self._media_ids(body)
         if text in self._texts:
             raise _problem(403, _DUPLICATE)
 
-        tweet = Tweet(self._next_id(now), text, in_reply_to, now, auth)
+        tweet = Tweet(self._next_id(now), text, in_reply_to, now, auth, media_ids)
         self._tweets.append(tweet)
         self._by_id[tweet.id] = tweet
         self._texts.add(text)
         return {"data": self._tweet_json(tweet)}, self._limit_headers(now)
+
+    def _media_ids(self, body: JSON) -> tuple[str, ...]:
+        media = body.get("media")
+        if media is None:
+            return ()
+        ids = media.get("media_ids") if isinstance(media, dict) else None
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 4:
+            raise _invalid_request("media.media_ids", str(ids), "Your media IDs are invalid.")
+        for media_id in ids:
+            if str(media_id) not in self._media:
+                raise _invalid_request("media.media_ids", str(media_id), "Your media IDs are invalid.")
+        return tuple(str(media_id) for media_id in ids)
 
     def _take_injected(self) -> _Injected | None:
         if not self._injected:

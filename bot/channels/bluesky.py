@@ -1,0 +1,80 @@
+"""The Bluesky channel: posts (or threads) to the account's feed, within 300 graphemes, with the link and hashtags
+as rich-text facets and the article as a link card (see `bot.publishers.bluesky`)."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from typing import TYPE_CHECKING, Final
+
+from bot.bsky_text import BLUESKY_LIMIT, grapheme_length, without_links
+from bot.channels.base import Channel, ChannelSettings, SecretNeed, ThreadSettings
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.publishers.base import Publisher
+
+NAME: Final = "bluesky"
+# As on X: a title is not shortened below this before hashtags are dropped to make room for it.
+MIN_TITLE_GRAPHEMES: Final = 40
+
+
+class BlueskyText:
+    """Plain text counted in graphemes, as Bluesky counts it. Feed text keeps no URL (`without_links`): on Bluesky
+    every URL in the text becomes a link facet, and the only link is the article's own."""
+
+    markup_name = "Bluesky text"
+    telegram_html = False
+
+    def escape(self, text: str) -> str:
+        return text
+
+    def clean(self, text: str) -> str:
+        return without_links(text)
+
+    def finish(self, text: str) -> tuple[str, int]:
+        text = unicodedata.normalize("NFC", text.strip())
+        return text, grapheme_length(text)
+
+
+def _settings(config: Config) -> ChannelSettings:
+    return config.bluesky
+
+
+def _secret_needs(config: Config) -> list[SecretNeed]:
+    why = f"the app password of {config.bluesky.handle or 'the [bluesky] handle'} (Settings → App passwords)"
+    return [SecretNeed(config.bluesky.app_password_env, True, why)]
+
+
+def _publisher(config: Config) -> Publisher:
+    from bot.images import ImageLoader
+    from bot.publishers.bluesky import BlueskyPublisher, app_password
+
+    label = str(config.path or "config")
+    password = app_password(config.bluesky, dict(os.environ), label)
+    return BlueskyPublisher(config.bluesky, password, ImageLoader.from_config(config))
+
+
+def _thread(config: Config) -> ThreadSettings | None:
+    settings = config.bluesky
+    return ThreadSettings(settings.thread_summary_chars, settings.thread_link == "first") if settings.thread else None
+
+
+CHANNEL: Final = Channel(
+    name=NAME,
+    recipient_kind="account",
+    own_recipient="timeline",
+    template="bluesky.txt.j2",
+    default_summary_chars=BLUESKY_LIMIT,
+    post_format=BlueskyText(),
+    limit=BLUESKY_LIMIT,
+    source_chars=BLUESKY_LIMIT * 4,  # graphemes of several code points each; no post shows more
+    min_title_chars=MIN_TITLE_GRAPHEMES,
+    thread=_thread,
+    dry_run_extension=".txt",
+    settings=_settings,
+    secret_needs=_secret_needs,
+    build_publisher=_publisher,
+    max_posts_per_cycle=lambda config: config.bluesky.max_posts_per_cycle,
+    own_targets=lambda config, route: (f"@{config.bluesky.handle}",) if config.bluesky.handle else (),
+)

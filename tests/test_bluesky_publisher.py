@@ -1,0 +1,290 @@
+"""The Bluesky publisher end to end: newsbot → the atproto SDK → real XRPC over HTTP → the fake PDS."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import regex
+from PIL import Image
+
+from bot.app import App
+from bot.config import BlueskyConfig, Config
+from bot.errors import ConfigError, PublishError, RateLimited, Unauthorized
+from bot.images import ImageLimits, ImageLoader, PostImage
+from bot.models import Post
+from bot.publishers.bluesky import BlueskyPublisher, PostRef, seconds_until_reset
+from bot.store import SENT
+from tests.conftest import FakeClock, news_item, rss
+from tests.fakes.bluesky_api import FakeBluesky
+
+PASSWORD_ENV = "NEWSBOT_BLUESKY_APP_PASSWORD"
+
+
+def graphemes(text: str) -> int:
+    return len(regex.findall(r"\X", text))
+
+
+def utf8_slice(text: str, facet: dict[str, Any]) -> str:
+    index = facet["index"]
+    return text.encode("utf-8")[index["byteStart"] : index["byteEnd"]].decode("utf-8")
+
+
+class TinyJpegLoader(ImageLoader):
+    """The image contract's loader as it will be once images are fetched: a real 8x8 JPEG made with Pillow."""
+
+    def __init__(self) -> None:
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format="JPEG")
+        self.data = buffer.getvalue()
+        self.asked: list[ImageLimits] = []
+
+    def load(self, post: Post, limits: ImageLimits) -> PostImage | None:
+        self.asked.append(limits)
+        return PostImage(self.data, "image/jpeg", 8, 8, post.image_alt or "image", "image.jpg")
+
+
+def publisher(fake: FakeBluesky, images: ImageLoader | None = None) -> BlueskyPublisher:
+    config = BlueskyConfig(service_url=fake.base_url.removesuffix("/xrpc"), handle=fake.handle, request_timeout=2)
+    return BlueskyPublisher(config, fake.password, images)
+
+
+def post(text: str, key: str = "k1", **fields: Any) -> Post:
+    return Post(key, "bluesky", text, 0, 300, recipient="timeline", **fields)
+
+
+@pytest.fixture
+def bluesky_config(
+    make_config: Callable[..., Config], tmp_path: Path, fake_bluesky: FakeBluesky, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Config]:
+    monkeypatch.setenv(PASSWORD_ENV, fake_bluesky.password)
+    feed = tmp_path / "feed.xml"
+
+    def build(items: list[dict[str, str]], **bluesky: Any) -> Config:
+        feed.write_text(rss(items), encoding="utf-8")
+        return make_config(
+            output={"dir": str(tmp_path / "out"), "dry_run": False},
+            sources=[{"name": "feed", "url": str(feed), "backfill": len(items)}],
+            routes=[{"name": "all", "hashtags": ["*"], "channels": ["bluesky"]}],
+            bluesky={"service_url": fake_bluesky.base_url, "handle": fake_bluesky.handle, **bluesky},
+        )
+
+    return build
+
+
+def test_the_record_on_the_wire_has_byte_offset_facets_after_emoji_and_cjk_and_a_card_with_thumb(
+    fake_bluesky: FakeBluesky,
+) -> None:
+    loader = TinyJpegLoader()
+    text = "東京の議会 👍🏽 が計画を承認\n\n議会は火曜日に承認した。\n\nhttps://news.example.com/a?b=1 #Climate #東京"
+    sent = publisher(fake_bluesky, loader).publish(post(text, image_alt="東京の議会 👍🏽 が計画を承認"))
+    [record] = fake_bluesky.records
+    value = record.value
+    assert value["text"] == text and sent.remote_id == f"{record.uri}|{record.cid}"
+    assert [utf8_slice(text, facet) for facet in value["facets"]] == [
+        "https://news.example.com/a?b=1",
+        "#Climate",
+        "#東京",
+    ]
+    assert [facet["features"][0] for facet in value["facets"]] == [
+        {"$type": "app.bsky.richtext.facet#link", "uri": "https://news.example.com/a?b=1"},
+        {"$type": "app.bsky.richtext.facet#tag", "tag": "Climate"},
+        {"$type": "app.bsky.richtext.facet#tag", "tag": "東京"},
+    ]
+    external = value["embed"]["external"]
+    assert value["embed"]["$type"] == "app.bsky.embed.external"
+    assert (external["uri"], external["title"]) == ("https://news.example.com/a?b=1", "東京の議会 👍🏽 が計画を承認")
+    assert external["description"] == "議会は火曜日に承認した。"
+    assert external["thumb"]["mimeType"] == "image/jpeg" and external["thumb"]["size"] == len(loader.data)
+    assert loader.asked == [ImageLimits(max_bytes=1_000_000, max_side=2000, max_alt_chars=2000)]
+
+
+def test_a_failed_upload_posts_without_the_image(fake_bluesky: FakeBluesky) -> None:
+    fake_bluesky.fail_uploads()
+    publisher(fake_bluesky, TinyJpegLoader()).publish(post("Title\n\nhttps://news.example.com/a"))
+    [record] = fake_bluesky.records
+    assert record.value["embed"]["external"]["uri"] == "https://news.example.com/a"
+    assert "thumb" not in record.value["embed"]["external"]
+
+
+def test_a_long_cjk_and_emoji_article_fits_300_graphemes_with_the_link_whole(
+    bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
+) -> None:
+    long_link = "https://news.example.com/2026/11/" + "a-very-long-slug-" * 6
+    cjk = "東京都は新しい気候計画を発表した。" * 30
+    item = dict(news_item(1), link=long_link, guid="g1", title="気候計画👍🏽" * 30, description=cjk + " #気候")
+    config = bluesky_config([item])
+    with App(config, clock=clock) as app:
+        assert app.run_cycle(poll_all=True).drain.sent == 1
+        [row] = app.store.rows_for_article(app.store.recent_articles(1)[0].key)
+    [record] = fake_bluesky.records
+    text = record.value["text"]
+    assert graphemes(text) <= 300 and long_link in text
+    assert utf8_slice(text, record.value["facets"][0]) == long_link
+    assert (row.state, row.remote_id) == (SENT, f"{record.uri}|{record.cid}")
+
+
+def test_a_thread_carries_root_and_parent_refs(
+    bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
+) -> None:
+    sentences = " ".join(f"Sentence number {n} of the council report explains one more detail." for n in range(14))
+    config = bluesky_config([dict(news_item(1), description=sentences)], thread=True)
+    with App(config, clock=clock) as app:
+        app.run_cycle(poll_all=True)
+        [row] = app.store.rows_for_article(app.store.recent_articles(1)[0].key)
+    records = fake_bluesky.records
+    assert len(records) >= 2 and "reply" not in records[0].value
+    root = (records[0].uri, records[0].cid)
+    for parent, reply in itertools.pairwise(records):
+        refs = reply.value["reply"]
+        assert (refs["root"]["uri"], refs["root"]["cid"]) == root
+        assert (refs["parent"]["uri"], refs["parent"]["cid"]) == (parent.uri, parent.cid)
+    assert row.remote_id == ",".join(f"{r.uri}|{r.cid}" for r in records)
+
+
+def test_an_interrupted_thread_resumes_after_the_posted_parts(fake_bluesky: FakeBluesky) -> None:
+    parts = ("Part one of the story.", "Part two of the story.", "Part three of the story.")
+    bluesky = publisher(fake_bluesky)
+    first = bluesky.publish(post(parts[0], parts=parts[:1]))
+    fake_bluesky.fail_creates(503)
+    with pytest.raises(PublishError) as stopped:
+        bluesky.publish(post(parts[0], parts=parts, posted=(first.remote_id,)))
+    assert stopped.value.progress == (first.remote_id,)
+    done = bluesky.publish(post(parts[0], parts=parts, posted=stopped.value.progress))
+    bluesky.close()
+    records = fake_bluesky.records
+    assert [r.value["text"] for r in records] == list(parts)
+    root = PostRef.parse(first.remote_id)
+    assert (records[2].value["reply"]["root"]["uri"], records[2].value["reply"]["root"]["cid"]) == (root.uri, root.cid)
+    assert done.remote_id.split(",")[0] == first.remote_id
+
+
+def test_a_short_lived_token_is_refreshed_never_a_new_login_per_post(fake_bluesky: FakeBluesky) -> None:
+    fake_bluesky.token_lifetime = 60  # the SDK refreshes a token within 15 minutes of its expiry
+    bluesky = publisher(fake_bluesky)
+    for n in range(6):
+        bluesky.publish(post(f"Post {n}", key=f"k{n}"))
+    assert len(fake_bluesky.records) == 6
+    assert fake_bluesky.count("com.atproto.server.createSession") == 1
+    assert fake_bluesky.count("com.atproto.server.refreshSession") >= 5
+
+
+def test_an_expired_token_answer_refreshes_the_session_and_retries_once(fake_bluesky: FakeBluesky) -> None:
+    bluesky = publisher(fake_bluesky)
+    bluesky.publish(post("Before"))
+    fake_bluesky.expire_access_tokens()
+    bluesky.publish(post("After", key="k2"))
+    assert [r.value["text"] for r in fake_bluesky.records] == ["Before", "After"]
+    assert fake_bluesky.count("com.atproto.server.createSession") == 1
+    assert fake_bluesky.count("com.atproto.server.refreshSession") == 1
+
+
+def test_a_refused_refresh_token_means_one_new_login(fake_bluesky: FakeBluesky) -> None:
+    fake_bluesky.token_lifetime = 60  # the SDK refreshes before each request
+    bluesky = publisher(fake_bluesky)
+    bluesky.publish(post("Before"))
+    fake_bluesky.revoke_refresh_tokens()
+    bluesky.publish(post("After", key="k2"))
+    bluesky.publish(post("Later", key="k3"))
+    assert [r.value["text"] for r in fake_bluesky.records] == ["Before", "After", "Later"]
+    assert fake_bluesky.count("com.atproto.server.createSession") == 2
+
+
+def test_refused_credentials_on_a_create_are_unauthorized(fake_bluesky: FakeBluesky) -> None:
+    bluesky = publisher(fake_bluesky)
+    bluesky.publish(post("Before"))
+    fake_bluesky.expire_access_tokens()
+    fake_bluesky.revoke_refresh_tokens()
+    fake_bluesky.password = "changed"
+    with pytest.raises(Unauthorized, match="check \\[bluesky\\] handle and the app password"):
+        bluesky.publish(post("After", key="k2"))
+    assert [r.value["text"] for r in fake_bluesky.records] == ["Before"]
+
+
+def test_429_becomes_rate_limited_until_the_announced_reset(fake_bluesky: FakeBluesky) -> None:
+    fake_bluesky.rate_limit(reset_in=600)
+    with pytest.raises(RateLimited) as limited:
+        publisher(fake_bluesky).publish(post("Hello"))
+    assert 590 <= limited.value.retry_after <= 601
+    assert fake_bluesky.records == []
+    assert seconds_until_reset({"ratelimit-reset": "1000"}, now=900) == 100
+
+
+def test_rate_limit_in_the_outbox_waits_and_then_posts(
+    bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
+) -> None:
+    fake_bluesky.rate_limit(reset_in=600)
+    config = bluesky_config([news_item(1)])
+    with App(config, clock=clock) as app:
+        report = app.run_cycle(poll_all=True)
+        assert report.drain.retry_later == 1 and "rate limit" in report.drain.halted["bluesky"]
+        clock.advance(seconds=605)
+        assert app.drain().sent == 1
+    assert len(fake_bluesky.records) == 1
+
+
+def test_a_lost_answer_is_found_by_its_record_key_and_never_posted_twice(
+    bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
+) -> None:
+    fake_bluesky.create_then_drop()
+    config = bluesky_config([news_item(1)])
+    with App(config, clock=clock) as app:
+        assert app.run_cycle(poll_all=True).drain.sent == 1
+        [row] = app.store.rows_for_article(app.store.recent_articles(1)[0].key)
+    [record] = fake_bluesky.records
+    assert (row.state, row.remote_id) == (SENT, f"{record.uri}|{record.cid}")
+
+
+def test_a_retry_after_a_crash_gets_already_exists_and_counts_as_sent(fake_bluesky: FakeBluesky) -> None:
+    first = publisher(fake_bluesky).publish(post("Story", key="a1"))
+    again = publisher(fake_bluesky).publish(post("Story", key="a1"))  # a new process, the same outbox row
+    assert len(fake_bluesky.records) == 1 and again.remote_id == first.remote_id
+    assert fake_bluesky.count("com.atproto.repo.getRecord") == 1
+
+
+def test_a_server_error_on_a_retry_of_a_posted_record_counts_it_as_sent(fake_bluesky: FakeBluesky) -> None:
+    first = publisher(fake_bluesky).publish(post("Story", key="a1"))
+    fake_bluesky.fail_creates(500)  # as a PDS that answers a taken record key with an internal error
+    assert publisher(fake_bluesky).publish(post("Story", key="a1")).remote_id == first.remote_id
+    fake_bluesky.fail_creates(503)
+    with pytest.raises(PublishError, match="server error 503"):
+        publisher(fake_bluesky).publish(post("Another story", key="a2"))
+    assert [r.value["text"] for r in fake_bluesky.records] == ["Story"]
+
+
+def test_refused_app_password_stops_bluesky_and_keeps_the_queue(
+    bluesky_config: Callable[..., Config], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = bluesky_config([news_item(1)])
+    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    with App(config, clock=clock) as app:
+        report = app.run_cycle(poll_all=True)
+    assert "credentials refused" in report.drain.halted["bluesky"]
+
+
+def test_a_missing_app_password_names_the_variable(
+    bluesky_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = bluesky_config([])
+    monkeypatch.delenv(PASSWORD_ENV)
+    with pytest.raises(ConfigError, match=f"{PASSWORD_ENV}.*App passwords"):
+        App(config)
+
+
+def test_a_route_to_bluesky_without_a_handle_says_what_to_write(make_config: Callable[..., Config]) -> None:
+    routes = [{"name": "all", "hashtags": ["*"], "channels": ["bluesky"]}]
+    with pytest.raises(ConfigError, match=r'bluesky.handle: is required.*handle = "newsbot.bsky.social"'):
+        make_config(output={"dry_run": False}, routes=routes)
+    with pytest.raises(ConfigError, match="is not a Bluesky handle"):
+        make_config(routes=routes, bluesky={"handle": "not a handle"})
+    with pytest.raises(ConfigError, match="must name an environment variable"):
+        make_config(routes=routes, bluesky={"handle": "a.bsky.social", "app_password_env": "abcd-efgh-ijkl"})
+    with pytest.raises(ConfigError, match="thread_link"):
+        make_config(routes=routes, bluesky={"thread_link": "middle"})
+    config = make_config(routes=routes, bluesky={"handle": "@News.Example.com"})
+    assert (config.bluesky.handle, config.bluesky.service_url) == ("news.example.com", "https://bsky.social")
+    assert config.bluesky.app_password_env == PASSWORD_ENV
