@@ -26,7 +26,7 @@ from bot.channels import REGISTRY
 from bot.config import Config, RouteConfig
 from bot.errors import RenderError
 from bot.models import Article
-from bot.render import Renderer
+from bot.render import Renderer, measured, with_warning
 from bot.route import next_slot
 from bot.store import APPROVED, SKIPPED_DECISION, TIMEOUT_ADMIN, Approval
 
@@ -154,8 +154,10 @@ def channel_previews(renderer: Renderer, config: Config, article: Article, appro
         texts = tuple(post.parts) or (post.text,)
         if rules.post_format.telegram_html:
             texts = tuple(telegram_html.visible_text(text) for text in texts)
-        limit = post.limit if rules.limit is not None else None
-        previews.append(ChannelPreview(channel, rules.post_format.markup_name, texts, post.length, limit, ""))
+        texts = (with_warning(post, texts[0]), *texts[1:])
+        length, limit = measured(post)
+        shown_limit = limit if rules.limit is not None else None
+        previews.append(ChannelPreview(channel, rules.post_format.markup_name, texts, length, shown_limit, ""))
     return previews
 
 
@@ -166,9 +168,10 @@ def _channel_section(renderer: Renderer, article: Article, channel: str, route: 
     except RenderError as error:
         return f"<b>{channel}</b>: cannot be rendered: {telegram_html.escape(str(error))}"
     rules = REGISTRY[channel]
-    count = f"{post.length}/{post.limit}" if rules.limit is not None else f"{post.length} characters"
+    length, limit = measured(post)
+    count = f"{length}/{limit}" if rules.limit is not None else f"{length} characters"
     title = f"<b>{channel}</b> ({telegram_html.escape(rules.post_format.markup_name)}, {count}):"
-    text = post.text if not post.parts else "\n\n".join(post.parts)
+    text = with_warning(post, post.text if not post.parts else "\n\n".join(post.parts))
     if rules.post_format.telegram_html and not post.parts and telegram_html.visible_length(text) <= room:
         return f"{title}\n{text}"
     plain = telegram_html.visible_text(text) if rules.post_format.telegram_html else text

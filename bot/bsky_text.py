@@ -57,12 +57,13 @@ class Facet:
 def facets(text: str) -> list[Facet]:
     """A facet for every http(s) URL and every "#tag" of `text`, in order, with their UTF-8 byte ranges.
 
-    Trailing punctuation is not part of a link or tag ("see https://a.example/x." links "https://a.example/x");
+    Trailing punctuation is not part of a link or tag ("see https://a.example/x." links "https://a.example/x"),
+    but a link's own closing parenthesis is;
     a tag of digits only, or longer than 64 graphemes, is no tag (as Bluesky's apps decide).
     """
     found: list[tuple[int, int, Facet]] = []
     for match in _URL.finditer(text):
-        url = match.group().rstrip(_TRAILING_PUNCTUATION)
+        url = _without_trailing_punctuation(match.group())
         if len(url) > len("https://"):
             found.append(_facet(text, "link", match.start(), match.start() + len(url), url))
     for match in _TAG.finditer(text):
@@ -77,6 +78,16 @@ def facets(text: str) -> list[Facet]:
             kept.append(facet)
             end = stop
     return kept
+
+
+def _without_trailing_punctuation(url: str) -> str:
+    """The URL without the punctuation after it; a closing parenthesis stays when the URL opened it
+    ("https://en.wikipedia.org/wiki/Mercury_(planet)")."""
+    while url and url[-1] in _TRAILING_PUNCTUATION:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
 
 
 def _facet(text: str, kind: Literal["link", "tag"], start: int, stop: int, value: str) -> tuple[int, int, Facet]:

@@ -500,7 +500,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     from bot.config import Config, config_path, load_config
     from bot.identity import build_article
-    from bot.render import build_renderer
+    from bot.render import build_renderer, measured, with_warning
+    from bot.route import warnings
 
     path = config_path(args.config)
     config = load_config(path) if args.config or path.exists() else Config()
@@ -508,10 +509,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
     article = build_article(entry, source="preview", source_hashtags=(), first_seen=utc_now())
     # Not the click links of the posts (bot.clicks.renderer_of): this article is not stored, so its /r/ link
     # would lead nowhere. The note below says how a live post's link differs.
-    post = build_renderer(config).render(article, args.channel)
-    print(post.text)
+    post = build_renderer(config, warning_of=warnings(config)).render(article, args.channel)
+    print(with_warning(post, post.text))
+    length, limit = measured(post)
     print(
-        f"\n-- {args.channel}: {post.length}/{post.limit} characters; entry {args.entry} of {count}",
+        f"\n-- {args.channel}: {length}/{limit} characters; entry {args.entry} of {count}",
         file=sys.stderr,
     )
     if config.analytics.enabled:

@@ -2,7 +2,8 @@
 
     metrics = Metrics(enabled=True)            # one per process, built by App (bot.app) and handed to each part
     metrics.send("telegram", "sent")           # where an outcome is decided: bot.outbox, bot.email.delivery
-    metrics.rate_limited("telegram", 3.0)      # the Telegram publisher, for each 429 and the seconds it asks
+    metrics.rate_limited("telegram", 3.0)      # each rate-limit wait and its seconds: bot.outbox, or a publisher
+                                               # that waits some out itself (Telegram, a MeteredPublisher)
     metrics.poll("feed-a", "example.com", 0.21, failed=False) # bot.ingest, once per source polled
     body, content_type = metrics.exposition()  # bot.server, at scrape time
 
@@ -15,7 +16,7 @@ every worker sharing a state shows the same numbers.
 Series (every name starts with `newsbot_`):
     sends_total{channel,outcome}            one per send decided: sent, wait, stop, unknown, duplicate, rejected,
                                             gone, retry (see bot.outcomes); the digest's mails under channel email
-    rate_limited_total{channel}             429 "retry after" answers
+    rate_limited_total{channel}             rate-limit waits: 429 answers, or a window with nothing remaining
     rate_limited_seconds_total{channel}     the seconds they asked to wait
     polls_total{source}, poll_failures_total{source}
     poll_duration_seconds{host}             a histogram per host ("file" for local files), not per source: at

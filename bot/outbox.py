@@ -25,13 +25,13 @@ from bot import alerts
 from bot.channels import REGISTRY
 from bot.clock import Clock
 from bot.config import Config
-from bot.errors import PublishError, RenderError
+from bot.errors import PublishError, RateLimited, RenderError
 from bot.logs import kv
 from bot.metrics import Metrics
 from bot.models import Article, Post, Receipt
 from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.publishers import Publisher
-from bot.publishers.base import AnnouncesLimit, BatchPublisher
+from bot.publishers.base import AnnouncesLimit, BatchPublisher, MeteredPublisher
 from bot.render import Renderer
 from bot.route import is_own_target, next_slot
 from bot.store import (
@@ -275,6 +275,8 @@ class Outbox:
                     outcome = publisher.publish(post)
                 except Exception as exc:  # every failure is recorded below; none may lose the item
                     outcome = exc
+                if isinstance(outcome, RateLimited) and not isinstance(publisher, MeteredPublisher):
+                    self.metrics.rate_limited(row.channel, outcome.retry_after)  # a metered one counts its own
                 halt = self._record(row, outcome, clock, report)
                 if halt:
                     halts.append(halt)

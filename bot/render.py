@@ -50,7 +50,9 @@ __all__ = [
     "SummaryWriter",
     "build_environment",
     "check_templates",
+    "measured",
     "packaged_templates_dir",
+    "with_warning",
 ]
 
 DEFAULT_SUMMARY_CHARS: Final[Mapping[str, int]] = MappingProxyType(
@@ -512,6 +514,20 @@ class Renderer:
         context = _article_context(article, draft, article.text, shown, shares, _plain)
         context["text"] = self._render(TEMPLATES["email"], context).strip()
         return context
+
+
+def with_warning(post: Post, text: str) -> str:
+    """`text` of `post` as a preview shows it: after its content warning ("CW: …"), which readers see first."""
+    return f"CW: {post.content_warning}\n\n{text}" if post.content_warning else text
+
+
+def measured(post: Post) -> tuple[int, int]:
+    """The post's length and limit as its service counts them: the content warning counted in both (a rendered
+    post's `length` and `limit` are its text's alone)."""
+    if not post.content_warning:
+        return post.length, post.limit
+    warning = REGISTRY[post.channel].post_format.finish(post.content_warning)[1]
+    return post.length + warning, post.limit + warning
 
 
 def _source_title_and_text(article: Article, rules: Channel) -> tuple[str, str]:

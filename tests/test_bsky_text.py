@@ -58,6 +58,14 @@ def test_trailing_punctuation_and_digit_only_tags_are_not_facets() -> None:
     ]
 
 
+def test_a_links_own_closing_parenthesis_stays_in_the_link() -> None:
+    text = "Mercury\n\nhttps://en.wikipedia.org/wiki/Mercury_(planet) (see https://a.example/(x)y).)"
+    assert [f.value for f in facets(text)] == [
+        "https://en.wikipedia.org/wiki/Mercury_(planet)",
+        "https://a.example/(x)y",
+    ]
+
+
 def test_record_keys_are_tids_that_depend_only_on_article_recipient_and_part() -> None:
     keys = {record_key("article", "timeline", str(part)) for part in range(50)}
     assert len(keys) == 50

@@ -131,10 +131,19 @@ def test_thread_replies_chain_and_a_partial_thread_continues(fake: FakeMastodon,
     assert (first.in_reply_to_id, second.in_reply_to_id, third.in_reply_to_id) == (None, first.id, second.id)
     assert receipt.remote_id == f"{first.id},{second.id},{third.id}"
 
-    fake.statuses.clear()
-    resumed = publisher(fake, tmp_path).publish(post("x", article_key="a9", parts=parts, posted=("77",)))
-    assert [(s.text, s.in_reply_to_id) for s in fake.statuses] == [("Two.", "77"), ("Three.", fake.statuses[0].id)]
-    assert resumed.remote_id.startswith("77,")
+    resumed = publisher(fake, tmp_path).publish(post("x", article_key="a9", parts=parts, posted=(first.id,)))
+    [two, three] = fake.statuses[3:]
+    assert [(s.text, s.in_reply_to_id) for s in (two, three)] == [("Two.", first.id), ("Three.", two.id)]
+    assert resumed.remote_id == f"{first.id},{two.id},{three.id}"
+
+
+def test_a_thread_whose_first_post_was_deleted_is_rejected_not_unauthorized(fake: FakeMastodon, tmp_path: Path) -> None:
+    parts = ("One https://news.example.com/a #Politics", "Two.")
+    with pytest.raises(Rejected) as refused:  # Unauthorized would stop every Mastodon post until a restart
+        publisher(fake, tmp_path).publish(post("x", parts=parts, posted=("110000000000000077",)))
+    assert "is gone" in str(refused.value) and "does not appear to exist" in str(refused.value)
+    assert refused.value.progress == ("110000000000000077",)
+    assert fake.statuses == []
 
 
 def test_thread_part_refused_keeps_progress(fake: FakeMastodon, tmp_path: Path) -> None:

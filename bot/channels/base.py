@@ -97,6 +97,24 @@ class ThreadSettings:
     link_first: bool = True  # the link (and hashtags) in the first post, else in the last
 
 
+class ThreadedSettings(Protocol):
+    """A config table with reply chains ([x], [mastodon], [bluesky])."""
+
+    @property
+    def thread(self) -> bool: ...
+
+    @property
+    def thread_summary_chars(self) -> int: ...
+
+    @property
+    def thread_link(self) -> str: ...
+
+
+def thread_settings(settings: ThreadedSettings) -> ThreadSettings | None:
+    """The table's threads as the renderer takes them; None when `thread` is off."""
+    return ThreadSettings(settings.thread_summary_chars, settings.thread_link == "first") if settings.thread else None
+
+
 def no_thread(config: Config) -> ThreadSettings | None:
     return None
 

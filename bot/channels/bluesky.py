@@ -8,7 +8,7 @@ import unicodedata
 from typing import TYPE_CHECKING, Final
 
 from bot.bsky_text import BLUESKY_LIMIT, grapheme_length, without_links
-from bot.channels.base import Channel, ChannelSettings, SecretNeed, ThreadSettings
+from bot.channels.base import Channel, ChannelSettings, SecretNeed, thread_settings
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -55,11 +55,6 @@ def _publisher(config: Config) -> Publisher:
     return BlueskyPublisher(config.bluesky, password, ImageLoader.from_config(config))
 
 
-def _thread(config: Config) -> ThreadSettings | None:
-    settings = config.bluesky
-    return ThreadSettings(settings.thread_summary_chars, settings.thread_link == "first") if settings.thread else None
-
-
 CHANNEL: Final = Channel(
     name=NAME,
     recipient_kind="account",
@@ -70,7 +65,7 @@ CHANNEL: Final = Channel(
     limit=BLUESKY_LIMIT,
     source_chars=BLUESKY_LIMIT * 4,  # graphemes of several code points each; no post shows more
     min_title_chars=MIN_TITLE_GRAPHEMES,
-    thread=_thread,
+    thread=lambda config: thread_settings(config.bluesky),
     dry_run_extension=".txt",
     settings=_settings,
     secret_needs=_secret_needs,

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING, Final
 
-from bot.channels.base import Channel, ChannelSettings, SecretNeed, ThreadSettings
+from bot.channels.base import Channel, ChannelSettings, SecretNeed, thread_settings
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -98,11 +98,6 @@ def _publisher(config: Config) -> Publisher:
     return MastodonPublisher(config, token)
 
 
-def _thread(config: Config) -> ThreadSettings | None:
-    settings = config.mastodon
-    return ThreadSettings(settings.thread_summary_chars, settings.thread_link == "first") if settings.thread else None
-
-
 CHANNEL: Final = Channel(
     name=NAME,
     recipient_kind="account",
@@ -114,7 +109,7 @@ CHANNEL: Final = Channel(
     max_length=lambda config: config.mastodon.max_characters,
     content_warnings=True,
     source_chars=SOURCE_CHARS,
-    thread=_thread,
+    thread=lambda config: thread_settings(config.mastodon),
     dry_run_extension=".txt",
     settings=_settings,
     secret_needs=_secret_needs,

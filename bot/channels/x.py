@@ -8,7 +8,7 @@ import unicodedata
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
-from bot.channels.base import Channel, ChannelSettings, SecretNeed, SentLog, ThreadSettings
+from bot.channels.base import Channel, ChannelSettings, SecretNeed, SentLog, thread_settings
 from bot.xtext import X_LIMIT, neutralize, weighted_length
 
 if TYPE_CHECKING:
@@ -61,10 +61,6 @@ def _publisher(config: Config) -> Publisher:
     return XPublisher(config.x, credentials, images=ImageLoader.from_config(config))
 
 
-def _thread(config: Config) -> ThreadSettings | None:
-    return ThreadSettings(config.x.thread_summary_chars, config.x.thread_link == "first") if config.x.thread else None
-
-
 def _budget(config: Config, sent_log: SentLog, now: datetime) -> tuple[int, str]:
     """`max_posts_per_cycle`, within the daily limit, one at a time when spreading them over the day."""
     limit = config.max_posts_per_cycle(NAME)
@@ -90,7 +86,7 @@ CHANNEL: Final = Channel(
     limit=X_LIMIT,
     source_chars=X_LIMIT,
     min_title_chars=MIN_X_TITLE_CHARS,
-    thread=_thread,
+    thread=lambda config: thread_settings(config.x),
     dry_run_extension=".txt",
     settings=_settings,
     secret_needs=_secret_needs,

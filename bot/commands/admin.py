@@ -50,7 +50,7 @@ from bot.errors import ConfigError, RenderError
 from bot.ingest import Ingest
 from bot.logs import kv
 from bot.models import Article
-from bot.render import Digest
+from bot.render import Digest, measured, with_warning
 from bot.route import RouteDescription, decide, describe_route, is_own_target
 from bot.store import (
     APPROVED,
@@ -274,11 +274,12 @@ def preview(ctx: CommandContext, request: Request) -> Reply:
         except RenderError as error:
             parts.append(f"<b>{channel}</b>: cannot be rendered: {echo(str(error), 600)}")
             continue
-        size = f"<b>{channel}</b>: {post.length} of {post.limit} characters"
+        length, limit = measured(post)
+        size = f"<b>{channel}</b>: {length} of {limit} characters"
         if REGISTRY[channel].post_format.telegram_html:
             parts += [f"{size}, as subscribers will see it:", post.text]
         else:
-            parts.append(f"{size}\n<pre>{telegram_html.escape(post.text)}</pre>")
+            parts.append(f"{size}\n<pre>{telegram_html.escape(with_warning(post, post.text))}</pre>")
     return reply(*parts)
 
 

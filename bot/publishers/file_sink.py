@@ -1,7 +1,8 @@
 """The dry run: writes what would be posted or mailed under the output directory, one file per post or mail.
 
 Layout (the same as `newsbot demo`): `telegram/<article>.html`, `x/<article>.txt` (FileSink: the post exactly; a
-post with an image also gets `x/<article>.image`, its address and alt text), and
+post with an image also gets `x/<article>.image`, its address and alt text; one with a content warning
+`mastodon/<article>.warning`), and
 `email/<time>.<address>.eml`, each digest mail exactly as it would go to the SMTP server (EmlWriter, the
 dry run's mail sender). Files are written atomically, so a crash never leaves half a post.
 """
@@ -58,6 +59,8 @@ class FileSink:
         self._write(path, post.text if post.text.endswith("\n") else post.text + "\n")
         if post.image_url:  # noted beside the post, not fetched: a dry run makes no request for it
             self._write(path.with_suffix(".image"), f"{post.image_url}\nalt: {post.image_alt}\n")
+        if post.content_warning:  # Mastodon shows it before the post, as its own field
+            self._write(path.with_suffix(".warning"), post.content_warning + "\n")
         return Receipt(remote_id=str(path))
 
     def _write(self, path: Path, text: str) -> None:

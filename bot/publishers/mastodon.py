@@ -4,8 +4,8 @@
 Errors become newsbot's (bot/errors.py): 429, or a window with nothing remaining (X-RateLimit-Remaining 0) →
 RateLimited until X-RateLimit-Reset, kept in the state by the outbox (Mastodon.py's own sleeping is off:
 `ratelimit_method="throw"`); 401, 403 and 404 (not the instance's API) → Unauthorized (Mastodon publishing stops,
-the queue is kept); 422 → Rejected; 5xx and connection failures before the request went out → PublishError
-(retried with backoff).
+the queue is kept); 422, and 404 for a thread's reply (the post it continues was deleted) → Rejected; 5xx and
+connection failures before the request went out → PublishError (retried with backoff).
 
 Every status create carries an Idempotency-Key made of the article, the recipient and the part's place in the
 thread, so a retry after a crash within the instance's hour of memory gets the same status, not a second one. When
@@ -138,6 +138,9 @@ class MastodonPublisher:
                 raise PublishError(f"could not reach the Mastodon instance: {type(cause).__name__}") from None
             return self._look_for(text, reply_to, cause)
         except MastodonAPIError as error:
+            if reply_to is not None and _status_code(error) == 404:  # the post it continues was deleted
+                gone = f"the Mastodon post this thread continues ({reply_to}) is gone: {_reason(error)}"
+                raise Rejected(gone) from None
             raise _translated(error) from None
         return str(status["id"])
 

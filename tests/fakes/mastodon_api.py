@@ -173,6 +173,9 @@ class FakeMastodon(ThreadedAiohttpServer):
         limit = self.max_characters or 500
         if _counted(text) + len(spoiler) > limit:
             return 422, {"error": f"Validation failed: Text character limit of {limit} exceeded"}, False
+        reply_to = _one(form, "in_reply_to_id")
+        if reply_to and reply_to not in {status.id for status in self.statuses}:  # as Mastodon: 404, not 422
+            return 404, {"error": "The post you are trying to reply to does not appear to exist."}, False
         media_ids = tuple(_many(form, "media_ids"))
         if any(m not in {media.id for media in self.media} for m in media_ids):
             return 422, {"error": "Validation failed: media not found"}, False
