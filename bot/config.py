@@ -6,7 +6,6 @@ names the environment variable that holds the secret. Every error names the file
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import os
@@ -905,6 +904,8 @@ class _Parser:
         allowed = [f.name for f in fields(cls) if f.name not in derived or (cls is StateConfig and f.name == "path")]
         for key in raw:
             if key not in allowed:
+                import difflib  # only for a misspelt key
+
                 hint = difflib.get_close_matches(key, allowed, n=1)
                 full = f"{where}.{key}" if where else key
                 fix = f"did you mean {hint[0]!r}?" if hint else f"known keys here: {', '.join(sorted(allowed))}"

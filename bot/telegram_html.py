@@ -7,12 +7,10 @@ Telegram counts a message's length in UTF-16 code units of its visible text (tag
 
 from __future__ import annotations
 
-import html as _html
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from itertools import accumulate
 from types import MappingProxyType
 from typing import Final
@@ -75,10 +73,12 @@ def validate(html: str) -> None:
     """Raise ValueError naming the problem and its offset if Telegram would refuse `html`."""
     _check_entities(html)
     if (offset := html.find("</>")) >= 0:
-        raise ValueError(_at(html, offset, "empty closing tag '</>'"))
-    validator = _Validator(html)
-    validator.feed(html)
-    validator.close()
+        raise ValueError(at_offset(html, offset, "empty closing tag '</>'"))
+    from bot.telegram_tags import TagChecker  # here: html.parser is not needed to start newsbot (issue #16)
+
+    checker = TagChecker(html)
+    checker.feed(html)
+    checker.close()
 
 
 def _check_entities(html: str) -> None:
@@ -86,85 +86,17 @@ def _check_entities(html: str) -> None:
         entity = _ENTITY.match(html, amp.start())
         if entity is None:
             raise ValueError(
-                _at(html, amp.start(), "'&' must start &lt; &gt; &amp; &quot; or a numeric entity (&#39;)")
+                at_offset(html, amp.start(), "'&' must start &lt; &gt; &amp; &quot; or a numeric entity (&#39;)")
             )
         decimal, hexadecimal = entity.groups()
         code_point = int(decimal) if decimal else int(hexadecimal, 16) if hexadecimal else 0
         if code_point > _MAX_CODE_POINT:
-            raise ValueError(_at(html, amp.start(), f"entity {entity.group()} is not a Unicode character"))
+            raise ValueError(at_offset(html, amp.start(), f"entity {entity.group()} is not a Unicode character"))
 
 
-def _at(html: str, offset: int, problem: str) -> str:
+def at_offset(html: str, offset: int, problem: str) -> str:
+    """A problem's message: where it is and the text there."""
     return f"{problem} at offset {offset}: {html[offset : offset + _SNIPPET_CHARS]!r}"
-
-
-class _Validator(HTMLParser):
-    """Checks tags as the parser meets them; raises ValueError at the first problem."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=False)
-        self._html = html
-        self._line_starts = [0, *(m.end() for m in re.finditer("\n", html))]
-        self._open: list[tuple[str, int]] = []  # (tag, offset) of every tag not closed yet
-
-    def _offset(self) -> int:
-        line, column = self.getpos()
-        return self._line_starts[line - 1] + column
-
-    def _fail(self, problem: str, offset: int | None = None) -> ValueError:
-        return ValueError(_at(self._html, self._offset() if offset is None else offset, problem))
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ALLOWED_TAGS:
-            raise self._fail(f"tag <{tag}> is not supported by Telegram")
-        for name, _value in attrs:
-            if name not in ALLOWED_TAGS[tag]:
-                raise self._fail(f"attribute {name!r} is not allowed on <{tag}>")
-        if problem := _attribute_value_problem(tag, dict(attrs)):
-            raise self._fail(problem)
-        self._open.append((tag, self._offset()))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        raise self._fail(f"self-closing tag <{tag}/> is not supported by Telegram")
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self._open:
-            raise self._fail(f"closing tag </{tag}> has no matching opening tag")
-        innermost, opened_at = self._open[-1]
-        if innermost != tag:
-            raise self._fail(f"</{tag}> closes while <{innermost}> (opened at offset {opened_at}) is open")
-        self._open.pop()
-
-    def handle_data(self, data: str) -> None:
-        if "<" in data:
-            raise self._fail("bare '<' (write &lt;)", self._offset() + data.index("<"))
-
-    def handle_comment(self, data: str) -> None:
-        raise self._fail("HTML comments are not supported by Telegram")
-
-    def handle_decl(self, decl: str) -> None:
-        raise self._fail("declarations are not supported by Telegram")
-
-    def handle_pi(self, data: str) -> None:
-        raise self._fail("processing instructions are not supported by Telegram")
-
-    def unknown_decl(self, data: str) -> None:
-        raise self._fail("declarations are not supported by Telegram")
-
-    def close(self) -> None:
-        super().close()
-        if self._open:
-            tag, opened_at = self._open[-1]
-            raise self._fail(f"tag <{tag}> is never closed", opened_at)
-
-
-def _attribute_value_problem(tag: str, attrs: Mapping[str, str | None]) -> str:
-    if tag == "span" and attrs.get("class") != "tg-spoiler":
-        return '<span> must have class="tg-spoiler"'
-    code_class = attrs.get("class")
-    if tag == "code" and code_class is not None and not code_class.startswith("language-"):
-        return '<code> may only have class="language-…"'
-    return ""
 
 
 # --- visible text -------------------------------------------------------------------------------
@@ -195,6 +127,13 @@ _TOKEN: Final = re.compile(
 _TAG_NAME: Final = re.compile(r"</?\s*([a-zA-Z][a-zA-Z0-9-]*)")
 
 
+def _unescape(entity: str) -> str:
+    """One entity decoded (`_check_entities` allows only &lt; &gt; &amp; &quot; and numeric ones)."""
+    from html import unescape  # here: html.entities, a large table, is not needed to start newsbot
+
+    return unescape(entity)
+
+
 def _atoms(html: str) -> list[_Atom]:
     atoms: list[_Atom] = []
     for token in _TOKEN.finditer(html):
@@ -203,7 +142,7 @@ def _atoms(html: str) -> list[_Atom]:
             name = _TAG_NAME.match(raw)
             atoms.append(_Atom(raw, tag=name.group(1).lower() if name else "?", closing=raw.startswith("</")))
         elif token.lastgroup == "entity":
-            atoms.append(_Atom(raw, text=_html.unescape(raw)))
+            atoms.append(_Atom(raw, text=_unescape(raw)))
         else:
             atoms.extend(_Atom(char, text=char) for char in raw)
     return atoms

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from markupsafe import Markup
-
 from bot import telegram_html
 from bot.channels.base import Channel, ChannelSettings, SecretNeed
 
@@ -100,6 +98,8 @@ class TelegramHtml:
     telegram_html = True
 
     def escape(self, text: str) -> str:
+        from markupsafe import Markup  # here: rendering is not needed to start newsbot
+
         # Markup tells Jinja's autoescape the string is already escaped (else it would turn ' into &#39;).
         return Markup(telegram_html.escape(text))
 

@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Protocol
 
 from bot.ratelimit import STOP_CHECK_SECONDS
 from bot.store import Delivery
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     from bot.email.delivery import MailSender
 
 __all__ = ["MailSenders", "OneSender", "SendPool", "Sent", "ToSend"]

@@ -22,9 +22,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import parseaddr
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot import alerts
 from bot.config import Config
@@ -38,6 +36,9 @@ from bot.models import Article
 from bot.outcomes import Outcome, outcome_of, wait_seconds
 from bot.render import Digest, Renderer
 from bot.store import EMAIL, FAILED, SENT, SKIPPED, UNKNOWN, Delivery, EmailSubscriber, Lease, OutboxRow, worker_id
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger("newsbot.digest")
 
@@ -92,7 +93,7 @@ class LinkMaker(Protocol):
     def preferences(self, address: str, now: datetime) -> str: ...
 
 
-BuildMessage = Callable[[Digest, str, str, str, str, datetime], EmailMessage]
+BuildMessage = Callable[[Digest, str, str, str, str, datetime], "EmailMessage"]
 # (digest, to address, to name, unsubscribe url, unsubscribe mailto, now) -> the message
 
 
@@ -326,5 +327,7 @@ class EmailDigest:
 
 def unsubscribe_mailto(sender: str) -> str:
     """A mailto: for List-Unsubscribe, to the sender's mailbox with the subject "unsubscribe"."""
+    from email.utils import parseaddr  # here: `once` with nothing due builds no mail (start-up, issue #16)
+
     address = parseaddr(sender)[1]
     return f"mailto:{address}?subject=unsubscribe" if address else ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from bot.config import Config
@@ -14,6 +13,8 @@ from bot.errors import ConfigError
 from bot.render import Digest, Renderer
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     from bot.email.identity import DkimKey, MailIdentity
     from bot.email.parts import EmailParts
     from bot.email.tokens import TokenSigner

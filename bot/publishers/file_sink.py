@@ -13,13 +13,15 @@ import os
 import re
 import tempfile
 from datetime import UTC
-from email.message import EmailMessage
-from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.channels import REGISTRY
 from bot.errors import PublishError
 from bot.models import Post, Receipt
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _UNSAFE_IN_ADDRESS = re.compile(r"[^A-Za-z0-9_.@+-]+")
@@ -94,6 +96,8 @@ class EmlWriter:
 
 def eml_name(message: EmailMessage) -> str:
     """`<time>.<address>.eml`, e.g. `20261109T080000Z.reader@example.org.eml`: by time, then by reader."""
+    from email.utils import getaddresses, parsedate_to_datetime  # here: the email package is not needed to start
+
     stamp = parsedate_to_datetime(str(message["Date"])).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     [(_name, address)] = getaddresses([str(message["To"])])
     return f"{stamp}.{_UNSAFE_IN_ADDRESS.sub('_', address)}.eml"

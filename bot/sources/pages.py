@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 from bot.errors import SourceError
 from bot.hashtags import find_hashtags, is_hashtag_line, unique
@@ -87,6 +86,8 @@ def _parse_iso(value: str) -> datetime | None:
 
 
 def _parse_rfc2822(value: str) -> datetime | None:
+    from email.utils import parsedate_to_datetime  # here: the email package is not needed to start newsbot
+
     try:
         return parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
