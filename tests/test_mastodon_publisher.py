@@ -224,6 +224,20 @@ def test_no_requests_remaining_waits_without_asking(fake: FakeMastodon, tmp_path
     assert len(fake.requests) == asked  # the last answer said none remain: no 429 asked for
 
 
+def test_once_the_outbox_waited_out_a_429_the_next_create_goes_out(fake: FakeMastodon, tmp_path: Path) -> None:
+    # The outbox keeps the wait in the state and calls again when it is over by the app's clock, which need not
+    # be the wall clock (a FakeClock here, a restored state, an admin's /post): the publisher must not keep a
+    # second copy of the wait that refuses the create without asking.
+    fake.random_faults(1.0, kinds=("429",), reset_in=600)
+    mastodon = publisher(fake, tmp_path)
+    with pytest.raises(RateLimited) as limited:
+        mastodon.publish(post())
+    assert 590 <= limited.value.retry_after <= 601
+    fake.random_faults(0.0)
+    assert mastodon.publish(post()).remote_id == fake.statuses[0].id
+    assert [r.status for r in fake.creates()] == [429, 200]
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "words"),
     [(401, Unauthorized, "token"), (403, Unauthorized, "token"), (422, Rejected, "422"), (503, PublishError, "503")],

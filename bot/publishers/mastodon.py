@@ -2,10 +2,11 @@
 `[mastodon] api_base_url`, with the route's content warning and language, and the article's image when there is one.
 
 Errors become newsbot's (bot/errors.py): 429, or a window with nothing remaining (X-RateLimit-Remaining 0) →
-RateLimited until X-RateLimit-Reset, kept in the state by the outbox (Mastodon.py's own sleeping is off:
-`ratelimit_method="throw"`); 401, 403 and 404 (not the instance's API) → Unauthorized (Mastodon publishing stops,
-the queue is kept); 422, and 404 for a thread's reply (the post it continues was deleted) → Rejected; 5xx and
-connection failures before the request went out → PublishError (retried with backoff).
+RateLimited until X-RateLimit-Reset, kept in the state by the outbox, the one judge of when to ask again
+(Mastodon.py's own sleeping is off: `ratelimit_method="throw"`, and its memory of the reset is dropped once handed
+over); 401, 403 and 404 (not the instance's API) → Unauthorized (Mastodon publishing stops, the queue is kept); 422,
+and 404 for a thread's reply (the post it continues was deleted) → Rejected; 5xx and connection failures before the
+request went out → PublishError (retried with backoff).
 
 Every status create carries an Idempotency-Key made of the article, the recipient and the part's place in the
 thread, so a retry after a crash within the instance's hour of memory gets the same status, not a second one. When
@@ -131,7 +132,7 @@ class MastodonPublisher:
                 idempotency_key=idempotency_key(post, index),
             )
         except MastodonRatelimitError:
-            raise RateLimited(self._seconds_until_reset(api), "Mastodon rate limit reached") from None
+            raise self._rate_limited(api, "Mastodon rate limit reached") from None
         except MastodonNetworkError as error:
             cause = error.__context__ or error
             if not request_went_out(cause):
@@ -148,7 +149,15 @@ class MastodonPublisher:
         """The last answer said nothing remains in this window: wait for its reset instead of asking for a 429."""
         remaining, reset = api.ratelimit_remaining, api.ratelimit_reset
         if remaining is not None and remaining <= 0 and reset is not None and reset > time.time():
-            raise RateLimited(self._seconds_until_reset(api), "Mastodon rate limit reached (no requests remaining)")
+            raise self._rate_limited(api, "Mastodon rate limit reached (no requests remaining)")
+
+    def _rate_limited(self, api: Mastodon, why: str) -> RateLimited:
+        """RateLimited until the announced reset. The wait is handed over: the outbox keeps it in the state and
+        calls again only once it is over, by its own clock, so the client's copy (in wall-clock time) is dropped:
+        it would otherwise refuse the create that the state allows. The next answer tells the client anew."""
+        limited = RateLimited(self._seconds_until_reset(api), why)
+        api.ratelimit_remaining = api.ratelimit_limit  # as at the start of a window
+        return limited
 
     @staticmethod
     def _seconds_until_reset(api: Mastodon) -> float:

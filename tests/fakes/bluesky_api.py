@@ -20,7 +20,9 @@ or use the `fake_bluesky` fixture. It speaks the XRPC methods newsbot uses, with
 Every answer carries RateLimit-Limit/-Remaining/-Reset (unix time) and -Policy; `rate_limit` answers 429.
 `expire_access_tokens` makes the server refuse the current access token with 401 ExpiredToken although its
 `exp` is still ahead (a revoked or clock-skewed token); `create_then_drop` creates the record, then closes the
-connection without answering.
+connection without answering. `random_faults` gives createRecord seeded random faults, as FakeX's (429 with
+RateLimit-Remaining 0 and a RateLimit-Reset of its own, 503, and after the record was created a late answer, a
+dropped connection or a slow answer); `create_log` has every createRecord with its wall time and answer.
 """
 
 from __future__ import annotations
@@ -31,21 +33,25 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pytest
 import regex
 from aiohttp import web
 
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
+from tests.fakes.telegram_api import InjectedFault, RandomFaults
 
-__all__ = ["FakeBluesky", "Record", "fake_bluesky"]
+__all__ = ["BLUESKY_FAULT_KINDS", "CreateAttempt", "FakeBluesky", "Record", "fake_bluesky"]
 
 JSON = dict[str, Any]
 MAX_GRAPHEMES: Final = 300
 _LIMIT: Final = 5000  # creates per window, as the PDS's per-account write limit (points, simplified)
+BLUESKY_FAULT_KINDS: Final = ("429", "5xx", "timeout", "drop", "slow")
+After = tuple[Literal["answer", "drop", "delay"], float]  # what follows a create: answer, drop, answer late
+_ANSWER: Final[After] = ("answer", 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,18 @@ class Record:
     cid: str
     rkey: str
     value: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAttempt:
+    """One createRecord call: its wall time of arrival, the record key asked for, the status answered (0 when the
+    connection was dropped)."""
+
+    at: float
+    rkey: str
+    status: int
+    reply: bool  # the record replies to another (a thread's later part)
+    fault: str = ""  # the random fault it got (see `FakeBluesky.random_faults`), "" for none
 
 
 class _Xrpc(Exception):
@@ -97,6 +115,10 @@ class FakeBluesky(ThreadedAiohttpServer):
         self._drop = 0
         self._fail_uploads = False
         self._fail_creates: list[int] = []
+        self.create_log: list[CreateAttempt] = []
+        self._random: RandomFaults | None = None
+        self._random_reset_in = 300
+        self._random_delays = (1.0, 0.2)  # (timeout, slow)
 
     # --- what it holds ----------------------------------------------------------------------------
 
@@ -139,47 +161,126 @@ class FakeBluesky(ThreadedAiohttpServer):
         with self._lock:
             self._fail_creates += [status] * times
 
+    def random_faults(
+        self,
+        rate: float,
+        kinds: Iterable[str] = BLUESKY_FAULT_KINDS,
+        *,
+        seed: int = 0,
+        reset_in: int = 300,
+        timeout_delay: float = 1.0,
+        slow_delay: float = 0.2,
+    ) -> None:
+        """From now on each authorised createRecord gets, with probability `rate`, one of `kinds`:
+
+        * "429": RateLimit-Remaining 0 and RateLimit-Reset `reset_in` s ahead (unix time), nothing created;
+        * "5xx": 503 InternalServerError, nothing created;
+        * "timeout": created, answered after `timeout_delay` s (set it above the client's time-out);
+        * "drop": created, then the connection is closed without an answer;
+        * "slow": created, answered after `slow_delay` s.
+
+        A "timeout", "drop" or "slow" whose create was refused anyway (a taken record key) is not counted.
+        getRecord is never faulted, so a client can look a record up.
+        """
+        with self._lock:
+            self._random = RandomFaults(rate, kinds, seed, BLUESKY_FAULT_KINDS)
+            self._random_reset_in = reset_in
+            self._random_delays = (timeout_delay, slow_delay)
+
+    @property
+    def fault_log(self) -> list[InjectedFault]:
+        with self._lock:
+            return list(self._random.log) if self._random else []
+
+    def fault_counts(self) -> dict[str, int]:
+        with self._lock:
+            return self._random.counts() if self._random else {}
+
+    def after_delivery_faults(self) -> int:
+        """Random "timeout"/"drop" faults that hid the answer to a record that was created."""
+        with self._lock:
+            return self._random.after_delivery() if self._random else 0
+
     # --- HTTP -------------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method = request.path.removeprefix("/xrpc/")
         body = await request.read()
-        drop = False
+        after = _ANSWER
         headers = self._limit_headers(0)
+        arrived = time.time()
+        faults_before = len(self.fault_log)
         try:
             with self._lock:
                 self.calls.append(method)
-                answer, headers, drop = self._dispatch(request, method, body)
+                answer, headers, after = self._dispatch(request, method, body)
             status = 200
         except _Xrpc as problem:
             answer, status = {"error": problem.error, "message": problem.message}, problem.status
             headers = {**headers, **problem.headers}
-        if drop:
+        if method == "com.atproto.repo.createRecord":
+            self._log_create(body, arrived, 0 if after[0] == "drop" else status, self.fault_log[faults_before:])
+        if after[0] == "drop":
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError
+        await asyncio.sleep(after[1])
         return web.json_response(answer, status=status, headers=headers)
 
-    def _dispatch(self, request: web.Request, method: str, body: bytes) -> tuple[JSON, dict[str, str], bool]:
+    def _log_create(self, body: bytes, arrived: float, status: int, faults: list[InjectedFault]) -> None:
+        asked = _json_or_empty(body)
+        rkey, reply = str(asked.get("rkey") or ""), "reply" in (asked.get("record") or {})
+        fault = faults[-1].kind if faults else ""
+        with self._lock:
+            self.create_log.append(CreateAttempt(arrived, rkey, status, reply, fault))
+
+    def _dispatch(self, request: web.Request, method: str, body: bytes) -> tuple[JSON, dict[str, str], After]:
         auth = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if method == "com.atproto.server.createSession":
-            return self._create_session(_json(body)), self._limit_headers(0), False
+            return self._create_session(_json(body)), self._limit_headers(0), _ANSWER
         if method == "com.atproto.server.refreshSession":
             if auth not in self._refresh:
                 raise _Xrpc(400, "ExpiredToken", "Token has expired")
             self._refresh.discard(auth)
-            return self._session(), self._limit_headers(0), False
+            return self._session(), self._limit_headers(0), _ANSWER
         if auth not in self._access:
             if auth.count(".") == 2:
                 raise _Xrpc(401, "ExpiredToken", "Token has expired")
             raise _Xrpc(401, "AuthenticationRequired", "Authentication Required")
         if method == "com.atproto.repo.createRecord":
-            return self._create_record(_json(body))
+            fault = self._random_fault_before_create()
+            answer, headers, after = self._create_record(_json(body))
+            return answer, headers, self._random_fault_after_create(fault) if fault else after
         if method == "com.atproto.repo.getRecord":
-            return self._get_record(dict(request.query)), self._limit_headers(0), False
+            return self._get_record(dict(request.query)), self._limit_headers(0), _ANSWER
         if method == "com.atproto.repo.uploadBlob":
-            return self._upload(body, request.headers.get("Content-Type", "")), self._limit_headers(0), False
+            return self._upload(body, request.headers.get("Content-Type", "")), self._limit_headers(0), _ANSWER
         raise _Xrpc(501, "MethodNotImplemented", f"Method Not Implemented: {method}")
+
+    def _random_fault_before_create(self) -> str | None:
+        """This create's random fault: a "429" or "5xx" is raised here, the others are for after the create."""
+        fault = self._random.pick() if self._random else None
+        if fault is None or self._random is None:
+            return None
+        now = time.time()
+        if fault == "429":
+            self._random.record(InjectedFault(fault, "", now, retry_after=float(self._random_reset_in)))
+            reset = str(int(now) + self._random_reset_in)
+            raise _Xrpc(
+                429, "RateLimitExceeded", "Rate Limit Exceeded", {"RateLimit-Remaining": "0", "RateLimit-Reset": reset}
+            )
+        if fault == "5xx":
+            self._random.record(InjectedFault(fault, "", now))
+            raise _Xrpc(503, "InternalServerError", "Service Unavailable")
+        return fault
+
+    def _random_fault_after_create(self, fault: str) -> After:
+        assert self._random is not None
+        self._random.record(InjectedFault(fault, "", time.time(), delivered=fault in ("timeout", "drop")))
+        timeout_delay, slow_delay = self._random_delays
+        if fault == "drop":
+            return "drop", 0.0
+        return "delay", timeout_delay if fault == "timeout" else slow_delay
 
     def _limit_headers(self, remaining_used: int) -> dict[str, str]:
         return {
@@ -208,7 +309,7 @@ class FakeBluesky(ThreadedAiohttpServer):
             raise _Xrpc(401, "AuthenticationRequired", "Invalid identifier or password")
         return self._session()
 
-    def _create_record(self, body: JSON) -> tuple[JSON, dict[str, str], bool]:
+    def _create_record(self, body: JSON) -> tuple[JSON, dict[str, str], After]:
         if self._rate_limited > 0:
             self._rate_limited -= 1
             reset = str(int(time.time()) + self._reset_in)
@@ -231,7 +332,8 @@ class FakeBluesky(ThreadedAiohttpServer):
         self._records[rkey] = Record(uri, cid, rkey, record)
         drop = self._drop > 0
         self._drop -= int(drop)
-        return {"uri": uri, "cid": cid, "validationStatus": "valid"}, self._limit_headers(0), drop
+        answer = {"uri": uri, "cid": cid, "validationStatus": "valid"}
+        return answer, self._limit_headers(0), ("drop", 0.0) if drop else _ANSWER
 
     def _validate(self, record: JSON) -> None:
         text = record.get("text")
@@ -282,6 +384,13 @@ def _json(body: bytes) -> JSON:
     if not isinstance(value, dict):
         raise _Xrpc(400, "InvalidRequest", "Input must be an object")
     return value
+
+
+def _json_or_empty(body: bytes) -> JSON:
+    try:
+        return _json(body)
+    except _Xrpc:
+        return {}
 
 
 @pytest.fixture

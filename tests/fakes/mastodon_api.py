@@ -10,17 +10,22 @@ GET /api/v1/accounts/verify_credentials, POST /api/v1/statuses (form or JSON, as
 Idempotency-Key header gives the same status for the same key; 422 when the text and content warning are over the
 limit, links counted 23), GET /api/v1/accounts/:id/statuses, POST /api/v2/media (multipart, with `description`).
 Every answer carries X-RateLimit-Limit/Remaining/Reset (ISO 8601); a spent window answers 429.
+
+`random_faults` gives status creates seeded random faults, as FakeX's: 429 with Remaining 0 and a Reset of its
+own, 503 before anything is created, and after the status was created a late answer (past the client's
+time-out), a dropped connection, or a slow answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import itertools
 import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -30,14 +35,16 @@ import twitter_text
 from aiohttp import web
 
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
+from tests.fakes.telegram_api import InjectedFault, RandomFaults
 
-__all__ = ["FakeMastodon", "Media", "Request", "Status", "fake_mastodon"]
+__all__ = ["MASTODON_FAULT_KINDS", "FakeMastodon", "Media", "Request", "Status", "fake_mastodon"]
 
 JSON = dict[str, Any]
 VERSION: Final = "4.3.0"
 ACCOUNT_ID: Final = "109000000000000001"
 URL_CHARS: Final = 23
 _ACCOUNT_STATUSES: Final = re.compile(r"^/api/v1/accounts/([^/]+)/statuses/?$")
+MASTODON_FAULT_KINDS: Final = ("429", "5xx", "timeout", "drop", "slow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,8 @@ class Request:
     headers: dict[str, str]
     form: dict[str, Any]
     status: int  # answered; 0 when the connection was dropped
+    at: float = 0.0  # wall time of arrival
+    fault: str = ""  # the random fault it got (see `FakeMastodon.random_faults`), "" for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,9 @@ class FakeMastodon(ThreadedAiohttpServer):
         self._remaining = self.window
         self._reset_at = time.time() + self.window_seconds
         self._by_key: dict[tuple[str, str], Status] = {}
+        self._random: RandomFaults | None = None
+        self._random_reset_in = 300.0
+        self._random_delays = (1.0, 0.2)  # (timeout, slow)
 
     # -- knobs ----------------------------------------------------------------------------------------
 
@@ -109,22 +121,100 @@ class FakeMastodon(ThreadedAiohttpServer):
     def creates(self) -> list[Request]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/api/v1/statuses"]
 
+    def random_faults(
+        self,
+        rate: float,
+        kinds: Iterable[str] = MASTODON_FAULT_KINDS,
+        *,
+        seed: int = 0,
+        reset_in: float = 300.0,
+        timeout_delay: float = 1.0,
+        slow_delay: float = 0.2,
+    ) -> None:
+        """From now on each authorised status create gets, with probability `rate`, one of `kinds`:
+
+        * "429": X-RateLimit-Remaining 0 and X-RateLimit-Reset `reset_in` s ahead (ISO 8601), nothing created;
+        * "5xx": 503, nothing created;
+        * "timeout": created (or found by its Idempotency-Key), answered after `timeout_delay` s;
+        * "drop": created, then the connection is closed without an answer;
+        * "slow": created, answered after `slow_delay` s (below the client's time-out).
+
+        `fault_log` has them all (`at`: wall time, `retry_after`: the 429's announced wait); the account's
+        statuses are never faulted, so a client can look a status up.
+        """
+        with self._lock:
+            self._random = RandomFaults(rate, kinds, seed, MASTODON_FAULT_KINDS)
+            self._random_reset_in = reset_in
+            self._random_delays = (timeout_delay, slow_delay)
+
+    @property
+    def fault_log(self) -> list[InjectedFault]:
+        with self._lock:
+            return list(self._random.log) if self._random else []
+
+    def fault_counts(self) -> dict[str, int]:
+        with self._lock:
+            return self._random.counts() if self._random else {}
+
+    def after_delivery_faults(self) -> int:
+        """Random "timeout"/"drop" faults that hid the answer to a status that was created."""
+        with self._lock:
+            return self._random.after_delivery() if self._random else 0
+
     # -- the server -----------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         form = await _fields(request)
         headers = {name.lower(): value for name, value in request.headers.items()}
+        delay = 0.0
         with self._lock:
+            arrived = time.time()
             path = request.path.rstrip("/") or "/"
-            status, body, drop = self._answer(request.method, path, headers, form, request.query)
-            self.requests.append(Request(request.method, path, headers, form, 0 if drop else status))
+            fault = self._random_fault(request.method, path, headers)
+            if fault in ("429", "5xx"):
+                status, body, drop = self._refused_at_random(fault, arrived)
+            else:
+                status, body, drop = self._answer(request.method, path, headers, form, request.query)
+                if fault is not None and status == 200:
+                    drop, delay = self._after_create_fault(fault, arrived)
+            injected = fault if fault and (fault in ("429", "5xx") or status == 200) else ""  # as fault_log has it
+            self.requests.append(Request(request.method, path, headers, form, 0 if drop else status, arrived, injected))
             limit_headers = self._limit_headers()
+            if fault == "429":
+                reset = _iso(arrived + self._random_reset_in)
+                limit_headers.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
         if drop and request.transport is not None:
             request.transport.abort()
             return web.Response(status=500)  # never reaches the client
+        await asyncio.sleep(delay)
         return web.Response(
             status=status, text=json.dumps(body), content_type="application/json", headers=limit_headers
         )
+
+    def _random_fault(self, method: str, path: str, headers: dict[str, str]) -> str | None:
+        """This request's random fault: only authorised status creates get one (lock held)."""
+        if self._random is None or (method, path) != ("POST", "/api/v1/statuses"):
+            return None
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return None
+        return self._random.pick()
+
+    def _refused_at_random(self, fault: str, now: float) -> tuple[int, Any, bool]:
+        assert self._random is not None
+        retry = self._random_reset_in if fault == "429" else 0.0
+        self._random.record(InjectedFault(fault, "", now, retry_after=retry))
+        if fault == "429":
+            return 429, {"error": "Too many requests"}, False
+        return 503, {"error": "Service Unavailable"}, False
+
+    def _after_create_fault(self, fault: str, now: float) -> tuple[bool, float]:
+        """(drop the connection, seconds to wait before answering) for a create that was carried out."""
+        assert self._random is not None
+        self._random.record(InjectedFault(fault, "", now, delivered=fault in ("timeout", "drop")))
+        timeout_delay, slow_delay = self._random_delays
+        if fault == "drop":
+            return True, 0.0
+        return False, timeout_delay if fault == "timeout" else slow_delay
 
     def _answer(
         self, method: str, path: str, headers: dict[str, str], form: dict[str, Any], query: Any
@@ -232,12 +322,16 @@ class FakeMastodon(ThreadedAiohttpServer):
         }
 
     def _limit_headers(self) -> dict[str, str]:
-        reset = datetime.fromtimestamp(self._reset_at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        reset = _iso(self._reset_at)
         return {
             "X-RateLimit-Limit": str(self.window),
             "X-RateLimit-Remaining": str(max(self._remaining, 0)),
             "X-RateLimit-Reset": reset,
         }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def _fields(request: web.Request) -> dict[str, Any]:

@@ -146,6 +146,7 @@ class Installation:
     fakes: Fakes
     processes: list[Process] = field(default_factory=list)
     database_url: str = ""  # a PostgreSQL state (in $NEWSBOT_DATABASE_URL of every process); "": the SQLite file
+    extra_env: dict[str, str] = field(default_factory=dict)  # more variables for every process (other channels)
 
     @property
     def state(self) -> Path:
@@ -216,6 +217,7 @@ port = {free_port()}
             "NEWSBOT_TELEGRAM_TOKEN": self.fakes.telegram.token,
             "NEWSBOT_SECRET_KEY": SECRET_KEY,
             **({DATABASE_URL_ENV: self.database_url} if self.database_url else {}),
+            **self.extra_env,
         }
 
     def start(self, *args: str) -> Process:
