@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
-import secrets
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -272,7 +272,7 @@ def _aim(max_chars: int) -> int:
 
 
 def _prompt(text: str, max_chars: int, language: str) -> Messages:
-    marker = f"=====ARTICLE-{secrets.token_hex(8)}====="
+    marker = f"=====ARTICLE-{os.urandom(8).hex()}====="  # unguessable, as secrets.token_hex (not imported at start)
     language_rule = (
         f"write in the language whose BCP 47 tag is “{language}”, whatever the article's language"
         if language

@@ -121,6 +121,7 @@ def test_once_with_nothing_due_imports_no_channel_library_no_http_client_and_com
 
 MAIL_BUILDING = {
     "bot.email.message",
+    "email.message",
     "email.policy",
     "email.headerregistry",
     "email.contentmanager",
@@ -135,6 +136,12 @@ def test_once_with_nothing_due_builds_no_mail_and_imports_nothing_that_builds_on
     loaded = all_modules_loaded_by("once", cwd=live_folder)
     assert loaded & MAIL_BUILDING == set()
     assert {"bot.email.identity", "bot.email.parts"} <= loaded  # the live mail settings were checked
+
+
+def test_once_with_nothing_due_checks_no_telegram_html_and_loads_nothing_only_errors_need(live_folder: Path) -> None:
+    """Telegram's tag checker and markupsafe come with the first post; difflib with the first misspelt key."""
+    loaded = all_modules_loaded_by("once", cwd=live_folder)
+    assert loaded & {"bot.telegram_tags", "markupsafe", "difflib", "secrets"} == set()
 
 
 def test_once_still_polls_and_renders_what_is_due_with_everything_it_needs(tmp_path: Path) -> None:

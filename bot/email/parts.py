@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from bot.config import Config, EmailConfig
@@ -26,6 +25,8 @@ from bot.email.tokens import TokenSigner, signer_from_environment
 from bot.ratelimit import SendRate
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     from bot.email.delivery import MailSender
     from bot.email.smtp import SmtpSender
 
