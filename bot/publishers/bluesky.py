@@ -5,7 +5,8 @@ SDK refreshes the access token (`refreshSession`) before it expires, and a PDS t
 gets one refresh and the request once more. A new login happens only when the refresh itself is refused.
 
 The record (app.bsky.feed.post) carries the text, the link and hashtags as facets with UTF-8 byte offsets
-(`bot.bsky_text.facets`), `reply` refs to the thread's root and parent, and on the post with the link a link card
+(`bot.bsky_text.rich_text`: the link shown short, as Bluesky's app writes it, the facet and the card holding the
+whole `Post.link`), `reply` refs to the thread's root and parent, and on the post with the link a link card
 (app.bsky.embed.external) whose thumb is the article's image, uploaded with `uploadBlob`. A card, not an
 app.bsky.embed.images embed: a post has one embed, and the card keeps the link preview news publishers want
 (title, description, picture, all one tap to the article). An image that cannot be had or uploaded never blocks
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
-from bot.bsky_text import Facet, facets, record_key
+from bot.bsky_text import Facet, record_key, rich_text
 from bot.errors import ConfigError, PublishError, RateLimited, Rejected, Unauthorized
 from bot.images import ImageLimits, ImageLoader
 from bot.logs import kv
@@ -121,8 +122,8 @@ class BlueskyPublisher:
 
     def _post_part(self, post: Post, index: int, text: str, posted: list[PostRef]) -> PostRef:
         rkey = record_key(post.article_key, post.recipient, str(index))
+        text, found = rich_text(text, post.link)
         record: dict[str, Any] = {"$type": POST_COLLECTION, "text": text, "createdAt": _now()}
-        found = facets(text)
         if found:
             record["facets"] = [facet.as_record() for facet in found]
         if posted:
@@ -136,7 +137,9 @@ class BlueskyPublisher:
         """The link card: the post's first line (the title, in bluesky.txt.j2) as title, the rest of its words
         as description, the article's image as thumb if it uploads."""
         title, _, rest = text.partition("\n")
-        external: dict[str, Any] = {"uri": link.value, "title": title.strip(), "description": _description(rest)}
+        shown = text.encode("utf-8")[link.byte_start : link.byte_end].decode("utf-8")
+        description = _description(rest, shown)
+        external: dict[str, Any] = {"uri": link.value, "title": title.strip(), "description": description}
         thumb = self._thumb(post)
         if thumb is not None:
             external["thumb"] = thumb
@@ -343,9 +346,9 @@ def _already_exists(error: RequestErrorBase) -> bool:
     return "already exists" in _message(error).lower()
 
 
-def _description(text: str) -> str:
+def _description(text: str, link_shown: str) -> str:
     """The words of `text` without its link-and-hashtags line, for the card."""
-    words = " ".join(line.strip() for line in text.splitlines() if line.strip() and "://" not in line)
+    words = " ".join(line.strip() for line in text.splitlines() if line.strip() and link_shown not in line)
     return words[:CARD_DESCRIPTION_CHARS]
 
 
