@@ -105,6 +105,27 @@ def test_the_record_on_the_wire_has_byte_offset_facets_after_emoji_and_cjk_and_a
     assert loader.asked == [ImageLimits(max_bytes=1_000_000, max_side=2000, max_alt_chars=2000)]
 
 
+def test_the_card_description_counts_graphemes_and_keeps_words_and_emoji_whole(fake_bluesky: FakeBluesky) -> None:
+    # 255 graphemes but 315 code points: code point 300 falls inside an emoji's joined sequence.
+    words = " ".join(["Ünïcode 👩‍👩‍👧 family"] * 15)
+    publisher(fake_bluesky).publish(post(f"Title\n\n{words}\n\nhttps://news.example.com/a #Tag"))
+    assert fake_bluesky.records[0].value["embed"]["external"]["description"] == words
+
+
+def test_with_the_link_last_in_a_thread_the_card_has_the_articles_title(
+    bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
+) -> None:
+    sentences = " ".join(f"Sentence number {n} of the council report explains one more detail." for n in range(14))
+    title = " ".join(["The council approves the plan for the harbour"] * 6)  # too long for a post with the link
+    config = bluesky_config([dict(news_item(1), title=title, description=sentences)], thread=True, thread_link="last")
+    with App(config, clock=clock) as app:
+        app.run_cycle(poll_all=True)
+    *_before, last = fake_bluesky.records
+    assert [r for r in fake_bluesky.records if "embed" in r.value] == [last]
+    assert title not in last.value["text"]  # the post shortens it; the card shows it whole
+    assert last.value["embed"]["external"]["title"] == title
+
+
 def test_a_failed_upload_posts_without_the_image(fake_bluesky: FakeBluesky) -> None:
     fake_bluesky.fail_uploads()
     publisher(fake_bluesky, TinyJpegLoader()).publish(post("Title\n\nhttps://news.example.com/a"))

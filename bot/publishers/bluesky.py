@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
-from bot.bsky_text import Facet, record_key, rich_text
+from bot.bsky_text import Facet, cut_graphemes, record_key, rich_text
 from bot.errors import ConfigError, PublishError, RateLimited, Rejected, Unauthorized
 from bot.images import ImageLimits, ImageLoader
 from bot.logs import kv
@@ -54,7 +54,9 @@ log = logging.getLogger("newsbot.bluesky")
 POST_COLLECTION: Final = "app.bsky.feed.post"
 # A card's thumb: Bluesky takes blobs up to 1,000,000 bytes; alt text (unused on a card) up to 2,000 characters.
 IMAGE_LIMITS: Final = ImageLimits(max_bytes=1_000_000, max_side=2000, max_alt_chars=2000)
-CARD_DESCRIPTION_CHARS: Final = 300
+# A card's title and description, in graphemes: longer ones Bluesky's apps cut anyway.
+CARD_TITLE_GRAPHEMES: Final = 300
+CARD_DESCRIPTION_GRAPHEMES: Final = 300
 DEFAULT_RATE_LIMIT_WAIT: Final = 300.0  # a 429 without a usable RateLimit-Reset: wait five minutes
 T = TypeVar("T")
 
@@ -134,12 +136,16 @@ class BlueskyPublisher:
         return self._create(rkey, record)
 
     def _card(self, post: Post, text: str, link: Facet) -> dict[str, Any]:
-        """The link card: the post's first line (the title, in bluesky.txt.j2) as title, the rest of its words
-        as description, the article's image as thumb if it uploads."""
-        title, _, rest = text.partition("\n")
+        """The link card: the article's title (else the post's first line, the title in bluesky.txt.j2), the
+        post's other words as description, the article's image as thumb if it uploads."""
+        first_line, _, rest = text.partition("\n")
+        title = " ".join(post.title.split()) or first_line.strip()
         shown = text.encode("utf-8")[link.byte_start : link.byte_end].decode("utf-8")
-        description = _description(rest, shown)
-        external: dict[str, Any] = {"uri": link.value, "title": title.strip(), "description": description}
+        external: dict[str, Any] = {
+            "uri": link.value,
+            "title": cut_graphemes(title, CARD_TITLE_GRAPHEMES),
+            "description": _description(rest, shown),
+        }
         thumb = self._thumb(post)
         if thumb is not None:
             external["thumb"] = thumb
@@ -349,7 +355,7 @@ def _already_exists(error: RequestErrorBase) -> bool:
 def _description(text: str, link_shown: str) -> str:
     """The words of `text` without its link-and-hashtags line, for the card."""
     words = " ".join(line.strip() for line in text.splitlines() if line.strip() and link_shown not in line)
-    return words[:CARD_DESCRIPTION_CHARS]
+    return cut_graphemes(words, CARD_DESCRIPTION_GRAPHEMES)
 
 
 def _now() -> str:
