@@ -184,7 +184,7 @@ def test_cli_preview_of_mastodon_shows_the_routes_content_warning(tmp_path: Path
     assert mastodon.stdout.startswith("CW: Local politics\n\nStory number 1 about the council vote")
     assert re.search(r"-- mastodon: \d+/500 characters", mastodon.stderr), mastodon.stderr
     assert bluesky.stdout.startswith("Story number 1 about the council vote")
-    assert re.search(r"-- bluesky: \d+/300 characters", bluesky.stderr), bluesky.stderr
+    assert re.search(r"-- bluesky: \d+/300 graphemes", bluesky.stderr), bluesky.stderr
 
 
 def bot_renderer(config: Config) -> Any:

@@ -27,6 +27,7 @@ class BlueskyText:
 
     markup_name = "Bluesky text"
     telegram_html = False
+    unit = "graphemes"
 
     def escape(self, text: str) -> str:
         return text
