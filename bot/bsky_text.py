@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -109,8 +110,11 @@ def rich_text(text: str, link: str = "") -> tuple[str, list[Facet]]:
 
 
 def _shown_link(text: str, link: str, taken: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Where `link`'s text stands as a word of `text` (not inside a link already found)."""
-    shown = re.compile(rf"(?<![^\s(]){re.escape(link_text(link))}(?=$|\s|[{re.escape(_TRAILING_PUNCTUATION)}])")
+    """Where `link`'s text stands as a word of `text` (not inside a link already found). Its NFC form too: the
+    channel sends text in NFC, and the link beside it is as the feed wrote it."""
+    forms = sorted({link_text(link), link_text(unicodedata.normalize("NFC", link))}, key=len, reverse=True)
+    either = "|".join(re.escape(form) for form in forms)
+    shown = re.compile(rf"(?<![^\s(])(?:{either})(?=$|\s|[{re.escape(_TRAILING_PUNCTUATION)}])")
     return [
         (match.start(), match.end(), link)
         for match in shown.finditer(text)

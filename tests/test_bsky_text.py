@@ -5,6 +5,7 @@ between words, record keys that are valid and stable TIDs."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -84,6 +85,9 @@ def test_a_short_link_is_shown_whole_without_its_scheme_and_a_long_one_cut_with_
     long_link = "https://science.example.com/2026/11/antarctic-ice-shelf-collapse?utm_source=bluesky&utm_medium=social"
     assert link_text(long_link) == "science.example.com/2026/11/an..."
     assert link_text("https://a.example/" + "👍🏽" * 40).endswith("👍🏽" * 20 + LINK_TEXT_CUT)
+    decomposed = "https://a.example/cafe\u0301"  # sent in NFC, "café"; the facet keeps the link as written
+    sent, [facet] = rich_text(unicodedata.normalize("NFC", "Title\n\na.example/cafe\u0301"), decomposed)
+    assert sent.encode("utf-8")[facet.byte_start :].decode("utf-8") == "a.example/café" and facet.value == decomposed
 
 
 def test_card_text_is_cut_between_words_never_inside_an_emoji() -> None:
