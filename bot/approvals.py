@@ -342,5 +342,6 @@ def summary_problems(renderer: Renderer, config: Config, article: Article, route
             problems.append(f"{channel}: {error}")
             continue
         if over:
-            problems.append(f"{channel}: {over} characters over its limit of {limit}")
+            unit = REGISTRY[channel].post_format.unit
+            problems.append(f"{channel}: {over} {unit} over its limit of {limit}")
     return problems

@@ -498,6 +498,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
 
+    from bot.channels import REGISTRY
     from bot.config import Config, config_path, load_config
     from bot.identity import build_article
     from bot.render import build_renderer, measured, with_warning
@@ -512,8 +513,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     post = build_renderer(config, warning_of=warnings(config)).render(article, args.channel)
     print(with_warning(post, post.text))
     length, limit = measured(post)
+    unit = REGISTRY[args.channel].post_format.unit
     print(
-        f"\n-- {args.channel}: {length}/{limit} characters; entry {args.entry} of {count}",
+        f"\n-- {args.channel}: {length}/{limit} {unit}; entry {args.entry} of {count}",
         file=sys.stderr,
     )
     if config.analytics.enabled:

@@ -63,6 +63,8 @@ class Post:
     posted: tuple[str, ...] = ()  # remote ids of the parts already posted by an earlier, interrupted attempt
     language: str = ""  # the language of its text when its route says ("de", "pt-BR"); "": not known
     content_warning: str = ""  # shown before the text where the channel has content warnings; "": none
+    link: str = ""  # the article's link as the text carries it (UTM parameters, click link); "": none
+    title: str = ""  # the article's title, whole (a link card's: the text may shorten it or start elsewhere)
 
 
 @dataclass(frozen=True, slots=True)

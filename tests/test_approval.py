@@ -150,6 +150,16 @@ def test_edit_checks_every_channel_shows_the_new_preview_and_approve_publishes_i
         assert [e[0] for e in chat.store.approval_events(approval_id)] == ["held", "edited", "approved"]
 
 
+def test_a_summary_too_long_says_how_far_over_in_each_channels_own_unit(tmp_path: Path) -> None:
+    route = {"name": "desk", "hashtags": ["*"], "channels": ["telegram", "x", "bluesky"], "approval": True}
+    tables = {"routes": [route], "bluesky": {"handle": "a.bsky.social"}, "telegram": {"admins": [ADMIN]}}
+    config = parse_config({"state": {"path": str(tmp_path / "state.sqlite")}, **tables}, path=tmp_path / "config.toml")
+    article = Article("a1", "feed", "Budget", "https://news.example.com/a", "", (), None, NOW)
+    problems = approvals.summary_problems(build_renderer(config), config, article, "desk", "👍🏽 " * 200)
+    assert [problem.split(" over ")[0].split(" ", 2)[2] for problem in problems] == ["weighted characters", "graphemes"]
+    assert problems[1].startswith("bluesky: ") and problems[1].endswith(" graphemes over its limit of 300")
+
+
 def test_pending_lists_what_waits_oldest_first(tmp_path: Path) -> None:
     with held_bot(tmp_path) as chat:
         assert chat.ask("/pending", user_id=ADMIN) == "Nothing waits for approval."

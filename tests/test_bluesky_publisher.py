@@ -80,27 +80,50 @@ def test_the_record_on_the_wire_has_byte_offset_facets_after_emoji_and_cjk_and_a
     fake_bluesky: FakeBluesky,
 ) -> None:
     loader = TinyJpegLoader()
-    text = "東京の議会 👍🏽 が計画を承認\n\n議会は火曜日に承認した。\n\nhttps://news.example.com/a?b=1 #Climate #東京"
-    sent = publisher(fake_bluesky, loader).publish(post(text, image_alt="東京の議会 👍🏽 が計画を承認"))
+    link = "https://news.example.com/2026/11/council-approves-plan?utm_source=bluesky"
+    text = f"東京の議会 👍🏽 が計画を承認\n\n議会は火曜日に承認した。\n\n{link} #Climate #東京"
+    sent = publisher(fake_bluesky, loader).publish(post(text, image_alt="東京の議会 👍🏽 が計画を承認", link=link))
     [record] = fake_bluesky.records
     value = record.value
-    assert value["text"] == text and sent.remote_id == f"{record.uri}|{record.cid}"
-    assert [utf8_slice(text, facet) for facet in value["facets"]] == [
-        "https://news.example.com/a?b=1",
+    shown = "news.example.com/2026/11/counc..."
+    assert value["text"] == text.replace(link, shown) and sent.remote_id == f"{record.uri}|{record.cid}"
+    assert [utf8_slice(value["text"], facet) for facet in value["facets"]] == [
+        shown,
         "#Climate",
         "#東京",
     ]
     assert [facet["features"][0] for facet in value["facets"]] == [
-        {"$type": "app.bsky.richtext.facet#link", "uri": "https://news.example.com/a?b=1"},
+        {"$type": "app.bsky.richtext.facet#link", "uri": link},
         {"$type": "app.bsky.richtext.facet#tag", "tag": "Climate"},
         {"$type": "app.bsky.richtext.facet#tag", "tag": "東京"},
     ]
     external = value["embed"]["external"]
     assert value["embed"]["$type"] == "app.bsky.embed.external"
-    assert (external["uri"], external["title"]) == ("https://news.example.com/a?b=1", "東京の議会 👍🏽 が計画を承認")
+    assert (external["uri"], external["title"]) == (link, "東京の議会 👍🏽 が計画を承認")
     assert external["description"] == "議会は火曜日に承認した。"
     assert external["thumb"]["mimeType"] == "image/jpeg" and external["thumb"]["size"] == len(loader.data)
     assert loader.asked == [ImageLimits(max_bytes=1_000_000, max_side=2000, max_alt_chars=2000)]
+
+
+def test_the_card_description_counts_graphemes_and_keeps_words_and_emoji_whole(fake_bluesky: FakeBluesky) -> None:
+    # 255 graphemes but 315 code points: code point 300 falls inside an emoji's joined sequence.
+    words = " ".join(["Ünïcode 👩‍👩‍👧 family"] * 15)
+    publisher(fake_bluesky).publish(post(f"Title\n\n{words}\n\nhttps://news.example.com/a #Tag"))
+    assert fake_bluesky.records[0].value["embed"]["external"]["description"] == words
+
+
+def test_with_the_link_last_in_a_thread_the_card_has_the_articles_title(
+    bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
+) -> None:
+    sentences = " ".join(f"Sentence number {n} of the council report explains one more detail." for n in range(14))
+    title = " ".join(["The council approves the plan for the harbour"] * 6)  # too long for a post with the link
+    config = bluesky_config([dict(news_item(1), title=title, description=sentences)], thread=True, thread_link="last")
+    with App(config, clock=clock) as app:
+        app.run_cycle(poll_all=True)
+    *_before, last = fake_bluesky.records
+    assert [r for r in fake_bluesky.records if "embed" in r.value] == [last]
+    assert title not in last.value["text"]  # the post shortens it; the card shows it whole
+    assert last.value["embed"]["external"]["title"] == title
 
 
 def test_a_failed_upload_posts_without_the_image(fake_bluesky: FakeBluesky) -> None:
@@ -111,7 +134,7 @@ def test_a_failed_upload_posts_without_the_image(fake_bluesky: FakeBluesky) -> N
     assert "thumb" not in record.value["embed"]["external"]
 
 
-def test_a_long_cjk_and_emoji_article_fits_300_graphemes_with_the_link_whole(
+def test_a_long_link_is_sent_short_and_whole_in_its_facet_and_the_summary_gets_the_room(
     bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
 ) -> None:
     long_link = "https://news.example.com/2026/11/" + "a-very-long-slug-" * 6
@@ -123,8 +146,12 @@ def test_a_long_cjk_and_emoji_article_fits_300_graphemes_with_the_link_whole(
         [row] = app.store.rows_for_article(app.store.recent_articles(1)[0].key)
     [record] = fake_bluesky.records
     text = record.value["text"]
-    assert graphemes(text) <= 300 and long_link in text
-    assert utf8_slice(text, record.value["facets"][0]) == long_link
+    # The link as Bluesky's app shows it; the whole link in the facet and the card, the room it frees the summary's.
+    assert "://" not in text and text.endswith("\n\nnews.example.com/2026/11/a-ver... #気候")
+    assert utf8_slice(text, record.value["facets"][0]) == "news.example.com/2026/11/a-ver..."
+    link = record.value["facets"][0]["features"][0]["uri"]
+    assert link == record.value["embed"]["external"]["uri"] == long_link
+    assert 290 <= graphemes(text) <= 300
     assert (row.state, row.remote_id) == (SENT, f"{record.uri}|{record.cid}")
 
 

@@ -1,14 +1,26 @@
 """Bluesky's text rules: facets at the right UTF-8 bytes whatever comes before them, graphemes counted as Bluesky
-counts them, feed URLs written as plain text, record keys that are valid and stable TIDs."""
+counts them, links shown short with the whole URL in their facet, feed URLs written as plain text, cards cut
+between words, record keys that are valid and stable TIDs."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.bsky_text import facets, grapheme_length, record_key, without_links
+from bot.bsky_text import (
+    LINK_TEXT_CUT,
+    LINK_TEXT_GRAPHEMES,
+    cut_graphemes,
+    facets,
+    grapheme_length,
+    link_text,
+    record_key,
+    rich_text,
+    without_links,
+)
 
 # Text as feeds give it: any letters (CJK, Arabic, combining marks), emoji with skin tones and joiners, spaces.
 _PROSE = st.lists(
@@ -20,6 +32,20 @@ _PROSE = st.lists(
 ).map("".join)
 _TAG = st.from_regex(r"[A-Za-z_\u00c0-\u024f\u4e00-\u9fff][A-Za-z0-9_\u00c0-\u024f\u4e00-\u9fff]{0,20}", fullmatch=True)
 _LINK = st.from_regex(r"https://[a-z0-9]{1,12}\.example/[A-Za-z0-9_\-/%?=&]{0,30}[A-Za-z0-9]", fullmatch=True)
+# Article links as feeds give them: long paths, UTM queries, fragments, ports, user info, non-ASCII paths, emoji.
+_ANY_LINK = st.builds(
+    lambda scheme, user, host, path: f"{scheme}://{user}{host}{path}",
+    st.sampled_from(["https", "http", "HTTPS"]),
+    st.sampled_from(["", "reader:secret@"]),
+    st.from_regex(r"[a-z0-9-]{1,40}(\.[a-z0-9-]{1,20}){1,3}(:[0-9]{2,5})?", fullmatch=True),
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[A-Za-z0-9_\-/%?=&#.~]{1,20}", fullmatch=True),
+            st.sampled_from(["東京", "👍🏽", "e\u0301", "/"]),
+        ),
+        max_size=8,
+    ).map(lambda parts: ("/" + "".join(parts)).rstrip(".,;:!?")),
+)
 
 
 @given(prose=_PROSE, link=_LINK, tags=st.lists(_TAG, max_size=4), tail=_PROSE)
@@ -34,6 +60,42 @@ def test_each_facet_is_exactly_its_link_or_tag_in_the_utf8_bytes(
         piece = data[facet.byte_start : facet.byte_end].decode("utf-8")
         assert piece == (facet.value if facet.kind == "link" else "#" + facet.value)
     assert [f.value for f in found if f.kind == "tag"][-len(tags) :] == (tags[-len(tags) :] if tags else [])
+
+
+@given(prose=_PROSE, link=_ANY_LINK, tags=st.lists(_TAG, max_size=3))
+def test_a_link_is_sent_as_its_short_text_with_the_whole_url_in_its_facet(
+    prose: str, link: str, tags: list[str]
+) -> None:
+    text = f"{without_links(prose)}\n\n{link} {' '.join('#' + tag for tag in tags)}".strip()
+    sent, found = rich_text(text)
+    shown = link_text(link)
+    [facet] = [f for f in found if f.kind == "link"]
+    assert sent.encode("utf-8")[facet.byte_start : facet.byte_end].decode("utf-8") == shown
+    assert facet.value == link and "://" not in sent and "secret@" not in shown
+    assert grapheme_length(shown) <= LINK_TEXT_GRAPHEMES + len(LINK_TEXT_CUT)
+    assert [f.value for f in found if f.kind == "tag"] == tags
+    # The publisher gets the text as sent (the link already short) and the whole link beside it: the same facets.
+    assert rich_text(sent, link) == (sent, found)
+
+
+def test_a_short_link_is_shown_whole_without_its_scheme_and_a_long_one_cut_with_dots() -> None:
+    assert link_text("https://a.example/") == "a.example"
+    assert link_text("https://a.example/news/1?x=2#top") == "a.example/news/1?x=2#top"
+    assert link_text("http://user:pw@a.example:8080/x") == "a.example:8080/x"
+    long_link = "https://science.example.com/2026/11/antarctic-ice-shelf-collapse?utm_source=bluesky&utm_medium=social"
+    assert link_text(long_link) == "science.example.com/2026/11/an..."
+    assert link_text("https://a.example/" + "👍🏽" * 40).endswith("👍🏽" * 20 + LINK_TEXT_CUT)
+    decomposed = "https://a.example/cafe\u0301"  # sent in NFC, "café"; the facet keeps the link as written
+    sent, [facet] = rich_text(unicodedata.normalize("NFC", "Title\n\na.example/cafe\u0301"), decomposed)
+    assert sent.encode("utf-8")[facet.byte_start :].decode("utf-8") == "a.example/café" and facet.value == decomposed
+
+
+def test_card_text_is_cut_between_words_never_inside_an_emoji() -> None:
+    assert cut_graphemes("short", 300) == "short"
+    assert cut_graphemes("one two three", 9) == "one two"
+    assert cut_graphemes("ab👍🏽👍🏽", 3) == "ab👍🏽"
+    assert cut_graphemes("東京都は新しい計画", 4) == "東京都は"
+    assert cut_graphemes("👩‍👩‍👧" * 400, 300) == "👩‍👩‍👧" * 300
 
 
 @given(prose=_PROSE)

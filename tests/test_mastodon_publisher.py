@@ -271,6 +271,36 @@ def test_image_uploaded_with_its_description_and_attached(fake: FakeMastodon, tm
     assert loader.asked == [IMAGE_LIMITS]
 
 
+def test_a_retried_first_post_reuses_its_uploaded_image(fake: FakeMastodon, tmp_path: Path) -> None:
+    loader = TinyPng()
+    mastodon = publisher(fake, tmp_path, images=loader)
+    with_image = post(image_url="https://news.example.com/a.png", image_alt="The council chamber")
+    fake.create_status = 503
+    with pytest.raises(PublishError, match="503"):
+        mastodon.publish(with_image)
+    fake.create_status = 0
+    mastodon.publish(with_image)
+    (media,) = fake.media  # one upload over two attempts: nothing left unused on the instance
+    assert [status.media_ids for status in fake.statuses] == [(media.id,)] and len(loader.asked) == 1
+    mastodon.publish(post(article_key="a2", image_url="https://news.example.com/b.png", image_alt="Another"))
+    assert len(fake.media) == 2 and fake.statuses[1].media_ids == (fake.media[1].id,)
+
+
+def test_a_reused_image_the_instance_has_removed_is_uploaded_again(fake: FakeMastodon, tmp_path: Path) -> None:
+    mastodon = publisher(fake, tmp_path, images=TinyPng())
+    with_image = post(image_url="https://news.example.com/a.png", image_alt="The council chamber")
+    fake.create_status = 503
+    with pytest.raises(PublishError, match="503"):
+        mastodon.publish(with_image)
+    fake.create_status = 0
+    fake.media.clear()  # as an instance removes media left unattached
+    with pytest.raises(PublishError, match="uploaded again"):  # retried, not Rejected
+        mastodon.publish(with_image)
+    mastodon.publish(with_image)
+    (media,) = fake.media
+    assert [status.media_ids for status in fake.statuses] == [(media.id,)]
+
+
 def test_failed_image_upload_posts_without_it(
     fake: FakeMastodon, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -54,6 +54,8 @@ class PostFormat(Protocol):
     markup_name: str
     # The post is Telegram HTML, so an admin's preview in chat may show it as it will look (else it is escaped).
     telegram_html: bool
+    # What `finish` counts, in words for messages ("characters", "weighted characters", "graphemes").
+    unit: str
 
     def escape(self, text: str) -> str:
         """A string as the channel's templates get it (escaped and marked safe, or as it is)."""
@@ -73,6 +75,7 @@ class PlainText:
 
     markup_name = "plain text"
     telegram_html = False
+    unit = "characters"
 
     def escape(self, text: str) -> str:
         return text

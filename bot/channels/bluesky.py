@@ -7,7 +7,7 @@ import os
 import unicodedata
 from typing import TYPE_CHECKING, Final
 
-from bot.bsky_text import BLUESKY_LIMIT, grapheme_length, without_links
+from bot.bsky_text import BLUESKY_LIMIT, grapheme_length, rich_text, without_links
 from bot.channels.base import Channel, ChannelSettings, SecretNeed, thread_settings
 
 if TYPE_CHECKING:
@@ -21,10 +21,13 @@ MIN_TITLE_GRAPHEMES: Final = 40
 
 class BlueskyText:
     """Plain text counted in graphemes, as Bluesky counts it. Feed text keeps no URL (`without_links`): on Bluesky
-    every URL in the text becomes a link facet, and the only link is the article's own."""
+    every URL in the text becomes a link facet, and the only link is the article's own. The finished text is the
+    text as sent: the link written short, as Bluesky's app writes it (`bot.bsky_text.rich_text`), so a long link
+    leaves the summary its room; the publisher puts the whole link (`Post.link`) in the facet over it."""
 
     markup_name = "Bluesky text"
     telegram_html = False
+    unit = "graphemes"
 
     def escape(self, text: str) -> str:
         return text
@@ -33,8 +36,8 @@ class BlueskyText:
         return without_links(text)
 
     def finish(self, text: str) -> tuple[str, int]:
-        text = unicodedata.normalize("NFC", text.strip())
-        return text, grapheme_length(text)
+        sent, _facets = rich_text(unicodedata.normalize("NFC", text.strip()))
+        return sent, grapheme_length(sent)
 
 
 def _settings(config: Config) -> ChannelSettings:

@@ -63,6 +63,7 @@ class MastodonText:
 
     markup_name = "Mastodon text"
     telegram_html = False
+    unit = "characters"  # every link counted as 23
 
     def escape(self, text: str) -> str:
         return text

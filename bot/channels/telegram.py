@@ -96,6 +96,7 @@ class TelegramHtml:
 
     markup_name = "Telegram HTML"
     telegram_html = True
+    unit = "characters"  # visible ones: the tags do not count
 
     def escape(self, text: str) -> str:
         from markupsafe import Markup  # here: rendering is not needed to start newsbot

@@ -29,6 +29,7 @@ class XText:
 
     markup_name = "X text"
     telegram_html = False
+    unit = "weighted characters"  # most count 1, CJK and emoji 2, every link 23 (twitter-text)
 
     def escape(self, text: str) -> str:
         return text

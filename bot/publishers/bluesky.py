@@ -5,7 +5,8 @@ SDK refreshes the access token (`refreshSession`) before it expires, and a PDS t
 gets one refresh and the request once more. A new login happens only when the refresh itself is refused.
 
 The record (app.bsky.feed.post) carries the text, the link and hashtags as facets with UTF-8 byte offsets
-(`bot.bsky_text.facets`), `reply` refs to the thread's root and parent, and on the post with the link a link card
+(`bot.bsky_text.rich_text`: the link shown short, as Bluesky's app writes it, the facet and the card holding the
+whole `Post.link`), `reply` refs to the thread's root and parent, and on the post with the link a link card
 (app.bsky.embed.external) whose thumb is the article's image, uploaded with `uploadBlob`. A card, not an
 app.bsky.embed.images embed: a post has one embed, and the card keeps the link preview news publishers want
 (title, description, picture, all one tap to the article). An image that cannot be had or uploaded never blocks
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
-from bot.bsky_text import Facet, facets, record_key
+from bot.bsky_text import Facet, cut_graphemes, record_key, rich_text
 from bot.errors import ConfigError, PublishError, RateLimited, Rejected, Unauthorized
 from bot.images import ImageLimits, ImageLoader
 from bot.logs import kv
@@ -53,7 +54,9 @@ log = logging.getLogger("newsbot.bluesky")
 POST_COLLECTION: Final = "app.bsky.feed.post"
 # A card's thumb: Bluesky takes blobs up to 1,000,000 bytes; alt text (unused on a card) up to 2,000 characters.
 IMAGE_LIMITS: Final = ImageLimits(max_bytes=1_000_000, max_side=2000, max_alt_chars=2000)
-CARD_DESCRIPTION_CHARS: Final = 300
+# A card's title and description, in graphemes: longer ones Bluesky's apps cut anyway.
+CARD_TITLE_GRAPHEMES: Final = 300
+CARD_DESCRIPTION_GRAPHEMES: Final = 300
 DEFAULT_RATE_LIMIT_WAIT: Final = 300.0  # a 429 without a usable RateLimit-Reset: wait five minutes
 T = TypeVar("T")
 
@@ -121,8 +124,8 @@ class BlueskyPublisher:
 
     def _post_part(self, post: Post, index: int, text: str, posted: list[PostRef]) -> PostRef:
         rkey = record_key(post.article_key, post.recipient, str(index))
+        text, found = rich_text(text, post.link)
         record: dict[str, Any] = {"$type": POST_COLLECTION, "text": text, "createdAt": _now()}
-        found = facets(text)
         if found:
             record["facets"] = [facet.as_record() for facet in found]
         if posted:
@@ -133,10 +136,16 @@ class BlueskyPublisher:
         return self._create(rkey, record)
 
     def _card(self, post: Post, text: str, link: Facet) -> dict[str, Any]:
-        """The link card: the post's first line (the title, in bluesky.txt.j2) as title, the rest of its words
-        as description, the article's image as thumb if it uploads."""
-        title, _, rest = text.partition("\n")
-        external: dict[str, Any] = {"uri": link.value, "title": title.strip(), "description": _description(rest)}
+        """The link card: the article's title (else the post's first line, the title in bluesky.txt.j2), the
+        post's other words as description, the article's image as thumb if it uploads."""
+        first_line, _, rest = text.partition("\n")
+        title = " ".join(post.title.split()) or first_line.strip()
+        shown = text.encode("utf-8")[link.byte_start : link.byte_end].decode("utf-8")
+        external: dict[str, Any] = {
+            "uri": link.value,
+            "title": cut_graphemes(title, CARD_TITLE_GRAPHEMES),
+            "description": _description(rest, shown),
+        }
         thumb = self._thumb(post)
         if thumb is not None:
             external["thumb"] = thumb
@@ -343,10 +352,10 @@ def _already_exists(error: RequestErrorBase) -> bool:
     return "already exists" in _message(error).lower()
 
 
-def _description(text: str) -> str:
+def _description(text: str, link_shown: str) -> str:
     """The words of `text` without its link-and-hashtags line, for the card."""
-    words = " ".join(line.strip() for line in text.splitlines() if line.strip() and "://" not in line)
-    return words[:CARD_DESCRIPTION_CHARS]
+    words = " ".join(line.strip() for line in text.splitlines() if line.strip() and link_shown not in line)
+    return cut_graphemes(words, CARD_DESCRIPTION_GRAPHEMES)
 
 
 def _now() -> str:

@@ -13,6 +13,11 @@ thread, so a retry after a crash within the instance's hour of memory gets the s
 a create went out but its answer was lost (a read time-out, a dropped connection), the post is looked for on the
 account's recent statuses first, as on X: found → sent; not found → retried (with the same key); the statuses cannot
 be read → UnknownOutcome, for an admin to decide.
+
+The image is uploaded once per post: when the first create fails after the upload (a 5xx, a 429, no answer),
+the media id is kept (for the article and recipient, in a small bounded memory of the process) and the retry
+attaches it instead of leaving an unused upload on the instance. A kept id the instance refuses (it removes
+unattached media after a while) is forgotten and the post retried: the next attempt uploads the image again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hashlib
 import logging
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -43,6 +49,9 @@ IMAGE_LIMITS: Final = ImageLimits(max_bytes=16 * 1024 * 1024, max_side=4096, max
 TIMELINE_LOOKBACK: Final = 20  # recent statuses searched for one whose outcome is unknown
 DEFAULT_WAIT: Final = 5 * 60.0  # Mastodon's rate-limit windows are 5 minutes; used when no reset is announced
 _URL: Final = re.compile(r"https?://\S+")
+MEDIA_KEPT_POSTS: Final = 64  # posts whose uploaded image waits for a retry of their first create
+# Mastodon removes media left unattached after a day (media_remove); a kept id older than this is uploaded again.
+MEDIA_KEPT_SECONDS: Final = 3600.0
 
 
 def idempotency_key(post: Post, part: int) -> str:
@@ -59,6 +68,8 @@ class MastodonPublisher:
     channel: str = "mastodon"
     _client: Mastodon | None = field(init=False, default=None)
     _account_id: str = field(init=False, default="")
+    # (article key, recipient) → (when uploaded, monotonic seconds; media ids) of a first post not yet created.
+    _kept_media: OrderedDict[tuple[str, str], tuple[float, list[str]]] = field(init=False, default_factory=OrderedDict)
 
     def publish(self, post: Post) -> Receipt:
         """Post the text, or each part of a thread as a reply to the one before, continuing after `post.posted`."""
@@ -66,12 +77,34 @@ class MastodonPublisher:
         posted = list(post.posted)
         for index in range(len(posted), len(parts)):
             try:
-                media = self._upload_image(post) if index == 0 else []
-                posted.append(self._create(post, index, parts[index], posted[-1] if posted else None, media))
+                posted.append(self._create_part(post, index, parts[index], posted[-1] if posted else None))
             except PublishError as error:
                 error.progress = tuple(posted)
                 raise
         return Receipt(remote_id=",".join(posted))
+
+    def _create_part(self, post: Post, index: int, text: str, reply_to: str | None) -> str:
+        """One part; the first with the article's image, uploaded once however often its create is tried."""
+        if index > 0:
+            return self._create(post, index, text, reply_to, [])
+        key = (post.article_key, post.recipient)
+        kept = self._kept_media.pop(key, None)
+        if kept is not None and time.monotonic() - kept[0] <= MEDIA_KEPT_SECONDS:
+            (uploaded_at, media), reused = kept, True
+        else:
+            uploaded_at, media, reused = time.monotonic(), self._upload_image(post), False
+        try:
+            return self._create(post, index, text, reply_to, media)
+        except Rejected as refused:
+            if reused:  # the kept media may be gone from the instance: not the post's fault
+                raise PublishError(f"{refused}; the image is uploaded again at the next attempt") from None
+            raise
+        except PublishError:
+            if media:
+                self._kept_media[key] = (uploaded_at, media)
+                while len(self._kept_media) > MEDIA_KEPT_POSTS:
+                    self._kept_media.popitem(last=False)
+            raise
 
     def announced_limit(self) -> int | None:
         """The instance's longest post (`bot.channels.mastodon.post_limit`); its API is asked only when
