@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import smtplib
 import socket
 import ssl
@@ -227,7 +228,7 @@ def render(rates: dict[int, float], naive: float, args: argparse.Namespace) -> s
         + "; render + build + send of each digest as the job does, N connections each reused for its share",
         f"({args.per_connection} messages per connection); "
         + ("no digest rendered before the run." if args.cold else "every distinct digest rendered once before it.")
-        + " Measured on a shared, busy 2-core machine.",
+        + f" Measured on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end of the run.",
         "",
         "| connections | msg/s | ratio to N x one connection | newsbot CPU per message (ms)"
         " | relay CPU per message (ms) |",

@@ -308,7 +308,8 @@ def main() -> None:
         RESULTS_PATH.write_text(
             "# Many feeds, nearly all unchanged (bench/feeds_scale.py)\n\n"
             f"`PYTHONPATH=. .venv/bin/python bench/feeds_scale.py --sizes {' '.join(map(str, args.sizes))}"
-            f" --interval {args.interval} --after {args.after}`, on a shared, busy 2-core machine.\n\n{table}\n",
+            f" --interval {args.interval} --after {args.after}`, on {os.cpu_count()} cores (load average"
+            f" {os.getloadavg()[0]:.1f} when this size ended).\n\n{table}\n",
             encoding="utf-8",
         )
         print(table, flush=True)

@@ -137,6 +137,7 @@ class ChannelPreview:
     length: int
     limit: int | None
     problem: str  # why it cannot be rendered; "" when it can
+    unit: str = "characters"  # what `length` counts ("weighted characters" on X, "graphemes" on Bluesky)
 
 
 def channel_previews(renderer: Renderer, config: Config, article: Article, approval: Approval) -> list[ChannelPreview]:
@@ -149,7 +150,11 @@ def channel_previews(renderer: Renderer, config: Config, article: Article, appro
         try:
             post = renderer.render(article, channel, template=template or None)
         except RenderError as error:
-            previews.append(ChannelPreview(channel, rules.post_format.markup_name, (), 0, rules.limit, str(error)))
+            previews.append(
+                ChannelPreview(
+                    channel, rules.post_format.markup_name, (), 0, rules.limit, str(error), rules.post_format.unit
+                )
+            )
             continue
         texts = tuple(post.parts) or (post.text,)
         if rules.post_format.telegram_html:
@@ -157,7 +162,8 @@ def channel_previews(renderer: Renderer, config: Config, article: Article, appro
         texts = (with_warning(post, texts[0]), *texts[1:])
         length, limit = measured(post)
         shown_limit = limit if rules.limit is not None else None
-        previews.append(ChannelPreview(channel, rules.post_format.markup_name, texts, length, shown_limit, ""))
+        markup, unit = rules.post_format.markup_name, rules.post_format.unit
+        previews.append(ChannelPreview(channel, markup, texts, length, shown_limit, "", unit))
     return previews
 
 
@@ -169,7 +175,8 @@ def _channel_section(renderer: Renderer, article: Article, channel: str, route: 
         return f"<b>{channel}</b>: cannot be rendered: {telegram_html.escape(str(error))}"
     rules = REGISTRY[channel]
     length, limit = measured(post)
-    count = f"{length}/{limit}" if rules.limit is not None else f"{length} characters"
+    unit = rules.post_format.unit
+    count = f"{length}/{limit} {unit}" if rules.limit is not None else f"{length} {unit}"
     title = f"<b>{channel}</b> ({telegram_html.escape(rules.post_format.markup_name)}, {count}):"
     text = with_warning(post, post.text if not post.parts else "\n\n".join(post.parts))
     if rules.post_format.telegram_html and not post.parts and telegram_html.visible_length(text) <= room:

@@ -70,7 +70,7 @@ def test_each_admin_gets_one_preview_and_of_two_simultaneous_presses_one_decides
         [theirs] = chat.fake.wait_for_messages(OTHER_ADMIN, 1)
         shown = visible_text(mine.text)
         assert "Council <votes> & budget" in shown and "route desk" in shown
-        assert "telegram (Telegram HTML, " in shown and "x (X text, " in shown and "/280)" in shown
+        assert "telegram (Telegram HTML, " in shown and "x (X text, " in shown and "/280 weighted characters)" in shown
         assert mine.reply_markup == {
             "inline_keyboard": [[{"text": label, "callback_data": f"ap:{approval_id}:{action}"}]
                                 for label, action in (("Approve", "a"), ("Edit", "e"), ("Skip", "s"))]

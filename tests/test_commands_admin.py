@@ -177,7 +177,7 @@ def test_preview_renders_each_channel_the_routes_use_with_its_length(bot: BotCha
     assert "routed to telegram via all, x via all, email via all" in texts[0]
     assert texts[1].startswith("<b>telegram</b>: ") and "of 4096 characters" in texts[1]
     assert texts[2].startswith("<b>Council approves the plan</b>")
-    assert "<b>x</b>: " in texts[3] and "of 280 characters" in texts[3] and "<pre>" in texts[3]
+    assert "<b>x</b>: " in texts[3] and "of 280 weighted characters" in texts[3] and "<pre>" in texts[3]
     assert "<b>email</b>: " in texts[4] and "<pre>" in texts[4]
     assert not any("mastodon" in text or "bluesky" in text for text in texts)  # no route posts there
 

@@ -74,7 +74,8 @@ def test_the_approval_page_shows_each_channel_and_approving_there_updates_the_ch
         with site.signed_in_client(site.login_link(ADMIN)) as client:
             page = _text(client.get("/admin/approvals").text)
             assert "Budget vote" in page and "Route desk" in page
-            assert "telegram (Telegram HTML" in page and re.search(r"x \(X text, \d+ of 280 characters\)", page)
+            assert "telegram (Telegram HTML" in page
+            assert re.search(r"x \(X text, \d+ of 280 weighted characters\)", page)
             assert "It waits for an admin however long it takes." in page
             shown = _after(client, _decide(site, client, "approve", approval))
         assert "“Budget vote”: approved." in shown and "Nothing waits for approval." in shown
@@ -331,4 +332,4 @@ def test_the_approval_page_previews_the_post_with_its_click_link_as_chat_and_the
     assert shown == [part for channel in expected for part in channel.parts]
     assert any(f"{PUBLIC}/r/" in part for part in shown) and not any(article.link in part for part in shown)
     for channel in expected:
-        assert f"{channel.length} of {channel.limit} characters" in _text(page)
+        assert f"{channel.length} of {channel.limit} {channel.unit}" in _text(page)

@@ -156,7 +156,7 @@ def test_approval_page_previews_both_posts_with_the_content_warning_counted(
     # Mastodon counts the warning in its 500; the text alone is 80 (its link 23)
     assert "mastodon (Mastodon text, 94 of 500 characters) CW: Local politics Council approves the plan" in page
     # Bluesky counts the text as sent: its link written "news.example.com/a"
-    assert "bluesky (Bluesky text, 75 of 300 characters) Council approves the plan" in page, page
+    assert "bluesky (Bluesky text, 75 of 300 graphemes) Council approves the plan" in page, page
 
 
 def test_chat_approval_preview_shows_the_content_warning(tmp_path: Path, clock: FakeClock) -> None:
@@ -164,8 +164,10 @@ def test_chat_approval_preview_shows_the_content_warning(tmp_path: Path, clock: 
         _held_article(bot.store, clock)
         html = approvals.preview_html(bot_renderer(bot.config), bot.config, *_held(bot.store))
         preview = "\n".join(m.text for m in bot.send("/preview abc123", user_id=ADMIN, replies=3))
-    assert "<b>mastodon</b> (Mastodon text, 94/500):\n<blockquote>CW: Local politics\n\nCouncil" in html, html
-    assert "<b>bluesky</b> (Bluesky text, 75/300):" in html, html
+    assert "<b>mastodon</b> (Mastodon text, 94/500 characters):\n<blockquote>CW: Local politics\n\nCouncil" in html, (
+        html
+    )
+    assert "<b>bluesky</b> (Bluesky text, 75/300 graphemes):" in html, html
     assert "<b>mastodon</b>: 94 of 500 characters\n<pre>CW: Local politics\n\nCouncil approves" in preview, preview
 
 

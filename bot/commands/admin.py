@@ -275,7 +275,7 @@ def preview(ctx: CommandContext, request: Request) -> Reply:
             parts.append(f"<b>{channel}</b>: cannot be rendered: {echo(str(error), 600)}")
             continue
         length, limit = measured(post)
-        size = f"<b>{channel}</b>: {length} of {limit} characters"
+        size = f"<b>{channel}</b>: {length} of {limit} {REGISTRY[channel].post_format.unit}"
         if REGISTRY[channel].post_format.telegram_html:
             parts += [f"{size}, as subscribers will see it:", post.text]
         else:

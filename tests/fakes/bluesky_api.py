@@ -42,7 +42,7 @@ import regex
 from aiohttp import web
 
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
-from tests.fakes.telegram_api import InjectedFault, RandomFaults
+from tests.fakes.telegram_api import InjectedFault, RandomFaults, RandomFaultsReport
 
 __all__ = ["BLUESKY_FAULT_KINDS", "CreateAttempt", "FakeBluesky", "Record", "fake_bluesky"]
 
@@ -92,7 +92,7 @@ def _cid(data: bytes) -> str:
     return "bafyrei" + digest[:52]
 
 
-class FakeBluesky(ThreadedAiohttpServer):
+class FakeBluesky(RandomFaultsReport, ThreadedAiohttpServer):
     server_name = "FakeBluesky"
     base_path = "/xrpc"
     client_max_size = 5 * 1024**2
@@ -186,20 +186,6 @@ class FakeBluesky(ThreadedAiohttpServer):
             self._random = RandomFaults(rate, kinds, seed, BLUESKY_FAULT_KINDS)
             self._random_reset_in = reset_in
             self._random_delays = (timeout_delay, slow_delay)
-
-    @property
-    def fault_log(self) -> list[InjectedFault]:
-        with self._lock:
-            return list(self._random.log) if self._random else []
-
-    def fault_counts(self) -> dict[str, int]:
-        with self._lock:
-            return self._random.counts() if self._random else {}
-
-    def after_delivery_faults(self) -> int:
-        """Random "timeout"/"drop" faults that hid the answer to a record that was created."""
-        with self._lock:
-            return self._random.after_delivery() if self._random else 0
 
     # --- HTTP -------------------------------------------------------------------------------------
 

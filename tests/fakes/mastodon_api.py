@@ -35,7 +35,7 @@ import twitter_text
 from aiohttp import web
 
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
-from tests.fakes.telegram_api import InjectedFault, RandomFaults
+from tests.fakes.telegram_api import InjectedFault, RandomFaults, RandomFaultsReport
 
 __all__ = ["MASTODON_FAULT_KINDS", "FakeMastodon", "Media", "Request", "Status", "fake_mastodon"]
 
@@ -82,7 +82,7 @@ class Media:
 
 
 @dataclass
-class FakeMastodon(ThreadedAiohttpServer):
+class FakeMastodon(RandomFaultsReport, ThreadedAiohttpServer):
     """State is readable from the test thread; set the knobs before the requests they should affect."""
 
     token: str = "mastodon-test-token"
@@ -146,20 +146,6 @@ class FakeMastodon(ThreadedAiohttpServer):
             self._random = RandomFaults(rate, kinds, seed, MASTODON_FAULT_KINDS)
             self._random_reset_in = reset_in
             self._random_delays = (timeout_delay, slow_delay)
-
-    @property
-    def fault_log(self) -> list[InjectedFault]:
-        with self._lock:
-            return list(self._random.log) if self._random else []
-
-    def fault_counts(self) -> dict[str, int]:
-        with self._lock:
-            return self._random.counts() if self._random else {}
-
-    def after_delivery_faults(self) -> int:
-        """Random "timeout"/"drop" faults that hid the answer to a status that was created."""
-        with self._lock:
-            return self._random.after_delivery() if self._random else 0
 
     # -- the server -----------------------------------------------------------------------------------
 

@@ -211,6 +211,29 @@ class RandomFaults:
         return sum(1 for f in self.log if f.delivered and (target is None or f.target == target))
 
 
+class RandomFaultsReport:
+    """What a one-account fake (X, Mastodon, Bluesky) tells a test about the random faults it injected: the class
+    using it sets `_lock` and `_random` (None until `random_faults` is called)."""
+
+    _lock: threading.Lock
+    _random: RandomFaults | None
+
+    @property
+    def fault_log(self) -> list[InjectedFault]:
+        """Every randomly injected fault, in order (a snapshot); `target` is "" (one account)."""
+        with self._lock:
+            return list(self._random.log) if self._random else []
+
+    def fault_counts(self) -> dict[str, int]:
+        with self._lock:
+            return self._random.counts() if self._random else {}
+
+    def after_delivery_faults(self) -> int:
+        """Random "timeout"/"drop" faults that hid the answer to a post that was made."""
+        with self._lock:
+            return self._random.after_delivery() if self._random else 0
+
+
 TELEGRAM_FAULT_KINDS: Final = ("429", "5xx", "timeout", "drop", "slow")
 
 

@@ -37,7 +37,7 @@ import twitter_text
 from aiohttp import web
 
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
-from tests.fakes.telegram_api import InjectedFault, RandomFaults
+from tests.fakes.telegram_api import InjectedFault, RandomFaults, RandomFaultsReport
 
 __all__ = ["DAILY_CREATE_LIMIT", "MAX_WEIGHTED_LENGTH", "FakeX", "Media", "Request", "Tweet", "fake_x"]
 
@@ -170,7 +170,7 @@ class _Injected:
     daily: bool = False
 
 
-class FakeX(ThreadedAiohttpServer):
+class FakeX(RandomFaultsReport, ThreadedAiohttpServer):
     """An X API v2 server on 127.0.0.1 for tweepy's `Client` to talk to over real HTTP.
 
     Point tweepy at it with a `requests.Session` that rewrites "https://api.twitter.com" (tweepy's hard-coded
@@ -325,21 +325,6 @@ class FakeX(ThreadedAiohttpServer):
             self._random = RandomFaults(rate, kinds, seed, X_FAULT_KINDS)
             self._random_reset_in = reset_in
             self._random_delays = (timeout_delay, slow_delay)
-
-    @property
-    def fault_log(self) -> list[InjectedFault]:
-        """Every randomly injected fault, in order (a snapshot); `target` is "" (one account)."""
-        with self._lock:
-            return list(self._random.log) if self._random else []
-
-    def fault_counts(self) -> dict[str, int]:
-        with self._lock:
-            return self._random.counts() if self._random else {}
-
-    def after_delivery_faults(self) -> int:
-        """Random "timeout"/"drop" faults that hid the answer to a post that was created."""
-        with self._lock:
-            return self._random.after_delivery() if self._random else 0
 
     def timeline_unavailable(self) -> None:
         """GET /2/users/:id/tweets answers 403 (client-not-enrolled, as for an app without read access)."""
