@@ -20,7 +20,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from bot.alttext import clean_alt
@@ -42,7 +43,9 @@ RECENT_DOWNLOADS: Final = 4
 RECENT_BYTES: Final = 24_000_000
 DEFAULT_TIMEOUT: Final = 20.0  # a source's own defaults (bot.config.SourceConfig), for one added in chat
 DEFAULT_MAX_BYTES: Final = 10_000_000
-RECENT_SECONDS: Final = 600.0  # a download (or failure) older than this is fetched again
+RECENT_SECONDS: Final = 600.0  # a download older than this is fetched again
+# A failure is remembered only while one article goes to its networks: a post retried later tries the image again.
+RECENT_FAILURE_SECONDS: Final = 60.0
 FALLBACK_ALT: Final = "Image"  # only for a post without title or image text
 _EXTENSIONS: Final = {"image/jpeg": "jpg", "image/png": "png"}
 
@@ -73,28 +76,31 @@ class PostImage:
 class _Download:
     body: bytes = b""
     problem: str = ""  # why there is no body (for the log)
-    at: float = field(default_factory=time.monotonic)
 
 
 class _RecentDownloads:
     """The last few downloads by (URL, rule, limits), shared by the loaders of one process (see the docstring)."""
 
-    def __init__(self) -> None:
-        self._items: OrderedDict[tuple[object, ...], _Download] = OrderedDict()
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._items: OrderedDict[tuple[object, ...], tuple[float, _Download]] = OrderedDict()
         self._lock = threading.Lock()
+        self._now = now
 
     def get(self, key: tuple[object, ...]) -> _Download | None:
         with self._lock:
-            found = self._items.get(key)
-            if found is None or time.monotonic() - found.at > RECENT_SECONDS:
+            at, found = self._items.get(key, (0.0, None))
+            if found is None or self._now() - at > (RECENT_SECONDS if found.body else RECENT_FAILURE_SECONDS):
                 return None
             self._items.move_to_end(key)
             return found
 
     def put(self, key: tuple[object, ...], download: _Download) -> None:
         with self._lock:
-            self._items[key] = download
-            while len(self._items) > RECENT_DOWNLOADS or sum(len(d.body) for d in self._items.values()) > RECENT_BYTES:
+            self._items[key] = (self._now(), download)
+            while (
+                len(self._items) > RECENT_DOWNLOADS
+                or sum(len(d.body) for _at, d in self._items.values()) > RECENT_BYTES
+            ):
                 self._items.popitem(last=False)
 
 

@@ -372,6 +372,26 @@ def test_one_article_for_three_networks_is_fetched_once(site: Site) -> None:
     assert site.images.requests.count("/rotated.jpg?once") == 1
 
 
+def test_a_failed_fetch_is_tried_again_a_minute_later_and_a_good_one_kept_for_ten(site: Site) -> None:
+    config = _config(site)
+    now = [0.0]
+    recent = _RecentDownloads(now=lambda: now[0])
+    missing, good = _post(site.url("/missing.png") + "?later"), _post(site.url("/rotated.jpg") + "?kept")
+    loader = ImageLoader(config, recent=recent)
+    assert loader.load(missing, LIMITS) is None and loader.load(good, LIMITS) is not None
+    now[0] = 30.0  # the same article's other networks, moments later: nothing fetched again
+    assert loader.load(missing, LIMITS) is None and loader.load(good, LIMITS) is not None
+    assert site.images.requests.count("/missing.png?later") == site.images.requests.count("/rotated.jpg?kept") == 1
+    now[0] = 90.0  # a retry of the post later: the failed image is tried again, the good one still kept
+    site.images.bodies["/missing.png"] = site.images.bodies["/rotated.jpg"]
+    assert loader.load(missing, LIMITS) is not None and loader.load(good, LIMITS) is not None
+    assert (
+        site.images.requests.count("/missing.png?later") == 2 and site.images.requests.count("/rotated.jpg?kept") == 1
+    )
+    del site.images.bodies["/missing.png"]
+    loader.close()
+
+
 # --- on X: newsbot → tweepy → real HTTP → the fake X API (api and upload hosts both rebased onto it) -------------
 
 X_KEYS = ("ck-test", "cs-test", "at-test", "ats-test")
