@@ -39,7 +39,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.fakes.telegram_api import InjectedFault, RandomFaults
+from tests.fakes.telegram_api import InjectedFault, RandomFaults, RandomFaultsReport
 
 __all__ = ["Certificate", "FakeSmtp", "Received", "fake_smtp", "make_certificate", "smtp_certificate"]
 
@@ -107,7 +107,7 @@ def make_certificate(directory: Path) -> Certificate:
     return Certificate(cert_path, key_path)
 
 
-class FakeSmtp:
+class FakeSmtp(RandomFaultsReport):
     """An SMTP server on 127.0.0.1 with a free port; see the module docstring."""
 
     def __init__(self, *, security: Security = "none", certificate: Certificate | None = None) -> None:
@@ -203,21 +203,6 @@ class FakeSmtp:
         with self._lock:
             self._random = RandomFaults(rate, kinds, seed, SMTP_FAULT_KINDS)
             self._random_delays = (timeout_delay, slow_delay)
-
-    @property
-    def fault_log(self) -> list[InjectedFault]:
-        """Every randomly injected fault, in order; `target` is the recipient's address."""
-        with self._lock:
-            return list(self._random.log) if self._random else []
-
-    def fault_counts(self) -> dict[str, int]:
-        with self._lock:
-            return self._random.counts() if self._random else {}
-
-    def after_delivery_faults(self, address: str | None = None) -> int:
-        """Random "drop"/"timeout" faults after the message to `address` (or any) was recorded."""
-        with self._lock:
-            return self._random.after_delivery(address) if self._random else 0
 
     def require_auth(self, username: str, password: str) -> None:
         """From the next connection on: AUTH PLAIN / LOGIN with these credentials before MAIL (no TLS needed)."""

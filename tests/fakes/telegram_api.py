@@ -25,6 +25,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from http import HTTPStatus
@@ -212,26 +213,28 @@ class RandomFaults:
 
 
 class RandomFaultsReport:
-    """What a one-account fake (X, Mastodon, Bluesky) tells a test about the random faults it injected: the class
-    using it sets `_lock` and `_random` (None until `random_faults` is called)."""
+    """What a fake tells a test about the random faults it injected: the class using it sets `_lock` and `_random`
+    (None until `random_faults` is called). A fault's `target` is the chat or address it hit, "" on a one-account
+    fake (X, Mastodon, Bluesky)."""
 
-    _lock: threading.Lock
+    _lock: AbstractContextManager[object]
     _random: RandomFaults | None
 
     @property
     def fault_log(self) -> list[InjectedFault]:
-        """Every randomly injected fault, in order (a snapshot); `target` is "" (one account)."""
+        """Every randomly injected fault, in order (a snapshot)."""
         with self._lock:
             return list(self._random.log) if self._random else []
 
     def fault_counts(self) -> dict[str, int]:
+        """Randomly injected faults per kind."""
         with self._lock:
             return self._random.counts() if self._random else {}
 
-    def after_delivery_faults(self) -> int:
-        """Random "timeout"/"drop" faults that hid the answer to a post that was made."""
+    def after_delivery_faults(self, target: str | None = None) -> int:
+        """Random "timeout"/"drop" faults that hid the answer to a send that was delivered (to `target`, or any)."""
         with self._lock:
-            return self._random.after_delivery() if self._random else 0
+            return self._random.after_delivery(target) if self._random else 0
 
 
 TELEGRAM_FAULT_KINDS: Final = ("429", "5xx", "timeout", "drop", "slow")
@@ -369,7 +372,7 @@ class _EntityParser(HTMLParser):
         return sorted(parser.entities, key=lambda e: (e["offset"], -e["length"]))
 
 
-class FakeTelegram(ThreadedAiohttpServer):
+class FakeTelegram(RandomFaultsReport, ThreadedAiohttpServer):
     """A Telegram Bot API server on 127.0.0.1 for python-telegram-bot to talk to over real HTTP.
 
     Start it, point `telegram.Bot(fake.token, base_url=fake.base_url)` at it, and read back what it received:
@@ -611,23 +614,9 @@ class FakeTelegram(ThreadedAiohttpServer):
             self._random_retry_after = retry_after
             self._random_delays = (timeout_delay, slow_delay)
 
-    @property
-    def fault_log(self) -> list[InjectedFault]:
-        """Every randomly injected fault, in order (a snapshot)."""
-        with self._lock:
-            return list(self._random.log) if self._random else []
-
-    def fault_counts(self) -> dict[str, int]:
-        """Randomly injected faults per kind."""
-        with self._lock:
-            return self._random.counts() if self._random else {}
-
     def after_delivery_faults(self, chat_id: ChatId | None = None) -> int:
         """Random "timeout"/"drop" faults that hid the answer to a delivered send (to `chat_id`, or to any)."""
-        with self._lock:
-            if self._random is None:
-                return 0
-            return self._random.after_delivery(None if chat_id is None else str(_chat_key(chat_id)))
+        return super().after_delivery_faults(None if chat_id is None else str(_chat_key(chat_id)))
 
     # --- updates for getUpdates -------------------------------------------------------------------
 
