@@ -20,8 +20,11 @@ from bot.ingest import Ingest
 from bot.publishers.telegram import TelegramPublisher
 from bot.store import AddedSource, SourceState, open_store
 from tests.conftest import FakeClock, news_item, rss
+from tests.fakes.bluesky_api import FakeBluesky
+from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.smtp_server import FakeSmtp
 from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.x_api import FakeX
 from tests.test_commands_subscriber import ADMIN, NOW, running_bot
 
 OTHER_ADMIN = 1001
@@ -266,3 +269,124 @@ def test_a_failing_source_taken_out_of_the_config_file_ends_its_alert_at_the_nex
     with App(replace(config, sources=()), clock=clock) as app:  # restarted without it
         assert app.store.open_incidents() == []
         assert deliver_now(config.telegram, fake.token, app.store, clock) == 2  # only the alerts, no "works again"
+
+
+# --- every channel's refused credentials -------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_mastodon() -> Iterator[FakeMastodon]:
+    with FakeMastodon() as server:
+        yield server
+
+
+X_OAUTH1 = {
+    "NEWSBOT_X_CONSUMER_KEY": "ck-test",
+    "NEWSBOT_X_CONSUMER_SECRET": "cs-test",
+    "NEWSBOT_X_ACCESS_TOKEN_SECRET": "ats-test",
+}
+
+
+@pytest.mark.parametrize(
+    ("channel", "variable"),
+    [
+        ("x", "NEWSBOT_X_ACCESS_TOKEN"),
+        ("mastodon", "NEWSBOT_MASTODON_TOKEN"),
+        ("bluesky", "NEWSBOT_BLUESKY_APP_PASSWORD"),
+    ],
+)
+def test_each_social_channel_whose_credentials_are_refused_alerts_once_and_once_when_it_sends_again(
+    tmp_path: Path,
+    fake: FakeTelegram,
+    fake_x: FakeX,
+    fake_mastodon: FakeMastodon,
+    fake_bluesky: FakeBluesky,
+    monkeypatch: pytest.MonkeyPatch,
+    channel: str,
+    variable: str,
+) -> None:
+    for name, value in X_OAUTH1.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("NEWSBOT_X_BEARER_TOKEN", raising=False)
+    right = {"x": fake_x.access_token, "mastodon": fake_mastodon.token, "bluesky": fake_bluesky.password}[channel]
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([news_item(1), news_item(2)]), encoding="utf-8")
+    config = build_config(
+        tmp_path,
+        fake,
+        output={"dir": str(tmp_path / "out"), "dry_run": False},
+        sources=[{"name": "feed", "url": str(feed), "backfill": 2}],
+        routes=[{"name": "all", "hashtags": ["*"], "channels": [channel]}],
+        telegram={"admins": [ADMIN]},
+        x={"api_base_url": fake_x.base_url, "request_timeout": 2},
+        mastodon={"api_base_url": fake_mastodon.base_url, "request_timeout": 2, "max_characters": 500},
+        bluesky={"service_url": fake_bluesky.base_url, "handle": fake_bluesky.handle, "request_timeout": 2},
+    )
+    clock = FakeClock(NOW)
+
+    def run_with(secret: str) -> int:
+        monkeypatch.setenv(variable, secret)
+        with App(config, clock=clock) as app:
+            app.run_cycle(poll_all=True)
+            app.run_cycle()  # the channel stays stopped: no second alert
+            clock.advance(minutes=5)
+            return deliver_now(config.telegram, fake.token, app.store, clock)
+
+    assert run_with("refused-secret") == 1
+    assert run_with("refused-secret") == 0  # restarted, still refused: the incident is open already
+    [alert] = seen_by(fake, ADMIN)
+    assert f"{channel} stopped: its posts were refused" in alert
+    assert "Since 2026-11-23 12:00 UTC: " in alert and "refused the" in alert and "(401)" in alert
+    assert variable in alert and "refused-secret" not in alert
+
+    def posted() -> int:
+        return len({"x": fake_x.tweets, "mastodon": fake_mastodon.statuses, "bluesky": fake_bluesky.records}[channel])
+
+    assert posted() == 0
+    assert run_with(right) == 1
+    assert posted() == 2  # the queue was kept
+    assert f"{channel} sends again" in seen_by(fake, ADMIN)[1]
+
+
+def test_an_smtp_login_refused_during_a_digest_alerts_once_and_once_when_a_digest_goes_out_again(
+    tmp_path: Path, fake: FakeTelegram, fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET)
+    monkeypatch.setenv("NEWSBOT_SMTP_USERNAME", "newsbot")
+    fake_smtp.require_auth("newsbot", "right-password")
+    feed = tmp_path / "feed.xml"
+    config = build_config(
+        tmp_path,
+        fake,
+        output={"dir": str(tmp_path / "out"), "dry_run": False},
+        sources=[{"name": "feed", "url": str(feed), "backfill": 10}],
+        routes=[{"name": "all", "hashtags": ["*"], "channels": ["email"]}],
+        email={"smtp_host": fake_smtp.host, "smtp_port": fake_smtp.port, "security": "none",
+               "sender": "News <news@example.com>", "send_rate": 1000},
+        web={"public_url": "https://news.example.com/newsbot"},
+        telegram={"admins": [ADMIN]},
+    )  # fmt: skip
+    clock = FakeClock(NOW)
+
+    def digest_with(password: str, story: int) -> int:
+        monkeypatch.setenv("NEWSBOT_SMTP_PASSWORD", password)
+        feed.write_text(rss([news_item(n) for n in range(1, story + 1)]), encoding="utf-8")
+        with App(config, clock=clock) as app:
+            if story == 1:
+                app.store.request_email_subscription("reader@example.org", (), clock())
+                app.store.confirm_email("reader@example.org", clock())
+            app.poll_due_sources(poll_all=True)
+            app.digest(force=True)
+            clock.advance(hours=1)
+            return deliver_now(config.telegram, fake.token, app.store, clock)
+
+    assert digest_with("wrong-password", 1) == 1
+    assert digest_with("wrong-password", 2) == 0  # the same incident: nobody is told twice
+    [alert] = seen_by(fake, ADMIN)
+    assert "email stopped: its posts were refused" in alert and "login refused" in alert
+    assert "NEWSBOT_SMTP_PASSWORD" in alert and "wrong-password" not in alert
+    assert fake_smtp.messages == []
+
+    assert digest_with("right-password", 3) == 1
+    assert len(fake_smtp.messages) >= 1
+    assert "email sends again" in seen_by(fake, ADMIN)[1]
