@@ -294,12 +294,19 @@ class Renderer:
     def overflow(self, article: Article, channel: str, *, template: str | None = None) -> tuple[int, int]:
         """How far the post with the article's own `summary`, whole, goes over the channel's hard limit (0: it
         fits; the link and hashtags included), and that limit (a caption's when it goes out with its image).
+        Where the channel threads a long summary, it goes out whole as long as each sentence fits a post of its own
+        (`_thread` shortens only a sentence that does not): then the overflow is the longest sentence's.
         (0, 0) for a channel without a hard limit."""
         job = self._job(article, channel, template, caption=False)
         if job.rules.limit is None:
             return 0, 0
         attempt = self._attempt(job, _Draft(job.title, article.summary, _hashtags(article)))
-        return max(0, attempt.length - job.limit), job.limit
+        over = max(0, attempt.length - job.limit)
+        if over and channel in self._threads:
+            post_format = job.rules.post_format
+            sentences = split_sentences(self._summarize(article, len(article.summary), channel))
+            over = max((post_format.finish(post_format.clean(s))[1] - job.limit for s in sentences), default=0)
+        return max(0, over), job.limit
 
     def _job(self, article: Article, channel: str, template: str | None, caption: bool) -> _Job:
         _check_channel(channel)

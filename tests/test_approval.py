@@ -329,3 +329,26 @@ def test_post_and_skip_decide_an_article_that_waits_and_post_reaches_a_later_sub
         chat.store.subscribe("telegram", "99", NOW)  # joins after the approval: /post sends to them too, not held
         chat.ask("/post a2", user_id=ADMIN)
         assert {r.recipient: r.state for r in chat.store.rows_for_article("a2")}["99"] == PENDING
+
+
+def test_with_x_threads_an_edit_longer_than_a_post_is_taken_whole_unless_one_sentence_is_too_long(
+    tmp_path: Path,
+) -> None:
+    tables = {"telegram": {"admins": [ADMIN, OTHER_ADMIN]}, "routes": [ROUTE], "x": {"thread": True}}
+    with running_bot(tmp_path, clock=lambda: NOW, **tables) as chat:
+        approval_id = route_and_preview(chat, add_article(chat.store, "a1", "Budget"))
+        chat.fake.wait_for_messages(ADMIN, 1)
+        chat.fake.press_button(f"ap:{approval_id}:e", user_id=ADMIN)
+        chat.fake.wait_for_messages(ADMIN, 2)
+
+        one_long_sentence = "The council " + "met and talked " * 20 + "until late."
+        said = chat.ask(one_long_sentence, user_id=ADMIN)
+        assert "does not fit" in said and "x: " in said and "over its limit of 280" in said  # a thread would cut it
+
+        summary = " ".join(f"Sentence {n} of the council's long budget debate, told in full by the desk." for n in
+                           range(1, 8))  # fmt: skip
+        assert len(summary) > 280
+        assert "Summary saved" in chat.ask(summary, user_id=ADMIN)
+        post = build_renderer(chat.config).render(chat.store.get_article("a1"), "x")  # type: ignore[arg-type]
+        assert len(post.parts) > 1 and " ".join(post.parts).count("told in full by the desk.") == 7  # all of it
+
