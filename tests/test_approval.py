@@ -352,3 +352,16 @@ def test_with_x_threads_an_edit_longer_than_a_post_is_taken_whole_unless_one_sen
         post = build_renderer(chat.config).render(chat.store.get_article("a1"), "x")  # type: ignore[arg-type]
         assert len(post.parts) > 1 and " ".join(post.parts).count("told in full by the desk.") == 7  # all of it
 
+
+def test_an_approved_article_of_a_route_with_slots_waits_for_the_next_slot(tmp_path: Path) -> None:
+    config = app_config(tmp_path, at=["09:00"], timezone="UTC")  # the clock says 12:00: the slot is tomorrow's
+    clock = FakeClock(NOW)
+    with App(config, clock=clock) as app:
+        app.ingest.route(add_article(app.store, "a1", "Budget"), NOW)
+        [approval] = app.store.waiting_approvals()
+        assert approvals.decide(app.store, app.renderer, config, approval.id, "approved", str(ADMIN), clock()) is None
+        rows = app.store.rows_for_article("a1")
+        assert {(row.state, row.not_before) for row in rows} == {(PENDING, NOW.replace(hour=9) + timedelta(days=1))}
+        assert app.drain().sent == 0
+        clock.advance(hours=21)
+        assert app.drain().sent == 2
