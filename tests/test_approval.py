@@ -365,3 +365,23 @@ def test_an_approved_article_of_a_route_with_slots_waits_for_the_next_slot(tmp_p
         assert app.drain().sent == 0
         clock.advance(hours=21)
         assert app.drain().sent == 2
+
+
+def test_the_preview_in_chat_shows_every_channel_of_the_route_the_digest_and_the_social_networks_included(
+    tmp_path: Path,
+) -> None:
+    channels = ["telegram", "x", "mastodon", "bluesky", "email"]
+    tables = {"mastodon": {"api_base_url": "https://mastodon.example"}, "bluesky": {"handle": "news.example.com"}}
+    route = {**ROUTE, "channels": channels}
+    with running_bot(tmp_path, clock=lambda: NOW, telegram={"admins": [ADMIN]}, routes=[route], **tables) as chat:
+        article = add_article(chat.store, "a1", "Council budget", text="The council agreed the budget on Tuesday.")
+        Ingest(chat.store, chat.config).route(article, NOW)
+        approvals.send_previews(chat.store, build_renderer(chat.config), chat.config, NOW)
+        [preview] = chat.fake.wait_for_messages(ADMIN, 1)
+    shown = visible_text(preview.text)
+    for section in ("telegram (Telegram HTML, ", "x (X text, ", "mastodon (Mastodon text, ", "bluesky (Bluesky text, ",
+                    "email (plain text, "):  # fmt: skip
+        assert section in shown, shown
+    assert "/280 weighted characters)" in shown and "/500 characters)" in shown and "/300 graphemes)" in shown
+    digest = shown.split("email (plain text, ")[1]
+    assert "The council agreed the budget on Tuesday." in digest  # the digest's summary of the article
