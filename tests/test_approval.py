@@ -4,6 +4,7 @@ forged, stale and non-admin presses change nothing; a restart loses nothing and 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -385,3 +386,17 @@ def test_the_preview_in_chat_shows_every_channel_of_the_route_the_digest_and_the
     assert "/280 weighted characters)" in shown and "/500 characters)" in shown and "/300 graphemes)" in shown
     digest = shown.split("email (plain text, ")[1]
     assert "The council agreed the budget on Tuesday." in digest  # the digest's summary of the article
+
+
+def test_an_edit_is_checked_against_telegrams_4096_and_1024_under_an_image(tmp_path: Path) -> None:
+    route = {"name": "desk", "hashtags": ["*"], "channels": ["telegram"], "approval": True}
+    config = app_config(tmp_path, **route)
+    renderer = build_renderer(config)
+    plain = Article("a1", "feed", "Budget", "https://news.example.com/a", "", (), None, NOW)
+    pictured = replace(plain, image_url="https://news.example.com/a.jpg")
+    summary = "The council agreed the budget. " * 50  # 1,550 characters
+    assert approvals.summary_problems(renderer, config, plain, "desk", summary) == []
+    [problem] = approvals.summary_problems(renderer, config, pictured, "desk", summary)
+    assert problem.startswith("telegram: ") and problem.endswith(" characters over its limit of 1024")
+    [problem] = approvals.summary_problems(renderer, config, plain, "desk", summary * 3)
+    assert problem.startswith("telegram: ") and problem.endswith(" characters over its limit of 4096")
