@@ -45,6 +45,15 @@ _UNSPACED_RANGES: Final = (
     (0xF900, 0xFAFF),  # Han compatibility
     (0x20000, 0x3134F),  # Han extensions B-G
 )
+# Korean is written with spaces, but particles and endings attach to the end of a word (서울에서 "in Seoul"), so a
+# Hangul keyword needs a boundary before it and none after.
+_SUFFIXED_RANGES: Final = (
+    (0x1100, 0x11FF),  # Hangul Jamo
+    (0x3130, 0x318F),  # Hangul compatibility Jamo
+    (0xA960, 0xA97F),  # Hangul Jamo extended A
+    (0xAC00, 0xD7AF),  # Hangul syllables
+    (0xD7B0, 0xD7FF),  # Hangul Jamo extended B
+)
 
 
 class KeywordError(InputRuleError):
@@ -87,7 +96,7 @@ def _occurs(text: str, keyword: str) -> bool:
     if not keyword:
         return False
     need_before = _needs_boundary(keyword[0])
-    need_after = _needs_boundary(keyword[-1])
+    need_after = _needs_boundary(keyword[-1]) and not _in_ranges(keyword[-1], _SUFFIXED_RANGES)
     start = text.find(keyword)
     while start != -1:
         end = start + len(keyword)
@@ -105,8 +114,12 @@ def _is_word_char(char: str) -> bool:
 
 def _needs_boundary(edge: str) -> bool:
     """A keyword edge that is a letter, mark or digit of a script written with spaces needs a boundary there."""
-    code = ord(edge)
-    return _is_word_char(edge) and not any(low <= code <= high for low, high in _UNSPACED_RANGES)
+    return _is_word_char(edge) and not _in_ranges(edge, _UNSPACED_RANGES)
+
+
+def _in_ranges(char: str, ranges: Sequence[tuple[int, int]]) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in ranges)
 
 
 def parse_keyword_list(values: Sequence[str]) -> list[str]:

@@ -41,6 +41,8 @@ def occurs(keyword: str, text: str) -> bool:
         ("東京", "東京で地震"),
         ("カメラ", "新しいカメラを買った"),  # Katakana
         ("น้ำท่วม", "เกิดน้ำท่วมในกรุงเทพ"),  # Thai: no spaces between words
+        ("서울", "서울에서 지진 발생"),  # Korean: a particle attaches to the end of the word
+        ("지진", "오늘 지진이 났다"),
         ("climate change", "On CLIMATE\nchange and floods"),  # a phrase, across a line break
         ("flood", "Flood warnings: flood!"),
     ],
@@ -58,6 +60,7 @@ def test_keywords_match_whole_words_in_any_script_and_case(keyword: str, text: s
         ("हिन", "आज हिन्दी दिवस है"),  # followed by a combining virama: part of the word
         ("cafe", "un café noir"),  # é is not e
         ("climate change", "climate and change"),
+        ("서울", "남서울 소식"),  # Korean: a word's start still needs a boundary
         ("flood", "floods"),
     ],
 )
