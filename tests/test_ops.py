@@ -161,6 +161,8 @@ def test_metrics_count_sends_429s_and_polls_of_a_real_cycle(
     assert figures[("newsbot_polls_total", (("source", "gone-away"),))] == 1
     assert figures[("newsbot_poll_failures_total", (("source", "gone-away"),))] == 1
     assert figures[("newsbot_poll_duration_seconds_count", (("host", "file"),))] == 2  # both feeds are files
+    assert figures[("newsbot_poll_seconds_total", (("source", "city-news"),))] > 0  # its download time
+    assert ("newsbot_poll_seconds_total", (("source", "gone-away"),)) in figures
     assert figures[("newsbot_queue_depth", (("channel", "telegram"),))] == 0
     assert figures[("newsbot_digest_deliveries", (("state", "pending"),))] == 0
     assert figures[("newsbot_leases_held", (("kind", "outbox"),))] == 0
