@@ -662,7 +662,7 @@ def cmd_state(args: argparse.Namespace) -> int:
     """`state copy`: the SQLite state into PostgreSQL, under the state file's lock (no `newsbot run` writes it)."""
     from bot.lock import StateLock
     from bot.store.state_copy import copy_sqlite_state
-    from bot.urls import database_url_problem, redact_url
+    from bot.urls import database_url_has_password, database_url_problem, redact_url
 
     config = _config(args)
     url = (args.to or "").strip() or config.state.database_url(os.environ)
@@ -677,7 +677,7 @@ def cmd_state(args: argparse.Namespace) -> int:
     path = config.state.path
     if not path.is_file():
         raise ConfigError(f"state copy: there is no SQLite state at {path} ([state] path names the one to copy)")
-    if args.to and _has_password(args.to):
+    if args.to and database_url_has_password(args.to):
         print(
             "newsbot: note: a password on the command line is visible to other users of this machine (ps);"
             " prefer PGPASSWORD or ~/.pgpass",
@@ -692,15 +692,6 @@ def cmd_state(args: argparse.Namespace) -> int:
         " backup, and do not run newsbot on it any more"
     )
     return EXIT_OK
-
-
-def _has_password(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).password is not None or "password=" in url
-    except ValueError:
-        return True  # not parsed: assume the worst
 
 
 def secret_needs(config: Config, channel: str) -> list[SecretNeed]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 __all__ = [
     "DATABASE_SCHEMES",
     "MAX_URL_CHARS",
     "QUERY_MARK",
+    "database_url_has_password",
     "database_url_problem",
     "http_url_problem",
     "is_web_url",
@@ -67,6 +68,19 @@ def redact_url(url: str) -> str:
 
 
 DATABASE_SCHEMES: Final = ("postgresql", "postgres")  # what libpq takes for a PostgreSQL connection URL
+# libpq takes a secret in the query too: postgresql://user@host/db?password=… (sslpassword unlocks the client key).
+_SECRET_PARAMETERS: Final = frozenset({"password", "sslpassword"})
+
+
+def database_url_has_password(url: str) -> bool:
+    """Whether a PostgreSQL URL carries a secret: in its user:password part or as a `password=` parameter.
+    A URL that cannot be parsed is taken to carry one."""
+    try:
+        parts = urlsplit(url)
+        in_user_info = parts.password is not None
+    except ValueError:
+        return True
+    return in_user_info or any(key in _SECRET_PARAMETERS for key, _ in parse_qsl(parts.query, keep_blank_values=True))
 
 
 def database_url_problem(url: str, *, in_file: bool) -> str | None:
@@ -76,12 +90,11 @@ def database_url_problem(url: str, *, in_file: bool) -> str | None:
     """
     try:
         parts = urlsplit(url)
-        password = parts.password
     except ValueError:
         return "is not a URL; write it as postgresql://user@host/dbname"
     if parts.scheme not in DATABASE_SCHEMES:
         return "must start with postgresql:// (such as postgresql://newsbot@db.example.net/newsbot)"
-    if in_file and password is not None:
+    if in_file and database_url_has_password(url):
         return (
             "holds a password; secrets never go in the config file. Put the whole URL in the environment variable"
             " NEWSBOT_DATABASE_URL instead, or keep the password in PGPASSWORD or ~/.pgpass"

@@ -161,6 +161,8 @@ def test_metrics_count_sends_429s_and_polls_of_a_real_cycle(
     assert figures[("newsbot_polls_total", (("source", "gone-away"),))] == 1
     assert figures[("newsbot_poll_failures_total", (("source", "gone-away"),))] == 1
     assert figures[("newsbot_poll_duration_seconds_count", (("host", "file"),))] == 2  # both feeds are files
+    assert figures[("newsbot_poll_seconds_total", (("source", "city-news"),))] > 0  # its download time
+    assert ("newsbot_poll_seconds_total", (("source", "gone-away"),)) in figures
     assert figures[("newsbot_queue_depth", (("channel", "telegram"),))] == 0
     assert figures[("newsbot_digest_deliveries", (("state", "pending"),))] == 0
     assert figures[("newsbot_leases_held", (("kind", "outbox"),))] == 0
@@ -271,11 +273,16 @@ def test_webhook_mode_sets_the_webhook_and_answers_a_posted_command(
 def test_webhook_without_the_right_secret_is_403_and_answers_nothing(
     make_config: Callable[..., Config], fake_telegram: FakeTelegram, secret: str | None
 ) -> None:
-    with webhook_bot(make_config, fake_telegram) as (client, _config):
+    with webhook_bot(make_config, fake_telegram) as (client, config):
         fake_telegram.send_text("/start", user_id=USER)
         [update] = fake_telegram.take_updates()
         answer = post_update(client, update, secret)
         assert answer.status_code == 403
+        store = open_store(config.state)
+        try:
+            assert store.subscriber("telegram", str(USER)) is None, "the refused /start subscribed no one"
+        finally:
+            store.close()
         # An update the bot does take afterwards is answered: the refused one was not, and never will be.
         fake_telegram.send_text("/help", user_id=USER)
         [later] = fake_telegram.take_updates()
@@ -283,6 +290,33 @@ def test_webhook_without_the_right_secret_is_403_and_answers_nothing(
         fake_telegram.wait_for_messages(USER, 1)
     assert SECRET not in answer.text
     assert len(fake_telegram.messages(USER)) == 1
+
+
+def test_with_several_workers_on_one_state_any_of_them_takes_the_webhooks_updates(
+    make_config: Callable[..., Config], fake_telegram: FakeTelegram, state_env: str
+) -> None:
+    with (
+        webhook_bot(make_config, fake_telegram) as (first, config),
+        webhook_bot(make_config, fake_telegram) as (
+            second,
+            _,
+        ),
+    ):
+        fake_telegram.send_text("/start", user_id=USER)
+        fake_telegram.send_text("/start", user_id=USER)
+        one, two = fake_telegram.take_updates()
+        assert post_update(first, one).status_code == 200
+        [subscribed] = fake_telegram.wait_for_messages(USER, 1)
+        assert post_update(second, two).status_code == 200
+        [_, again] = fake_telegram.wait_for_messages(USER, 2)
+        store = open_store(config.state)
+        try:
+            assert store.subscriber("telegram", str(USER)) is not None
+        finally:
+            store.close()
+    assert "subscribe" in subscribed.text.lower()
+    assert "already subscribed" in again.text, "the second worker read the first one's subscription from the state"
+    assert fake_telegram.calls("getUpdates") == []
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"no_update_id": 1}', b'{"update_id": "x"}'])

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
+from bot.channels import REGISTRY
 from bot.config import DATABASE_URL_ENV, Config, StateConfig
 from bot.models import Article, Post, Receipt
 from bot.store import PENDING, UPDATES_LOCK, Lease, OutboxItem, SourceState, Store, open_store
-from bot.store.db import WRITE_LOCK
+from bot.store.db import MIGRATION_LOCK, WRITE_LOCK
 from bot.store.leases import PostgresSenderLocks, sender_lock_key
 from bot.store.postgres import postgres_connection
 from tests.conftest import REPO, FakeClock, news_item
@@ -195,8 +196,8 @@ def test_no_send_happens_inside_a_write_transaction_and_leases_show_in_metrics(
 
 
 def test_sender_lock_keys_differ_by_channel_and_from_the_store_locks() -> None:
-    keys = {sender_lock_key(channel) for channel in ("telegram", "x", "email")}
-    assert len(keys) == 3 and WRITE_LOCK not in keys
+    keys = {sender_lock_key(channel) for channel in REGISTRY}
+    assert len(keys) == len(REGISTRY) and WRITE_LOCK not in keys and MIGRATION_LOCK not in keys
     assert all(-(2**63) <= key < 2**63 for key in keys)
     assert sender_lock_key(UPDATES_LOCK) not in keys | {WRITE_LOCK}, "the getUpdates poller's lock is its own"
 
@@ -219,3 +220,49 @@ def test_a_worker_that_stops_gives_its_claims_back_at_once(store: Store, clock: 
     assert store.release_leases(A.worker) == 4
     assert len(store.claim_rows("telegram", key, clock(), B)) == 3
     assert store.claim_sources(["wire"], clock(), B) == ["wire"]
+
+
+class Recorder:
+    """A publisher that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def publish(self, post: Post) -> Receipt:
+        self.sent.append(post.article_key)
+        return Receipt(remote_id=f"p{len(self.sent)}")
+
+    def close(self) -> None:
+        pass
+
+
+def test_mastodon_and_bluesky_are_sent_on_by_one_worker_at_a_time_like_telegram_and_x(
+    make_config: Callable[..., Config],
+    feed_file: Callable[..., Path],
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: FakeClock,
+) -> None:
+    monkeypatch.setenv(DATABASE_URL_ENV, postgres_url)
+    config = make_config(
+        sources=[{"name": "feed", "url": str(feed_file([news_item(i) for i in range(2)])), "backfill": 2}],
+        routes=[{"name": "all", "hashtags": ["*"], "channels": ["mastodon", "bluesky"]}],
+        mastodon={"api_base_url": "https://mastodon.example"},
+        bluesky={"handle": "news.example.com"},
+    )
+    other_worker = PostgresSenderLocks(postgres_url)
+    mastodon, bluesky = Recorder(), Recorder()
+    try:
+        assert other_worker.holds("mastodon") and other_worker.holds("bluesky")
+        with App(config, clock=clock, publishers={"mastodon": mastodon, "bluesky": bluesky}) as app:
+            assert app.run_cycle(poll_all=True).drain.sent == 0, "the other worker sends on both"
+            assert (mastodon.sent, bluesky.sent) == ([], [])
+            assert (
+                app.store.queue_counts()[("mastodon", PENDING)] == 2 == app.store.queue_counts()[("bluesky", PENDING)]
+            )
+            other_worker.close()  # it died: its connection, and its locks, are gone
+            clock.advance(minutes=1)
+            assert app.run_cycle().drain.sent == 4
+        assert len(mastodon.sent) == len(bluesky.sent) == 2
+    finally:
+        other_worker.close()
