@@ -260,7 +260,7 @@ def muted_words_in(store: ApprovalStore, article: Article | None, route: RouteCo
     if article is None or route is None:
         return []
     words = sorted({word for channel in route.channels for word in store.words_in_use(channel)})
-    return keywords.found_in(keywords.searchable(article.title, article.text), words) if words else []
+    return keywords.found_in(keywords.searchable(article.title, article.text, article.summary), words) if words else []
 
 
 def decision_for(action: str) -> str:

@@ -493,4 +493,4 @@ class Ingest:
         words = self.store.words_in_use(channel)
         if not words:
             return None
-        return keywords.found_in(keywords.searchable(article.title, article.text), words)
+        return keywords.found_in(keywords.searchable(article.title, article.text, article.summary), words)

@@ -77,9 +77,10 @@ def fold(text: str) -> str:
     return " ".join(folded.split())
 
 
-def searchable(title: str, text: str) -> str:
-    """An article's title and text (its summary comes from that text) as one folded string to search."""
-    return fold(title) + " \n " + fold(text)
+def searchable(title: str, text: str, summary: str = "") -> str:
+    """An article's title, text and the summary an admin wrote for it (an approval's Edit; a written summary
+    comes from the text) as one folded string to search."""
+    return " \n ".join(fold(part) for part in (title, text, summary) if part)
 
 
 def contains_any(folded_text: str, keywords: Iterable[str]) -> bool:

@@ -62,7 +62,7 @@ class _Text:
     @property
     def folded(self) -> str:
         if self._folded is None:
-            self._folded = keywords.searchable(self.article.title, self.article.text)
+            self._folded = keywords.searchable(self.article.title, self.article.text, self.article.summary)
         return self._folded
 
 

@@ -309,6 +309,25 @@ def test_a_subscriber_who_stops_or_mutes_while_an_article_waits_gets_nothing_onc
     store.close()
 
 
+def test_a_muted_word_in_the_summary_an_admin_wrote_keeps_the_article_from_that_subscriber(
+    tmp_path: Path, state_env: str
+) -> None:
+    config = app_config(tmp_path)
+    store = open_store(config.state)
+    for chat in ("71", "72"):
+        store.subscribe("telegram", chat, NOW)
+    store.add_subscriber_words("telegram", "72", "mute", ["flood"])
+    Ingest(store, config).route(add_article(store, "a1", "Storm over the valley"), NOW)
+    [approval] = store.waiting_approvals()
+    assert store.edit_approval(approval.id, "Rivers burst their banks: a flood warning is out.", str(ADMIN), NOW)
+    approvals.decide(store, build_renderer(config), config, approval.id, "approved", str(ADMIN), NOW)
+
+    rows = {r.recipient: r for r in store.rows_for_article("a1")}
+    assert rows["71"].state == PENDING
+    assert rows["72"].state == SKIPPED and "muted" in rows["72"].last_error
+    store.close()
+
+
 def test_post_and_skip_decide_an_article_that_waits_and_post_reaches_a_later_subscriber(tmp_path: Path) -> None:
     with held_bot(tmp_path) as chat:
         route_and_preview(chat, add_article(chat.store, "a1", "To skip"))

@@ -146,7 +146,7 @@ class _Wants:
     def article(self, article: Article) -> bool:
         if not self.choosy:
             return True
-        text = searchable(article.title, article.text) if self.watch or self.mute else ""
+        text = searchable(article.title, article.text, article.summary) if self.watch or self.mute else ""
         if self.mute and contains_any(text, self.mute):
             return False
         if not self.tags and not self.watch:
