@@ -10,8 +10,9 @@ A channel's limits belong to the bot or the account, not to a process, so one wo
 (`SenderLocks`): on PostgreSQL a session-level advisory lock per channel, taken with `pg_try_advisory_lock` on a
 connection of its own kept for the worker's life. It is only ever tried, never waited for, and that connection never
 writes: a worker holding it cannot deadlock with the write lock (`bot.store.db.WRITE_LOCK`) of the store's
-connection. When the worker dies its connection closes and the server drops the lock; the next worker to try takes
-the channel over. On SQLite one process holds the state file, so it sends on every channel.
+connection. A worker that stops unlocks its channels before it hangs up; when one dies its connection closes and the
+server drops the lock. Either way the next worker to try takes the channel over. On SQLite one process holds the
+state file, so it sends on every channel.
 
 The same locks, under the name `UPDATES_LOCK` on a `SenderLocks` of its own, say which worker asks Telegram for
 chat updates with getUpdates: Telegram answers one poller at a time (409 Conflict to the others), so the others
@@ -144,9 +145,20 @@ class PostgresSenderLocks:
         return self._connection
 
     def close(self) -> None:
-        """Give every channel up (the connection's end drops its locks)."""
+        """Give every channel up: once this returns, another worker's next `holds` takes it."""
+        import psycopg
+
         self._channels.clear()
-        if self._connection is not None:
+        if self._connection is None:
+            return
+        try:
+            # Closing alone only asks the server to end the session, and its locks go when that server process
+            # exits, a moment later (longer on a busy machine): unlocked here, the channels are free at return.
+            if not self._connection.closed:
+                self._connection.execute("SELECT pg_advisory_unlock_all()")
+        except psycopg.Error:
+            pass  # the connection is gone, and its locks with it
+        finally:
             self._connection.close()
             self._connection = None
 

@@ -23,6 +23,7 @@ Every answer carries RateLimit-Limit/-Remaining/-Reset (unix time) and -Policy; 
 connection without answering. `random_faults` gives createRecord seeded random faults, as FakeX's (429 with
 RateLimit-Remaining 0 and a RateLimit-Reset of its own, 503, and after the record was created a late answer, a
 dropped connection or a slow answer); `create_log` has every createRecord with its wall time and answer.
+`answers` (tests.fakes.answer_gate), while the test keeps it closed, holds the answer of every record created.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import regex
 from aiohttp import web
 
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
+from tests.fakes.answer_gate import AnswerGate
 from tests.fakes.telegram_api import InjectedFault, RandomFaults, RandomFaultsReport
 
 __all__ = ["BLUESKY_FAULT_KINDS", "CreateAttempt", "FakeBluesky", "Record", "fake_bluesky"]
@@ -119,6 +121,7 @@ class FakeBluesky(RandomFaultsReport, ThreadedAiohttpServer):
         self._random: RandomFaults | None = None
         self._random_reset_in = 300
         self._random_delays = (1.0, 0.2)  # (timeout, slow)
+        self.answers = AnswerGate()  # holds the answers of records created while it is closed
 
     # --- what it holds ----------------------------------------------------------------------------
 
@@ -210,6 +213,8 @@ class FakeBluesky(RandomFaultsReport, ThreadedAiohttpServer):
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError
+        if method == "com.atproto.repo.createRecord" and status == 200:
+            await self.answers.hold()  # the record is made; its answer waits while the test holds the gate
         await asyncio.sleep(after[1])
         return web.json_response(answer, status=status, headers=headers)
 

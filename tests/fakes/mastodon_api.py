@@ -13,7 +13,8 @@ Every answer carries X-RateLimit-Limit/Remaining/Reset (ISO 8601); a spent windo
 
 `random_faults` gives status creates seeded random faults, as FakeX's: 429 with Remaining 0 and a Reset of its
 own, 503 before anything is created, and after the status was created a late answer (past the client's
-time-out), a dropped connection, or a slow answer.
+time-out), a dropped connection, or a slow answer. `answers` (tests.fakes.answer_gate), while the test keeps it
+closed, holds the answer of every status created.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import twitter_text
 from aiohttp import web
 
 from tests.fakes.aiohttp_thread import ThreadedAiohttpServer
+from tests.fakes.answer_gate import AnswerGate
 from tests.fakes.telegram_api import InjectedFault, RandomFaults, RandomFaultsReport
 
 __all__ = ["MASTODON_FAULT_KINDS", "FakeMastodon", "Media", "Request", "Status", "fake_mastodon"]
@@ -109,6 +111,7 @@ class FakeMastodon(RandomFaultsReport, ThreadedAiohttpServer):
         self._random: RandomFaults | None = None
         self._random_reset_in = 300.0
         self._random_delays = (1.0, 0.2)  # (timeout, slow)
+        self.answers = AnswerGate()  # holds the answers of statuses created while it is closed
 
     # -- knobs ----------------------------------------------------------------------------------------
 
@@ -172,6 +175,8 @@ class FakeMastodon(RandomFaultsReport, ThreadedAiohttpServer):
         if drop and request.transport is not None:
             request.transport.abort()
             return web.Response(status=500)  # never reaches the client
+        if (request.method, path, status) == ("POST", "/api/v1/statuses", 200):
+            await self.answers.hold()  # the status is made; its answer waits while the test holds the gate
         await asyncio.sleep(delay)
         return web.Response(
             status=status, text=json.dumps(body), content_type="application/json", headers=limit_headers
