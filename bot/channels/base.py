@@ -130,6 +130,10 @@ def never(config: Config) -> bool:
     return False
 
 
+def nothing_missing(config: Config) -> tuple[str, str] | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     """Everything particular to one channel. Length limits are in the channel's own unit (`PostFormat.finish`)."""
@@ -178,6 +182,9 @@ class Channel:
     posts_to_subscribers: Callable[[Config], bool] = never  # routed articles also go to matching subscribers
     # How many articles it may publish in this drain, and why not when none; None: `max_posts_per_cycle`.
     budget: Callable[[Config, SentLog, datetime], tuple[int, str]] | None = None
+    # A setting its table must have when a route posts here for real (not a dry run): (key, what to write), as
+    # `bot.config` reports it; None when nothing is missing.
+    missing_setting: Callable[[Config], tuple[str, str] | None] = nothing_missing
 
     @property
     def csv_address_column(self) -> str | None:
