@@ -90,6 +90,19 @@ def test_the_channel_name_check_finds_each_way_of_branching(tmp_path: Path) -> N
     assert found == [line.strip() for line in branches]
 
 
+def test_the_time_of_day_comes_from_one_clock_helper() -> None:
+    """`bot.clock.utc_now` is the one reader of the wall clock as a datetime; parts take a Clock defaulting to it."""
+    wall_clock = re.compile(r"\bdatetime\.(now|utcnow|today)\(|\bdate\.today\(|\bdef utc_now\b")
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in sorted((REPO / "bot").rglob("*.py"))
+        if path != REPO / "bot" / "clock.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if wall_clock.search(line)
+    ]
+    assert not found, "call bot.clock.utc_now (or the Clock handed in) instead:\n" + "\n".join(found)
+
+
 def test_import_layers_hold() -> None:
     """The import-linter contracts in pyproject.toml: transforms never reach the store or the senders, SQL stays in
     the store package, the web pages (subscription pages, control room) and the chat commands stay apart, and the
