@@ -26,6 +26,7 @@ from bot.store import Store, open_store
 from bot.summarize import default_summarizer
 from tests.conftest import FakeClock
 from tests.fakes.openai_api import FakeOpenAI
+from tests.store_sql import model_requests_on
 
 KEY = "sk-test-do-not-log-7f3a9c"
 KEY_ENV = "NEWSBOT_TEST_AI_KEY"
@@ -252,7 +253,7 @@ def test_workers_share_the_daily_cap_in_the_state(state: StateConfig) -> None:
         assert second.take_model_request(now, 2)
         assert not first.take_model_request(now, 2)
         assert not second.take_model_request(now, 2)
-        assert first.model_requests_on(now) == 2
+        assert model_requests_on(first, now) == 2
         assert second.take_model_request(now + timedelta(minutes=2), 2)  # a new UTC day
         second.keep_model_summary("h", "ar", 280, "ملخص", now)
         assert first.model_summary("h", "ar", 280) == "ملخص"

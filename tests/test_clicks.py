@@ -32,6 +32,7 @@ from bot.store import ArticleClicks, DailyClicks, OutboxItem, open_store
 from bot.store.states import SENT
 from bot.xtext import weighted_length
 from tests.conftest import FakeClock
+from tests.store_sql import due_deliveries
 from tests.test_ops import free_port, served
 
 PUBLIC = "https://news.example.com"
@@ -233,7 +234,7 @@ def test_the_last_digest_mail_is_when_the_last_delivery_was_sent(state: StateCon
         store.request_email_subscription("reader@example.org", ["World"], NOW)
         store.confirm_email("reader@example.org", NOW)
         store.create_digest("d1", NOW, NOW)
-        [delivery] = store.due_deliveries(NOW)
+        [delivery] = due_deliveries(store, NOW)
         store.finish_delivery(delivery, SENT, NOW + timedelta(seconds=3), message_id="<m@x>")
         assert store.last_digest_mail_at() == NOW + timedelta(seconds=3)
     finally:
@@ -371,7 +372,7 @@ def test_a_mail_click_right_after_the_digest_went_out_is_not_counted(site: Any) 
     store.request_email_subscription("reader@example.org", ["World"], NOW)
     store.confirm_email("reader@example.org", NOW)
     store.create_digest("d1", NOW, NOW)
-    [delivery] = store.due_deliveries(NOW)
+    [delivery] = due_deliveries(store, NOW)
     store.finish_delivery(delivery, SENT, NOW, message_id="<m@x>")
 
     clock.advance(seconds=2)

@@ -24,6 +24,7 @@ from bot.store import HELD, PENDING, SKIPPED
 from bot.telegram_html import visible_text
 from tests.conftest import FakeClock, news_item, rss
 from tests.control_helpers import PUBLIC, SECRET, AdminSite, same_origin, serve_admin_site
+from tests.store_sql import approval_events
 from tests.test_approval import OTHER_ADMIN, ROUTE, route_and_preview, states
 from tests.test_commands_subscriber import ADMIN, NOW, BotChat, add_article, running_bot
 
@@ -105,7 +106,7 @@ def test_a_chat_decision_made_first_is_what_the_web_button_says(tmp_path: Path) 
             shown = _after(client, _decide(site, client, "approve", approval))
         assert "Nothing changed: it was already skipped by admin 1001 at 2026-11-23 12:00 UTC." in shown
         assert states(chat.store, "a1") == {SKIPPED}
-        assert [e[0] for e in chat.store.approval_events(approval)] == ["held", "skipped"]
+        assert [e[0] for e in approval_events(chat.store, approval)] == ["held", "skipped"]
 
 
 def test_two_decisions_at_once_from_two_tabs_settle_once(tmp_path: Path) -> None:
@@ -137,7 +138,7 @@ def test_two_decisions_at_once_from_two_tabs_settle_once(tmp_path: Path) -> None
         assert settled is not None and settled.decision in ("approved", "skipped")
         loser = "skip" if settled.decision == "approved" else "approve"
         assert f"Nothing changed: it was already {settled.decision}" in notices[loser]
-        assert [e[0] for e in chat.store.approval_events(approval)] == ["held", settled.decision]
+        assert [e[0] for e in approval_events(chat.store, approval)] == ["held", settled.decision]
         assert all(response.status_code == 303 for response in results.values())
 
 
