@@ -623,12 +623,19 @@ class _Parser:
         wanted = self.chat_list(item["telegram_channels"], where)
         if not wanted:
             raise self.fail(where, "is empty; list entries of [telegram] channel, or remove the key to post to all")
-        if telegram_channel.NAME not in channels:
-            raise self.fail(where, f"only applies when channels includes “{telegram_channel.NAME}”")
+        self.route_keys_fit(item, key, name, channels)  # after the key's own value, so a bad list is named first
         try:
             return telegram_channel.pick_entries(telegram_channel.own_entries(telegram), wanted)
         except ValueError as problem:
             raise self.fail(where, str(problem)) from None
+
+    def route_keys_fit(self, item: Mapping[str, Any], key: str, name: str, channels: list[str]) -> None:
+        """A route key that belongs to one channel needs a route that posts there (its descriptor says)."""
+        for described in CHANNEL_REGISTRY.values():
+            misplaced = described.misplaced_route_key(item, channels)
+            if misplaced is not None:
+                route_key, problem = misplaced
+                raise self.fail(f"{key}.{route_key} (route “{name}”)", problem)
 
     def telegram(self, raw: Mapping[str, Any]) -> TelegramConfig:
         self.known(raw, "telegram", TelegramConfig)

@@ -50,9 +50,6 @@ CHANNEL_NAME_BRANCH = re.compile(
     rf"""|({_NAME}|{_CONSTANT})\s+(not\s+)?in\b"""
     rf"""|\bcase\s+({_NAME}|{_CONSTANT})"""
 )
-# A route key that belongs to one channel is checked where the routes are read: `telegram_channels` picks among
-# the [telegram] channel entries, so it needs a route that posts to Telegram.
-ALLOWED_BRANCHES = ("if telegram_channel.NAME not in channels:",)
 
 
 def channel_name_branches(path: Path, shown: str) -> list[str]:
@@ -60,7 +57,7 @@ def channel_name_branches(path: Path, shown: str) -> list[str]:
     return [
         f"{shown}:{number}: {line.strip()}"
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        if CHANNEL_NAME_BRANCH.search(line) and line.strip() not in ALLOWED_BRANCHES
+        if CHANNEL_NAME_BRANCH.search(line)
     ]
 
 
