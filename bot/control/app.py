@@ -47,12 +47,12 @@ from bot.control.auth import (
     sign_out,
     signed_in,
 )
-from bot.control.page import ControlContext, Handler, Page
+from bot.control.page import ControlContext, ControlStore, Handler, Page
 from bot.email.tokens import TokenSigner
 from bot.email.web import cross_site
 from bot.logs import kv
 from bot.render import Renderer, build_environment
-from bot.store import Store, StoreError
+from bot.store import StoreError
 
 __all__ = ["CONTROL_CSP", "build_control_app", "control_from_config"]
 
@@ -95,7 +95,7 @@ class _Requests:
         self,
         config: Config,
         pages: tuple[Page, ...],
-        open_store: Callable[[], Store],
+        open_store: Callable[[], ControlStore],
         signer: TokenSigner,
         clock: Callable[[], datetime],
         posts: Renderer,
@@ -162,7 +162,7 @@ class _Requests:
             store.close()
 
     def _context(
-        self, request: Request, store: Store, session: SignedIn, form: FormData | None, now: datetime
+        self, request: Request, store: ControlStore, session: SignedIn, form: FormData | None, now: datetime
     ) -> ControlContext:
         notice = session.notice
         if notice and request.method == "GET":  # shown on this page, so not again (a HEAD shows nothing)
@@ -316,7 +316,7 @@ def _is_current(path: str, current: str) -> bool:
 def build_control_app(
     config: Config,
     *,
-    open_store: Callable[[], Store],
+    open_store: Callable[[], ControlStore],
     signer: TokenSigner,
     clock: Callable[[], datetime],
     posts: Renderer,
