@@ -19,6 +19,7 @@ from bot.ai_summary import ModelSummaries, model_summaries_from_config, route_la
 from bot.bidi import RIGHT_TO_LEFT_MARK
 from bot.clicks import renderer_of
 from bot.config import Config, StateConfig, parse_config
+from bot.email.tokens import link_signing
 from bot.errors import ConfigError
 from bot.models import Article
 from bot.render import Renderer, build_renderer
@@ -84,7 +85,7 @@ def test_provider_is_extractive_by_default_and_no_model_is_asked(fake: FakeOpenA
     config = parse_config({"state": {"path": str(tmp_path / "s.sqlite")}})
     assert config.summarize.provider == "extractive"
     assert model_summaries_from_config(config, {KEY_ENV: KEY}) is None
-    post = renderer_of(config, {}).render(article(), "telegram")
+    post = renderer_of(config, {}, link_signing(config.web, {})).render(article(), "telegram")
     assert EXTRACTIVE_START in post.text
     assert fake.requests == []
 

@@ -18,6 +18,7 @@ import pytest
 
 from bot import approvals
 from bot.clicks import renderer_of
+from bot.email.tokens import link_signing
 from bot.ingest import Ingest, PollReport
 from bot.render import build_renderer
 from bot.store import HELD, PENDING, SKIPPED
@@ -325,7 +326,9 @@ def test_the_approval_page_previews_the_post_with_its_click_link_as_chat_and_the
     with chat_and_site(tmp_path, analytics={"enabled": True}) as (chat, site):
         article = add_article(chat.store, "a1", "Budget vote")
         approval = route_and_preview(chat, article)
-        posts = renderer_of(chat.config, {"NEWSBOT_SECRET_KEY": SECRET.decode()})  # as App builds its renderer
+        posts = renderer_of(
+            chat.config, {}, link_signing(chat.config.web, {"NEWSBOT_SECRET_KEY": SECRET.decode()})
+        )  # as App builds its renderer
         expected = approvals.channel_previews(posts, chat.config, article, chat.store.get_approval(approval))  # type: ignore[arg-type]
         with site.signed_in_client(site.login_link(ADMIN)) as client:
             page = client.get("/admin/approvals").text
