@@ -148,6 +148,7 @@ class App:
 
     def close(self) -> None:
         self.publishers.close()
+        self.renderer.close()  # the model's HTTP client and state connections, with [summarize] provider = "openai"
         if self.email_digest is not None:  # the SMTP connection (`self.email`'s sender) or the .eml writer
             self.email_digest.sender.close()
         self.senders.close()  # another worker may send on our channels from now on

@@ -23,7 +23,7 @@ from bot.email.tokens import link_signing
 from bot.errors import ConfigError
 from bot.models import Article
 from bot.render import Renderer, build_renderer
-from bot.store import Store, open_store
+from bot.store import Store, StoreError, open_store
 from bot.summarize import default_summarizer
 from tests.conftest import FakeClock
 from tests.fakes.openai_api import FakeOpenAI
@@ -441,3 +441,19 @@ def test_the_extractive_summarizer_is_unchanged_without_a_model(tmp_path: Path) 
     config = parse_config({"state": {"path": str(tmp_path / "s.sqlite")}})
     expected = default_summarizer().summarize(ARTICLE_TEXT, 400)
     assert expected in build_renderer(config).render(article(), "email").text
+
+
+def test_app_close_closes_the_model_client_it_opened(
+    fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.app import App
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    config = config_for(fake, tmp_path)
+    app = App(replace(config, output=replace(config.output, dry_run=True, dir=tmp_path / "out")))
+    assert GOOD in app.renderer.render(article(), "telegram").text  # the model wrote it
+    app.close()
+    asked = len(fake.requests)
+    with pytest.raises(StoreError, match="closed database"):  # its state connection is closed, its client too
+        app.renderer.render(article(text="Another story altogether. " * 8), "telegram")
+    assert len(fake.requests) == asked
