@@ -86,7 +86,6 @@ def twenty_pages(store: Store) -> None:
 QUERIES: dict[str, Query] = {
     "queue_counts() (baseline: whole outbox)": lambda s: s.queue_counts(),
     "sends_per_day, 30 days": lambda s: s.sends_per_day(NOW - timedelta(days=30)),
-    "sends_since, 24 hours": lambda s: s.sends_since(NOW - timedelta(hours=24)),
     "deliveries: first page, no filter": lambda s: s.deliveries(DeliveryFilter()),
     "deliveries: 20 pages deep": twenty_pages,
     "deliveries: outcome failed": lambda s: s.deliveries(DeliveryFilter(outcome="failed")),

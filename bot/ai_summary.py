@@ -173,12 +173,18 @@ class ModelSummaries:
         daily_cap: int,
         clock: Clock = utc_now,
         model: str = "",
+        closing: tuple[Callable[[], None], ...] = (),
     ) -> None:
         self._ask = ask
         self._store = store
         self._daily_cap = daily_cap
         self._clock = clock
         self._model = model
+        self._closing = closing  # what `close` closes: the model's HTTP client, the state connections
+
+    def close(self) -> None:
+        for close in self._closing:
+            close()
 
     def summary(self, text: str, max_chars: int, language: str = "") -> str | None:
         """At most `max_chars` characters summing up `text`, in `language` ("": the text's own); None when the
@@ -299,7 +305,10 @@ def model_summaries_from_config(config: Config, environ: Mapping[str, str]) -> M
         return None
     client = ChatClient(settings.base_url, settings.model, environ.get(settings.api_key_env, ""), settings.timeout)
     stores = StorePerThread(config.state)
-    return ModelSummaries(client.complete, stores.get, daily_cap=settings.max_daily_requests, model=settings.model)
+    return ModelSummaries(
+        client.complete, stores.get, daily_cap=settings.max_daily_requests, model=settings.model,
+        closing=(client.close, stores.close),
+    )  # fmt: skip
 
 
 def route_languages(config: Config) -> Callable[[Article, str], str]:

@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.email import schedule
 from bot.email.delivery import DeliveryReport, EmailDigest
 from bot.email.jobs import build_dry_run_digest, build_email_digest
+from bot.email.tokens import link_signing
 from bot.ingest import Ingest, PollReport
 from bot.lock import lock_for
 from bot.logs import kv
@@ -91,8 +92,10 @@ class App:
         self.clock = clock
         # What /metrics shows (bot.server); each part counts its own events into it. Off: counts nothing.
         self.metrics = Metrics(enabled=config.web.metrics)
+        # The one link signer (mail links, click links, the control room's sign-in), read from the environment once.
+        self.signing = link_signing(config.web, os.environ)
         # With [analytics] on, links go out as click links; a missing secret stops the start here, before anything runs.
-        self.renderer = renderer_of(config, os.environ)
+        self.renderer = renderer_of(config, os.environ, self.signing)
         check_templates(config, self.renderer, files_only=not compile_templates)
         self.publishers = (
             Publishers.ready(publishers, self._count_into_metrics)
@@ -117,11 +120,11 @@ class App:
             self.email: EmailParts | None = None  # the live mail parts, for the web pages and /email too
             self.email_digest: EmailDigest | None = None
             if schedule.digest_in_use(config) and config.output.dry_run:
-                self.email_digest = build_dry_run_digest(config, self.store, self.renderer, os.environ)
+                self.email_digest = build_dry_run_digest(config, self.store, self.renderer, self.signing)
             elif schedule.digest_in_use(config):
                 from bot.email.parts import email_parts
 
-                self.email = email_parts(config, os.environ)
+                self.email = email_parts(config, os.environ, self.signing)
                 self.email_digest = build_email_digest(config, self.store, self.renderer, self.email)
         except BaseException:
             self.store.close()
@@ -145,6 +148,7 @@ class App:
 
     def close(self) -> None:
         self.publishers.close()
+        self.renderer.close()  # the model's HTTP client and state connections, with [summarize] provider = "openai"
         if self.email_digest is not None:  # the SMTP connection (`self.email`'s sender) or the .eml writer
             self.email_digest.sender.close()
         self.senders.close()  # another worker may send on our channels from now on

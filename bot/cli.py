@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.commands.runner import CommandRunner
     from bot.config import Config
     from bot.email.parts import EmailParts
+    from bot.email.tokens import LinkSigning
     from bot.metrics import Metrics
     from bot.models import Entry
     from bot.render import Renderer
@@ -338,10 +339,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     # App.close closes what it opened (the SMTP connection, the publishers, the store).
     with (
         App(config) as app,
-        chat_commands(config, app.renderer, app.email, webhook) as runner,
+        chat_commands(config, app.renderer, app.signing, app.email, webhook) as runner,
         web_server(
             config,
             app.email,
+            app.signing,
             posts=app.renderer,
             metrics=app.metrics,
             runner=runner,
@@ -357,6 +359,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def web_server(
     config: Config,
     parts: EmailParts | None,
+    signing: LinkSigning,
     *,
     posts: Renderer | None = None,
     metrics: Metrics | None = None,
@@ -364,13 +367,14 @@ def web_server(
     webhook: Webhook | None = None,
     heartbeat: Heartbeat | None = None,
 ) -> Iterator[None]:
-    """Serve, in a background thread while `run` runs, what `web_server_of` turns on (`parts`, `posts` and
-    `metrics` are App's: the pages mail through the digest's SMTP sender, the control room renders as the posts
-    do); nothing when nothing is on."""
+    """Serve, in a background thread while `run` runs, what `web_server_of` turns on (`parts`, `signing`, `posts`
+    and `metrics` are App's: the pages mail through the digest's SMTP sender, every link is signed by the one signer,
+    the control room renders as the posts do); nothing when nothing is on."""
     feed = runner.feed if runner is not None and webhook is not None else None
     server = web_server_of(
-        config, os.environ, parts, posts=posts, metrics=metrics, webhook=webhook, feed=feed, heartbeat=heartbeat
-    )
+        config, os.environ, parts, signing, posts=posts, metrics=metrics, webhook=webhook, feed=feed,
+        heartbeat=heartbeat,
+    )  # fmt: skip
     if server is None:
         yield
         return
@@ -384,6 +388,7 @@ def web_server_of(
     config: Config,
     environ: Mapping[str, str],
     parts: EmailParts | None,
+    signing: LinkSigning,
     *,
     posts: Renderer | None = None,
     metrics: Metrics | None = None,
@@ -401,7 +406,7 @@ def web_server_of(
     if config.web.public_url and config.telegram.admins:
         from bot.control.app import control_from_config
 
-        control = control_from_config(config, environ, posts=posts)  # None (with a warning) without the secret
+        control = control_from_config(config, environ, signing, posts=posts)  # None (with a warning) without the secret
     if not pages_on and control is None and not config.web.metrics and feed is None and not config.analytics.enabled:
         return None
     from bot.clicks import clicks_from_config
@@ -424,18 +429,19 @@ def web_server_of(
         heartbeat=heartbeat,
         webhook=webhook,
         feed=feed,
-        clicks=clicks_from_config(config, environ, utc_now),
+        clicks=clicks_from_config(config, signing, utc_now),
     )
 
 
 @contextmanager
 def chat_commands(
-    config: Config, renderer: Renderer, parts: EmailParts | None, webhook: Webhook | None = None
+    config: Config, renderer: Renderer, signing: LinkSigning, parts: EmailParts | None, webhook: Webhook | None = None
 ) -> Iterator[CommandRunner | None]:
     """Answer Telegram chat commands in a background thread while `run` runs, when a bot token is set; yields
     the runner (None when off). Updates come from getUpdates, or with `webhook` from the web server.
 
-    They render with App's `renderer`; /email mails through `parts` (None: the email digest is not live)."""
+    They render with App's `renderer`, /login signs with App's `signing`; /email mails through `parts` (None: the
+    email digest is not live)."""
     import os
 
     token = os.environ.get(config.telegram.token_env, "").strip()
@@ -449,7 +455,7 @@ def chat_commands(
     from bot.commands.context import open_command_context
     from bot.commands.runner import CommandRunner
 
-    context = open_command_context(config, renderer=renderer)
+    context = open_command_context(config, renderer=renderer, signing=signing)
     if parts is not None:
         from bot.email.web import email_confirmer
 
@@ -567,8 +573,11 @@ def _print_operations(config: Config) -> None:
         print(f"  telegram updates: webhook at {webhook.url} (${WEBHOOK_SECRET_ENV} is set)")
     if config.analytics.enabled:
         from bot.clicks import click_links_from_config
+        from bot.email.tokens import link_signing
 
-        click_links_from_config(config, os.environ)  # the secret it signs with, or a ConfigError saying what to set
+        click_links_from_config(
+            config, link_signing(config.web, os.environ)
+        )  # the secret it signs with, or a ConfigError saying what to set
         print(f"  analytics: click counts on, links go through {config.web.public_url}/r/")
     if config.web.metrics:
         # Imported here: the web stack (Starlette, uvicorn) takes ~40 ms to import, and check-config must start fast.
@@ -738,13 +747,15 @@ def cmd_web(args: argparse.Namespace) -> int:
     digest is live with complete settings, the control room and /r/ on their own otherwise; /healthz and /readyz
     (the state only: no scheduler runs here), /metrics when turned on (the state's figures: the counters belong to
     the `newsbot run` processes). Nothing to serve is a ConfigError that says what to set."""
+    from bot.email.tokens import link_signing
     from bot.email.web import build_server
     from bot.server import build_server_app
 
     config = _config(args)
-    parts, no_pages = live_mail_parts(config, os.environ)
+    signing = link_signing(config.web, os.environ)  # once: the pages, the control room and /r/ share it
+    parts, no_pages = live_mail_parts(config, os.environ, signing)
     try:
-        server = web_server_of(config, os.environ, parts)
+        server = web_server_of(config, os.environ, parts, signing)
         if server is None:
             raise ConfigError(nothing_to_serve(config, no_pages))
         log.info("web_listening host=%s port=%s", config.web.host, config.web.port)
@@ -756,7 +767,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def live_mail_parts(config: Config, environ: Mapping[str, str]) -> tuple[EmailParts | None, str]:
+def live_mail_parts(config: Config, environ: Mapping[str, str], signing: LinkSigning) -> tuple[EmailParts | None, str]:
     """The email digest's mail parts for `newsbot web`'s subscription pages, live as in `newsbot run` (bot.app.App):
     when a route sends to email and it is no dry run. (None, why) otherwise: why there are no subscription pages,
     the missing setting included (logged as a warning: the rest is served without them)."""
@@ -769,7 +780,7 @@ def live_mail_parts(config: Config, environ: Mapping[str, str]) -> tuple[EmailPa
     from bot.email.parts import email_parts
 
     try:
-        return email_parts(config, environ), ""
+        return email_parts(config, environ, signing), ""
     except ConfigError as error:
         from bot.logs import kv
 
@@ -795,8 +806,10 @@ def cmd_admin_link(args: argparse.Namespace) -> int:
 
     from bot.clock import utc_now
     from bot.control.auth import LINK_TTL, sign_in_link
+    from bot.email.tokens import link_signing
 
-    link = sign_in_link(_config(args), os.environ, args.admin, utc_now())
+    config = _config(args)
+    link = sign_in_link(config, link_signing(config.web, os.environ), args.admin, utc_now())
     print(link)
     minutes = int(LINK_TTL.total_seconds() // 60)
     print(f"Open it within {minutes} minutes and press Sign in; it works once.", file=sys.stderr)

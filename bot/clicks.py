@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from bot.channels import REGISTRY
 from bot.config import Config
-from bot.email.tokens import BadToken, TokenSigner, signer_from_environment
+from bot.email.tokens import BadToken, LinkSigning, TokenSigner
 from bot.errors import ConfigError
 from bot.models import Article
 from bot.render import Renderer, build_renderer
@@ -142,19 +142,19 @@ class ClickLinks:
         return article_key, channel
 
 
-def click_links_from_config(config: Config, environ: Mapping[str, str]) -> ClickLinks | None:
-    """The click links of `config`; None with analytics off. A ConfigError naming what to set when the secret is
-    unusable."""
+def click_links_from_config(config: Config, signing: LinkSigning) -> ClickLinks | None:
+    """The click links of `config`, signed by the process's one signer; None with analytics off. A ConfigError
+    naming what to set when the secret is unusable."""
     if not config.analytics.enabled:
         return None
     try:
-        signer = signer_from_environment(config.web, environ)
+        signer = signing.signer()
     except ConfigError as error:
         raise ConfigError(f"[analytics] enabled = true signs its /r/ links too: {error}") from None
     return ClickLinks(config.web.public_url, signer)
 
 
-def renderer_of(config: Config, environ: Mapping[str, str]) -> Renderer:
+def renderer_of(config: Config, environ: Mapping[str, str], signing: LinkSigning) -> Renderer:
     """The renderer of `config` as posts go out: `bot.render.build_renderer` with the click links when [analytics]
     is on. App, the chat commands and the control room each build theirs with it (once), so an approval preview
     shows the same link and length as the chat preview and the post; a ConfigError naming what to set when the
@@ -164,7 +164,7 @@ def renderer_of(config: Config, environ: Mapping[str, str]) -> Renderer:
 
     return build_renderer(
         config,
-        click_links_from_config(config, environ),
+        click_links_from_config(config, signing),
         writer=model_summaries_from_config(config, environ),
         language_of=route_languages(config),
         warning_of=warnings(config),
@@ -214,7 +214,7 @@ class Clicks:
         return Followed(target, reason)
 
 
-def clicks_from_config(config: Config, environ: Mapping[str, str], clock: Callable[[], datetime]) -> Clicks | None:
+def clicks_from_config(config: Config, signing: LinkSigning, clock: Callable[[], datetime]) -> Clicks | None:
     """What the server's /r/ route needs; None with analytics off."""
-    links = click_links_from_config(config, environ)
+    links = click_links_from_config(config, signing)
     return None if links is None else Clicks(links, config, clock)

@@ -21,8 +21,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.addresses import InputRuleError
 from bot.channels import NAMES as CHANNELS
 from bot.channels import REGISTRY as CHANNEL_REGISTRY
-from bot.channels import bluesky as bluesky_channel
-from bot.channels import mastodon as mastodon_channel
 from bot.channels import telegram as telegram_channel
 from bot.errors import ConfigError
 from bot.hashtags import is_valid_tag
@@ -419,18 +417,18 @@ class _Parser:
             analytics=self.analytics(self.table(data, "analytics"), web),
             summarize=summarize,
         )
-        # A dry run writes files and needs no instance (posts are then measured against 500 or max_characters).
-        if (
-            mastodon_channel.NAME in config.channels_in_use()
-            and not config.mastodon.api_base_url
-            and not config.output.dry_run
-        ):
-            raise self.fail(
-                "mastodon.api_base_url",
-                'is required when a route posts to mastodon: the instance\'s address, such as "https://mastodon.social"',
-            )
-        self.check_bluesky_account(config)
+        self.check_live_settings(config)
         return config
+
+    def check_live_settings(self, config: Config) -> None:
+        """What a channel that a route posts to needs before it posts for real (its descriptor says; a dry run
+        writes files and needs none of it)."""
+        if config.output.dry_run:
+            return
+        for channel in config.channels_in_use():
+            missing = CHANNEL_REGISTRY[channel].missing_setting(config)
+            if missing is not None:
+                raise self.fail(*missing)
 
     # -- sections ---------------------------------------------------------------------------------
 
@@ -625,12 +623,19 @@ class _Parser:
         wanted = self.chat_list(item["telegram_channels"], where)
         if not wanted:
             raise self.fail(where, "is empty; list entries of [telegram] channel, or remove the key to post to all")
-        if telegram_channel.NAME not in channels:
-            raise self.fail(where, f"only applies when channels includes “{telegram_channel.NAME}”")
+        self.route_keys_fit(item, key, name, channels)  # after the key's own value, so a bad list is named first
         try:
             return telegram_channel.pick_entries(telegram_channel.own_entries(telegram), wanted)
         except ValueError as problem:
             raise self.fail(where, str(problem)) from None
+
+    def route_keys_fit(self, item: Mapping[str, Any], key: str, name: str, channels: list[str]) -> None:
+        """A route key that belongs to one channel needs a route that posts there (its descriptor says)."""
+        for described in CHANNEL_REGISTRY.values():
+            misplaced = described.misplaced_route_key(item, channels)
+            if misplaced is not None:
+                route_key, problem = misplaced
+                raise self.fail(f"{key}.{route_key} (route “{name}”)", problem)
 
     def telegram(self, raw: Mapping[str, Any]) -> TelegramConfig:
         self.known(raw, "telegram", TelegramConfig)
@@ -755,16 +760,6 @@ class _Parser:
             request_timeout=self.positive_number(raw, "bluesky.request_timeout", defaults.request_timeout),
             utm=self.utm(raw, "bluesky.utm"),
         )
-
-    def check_bluesky_account(self, config: Config) -> None:
-        """A route that posts to Bluesky needs the account's handle (a dry run writes files and needs none)."""
-        if bluesky_channel.NAME in config.channels_in_use() and not config.bluesky.handle and not config.output.dry_run:
-            raise self.fail(
-                "bluesky.handle",
-                "is required when a route posts to bluesky: write the account's handle under [bluesky], such as"
-                ' handle = "newsbot.bsky.social", and put an app password (Settings → App passwords) in'
-                f" ${config.bluesky.app_password_env}",
-            )
 
     def bluesky_handle(self, raw: Mapping[str, Any]) -> str:
         handle = self.get(raw, "bluesky.handle", str, "").strip().lstrip("@").lower()

@@ -113,6 +113,7 @@ class SummaryWriter(Protocol):
     `language` ("" for the article's own), or None where the extractive summary must do."""
 
     def summary(self, text: str, max_chars: int, language: str = "") -> str | None: ...
+    def close(self) -> None: ...
 
 
 # The language an article's posts on a channel are summarised in ("" for its own): its route's (bot.ai_summary).
@@ -211,6 +212,11 @@ class Renderer:
         self._language_of = language_of
         self._limits = dict(limits or {})
         self._warning_of = warning_of
+
+    def close(self) -> None:
+        """Close what the summary writer holds open (a model's HTTP client and state connections), if any."""
+        if self._writer is not None:
+            self._writer.close()
 
     def use_limit(self, channel: str, limit: int) -> None:
         """Posts on `channel` measure at most `limit` from now on (as its service announces it)."""

@@ -27,7 +27,7 @@ from bot.clicks import renderer_of
 from bot.config import Config, StateConfig
 from bot.control.app import build_control_app
 from bot.control.auth import COOKIE_NAME, CSRF_FIELD, LINK_TTL, LOGIN_PURPOSE, login_link
-from bot.email.tokens import TokenSigner
+from bot.email.tokens import TokenSigner, link_signing
 from bot.email.web import build_app, start_in_thread
 from bot.server import Server, build_server_app
 from bot.store import Store, open_store
@@ -129,7 +129,9 @@ def serve_admin_site(config: Config, state: Path | StateConfig, clock: FakeClock
     SQLite file, or the `state` fixture's [state] on either backend)."""
     signer = TokenSigner(SECRET)
     pages = build_app(config, store_factory=lambda: open_store(state), signer=signer, send_mail=None, clock=clock)
-    posts = renderer_of(config, {config.web.secret_key_env: SECRET.decode()})  # as App builds its renderer
+    posts = renderer_of(
+        config, {}, link_signing(config.web, {config.web.secret_key_env: SECRET.decode()})
+    )  # as App builds its renderer
     control = build_control_app(config, open_store=lambda: open_store(state), signer=signer, clock=clock, posts=posts)
     app = build_server_app(Server(config, open_store=lambda: open_store(state), pages=pages, control=control))
     server, thread = start_in_thread(app, "127.0.0.1", 0)

@@ -19,13 +19,15 @@ from bot.ai_summary import ModelSummaries, model_summaries_from_config, route_la
 from bot.bidi import RIGHT_TO_LEFT_MARK
 from bot.clicks import renderer_of
 from bot.config import Config, StateConfig, parse_config
+from bot.email.tokens import link_signing
 from bot.errors import ConfigError
 from bot.models import Article
 from bot.render import Renderer, build_renderer
-from bot.store import Store, open_store
+from bot.store import Store, StoreError, open_store
 from bot.summarize import default_summarizer
 from tests.conftest import FakeClock
 from tests.fakes.openai_api import FakeOpenAI
+from tests.store_sql import model_requests_on
 
 KEY = "sk-test-do-not-log-7f3a9c"
 KEY_ENV = "NEWSBOT_TEST_AI_KEY"
@@ -83,7 +85,7 @@ def test_provider_is_extractive_by_default_and_no_model_is_asked(fake: FakeOpenA
     config = parse_config({"state": {"path": str(tmp_path / "s.sqlite")}})
     assert config.summarize.provider == "extractive"
     assert model_summaries_from_config(config, {KEY_ENV: KEY}) is None
-    post = renderer_of(config, {}).render(article(), "telegram")
+    post = renderer_of(config, {}, link_signing(config.web, {})).render(article(), "telegram")
     assert EXTRACTIVE_START in post.text
     assert fake.requests == []
 
@@ -252,7 +254,7 @@ def test_workers_share_the_daily_cap_in_the_state(state: StateConfig) -> None:
         assert second.take_model_request(now, 2)
         assert not first.take_model_request(now, 2)
         assert not second.take_model_request(now, 2)
-        assert first.model_requests_on(now) == 2
+        assert model_requests_on(first, now) == 2
         assert second.take_model_request(now + timedelta(minutes=2), 2)  # a new UTC day
         second.keep_model_summary("h", "ar", 280, "ملخص", now)
         assert first.model_summary("h", "ar", 280) == "ملخص"
@@ -439,3 +441,19 @@ def test_the_extractive_summarizer_is_unchanged_without_a_model(tmp_path: Path) 
     config = parse_config({"state": {"path": str(tmp_path / "s.sqlite")}})
     expected = default_summarizer().summarize(ARTICLE_TEXT, 400)
     assert expected in build_renderer(config).render(article(), "email").text
+
+
+def test_app_close_closes_the_model_client_it_opened(
+    fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.app import App
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    config = config_for(fake, tmp_path)
+    app = App(replace(config, output=replace(config.output, dry_run=True, dir=tmp_path / "out")))
+    assert GOOD in app.renderer.render(article(), "telegram").text  # the model wrote it
+    app.close()
+    asked = len(fake.requests)
+    with pytest.raises(StoreError, match="closed database"):  # its state connection is closed, its client too
+        app.renderer.render(article(text="Another story altogether. " * 8), "telegram")
+    assert len(fake.requests) == asked

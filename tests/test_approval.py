@@ -20,6 +20,7 @@ from bot.render import build_renderer
 from bot.store import HELD, PENDING, SKIPPED, SqliteStore, open_store
 from bot.telegram_html import visible_text
 from tests.conftest import FakeClock
+from tests.store_sql import approval_events
 from tests.test_commands_subscriber import ADMIN, NOW, USER, BotChat, add_article, running_bot
 
 OTHER_ADMIN = 1001
@@ -88,7 +89,7 @@ def test_each_admin_gets_one_preview_and_of_two_simultaneous_presses_one_decides
         assert sorted(said) == sorted([f"{approval.decision.capitalize()}.",
                                        f"Already {approval.decision} by admin {winner}."])  # fmt: skip
         assert states(chat.store, "a1") == ({PENDING} if approval.decision == "approved" else {SKIPPED})
-        assert [e[:2] for e in chat.store.approval_events(approval_id)] == [("held", ""), (approval.decision,
+        assert [e[:2] for e in approval_events(chat.store, approval_id)] == [("held", ""), (approval.decision,
                                                                                             str(winner))]  # fmt: skip
         for admin, preview in ((ADMIN, mine), (OTHER_ADMIN, theirs)):
             chat.fake.wait_until(lambda a=admin: any(m.edited for m in chat.fake.messages(a)))
@@ -148,7 +149,7 @@ def test_edit_checks_every_channel_shows_the_new_preview_and_approve_publishes_i
         assert answers(chat, 2)[-1] == "Approved."
         post = build_renderer(chat.config).render(chat.store.get_article("a1"), "x")  # type: ignore[arg-type]
         assert "The council agreed the budget 5 to 4." in post.text
-        assert [e[0] for e in chat.store.approval_events(approval_id)] == ["held", "edited", "approved"]
+        assert [e[0] for e in approval_events(chat.store, approval_id)] == ["held", "edited", "approved"]
 
 
 def test_a_summary_too_long_says_how_far_over_in_each_channels_own_unit(tmp_path: Path) -> None:

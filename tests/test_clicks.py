@@ -3,6 +3,7 @@ the renderer writes, and the redirect over the real server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -24,7 +25,7 @@ from bot.clicks import (
     why_not_counted,
 )
 from bot.config import Config, StateConfig
-from bot.email.tokens import PURPOSES, BadToken, TokenSigner
+from bot.email.tokens import PURPOSES, BadToken, TokenSigner, link_signing
 from bot.errors import ConfigError
 from bot.models import Article
 from bot.render import build_renderer
@@ -32,6 +33,7 @@ from bot.store import ArticleClicks, DailyClicks, OutboxItem, open_store
 from bot.store.states import SENT
 from bot.xtext import weighted_length
 from tests.conftest import FakeClock
+from tests.store_sql import due_deliveries
 from tests.test_ops import free_port, served
 
 PUBLIC = "https://news.example.com"
@@ -233,7 +235,7 @@ def test_the_last_digest_mail_is_when_the_last_delivery_was_sent(state: StateCon
         store.request_email_subscription("reader@example.org", ["World"], NOW)
         store.confirm_email("reader@example.org", NOW)
         store.create_digest("d1", NOW, NOW)
-        [delivery] = store.due_deliveries(NOW)
+        [delivery] = due_deliveries(store, NOW)
         store.finish_delivery(delivery, SENT, NOW + timedelta(seconds=3), message_id="<m@x>")
         assert store.last_digest_mail_at() == NOW + timedelta(seconds=3)
     finally:
@@ -255,10 +257,10 @@ def test_analytics_without_the_link_secret_stops_the_start_and_says_what_to_set(
     make_config: Callable[..., Config],
 ) -> None:
     config = make_config(analytics={"enabled": True}, web={"public_url": PUBLIC})
-    assert click_links_from_config(make_config(), {}) is None
+    assert click_links_from_config(make_config(), link_signing(make_config().web, {})) is None
     with pytest.raises(ConfigError, match=r"\[analytics\] enabled = true signs its /r/ links.*\$NEWSBOT_SECRET_KEY"):
-        click_links_from_config(config, {})
-    assert click_links_from_config(config, ENV) is not None
+        click_links_from_config(config, link_signing(config.web, {}))
+    assert click_links_from_config(config, link_signing(config.web, ENV)) is not None
 
 
 # -- the rendered posts and digest ----------------------------------------------------------------------------
@@ -278,7 +280,9 @@ def test_posts_and_the_digest_carry_click_links_only_when_analytics_is_on(
     analytics_config: Config, make_config: Callable[..., Config]
 ) -> None:
     story = article()
-    on = build_renderer(analytics_config, click_links_from_config(analytics_config, ENV))
+    on = build_renderer(
+        analytics_config, click_links_from_config(analytics_config, link_signing(analytics_config.web, ENV))
+    )
     off = build_renderer(make_config())
 
     for channel in ("telegram", "x", "email"):
@@ -297,7 +301,9 @@ def test_posts_and_the_digest_carry_click_links_only_when_analytics_is_on(
 
 def test_an_x_post_with_a_click_link_still_fits_as_a_url_counts_23(analytics_config: Config) -> None:
     long = Article("k" * 12, "feed", "T" * 300, "https://example.org/s", "Word. " * 200, ("Tag",), None, NOW)
-    post = build_renderer(analytics_config, click_links_from_config(analytics_config, ENV)).render(long, "x")
+    post = build_renderer(
+        analytics_config, click_links_from_config(analytics_config, link_signing(analytics_config.web, ENV))
+    ).render(long, "x")
     [link] = [word for word in post.text.split() if word.startswith(f"{PUBLIC}/r/")]
     assert len(link) > 23
     assert weighted_length(post.text) == post.length <= 280
@@ -324,7 +330,7 @@ def test_dry_run_writes_the_posts_with_the_same_click_links(
 @pytest.fixture
 def site(analytics_config: Config) -> Iterator[tuple[httpx.Client, Any, FakeClock]]:
     clock = FakeClock(NOW)
-    clicks = clicks_from_config(analytics_config, ENV, clock)
+    clicks = clicks_from_config(analytics_config, link_signing(analytics_config.web, ENV), clock)
     assert isinstance(clicks, Clicks)
     store = open_store(analytics_config.state.path)
     store.add_article(article())
@@ -371,7 +377,7 @@ def test_a_mail_click_right_after_the_digest_went_out_is_not_counted(site: Any) 
     store.request_email_subscription("reader@example.org", ["World"], NOW)
     store.confirm_email("reader@example.org", NOW)
     store.create_digest("d1", NOW, NOW)
-    [delivery] = store.due_deliveries(NOW)
+    [delivery] = due_deliveries(store, NOW)
     store.finish_delivery(delivery, SENT, NOW, message_id="<m@x>")
 
     clock.advance(seconds=2)
@@ -417,9 +423,14 @@ def test_newsbot_run_serves_click_links_when_analytics_is_on_and_nothing_when_al
     monkeypatch.setenv("NEWSBOT_SECRET_KEY", SECRET.decode())
     port = free_port()
     config = make_config(analytics={"enabled": True}, web={"public_url": PUBLIC, "port": port})
-    with web_server(config, None):  # no email digest live, no metrics, no webhook: only the click links
+    with web_server(
+        config, None, link_signing(config.web, os.environ)
+    ):  # no email digest live, no metrics, no webhook: only the click links
         assert httpx.get(f"http://127.0.0.1:{port}/r/damaged").status_code == 400
-    with web_server(make_config(web={"public_url": PUBLIC, "port": port}), None), pytest.raises(httpx.ConnectError):
+    with (
+        web_server(make_config(web={"public_url": PUBLIC, "port": port}), None, link_signing(config.web, {})),
+        pytest.raises(httpx.ConnectError),
+    ):
         httpx.get(f"http://127.0.0.1:{port}/r/damaged")
 
 

@@ -35,32 +35,75 @@ CHANNEL_MODULES = (
     "bot/channels/",
     "bot/publishers/telegram.py",
     "bot/publishers/x.py",
+    "bot/publishers/mastodon.py",
+    "bot/publishers/bluesky.py",
     "bot/email/",
     "bot/commands/",  # the Telegram chat UI
     "bot/store/subscribers.py",  # the email tables: double opt-in, lower-cased addresses
 )
+_NAME = r"""["'](telegram|x|email|mastodon|bluesky)["']"""
+_CONSTANT = r"""(\b[a-z_]+\.NAME|\b(TELEGRAM|EMAIL|X|MASTODON|BLUESKY))\b"""
 CHANNEL_NAME_BRANCH = re.compile(
-    r"""[=!]=\s*(["'](telegram|x|email)["']|TELEGRAM\b|EMAIL\b)"""
-    r"""|["'](telegram|x|email)["']\s*[=!]="""
-    r"""|\bin\s+[(\[{]\s*["'](telegram|x|email)["']"""
-    r"""|["'](telegram|x|email)["']\s+(not\s+)?in\b"""
+    rf"""[=!]=\s*({_NAME}|{_CONSTANT})"""
+    rf"""|({_NAME}|{_CONSTANT})\s*[=!]="""
+    rf"""|\bin\s+[(\[{{]\s*{_NAME}"""
+    rf"""|({_NAME}|{_CONSTANT})\s+(not\s+)?in\b"""
+    rf"""|\bcase\s+({_NAME}|{_CONSTANT})"""
 )
+
+
+def channel_name_branches(path: Path, shown: str) -> list[str]:
+    """Each line of `path` that branches on a channel's name, as "shown:line: text"."""
+    return [
+        f"{shown}:{number}: {line.strip()}"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if CHANNEL_NAME_BRANCH.search(line)
+    ]
 
 
 def test_no_code_outside_a_channel_branches_on_its_name() -> None:
     found = [
-        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        branch
         for path in sorted((REPO / "bot").rglob("*.py"))
         if not str(path.relative_to(REPO)).startswith(CHANNEL_MODULES)
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        if CHANNEL_NAME_BRANCH.search(line)
+        for branch in channel_name_branches(path, str(path.relative_to(REPO)))
     ]
     assert not found, "read the channel's descriptor (bot/channels/) instead of its name:\n" + "\n".join(found)
 
 
+def test_the_channel_name_check_finds_each_way_of_branching(tmp_path: Path) -> None:
+    branches = [
+        'if channel == "mastodon":',
+        'if "bluesky" != row.channel:',
+        'if channel in ("x", "telegram"):',
+        'if "email" not in channels:',
+        "if mastodon_channel.NAME in config.channels_in_use():",
+        "if name == bluesky.NAME:",
+        '    case "telegram":',
+    ]
+    module = tmp_path / "module.py"
+    module.write_text("\n".join([*branches, 'label = "mastodon"', "for name in NAMES:"]), encoding="utf-8")
+    found = [line.split(": ", 1)[1] for line in channel_name_branches(module, "module.py")]
+    assert found == [line.strip() for line in branches]
+
+
+def test_the_time_of_day_comes_from_one_clock_helper() -> None:
+    """`bot.clock.utc_now` is the one reader of the wall clock as a datetime; parts take a Clock defaulting to it."""
+    wall_clock = re.compile(r"\bdatetime\.(now|utcnow|today)\(|\bdate\.today\(|\bdef utc_now\b")
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in sorted((REPO / "bot").rglob("*.py"))
+        if path != REPO / "bot" / "clock.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if wall_clock.search(line)
+    ]
+    assert not found, "call bot.clock.utc_now (or the Clock handed in) instead:\n" + "\n".join(found)
+
+
 def test_import_layers_hold() -> None:
     """The import-linter contracts in pyproject.toml: transforms never reach the store or the senders, SQL stays in
-    the store package, the web pages and the chat commands stay apart."""
+    the store package, the web pages (subscription pages, control room) and the chat commands stay apart, and the
+    chat commands and CSV import never load the web framework."""
     lint_imports = Path(sys.executable).parent / "lint-imports"
     done = subprocess.run(
         [str(lint_imports), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=600, check=False

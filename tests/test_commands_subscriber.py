@@ -19,6 +19,7 @@ from bot.clock import utc_now
 from bot.commands import CommandRunner, build_application, open_command_context
 from bot.config import Config, parse_config
 from bot.email.parts import email_parts
+from bot.email.tokens import link_signing
 from bot.email.web import build_app, email_confirmer
 from bot.models import Article
 from bot.store import OutboxItem, SqliteStore, open_store
@@ -80,10 +81,12 @@ def running_bot(
     data["telegram"] = {"admins": [ADMIN], "base_url": fake.base_url, **tables.get("telegram", {})}
     config = parse_config(data, path=tmp_path / "config.toml")
     # Built as App builds it (with [analytics] on, click links signed with the test's secret).
-    context = open_command_context(config, clock, renderer=renderer_of(config, {"NEWSBOT_SECRET_KEY": SECRET}))
+    context = open_command_context(
+        config, clock, renderer=renderer_of(config, {}, link_signing(config.web, {"NEWSBOT_SECRET_KEY": SECRET}))
+    )
     if mail is not None:
         context.confirm_email = email_confirmer(
-            config, email_parts(config, {"NEWSBOT_SECRET_KEY": SECRET}), mail.append
+            config, email_parts(config, {}, link_signing(config.web, {"NEWSBOT_SECRET_KEY": SECRET})), mail.append
         )
     runner = CommandRunner(build_application(config, fake.token, context), config, context)
     store = open_store(config.state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from bot.config import Config
 from bot.control.auth import COOKIE_NAME, cookie_settings
+from bot.email.tokens import link_signing
 from tests.conftest import FakeClock
 from tests.control_helpers import NOT_ADMIN, AdminSite, admin_config, serve_admin_site, session_headers
 
@@ -187,10 +189,12 @@ def test_newsbot_run_serves_the_control_room_with_public_url_admins_and_the_secr
         port = probe.getsockname()[1]
     config = admin_config(make_config, web={"public_url": "https://news.example.com", "port": port})
     monkeypatch.setenv("NEWSBOT_SECRET_KEY", "run-test-secret-0123456789")
-    with web_server(config, None):
+    with web_server(config, None, link_signing(config.web, os.environ)):
         answer = httpx.get(f"http://127.0.0.1:{port}/admin/signin", timeout=10)
     assert answer.status_code == 200 and "/login" in answer.text
     monkeypatch.delenv("NEWSBOT_SECRET_KEY")
-    with web_server(config, None):  # without the secret: off, and the log says which variable to set
+    with web_server(
+        config, None, link_signing(config.web, os.environ)
+    ):  # without the secret: off, and the log says which variable to set
         pass
     assert "control_room_off" in caplog.text and "NEWSBOT_SECRET_KEY" in caplog.text

@@ -18,12 +18,14 @@ import pytest
 
 from bot import approvals
 from bot.clicks import renderer_of
+from bot.email.tokens import link_signing
 from bot.ingest import Ingest, PollReport
 from bot.render import build_renderer
 from bot.store import HELD, PENDING, SKIPPED
 from bot.telegram_html import visible_text
 from tests.conftest import FakeClock, news_item, rss
 from tests.control_helpers import PUBLIC, SECRET, AdminSite, same_origin, serve_admin_site
+from tests.store_sql import approval_events
 from tests.test_approval import OTHER_ADMIN, ROUTE, route_and_preview, states
 from tests.test_commands_subscriber import ADMIN, NOW, BotChat, add_article, running_bot
 
@@ -105,7 +107,7 @@ def test_a_chat_decision_made_first_is_what_the_web_button_says(tmp_path: Path) 
             shown = _after(client, _decide(site, client, "approve", approval))
         assert "Nothing changed: it was already skipped by admin 1001 at 2026-11-23 12:00 UTC." in shown
         assert states(chat.store, "a1") == {SKIPPED}
-        assert [e[0] for e in chat.store.approval_events(approval)] == ["held", "skipped"]
+        assert [e[0] for e in approval_events(chat.store, approval)] == ["held", "skipped"]
 
 
 def test_two_decisions_at_once_from_two_tabs_settle_once(tmp_path: Path) -> None:
@@ -137,7 +139,7 @@ def test_two_decisions_at_once_from_two_tabs_settle_once(tmp_path: Path) -> None
         assert settled is not None and settled.decision in ("approved", "skipped")
         loser = "skip" if settled.decision == "approved" else "approve"
         assert f"Nothing changed: it was already {settled.decision}" in notices[loser]
-        assert [e[0] for e in chat.store.approval_events(approval)] == ["held", settled.decision]
+        assert [e[0] for e in approval_events(chat.store, approval)] == ["held", settled.decision]
         assert all(response.status_code == 303 for response in results.values())
 
 
@@ -324,7 +326,9 @@ def test_the_approval_page_previews_the_post_with_its_click_link_as_chat_and_the
     with chat_and_site(tmp_path, analytics={"enabled": True}) as (chat, site):
         article = add_article(chat.store, "a1", "Budget vote")
         approval = route_and_preview(chat, article)
-        posts = renderer_of(chat.config, {"NEWSBOT_SECRET_KEY": SECRET.decode()})  # as App builds its renderer
+        posts = renderer_of(
+            chat.config, {}, link_signing(chat.config.web, {"NEWSBOT_SECRET_KEY": SECRET.decode()})
+        )  # as App builds its renderer
         expected = approvals.channel_previews(posts, chat.config, article, chat.store.get_approval(approval))  # type: ignore[arg-type]
         with site.signed_in_client(site.login_link(ADMIN)) as client:
             page = client.get("/admin/approvals").text

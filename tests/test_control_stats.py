@@ -13,6 +13,7 @@ import pytest
 from bot.commands.admin import stats as chat_stats
 from bot.commands.context import CommandContext, Request
 from bot.config import Config
+from bot.email.tokens import link_signing
 from bot.models import Article
 from bot.render import build_renderer
 from bot.store import OutboxItem
@@ -74,7 +75,7 @@ def _page_totals(html: str) -> dict[str, tuple[int, int, int]]:
 
 def _chat_totals(site: AdminSite, args: str = "") -> dict[str, tuple[int, int, int]]:
     """Per channel (sent, failed, clicks) from chat /stats, run on the same state and clock."""
-    context = CommandContext(site.config, build_renderer(site.config), site.clock)
+    context = CommandContext(site.config, build_renderer(site.config), site.clock, link_signing(site.config.web, {}))
     try:
         reply = chat_stats(context, Request(ADMIN, ADMIN, "private", "stats", args))
     finally:

@@ -22,6 +22,7 @@ import pytest
 from bot.app import App
 from bot.config import Config
 from bot.email.delivery import EmailDigest, MailSender
+from bot.email.tokens import link_signing
 from bot.store import FAILED, PENDING, SENT, SKIPPED, UNKNOWN, open_store
 from tests.conftest import FakeClock, news_item, newsbot, rss
 from tests.fakes.smtp_server import FakeSmtp
@@ -252,7 +253,9 @@ def test_the_one_click_link_in_the_mail_unsubscribes_at_once(
     [mail] = mails_to(fake_smtp, "reader@example.org")
     link = re.findall(r"<([^>]+)>", mail["List-Unsubscribe"])[0]
     token = parse_qs(urlsplit(link).query)["token"][0]
-    web = app_from_config(config, email_parts(config, {"NEWSBOT_SECRET_KEY": SECRET}), send_mail=None)
+    web = app_from_config(
+        config, email_parts(config, {}, link_signing(config.web, {"NEWSBOT_SECRET_KEY": SECRET})), send_mail=None
+    )
     with TestClient(web) as client:
         answer = client.post(f"/unsubscribe?token={token}", data={"List-Unsubscribe": "One-Click"})
     assert answer.status_code == 200
@@ -320,7 +323,7 @@ def test_telegram_subscriber_links_an_address_through_the_same_double_opt_in(
             path=tmp_path / "config.toml",
         )  # fmt: skip
         context = open_command_context(config)
-        parts = email_parts(config, os.environ)
+        parts = email_parts(config, os.environ, link_signing(config.web, os.environ))
         context.confirm_email = email_confirmer(config, parts, parts.send)
         runner = CommandRunner(build_application(config, telegram.token, context), config, context)
         runner.start()
@@ -449,7 +452,12 @@ def test_a_name_that_would_forge_headers_never_reaches_the_digest_on_the_wire(
         monkeypatch.setenv("NEWSBOT_DKIM_PRIVATE_KEY", DKIM_PRIVATE_KEY.decode())
     config = mail_config([news_item(1)], **({"dkim_selector": "news2026"} if signed else {}))
     confirmations: list[EmailMessage] = []
-    web = app_from_config(config, email_parts(config, os.environ), send_mail=confirmations.append, clock=clock)
+    web = app_from_config(
+        config,
+        email_parts(config, os.environ, link_signing(config.web, os.environ)),
+        send_mail=confirmations.append,
+        clock=clock,
+    )
     reader = "reader@example.org"
     with TestClient(web, base_url="https://news.example.com") as browser:
         refused = browser.post("/subscribe", data={"email": reader, "name": FORGING_NAME, "hashtags": ""})

@@ -11,7 +11,6 @@ from bot.models import Article
 from bot.store import FAILED, SENT, SKIPPED, OutboxItem, Store, open_store
 from bot.store.digests import Delivery
 from bot.store.reports import (
-    ChannelSends,
     DaySends,
     DeliveryCursor,
     DeliveryFilter,
@@ -80,12 +79,6 @@ def test_sends_per_day_count_posts_from_the_outbox_and_mails_from_the_digest_by_
         DaySends(date(2024, 3, 5), "telegram", 1, 0),
         DaySends(date(2024, 3, 5), "x", 1, 0),
     ]
-    assert store.sends_since(DAY2 - timedelta(minutes=1)) == [
-        ChannelSends("email", 2, 1),
-        ChannelSends("telegram", 1, 0),
-        ChannelSends("x", 1, 0),
-    ]
-    assert store.sends_since(DAY2 + timedelta(minutes=1)) == []
 
 
 def test_deliveries_are_listed_newest_first_with_title_and_error_and_digest_mails_as_email_rows(store: Store) -> None:

@@ -18,6 +18,7 @@ from bot import approvals
 from bot.app import App
 from bot.clicks import renderer_of
 from bot.config import Config
+from bot.email.tokens import link_signing
 from bot.models import Article
 from tests.conftest import FakeClock, news_item, newsbot, rss
 from tests.control_helpers import admin_config, serve_admin_site
@@ -190,7 +191,7 @@ def test_cli_preview_of_mastodon_shows_the_routes_content_warning(tmp_path: Path
 
 
 def bot_renderer(config: Config) -> Any:
-    return renderer_of(config, {"NEWSBOT_SECRET_KEY": "x" * 32})
+    return renderer_of(config, {}, link_signing(config.web, {"NEWSBOT_SECRET_KEY": "x" * 32}))
 
 
 def _held(store: Any) -> tuple[Any, Any]:

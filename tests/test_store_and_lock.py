@@ -86,7 +86,7 @@ def test_sent_rows_survive_reopening_and_are_never_due_again(state: StateConfig)
     store = open_store(state)
     store.add_article(an_article())
     store.enqueue([item()], NOW)
-    [row] = store.due_rows("telegram", "k1", NOW)
+    [row] = store.rows_for_article("k1")
     store.mark_sent(row.id, "msg-1", NOW)
     store.close()
     store = open_store(state)
@@ -99,7 +99,7 @@ def test_deferred_row_is_not_due_before_its_time(state: StateConfig) -> None:
     store = open_store(state)
     store.add_article(an_article())
     store.enqueue([item()], NOW)
-    [row] = store.due_rows("telegram", "k1", NOW)
+    [row] = store.rows_for_article("k1")
     store.defer(row.id, NOW + timedelta(seconds=30), "429", NOW, count_attempt=False)
     assert store.due_article_keys("telegram", NOW + timedelta(seconds=29), 10) == []
     assert store.due_article_keys("telegram", NOW + timedelta(seconds=30), 10) == ["k1"]

@@ -20,7 +20,7 @@ import pytest
 from starlette.applications import Starlette
 
 from bot.config import Config, StateConfig
-from bot.email.tokens import PURPOSES, TokenSigner
+from bot.email.tokens import PURPOSES, TokenSigner, link_signing
 from bot.email.web import (
     FLOOD_FACTOR,
     KEEP_ALIVE_SECONDS,
@@ -1103,8 +1103,12 @@ def test_newsbot_run_serves_the_pages_trusting_the_configured_proxy(
                "sender": "Example News <news@example.com>"},
         web={"public_url": PUBLIC, "port": port, "subscribe_per_hour": 1, "forwarded_allow_ips": ["127.0.0.1"]},
     )  # fmt: skip
-    parts = email_parts(config, os.environ)
-    with web_server(config, parts), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as proxy:
+    signing = link_signing(config.web, os.environ)
+    parts = email_parts(config, os.environ, signing)
+    with (
+        web_server(config, parts, signing),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as proxy,
+    ):
         assert sign_up_over(proxy, "ann@example.org", {"X-Forwarded-For": "203.0.113.5"}).status_code == 200
         assert sign_up_over(proxy, "bob@example.org", {"X-Forwarded-For": "203.0.113.6"}).status_code == 200
         assert sign_up_over(proxy, "cy@example.org", {"X-Forwarded-For": "203.0.113.5"}).status_code == 429

@@ -8,7 +8,7 @@ library (python-telegram-bot, tweepy) only when called, so the CLI starts fast.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -130,6 +130,14 @@ def never(config: Config) -> bool:
     return False
 
 
+def nothing_missing(config: Config) -> tuple[str, str] | None:
+    return None
+
+
+def no_route_keys(route: Mapping[str, object], channels: Sequence[str]) -> tuple[str, str] | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     """Everything particular to one channel. Length limits are in the channel's own unit (`PostFormat.finish`)."""
@@ -178,6 +186,12 @@ class Channel:
     posts_to_subscribers: Callable[[Config], bool] = never  # routed articles also go to matching subscribers
     # How many articles it may publish in this drain, and why not when none; None: `max_posts_per_cycle`.
     budget: Callable[[Config, SentLog, datetime], tuple[int, str]] | None = None
+    # A setting its table must have when a route posts here for real (not a dry run): (key, what to write), as
+    # `bot.config` reports it; None when nothing is missing.
+    missing_setting: Callable[[Config], tuple[str, str] | None] = nothing_missing
+    # A route key only this channel reads, set on a route (its raw table) whose `channels` leave this one out:
+    # (the key, what is wrong), as `bot.config` reports it under the route; None when the route's keys fit.
+    misplaced_route_key: Callable[[Mapping[str, object], Sequence[str]], tuple[str, str] | None] = no_route_keys
 
     @property
     def csv_address_column(self) -> str | None:

@@ -49,6 +49,18 @@ def _secret_needs(config: Config) -> list[SecretNeed]:
     return [SecretNeed(config.bluesky.app_password_env, True, why)]
 
 
+def _missing_setting(config: Config) -> tuple[str, str] | None:
+    """The account's handle (a dry run writes files and needs none)."""
+    if config.bluesky.handle:
+        return None
+    return (
+        "bluesky.handle",
+        "is required when a route posts to bluesky: write the account's handle under [bluesky], such as"
+        ' handle = "newsbot.bsky.social", and put an app password (Settings → App passwords) in'
+        f" ${config.bluesky.app_password_env}",
+    )
+
+
 def _publisher(config: Config) -> Publisher:
     from bot.images import ImageLoader
     from bot.publishers.bluesky import BlueskyPublisher, app_password
@@ -75,4 +87,5 @@ CHANNEL: Final = Channel(
     build_publisher=_publisher,
     max_posts_per_cycle=lambda config: config.bluesky.max_posts_per_cycle,
     own_targets=lambda config, route: (f"@{config.bluesky.handle}",) if config.bluesky.handle else (),
+    missing_setting=_missing_setting,
 )

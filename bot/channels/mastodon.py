@@ -85,6 +85,15 @@ def _secret_needs(config: Config) -> list[SecretNeed]:
     return [SecretNeed(config.mastodon.token_env, True, "the access token of the account that posts")]
 
 
+def _missing_setting(config: Config) -> tuple[str, str] | None:
+    if config.mastodon.api_base_url:
+        return None
+    return (
+        "mastodon.api_base_url",
+        'is required when a route posts to mastodon: the instance\'s address, such as "https://mastodon.social"',
+    )
+
+
 def _publisher(config: Config) -> Publisher:
     from bot.errors import ConfigError
     from bot.publishers.mastodon import MastodonPublisher
@@ -116,4 +125,6 @@ CHANNEL: Final = Channel(
     secret_needs=_secret_needs,
     build_publisher=_publisher,
     max_posts_per_cycle=lambda config: config.mastodon.max_posts_per_cycle,
+    # A dry run writes files and needs no instance (posts are then measured against 500 or max_characters).
+    missing_setting=_missing_setting,
 )

@@ -9,7 +9,7 @@ recipient back into (chat, topic), so rows queued before an upgrade keep going w
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.publishers.base import Publisher
 
 NAME: Final = "telegram"
+ROUTE_KEY: Final = "telegram_channels"  # a route's pick among the [telegram] channel entries (RouteConfig)
 _CHAT_ID: Final = re.compile(r"^-?\d{1,20}$")
 _CHAT: Final = re.compile(r"@[A-Za-z0-9_]{4,}|-?\d+")
 TARGET_FORMS: Final = (
@@ -153,6 +154,13 @@ def _own_recipients(config: Config, route: RouteConfig | None) -> tuple[str, ...
     return tuple(_recipient(config.telegram, entry) for entry in _chosen_entries(config, route))
 
 
+def _misplaced_route_key(route: Mapping[str, object], channels: Sequence[str]) -> tuple[str, str] | None:
+    """A route's `telegram_channels` picks among the [telegram] channel entries, so its route must post here."""
+    if ROUTE_KEY not in route or NAME in channels:
+        return None
+    return ROUTE_KEY, f"only applies when channels includes “{NAME}”"
+
+
 def _parse_chat_id(address: str, shown: str) -> str:
     if not _CHAT_ID.match(address):
         raise ValueError(f"chat_id {shown} is not a Telegram chat id (a whole number)")
@@ -178,4 +186,5 @@ CHANNEL: Final = Channel(
     own_recipients=_own_recipients,
     own_targets=_chosen_entries,
     posts_to_subscribers=lambda config: config.telegram.subscribers,
+    misplaced_route_key=_misplaced_route_key,
 )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
 import secrets
 from collections import Counter
@@ -439,7 +438,7 @@ def alerts(ctx: CommandContext, request: Request) -> Reply:
 def login(ctx: CommandContext, request: Request) -> Reply:
     argument(request.args)
     try:
-        link = sign_in_link(ctx.config, os.environ, request.user_id, ctx.clock())
+        link = sign_in_link(ctx.config, ctx.signing, request.user_id, ctx.clock())
     except ConfigError as error:
         return reply(f"No sign-in link: {telegram_html.escape(str(error))}")
     minutes = int(LINK_TTL.total_seconds() // 60)

@@ -31,6 +31,7 @@ from bot.commands.notices import NoticeStore
 from bot.config import Config
 from bot.email.schedule import ScheduleStore
 from bot.email.signups import ConfirmEmail, SignUpStore
+from bot.email.tokens import LinkSigning, link_signing
 from bot.hashtags import TAG_RULE, HashtagError
 from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.ingest import IngestStore
@@ -124,9 +125,10 @@ class CommandContext:
     connections.
     """
 
-    def __init__(self, config: Config, renderer: Renderer, clock: Clock) -> None:
+    def __init__(self, config: Config, renderer: Renderer, clock: Clock, signing: LinkSigning) -> None:
         self.config = config
         self.renderer = renderer
+        self.signing = signing  # the process's one link signer: /login's sign-in links
         self.clock = clock  # UTC
         # Records an /email sign-up and sends its mail as the web form does (bot.email.signups); None when the digest
         # is not live.
@@ -154,12 +156,18 @@ class CommandContext:
         self._stores.close()
 
 
-def open_command_context(config: Config, clock: Clock = utc_now, *, renderer: Renderer | None = None) -> CommandContext:
+def open_command_context(
+    config: Config, clock: Clock = utc_now, *, renderer: Renderer | None = None, signing: LinkSigning | None = None
+) -> CommandContext:
     """A context with its own store connections (the main loop keeps another one on the same WAL file).
 
-    `renderer`: the one `newsbot run` built (bot.app.App); when not given, built the same way (bot.clicks.renderer_of,
-    the secret from the environment), so previews in chat look like the posts."""
-    return CommandContext(config, renderer if renderer is not None else renderer_of(config, os.environ), clock)
+    `renderer` and `signing`: the ones `newsbot run` built (bot.app.App); when not given (tests), built the same way
+    (bot.clicks.renderer_of, the secret from the environment), so previews in chat look like the posts."""
+    if signing is None:
+        signing = link_signing(config.web, os.environ)
+    if renderer is None:
+        renderer = renderer_of(config, os.environ, signing)
+    return CommandContext(config, renderer, clock, signing)
 
 
 def _telegram_safe(value: object) -> object:

@@ -42,17 +42,16 @@ from bot.control.auth import (
     check_link,
     cookie_settings,
     csrf_matches,
-    login_signer,
     redeem_login,
     sign_out,
     signed_in,
 )
-from bot.control.page import ControlContext, Handler, Page
-from bot.email.tokens import TokenSigner
+from bot.control.page import ControlContext, ControlStore, Handler, Page
+from bot.email.tokens import LinkSigning, TokenSigner
 from bot.email.web import cross_site
 from bot.logs import kv
 from bot.render import Renderer, build_environment
-from bot.store import Store, StoreError
+from bot.store import StoreError
 
 __all__ = ["CONTROL_CSP", "build_control_app", "control_from_config"]
 
@@ -95,7 +94,7 @@ class _Requests:
         self,
         config: Config,
         pages: tuple[Page, ...],
-        open_store: Callable[[], Store],
+        open_store: Callable[[], ControlStore],
         signer: TokenSigner,
         clock: Callable[[], datetime],
         posts: Renderer,
@@ -162,7 +161,7 @@ class _Requests:
             store.close()
 
     def _context(
-        self, request: Request, store: Store, session: SignedIn, form: FormData | None, now: datetime
+        self, request: Request, store: ControlStore, session: SignedIn, form: FormData | None, now: datetime
     ) -> ControlContext:
         notice = session.notice
         if notice and request.method == "GET":  # shown on this page, so not again (a HEAD shows nothing)
@@ -316,7 +315,7 @@ def _is_current(path: str, current: str) -> bool:
 def build_control_app(
     config: Config,
     *,
-    open_store: Callable[[], Store],
+    open_store: Callable[[], ControlStore],
     signer: TokenSigner,
     clock: Callable[[], datetime],
     posts: Renderer,
@@ -337,6 +336,7 @@ def build_control_app(
 def control_from_config(
     config: Config,
     environ: Mapping[str, str],
+    signing: LinkSigning,
     *,
     clock: Callable[[], datetime] | None = None,
     posts: Renderer | None = None,
@@ -344,7 +344,8 @@ def control_from_config(
     """The control room as `newsbot run` and `newsbot web` serve it, or None when it is off: no `[web] public_url`,
     no `[telegram] admins`, or no usable signing secret (then a warning says which variable to set).
 
-    `posts`: App's renderer (`newsbot run`); without it (`newsbot web`) one is built here the same way."""
+    `signing`: the process's one link signer; `posts`: App's renderer (`newsbot run`); without it (`newsbot web`)
+    one is built here the same way."""
     if not config.web.public_url or not config.telegram.admins:
         return None
     from bot.clicks import renderer_of
@@ -353,8 +354,8 @@ def control_from_config(
     from bot.store import open_store
 
     try:
-        signer = login_signer(config, environ)
-        posts = posts if posts is not None else renderer_of(config, environ)
+        signer = signing.signer()
+        posts = posts if posts is not None else renderer_of(config, environ, signing)
     except ConfigError as error:
         log.warning("%s", kv(event="control_room_off", reason=str(error)))
         return None

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from typing import Any, Final, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from bot.config import Config
-from bot.email.tokens import PURPOSES, BadToken, TokenSigner, signer_from_environment
+from bot.email.tokens import PURPOSES, BadToken, LinkSigning, TokenSigner
 from bot.errors import ConfigError, NewsbotError
 from bot.store.admin import AdminSession
 
@@ -43,7 +42,6 @@ __all__ = [
     "cookie_settings",
     "csrf_matches",
     "login_link",
-    "login_signer",
     "redeem_login",
     "session_length",
     "sign_in_link",
@@ -108,18 +106,14 @@ class SignedIn:
 # -- links ----------------------------------------------------------------------------------------
 
 
-def login_signer(config: Config, environ: Mapping[str, str]) -> TokenSigner:
-    """The mail links' signer (`$<[web] secret_key_env>`); a ConfigError naming the variable if it is unusable."""
-    return signer_from_environment(config.web, environ)
-
-
-def sign_in_link(config: Config, environ: Mapping[str, str], admin_id: int, now: datetime) -> str:
-    """What /login and `newsbot admin-link` give: `login_link` signed with the secret in the environment.
+def sign_in_link(config: Config, signing: LinkSigning, admin_id: int, now: datetime) -> str:
+    """What /login and `newsbot admin-link` give: `login_link` signed by the mail links' signer (`signing`, the
+    process's one, keyed with `$<[web] secret_key_env>`).
 
     ConfigError, saying what to do, for an id not in `[telegram] admins`, no `[web] public_url`, or no usable
     secret (naming its variable, never its value)."""
     _public_base(config, admin_id)
-    return login_link(config, login_signer(config, environ), admin_id, now)
+    return login_link(config, signing.signer(), admin_id, now)
 
 
 def login_link(config: Config, signer: TokenSigner, admin_id: int, now: datetime) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from starlette.responses import StreamingResponse
 
 from bot.channels import REGISTRY
-from bot.store import Store
+from bot.control.page import ControlStore
 from bot.store.reports import DeliveryRecord, SubscriberRecord
 from bot.store.times import to_db_time
 from bot.subscribers_csv import spreadsheet_safe
@@ -84,7 +84,10 @@ def export_filename(kind: str, day: str) -> str:
 
 
 def csv_download(
-    open_store: Callable[[], Store], kind: str, day: str, rows_of: Callable[[Store], Iterable[Iterable[str]]]
+    open_store: Callable[[], ControlStore],
+    kind: str,
+    day: str,
+    rows_of: Callable[[ControlStore], Iterable[Iterable[str]]],
 ) -> StreamingResponse:
     """A streamed CSV download (`Content-Disposition: attachment`, named by `export_filename`) of `rows_of` a
     store opened for the stream and closed when it ends (the request's own store is closed before the first byte)."""

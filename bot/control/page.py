@@ -9,17 +9,63 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.approvals import ApprovalStore
 from bot.config import Config
+from bot.control.auth import SessionStore
 from bot.render import Renderer
-from bot.store import Store
+from bot.source_admin import SourceAdminStore
+from bot.stats import StatsStore
+from bot.status import StatusStore
 
-__all__ = ["ControlContext", "Handler", "Page"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from bot.store import Approval, Subscriber
+    from bot.store.reports import (
+        DeliveryCursor,
+        DeliveryFilter,
+        DeliveryPage,
+        DeliveryRecord,
+        HashtagCounts,
+        SubscriberFilter,
+        SubscriberRecord,
+    )
+
+__all__ = ["ControlContext", "ControlStore", "Handler", "Page"]
+
+
+class ControlStore(SessionStore, ApprovalStore, StatusStore, SourceAdminStore, StatsStore, Protocol):
+    """What the control room reads and writes (`bot.store.Store` is one): sign-in and sessions, and what its pages
+    ask of the state, their own and through the parts they share with the chat commands (approvals, status,
+    sources, stats)."""
+
+    def close(self) -> None: ...
+    def set_admin_notice(self, session_hash: str, notice: str) -> None: ...
+    def is_paused(self) -> bool: ...
+    def set_paused(self, paused: bool) -> None: ...
+    def queue_counts(self) -> dict[tuple[str, str], int]: ...
+    def outcome_counts_since(self, since: datetime) -> dict[tuple[str, str], int]: ...
+    def find_article_key(self, aliases: Iterable[str]) -> str | None: ...
+    def get_approval(self, approval_id: int) -> Approval | None: ...
+    def waiting_approvals(self, limit: int = 50) -> list[Approval]: ...
+    def decided_approvals(self, limit: int = 20) -> list[Approval]: ...
+    def subscriber(self, channel: str, address: str) -> Subscriber | None: ...
+    def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
+    def deliveries(
+        self, where: DeliveryFilter, after: DeliveryCursor | None = None, limit: int = ...
+    ) -> DeliveryPage: ...
+    def iter_deliveries(self, where: DeliveryFilter, batch: int = ...) -> Iterator[DeliveryRecord]: ...
+    def find_subscribers(
+        self, where: SubscriberFilter, before_id: int | None = None, limit: int = ...
+    ) -> list[SubscriberRecord]: ...
+    def iter_found_subscribers(self, where: SubscriberFilter, batch: int = ...) -> Iterator[SubscriberRecord]: ...
+    def hashtag_counts(self) -> list[HashtagCounts]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +76,7 @@ class ControlContext:
 
     request: Request
     config: Config
-    store: Store
+    store: ControlStore
     now: datetime  # the clock, read once for the request
     clock: Callable[[], datetime]
     admin_id: int
@@ -41,7 +87,7 @@ class ControlContext:
     leave_notice: Callable[[str], None]  # stores the notice the next page shows; use `redirect`
     # A store of its own for work that goes on after the handler returned (a streamed CSV export), when `store`
     # is closed already: open it inside the stream and close it there.
-    open_store: Callable[[], Store]
+    open_store: Callable[[], ControlStore]
     # Renders an article's posts as the channels get them: built once per app the way App builds its renderer
     # (bot.clicks.renderer_of: with [analytics] on, the /r/ click links), so a preview here matches chat's and the post.
     posts: Renderer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 
     from bot.email.identity import DkimKey, MailIdentity
     from bot.email.parts import EmailParts
-    from bot.email.tokens import TokenSigner
+    from bot.email.tokens import LinkSigning, TokenSigner
 
 
 def build_email_digest(config: Config, store: DigestStore, renderer: Renderer, parts: EmailParts) -> EmailDigest:
@@ -29,9 +28,7 @@ def build_email_digest(config: Config, store: DigestStore, renderer: Renderer, p
     return job
 
 
-def build_dry_run_digest(
-    config: Config, store: DigestStore, renderer: Renderer, environ: Mapping[str, str]
-) -> EmailDigest:
+def build_dry_run_digest(config: Config, store: DigestStore, renderer: Renderer, signing: LinkSigning) -> EmailDigest:
     """The digest job of a dry run: each mail an `.eml` file (bot.publishers.file_sink.EmlWriter), unsigned.
 
     It needs no secret: without [email] sender, [web] public_url or the signing key, the mail shows placeholders.
@@ -40,7 +37,7 @@ def build_dry_run_digest(
     from bot.publishers.file_sink import EmlWriter
 
     identity = MailIdentity.from_config(replace(config.email, sender=config.email.sender or DRY_RUN_SENDER))
-    links = _dry_run_links(config, environ)
+    links = _dry_run_links(config, signing)
     return _email_digest(config, store, renderer, EmlWriter(config.output.dir), links, identity, None)
 
 
@@ -92,12 +89,10 @@ def _signed_links(config: Config, signer: TokenSigner) -> LinkMaker:
     return Links()
 
 
-def _dry_run_links(config: Config, environ: Mapping[str, str]) -> LinkMaker:
+def _dry_run_links(config: Config, signing: LinkSigning) -> LinkMaker:
     """The real links when [web] public_url and the key are set; else placeholders that no server accepts."""
-    from bot.email.tokens import signer_from_environment
-
     try:
-        return _signed_links(config, signer_from_environment(config.web, environ))
+        return _signed_links(config, signing.signer())
     except ConfigError:
         base = (config.web.public_url or DRY_RUN_PUBLIC_URL).rstrip("/")
 

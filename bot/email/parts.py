@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Config, EmailConfig
 from bot.email.identity import DkimKey, MailIdentity, load_dkim_key
-from bot.email.tokens import TokenSigner, signer_from_environment
+from bot.email.tokens import LinkSigning, TokenSigner
 from bot.ratelimit import SendRate
 
 if TYPE_CHECKING:
@@ -120,10 +120,12 @@ class EmailParts:
         self.sender.close()
 
 
-def email_parts(config: Config, environ: Mapping[str, str]) -> EmailParts:
-    """The live parts, or a ConfigError that names the setting or variable to fix. Nothing connects yet."""
+def email_parts(config: Config, environ: Mapping[str, str], signing: LinkSigning) -> EmailParts:
+    """The live parts, or a ConfigError that names the setting or variable to fix. Nothing connects yet.
+
+    `signing`: the process's one link signer (bot.email.tokens.link_signing), which the mail's links need."""
     identity, dkim = MailIdentity.from_config(config.email), load_dkim_key(config.email, environ)
-    signer = signer_from_environment(config.web, environ)
+    signer = signing.signer()
     username, password = environ.get(config.email.username_env, ""), environ.get(config.email.password_env, "")
     rate = SendRate(config.email.send_rate)
     smtp = SmtpOnFirstMail(config.email, rate, username, password)

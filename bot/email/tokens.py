@@ -20,6 +20,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Final, NamedTuple
@@ -27,7 +28,15 @@ from typing import Final, NamedTuple
 from bot.config import WebConfig
 from bot.errors import ConfigError, NewsbotError
 
-__all__ = ["MIN_SECRET_BYTES", "PURPOSES", "BadToken", "TokenSigner", "signer_from_environment"]
+__all__ = [
+    "MIN_SECRET_BYTES",
+    "PURPOSES",
+    "BadToken",
+    "LinkSigning",
+    "TokenSigner",
+    "link_signing",
+    "signer_from_environment",
+]
 
 # purpose -> how long its links stay valid (None: for ever)
 PURPOSES: Final[Mapping[str, timedelta | None]] = MappingProxyType(
@@ -119,6 +128,30 @@ def signer_from_environment(config: WebConfig, environ: Mapping[str, str]) -> To
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigError(f"${name} is shorter than {MIN_SECRET_BYTES} bytes: {fix}")
     return TokenSigner(secret)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSigning:
+    """The one link signer of a process (`link_signing`), handed to every part that signs or reads links: the
+    mail's links, the click links, the control room's sign-in. Without a usable secret, `signer()` raises the
+    ConfigError that says what to set, and each part decides what that means for it (the start stops, the control
+    room stays off, a dry run's mail shows placeholders)."""
+
+    usable: TokenSigner | None
+    problem: str = ""  # why there is none: the ConfigError's message
+
+    def signer(self) -> TokenSigner:
+        if self.usable is None:
+            raise ConfigError(self.problem)
+        return self.usable
+
+
+def link_signing(config: WebConfig, environ: Mapping[str, str]) -> LinkSigning:
+    """The signer keyed with `$<secret_key_env>`, read once; built where the parts of a process are built."""
+    try:
+        return LinkSigning(signer_from_environment(config, environ))
+    except ConfigError as error:
+        return LinkSigning(None, str(error))
 
 
 def _epoch(moment: datetime) -> int:

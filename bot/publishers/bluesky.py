@@ -30,12 +30,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
 from bot.bsky_text import Facet, cut_graphemes, record_key, rich_text
+from bot.clock import utc_now
 from bot.errors import ConfigError, PublishError, RateLimited, Rejected, Unauthorized
 from bot.images import ImageLimits, ImageLoader
 from bot.logs import kv
@@ -359,4 +359,4 @@ def _description(text: str, link_shown: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_now().isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -189,14 +189,6 @@ class ApprovalsPart(StorePart):
             self._log_event(approval_id, decision, admin, now, "")
             return True
 
-    def approval_events(self, approval_id: int) -> list[tuple[str, str, datetime, str]]:
-        """The ledger of one approval, oldest first: (action, admin id, when, detail)."""
-        rows = self._db.execute(
-            "SELECT action, admin_id, at, detail FROM approval_events WHERE approval_id = ? ORDER BY id",
-            (approval_id,),
-        ).fetchall()
-        return [(str(r[0]), str(r[1]), from_db_time(str(r[2])) or datetime.min, str(r[3])) for r in rows]
-
     def _log_event(self, approval_id: int, action: str, admin: str, now: datetime, detail: str) -> None:
         self._db.execute(
             "INSERT INTO approval_events (approval_id, action, admin_id, at, detail) VALUES (?, ?, ?, ?, ?)",

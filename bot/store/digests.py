@@ -70,14 +70,6 @@ class DigestsPart(StorePart):
         ).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
 
-    def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
-        rows = self._db.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM digest_deliveries d JOIN digests g ON g.id = d.digest_id"
-            " WHERE d.state = ? AND d.not_before <= ? ORDER BY g.period_end, d.address LIMIT ?",
-            (PENDING, to_db_time(now), limit),
-        ).fetchall()
-        return [_delivery(r) for r in rows]
-
     def claim_deliveries(self, now: datetime, lease: Lease, limit: int = 50) -> list[Delivery]:
         """Claim for `lease`'s worker a chunk of due deliveries under no one else's live lease, so that several
         workers share a digest batch out. Recording an outcome (`finish_delivery`, `retry_delivery`) ends the lease."""

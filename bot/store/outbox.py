@@ -134,17 +134,6 @@ class OutboxPart(StorePart):
         ).fetchall()
         return [str(r[0]) for r in rows]
 
-    def due_rows(
-        self, channel: str, article_key: str, now: datetime, after_id: int = 0, limit: int = 500
-    ) -> list[OutboxRow]:
-        """Pending rows of one article on one channel, in batches (`after_id` pages on)."""
-        rows = self._db.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE channel = ? AND article_key = ? AND state = ?"
-            " AND not_before <= ? AND id > ? ORDER BY id LIMIT ?",
-            (channel, article_key, PENDING, to_db_time(now), after_id, limit),
-        ).fetchall()
-        return [_outbox_row(r) for r in rows]
-
     def claim_rows(
         self, channel: str, article_key: str, now: datetime, lease: Lease, after_id: int = 0, limit: int = 500
     ) -> list[OutboxRow]:

@@ -45,15 +45,6 @@ _POST, _DIGEST = 1, 0  # the kind of a delivery row, in its sort order (posts fi
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelSends:
-    """Sends and failures of one channel (on one UTC day, or in a window)."""
-
-    channel: str
-    sent: int
-    failed: int
-
-
-@dataclass(frozen=True, slots=True)
 class DaySends:
     day: date  # UTC
     channel: str
@@ -172,13 +163,6 @@ class ReportsPart(StorePart):
         for day, channel, state, count in self._outcomes(since, "substr({t}, 1, 10)"):
             found.setdefault((_day(day), channel), [0, 0])[state == FAILED] += count
         return [DaySends(day, channel, *counts) for (day, channel), counts in sorted(found.items())]
-
-    def sends_since(self, since: datetime) -> list[ChannelSends]:
-        """Sends and failures per channel from `since` on (the Overview's last 24 hours), by channel."""
-        found: dict[str, list[int]] = {}
-        for _all, channel, state, count in self._outcomes(since, "''"):
-            found.setdefault(channel, [0, 0])[state == FAILED] += count
-        return [ChannelSends(channel, *counts) for channel, counts in sorted(found.items())]
 
     def _outcomes(self, since: datetime, bucket: str) -> Iterator[tuple[str, str, str, int]]:
         """(bucket, channel, state, count) of sent and failed posts and digest mails since `since`."""

@@ -42,9 +42,3 @@ class SummariesPart(StorePart):
                 (day, daily_cap, daily_cap),
             ).fetchone()
         return row is not None
-
-    def model_requests_on(self, now: datetime) -> int:
-        """How many requests were made on `now`'s UTC day."""
-        day = now.astimezone(UTC).date().isoformat()
-        row = self._db.execute("SELECT requests FROM model_requests WHERE day = ?", (day,)).fetchone()
-        return 0 if row is None else int(row[0])

@@ -14,6 +14,7 @@ import pytest
 
 from bot.clicks import click_links_from_config, clicks_from_config
 from bot.config import Config
+from bot.email.tokens import link_signing
 from bot.models import Article
 from bot.render import build_renderer
 from bot.server import Server, serving
@@ -74,7 +75,7 @@ def click_site(make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPat
     server = Server(
         config,
         open_store=lambda: open_store(config.state.path),
-        clicks=clicks_from_config(config, environ, FakeClock(NOW)),
+        clicks=clicks_from_config(config, link_signing(config.web, environ), FakeClock(NOW)),
     )
     try:
         with serving(server):
@@ -89,7 +90,9 @@ def test_a_reader_clicks_a_digest_link_lands_on_the_article_and_the_count_goes_u
     browser: Any, click_site: ClickSite, shoot: Callable[[Any, str], None]
 ) -> None:
     config = click_site.config
-    renderer = build_renderer(config, click_links_from_config(config, {"NEWSBOT_SECRET_KEY": SECRET}))
+    renderer = build_renderer(
+        config, click_links_from_config(config, link_signing(config.web, {"NEWSBOT_SECRET_KEY": SECRET}))
+    )
     digest = renderer.render_digest([click_site.store.get_article("abc123def456")], title="Weekly")  # type: ignore[list-item]
     context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=CHROME)
     context.set_default_timeout(15_000)
