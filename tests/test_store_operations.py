@@ -21,6 +21,7 @@ from bot.store import (
     Store,
     open_store,
 )
+from tests.store_sql import approval_events, due_deliveries
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -142,7 +143,7 @@ def test_an_edited_summary_reaches_the_article_until_a_decision_and_decisions_ar
     assert store.decide(second, APPROVED, "8", NOW + timedelta(minutes=2), NOW)
     assert not store.edit_approval(first, "Too late.", "7", NOW + timedelta(minutes=3)), "decided: no more edits"
     assert [(a.id, a.decided_by) for a in store.decided_approvals()] == [(second, "8"), (first, "7")]
-    assert [action for action, *_ in store.approval_events(first)] == ["held", "edited", APPROVED]
+    assert [action for action, *_ in approval_events(store, first)] == ["held", "edited", APPROVED]
 
 
 def test_the_digest_schedule_and_metrics_read_the_latest_digest(store: Store) -> None:
@@ -152,7 +153,7 @@ def test_the_digest_schedule_and_metrics_read_the_latest_digest(store: Store) ->
         store.confirm_email(reader, NOW)
     store.create_digest("week-47", NOW - timedelta(days=7), NOW - timedelta(days=7))
     store.create_digest("week-48", NOW, NOW)
-    due = store.due_deliveries(NOW)
+    due = due_deliveries(store, NOW)
     assert [d.digest_id for d in due] == ["week-47", "week-47", "week-48", "week-48"]
     for delivery in due[:3]:
         store.finish_delivery(delivery, SENT, NOW, message_id=f"<{delivery.address}>")
