@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bot.config import DATABASE_URL_ENV, Config, StateConfig, parse_config
+from bot.email.identity import MailIdentity
+from bot.email.web import MakeConfirmation, confirmation_mail
 
 if TYPE_CHECKING:
     from tests.control_helpers import AdminSite
@@ -110,6 +112,11 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def confirmation_of(config: Config) -> MakeConfirmation:
+    """The double opt-in mail the subscription pages send, unsigned (`newsbot web` builds it from its mail parts)."""
+    return confirmation_mail(MailIdentity.from_config(config.email))
 
 
 def rss(items: list[dict[str, str]], title: str = "Test feed") -> str:

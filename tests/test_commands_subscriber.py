@@ -23,7 +23,7 @@ from bot.email.tokens import link_signing
 from bot.email.web import build_app, email_confirmer
 from bot.models import Article
 from bot.store import OutboxItem, SqliteStore, open_store
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, confirmation_of
 from tests.fakes.telegram_api import FakeTelegram, Message
 
 ADMIN = 1000
@@ -370,6 +370,7 @@ def test_the_web_form_and_email_share_one_limit_per_mailbox(
         store_factory=lambda: open_store(mail_bot.config.state),
         signer=TokenSigner(SECRET.encode()),
         send_mail=mail.append,
+        make_confirmation=confirmation_of(mail_bot.config),
         clock=clock,
     )
     for n in range(5):

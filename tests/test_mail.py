@@ -282,24 +282,25 @@ def test_a_changed_subject_or_body_fails_verification() -> None:
 
 def test_dkim_key_is_read_from_the_named_variable_only_when_a_selector_is_set() -> None:
     config = EmailConfig(sender="News <news@example.com>", dkim_selector="news2026", dkim_key_env="MY_DKIM")
-    key = load_dkim_key(config, {"MY_DKIM": DKIM_PRIVATE_KEY.decode()})
+    key = load_dkim_key(config, {"MY_DKIM": DKIM_PRIVATE_KEY.decode()}, MailIdentity.from_config(config))
     assert key == KEY
     assert "BEGIN" not in repr(key)
-    assert load_dkim_key(EmailConfig(sender="News <news@example.com>"), {"NEWSBOT_DKIM_PRIVATE_KEY": "x"}) is None
+    unsigned = EmailConfig(sender="News <news@example.com>")
+    assert load_dkim_key(unsigned, {"NEWSBOT_DKIM_PRIVATE_KEY": "x"}, MailIdentity.from_config(unsigned)) is None
     one_line = DKIM_PRIVATE_KEY.decode().strip().replace("\n", "\\n")
-    assert load_dkim_key(config, {"MY_DKIM": one_line}) == KEY
+    assert load_dkim_key(config, {"MY_DKIM": one_line}, MailIdentity.from_config(config)) == KEY
 
 
 def test_a_missing_dkim_key_names_the_variable() -> None:
     config = EmailConfig(sender="News <news@example.com>", dkim_selector="news2026", dkim_key_env="MY_DKIM")
     with pytest.raises(ConfigError, match=r"\$MY_DKIM is empty"):
-        load_dkim_key(config, {})
+        load_dkim_key(config, {}, MailIdentity.from_config(config))
 
 
 def test_a_dkim_variable_without_a_private_key_names_the_variable_and_not_its_value() -> None:
     config = EmailConfig(sender="News <news@example.com>", dkim_selector="news2026", dkim_key_env="MY_DKIM")
     with pytest.raises(ConfigError, match=r"\$MY_DKIM does not hold a PEM private key") as caught:
-        load_dkim_key(config, {"MY_DKIM": "s3cret-not-a-key"})
+        load_dkim_key(config, {"MY_DKIM": "s3cret-not-a-key"}, MailIdentity.from_config(config))
     assert "s3cret" not in str(caught.value)
 
 

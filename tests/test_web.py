@@ -44,7 +44,7 @@ from bot.email.web import (
 from bot.errors import ConfigError
 from bot.models import Article
 from bot.store import EmailSubscriber, OutboxItem, SqliteStore, open_store
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, confirmation_of
 from tests.fakes.smtp_server import FakeSmtp
 from tests.store_sql import count_articles
 
@@ -95,7 +95,12 @@ def web(web_config: Config, state: StateConfig, clock: FakeClock) -> Iterator[We
     sent: list[EmailMessage] = []
     signer = TokenSigner(SECRET)
     app = build_app(
-        web_config, store_factory=lambda: open_store(state), signer=signer, send_mail=sent.append, clock=clock
+        web_config,
+        store_factory=lambda: open_store(state),
+        signer=signer,
+        send_mail=sent.append,
+        make_confirmation=confirmation_of(web_config),
+        clock=clock,
     )
     store = open_store(state)
     yield Web(app, store, clock, signer, web_config, sent)
@@ -762,6 +767,7 @@ def test_a_mail_that_cannot_be_sent_gets_a_try_later_page(web_config: Config, tm
         store_factory=lambda: open_store(tmp_path / "s.sqlite"),
         signer=TokenSigner(SECRET),
         send_mail=broken,
+        make_confirmation=confirmation_of(web_config),
         clock=clock,
     )
     with TestClient(app) as client:
@@ -1040,6 +1046,7 @@ def test_the_per_mailbox_limit_holds_across_processes(web: Web, web_config: Conf
         store_factory=lambda: open_store(state),
         signer=web.signer,
         send_mail=web.sent.append,
+        make_confirmation=confirmation_of(web_config),
         clock=web.clock,
     )
     for n in range(PER_HOUR):

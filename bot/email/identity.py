@@ -66,8 +66,9 @@ class DkimKey:
         return f"DkimKey(selector={self.selector!r}, domain={self.domain!r}, private_key=***)"
 
 
-def load_dkim_key(config: EmailConfig, environ: Mapping[str, str]) -> DkimKey | None:
-    """The DKIM key from the variable named by `dkim_key_env`, or None when `dkim_selector` is not set."""
+def load_dkim_key(config: EmailConfig, environ: Mapping[str, str], identity: MailIdentity) -> DkimKey | None:
+    """The DKIM key from the variable named by `dkim_key_env`, for the domain of the sender `identity`, or None when
+    `dkim_selector` is not set."""
     if not config.dkim_selector:
         return None
     name = config.dkim_key_env
@@ -85,10 +86,6 @@ def load_dkim_key(config: EmailConfig, environ: Mapping[str, str]) -> DkimKey | 
             f"[email] ${name} does not hold a PEM private key (-----BEGIN PRIVATE KEY----- or "
             "-----BEGIN RSA PRIVATE KEY-----); put the whole PEM file in it."
         )
-    try:
-        identity = MailIdentity(sender=config.sender)
-    except ValueError as error:
-        raise ConfigError(f"[email] sender: {error}") from None
     return DkimKey(selector=config.dkim_selector, domain=identity.domain, private_key=key)
 
 

@@ -124,7 +124,8 @@ def email_parts(config: Config, environ: Mapping[str, str], signing: LinkSigning
     """The live parts, or a ConfigError that names the setting or variable to fix. Nothing connects yet.
 
     `signing`: the process's one link signer (bot.email.tokens.link_signing), which the mail's links need."""
-    identity, dkim = MailIdentity.from_config(config.email), load_dkim_key(config.email, environ)
+    identity = MailIdentity.from_config(config.email)
+    dkim = load_dkim_key(config.email, environ, identity)
     signer = signing.signer()
     username, password = environ.get(config.email.username_env, ""), environ.get(config.email.password_env, "")
     rate = SendRate(config.email.send_rate)

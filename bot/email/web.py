@@ -927,10 +927,11 @@ def build_app(
 ) -> Starlette:
     """The ASGI app. `send_mail` None closes sign-up (503) but keeps confirm, unsubscribe and preferences working.
 
-    `make_confirmation` builds the double opt-in mail; by default `confirmation_mail` from `[email]`, unsigned.
+    `make_confirmation` builds the double opt-in mail (`confirmation_mail` of the process's one sender identity and
+    DKIM key, bot.email.parts); required with `send_mail`.
     """
     if send_mail is not None and make_confirmation is None:
-        make_confirmation = confirmation_mail(MailIdentity.from_config(config.email))
+        raise ValueError("build_app: pass make_confirmation with send_mail (confirmation_mail of the mail parts)")
     _public_base(config)  # fail at start-up, not on the first sign-up
     pages = _Pages(
         config,

@@ -27,7 +27,7 @@ from bot.email.tokens import TokenSigner
 from bot.email.web import build_app, confirm_url, preferences_url, start_in_thread, unsubscribe_url
 from bot.models import Article
 from bot.store import OutboxItem, SqliteStore, open_store
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, confirmation_of
 from tests.store_sql import count_articles
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -121,7 +121,14 @@ def site(make_config: Callable[..., Config], tmp_path: Path, clock: FakeClock) -
     state = tmp_path / "state.sqlite"
     sent: list[EmailMessage] = []
     signer = TokenSigner(SECRET)
-    app = build_app(config, store_factory=lambda: open_store(state), signer=signer, send_mail=sent.append, clock=clock)
+    app = build_app(
+        config,
+        store_factory=lambda: open_store(state),
+        signer=signer,
+        send_mail=sent.append,
+        make_confirmation=confirmation_of(config),
+        clock=clock,
+    )
     server, thread = start_in_thread(app, "127.0.0.1", 0)
     store = open_store(state)
     try:

@@ -22,7 +22,7 @@ from bot.email.web import build_app
 from bot.models import Article
 from bot.store import OutboxItem, SqliteStore, open_store
 from bot.telegram_html import visible_text
-from tests.conftest import REPO, FakeClock, news_item, rss
+from tests.conftest import REPO, FakeClock, confirmation_of, news_item, rss
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_commands_subscriber import ADMIN, NOW, USER, BotChat, running_bot
 
@@ -137,7 +137,12 @@ def web(tmp_path: Path, make_config: object) -> Iterator[tuple[TestClient, Sqlit
     clock = FakeClock()
     signer = TokenSigner(KEY)
     app = build_app(
-        config, store_factory=lambda: open_store(state), signer=signer, send_mail=lambda m: None, clock=clock
+        config,
+        store_factory=lambda: open_store(state),
+        signer=signer,
+        send_mail=lambda m: None,
+        make_confirmation=confirmation_of(config),
+        clock=clock,
     )
     store = open_store(state)
     store.request_email_subscription(READER, ["Climate"], clock())

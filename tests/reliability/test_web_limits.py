@@ -14,7 +14,7 @@ from bot.config import Config
 from bot.email.tokens import TokenSigner
 from bot.email.web import build_app, start_in_thread
 from bot.store import open_store
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, confirmation_of
 
 DEADLINE = 1.0  # the request timeout the server gets here, in seconds
 SLOW_CLIENTS = 50
@@ -38,6 +38,7 @@ def served(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[tuple
         store_factory=lambda: open_store(tmp_path / "state.sqlite"),
         signer=TokenSigner(b"reliability-web-limits-secret-0123"),
         send_mail=sent.append,
+        make_confirmation=confirmation_of(config),
         clock=FakeClock(),
     )
     server, thread = start_in_thread(app, "127.0.0.1", 0, request_timeout=DEADLINE)
