@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 import tweepy
+from PIL import Image
 
 from tests.fakes.x_api import DAILY_CREATE_LIMIT, FakeX
 
@@ -407,6 +410,109 @@ def test_unknown_path_is_not_found(fake: FakeX) -> None:
 
     assert response.status_code == 404
     assert response.json()["type"] == "https://api.twitter.com/2/problems/resource-not-found"
+
+
+# --- v2 media: POST /2/media/upload (one shot), POST /2/media/metadata -------------------------------------------
+
+
+def _png_1x1() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (1, 1), "red").save(out, "PNG")
+    return out.getvalue()
+
+
+PNG_1X1 = _png_1x1()
+
+
+def test_json_upload_then_alt_text_then_post_with_the_media_id(fake: FakeX) -> None:
+    client = oauth1_client(fake)
+    body = {"media": base64.b64encode(PNG_1X1).decode(), "media_category": "tweet_image", "media_type": "image/png"}
+    answer = client.request("POST", "/2/media/upload", json=body, user_auth=True).json()["data"]
+    media_id = answer["id"]
+    assert answer == {"id": media_id, "media_key": f"3_{media_id}", "size": len(PNG_1X1), "expires_after_secs": 86400}
+    alt = {"id": media_id, "metadata": {"alt_text": {"text": "A pixel"}}}
+    described = client.request("POST", "/2/media/metadata", json=alt, user_auth=True).json()
+    assert described == {"data": {"id": media_id, "associated_metadata": {"alt_text": {"text": "A pixel"}}}}
+    client.create_tweet(text="with a pixel", media_ids=[media_id], user_auth=True)
+    [media] = fake.media
+    assert (media.data, media.mime_type, media.encoding, media.category, media.alt) == (
+        PNG_1X1,
+        "image/png",
+        "json",
+        "tweet_image",
+        "A pixel",
+    )
+    assert fake.tweets[0].media_ids == (media_id,)
+
+
+def test_multipart_upload_with_raw_bytes_is_accepted_too(fake: FakeX) -> None:
+    response = requests.post(
+        fake.base_url + "/2/media/upload",
+        headers={"Authorization": f"Bearer {fake.bearer_token}"},
+        files={"media": ("pixel.png", PNG_1X1, "image/png")},
+        data={"media_category": "tweet_image"},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    [media] = fake.media
+    assert (media.id, media.data, media.encoding, media.auth) == (
+        response.json()["data"]["id"],
+        PNG_1X1,
+        "multipart",
+        "bearer",
+    )
+    assert sorted(media.fields) == ["media", "media_category"]
+
+
+@pytest.mark.parametrize(
+    ("body", "parameter"),
+    [
+        ({"media": "aGVsbG8="}, "media_category"),  # the category is required
+        ({"media": "aGVsbG8=", "media_category": "tweet_video"}, "media_category"),  # videos go chunked
+        ({"media_category": "tweet_image"}, "media"),
+        ({"media": "not base64!", "media_category": "tweet_image"}, "media"),
+        ({"media": "aGVsbG8=", "media_category": "tweet_image"}, "media"),  # "hello" is no image
+    ],
+)
+def test_bad_upload_is_an_invalid_request_and_stores_nothing(fake: FakeX, body: dict[str, str], parameter: str) -> None:
+    with pytest.raises(tweepy.BadRequest) as raised:
+        oauth1_client(fake).request("POST", "/2/media/upload", json=body, user_auth=True)
+    assert list(raised.value.response.json()["errors"][0]["parameters"]) == [parameter]
+    assert fake.media == []
+
+
+def test_alt_text_for_an_unknown_media_id_or_over_1000_characters_is_an_invalid_request(fake: FakeX) -> None:
+    client = oauth1_client(fake)
+    body = {"media": base64.b64encode(PNG_1X1).decode(), "media_category": "tweet_image"}
+    media_id = client.request("POST", "/2/media/upload", json=body, user_auth=True).json()["data"]["id"]
+    for alt in (
+        {"id": "1", "metadata": {"alt_text": {"text": "x"}}},
+        {"id": media_id, "metadata": {"alt_text": {"text": "x" * 1001}}},
+    ):
+        with pytest.raises(tweepy.BadRequest):
+            client.request("POST", "/2/media/metadata", json=alt, user_auth=True)
+    assert fake.media[0].alt == ""
+
+
+def test_upload_needs_credentials_and_fail_uploads_answers_a_problem(fake: FakeX) -> None:
+    body = {"media": base64.b64encode(PNG_1X1).decode(), "media_category": "tweet_image"}
+    with pytest.raises(tweepy.Unauthorized):
+        bearer_client(fake, "wrong-token").request("POST", "/2/media/upload", json=body)
+    fake.fail_uploads(503)
+    with pytest.raises(tweepy.TwitterServerError) as raised:
+        bearer_client(fake).request("POST", "/2/media/upload", json=body)
+    assert raised.value.response.json()["detail"] == "Service Unavailable"
+    assert fake.media == []
+
+
+def test_retired_v1_1_upload_is_not_served(fake: FakeX) -> None:
+    response = requests.post(
+        fake.base_url + "/1.1/media/upload.json",
+        headers={"Authorization": f"Bearer {fake.bearer_token}"},
+        files={"media": ("pixel.png", PNG_1X1, "image/png")},
+        timeout=5,
+    )
+    assert response.status_code == 404 and fake.media == []
 
 
 def test_fixture_yields_a_started_server(fake_x: FakeX) -> None:

@@ -3,6 +3,7 @@ never be connected to); and images on X, through tweepy over real HTTP to the fa
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import socket
@@ -392,29 +393,62 @@ def test_a_failed_fetch_is_tried_again_a_minute_later_and_a_good_one_kept_for_te
     loader.close()
 
 
-# --- on X: newsbot → tweepy → real HTTP → the fake X API (api and upload hosts both rebased onto it) -------------
+# --- on X: newsbot → tweepy's Client → real HTTP → the fake X API v2 (POST /2/media/upload, /2/media/metadata) ------
 
 X_KEYS = ("ck-test", "cs-test", "at-test", "ats-test")
+X_ENV = (
+    "NEWSBOT_X_CONSUMER_KEY",
+    "NEWSBOT_X_CONSUMER_SECRET",
+    "NEWSBOT_X_ACCESS_TOKEN",
+    "NEWSBOT_X_ACCESS_TOKEN_SECRET",
+    "NEWSBOT_X_BEARER_TOKEN",
+)
+MEDIA_PATHS = ["/2/media/upload", "/2/media/metadata", "/2/tweets"]
 
 
-def _x_publisher(fake_x: FakeX, config: Config) -> XPublisher:
+def _x_publisher(fake_x: FakeX, config: Config, credentials: XCredentials | None = None) -> XPublisher:
     x_config = XConfig(api_base_url=fake_x.base_url, request_timeout=2)
-    return XPublisher(x_config, XCredentials(*X_KEYS), images=ImageLoader(config, recent=_RecentDownloads()))
+    return XPublisher(
+        x_config, credentials or XCredentials(*X_KEYS), images=ImageLoader(config, recent=_RecentDownloads())
+    )
+
+
+def _assert_image_upload_on_the_wire(fake_x: FakeX, alt: str, auth: str) -> None:
+    """One v2 upload (JSON, base64 `media`, tweet_image), then its alt text, then the post naming the media id."""
+    [media] = fake_x.media
+    [tweet] = fake_x.tweets
+    upload, metadata, create = fake_x.requests
+    assert [upload.path, metadata.path, create.path] == MEDIA_PATHS
+    assert {upload.auth, metadata.auth, create.auth, media.auth, tweet.auth} == {auth}
+    assert upload.status == metadata.status == 200 and create.status == 201
+    assert upload.json is not None and sorted(upload.json) == ["media", "media_category", "media_type"]
+    assert (media.encoding, media.category, media.declared_type) == ("json", "tweet_image", media.mime_type)
+    assert base64.b64decode(upload.json["media"]) == media.data
+    assert metadata.json == {"id": media.id, "metadata": {"alt_text": {"text": alt}}}
+    assert media.alt == alt
+    assert create.json is not None and create.json["media"] == {"media_ids": [media.id]}
+    assert tweet.media_ids == (media.id,)
 
 
 def test_x_post_carries_the_image_within_xs_limits_and_its_alt_text(site: Site, fake_x: FakeX) -> None:
     publisher = _x_publisher(fake_x, _config(site))
     receipt = publisher.publish(_post(site.url("/big.png")))
     publisher.close()
+    _assert_image_upload_on_the_wire(fake_x, "Ships back in the harbour", "oauth1")
     [media] = fake_x.media
-    [tweet] = fake_x.tweets
-    assert (receipt.remote_id, tweet.media_ids) == (tweet.id, (media.id,))
-    assert media.alt == "Ships back in the harbour"
+    assert receipt.remote_id == fake_x.tweets[0].id
     assert media.mime_type == "image/jpeg" and len(media.data) <= 5_000_000
     with Image.open(io.BytesIO(media.data)) as sent:
         assert sent.size == (3000, 2000)  # within 4096: not resized
-    paths = [request.path for request in fake_x.requests]
-    assert paths == ["/1.1/media/upload.json", "/1.1/media/metadata/create.json", "/2/tweets"]
+
+
+def test_x_bearer_token_alone_posts_with_the_image(site: Site, fake_x: FakeX) -> None:
+    """An OAuth 2.0 user token, which v1.1's upload refused: v2 takes the upload, the alt text and the post."""
+    publisher = _x_publisher(fake_x, _config(site), XCredentials(bearer_token=fake_x.bearer_token))
+    receipt = publisher.publish(_post(site.url("/rotated.jpg")))
+    publisher.close()
+    _assert_image_upload_on_the_wire(fake_x, "Ships back in the harbour", "bearer")
+    assert receipt.remote_id == fake_x.tweets[0].id
 
 
 def test_x_thread_has_the_image_on_its_first_post_only(site: Site, fake_x: FakeX) -> None:
@@ -425,16 +459,31 @@ def test_x_thread_has_the_image_on_its_first_post_only(site: Site, fake_x: FakeX
     first, second, third = fake_x.tweets
     assert len(first.media_ids) == 1 and second.media_ids == () and third.media_ids == ()
     assert second.in_reply_to == first.id
+    assert [request.path for request in fake_x.requests].count("/2/media/upload") == 1
 
 
-def test_x_failed_upload_posts_without_the_image(site: Site, fake_x: FakeX, caplog: pytest.LogCaptureFixture) -> None:
-    fake_x.fail_uploads(503)
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (503, "X refused the upload (503): Service Unavailable"),
+        (429, "X refused the upload (429): Too Many Requests"),
+        (403, "X refused the upload (403): Forbidden"),  # e.g. an OAuth 2.0 token without the media.write scope
+    ],
+)
+def test_x_failed_upload_posts_without_the_image(
+    site: Site, fake_x: FakeX, caplog: pytest.LogCaptureFixture, status: int, reason: str
+) -> None:
+    fake_x.fail_uploads(status)
     publisher = _x_publisher(fake_x, _config(site))
     publisher.publish(_post(site.url("/rotated.jpg")))
     publisher.close()
     [tweet] = fake_x.tweets
     assert tweet.media_ids == () and fake_x.media == []
-    assert "event=x_image_skipped" in caplog.text and "503" in caplog.text
+    assert [(request.path, request.status) for request in fake_x.requests] == [
+        ("/2/media/upload", status),
+        ("/2/tweets", 201),
+    ]
+    assert "event=x_image_skipped" in caplog.text and reason in caplog.text
 
 
 def test_x_image_that_cannot_be_had_posts_without_it(site: Site, fake_x: FakeX) -> None:
@@ -446,22 +495,29 @@ def test_x_image_that_cannot_be_had_posts_without_it(site: Site, fake_x: FakeX) 
     assert [request.path for request in fake_x.requests] == ["/2/tweets"]
 
 
+@pytest.mark.parametrize(
+    ("environment", "auth"),
+    [
+        (dict(zip(X_ENV[:4], X_KEYS, strict=True)), "oauth1"),
+        ({"NEWSBOT_X_BEARER_TOKEN": "bearer-test"}, "bearer"),  # the OAuth 2.0 user token alone
+    ],
+    ids=["oauth1", "bearer-only"],
+)
 def test_feed_image_text_reaches_x_as_alt_text(
-    site: Site, fake_x: FakeX, make_config: Callable[..., Config], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    site: Site,
+    fake_x: FakeX,
+    make_config: Callable[..., Config],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    environment: dict[str, str],
+    auth: str,
 ) -> None:
-    """End to end: a feed on 127.0.0.1 with a Media RSS image and its description → the post on X with both."""
-    for name, value in zip(
-        (
-            "NEWSBOT_X_CONSUMER_KEY",
-            "NEWSBOT_X_CONSUMER_SECRET",
-            "NEWSBOT_X_ACCESS_TOKEN",
-            "NEWSBOT_X_ACCESS_TOKEN_SECRET",
-        ),
-        X_KEYS,
-        strict=True,
-    ):
+    """End to end: a feed on 127.0.0.1 with a Media RSS image and its description → the post on X with both, with
+    either kind of credentials in the environment."""
+    for name in X_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("NEWSBOT_X_BEARER_TOKEN", raising=False)
     site.images.bodies["/feed.xml"] = (
         (
             '<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
@@ -483,9 +539,7 @@ def test_feed_image_text_reaches_x_as_alt_text(
         app.run_cycle(poll_all=True)
         [article] = app.store.recent_articles(1)
     assert article.image_alt == "Two ferries at the quay at dawn"
-    [media] = fake_x.media
-    [tweet] = fake_x.tweets
-    assert tweet.media_ids == (media.id,) and media.alt == "Two ferries at the quay at dawn"
+    _assert_image_upload_on_the_wire(fake_x, "Two ferries at the quay at dawn", auth)
 
 
 def test_dry_run_notes_the_image_and_its_alt_text_without_fetching_it(tmp_path: Path) -> None:

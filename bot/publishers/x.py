@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("newsbot.x")
 
-TWEEPY_HOST = "https://api.twitter.com"  # where tweepy sends every request; rebased onto [x] api_base_url
-TWEEPY_UPLOAD_HOST = "https://upload.twitter.com"  # where tweepy sends media uploads; rebased the same way
+# where tweepy sends every request (the v2 media uploads of bot.publishers.x_media too); rebased onto [x] api_base_url
+TWEEPY_HOST = "https://api.twitter.com"
 TIMELINE_LOOKBACK = 20  # recent posts searched for one whose outcome is unknown
 _URL = re.compile(r"https?://\S+")
 
@@ -82,8 +82,8 @@ class XCredentials:
 
 
 class RebasedSession(requests.Session):
-    """tweepy builds every URL on a fixed host (api.twitter.com, upload.twitter.com for media); this sends them to
-    `base_url` instead, with a time-out, so that a proxy or a test server sees every request.
+    """tweepy builds every URL on a fixed host (api.twitter.com); this sends them to `base_url` instead, with a
+    time-out, so that a proxy or a test server sees every request (posts, timeline reads and v2 media uploads).
 
     The URL is rewritten before the request is prepared, so an OAuth 1.0a signature covers the real address.
     """
@@ -94,10 +94,8 @@ class RebasedSession(requests.Session):
         self.timeout = timeout
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        for host in (TWEEPY_HOST, TWEEPY_UPLOAD_HOST):
-            if url.startswith(host):
-                url = self.base_url + url[len(host) :]
-                break
+        if url.startswith(TWEEPY_HOST):
+            url = self.base_url + url[len(TWEEPY_HOST) :]
         kwargs.setdefault("timeout", self.timeout)
         return super().request(method, url, *args, **kwargs)
 
@@ -142,22 +140,8 @@ class XPublisher:
         if self._media is None:
             from bot.publishers.x_media import XImages
 
-            self._media = XImages(self.images, self._upload_api)
+            self._media = XImages(self.images, self._api, user_auth=self.credentials.oauth1)
         return self._media.upload(post)
-
-    def _upload_api(self) -> tweepy.API:
-        """tweepy's v1.1 API, which alone uploads media, with the same credentials and rebased session."""
-        import tweepy
-
-        c = self.credentials
-        auth: tweepy.OAuth1UserHandler | tweepy.OAuth2BearerHandler = (
-            tweepy.OAuth1UserHandler(c.consumer_key, c.consumer_secret, c.access_token, c.access_token_secret)
-            if c.oauth1
-            else tweepy.OAuth2BearerHandler(c.bearer_token)
-        )
-        api = tweepy.API(auth, timeout=self.config.request_timeout)
-        api.session = RebasedSession(self.config.api_base_url, self.config.request_timeout)
-        return api
 
     # -- the API ------------------------------------------------------------------------------------
 

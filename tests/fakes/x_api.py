@@ -10,8 +10,10 @@
 or use the `fake_x` fixture. The server answers like https://api.twitter.com/2 for the endpoints newsbot uses
 (POST /2/tweets, GET /2/users/me, GET /2/users/:id/tweets): the same JSON shapes ("problem" bodies for errors),
 the same HTTP statuses, the same rate-limit headers and the free tier's cap of 17 posts per user per 24 hours
-(see `FakeX`); and like https://upload.twitter.com/1.1 for images (POST media/upload.json, multipart `media` or
-base64 `media_data`; POST media/metadata/create.json for alt text), with v1.1's error bodies.
+(see `FakeX`); and for images like X API v2's one-shot upload, POST /2/media/upload (a JSON body with the image
+base64-encoded in `media`, or a multipart form with the raw bytes in a `media` file part; `media_category` required
+in both), then POST /2/media/metadata for the alt text, with v2's "problem" error bodies. v1.1's media endpoints
+(upload.twitter.com/1.1/media/upload.json), which X is retiring, are not served: a request there gets 404.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ _OAUTH_PARAM: Final = re.compile(r'([A-Za-z_]+)="([^"]*)"')
 _TIMELINE: Final = re.compile(r"/2/users/([^/]+)/tweets/?")
 MAX_IMAGE_BYTES: Final = 5 * 1024 * 1024  # X's limit for a photo
 MAX_ALT_CHARS: Final = 1000
+ONE_SHOT_CATEGORIES: Final = ("tweet_image", "dm_image", "subtitles")  # what POST /2/media/upload accepts
+_MEDIA_ROUTES: Final = ("/2/media/upload", "/2/media/metadata")
 _IMAGE_MAGIC: Final = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"GIF8": "image/gif"}
 
 X_FAULT_KINDS: Final = ("429", "5xx", "timeout", "drop", "slow")
@@ -101,21 +105,19 @@ class Tweet:
 
 @dataclass(slots=True)
 class Media:
-    """An image uploaded to media/upload.json: its bytes as received, and the alt text set on it (if any)."""
+    """An image uploaded to POST /2/media/upload, as it came on the wire: its bytes (decoded), the type the bytes
+    are, `encoding` ("json" or "multipart"), the body's field names, `media_category` and `media_type` as sent ("" if
+    absent), the `auth` of the upload, and the alt text set on it through POST /2/media/metadata (if any)."""
 
     id: str
     data: bytes
     mime_type: str
+    encoding: Literal["json", "multipart"]
+    fields: tuple[str, ...]
+    category: str
+    declared_type: str = ""
+    auth: AuthKind = "oauth1"
     alt: str = ""
-
-
-class _V1Error(Exception):
-    """An error answer of the v1.1 media endpoints: {"errors": [{"code": ..., "message": ...}]}."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body: JSON = {"errors": [{"code": code, "message": message}]}
 
 
 class _Problem(Exception):
@@ -253,7 +255,7 @@ class FakeX(RandomFaultsReport, ThreadedAiohttpServer):
             return list(self._media.values())
 
     def fail_uploads(self, status: int = 503, times: int = 1) -> None:
-        """The next `times` uploads to media/upload.json get `status` and store nothing."""
+        """The next `times` uploads to POST /2/media/upload get `status` (a problem body) and store nothing."""
         with self._lock:
             self._upload_failures.extend([status] * times)
 
@@ -355,8 +357,9 @@ class FakeX(RandomFaultsReport, ThreadedAiohttpServer):
                     if fault is not None:
                         after, delay = self._random_fault_after_create(fault, arrived)
                 status = 201
-            elif request.method == "POST" and request.path.startswith("/1.1/media/"):
-                answer, status = await self._media_endpoint(request, authorized)
+            elif request.method == "POST" and request.path.rstrip("/") in _MEDIA_ROUTES:
+                body, answer = await self._media_endpoint(request, auth, authorized)
+                status = 200
             elif request.method == "GET" and request.path.rstrip("/") == "/2/users/me":
                 with self._lock:
                     self._check_credentials(authorized)
@@ -391,69 +394,43 @@ class FakeX(RandomFaultsReport, ThreadedAiohttpServer):
             answer, status=status, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False)
         )
 
-    # --- v1.1 media -------------------------------------------------------------------------------
+    # --- v2 media -------------------------------------------------------------------------------
 
-    async def _media_endpoint(self, request: web.Request, authorized: bool) -> tuple[JSON | None, int]:
-        """POST media/upload.json or media/metadata/create.json: (answer, status), errors in v1.1's shape."""
-        path = request.path.rstrip("/")
-        try:
-            with self._lock:
-                self._check_credentials(authorized)
-            if path == "/1.1/media/upload.json":
-                return self._upload(await request.post()), 200
-            if path == "/1.1/media/metadata/create.json":
-                body, malformed = _json_object(await request.read())
-                if malformed is not None or body is None:
-                    raise _V1Error(400, 38, "media_id parameter is missing.")
-                self._set_alt(body)
-                return None, 200
-            raise _V1Error(404, 34, "Sorry, that page does not exist.")
-        except _V1Error as error:
-            return error.body, error.status
-        except _Problem as problem:
-            return {"errors": [{"code": 32, "message": "Could not authenticate you."}]}, problem.status
+    async def _media_endpoint(self, request: web.Request, auth: AuthKind, authorized: bool) -> tuple[JSON | None, JSON]:
+        """POST /2/media/upload or /2/media/metadata: (the JSON body as received, if JSON; the answer).
 
-    def _upload(self, form: Any) -> JSON:
-        field = form.get("media")
-        if field is not None and hasattr(field, "file"):
-            data = field.file.read()
-        elif "media_data" in form:
-            try:
-                data = base64.b64decode(str(form["media_data"]), validate=True)
-            except binascii.Error:
-                raise _V1Error(400, 324, "Invalid media_data.") from None
-        else:
-            raise _V1Error(400, 38, "media parameter is missing.")
+        Raises _Problem (v2's error bodies), as every other endpoint does."""
+        multipart = request.content_type == "multipart/form-data"
+        form: Any = await request.post() if multipart else None
+        body, malformed = (None, None) if multipart else _json_object(await request.read())
         with self._lock:
+            self._check_credentials(authorized)
+            if malformed is not None:
+                raise malformed
+            if request.path.rstrip("/") == "/2/media/metadata":
+                return body, self._set_alt(body or {})
             if self._upload_failures:
-                raise _V1Error(self._upload_failures.pop(0), 131, "Internal error")
-            mime = next((kind for magic, kind in _IMAGE_MAGIC.items() if data.startswith(magic)), "")
-            if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-                mime = "image/webp"
-            if not mime:
-                raise _V1Error(400, 324, "media type unrecognized.")
-            if len(data) > MAX_IMAGE_BYTES:
-                raise _V1Error(400, 324, "File size exceeds 5242880 bytes.")
-            media_id = self._next_id(self._clock())
-            self._media[media_id] = Media(media_id, data, mime)
-        return {
-            "media_id": int(media_id),
-            "media_id_string": media_id,
-            "size": len(data),
-            "expires_after_secs": 86400,
-            "image": {"image_type": mime},
-        }
+                raise _problem(self._upload_failures.pop(0))
+            media = _received_media(form, body, auth)
+            media.id = self._next_id(self._clock())
+            self._media[media.id] = media
+        answer = {"id": media.id, "media_key": f"3_{media.id}", "size": len(media.data), "expires_after_secs": 86400}
+        return body, {"data": answer}
 
-    def _set_alt(self, body: JSON) -> None:
-        media_id = str(body.get("media_id", ""))
-        alt = body.get("alt_text")
+    def _set_alt(self, body: JSON) -> JSON:
+        """{"id": ..., "metadata": {"alt_text": {"text": ...}}} → the alt text set on that media (lock held)."""
+        media_id = str(body.get("id", ""))
+        metadata = body.get("metadata")
+        alt = metadata.get("alt_text") if isinstance(metadata, dict) else None
         text = alt.get("text") if isinstance(alt, dict) else None
-        with self._lock:
-            if media_id not in self._media:
-                raise _V1Error(400, 324, "Invalid media id.")
-            if not isinstance(text, str) or len(text) > MAX_ALT_CHARS:
-                raise _V1Error(400, 44, f"alt_text.text must be a string of at most {MAX_ALT_CHARS} characters.")
-            self._media[media_id].alt = text
+        if media_id not in self._media:
+            raise _invalid_request("id", media_id, f"The media id [{media_id}] was not found")
+        if not isinstance(text, str) or len(text) > MAX_ALT_CHARS:
+            raise _invalid_request(
+                "metadata.alt_text.text", str(text), f"alt_text.text must be a string of at most {MAX_ALT_CHARS}"
+            )
+        self._media[media_id].alt = text
+        return {"data": {"id": media_id, "associated_metadata": {"alt_text": {"text": text}}}}
 
     def _authorization(self, header: str) -> tuple[AuthKind, bool]:
         """(kind of Authorization header, whether its credentials are this account's)."""
@@ -678,6 +655,35 @@ def _json_object(raw: bytes) -> tuple[JSON | None, _Problem | None]:
     if not isinstance(decoded, dict):
         return None, _invalid_request("body", "", "Request body must be a JSON object")
     return decoded, None
+
+
+def _received_media(form: Any, body: JSON | None, auth: AuthKind) -> Media:
+    """The image of a one-shot upload, its fields checked (400 invalid request, in the fake's own words, otherwise);
+    its id is set by the caller."""
+    source: Any = form if form is not None else (body or {})
+    category = str(source.get("media_category") or "")
+    if category not in ONE_SHOT_CATEGORIES:
+        raise _invalid_request("media_category", category, f"media_category must be one of {ONE_SHOT_CATEGORIES}")
+    media = source.get("media")
+    if form is not None and hasattr(media, "file"):
+        data = media.file.read()
+    elif isinstance(media, str) and media:
+        try:
+            data = base64.b64decode(media, validate=True)
+        except binascii.Error:
+            raise _invalid_request("media", media[:40], "media is not valid base64") from None
+    else:
+        raise _invalid_request("media", "", "media is required")
+    mime = next((kind for magic, kind in _IMAGE_MAGIC.items() if data.startswith(magic)), "")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        mime = "image/webp"
+    if not mime:
+        raise _invalid_request("media", "", "media type unrecognized")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _invalid_request("media", "", f"File size exceeds {MAX_IMAGE_BYTES} bytes")
+    encoding: Literal["json", "multipart"] = "multipart" if form is not None else "json"
+    fields = tuple(source.keys())
+    return Media("", data, mime, encoding, fields, category, str(source.get("media_type") or ""), auth)
 
 
 # --- fixture --------------------------------------------------------------------------------------
