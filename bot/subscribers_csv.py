@@ -1,19 +1,30 @@
 """Managing subscribers from the command line: CSV in and out (`newsbot subscribers import|export`, e.g. from
 another bot) and `newsbot subscribers unsubscribe` (for requests that arrive by mail or by hand).
 
-Telegram: header `chat_id,hashtags`; email: header `email,hashtags,name`. Hashtags are separated by spaces, with
-or without '#'. An `active` column (1/0, as `export` writes it) is honoured when present; other columns are
-ignored. Imported email addresses count as confirmed only with `confirmed=True` (`--confirmed`): otherwise they
-are recorded as awaiting confirmation and get nothing until they opt in.
+Telegram: header `chat_id,hashtags,watch,mute`; email: header `email,hashtags,name`. Import needs the address
+column and `hashtags`; the others may be left out (a file exported before `watch` and `mute` existed imports as it
+did), in any order. Hashtags are separated by spaces, with or without '#'. Watch and mute words (/watch, /mute) are
+separated by commas, so a phrase keeps its spaces: the rule of `bot.keywords.parse_keywords`, at most
+MAX_SUBSCRIBER_WORDS of each. An `active` column (1/0, as `export` writes it) is honoured when present; other columns
+are ignored.
 
-Import reports each line it cannot use ("line N: what is wrong") and goes on with the next: a bad address or
-hashtag skips the line; a name that breaks the rules of `bot.addresses` is left out and the subscriber imported
-without it (a subscription matters more than a greeting). The file is UTF-8 (with or without a byte order mark)
+Import replaces what a line gives: a subscriber's hashtags, and their watch (mute) words when the file has a
+`watch` (`mute`) column, an empty cell meaning none; without the column their words stay as they are. Imported
+email addresses count as confirmed only with `confirmed=True` (`--confirmed`): otherwise they are recorded as
+awaiting confirmation and get nothing until they opt in.
+
+Import reports each line it cannot use ("line N: what is wrong") and goes on with the next: a bad address,
+hashtag, or watch or mute word skips the whole line (together they decide what the subscriber gets, so none is
+applied without the others: fix the cell and import the file again, which updates the lines already in); a name
+that breaks the rules of `bot.addresses` is left out and the subscriber imported without it (a subscription
+matters more than a greeting). The file is UTF-8 (with or without a byte order mark)
 or UTF-16/32 with one; a line that is not UTF-8 is reported, never guessed at, so no name arrives garbled.
 
 Export writes cells a spreadsheet would run as a formula (starting with = + - @ tab or CR, OWASP's rule against
 CSV injection) with a `'` in front, so they show as text; whole numbers (chat ids) are left as they are. Import
-drops that one `'` again where it stands before such a character, so an exported file imports back unchanged.
+drops that one `'` again where it stands before such a character, so an exported file imports back unchanged (a
+cell that already starts with `'` and then such a character gets one more `'`, so it keeps its own). The watch and
+mute cells hold all of a subscriber's words, so a word starting with `=` is made safe when it comes first.
 """
 
 from __future__ import annotations
@@ -37,7 +48,8 @@ from bot.addresses import InputRuleError, has_control, parse_display_name
 from bot.channels import REGISTRY, Channel
 from bot.errors import ConfigError
 from bot.hashtags import MAX_FOLLOWED_TAGS, TAG_RULE, HashtagError, parse_hashtags
-from bot.store import PRIVATE_FILE_MODE, EmailSubscriber, Subscriber
+from bot.keywords import KEYWORD_RULE, MAX_SUBSCRIBER_WORDS, KeywordError, parse_keywords
+from bot.store import MUTE, PRIVATE_FILE_MODE, WATCH, EmailSubscriber, Subscriber
 
 _WHOLE_NUMBER = re.compile(r"^-?\d+$")
 MAX_LISTED = 50  # lines of problems printed per kind; the rest are counted
@@ -49,6 +61,10 @@ _BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+WORD_COLUMNS = (WATCH, MUTE)  # named as the kinds of words the store keeps
+WORD_SEPARATOR = ", "
+# Zero-width (non-)joiners shape emoji and Persian or Indic words; other format characters could disguise a word.
+_KEPT_FORMAT_CHARS = frozenset("\u200c\u200d")
 NOT_UTF8 = "not UTF-8 (a Latin-1 or Windows-1252 file?); save the file as CSV UTF-8 and import it again"
 
 
@@ -59,6 +75,8 @@ class CsvStore(Protocol):
     def subscriber(self, channel: str, address: str) -> Subscriber | None: ...
     def subscribe(self, channel: str, address: str, now: datetime) -> bool: ...
     def set_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None: ...
+    def subscriber_words(self, channel: str, address: str, kind: str) -> tuple[str, ...]: ...
+    def set_subscriber_words(self, channel: str, address: str, kind: str, words: Iterable[str]) -> None: ...
     def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
     def iter_subscribers(self, channel: str, batch: int = 1000) -> Iterator[Subscriber]: ...
     def email_subscriber(self, address: str) -> EmailSubscriber | None: ...
@@ -132,6 +150,34 @@ def parse_tags(cell: str) -> list[str]:
         raise ValueError(f"{error.count} hashtags; at most {error.most}") from None
 
 
+def parse_words(column: str, cell: str) -> list[str]:
+    """'climate change, flood' -> ['climate change', 'flood']: a subscriber's watch (or mute) words, by the rule of
+    the /watch and /mute commands (`bot.keywords.parse_keywords`), at most MAX_SUBSCRIBER_WORDS. Raises ValueError
+    naming the column, the bad word and what to do."""
+    hidden = next((ch for ch in cell if _hides(ch)), None)
+    if hidden is not None:
+        raise ValueError(f"{column}: a control or invisible character (U+{ord(hidden):04X}); remove it")
+    try:
+        return parse_keywords(cell, most=MAX_SUBSCRIBER_WORDS)
+    except KeywordError as error:
+        if error.bad:
+            raise ValueError(
+                f"{column}: {_shown(error.bad[0])} is not a keyword ({KEYWORD_RULE}); separate keywords with commas"
+            ) from None
+        raise ValueError(f"{column}: {error.count} words; at most {error.most}, separated by commas") from None
+
+
+def words_cell(words: Iterable[str]) -> str:
+    """Watch (or mute) words as one cell that `parse_words` reads back: separated by commas."""
+    return WORD_SEPARATOR.join(words)
+
+
+def _hides(char: str) -> bool:
+    """A control or format character (a bidi override, say) other than the whitespace and joiners words may hold."""
+    category = unicodedata.category(char)
+    return (category == "Cc" and char not in "\t\n\r") or (category == "Cf" and char not in _KEPT_FORMAT_CHARS)
+
+
 # --- import -------------------------------------------------------------------------------------------------
 
 
@@ -150,6 +196,7 @@ class _Row:
     tags: list[str]
     name: str
     active: bool
+    words: dict[str, list[str]]  # kind (watch, mute) -> words, for the word columns the file has
 
 
 def import_subscribers(
@@ -202,7 +249,11 @@ def _records(rows: TextIO, channel: Channel, report: ImportReport) -> Iterator[t
         if any(_undecoded(cell) for cell in cells):
             report.problems.append(f"line {line}: {NOT_UTF8}")
             continue
-        yield line, {name: from_spreadsheet(cell) for name, cell in zip(fields, cells, strict=False)}
+        # A short line's missing cells are empty ones (what a spreadsheet leaves off the end of a row).
+        yield (
+            line,
+            dict.fromkeys(fields, "") | {name: from_spreadsheet(c) for name, c in zip(fields, cells, strict=False)},
+        )
 
 
 def _columns(header: list[str], channel: Channel) -> list[str]:
@@ -216,10 +267,14 @@ def _columns(header: list[str], channel: Channel) -> list[str]:
     if _undecoded(text):
         raise ConfigError(f"the header is {NOT_UTF8}")
     fields = [from_spreadsheet(cell).strip().lower() for cell in header]
-    if channel.csv_address_column not in fields or "hashtags" not in fields:
-        expected = ",".join(channel.csv_columns)
+    needed = channel.csv_columns[:2]  # the address and hashtags
+    if any(column not in fields for column in needed):
+        optional = ", ".join([*channel.csv_columns[2:], "active"])
         found = _shown(",".join(fields)) if fields else "nothing"
-        raise ConfigError(f"the CSV header must be '{expected}' (found: {found})")
+        raise ConfigError(
+            f"the CSV header needs the columns '{','.join(needed)}' and may add {optional}, in any order, as"
+            f" `newsbot subscribers export` writes them (found: {found})"
+        )
     return fields
 
 
@@ -230,16 +285,19 @@ def _csv_problem(error: csv.Error) -> str:
 
 
 def _parse_row(channel: Channel, cells: dict[str, str], line: int, report: ImportReport) -> _Row:
-    """The row's subscriber; ValueError (skip the line) for a bad address or hashtag. A bad name is left out."""
+    """The row's subscriber; ValueError (skip the line) for a bad address, hashtag or word. A bad name is left out."""
     address = _check_address(channel, cells.get(channel.csv_address_column or "", "").strip())
     tags = parse_tags(cells.get("hashtags", ""))
+    words = {
+        kind: parse_words(kind, cells[kind]) for kind in WORD_COLUMNS if kind in cells and kind in channel.csv_columns
+    }
     name = ""
     if "name" in channel.csv_columns:
         try:
             name = parse_display_name(cells.get("name", ""))
         except InputRuleError as problem:
             report.names_left_out.append(f"line {line}: name {_shown(cells.get('name', ''))} left out: {problem}")
-    return _Row(address, tags, name, active=cells.get("active", "1").strip() != "0")
+    return _Row(address, tags, name, active=cells.get("active", "1").strip() != "0", words=words)
 
 
 def _save(store: CsvStore, described: Channel, row: _Row, now: datetime, *, confirmed: bool) -> bool:
@@ -255,6 +313,8 @@ def _save(store: CsvStore, described: Channel, row: _Row, now: datetime, *, conf
         existed = store.subscriber(channel, row.address) is not None
         store.subscribe(channel, row.address, now)
         store.set_subscriber_tags(channel, row.address, row.tags, now)
+        for kind, words in row.words.items():
+            store.set_subscriber_words(channel, row.address, kind, words)
         if not row.active:
             store.deactivate_subscriber(channel, row.address, "inactive in the imported file", now)
         return existed
@@ -282,17 +342,23 @@ def _shown(text: str, limit: int = 60) -> str:
 
 def spreadsheet_safe(cell: str) -> str:
     """`cell` as a spreadsheet shows it as text, not as a formula to run: see the module docstring."""
-    if cell.startswith(SPREADSHEET_FORMULA_START) and not _WHOLE_NUMBER.match(cell):
+    if _formula_like(cell) and not _WHOLE_NUMBER.match(cell):
         return "'" + cell
     return cell
 
 
 def from_spreadsheet(cell: str) -> str:
-    """Undo `spreadsheet_safe`: drop a `'` that stands before = + - @ tab or CR. Any other leading `'` (a name
-    such as 't Hooft) is kept."""
-    if cell.startswith("'") and cell[1:].startswith(SPREADSHEET_FORMULA_START):
+    """Undo `spreadsheet_safe`: drop the first `'` of `'`s that stand before = + - @ tab or CR. Any other leading
+    `'` (a name such as 't Hooft) is kept."""
+    if cell.startswith("'") and _formula_like(cell):
         return cell[1:]
     return cell
+
+
+def _formula_like(cell: str) -> bool:
+    """True for a cell a spreadsheet would run, and for one that only a `'` or more keep from it ('=1+1 would
+    lose its `'` on import as if export had put it there, so export adds one more)."""
+    return cell.lstrip("'").startswith(SPREADSHEET_FORMULA_START)
 
 
 def export_rows(store: CsvStore, channel: str) -> Iterator[list[str]]:
@@ -305,9 +371,11 @@ def export_rows(store: CsvStore, channel: str) -> Iterator[list[str]]:
             yield [email.address, tags, email.name, "1" if email.active else "0", email.status_reason]
         return
     yield columns
+    kinds = [kind for kind in WORD_COLUMNS if kind in described.csv_columns]
     for subscriber in store.iter_subscribers(channel):
         tags = " ".join("#" + t for t in subscriber.hashtags)
-        yield [subscriber.address, tags, "1" if subscriber.active else "0", subscriber.status_reason]
+        words = [words_cell(store.subscriber_words(channel, subscriber.address, kind)) for kind in kinds]
+        yield [subscriber.address, tags, *words, "1" if subscriber.active else "0", subscriber.status_reason]
 
 
 def write_csv(rows: Iterable[list[str]], out: TextIO) -> int:

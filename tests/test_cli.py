@@ -250,13 +250,36 @@ def test_subscribers_import_and_export_round_trip(tmp_path: Path, state_env: str
     exported = newsbot("subscribers", "export", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.splitlines() == [
-        "chat_id,hashtags,active,status",
-        "1001,#Science,1,",
-        "-1002003004005,,1,",
+        "chat_id,hashtags,watch,mute,active,status",
+        "1001,#Science,,,1,",
+        "-1002003004005,,,,1,",
     ]
     (tmp_path / "again.csv").write_text(exported.stdout, encoding="utf-8")
     again = newsbot("subscribers", "import", "again.csv", cwd=tmp_path)
     assert "0 added, 2 updated, 0 skipped" in again.stdout
+
+
+def test_subscribers_watch_and_mute_words_go_out_with_export_and_come_back_with_import(
+    tmp_path: Path, state_env: str
+) -> None:  # on both backends
+    (tmp_path / "config.toml").write_text("[output]\ndry_run = true\n", encoding="utf-8")
+    too_many = ", ".join(f"word{n}" for n in range(21))
+    (tmp_path / "words.csv").write_text(
+        f'chat_id,hashtags,watch,mute\n1001,#Climate,"heat wave, =mc2",Fußball\n1002,,"{too_many}",\n',
+        encoding="utf-8",
+    )
+    done = newsbot("subscribers", "import", "words.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "1 added, 0 updated, 1 skipped\n  line 3: watch: 21 words; at most 20, separated by commas" in done.stdout
+
+    exported = newsbot("subscribers", "export", cwd=tmp_path)
+    assert exported.stdout.splitlines() == [
+        "chat_id,hashtags,watch,mute,active,status",
+        '1001,#Climate,"\'=mc2, heat wave",Fußball,1,',
+    ]
+    (tmp_path / "again.csv").write_text(exported.stdout, encoding="utf-8")
+    assert "0 added, 1 updated, 0 skipped" in newsbot("subscribers", "import", "again.csv", cwd=tmp_path).stdout
+    assert newsbot("subscribers", "export", cwd=tmp_path).stdout == exported.stdout
 
 
 def test_subscribers_import_with_a_wrong_header_says_what_is_expected(tmp_path: Path) -> None:
@@ -264,7 +287,7 @@ def test_subscribers_import_with_a_wrong_header_says_what_is_expected(tmp_path: 
     (tmp_path / "bad.csv").write_text("id,tags\n1,#a\n", encoding="utf-8")
     done = newsbot("subscribers", "import", "bad.csv", cwd=tmp_path)
     assert done.returncode == 2
-    assert "header must be 'chat_id,hashtags'" in done.stderr
+    assert "header needs the columns 'chat_id,hashtags' and may add watch, mute, active" in done.stderr
 
 
 def test_subscribers_unsubscribe_stops_the_named_addresses_and_says_what_it_did(
@@ -370,7 +393,7 @@ def test_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(tmp_path: 
     }
     assert rows["eq@example.org"]["status"] == "'=HYPERLINK(1)"
     telegram = newsbot("subscribers", "export", cwd=tmp_path).stdout
-    assert telegram.splitlines()[1] == "-1002003004005,,1,"  # a number is not a formula: left as it is
+    assert telegram.splitlines()[1] == "-1002003004005,,,,1,"  # a number is not a formula: left as it is
 
 
 def test_an_exported_file_imports_back_to_the_same_names_and_addresses(
@@ -568,7 +591,7 @@ def test_export_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     assert export.stdout is not None and export.stderr is not None
-    assert export.stdout.readline() == b"chat_id,hashtags,active,status\r\n"
+    assert export.stdout.readline() == b"chat_id,hashtags,watch,mute,active,status\r\n"
     export.stdout.close()
     errors = export.stderr.read().decode()
     assert export.wait(timeout=60) == 141  # as a shell reports a command ended by SIGPIPE

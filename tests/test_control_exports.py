@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.control.exports import csv_chunks, delivery_rows, subscriber_rows
-from bot.store import SENT, open_store
+from bot.store import MUTE, SENT, WATCH, open_store
 from bot.store.reports import DeliveryCursor, DeliveryRecord, SubscriberFilter, SubscriberRecord
 from bot.subscribers_csv import import_subscribers
 
@@ -46,6 +46,8 @@ def test_a_channels_subscribers_file_imports_back_unchanged(tmp_path: Path) -> N
     source = open_store(tmp_path / "a.sqlite")
     source.subscribe("telegram", "-100123", WHEN)
     source.set_subscriber_tags("telegram", "-100123", ["Politics", "Climate"], WHEN)
+    source.add_subscriber_words("telegram", "-100123", WATCH, ["=mc2", "heat wave", "気候"])
+    source.add_subscriber_words("telegram", "-100123", MUTE, ["football"])
     source.subscribe("telegram", "42", WHEN)
     source.deactivate_subscriber("telegram", "42", "blocked the bot", WHEN)
     found = source.iter_found_subscribers(SubscriberFilter(channel="telegram"))
@@ -54,9 +56,17 @@ def test_a_channels_subscribers_file_imports_back_unchanged(tmp_path: Path) -> N
     target = open_store(tmp_path / "b.sqlite")
     report = import_subscribers(target, "telegram", io.StringIO(text, newline=""), WHEN)
     assert report.problems == [] and report.added == 2
-    assert read(text)[0] == ["chat_id", "hashtags", "name", "active", "status", "channel", "subscribed"]
-    moved = {s.address: (s.hashtags, s.active) for s in target.iter_found_subscribers(SubscriberFilter())}
-    assert moved == {"-100123": (("Climate", "Politics"), True), "42": ((), False)}
+    header = ["chat_id", "hashtags", "name", "active", "status", "channel", "subscribed", "watch", "mute"]
+    assert read(text)[0] == header
+    assert read(text)[2][-2:] == ["'=mc2, heat wave, 気候", "football"]  # the newest first
+    moved = {
+        s.address: (s.hashtags, s.active, s.watching, s.muting)
+        for s in target.iter_found_subscribers(SubscriberFilter())
+    }
+    assert moved == {
+        "-100123": (("Climate", "Politics"), True, ("=mc2", "heat wave", "気候"), ("football",)),
+        "42": ((), False, (), ()),
+    }
 
 
 def test_subscribers_of_every_channel_name_their_column_address() -> None:
@@ -64,6 +74,6 @@ def test_subscribers_of_every_channel_name_their_column_address() -> None:
     rows = read("".join(csv_chunks(subscriber_rows([record]))))
 
     assert rows == [
-        ["address", "hashtags", "name", "active", "status", "channel", "subscribed"],
-        ["ann@example.org", "#Sport", "'+Ann", "1", "", "email", "2024-03-05T08:00:00.000000Z"],
+        ["address", "hashtags", "name", "active", "status", "channel", "subscribed", "watch", "mute"],
+        ["ann@example.org", "#Sport", "'+Ann", "1", "", "email", "2024-03-05T08:00:00.000000Z", "", ""],
     ]

@@ -169,7 +169,9 @@ class Channel:
     content_warnings: bool = False
     # Whether (and how) a long summary goes out as a reply chain, as the config says ([x] thread); None: one post.
     thread: Callable[[Config], ThreadSettings | None] = no_thread
-    csv_columns: tuple[str, ...] = ()  # `newsbot subscribers import|export`: the address column first; () none
+    # `newsbot subscribers import|export`: the address column, then hashtags (the two import needs), then the
+    # optional ones (bot.subscribers_csv knows `name`, `watch`, `mute`); () none
+    csv_columns: tuple[str, ...] = ()
     # The address as stored, from the cell and the cell quoted for people; ValueError says what is wrong with it.
     parse_csv_address: Callable[[str, str], str] = as_given
     double_opt_in: bool = False  # an address becomes a subscriber only once it confirmed (email)

@@ -6,7 +6,9 @@ rule against spreadsheet formula injection (`bot.subscribers_csv.spreadsheet_saf
 `newsbot subscribers export`. Error texts have URL credentials redacted, as on the pages.
 
 A subscribers file for one channel names its address column as `newsbot subscribers import` expects it
-(`chat_id`, `email`), so it imports back; the other columns are ignored by the import except `active`.
+(`chat_id`, `email`), and writes hashtags and the /watch and /mute words as that command's export does
+(`bot.subscribers_csv.words_cell`), so it imports back whole; the import ignores its other columns but `active`
+(and `name` for email).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from bot.channels import REGISTRY
 from bot.control.page import ControlStore
 from bot.store.reports import DeliveryRecord, SubscriberRecord
 from bot.store.times import to_db_time
-from bot.subscribers_csv import spreadsheet_safe
+from bot.subscribers_csv import spreadsheet_safe, words_cell
 from bot.urls import redact_urls_in
 
 ROWS_PER_CHUNK = 200
@@ -66,16 +68,18 @@ def subscriber_columns(channel: str) -> list[str]:
     """The header of a subscribers file: for one channel its import's address column, else `address`."""
     described = REGISTRY.get(channel)
     address = described.csv_address_column if described and described.csv_address_column else "address"
-    return [address, "hashtags", "name", "active", "status", "channel", "subscribed"]
+    return [address, "hashtags", "name", "active", "status", "channel", "subscribed", "watch", "mute"]
 
 
 def subscriber_rows(records: Iterable[SubscriberRecord], channel: str = "") -> Iterator[list[str]]:
-    """Subscribers as CSV rows, a header first (see `subscriber_columns`); hashtags with '#', space separated."""
+    """Subscribers as CSV rows, a header first (see `subscriber_columns`); hashtags with '#', space separated, watch
+    and mute words comma separated."""
     yield subscriber_columns(channel)
     for s in records:
         tags = " ".join("#" + tag for tag in s.hashtags)
         active = "1" if s.active else "0"
-        yield [s.address, tags, s.name, active, s.status_reason, s.channel, to_db_time(s.created_at)]
+        words = [words_cell(s.watching), words_cell(s.muting)]
+        yield [s.address, tags, s.name, active, s.status_reason, s.channel, to_db_time(s.created_at), *words]
 
 
 def export_filename(kind: str, day: str) -> str:

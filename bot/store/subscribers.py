@@ -188,6 +188,15 @@ class SubscribersPart(StorePart):
                 [(channel, _stored(channel, address), kind, fold_word(w), w) for w in words if fold_word(w)],
             )
 
+    def set_subscriber_words(self, channel: str, address: str, kind: str, words: Iterable[str]) -> None:
+        """Replace a subscriber's watch (or mute) words with `words` (none: they have none of that kind)."""
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM subscriber_words WHERE channel = ? AND recipient = ? AND kind = ?",
+                (channel, _stored(channel, address), kind),
+            )
+            self.add_subscriber_words(channel, address, kind, words)
+
     def remove_subscriber_words(self, channel: str, address: str, kind: str, words: Iterable[str]) -> None:
         with self.transaction():
             self._db.executemany(
