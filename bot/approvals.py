@@ -14,7 +14,6 @@ Callback data is `ap:<approval id>:<a|e|s>` (Approve, Edit, Skip); `parse_button
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ from bot import keywords, telegram_html
 from bot.channels import REGISTRY
 from bot.config import Config, RouteConfig
 from bot.errors import RenderError
+from bot.invisible import is_hidden
 from bot.models import Article
 from bot.render import Renderer, measured, with_warning
 from bot.route import next_slot
@@ -326,17 +326,12 @@ def edit_summary(
     return []
 
 
-def _hidden(char: str) -> bool:
-    category = unicodedata.category(char)
-    return char not in "\n\t\u200c\u200d" and category in ("Cc", "Cs", "Cf")  # the joiners shape emoji
-
-
 def summary_problems(renderer: Renderer, config: Config, article: Article, route_name: str, summary: str) -> list[str]:
     """Why `summary` cannot go out on each channel of the route (with the link whole), in words; [] if it fits.
 
     Control characters, lone surrogates and invisible formatting (a bidi override would disguise the post) are
     refused: chat removes them before (bot.commands.context.clean), a web form sends what it is given."""
-    if any(_hidden(char) for char in summary):
+    if any(is_hidden(char) for char in summary):
         return ["The summary holds control or invisible formatting characters, which no post may carry. Retype it."]
     route = route_of(config, route_name)
     candidate = replace(article, summary=summary)

@@ -48,6 +48,7 @@ from bot.addresses import InputRuleError, has_control, parse_display_name
 from bot.channels import REGISTRY, Channel
 from bot.errors import ConfigError
 from bot.hashtags import MAX_FOLLOWED_TAGS, TAG_RULE, HashtagError, parse_hashtags
+from bot.invisible import is_hidden
 from bot.keywords import KEYWORD_RULE, MAX_SUBSCRIBER_WORDS, KeywordError, parse_keywords
 from bot.store import MUTE, PRIVATE_FILE_MODE, WATCH, EmailSubscriber, Subscriber
 
@@ -63,8 +64,6 @@ _BYTE_ORDER_MARKS = (
 )
 WORD_COLUMNS = (WATCH, MUTE)  # named as the kinds of words the store keeps
 WORD_SEPARATOR = ", "
-# Zero-width (non-)joiners shape emoji and Persian or Indic words; other format characters could disguise a word.
-_KEPT_FORMAT_CHARS = frozenset("\u200c\u200d")
 NOT_UTF8 = "not UTF-8 (a Latin-1 or Windows-1252 file?); save the file as CSV UTF-8 and import it again"
 
 
@@ -174,8 +173,7 @@ def words_cell(words: Iterable[str]) -> str:
 
 def _hides(char: str) -> bool:
     """A control or format character (a bidi override, say) other than the whitespace and joiners words may hold."""
-    category = unicodedata.category(char)
-    return (category == "Cc" and char not in "\t\n\r") or (category == "Cf" and char not in _KEPT_FORMAT_CHARS)
+    return char != "\r" and is_hidden(char)
 
 
 # --- import -------------------------------------------------------------------------------------------------

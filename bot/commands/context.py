@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from bot.email.tokens import LinkSigning, link_signing
 from bot.hashtags import TAG_RULE, HashtagError
 from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.ingest import IngestStore
+from bot.invisible import is_hidden
 from bot.keywords import KEYWORD_RULE, KeywordError
 from bot.keywords import parse_keywords as parse_typed_keywords
 from bot.models import Article
@@ -69,8 +69,6 @@ BUTTON: Final = "button"  # the `command` of a button press
 MAX_ARGUMENT_CHARS: Final = 4000
 ECHO_CHARS: Final = 80
 _SHOWN_PROBLEMS: Final = 5
-# Formatting characters that are fine in text: zero-width (non-)joiners shape emoji and Persian/Indic words.
-_KEPT_FORMAT_CHARS: Final = frozenset("\u200c\u200d")
 _ARTICLE_REF: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
@@ -243,10 +241,9 @@ def clean(text: str, *, keep_newlines: bool = False) -> str:
     """
     out: list[str] = []
     for char in text:
-        category = unicodedata.category(char)
         if char in "\n\t":
             out.append(char if keep_newlines else " ")
-        elif category in ("Cc", "Cs") or (category == "Cf" and char not in _KEPT_FORMAT_CHARS):
+        elif is_hidden(char):
             continue
         else:
             out.append(char)
