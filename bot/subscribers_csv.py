@@ -33,11 +33,12 @@ import codecs
 import contextlib
 import csv
 import io
+import itertools
 import os
 import re
 import stat
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +65,7 @@ _BYTE_ORDER_MARKS = (
 )
 WORD_COLUMNS = (WATCH, MUTE)  # named as the kinds of words the store keeps
 WORD_SEPARATOR = ", "
+EXPORT_BATCH = 1000  # subscribers read (with their hashtags and words) per round of queries
 NOT_UTF8 = "not UTF-8 (a Latin-1 or Windows-1252 file?); save the file as CSV UTF-8 and import it again"
 
 
@@ -74,7 +76,7 @@ class CsvStore(Protocol):
     def subscriber(self, channel: str, address: str) -> Subscriber | None: ...
     def subscribe(self, channel: str, address: str, now: datetime) -> bool: ...
     def set_subscriber_tags(self, channel: str, address: str, tags: Iterable[str], now: datetime) -> None: ...
-    def subscriber_words(self, channel: str, address: str, kind: str) -> tuple[str, ...]: ...
+    def words_of_subscribers(self, channel: str, addresses: Sequence[str]) -> dict[str, dict[str, tuple[str, ...]]]: ...
     def set_subscriber_words(self, channel: str, address: str, kind: str, words: Iterable[str]) -> None: ...
     def deactivate_subscriber(self, channel: str, address: str, reason: str, now: datetime) -> bool: ...
     def iter_subscribers(self, channel: str, batch: int = 1000) -> Iterator[Subscriber]: ...
@@ -359,21 +361,27 @@ def _formula_like(cell: str) -> bool:
     return cell.lstrip("'").startswith(SPREADSHEET_FORMULA_START)
 
 
-def export_rows(store: CsvStore, channel: str) -> Iterator[list[str]]:
+def export_rows(store: CsvStore, channel: str, batch: int = EXPORT_BATCH) -> Iterator[list[str]]:
+    """The header, then a row per subscriber of `channel`, read `batch` at a time with their hashtags and
+    words (three queries per batch, not three per subscriber)."""
     described = _csv_channel(channel, "exporting")
     columns = [*described.csv_columns, "active", "status"]
     if described.double_opt_in:
         yield columns
-        for email in store.iter_email_subscribers(active_only=False):
+        for email in store.iter_email_subscribers(active_only=False, batch=batch):
             tags = " ".join("#" + t for t in email.hashtags)
             yield [email.address, tags, email.name, "1" if email.active else "0", email.status_reason]
         return
     yield columns
     kinds = [kind for kind in WORD_COLUMNS if kind in described.csv_columns]
-    for subscriber in store.iter_subscribers(channel):
-        tags = " ".join("#" + t for t in subscriber.hashtags)
-        words = [words_cell(store.subscriber_words(channel, subscriber.address, kind)) for kind in kinds]
-        yield [subscriber.address, tags, *words, "1" if subscriber.active else "0", subscriber.status_reason]
+    subscribers = store.iter_subscribers(channel, batch)
+    while some := list(itertools.islice(subscribers, batch)):
+        words = store.words_of_subscribers(channel, [s.address for s in some]) if kinds else {}
+        for subscriber in some:
+            tags = " ".join("#" + t for t in subscriber.hashtags)
+            theirs = words.get(subscriber.address, {})
+            cells = [words_cell(theirs.get(kind, ())) for kind in kinds]
+            yield [subscriber.address, tags, *cells, "1" if subscriber.active else "0", subscriber.status_reason]
 
 
 def write_csv(rows: Iterable[list[str]], out: TextIO) -> int:

@@ -154,3 +154,28 @@ def test_a_wrong_header_says_which_columns_are_needed_and_which_may_be_added(tar
         "the CSV header needs the columns 'chat_id,hashtags' and may add watch, mute, active, in any order, as"
         " `newsbot subscribers export` writes them (found: 'id,tags,watch')"
     )
+
+
+def test_an_export_read_in_batches_gives_each_subscriber_their_own_hashtags_and_words(target: Store) -> None:
+    for n, chat in enumerate(WATCHED):
+        subscribed(target, chat, ["Climate", "Politik", "Wetter"][: n % 4], WATCHED[chat], MUTED[chat])
+    target.deactivate_subscriber("telegram", "1003", "blocked the bot", NOW)
+
+    out = io.StringIO(newline="")
+    subscribers_csv.write_csv(subscribers_csv.export_rows(target, "telegram", batch=3), out)  # 4 chats: 2 batches
+
+    rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert rows == [  # words in the order of their folded forms, as `subscriber_words` reads them
+        ["chat_id", "hashtags", "watch", "mute", "active", "status"],
+        [
+            "1001",
+            "",
+            "'=mc2, climate change, Straße, изменение климата, تغير المناخ, हिन्दी, 気候変動",
+            "'-sale, football",
+            "1",
+            "",
+        ],
+        ["-1002003004005", "#Climate", "'=SUM(A1), flood", "", "1", ""],
+        ["1003", "#Climate #Politik", "", "'@celebrity gossip", "0", "blocked the bot"],
+        ["1004", "#Climate #Politik #Wetter", "''@home, +49 phone", "", "1", ""],
+    ]
