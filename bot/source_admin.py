@@ -63,6 +63,7 @@ class SourceAdminStore(Protocol):
 
     def added_sources(self) -> list[AddedSource]: ...
     def add_source(self, source: AddedSource) -> bool: ...
+    def added_source_with_url(self, url: str) -> str: ...
     def remove_source(self, name: str) -> bool: ...
     def set_source_paused(self, name: str, paused: bool) -> None: ...
     def close_incident(self, key: str, now: datetime) -> object: ...
@@ -136,13 +137,17 @@ def new_source_name(config: Config, store: SourceAdminStore, url: str) -> str:
 
 
 def _check_new(taken: _Taken, url: str) -> None:
-    """SourceRefused unless `url` is an http(s) URL that is not a source yet."""
+    """SourceRefused unless `url` is an http(s) URL that is not a source yet (of the config file, or added)."""
     problem = http_url_problem(url)
     if problem:
         raise SourceRefused(problem)
     owner = taken.owner(url)
     if owner:
-        raise AlreadyASource(f"That URL is already a source: {owner}.", owner)
+        raise _already(owner)
+
+
+def _already(owner: str) -> AlreadyASource:
+    return AlreadyASource(f"That URL is already a source: {owner}.", owner)
 
 
 def _check_works(config: Config, url: str) -> list[Entry]:
@@ -180,13 +185,17 @@ def _insert(
     now: datetime,
     taken: _Taken | None = None,
 ) -> str:
-    """Add the checked `url` under a new name (from `taken`, else read now); the name it got."""
+    """Add the checked `url` under a new name (from `taken`, else read now); the name it got. AlreadyASource when
+    another admin or worker added the URL since it was checked: the state's unique URL index decides, not a read."""
     taken = taken or _Taken(config, store)
     for _try in range(_NAME_TRIES):  # another worker may take the free name between reading and adding
         name = taken.new_name(url)
         if store.add_source(AddedSource(name, url, tuple(hashtags), added_by, now)):
             taken.take(name, url)
             return name
+        owner = store.added_source_with_url(url)
+        if owner:
+            raise _already(owner)
         taken = _Taken(config, store)
     raise SourceRefused("Other sources were being added at the same moment, so this one was not. Try again.")
 
@@ -234,7 +243,12 @@ def add_many(
     working = _working(config, accepted, done) if check else accepted
     with store.transaction():
         for one in working:
-            done.added.append(_insert(config, store, one.url, one.hashtags, added_by=added_by, now=now, taken=taken))
+            try:
+                done.added.append(
+                    _insert(config, store, one.url, one.hashtags, added_by=added_by, now=now, taken=taken)
+                )
+            except AlreadyASource as already:  # added meanwhile (while `check` fetched it, say)
+                done.already.append((one.where, redact_url(one.url), already.owner))
     return done
 
 

@@ -139,6 +139,8 @@ def test_a_copied_state_holds_every_row_and_a_cycle_on_it_sends_nothing_twice(
         assert app.store.subscribe("telegram", "1002", clock())  # new rows get ids past the copied ones
         [approval] = app.store.waiting_approvals()  # still waiting for the admin, its previews not queued again
         assert app.store.preview_notices(approval.id) and len(table_rows(app.store, "admin_notices")) == notices
+        assert not app.store.add_source(AddedSource("extra-2", str(feed), (), "admin", clock()))  # its URL's key came
+        assert app.store.added_source_with_url(str(feed)) == "extra"
     new_posts = [m.text for m in fake_telegram.messages("@news")[posted:]]
     assert len(new_posts) == 1 and "Story number 4" in new_posts[0]
     assert len(fake_smtp.messages) == mailed

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -17,7 +18,7 @@ from bot.config import StateConfig
 from bot.errors import LockedError
 from bot.lock import StateLock
 from bot.models import Article
-from bot.store import MIGRATIONS, PENDING, SENT, OutboxItem, StoreError, open_store, to_db_time
+from bot.store import MIGRATIONS, PENDING, SENT, AddedSource, OutboxItem, StoreError, open_store, to_db_time
 from bot.store.db import Database, PostgresDatabase, SqliteDatabase
 from bot.subscribers_csv import unsubscribe
 from tests.store_sql import schema_version
@@ -157,6 +158,11 @@ def test_lock_of_a_killed_process_does_not_stay_stuck(tmp_path: Path) -> None:
 
 def state_of_version_4(state: StateConfig) -> Database:
     """A state as newsbot with schema version 4 left it (addresses stored as typed), on the test's backend."""
+    return state_of_version(state, 4)
+
+
+def state_of_version(state: StateConfig, version: int) -> Database:
+    """A state as the newsbot with schema `version` left it, on the test's backend."""
     db: Database
     if state.url:
         from bot.store.postgres import postgres_connection
@@ -166,12 +172,14 @@ def state_of_version_4(state: StateConfig) -> Database:
     else:
         db = SqliteDatabase(sqlite3.connect(state.path, isolation_level=None), state.path)
     db.begin_migration()
-    for script in MIGRATIONS[:4]:
-        assert isinstance(script, str)
-        for statement in db.ddl(script).split(";"):
+    for migration in MIGRATIONS[:version]:
+        if not isinstance(migration, str):
+            migration(db)
+            continue
+        for statement in db.ddl(migration).split(";"):
             if statement.strip():
                 db.execute(statement)
-    db.set_schema_version(4)
+    db.set_schema_version(version)
     db.commit()
     return db
 
@@ -250,6 +258,52 @@ def test_migration_merges_addresses_that_differ_only_in_case_and_loses_no_subscr
     ledger = store._db.execute("SELECT address, state FROM digest_deliveries ORDER BY address").fetchall()
     assert ledger == [("bob@example.net", SENT), ("dora@example.org", PENDING)]  # Bob's digest is not sent again
     assert store.create_digest("d2", NOW + week, NOW + week) == 3  # one delivery per mailbox
+    store.close()
+
+
+# -- schema 20: one added source per URL ------------------------------------------------------------
+
+
+def old_added_source(db: Database, name: str, url: str, tags: list[str], added: datetime, *, paused: bool) -> None:
+    db.execute(
+        "INSERT INTO added_sources (name, url, hashtags, added_by, added_at) VALUES (?, ?, ?, '4242', ?)",
+        (name, url, json.dumps(tags), to_db_time(added)),
+    )
+    db.execute("INSERT INTO sources (name, etag, paused) VALUES (?, ?, ?)", (name, f"etag-{name}", int(paused)))
+
+
+def test_migration_keeps_the_oldest_of_sources_added_twice_with_the_hashtags_of_both(state: StateConfig) -> None:
+    db = state_of_version(state, 19)
+    wire, blog = "https://wire.example.com/rss", "https://blog.example.org/feed"
+    # Two admins added the wire at once; the first paused it later, but the second copy kept polling it.
+    old_added_source(db, "wire.example.com-1", wire, ["World"], NOW - timedelta(days=9), paused=True)
+    old_added_source(db, "wire.example.com-2", wire, ["Tech", "world"], NOW - timedelta(days=9), paused=False)
+    old_added_source(db, "blog.example.org-1", blog, ["Culture"], NOW - timedelta(days=5), paused=True)
+    old_added_source(db, "wire-again", wire, [], NOW - timedelta(days=1), paused=True)
+    db.execute(
+        "INSERT INTO articles (key, source, title, link, text, hashtags, first_seen, image_url)"
+        " VALUES ('k1', 'wire.example.com-2', 'Found by the second', 'https://wire.example.com/1', '', '[]', ?, '')",
+        (to_db_time(NOW),),
+    )
+    db.close()
+
+    store = open_store(state)
+
+    assert schema_version(store) == len(MIGRATIONS)
+    assert [(s.name, s.url, s.hashtags) for s in store.added_sources()] == [
+        ("wire.example.com-1", wire, ("World", "Tech")),
+        ("blog.example.org-1", blog, ("Culture",)),
+    ]
+    kept = store.source_state("wire.example.com-1")
+    assert (kept.etag, kept.paused) == ("etag-wire.example.com-1", False)  # its own poll state, polled as before
+    assert store.source_state("blog.example.org-1").paused  # not a duplicate: left as it was
+    assert not store.source_state("wire-again").paused  # gone; a later source of that name starts unpaused
+    article = store.get_article("k1")
+    assert article is not None and article.source == "wire.example.com-2"  # found under that name: history
+    assert store.added_sources_changes() == 1  # running workers read the sources again
+    assert not store.add_source(AddedSource("wire.example.com-3", wire, (), "4343", NOW))
+    assert store.added_source_with_url(wire) == "wire.example.com-1"
+    assert store.add_source(AddedSource("new", "https://new.example.net/rss", (), "4343", NOW))
     store.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -87,6 +88,12 @@ def _source_state_from_row(row: Sequence[object]) -> SourceState:
 # How many times a source was added to or removed from the state: polling reads the state's sources again only
 # when it changed (50,000 of them take 0.4 s to read, every poll check). Bumped in the transaction that changes them.
 SOURCES_CHANGES_KEY = "sources.changes"
+
+
+def url_key(url: str) -> str:
+    """What makes an added source's URL unique (`added_sources.url_key`, schema 20): its SHA-256, of the URL exactly
+    as given (a short key fits a unique index on either backend, however long the URL)."""
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def key_prefix_pattern(prefix: str) -> str:
@@ -310,18 +317,21 @@ class ArticlesPart(StorePart):
             )
 
     def add_source(self, source: AddedSource) -> bool:
-        """Add `source`; False (nothing changed) when its name was taken meanwhile (by another worker)."""
+        """Add `source`; False (nothing changed) when its name or its URL was taken meanwhile (by another worker or
+        admin: `added_source_with_url` says which source has the URL). The unique index on `url_key` decides, so of
+        two admins adding one URL at once exactly one adds it."""
         with self.transaction():
             added = (
                 self._db.execute(
-                    "INSERT INTO added_sources (name, url, hashtags, added_by, added_at) VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO added_sources (name, url, hashtags, added_by, added_at, url_key)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (
                         source.name,
                         source.url,
                         json.dumps(list(source.hashtags)),
                         source.added_by,
                         to_db_time(source.added_at),
+                        url_key(source.url),
                     ),
                 ).rowcount
                 == 1
@@ -329,6 +339,11 @@ class ArticlesPart(StorePart):
             if added:
                 self._db.execute(COUNT_UP_SQL, (SOURCES_CHANGES_KEY,))
             return added
+
+    def added_source_with_url(self, url: str) -> str:
+        """The name of the added source whose URL is exactly `url`; "" if none."""
+        row = self._db.execute("SELECT name FROM added_sources WHERE url_key = ?", (url_key(url),)).fetchone()
+        return "" if row is None else str(row[0])
 
     def remove_source(self, name: str) -> bool:
         with self.transaction():

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from bot.store.db import Database
 from bot.store.errors import StoreError
 from bot.store.mailbox_merge import merge_mailbox_duplicates
+from bot.store.source_merge import merge_source_duplicates
 
 Migration = str | Callable[[Database], None]  # an SQL script (SQLite's DDL, see `Database.ddl`), or a Python step
 
@@ -25,6 +26,18 @@ def _migrate_to_5(db: Database) -> None:
         """,
     )
     merge_mailbox_duplicates(db)
+
+
+def _migrate_to_20(db: Database) -> None:
+    """19 -> 20: one added source per URL, and the database the arbiter of it: a unique index on `url_key`, so that
+    of two admins adding one URL at once (two workers, two chat commands) exactly one adds it and the other is told
+    "already a source". `url_key` is the SHA-256 of the URL exactly as stored (no other normalisation): a unique
+    index on the URL itself would refuse long non-ASCII URLs on PostgreSQL, whose index entries hold at most 2,704
+    bytes (2,000 Chinese characters are 6,000). Sources already added twice with one URL are merged first, the
+    oldest kept with the hashtags of all (`merge_source_duplicates` says what becomes of the others)."""
+    _run_script(db, "ALTER TABLE added_sources ADD COLUMN url_key TEXT NOT NULL DEFAULT ''")
+    merge_source_duplicates(db)
+    _run_script(db, "CREATE UNIQUE INDEX added_sources_url ON added_sources (url_key)")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -308,6 +321,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     ALTER TABLE articles ADD COLUMN image_alt TEXT NOT NULL DEFAULT '';
     """,
+    _migrate_to_20,  # 19 -> 20: one added source per URL
 )
 
 
