@@ -9,6 +9,9 @@ their host ("evil[.]example[.]com"), so the only link that goes out is the artic
 Links go out as Bluesky's own app writes them: the text shows `link_text` (host and the start of the path,
 "science.example.com/2026/11/antarcti...") and the facet over it carries the whole URL. `rich_text` is the one
 place that turns text with whole URLs into the text as sent and its facets; a post is measured on what it sends.
+Every URL of a rendered post is shown so, the article's and any a template adds; `short_links` names them, in
+order, so the publisher can put each whole URL back under its short text. A URL glued to the word before it
+("詳細https://…") stays whole: its short text could not be told from that word, and a whole URL is linked as it is.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "link_text",
     "record_key",
     "rich_text",
+    "short_links",
     "without_links",
 ]
 
@@ -44,6 +48,9 @@ _URL_HOST: Final = re.compile(r"https?://([^/?#:\s]+)", re.IGNORECASE)
 # Scheme, user info (never shown), then host and port, then the rest (path, query, fragment).
 _URL_PARTS: Final = re.compile(r"https?://(?:[^/?#@]*@)?([^/?#]*)(.*)", re.IGNORECASE | re.DOTALL)
 _WORD_END: Final = re.compile(r"\s\S*$")
+# A link's short text starts a word: not right after a letter, a digit or what goes on a host, path or address.
+_GLUED: Final = r"[\w.@/\-]"
+_LINK_START: Final = rf"(?<!{_GLUED})"
 _BASE32_SORTABLE: Final = "234567abcdefghijklmnopqrstuvwxyz"
 # Record keys of our posts are TIDs in the year after this moment (see `record_key`).
 _TID_START_MICROS: Final = 1_672_531_200_000_000  # 2023-01-01T00:00:00Z
@@ -76,50 +83,82 @@ class Facet:
 
 
 def link_text(url: str) -> str:
-    """How a post shows `url`: its host and path without scheme or user info, cut to LINK_TEXT_GRAPHEMES
-    graphemes and "..." when longer ("https://a.example/" → "a.example"); the facet over it holds `url` whole."""
+    """How a post shows `url`: its host and path without scheme or user info ("https://a.example/" → "a.example"),
+    cut to LINK_TEXT_GRAPHEMES graphemes and "..." when longer; the facet over it holds `url` whole.
+
+    The host is never cut at its end, where a cut would show another host ("bank.example.com.evil.example" cut
+    to "bank.example.com..."): a host under LINK_TEXT_GRAPHEMES graphemes is shown whole, with at least the
+    first character of the path that is cut ("a.example/..."); a longer one loses its start instead, "..." then
+    the end that names its domain ("...login-verification.evil.example/..."), which no real host starts with."""
     parts = _URL_PARTS.fullmatch(url)
-    shown = url if parts is None else parts.group(1) + ("" if parts.group(2) == "/" else parts.group(2))
+    host, rest = ("", url) if parts is None else (parts.group(1), "" if parts.group(2) == "/" else parts.group(2))
+    shown = host + rest
     if grapheme_length(shown) <= LINK_TEXT_GRAPHEMES + len(LINK_TEXT_CUT):
         return shown
-    return _first_graphemes(shown, LINK_TEXT_GRAPHEMES) + LINK_TEXT_CUT
+    if grapheme_length(host) < LINK_TEXT_GRAPHEMES:
+        return _first_graphemes(shown, LINK_TEXT_GRAPHEMES) + LINK_TEXT_CUT
+    more = rest[:1] + LINK_TEXT_CUT if rest else ""  # "/...": the URL goes on after its host
+    return LINK_TEXT_CUT + _last_graphemes(host, LINK_TEXT_GRAPHEMES - len(more)).lstrip(".") + more
 
 
-def rich_text(text: str, link: str = "") -> tuple[str, list[Facet]]:
-    """`text` as it is sent, and its facets: each http(s) URL written as its `link_text` under a link facet to the
-    whole URL; where `link` is given, its `link_text` standing as a word of `text` (a text already sent through
-    here) under a facet to `link`; and a tag facet for every "#tag". The same text and facets for a text that
-    went through once: `rich_text(rich_text(text)[0], link)` is `rich_text(text, link)` when `link` is its URL."""
+def rich_text(text: str, *, links: tuple[str, ...] = ()) -> tuple[str, list[Facet]]:
+    """`text` as it is sent, and its facets: each http(s) URL starting a word written as its `link_text` under a
+    link facet to the whole URL (one glued to the word before it kept whole, and linked whole); where `links` are
+    given (the whole URLs of a text already sent through here, in order: `short_links`), each short text of
+    one standing as a word under a facet to its URL; and a tag facet for every "#tag". The same text and
+    facets for a text that went through once: `rich_text(rich_text(text)[0], links=short_links(text))`."""
     pieces: list[str] = []
-    links: list[tuple[int, int, str]] = []  # code point ranges of the text as sent, and their URIs
+    found: list[tuple[int, int, str]] = []  # code point ranges of the text as sent, and their URIs
     done = 0
     sent_length = 0
     for at, url in _urls(text):
         before = text[done:at]
-        shown = link_text(url)
+        shown = link_text(url) if _starts_link(text, at) else url
         start = sent_length + len(before)
         pieces += [before, shown]
-        links.append((start, start + len(shown), url))
+        found.append((start, start + len(shown), url))
         sent_length = start + len(shown)
         done = at + len(url)
     sent = "".join(pieces) + text[done:]
-    if link:
-        links += _shown_link(sent, link, links)
-    found = [_facet(sent, "link", start, stop, uri) for start, stop, uri in links]
-    return sent, _without_overlaps(found + _tags(sent))
+    found += _shown_links(sent, links, found)
+    link_facets = [_facet(sent, "link", start, stop, uri) for start, stop, uri in found]
+    return sent, _without_overlaps(link_facets + _tags(sent))
 
 
-def _shown_link(text: str, link: str, taken: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Where `link`'s text stands as a word of `text` (not inside a link already found). Its NFC form too: the
-    channel sends text in NFC, and the link beside it is as the feed wrote it."""
-    forms = sorted({link_text(link), link_text(unicodedata.normalize("NFC", link))}, key=len, reverse=True)
-    either = "|".join(re.escape(form) for form in forms)
-    shown = re.compile(rf"(?<![^\s(])(?:{either})(?=$|\s|[{re.escape(_TRAILING_PUNCTUATION)}])")
-    return [
-        (match.start(), match.end(), link)
-        for match in shown.finditer(text)
-        if not any(start < match.end() and match.start() < stop for start, stop, _uri in taken)
-    ]
+def short_links(text: str) -> tuple[str, ...]:
+    """The whole URLs that `rich_text(text)` shows as their `link_text`, in order."""
+    return tuple(url for at, url in _urls(text) if _starts_link(text, at))
+
+
+def _starts_link(text: str, at: int) -> bool:
+    return at == 0 or re.fullmatch(_GLUED, text[at - 1]) is None
+
+
+def _shown_links(text: str, links: tuple[str, ...], taken: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Where the short text of each of `links` stands as a word of `text` (not inside a link already found).
+
+    Also its NFC form: the channel sends text in NFC, and the article's link beside it is as the feed wrote it.
+    Two URLs of the same short text ("a.example/2026/11/long-slug..." for two stories) are given in the order the
+    text shows them, and each of its places goes to the next of them (the last keeps any place more).
+    """
+    urls_of: dict[str, list[str]] = {}  # a short text → the URLs shown so, in order
+    for link in links:
+        for form in dict.fromkeys((link_text(link), link_text(unicodedata.normalize("NFC", link)))):
+            urls_of.setdefault(form, []).append(link)
+    if not urls_of:
+        return []
+    either = "|".join(re.escape(form) for form in sorted(urls_of, key=len, reverse=True))
+    shown = re.compile(rf"{_LINK_START}(?:{either})(?=$|\s|[{re.escape(_TRAILING_PUNCTUATION)}])")
+    found: list[tuple[int, int, str]] = []
+    places: dict[str, int] = {}
+    for match in shown.finditer(text):
+        if any(start < match.end() and match.start() < stop for start, stop, _uri in taken):
+            continue
+        urls = urls_of[match.group()]
+        place = places.get(match.group(), 0)
+        places[match.group()] = place + 1
+        found.append((match.start(), match.end(), urls[min(place, len(urls) - 1)]))
+    return found
 
 
 def facets(text: str) -> list[Facet]:
@@ -191,6 +230,12 @@ def _first_graphemes(text: str, count: int) -> str:
     import regex  # imported here: see grapheme_length
 
     return "".join(regex.findall(r"\X", text)[:count])
+
+
+def _last_graphemes(text: str, count: int) -> str:
+    import regex  # imported here: see grapheme_length
+
+    return "".join(regex.findall(r"\X", text)[-count:]) if count > 0 else ""
 
 
 def without_links(text: str) -> str:

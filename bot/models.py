@@ -65,6 +65,9 @@ class Post:
     content_warning: str = ""  # shown before the text where the channel has content warnings; "": none
     link: str = ""  # the article's link as the text carries it (UTM parameters, click link); "": none
     title: str = ""  # the article's title, whole (a link card's: the text may shorten it or start elsewhere)
+    # The whole URLs the text (and parts) write short, in order (PostFormat.short_links: Bluesky's), the article's
+    # link among them where the template shows it: the publisher links each short text to its URL.
+    short_links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ Article text is always passed to templates as data, never compiled, so it cannot
 Escaping is the channel's job, not the templates': each channel's `PostFormat` (bot/channels/) escapes every
 string before the template sees it (for Telegram with `telegram_html.escape`, marked safe), cleans feed text
 (on X the title, summary and text carry no mention or link of the feed's making, `bot.xtext.neutralize`: the
-only link is the article's own) and measures the result; the digest HTML relies on Jinja's autoescape.
+only link is the article's own) and measures the result (on Bluesky with every link written short, the whole
+URLs handed on in `Post.short_links`); the digest HTML relies on Jinja's autoescape.
 Nothing here branches on a channel's name: its limits and habits come from its descriptor.
 
 Context of an article template (telegram.html.j2, x.txt.j2, email_item.txt.j2):
@@ -137,6 +138,7 @@ class _Draft:
 class _Attempt:
     text: str
     length: int
+    short_links: tuple[str, ...] = ()  # the whole URLs the text writes short (PostFormat.short_links)
 
 
 # Makes the draft for a budget of characters, and says how many characters of the budget it used.
@@ -277,6 +279,7 @@ class Renderer:
                     title=article.title,
                     source=article.source,
                     parts=tuple(part.text for part in thread),
+                    short_links=tuple(url for part in thread for url in part.short_links),
                     language=job.language,
                     content_warning=job.warning,
                 )
@@ -293,6 +296,7 @@ class Renderer:
             link=job.link,
             title=article.title,
             source=article.source,
+            short_links=attempt.short_links,
             language=job.language,
             content_warning=job.warning,
         )
@@ -448,13 +452,14 @@ class Renderer:
         # Only what feed text says is cleaned: the link and the hashtags go out as the channel writes them.
         draft = replace(draft, title=post_format.clean(draft.title), summary=post_format.clean(draft.summary))
         try:
-            text, length = post_format.finish(self._render_template(job, draft, post_format.escape))
+            rendered = self._render_template(job, draft, post_format.escape)
+            text, length = post_format.finish(rendered)
         except ValueError as error:
             raise RenderError(
                 f"template {job.template!r} made invalid {post_format.markup_name} for article"
                 f" {job.article.key!r}: {error}"
             ) from error
-        return _Attempt(text, length)
+        return _Attempt(text, length, post_format.short_links(rendered))
 
     def _render_template(self, job: _Job, draft: _Draft, safe: Callable[[str], str]) -> str:
         context = _article_context(job.article, draft, job.text, job.link, job.share_links, safe)

@@ -23,10 +23,16 @@ from tests.conftest import FakeClock, news_item, rss
 from tests.fakes.bluesky_api import FakeBluesky
 
 PASSWORD_ENV = "NEWSBOT_BLUESKY_APP_PASSWORD"
+LINK = "app.bsky.richtext.facet#link"
 
 
 def graphemes(text: str) -> int:
     return len(regex.findall(r"\X", text))
+
+
+def _byte_range(text: str, piece: str) -> tuple[int, int]:
+    start = len(text[: text.index(piece)].encode("utf-8"))
+    return start, start + len(piece.encode("utf-8"))
 
 
 def utf8_slice(text: str, facet: dict[str, Any]) -> str:
@@ -64,13 +70,21 @@ def bluesky_config(
     monkeypatch.setenv(PASSWORD_ENV, fake_bluesky.password)
     feed = tmp_path / "feed.xml"
 
-    def build(items: list[dict[str, str]], **bluesky: Any) -> Config:
+    def build(items: list[dict[str, str]], *, template: str = "", **bluesky: Any) -> Config:
+        """A config posting `items` to the fake PDS; with `template`, through a route template of that text."""
         feed.write_text(rss(items), encoding="utf-8")
+        route: dict[str, Any] = {"name": "all", "hashtags": ["*"], "channels": ["bluesky"]}
+        folder = tmp_path / "templates"
+        if template:
+            folder.mkdir(exist_ok=True)
+            (folder / "mine.txt.j2").write_text(template, encoding="utf-8")
+            route["template"] = "mine.txt.j2"
         return make_config(
             output={"dir": str(tmp_path / "out"), "dry_run": False},
             sources=[{"name": "feed", "url": str(feed), "backfill": len(items)}],
-            routes=[{"name": "all", "hashtags": ["*"], "channels": ["bluesky"]}],
+            routes=[route],
             bluesky={"service_url": fake_bluesky.base_url, "handle": fake_bluesky.handle, **bluesky},
+            templates={"dir": str(folder)} if template else {},
         )
 
     return build
@@ -153,6 +167,83 @@ def test_a_long_link_is_sent_short_and_whole_in_its_facet_and_the_summary_gets_t
     assert link == record.value["embed"]["external"]["uri"] == long_link
     assert 290 <= graphemes(text) <= 300
     assert (row.state, row.remote_id) == (SENT, f"{record.uri}|{record.cid}")
+
+
+# A route template that writes the site's homepage and an archive link beside the article's, amid Arabic and emoji.
+HOMEPAGE_TEMPLATE = """{{ title }} 👩🏾‍💻
+
+{{ summary }}
+
+{{ link }} — الموقع: https://www.example-news.org/ 👍🏽
+(أرشيف https://archive.example.org/2026/11/council-vote-story-1-full-record). {{ hashtags | join(" ") }}
+"""
+
+
+def test_every_link_a_route_template_writes_is_shown_short_under_a_facet_to_its_whole_url(
+    bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
+) -> None:
+    article = "https://news.example.com/2026/11/council-approves-the-harbour-plan"
+    config = bluesky_config([dict(news_item(1), link=article)], template=HOMEPAGE_TEMPLATE)
+    with App(config, clock=clock) as app:
+        assert app.run_cycle(poll_all=True).drain.sent == 1
+    [record] = fake_bluesky.records
+    text = record.value["text"]
+    assert text.endswith(
+        "\n\nnews.example.com/2026/11/counc... — الموقع: www.example-news.org 👍🏽\n"
+        "(أرشيف archive.example.org/2026/11/co...). #PoliticsNews"
+    )
+    facets = record.value["facets"]
+    assert [(utf8_slice(text, facet), facet["features"][0]) for facet in facets] == [
+        ("news.example.com/2026/11/counc...", {"$type": LINK, "uri": article}),
+        ("www.example-news.org", {"$type": LINK, "uri": "https://www.example-news.org/"}),
+        (
+            "archive.example.org/2026/11/co...",
+            {"$type": LINK, "uri": "https://archive.example.org/2026/11/council-vote-story-1-full-record"},
+        ),
+        ("#PoliticsNews", {"$type": "app.bsky.richtext.facet#tag", "tag": "PoliticsNews"}),
+    ]
+    first = facets[0]["index"]
+    assert (first["byteStart"], first["byteEnd"]) == _byte_range(text, "news.example.com/2026/11/counc...")
+    assert record.value["embed"]["external"]["uri"] == article  # the card stays the article's
+
+
+ARCHIVE = "https://archive.example.org/records/" + "x" * 170  # 206 characters, shown in 33 graphemes
+ARCHIVE_TEMPLATE = "{{ title }}\n\n{{ summary }}\n\n{{ link }}\nArchive: " + ARCHIVE + " {{ hashtags | join(' ') }}\n"
+
+
+def test_a_long_second_link_is_counted_as_shown_so_the_summary_keeps_its_room_and_the_post_its_limit(
+    bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
+) -> None:
+    long_summary = "東京都は新しい気候計画を発表した。" * 30  # cut to fit
+    fits_shown_short = "The council approved the plan on Tuesday after a long debate about the harbour. " * 2
+    items = [
+        dict(news_item(1), description=long_summary + " #気候"),
+        dict(news_item(2), description=fits_shown_short.strip() + " #Harbour"),
+    ]
+    with App(bluesky_config(items, template=ARCHIVE_TEMPLATE), clock=clock) as app:
+        assert app.run_cycle(poll_all=True).drain.sent == 2
+    cut, whole = sorted(fake_bluesky.records, key=lambda record: "気候" not in record.value["text"])
+    assert 290 <= graphemes(cut.value["text"]) <= 300  # counted at 206, the summary would have lost 173 more
+    assert fits_shown_short.strip() in whole.value["text"] and graphemes(whole.value["text"]) <= 300
+    for record in (cut, whole):
+        text = record.value["text"]
+        links = [facet for facet in record.value["facets"] if facet["features"][0]["$type"] == LINK]
+        assert [utf8_slice(text, facet) for facet in links][1] == "archive.example.org/records/xx..."
+        assert links[1]["features"][0]["uri"] == ARCHIVE and "://" not in text
+
+
+def test_a_link_with_a_long_host_shows_the_end_of_its_host_never_a_cut_that_reads_as_another(
+    bluesky_config: Callable[..., Config], fake_bluesky: FakeBluesky, clock: FakeClock
+) -> None:
+    link = "https://bank.example.com.account-verification-center.evil.example/2026/11/story"
+    with App(bluesky_config([dict(news_item(1), link=link)]), clock=clock) as app:
+        assert app.run_cycle(poll_all=True).drain.sent == 1
+    [record] = fake_bluesky.records
+    text = record.value["text"]
+    assert text.endswith("\n\n...cation-center.evil.example/... #PoliticsNews") and "bank.example" not in text
+    [shown, _tag] = record.value["facets"]
+    assert utf8_slice(text, shown) == "...cation-center.evil.example/..."
+    assert shown["features"][0]["uri"] == link == record.value["embed"]["external"]["uri"]
 
 
 def test_a_thread_carries_root_and_parent_refs(

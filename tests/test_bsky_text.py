@@ -19,6 +19,7 @@ from bot.bsky_text import (
     link_text,
     record_key,
     rich_text,
+    short_links,
     without_links,
 )
 
@@ -75,7 +76,7 @@ def test_a_link_is_sent_as_its_short_text_with_the_whole_url_in_its_facet(
     assert grapheme_length(shown) <= LINK_TEXT_GRAPHEMES + len(LINK_TEXT_CUT)
     assert [f.value for f in found if f.kind == "tag"] == tags
     # The publisher gets the text as sent (the link already short) and the whole link beside it: the same facets.
-    assert rich_text(sent, link) == (sent, found)
+    assert rich_text(sent, links=(link,)) == (sent, found)
 
 
 def test_a_short_link_is_shown_whole_without_its_scheme_and_a_long_one_cut_with_dots() -> None:
@@ -86,8 +87,82 @@ def test_a_short_link_is_shown_whole_without_its_scheme_and_a_long_one_cut_with_
     assert link_text(long_link) == "science.example.com/2026/11/an..."
     assert link_text("https://a.example/" + "👍🏽" * 40).endswith("👍🏽" * 20 + LINK_TEXT_CUT)
     decomposed = "https://a.example/cafe\u0301"  # sent in NFC, "café"; the facet keeps the link as written
-    sent, [facet] = rich_text(unicodedata.normalize("NFC", "Title\n\na.example/cafe\u0301"), decomposed)
+    sent, [facet] = rich_text(unicodedata.normalize("NFC", "Title\n\na.example/cafe\u0301"), links=(decomposed,))
     assert sent.encode("utf-8")[facet.byte_start :].decode("utf-8") == "a.example/café" and facet.value == decomposed
+
+
+# What scripts put around a link: Arabic (right to left), emoji with skin tones and joiners, CJK, accents.
+_AROUND = st.lists(
+    st.sampled_from(["اقرأ المزيد", "👍🏽", "👩🏾‍💻", "東京の議会", "café", "e\u0301", "עברית", "«", "“", " "]),
+    max_size=6,
+).map("".join)
+_BEFORE = st.sampled_from([" ", "\n", " (", " «", " “", "：", " 👍🏽"])  # what may stand right before a link
+_AFTER = st.sampled_from(["", ".", ",", ")", ").", "!", "”", "»"])
+
+
+@given(
+    around=st.lists(_AROUND, min_size=3, max_size=3),
+    links=st.lists(_ANY_LINK, min_size=2, max_size=3),
+    before=st.lists(_BEFORE, min_size=3, max_size=3),
+    after=st.lists(_AFTER, min_size=3, max_size=3),
+)
+def test_every_link_of_the_text_is_shown_short_under_a_facet_to_its_whole_url_in_any_script(
+    around: list[str], links: list[str], before: list[str], after: list[str]
+) -> None:
+    parts = zip(around, before, links, after, strict=False)
+    text = "".join(f"{words}{start}{link}{end} " for words, start, link, end in parts)
+    text = unicodedata.normalize("NFC", text + "#Tag")
+    urls = short_links(text)
+    sent, found = rich_text(text)
+    data = sent.encode("utf-8")
+    link_facets = [facet for facet in found if facet.kind == "link"]
+    assert [facet.value for facet in link_facets] == list(urls) == [unicodedata.normalize("NFC", u) for u in links]
+    assert [data[f.byte_start : f.byte_end].decode("utf-8") for f in link_facets] == [link_text(u) for u in urls]
+    assert "://" not in sent and found[-1].value == "Tag"
+    assert rich_text(sent, links=urls) == (sent, found)  # as the publisher finds them again in the text as sent
+
+
+def test_a_link_before_punctuation_keeps_only_its_own_balanced_parenthesis() -> None:
+    text = "وصل 👍🏽 (see https://a.example/(x)y). 東京 https://b.example/z, and https://en.wikipedia.org/wiki/Mercury_(planet)."
+    sent, found = rich_text(text)
+    assert sent == "وصل 👍🏽 (see a.example/(x)y). 東京 b.example/z, and en.wikipedia.org/wiki/Mercury_..." + "."
+    data = sent.encode("utf-8")
+    assert [(data[f.byte_start : f.byte_end].decode("utf-8"), f.value) for f in found] == [
+        ("a.example/(x)y", "https://a.example/(x)y"),
+        ("b.example/z", "https://b.example/z"),
+        ("en.wikipedia.org/wiki/Mercury_...", "https://en.wikipedia.org/wiki/Mercury_(planet)"),
+    ]
+    assert rich_text(sent, links=short_links(text)) == (sent, found)
+
+
+def test_two_links_of_the_same_short_text_each_keep_their_own_url() -> None:
+    first, second = (f"https://a.example/2026/11/a-very-long-slug-of-story-{n}" for n in (1, 2))
+    text = f"One {first}\nTwo {second}\nOne again {first}"
+    sent, found = rich_text(text)
+    assert link_text(first) == link_text(second) and sent.count(link_text(first)) == 3
+    assert [f.value for f in found] == [first, second, first]
+    assert rich_text(sent, links=short_links(text)) == (sent, found)
+
+
+def test_a_link_glued_to_a_word_stays_whole_and_linked_and_mentions_stay_text() -> None:
+    text = "詳細はhttps://a.example/x を見て @alice.bsky.social"
+    sent, found = rich_text(text)
+    assert sent == text and short_links(text) == ()
+    assert [(f.kind, f.value) for f in found] == [("link", "https://a.example/x")]
+
+
+def test_a_long_host_is_never_cut_into_another_host() -> None:
+    # A host of 30 graphemes or more: its end, the domain that owns it, after "...", which no host starts with.
+    phishing = "https://bank.example.com.account-verification-center.evil.example/login?session=1"
+    assert link_text(phishing) == "...cation-center.evil.example/..."
+    assert link_text("https://" + "sub." * 10 + "evil.example") == "...b.sub.sub.sub.sub.evil.example"
+    assert link_text("https://" + "東京" * 20 + ".example/x") == "..." + "東京" * 9 + ".example/..."
+    # A shorter host is kept whole and its path cut after at least its "/", never "host..." that reads on.
+    assert link_text("https://abcdefghij.klmnopqrstu.exampl/a-long-path") == "abcdefghij.klmnopqrstu.exampl/..."
+    assert link_text("https://abcdefghij.klmnopqrstu.exampl/") == "abcdefghij.klmnopqrstu.exampl"
+    sent, [facet] = rich_text(f"مقال 👍🏽 {phishing}")
+    assert sent == "مقال 👍🏽 ...cation-center.evil.example/..." and facet.value == phishing
+    assert rich_text(sent, links=(phishing,)) == (sent, [facet])
 
 
 def test_card_text_is_cut_between_words_never_inside_an_emoji() -> None:

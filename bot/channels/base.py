@@ -69,6 +69,11 @@ class PostFormat(Protocol):
         """The rendered text as it goes out, and its length as the channel counts it; ValueError if invalid."""
         ...
 
+    def short_links(self, text: str) -> tuple[str, ...]:
+        """The whole URLs of the rendered `text` that `finish` writes short, in order (the publisher links each
+        short text to its URL); () where links go out as written."""
+        ...
+
 
 class PlainText:
     """Plain text counted in characters, as it is (email)."""
@@ -86,6 +91,9 @@ class PlainText:
     def finish(self, text: str) -> tuple[str, int]:
         text = text.strip()
         return text, len(text)
+
+    def short_links(self, text: str) -> tuple[str, ...]:
+        return ()
 
 
 def as_given(address: str, shown: str) -> str:

@@ -7,7 +7,7 @@ import os
 import unicodedata
 from typing import TYPE_CHECKING, Final
 
-from bot.bsky_text import BLUESKY_LIMIT, grapheme_length, rich_text, without_links
+from bot.bsky_text import BLUESKY_LIMIT, grapheme_length, rich_text, short_links, without_links
 from bot.channels.base import Channel, ChannelSettings, SecretNeed, thread_settings
 
 if TYPE_CHECKING:
@@ -21,9 +21,10 @@ MIN_TITLE_GRAPHEMES: Final = 40
 
 class BlueskyText:
     """Plain text counted in graphemes, as Bluesky counts it. Feed text keeps no URL (`without_links`): on Bluesky
-    every URL in the text becomes a link facet, and the only link is the article's own. The finished text is the
-    text as sent: the link written short, as Bluesky's app writes it (`bot.bsky_text.rich_text`), so a long link
-    leaves the summary its room; the publisher puts the whole link (`Post.link`) in the facet over it."""
+    every URL in the text becomes a link facet, and the only links are the article's and those the template
+    writes. The finished text is the text as sent: every link written short, as Bluesky's app writes it
+    (`bot.bsky_text.rich_text`), and measured so, so a long link leaves the summary its room; the publisher puts
+    each whole link (`Post.short_links`) in the facet over its short text."""
 
     markup_name = "Bluesky text"
     telegram_html = False
@@ -38,6 +39,9 @@ class BlueskyText:
     def finish(self, text: str) -> tuple[str, int]:
         sent, _facets = rich_text(unicodedata.normalize("NFC", text.strip()))
         return sent, grapheme_length(sent)
+
+    def short_links(self, text: str) -> tuple[str, ...]:
+        return short_links(unicodedata.normalize("NFC", text.strip()))
 
 
 def _settings(config: Config) -> ChannelSettings:

@@ -76,6 +76,9 @@ class MastodonText:
         text = unicodedata.normalize("NFC", text.strip())
         return text, counted_length(text)
 
+    def short_links(self, text: str) -> tuple[str, ...]:
+        return ()
+
 
 def _settings(config: Config) -> ChannelSettings:
     return config.mastodon

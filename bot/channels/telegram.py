@@ -113,6 +113,9 @@ class TelegramHtml:
         telegram_html.validate(text)
         return text, telegram_html.visible_length(text)
 
+    def short_links(self, text: str) -> tuple[str, ...]:
+        return ()
+
 
 def _settings(config: Config) -> ChannelSettings:
     return config.telegram

@@ -41,6 +41,9 @@ class XText:
         text = unicodedata.normalize("NFC", text.strip())
         return text, weighted_length(text)
 
+    def short_links(self, text: str) -> tuple[str, ...]:
+        return ()  # X shortens links itself (t.co): they go out whole
+
 
 def _settings(config: Config) -> ChannelSettings:
     return config.x

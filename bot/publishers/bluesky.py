@@ -4,13 +4,13 @@ One session per publisher: `com.atproto.server.createSession` once, with the han
 SDK refreshes the access token (`refreshSession`) before it expires, and a PDS that answers ExpiredToken anyway
 gets one refresh and the request once more. A new login happens only when the refresh itself is refused.
 
-The record (app.bsky.feed.post) carries the text, the link and hashtags as facets with UTF-8 byte offsets
-(`bot.bsky_text.rich_text`: the link shown short, as Bluesky's app writes it, the facet and the card holding the
-whole `Post.link`), `reply` refs to the thread's root and parent, and on the post with the link a link card
-(app.bsky.embed.external) whose thumb is the article's image, uploaded with `uploadBlob`. A card, not an
-app.bsky.embed.images embed: a post has one embed, and the card keeps the link preview news publishers want
-(title, description, picture, all one tap to the article). An image that cannot be had or uploaded never blocks
-the post: the card goes without a thumb.
+The record (app.bsky.feed.post) carries the text, its links and hashtags as facets with UTF-8 byte offsets
+(`bot.bsky_text.rich_text`: each link shown short, as Bluesky's app writes it, its facet holding the whole URL
+of `Post.short_links`, the article's as `Post.link` has it), `reply` refs to the thread's root and parent, and
+on the post with the article's link a link card (app.bsky.embed.external) to it whose thumb is the article's
+image, uploaded with `uploadBlob`. A card, not an app.bsky.embed.images embed: a post has one embed, and the
+card keeps the link preview news publishers want (title, description, picture, all one tap to the article).
+An image that cannot be had or uploaded never blocks the post: the card goes without a thumb.
 
 No post twice: each record is created with a record key derived from the article, the recipient and the part
 (`bot.bsky_text.record_key`, a TID), not one the PDS picks. createRecord with an rkey was chosen over
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -124,13 +125,15 @@ class BlueskyPublisher:
 
     def _post_part(self, post: Post, index: int, text: str, posted: list[PostRef]) -> PostRef:
         rkey = record_key(post.article_key, post.recipient, str(index))
-        text, found = rich_text(text, post.link)
+        text, found = rich_text(text, links=_links(post))
         record: dict[str, Any] = {"$type": POST_COLLECTION, "text": text, "createdAt": _now()}
         if found:
             record["facets"] = [facet.as_record() for facet in found]
         if posted:
             record["reply"] = {"root": posted[0].as_record(), "parent": posted[-1].as_record()}
-        link = next((facet for facet in found if facet.kind == "link"), None)
+        # The card is the article's; a post that names no article link (`Post.link` "") gets its first link's.
+        links = (facet for facet in found if facet.kind == "link")
+        link = next((facet for facet in links if facet.value == post.link or not post.link), None)
         if link is not None:
             record["embed"] = self._card(post, text, link)
         return self._create(rkey, record)
@@ -350,6 +353,16 @@ def _expired_token(error: RequestErrorBase) -> bool:
 
 def _already_exists(error: RequestErrorBase) -> bool:
     return "already exists" in _message(error).lower()
+
+
+def _links(post: Post) -> tuple[str, ...]:
+    """The whole URLs the post's text shows short, in order: the article's link in the form `Post.link` has it
+    (the text is in NFC, the feed's link may not be), and at the end where the renderer named none."""
+    if not post.link:
+        return post.short_links
+    article = unicodedata.normalize("NFC", post.link)
+    links = tuple(post.link if unicodedata.normalize("NFC", url) == article else url for url in post.short_links)
+    return links if post.link in links else (*links, post.link)
 
 
 def _description(text: str, link_shown: str) -> str:
