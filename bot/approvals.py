@@ -26,7 +26,7 @@ from bot.config import Config, RouteConfig
 from bot.errors import RenderError
 from bot.invisible import is_hidden
 from bot.models import Article
-from bot.render import Renderer, measured, with_warning
+from bot.render import Overflow, Renderer, measured, with_warning
 from bot.route import next_slot
 from bot.store import APPROVED, SKIPPED_DECISION, TIMEOUT_ADMIN, Approval
 
@@ -339,11 +339,25 @@ def summary_problems(renderer: Renderer, config: Config, article: Article, route
     for channel in route.channels if route else ():
         template = route.template.get(channel) if route else None
         try:
-            over, limit = renderer.overflow(candidate, channel, template=template or None)
+            found = renderer.overflow(candidate, channel, template=template or None)
         except RenderError as error:
             problems.append(f"{channel}: {error}")
             continue
-        if over:
-            unit = REGISTRY[channel].post_format.unit
-            problems.append(f"{channel}: {over} {unit} over its limit of {limit}")
+        if found.over:
+            problems.append(_overflow_problem(channel, found))
     return problems
+
+
+def _overflow_problem(channel: str, found: Overflow) -> str:
+    unit = REGISTRY[channel].post_format.unit
+    if not found.sentence:
+        return f"{channel}: {found.over} {unit} over its limit of {found.limit}"
+    # A thread carries the rest of a long summary, but each sentence must fit one post of it.
+    return (
+        f"{channel}: the sentence “{_clipped(found.sentence)}” is {found.over} {unit} over the limit of"
+        f" {found.limit} of one post of the thread; split it into shorter sentences"
+    )
+
+
+def _clipped(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"

@@ -47,6 +47,7 @@ __all__ = [
     "Digest",
     "DigestGroup",
     "LinkTracker",
+    "Overflow",
     "Renderer",
     "SummaryWriter",
     "build_environment",
@@ -132,6 +133,17 @@ class _Draft:
     title: str
     summary: str
     hashtags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """How far a summary goes over a channel's hard limit (`Renderer.overflow`; 0: it fits), and that limit.
+    `sentence`: on a channel that threads a long summary, the sentence too long for a post of its own ("" when
+    `over` is the whole post's)."""
+
+    over: int
+    limit: int
+    sentence: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,22 +313,24 @@ class Renderer:
             content_warning=job.warning,
         )
 
-    def overflow(self, article: Article, channel: str, *, template: str | None = None) -> tuple[int, int]:
+    def overflow(self, article: Article, channel: str, *, template: str | None = None) -> Overflow:
         """How far the post with the article's own `summary`, whole, goes over the channel's hard limit (0: it
         fits; the link and hashtags included), and that limit (a caption's when it goes out with its image).
         Where the channel threads a long summary, it goes out whole as long as each sentence fits a post of its own
-        (`_thread` shortens only a sentence that does not): then the overflow is the longest sentence's.
-        (0, 0) for a channel without a hard limit."""
+        (`_thread` shortens only a sentence that does not): then the overflow is the longest sentence's, and
+        `Overflow.sentence` names it. Overflow(0, 0) for a channel without a hard limit."""
         job = self._job(article, channel, template, caption=False)
         if job.rules.limit is None:
-            return 0, 0
+            return Overflow(0, 0)
         attempt = self._attempt(job, _Draft(job.title, article.summary, _hashtags(article)))
         over = max(0, attempt.length - job.limit)
-        if over and channel in self._threads:
-            post_format = job.rules.post_format
-            sentences = split_sentences(self._summarize(article, len(article.summary), channel))
-            over = max((post_format.finish(post_format.clean(s))[1] - job.limit for s in sentences), default=0)
-        return max(0, over), job.limit
+        if not over or channel not in self._threads:
+            return Overflow(over, job.limit)
+        post_format = job.rules.post_format
+        sentences = split_sentences(self._summarize(article, len(article.summary), channel))
+        measured = [(post_format.finish(post_format.clean(s))[1] - job.limit, s) for s in sentences]
+        over, sentence = max(measured, default=(0, ""), key=lambda pair: pair[0])
+        return Overflow(over, job.limit, sentence) if over > 0 else Overflow(0, job.limit)
 
     def _job(self, article: Article, channel: str, template: str | None, caption: bool) -> _Job:
         _check_channel(channel)

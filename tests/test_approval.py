@@ -364,7 +364,9 @@ def test_with_x_threads_an_edit_longer_than_a_post_is_taken_whole_unless_one_sen
 
         one_long_sentence = "The council " + "met and talked " * 20 + "until late."
         said = chat.ask(one_long_sentence, user_id=ADMIN)
-        assert "does not fit" in said and "x: " in said and "over its limit of 280" in said  # a thread would cut it
+        assert "does not fit" in said  # a thread would cut it, so the admin is told which sentence and what to do
+        assert "x: the sentence “The council met and talked met and talk…” is 43 weighted characters" in said
+        assert "over the limit of 280 of one post of the thread; split it into shorter sentences" in said
 
         summary = " ".join(f"Sentence {n} of the council's long budget debate, told in full by the desk." for n in
                            range(1, 8))  # fmt: skip
