@@ -377,13 +377,16 @@ class Renderer:
         full = _Draft(job.title, "", _hashtags(job.article))
         start = max(self._summary_chars[job.channel], len(job.article.summary))
         attempt = self._shrink(job, self._summary_drafter(job, full, start), start=start, floor=0)
-        if attempt is None:
-            plans = _title_plans(job.rules.min_title_chars, full.hashtags)
-            tries = (
-                self._shrink(job, _title_drafter(full, tags), start=len(full.title), floor=floor)
-                for tags, floor in plans
-            )
-            attempt = next((found for found in tries if found is not None), None)
+        return attempt if attempt is not None else self._fit_without_summary(job)
+
+    def _fit_without_summary(self, job: _Job) -> _Attempt:
+        """The title (shortened if it must be), the link and hashtags (on X dropped until it fits)."""
+        full = _Draft(job.title, "", _hashtags(job.article))
+        plans = _title_plans(job.rules.min_title_chars, full.hashtags)
+        tries = (
+            self._shrink(job, _title_drafter(full, tags), start=len(full.title), floor=floor) for tags, floor in plans
+        )
+        attempt = next((found for found in tries if found is not None), None)
         if attempt is None:
             hashtags = "all hashtags" if job.rules.min_title_chars is None else "no hashtags"
             raise RenderError(
@@ -413,7 +416,11 @@ class Renderer:
                 break
             carried = candidate
         rest = sentences[len(carried) :] if settings.link_first else sentences[: len(sentences) - len(carried)]
-        link_post = self._attempt(job, replace(full, summary=" ".join(carried))) if carried else self._fit(job)
+        # No sentence fits beside the link: the other posts carry them all, so the link's post has none (a summary
+        # shortened there would show its first sentence twice, cut and then whole).
+        link_post = (
+            self._attempt(job, replace(full, summary=" ".join(carried))) if carried else self._fit_without_summary(job)
+        )
         post_format = job.rules.post_format
         plain = [_Attempt(text, post_format.finish(text)[1]) for text in _pack(rest, job.limit, post_format)]
         return [link_post, *plain] if settings.link_first else [*plain, link_post]

@@ -451,6 +451,19 @@ def test_every_part_of_an_x_thread_is_free_of_mentions_and_the_link_is_in_one() 
     assert all(weighted_length(part) <= X_LIMIT for part in post.parts)
 
 
+@pytest.mark.parametrize("link_first", [True, False])
+def test_a_thread_whose_sentences_do_not_fit_beside_the_link_shows_each_sentence_once(link_first: bool) -> None:
+    # Each sentence fits a post of its own (an admin's Edit is taken so), but none fits beside the link and hashtags.
+    first = "The council met and talked about the harbour " * 5 + "until late at night."
+    second = "It agreed the budget five votes to four after a debate of six hours " * 3
+    second += "in the town hall of the harbour city."
+    renderer = Renderer(summarizer=FirstSentences(), threads={"x": ThreadSettings(link_first=link_first)})
+    post = renderer.render(make_article(title="Harbour budget", summary=f"{first} {second}"), "x")
+    link_post = f"Harbour budget\n\n{LINK} #World #Diplomacy"
+    assert post.parts == ((link_post, first, second) if link_first else (first, second, link_post))
+    assert all(weighted_length(part) <= X_LIMIT for part in post.parts)
+
+
 def test_a_cut_inside_a_word_does_not_make_a_new_mention() -> None:
     # "@aaaa…@b" is no mention (a name followed by "@"); cut between characters (no space in reach), it would be.
     title = "中" * 120 + "@" + "a" * 19 + "@b" + "c" * 60
