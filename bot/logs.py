@@ -12,6 +12,15 @@ import sys
 from collections.abc import Iterable
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:/@#+")
+# Control characters and line breaks a value (a feed's title, a server's error text) may hold are written as escapes,
+# so one event stays one line and a carriage return cannot make a terminal show a forged line over it.
+_ESCAPED = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, 0x85)} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
 REDACTED = "***"
 # Libraries that log every request URL at INFO; their URLs may carry tokens (Telegram puts it in the path).
 _CHATTY_LOGGERS = ("httpx", "httpcore", "telegram", "tweepy", "urllib3", "requests_oauthlib", "oauthlib")
@@ -23,7 +32,7 @@ def kv(**fields: object) -> str:
     for key, value in fields.items():
         text = f"{value:g}" if isinstance(value, float) else str(value)
         if not text or not set(text) <= _SAFE:
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').translate(_ESCAPED) + '"'
         parts.append(f"{key}={text}")
     return " ".join(parts)
 
