@@ -514,6 +514,7 @@ class _Parser:
                     spoiler_text=self.route_spoiler_text(item, key, channels),
                 )
             )
+            self.route_keys_fit(item, key, name, channels)  # after the keys' own values, so a bad value is named first
         self.unique_names([r.name for r in out], "routes")
         return tuple(out)
 
@@ -623,7 +624,7 @@ class _Parser:
         wanted = self.chat_list(item["telegram_channels"], where)
         if not wanted:
             raise self.fail(where, "is empty; list entries of [telegram] channel, or remove the key to post to all")
-        self.route_keys_fit(item, key, name, channels)  # after the key's own value, so a bad list is named first
+        self.route_keys_fit(item, key, name, channels)  # before picking entries: a misplaced key is the problem then
         try:
             return telegram_channel.pick_entries(telegram_channel.own_entries(telegram), wanted)
         except ValueError as problem:

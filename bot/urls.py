@@ -97,7 +97,7 @@ def database_url_problem(url: str, *, in_file: bool) -> str | None:
     if in_file and database_url_has_password(url):
         return (
             "holds a password; secrets never go in the config file. Put the whole URL in the environment variable"
-            " NEWSBOT_DATABASE_URL instead, or keep the password in PGPASSWORD or ~/.pgpass"
+            " NEWSBOT_DATABASE_URL instead, or keep the login password in PGPASSWORD or ~/.pgpass"
         )
     return None
 

@@ -69,7 +69,8 @@ class XImages:
 
         client = self._client()
         try:
-            media_id = _media_id(self._post(client, UPLOAD_ROUTE, _upload_body(image)))
+            media_id = _media_id(self._post(client, UPLOAD_ROUTE, _upload_body(image)).json())
+            # Only the status matters here: a 2xx is the alt text set, whatever body comes with it.
             self._post(client, METADATA_ROUTE, {"id": media_id, "metadata": {"alt_text": {"text": image.alt}}})
         except (tweepy.TweepyException, requests.RequestException, UnexpectedAnswer) as error:
             log.warning("%s", kv(event="x_image_skipped", article=post.article_key, reason=_reason(error)))
@@ -80,9 +81,9 @@ class XImages:
         """The image loader's connections; the client's session is the publisher's to close."""
         self._loader.close()
 
-    def _post(self, client: tweepy.Client, route: str, body: dict[str, Any]) -> Any:
+    def _post(self, client: tweepy.Client, route: str, body: dict[str, Any]) -> requests.Response:
         response: requests.Response = client.request("POST", route, json=body, user_auth=self._user_auth)
-        return response.json()
+        return response
 
 
 def _upload_body(image: PostImage) -> dict[str, str]:
