@@ -23,7 +23,7 @@ meanwhile never shift the next page.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -31,7 +31,7 @@ from bot.channels import REGISTRY
 from bot.store.articles import key_prefix_pattern
 from bot.store.part import StorePart
 from bot.store.states import FAILED, SENT, STATES
-from bot.store.subscribers import EMAIL, MUTE, WATCH
+from bot.store.subscribers import EMAIL, MUTE, WATCH, hashtags_of, words_of
 from bot.store.times import db_time, to_db_time
 
 DIGEST_CHANNEL = EMAIL  # digest_deliveries are this channel's mails
@@ -282,8 +282,8 @@ class ReportsPart(StorePart):
             f" WHERE {' AND '.join(conditions)} ORDER BY s.id DESC LIMIT ?",
             (*params, limit),
         ).fetchall()
-        tags = self._tags_of([int(row[0]) for row in rows])
-        words = self._words_of({str(row[2]) for row in rows})
+        tags = hashtags_of(self._db, [int(row[0]) for row in rows])
+        words = words_of(self._db, [(str(row[1]), str(row[2])) for row in rows])
         return [
             _subscriber_record(row, tags.get(int(row[0]), ()), words.get((str(row[1]), str(row[2])), {}))
             for row in rows
@@ -298,34 +298,6 @@ class ReportsPart(StorePart):
             if len(page) < batch:
                 return
             before = page[-1].id
-
-    def _tags_of(self, subscriber_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
-        """Each subscriber's hashtags as written, in the order of their keys (one query for a whole page)."""
-        if not subscriber_ids:
-            return {}
-        rows = self._db.execute(
-            "SELECT subscriber_id, tag FROM subscriber_tags"
-            f" WHERE subscriber_id IN ({', '.join('?' for _ in subscriber_ids)}) ORDER BY subscriber_id, tag_key",
-            tuple(subscriber_ids),
-        ).fetchall()
-        found: dict[int, list[str]] = {}
-        for row in rows:
-            found.setdefault(int(row[0]), []).append(str(row[1]))
-        return {key: tuple(tags) for key, tags in found.items()}
-
-    def _words_of(self, addresses: set[str]) -> dict[tuple[str, str], dict[str, tuple[str, ...]]]:
-        """Per (channel, address), their watch and mute words by kind, as first written (one query for a page)."""
-        if not addresses:
-            return {}
-        rows = self._db.execute(
-            "SELECT channel, recipient, kind, word FROM subscriber_words"
-            f" WHERE recipient IN ({', '.join('?' for _ in addresses)}) ORDER BY channel, recipient, kind, word_key",
-            tuple(sorted(addresses)),
-        ).fetchall()
-        found: dict[tuple[str, str], dict[str, list[str]]] = {}
-        for row in rows:
-            found.setdefault((str(row[0]), str(row[1])), {}).setdefault(str(row[2]), []).append(str(row[3]))
-        return {key: {kind: tuple(words) for kind, words in kinds.items()} for key, kinds in found.items()}
 
     def hashtag_counts(self) -> list[HashtagCounts]:
         """Per channel with subscribers, its active subscribers per hashtag, most followed first."""

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from bot.hashtags import normalize as normalize_tag
 from bot.keywords import fold as fold_word
+from bot.store.db import Database
 from bot.store.part import StorePart
 from bot.store.states import AWAITING_CONFIRMATION, HELD, PENDING, SKIPPED
 from bot.store.times import db_time, from_db_time, to_db_time
@@ -25,6 +26,39 @@ from bot.store.times import db_time, from_db_time, to_db_time
 EMAIL = "email"
 WATCH = "watch"  # subscriber_words kinds: also send articles containing the word, whatever their hashtags
 MUTE = "mute"  # never send articles containing the word
+
+
+def hashtags_of(db: Database, subscriber_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """Each subscriber's hashtags as written, in the order of their keys, in one query for a batch (an export or a
+    page of the control room reads thousands: one round trip per batch, not per subscriber)."""
+    if not subscriber_ids:
+        return {}
+    found: dict[int, list[str]] = {}
+    for subscriber_id, tag in db.execute(
+        "SELECT subscriber_id, tag FROM subscriber_tags"
+        f" WHERE subscriber_id IN ({', '.join('?' for _ in subscriber_ids)}) ORDER BY subscriber_id, tag_key",
+        tuple(subscriber_ids),
+    ).fetchall():
+        found.setdefault(int(subscriber_id), []).append(str(tag))
+    return {subscriber_id: tuple(tags) for subscriber_id, tags in found.items()}
+
+
+def words_of(db: Database, recipients: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, tuple[str, ...]]]:
+    """Per (channel, stored address) of `recipients`, its watch and mute words by kind as first written, in one
+    query for a batch; a recipient without words is left out."""
+    wanted = set(recipients)
+    if not wanted:
+        return {}
+    addresses = sorted({address for _channel, address in wanted})
+    found: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for channel, recipient, kind, word in db.execute(
+        "SELECT channel, recipient, kind, word FROM subscriber_words"
+        f" WHERE recipient IN ({', '.join('?' for _ in addresses)}) ORDER BY channel, recipient, kind, word_key",
+        tuple(addresses),
+    ).fetchall():
+        if (str(channel), str(recipient)) in wanted:
+            found.setdefault((str(channel), str(recipient)), {}).setdefault(str(kind), []).append(str(word))
+    return {key: {kind: tuple(words) for kind, words in kinds.items()} for key, kinds in found.items()}
 
 
 def _stored(channel: str, address: str) -> str:
@@ -122,19 +156,8 @@ class SubscribersPart(StorePart):
         return tuple(str(r[0]) for r in rows)
 
     def _tags_by_id(self, rows: Sequence[tuple[object, ...]]) -> dict[int, tuple[str, ...]]:
-        """The hashtags of the subscribers whose ids are `rows`' first column, as `_tags` gives them, in one query
-        (an export reads thousands: one round trip per batch, not per subscriber)."""
-        if not rows:
-            return {}
-        ids = [int(str(row[0])) for row in rows]
-        found: dict[int, list[str]] = {}
-        for subscriber_id, tag in self._db.execute(
-            "SELECT subscriber_id, tag FROM subscriber_tags"
-            f" WHERE subscriber_id IN ({', '.join('?' for _ in ids)}) ORDER BY subscriber_id, tag_key",
-            ids,
-        ).fetchall():
-            found.setdefault(int(subscriber_id), []).append(str(tag))
-        return {subscriber_id: tuple(tags) for subscriber_id, tags in found.items()}
+        """The hashtags of the subscribers whose ids are `rows`' first column, in one query (`hashtags_of`)."""
+        return hashtags_of(self._db, [int(str(row[0])) for row in rows])
 
     def _subscriber(self, row: tuple[object, ...], hashtags: tuple[str, ...] | None = None) -> Subscriber:
         """The subscriber of `row`, with `hashtags` when they were read already (else read now)."""
@@ -198,17 +221,8 @@ class SubscribersPart(StorePart):
     def words_of_subscribers(self, channel: str, addresses: Sequence[str]) -> dict[str, dict[str, tuple[str, ...]]]:
         """Per address of `addresses` (a batch of an export), its words by kind, each kind as `subscriber_words`
         gives it, in one query; an address without words is left out."""
-        if not addresses:
-            return {}
-        stored = [_stored(channel, address) for address in addresses]
-        found: dict[str, dict[str, list[str]]] = {}
-        for recipient, kind, word in self._db.execute(
-            "SELECT recipient, kind, word FROM subscriber_words WHERE channel = ?"
-            f" AND recipient IN ({', '.join('?' for _ in stored)}) ORDER BY recipient, kind, word_key",
-            (channel, *stored),
-        ).fetchall():
-            found.setdefault(str(recipient), {}).setdefault(str(kind), []).append(str(word))
-        return {address: {kind: tuple(words) for kind, words in kinds.items()} for address, kinds in found.items()}
+        found = words_of(self._db, [(channel, _stored(channel, address)) for address in addresses])
+        return {address: kinds for (_channel, address), kinds in found.items()}
 
     def add_subscriber_words(self, channel: str, address: str, kind: str, words: Iterable[str]) -> None:
         """Add watch (or mute) words; a word already there (in any spelling) keeps its first spelling."""
