@@ -34,8 +34,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from bot.clock import Clock, utc_now
 from bot.config import Config, SummarizeConfig
 from bot.logs import kv
-from bot.models import Article
-from bot.route import decide
 from bot.store import StorePerThread
 from bot.xtext import links_and_mentions
 
@@ -48,7 +46,6 @@ __all__ = [
     "ModelSummaries",
     "answer_problem",
     "model_summaries_from_config",
-    "route_languages",
 ]
 
 log = logging.getLogger("newsbot.summaries")
@@ -309,21 +306,3 @@ def model_summaries_from_config(config: Config, environ: Mapping[str, str]) -> M
         client.complete, stores.get, daily_cap=settings.max_daily_requests, model=settings.model,
         closing=(client.close, stores.close),
     )  # fmt: skip
-
-
-def route_languages(config: Config) -> Callable[[Article, str], str]:
-    """The language an article's posts on a channel are summarised in: the `language` of the route that takes it
-    there (bot.route.decide), "" for the article's own."""
-    if not any(route.language for route in config.routes):
-        return _own_language
-
-    def language_of(article: Article, channel: str) -> str:
-        routes = dict(decide(article, config.routes).targets)
-        route = routes.get(channel)
-        return route.language if route is not None else ""
-
-    return language_of
-
-
-def _own_language(article: Article, channel: str) -> str:
-    return ""

@@ -158,15 +158,16 @@ def renderer_of(config: Config, environ: Mapping[str, str], signing: LinkSigning
     """The renderer of `config` as posts go out: `bot.render.build_renderer` with the click links when [analytics]
     is on. App, the chat commands and the control room each build theirs with it (once), so an approval preview
     shows the same link and length as the chat preview and the post; a ConfigError naming what to set when the
-    secret is unusable. With [summarize] provider = "openai", summaries come from the model (bot.ai_summary)."""
-    from bot.ai_summary import model_summaries_from_config, route_languages
-    from bot.route import warnings
+    secret is unusable. With [summarize] provider = "openai", summaries come from the model (bot.ai_summary), in
+    the route's `language`, which tags the posts on Mastodon and Bluesky with or without a model."""
+    from bot.ai_summary import model_summaries_from_config
+    from bot.route import languages, warnings
 
     return build_renderer(
         config,
         click_links_from_config(config, signing),
         writer=model_summaries_from_config(config, environ),
-        language_of=route_languages(config),
+        language_of=languages(config),
         warning_of=warnings(config),
     )
 

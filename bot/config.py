@@ -132,8 +132,9 @@ class RouteConfig:
     approval: bool = False  # hold each routed article until an admin approves it in chat
     approval_timeout: timedelta | None = None  # None: wait for an admin however long it takes
     on_timeout: str = "skip"  # what a timed-out approval becomes: "skip" or "approve"
-    # The language its posts are summarised in by the [summarize] model ("ar", "pt-BR"); "": the article's own.
-    # Channels that tag a post with its language (Mastodon) tag it with this one.
+    # The language its posts are in ("de", "pt-BR"), which channels that have one tag them with (Mastodon's
+    # `language`, Bluesky's `langs`): with a [summarize] model, the model writes their summaries in it; without
+    # one, it says the articles are written in it. "": not known (the model keeps the article's own).
     language: str = ""
     # A content warning shown before its posts on channels that have them (Mastodon's spoiler_text); "": none.
     spoiler_text: str = ""
@@ -406,7 +407,7 @@ class _Parser:
             ),
             sources=self.sources(data.get("sources", [])),
             fetch=FetchConfig(allow_private=self.get(fetch, "fetch.allow_private", bool, False)),
-            routes=self.routes(data.get("routes", []), telegram, summarize),
+            routes=self.routes(data.get("routes", []), telegram),
             telegram=telegram,
             x=self.x(self.table(data, "x")),
             mastodon=self.mastodon(self.table(data, "mastodon")),
@@ -463,7 +464,7 @@ class _Parser:
         self.unique_names([s.name for s in out], "sources")
         return tuple(out)
 
-    def routes(self, raw: Any, telegram: TelegramConfig, summarize: SummarizeConfig) -> tuple[RouteConfig, ...]:
+    def routes(self, raw: Any, telegram: TelegramConfig) -> tuple[RouteConfig, ...]:
         items = self.array_of_tables(raw, "routes")
         out: list[RouteConfig] = []
         for i, item in enumerate(items):
@@ -510,7 +511,7 @@ class _Parser:
                     pattern=pattern,
                     telegram_channels=self.route_telegram_channels(item, key, name, channels, telegram),
                     **self.route_approval(item, key, telegram),
-                    language=self.route_language(item, key, summarize),
+                    language=self.route_language(item, key),
                     spoiler_text=self.route_spoiler_text(item, key, channels),
                 )
             )
@@ -566,19 +567,11 @@ class _Parser:
             raise self.fail(f"{key}.on_timeout", 'only applies with approval_timeout, such as "6h"')
         return {"approval": approval, "approval_timeout": timeout, "on_timeout": on_timeout}
 
-    def route_language(self, item: Mapping[str, Any], key: str, summarize: SummarizeConfig) -> str:
+    def route_language(self, item: Mapping[str, Any], key: str) -> str:
         language = self.get(item, f"{key}.language", str, "").strip()
-        if not language:
-            return ""
-        if not _LANGUAGE_TAG.match(language):
+        if language and not _LANGUAGE_TAG.match(language):
             raise self.fail(
                 f"{key}.language", f'“{language}” is not a language tag; write one such as "ar", "de" or "pt-BR"'
-            )
-        if not summarize.uses_model:
-            raise self.fail(
-                f"{key}.language",
-                'summarising in another language needs a model: set [summarize] provider = "openai" (with its'
-                " base_url and model), or remove the language",
             )
         return language
 

@@ -118,7 +118,8 @@ class SummaryWriter(Protocol):
     def close(self) -> None: ...
 
 
-# The language an article's posts on a channel are summarised in ("" for its own): its route's (bot.ai_summary).
+# The language of an article's posts on a channel ("" not known): its route's (bot.route.languages). A model
+# writes their summary in it; channels with a language field tag the post with it.
 LanguageOf = Callable[[Article, str], str]
 # The content warning an article's posts on a channel go out with ("" none): its route's (bot.route.warnings).
 WarningOf = Callable[[Article, str], str]
@@ -204,6 +205,7 @@ class Renderer:
         article links of posts and digests are the tracker's (click counts), share links the article's own. With
         `writer`, summaries come from a model (in the language `language_of` gives), the summarizer's where it has
         none; a post asks it once, for the room the post leaves, and shortens its summary with the summarizer.
+        Each post carries the language `language_of` gives, model or not (Post.language).
         `before_first_use` runs once, when the first template is loaded (`build_renderer` checks every template
         the config uses then, so a broken one stops the first render, not each post in turn).
         `limits` replaces a channel's hard limit (its `max_length` as the config sets it; `use_limit` as its service

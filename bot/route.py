@@ -79,6 +79,20 @@ def warnings(config: Config) -> Callable[[Article, str], str]:
     return warning_of
 
 
+def languages(config: Config) -> Callable[[Article, str], str]:
+    """The language of an article's posts on a channel: the `language` of the route that takes it there
+    (`decide`), "" when that route names none. A [summarize] model writes their summaries in it; channels with a
+    language field tag the posts with it."""
+    if not any(route.language for route in config.routes):
+        return lambda article, channel: ""
+
+    def language_of(article: Article, channel: str) -> str:
+        route = dict(decide(article, config.routes).targets).get(channel)
+        return route.language if route is not None else ""
+
+    return language_of
+
+
 def decide(article: Article, routes: Sequence[RouteConfig]) -> Decision:
     """Each channel is taken by the first route (in config order) that matches the article."""
     article_tags = {normalize(t) for t in article.hashtags}

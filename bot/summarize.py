@@ -8,9 +8,10 @@ LexRank combined with position and our own lead-biased ranking by far; on bench/
 600 characters and level at 200-300 (see bench/README.md). Where sumy has no stop-word list for the language
 (it has 18: English, French, German, Spanish, Arabic, Chinese, ...), TextRank without stop words does no better
 than the lead, so the ranking of `LeadContentSummarizer` is used instead: each sentence's position (news puts the
-point first) plus how central its words are to the whole article. newsbot does not know an article's language:
-`default_summarizer` summarises every article as English (text in another language is ranked by all its words,
-and only an English opener makes one of its sentences lean).
+point first) plus how central its words are to the whole article. The summarizer is not told an article's
+language (a route's `language` tags its posts and steers a model only): `default_summarizer` summarises every
+article as English (text in another language is ranked by all its words, and only an English opener makes one of
+its sentences lean).
 
 Both pick the best-ranked sentences that still fit and return them in document order, keeping whole thoughts:
 a sentence that leans on the one before it (it opens with a pronoun or demonstrative subject, "He said…",

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.ai_summary import ModelSummaries, model_summaries_from_config, route_languages
+from bot.ai_summary import ModelSummaries, model_summaries_from_config
 from bot.bidi import RIGHT_TO_LEFT_MARK
 from bot.clicks import renderer_of
 from bot.config import Config, StateConfig, parse_config
@@ -23,6 +23,7 @@ from bot.email.tokens import link_signing
 from bot.errors import ConfigError
 from bot.models import Article
 from bot.render import Renderer, build_renderer
+from bot.route import languages
 from bot.store import Store, StoreError, open_store
 from bot.summarize import default_summarizer
 from tests.conftest import FakeClock
@@ -57,7 +58,7 @@ def renderer_for(config: Config, clock: FakeClock, environ: Mapping[str, str] | 
     writer = model_summaries_from_config(config, {KEY_ENV: KEY} if environ is None else environ)
     assert isinstance(writer, ModelSummaries)
     writer._clock = clock  # the day the cap counts: the test's clock
-    return build_renderer(config, writer=writer, language_of=route_languages(config))
+    return build_renderer(config, writer=writer, language_of=languages(config))
 
 
 def article(**changes: Any) -> Article:
@@ -410,7 +411,6 @@ def test_the_x_post_asks_for_the_room_the_post_leaves_and_fits(
         ({"api_key_env": "sk-live-abc"}, [], "summarize.api_key_env", "name an environment variable"),
         ({"timeout": 0}, [], "summarize.timeout", "above 0"),
         ({"max_daily_requests": 0}, [], "summarize.max_daily_requests", "above 0"),
-        ({}, [{"name": "r", "hashtags": ["*"], "channels": ["x"], "language": "ar"}], "routes[0].language", "provider"),
         (
             {"provider": "openai", "model": "m"},
             [{"name": "r", "hashtags": ["*"], "channels": ["x"], "language": "Arabic!"}],

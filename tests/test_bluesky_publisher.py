@@ -14,7 +14,7 @@ from PIL import Image
 
 from bot.app import App
 from bot.config import BlueskyConfig, Config
-from bot.errors import ConfigError, PublishError, RateLimited, Unauthorized
+from bot.errors import ConfigError, PublishError, RateLimited, Rejected, Unauthorized
 from bot.images import ImageLimits, ImageLoader, PostImage
 from bot.models import Post
 from bot.publishers.bluesky import BlueskyPublisher, PostRef, seconds_until_reset
@@ -262,6 +262,26 @@ def test_a_thread_carries_root_and_parent_refs(
         assert (refs["root"]["uri"], refs["root"]["cid"]) == root
         assert (refs["parent"]["uri"], refs["parent"]["cid"]) == (parent.uri, parent.cid)
     assert row.remote_id == ",".join(f"{r.uri}|{r.cid}" for r in records)
+
+
+def test_every_part_of_a_thread_carries_the_routes_language_and_a_post_without_one_no_langs(
+    fake_bluesky: FakeBluesky,
+) -> None:
+    parts = ("Teil eins der Meldung.", "Teil zwei der Meldung.")
+    bluesky = publisher(fake_bluesky)
+    bluesky.publish(post(parts[0], parts=parts, language="pt-BR"))
+    bluesky.publish(post("No language known.", key="k2"))
+    bluesky.close()
+    first, second, unknown = fake_bluesky.records
+    assert first.value["langs"] == second.value["langs"] == ["pt-BR"]
+    assert "reply" in second.value
+    assert "langs" not in unknown.value  # no "en" by guess
+
+
+def test_the_fake_pds_refuses_langs_the_lexicon_refuses(fake_bluesky: FakeBluesky) -> None:
+    with pytest.raises(Rejected, match=r"Record/langs/0 must be a well-formed BCP 47 language tag"):
+        publisher(fake_bluesky).publish(post("Bad tag.", language="Deutsch!"))
+    assert fake_bluesky.records == []
 
 
 def test_an_interrupted_thread_resumes_after_the_posted_parts(fake_bluesky: FakeBluesky) -> None:

@@ -183,6 +183,29 @@ def route_with(telegram_channels: object, channels: tuple[str, ...] = ("telegram
     }
 
 
+def test_a_route_declares_its_language_without_a_model() -> None:
+    routes = [
+        {"name": "german", "hashtags": ["Politik"], "channels": ["mastodon"], "language": " de "},
+        {"name": "rest", "hashtags": ["*"], "channels": ["mastodon"]},
+    ]
+    config = parse_config({"routes": routes, "mastodon": {"api_base_url": "https://mastodon.example"}})
+    assert not config.summarize.uses_model
+    assert [route.language for route in config.routes] == ["de", ""]
+
+
+@pytest.mark.parametrize("summarize", [{}, {"provider": "openai", "model": "m"}])
+@pytest.mark.parametrize("tag", ["Deutsch!", "d", "de_DE", "en--US"])
+def test_a_bad_route_language_is_an_error_naming_the_key_with_a_model_or_without(
+    summarize: dict[str, str], tag: str
+) -> None:
+    route = {"name": "german", "hashtags": ["*"], "channels": ["x"], "language": tag}
+    with pytest.raises(ConfigError) as err:
+        parse_config({"summarize": summarize, "routes": [route]})
+    assert f'routes[0].language: “{tag}” is not a language tag; write one such as "ar", "de" or "pt-BR"' in str(
+        err.value
+    )
+
+
 def test_a_route_may_name_some_telegram_channels_spelled_as_configured() -> None:
     config = parse_config(route_with(["-1001234567890/42", "@MyNews"]))
     assert config.routes[0].telegram_channels == ("-1001234567890/42", "@mynews")

@@ -226,3 +226,47 @@ def test_dry_run_writes_the_content_warning_beside_the_mastodon_post(
     assert warning.read_text(encoding="utf-8") == "Local politics\n"
     assert warning.with_suffix(".txt").read_text(encoding="utf-8").startswith("Story number 1")
     assert list((tmp_path / "out" / "bluesky").glob("*.warning")) == []  # Bluesky has no content warnings
+
+
+@pytest.mark.parametrize("language", ["de", ""])
+def test_a_routes_language_tags_both_posts_without_a_model_and_none_is_guessed(
+    make_config: Callable[..., Config],
+    tmp_path: Path,
+    clock: FakeClock,
+    fake_bluesky: FakeBluesky,
+    fake_mastodon_server: FakeMastodon,
+    monkeypatch: pytest.MonkeyPatch,
+    language: str,
+) -> None:
+    monkeypatch.setenv("NEWSBOT_MASTODON_TOKEN", fake_mastodon_server.token)
+    monkeypatch.setenv("NEWSBOT_BLUESKY_APP_PASSWORD", fake_bluesky.password)
+    feed = tmp_path / "feed.xml"
+    german = {
+        **news_item(1),
+        "title": "Der Rat stimmt dem Plan zu",
+        "description": "Der Rat hat am Dienstag abgestimmt.",
+    }
+    feed.write_text(rss([german]), encoding="utf-8")
+    route: dict[str, Any] = {**ROUTES[0], **({"language": language} if language else {})}
+    config = make_config(
+        output={"dir": str(tmp_path / "out"), "dry_run": False},
+        sources=[{"name": "feed", "url": str(feed), "backfill": 1}],
+        routes=[route],
+        mastodon={"api_base_url": fake_mastodon_server.base_url, "request_timeout": 2},
+        bluesky={"service_url": fake_bluesky.base_url, "handle": fake_bluesky.handle, "request_timeout": 2},
+    )
+    assert not config.summarize.uses_model
+    with App(config, clock=clock) as app:
+        assert app.run_cycle(poll_all=True).drain.sent == 2
+    [status] = fake_mastodon_server.statuses
+    [record] = fake_bluesky.records
+    # The summary stays the article's own sentence, in German: without a model nothing is translated.
+    assert "Der Rat hat am Dienstag abgestimmt." in status.text
+    assert "Der Rat hat am Dienstag abgestimmt." in record.value["text"]
+    [create] = fake_mastodon_server.creates()
+    if language:
+        assert status.language == "de" and create.form["language"] == "de"
+        assert record.value["langs"] == ["de"]
+    else:
+        assert "language" not in create.form
+        assert "langs" not in record.value

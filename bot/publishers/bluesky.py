@@ -6,7 +6,8 @@ gets one refresh and the request once more. A new login happens only when the re
 
 The record (app.bsky.feed.post) carries the text, its links and hashtags as facets with UTF-8 byte offsets
 (`bot.bsky_text.rich_text`: each link shown short, as Bluesky's app writes it, its facet holding the whole URL
-of `Post.short_links`, the article's as `Post.link` has it), `reply` refs to the thread's root and parent, and
+of `Post.short_links`, the article's as `Post.link` has it), `langs` with the route's language when it names one
+(`Post.language`; nothing when it is not known), `reply` refs to the thread's root and parent, and
 on the post with the article's link a link card (app.bsky.embed.external) to it whose thumb is the article's
 image, uploaded with `uploadBlob`. A card, not an app.bsky.embed.images embed: a post has one embed, and the
 card keeps the link preview news publishers want (title, description, picture, all one tap to the article).
@@ -129,6 +130,8 @@ class BlueskyPublisher:
         record: dict[str, Any] = {"$type": POST_COLLECTION, "text": text, "createdAt": _now()}
         if found:
             record["facets"] = [facet.as_record() for facet in found]
+        if post.language:  # the route's; none is guessed, so readers' language filters see only what is known
+            record["langs"] = [post.language]
         if posted:
             record["reply"] = {"root": posted[0].as_record(), "parent": posted[-1].as_record()}
         # The card is the article's; a post that names no article link (`Post.link` "") gets its first link's.

@@ -12,9 +12,9 @@ or use the `fake_bluesky` fixture. It speaks the XRPC methods newsbot uses, with
   whose payload the SDK decodes for `exp` (it refreshes on its own within 15 minutes of it); `token_lifetime`;
 * com.atproto.server.refreshSession: with the refresh JWT in Authorization → new tokens;
 * com.atproto.repo.createRecord: the record is validated like the PDS's lexicon check: text of at most 300
-  graphemes, each facet's byte range inside the text's UTF-8 bytes, reply refs naming records that exist with
-  their cid, an external embed's thumb a blob that was uploaded. A given rkey that exists → 400 InvalidRequest
-  "Record already exists";
+  graphemes, each facet's byte range inside the text's UTF-8 bytes, `langs` at most 3 BCP 47 tags, reply refs
+  naming records that exist with their cid, an external embed's thumb a blob that was uploaded. A given rkey that
+  exists → 400 InvalidRequest "Record already exists";
 * com.atproto.repo.getRecord, com.atproto.repo.uploadBlob (`fail_uploads`).
 
 Every answer carries RateLimit-Limit/-Remaining/-Reset (unix time) and -Policy; `rate_limit` answers 429.
@@ -50,6 +50,9 @@ __all__ = ["BLUESKY_FAULT_KINDS", "CreateAttempt", "FakeBluesky", "Record", "fak
 
 JSON = dict[str, Any]
 MAX_GRAPHEMES: Final = 300
+MAX_LANGS: Final = 3
+# A BCP 47 language tag, as the PDS checks a string of format "language" (its simple form: language, subtags).
+_BCP47: Final = regex.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _LIMIT: Final = 5000  # creates per window, as the PDS's per-account write limit (points, simplified)
 BLUESKY_FAULT_KINDS: Final = ("429", "5xx", "timeout", "drop", "slow")
 After = tuple[Literal["answer", "drop", "delay"], float]  # what follows a create: answer, drop, answer late
@@ -338,6 +341,7 @@ class FakeBluesky(RandomFaultsReport, ThreadedAiohttpServer):
             start, end = index.get("byteStart"), index.get("byteEnd")
             if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= size):
                 raise _Xrpc(400, "InvalidRecord", "Record/facets: byte range outside the text")
+        self._validate_langs(record.get("langs"))
         reply = record.get("reply")
         if reply is not None:
             for ref in (reply.get("root", {}), reply.get("parent", {})):
@@ -347,6 +351,19 @@ class FakeBluesky(RandomFaultsReport, ThreadedAiohttpServer):
         thumb = record.get("embed", {}).get("external", {}).get("thumb")
         if thumb is not None and thumb.get("ref", {}).get("$link") not in self._blobs:
             raise _Xrpc(400, "InvalidRecord", "Record/embed/external/thumb: blob not found")
+
+    @staticmethod
+    def _validate_langs(langs: Any) -> None:
+        """The lexicon's `langs`: optional, at most 3 items, each a BCP 47 tag."""
+        if langs is None:
+            return
+        if not isinstance(langs, list):
+            raise _Xrpc(400, "InvalidRecord", "Record/langs must be an array")
+        if len(langs) > MAX_LANGS:
+            raise _Xrpc(400, "InvalidRecord", f"Record/langs must not have more than {MAX_LANGS} elements")
+        for index, tag in enumerate(langs):
+            if not isinstance(tag, str) or not _BCP47.match(tag):
+                raise _Xrpc(400, "InvalidRecord", f"Record/langs/{index} must be a well-formed BCP 47 language tag")
 
     def _by_uri(self, uri: str) -> Record | None:
         return next((record for record in self._records.values() if record.uri == uri), None)
