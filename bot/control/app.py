@@ -132,16 +132,32 @@ class _Requests:
         return endpoint
 
     def checked(self, handler: Handler) -> Callable[[Request], Any]:
-        """A POST endpoint: refused (403) from another site, or without the session's CSRF token."""
+        """A POST endpoint: refused (403) from another site, without a session, or without the session's CSRF token.
+
+        The first two are refused before the body is read: a stranger cannot make the server wait for, and read,
+        a body up to the server's limit."""
 
         async def endpoint(request: Request) -> Response:
             if cross_site(request, self._config.web.public_url):
                 log.warning("%s", kv(event="admin_cross_site_refused", path=request.url.path))
                 return self._public(request, "message", 403, title="Refused", lines=_CROSS_SITE)
+            if not await run_in_threadpool(self._has_session, request):
+                return self._public(request, "message", 403, title="Signed out", lines=_SIGNED_OUT)
             form = await request.form()
             return await run_in_threadpool(self._serve, request, handler, form)
 
         return endpoint
+
+    def _has_session(self, request: Request) -> bool:
+        """Whether the request's cookie is a live session; `_serve` checks again (it may end while the body comes)."""
+        cookie = request.cookies.get(COOKIE_NAME)
+        if not cookie:
+            return False
+        store = self._open_store()
+        try:
+            return signed_in(store, self._config, cookie, self._clock()) is not None
+        finally:
+            store.close()
 
     def _serve(self, request: Request, handler: Handler, form: FormData | None) -> Response:
         now = self._clock()
