@@ -51,6 +51,7 @@ from bot.email.tokens import LinkSigning, TokenSigner
 from bot.email.web import cross_site
 from bot.logs import kv
 from bot.render import Renderer, build_environment
+from bot.slash_redirects import relative_slash_redirects
 from bot.store import StoreError
 
 __all__ = ["CONTROL_CSP", "build_control_app", "control_from_config"]
@@ -342,11 +343,13 @@ def build_control_app(
     from bot.control.registry import PAGES
 
     requests = _Requests(config, PAGES if pages is None else pages, open_store, signer, clock, posts)
-    return Starlette(
+    app = Starlette(
         routes=requests.routes(),
         middleware=[Middleware(_Headers)],
         exception_handlers={StoreError: requests.state_unreachable, 500: requests.server_error},
     )
+    relative_slash_redirects(app.router)
+    return app
 
 
 def control_from_config(

@@ -100,6 +100,7 @@ from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.logs import kv
 from bot.ratelimit import PerKeyLimit
 from bot.render import build_environment
+from bot.slash_redirects import relative_slash_redirects
 from bot.store import AWAITING_CONFIRMATION, EMAIL, EmailSubscriber, SignUpRequest, open_store
 
 __all__ = [
@@ -941,12 +942,14 @@ def build_app(
         make_confirmation=make_confirmation,
         clock=clock,
     )
-    return Starlette(
+    app = Starlette(
         routes=pages.routes(),
         middleware=[Middleware(_Guard, max_body=MAX_BODY_BYTES)],
         exception_handlers={HTTPException: pages.http_error},
         lifespan=pages.lifespan,
     )
+    relative_slash_redirects(app.router)
+    return app
 
 
 class _DeadlineProtocol(H11Protocol):
