@@ -658,8 +658,9 @@ class _Pages:
             return self._message(
                 400,
                 "Not subscribed",
-                f"{address} does not get the digest at the moment.",
-                link=("subscribe", "Sign up"),
+                f"{address} {_left_because(subscriber.status_reason if subscriber else '')} and gets no digests, "
+                "so there are no settings to change.",
+                link=("subscribe", "Sign up again" if subscriber else "Sign up"),
             )
         return subscriber
 
@@ -803,8 +804,11 @@ def _error_context(error: FormError | None) -> dict[str, str]:
 
 
 def _left_because(reason: str) -> str:
-    """Why an address gets no digests, as the rest of a sentence that starts with the address."""
-    if reason == "unsubscribed":
+    """Why an address gets no digests, as the rest of a sentence that starts with the address.
+
+    "unsubscribed" is the reader's own link; "unsubscribed by an admin" the control room's and the CSV import's:
+    the reader sees the same either way."""
+    if reason.startswith("unsubscribed"):
         return "was unsubscribed"
     if reason.startswith("bounced"):
         return "was taken off the list because mail to it could not be delivered"
