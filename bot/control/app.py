@@ -46,6 +46,7 @@ from bot.control.auth import (
     sign_out,
     signed_in,
 )
+from bot.control.cells import breakable
 from bot.control.page import ControlContext, ControlStore, Handler, Page
 from bot.email.tokens import LinkSigning, TokenSigner
 from bot.email.web import cross_site
@@ -107,6 +108,7 @@ class _Requests:
         self._clock = clock
         self._posts = posts
         self._env = build_environment(config.templates.dir)
+        self._env.filters["breakable"] = breakable
         self._base = admin_path(config)
 
     def routes(self) -> list[BaseRoute]:
