@@ -27,7 +27,7 @@ from bot.store.reports import PAGE_SIZE, DeliveryCursor, DeliveryFilter, Deliver
 from bot.urls import redact_urls_in
 
 ERROR_SHOWN: Final = 80  # characters of an error in the table; the rest behind "more"
-TITLE_SHOWN: Final = 60  # characters of a title in the table: some 4 lines of its column at a phone's width
+TITLE_SHOWN: Final = 60  # characters of a title in the table: three lines of its 12rem column
 _FIELDS: Final = ("article", "channel", "recipient", "outcome")
 
 
