@@ -16,9 +16,10 @@
 
 The whole server keeps the pages' limits (bot.email.web.build_server: request deadline, head size, connection
 cap, proxy handling) and their security headers; a body over MAX_UPDATE_BYTES gets 413 (the pages keep their
-own, smaller limit). The state is read through a connection of the server's own, opened on first use, used by
-one request at a time from the thread pool (a slow state never stalls the pages' event loop), and opened again
-after a failure.
+own, smaller limit). A path that a route takes only without its trailing slash, or only with one, is redirected
+there by a relative Location (bot.slash_redirects), here and in both apps, so the redirect keeps a proxy's path
+prefix. The state is read through a connection of the server's own, opened on first use, used by one request at a
+time from the thread pool (a slow state never stalls the pages' event loop), and opened again after a failure.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from bot.control.app import CONTROL_CSP
 from bot.email.web import Guard, start_in_thread
 from bot.logs import kv
 from bot.metrics import Metrics, StateFigures
+from bot.slash_redirects import relative_slash_redirects
 from bot.store import PENDING
 from bot.webhook import MAX_UPDATE_BYTES, SECRET_HEADER, NotAnUpdate, Webhook, secret_matches
 
@@ -271,11 +273,13 @@ async def _to_control_room(request: Request) -> Response:
 
 def build_server_app(server: Server) -> Starlette:
     endpoints = _Endpoints(server)
-    return Starlette(
+    app = Starlette(
         routes=endpoints.routes(),
         middleware=[Middleware(Guard, max_body=MAX_UPDATE_BYTES)],
         lifespan=endpoints.lifespan,
     )
+    relative_slash_redirects(app.router)
+    return app
 
 
 @contextmanager

@@ -5,7 +5,9 @@ Each test is one attack (or one curious non-admin) and what must come of it: not
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,11 +23,12 @@ from bot.control.app import build_control_app
 from bot.control.auth import COOKIE_NAME, LINK_TTL, LOGIN_PURPOSE, _hash
 from bot.control.page import ControlContext, Page
 from bot.email.tokens import TokenSigner
-from bot.email.web import start_in_thread
+from bot.email.web import REQUEST_TIMEOUT_SECONDS, start_in_thread
 from bot.models import Article
 from bot.render import build_renderer
 from bot.server import Server, build_server_app
 from bot.store import open_store
+from bot.webhook import MAX_UPDATE_BYTES
 from tests.conftest import FakeClock
 from tests.control_helpers import (
     ADMIN,
@@ -173,6 +176,28 @@ def test_a_cookie_value_an_attacker_chose_never_becomes_a_session(admin_site: Ad
         signed_in = client.post(admin_site.login_link(), headers=same_origin(admin_site.base))
         assert signed_in.cookies[COOKIE_NAME] != chosen
         assert client.get("/admin/").status_code == 303
+
+
+@pytest.mark.parametrize("cookie", ["", f"{COOKIE_NAME}=attacker-guessed-session-id"])
+def test_a_post_without_a_session_is_refused_before_its_body_is_read(admin_site: AdminSite, cookie: str) -> None:
+    """A stranger announces a body as big as the server takes and sends a few bytes of it: the 403 comes at once,
+    not after the server waited REQUEST_TIMEOUT_SECONDS (10 s) for the rest."""
+    port = int(admin_site.base.rsplit(":", 1)[1])
+    head = (
+        f"POST /admin/pause HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Origin: {admin_site.base}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {MAX_UPDATE_BYTES}\r\n" + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n"
+    )
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT_SECONDS / 2) as stranger:
+        stranger.sendall(head.encode() + b"csrf=x&a=")
+        answer = b""
+        while b"</html>" not in answer and (chunk := stranger.recv(65536)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    assert b"You are not signed in" in answer
+    assert time.monotonic() - started < REQUEST_TIMEOUT_SECONDS / 2
+    assert admin_site.store.is_paused() is False
 
 
 def test_no_token_session_id_or_csrf_token_reaches_the_log(

@@ -16,7 +16,8 @@ from tests.control_helpers import AdminSite
 
 
 def _text(response: httpx.Response) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))
+    """The page's words; a <wbr> (a place a line may break) is no space."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text.replace("<wbr>", "")))
 
 
 def _sent(site: AdminSite, key: str, title: str, recipients: list[str], error: str = "") -> None:
@@ -119,3 +120,31 @@ def test_an_empty_ledger_says_so_and_hostile_fields_get_a_message(admin_site: Ad
     assert "Nothing has been sent or queued yet" in empty
     assert long.status_code == 400 and "longer than 254 characters" in long.text
     assert nul.status_code == 400 and "control characters" in nul.text
+
+
+def test_a_long_title_is_cut_at_a_words_end_with_the_whole_title_kept_for_readers_and_a_mouse(
+    admin_site: AdminSite,
+) -> None:
+    title = "Council approves the long-delayed harbour renovation <b>after</b> a nine-hour session on the bridges"
+    _sent(admin_site, "k1", title, ["-100123"])
+    _sent(admin_site, "k2", "Short & sweet", ["-100123"])
+    with admin_site.signed_in_client() as client:
+        page = _list(client).text
+    escaped = title.replace("<", "&lt;").replace(">", "&gt;")
+    shown = "Council approves the long-delayed harbour renovation…"  # not "&lt;b&gt;af…": whole words
+    assert f'title="{escaped}"><span aria-hidden="true">{shown}</span>' in page
+    assert f'<span class="visually-hidden">{escaped}</span></a>' in page
+    assert 'rel="noopener noreferrer">Short &amp; sweet</a>' in page  # short enough: shown whole, no tooltip
+
+
+def test_an_address_may_wrap_only_after_its_at_and_before_its_dots(admin_site: AdminSite) -> None:
+    now = admin_site.clock()
+    admin_site.store.request_email_subscription("ann.lee@news.example.org", [], now)
+    admin_site.store.confirm_email("ann.lee@news.example.org", now)
+    admin_site.store.create_digest("2024-W10", now, now)
+    with admin_site.signed_in_client() as client:
+        deliveries = _list(client, channel="email").text
+        subscribers = client.get("/admin/subscribers", params={"q": "ann"}).text
+    wrapped = "ann<wbr>.lee@<wbr>news<wbr>.example<wbr>.org"
+    assert f'<td class="address">{wrapped}</td>' in deliveries
+    assert f'<th scope="row" class="address">{wrapped}' in subscribers

@@ -9,6 +9,7 @@ import re
 
 import httpx
 
+from bot.email.web import confirm_url, preferences_url, unsubscribe_url
 from bot.models import Article
 from bot.store import PENDING, SKIPPED, OutboxItem
 from bot.store.subscribers import MUTE, WATCH
@@ -16,7 +17,8 @@ from tests.control_helpers import AdminSite
 
 
 def _text(response: httpx.Response) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))
+    """The page's words; a <wbr> (a place a line may break) is no space."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text.replace("<wbr>", "")))
 
 
 def _people(site: AdminSite) -> None:
@@ -146,3 +148,38 @@ def test_names_and_addresses_are_escaped_on_the_page(admin_site: AdminSite) -> N
     with admin_site.signed_in_client() as client:
         html = _search(client, q="eve").text
     assert "<b>Eve</b>" not in html and "&lt;b&gt;Eve&lt;/b&gt;" in html
+
+
+def test_a_reader_an_admin_unsubscribed_is_told_so_on_their_own_pages_as_if_they_had_done_it(
+    admin_site: AdminSite,
+) -> None:
+    """The reader's unsubscribe, preferences and old confirmation links say "was unsubscribed" and how to come
+    back, word for word as for a reader who used their own unsubscribe link."""
+    now = admin_site.clock()
+    for address in ("ann@example.org", "bob@example.org"):
+        admin_site.store.request_email_subscription(address, ["Sport"], now)
+        admin_site.store.confirm_email(address, now)
+    with admin_site.signed_in_client() as client:
+        admin_site.post(client, "/admin/subscribers/unsubscribe", {"channel": "email", "address": "ann@example.org"})
+    with admin_site.client() as reader:
+        assert (
+            reader.post(
+                admin_site.local(unsubscribe_url(admin_site.config, admin_site.signer, "bob@example.org", now))
+            ).status_code
+            == 200
+        )
+
+        def own_pages(address: str) -> list[str]:
+            links = [
+                build(admin_site.config, admin_site.signer, address, now)
+                for build in (unsubscribe_url, preferences_url, confirm_url)
+            ]
+            return [_text(reader.get(admin_site.local(link))).replace(address, "ADDRESS") for link in links]
+
+        by_admin, by_self = own_pages("ann@example.org"), own_pages("bob@example.org")
+    assert by_admin == by_self
+    unsubscribe_page, preferences_page, confirm_page = by_admin
+    assert "ADDRESS was unsubscribed and gets no digests" in unsubscribe_page and "Sign up again" in unsubscribe_page
+    assert "ADDRESS was unsubscribed and gets no digests" in preferences_page and "Sign up again" in preferences_page
+    assert "ADDRESS was unsubscribed after this link was sent" in confirm_page and "Sign up again" in confirm_page
+    assert "not on the list" not in " ".join(by_admin)

@@ -38,7 +38,8 @@ session redirects to /admin/signin; a POST is refused (403, nothing called) with
 
 A template extends "admin/base.html.j2" and fills `{% block content %}`. Every page gets `base` (the control
 room's path, for links: `{{ base }}/sources`), `title`, `nav`, `csrf_field`, `csrf_token`, `admin_id`, `notice`
-and `signed_in`. No JavaScript and no inline styles (the CSP allows neither): add classes to
+and `signed_in`; an email address shown in a narrow cell goes through the `breakable` filter (bot.control.cells:
+it wraps only after the @ and before a dot). No JavaScript and no inline styles (the CSP allows neither): add classes to
 templates/admin/style.css. Wide tables go inside `<div class="table-box" role="region" aria-labelledby=… tabindex="0">`
 so they scroll in their own box on a phone.
 

@@ -46,11 +46,13 @@ from bot.control.auth import (
     sign_out,
     signed_in,
 )
+from bot.control.cells import breakable
 from bot.control.page import ControlContext, ControlStore, Handler, Page
 from bot.email.tokens import LinkSigning, TokenSigner
 from bot.email.web import cross_site
 from bot.logs import kv
 from bot.render import Renderer, build_environment
+from bot.slash_redirects import relative_slash_redirects
 from bot.store import StoreError
 
 __all__ = ["CONTROL_CSP", "build_control_app", "control_from_config"]
@@ -106,6 +108,7 @@ class _Requests:
         self._clock = clock
         self._posts = posts
         self._env = build_environment(config.templates.dir)
+        self._env.filters["breakable"] = breakable
         self._base = admin_path(config)
 
     def routes(self) -> list[BaseRoute]:
@@ -132,16 +135,32 @@ class _Requests:
         return endpoint
 
     def checked(self, handler: Handler) -> Callable[[Request], Any]:
-        """A POST endpoint: refused (403) from another site, or without the session's CSRF token."""
+        """A POST endpoint: refused (403) from another site, without a session, or without the session's CSRF token.
+
+        The first two are refused before the body is read: a stranger cannot make the server wait for, and read,
+        a body up to the server's limit."""
 
         async def endpoint(request: Request) -> Response:
             if cross_site(request, self._config.web.public_url):
                 log.warning("%s", kv(event="admin_cross_site_refused", path=request.url.path))
                 return self._public(request, "message", 403, title="Refused", lines=_CROSS_SITE)
+            if not await run_in_threadpool(self._has_session, request):
+                return self._public(request, "message", 403, title="Signed out", lines=_SIGNED_OUT)
             form = await request.form()
             return await run_in_threadpool(self._serve, request, handler, form)
 
         return endpoint
+
+    def _has_session(self, request: Request) -> bool:
+        """Whether the request's cookie is a live session; `_serve` checks again (it may end while the body comes)."""
+        cookie = request.cookies.get(COOKIE_NAME)
+        if not cookie:
+            return False
+        store = self._open_store()
+        try:
+            return signed_in(store, self._config, cookie, self._clock()) is not None
+        finally:
+            store.close()
 
     def _serve(self, request: Request, handler: Handler, form: FormData | None) -> Response:
         now = self._clock()
@@ -326,11 +345,13 @@ def build_control_app(
     from bot.control.registry import PAGES
 
     requests = _Requests(config, PAGES if pages is None else pages, open_store, signer, clock, posts)
-    return Starlette(
+    app = Starlette(
         routes=requests.routes(),
         middleware=[Middleware(_Headers)],
         exception_handlers={StoreError: requests.state_unreachable, 500: requests.server_error},
     )
+    relative_slash_redirects(app.router)
+    return app
 
 
 def control_from_config(

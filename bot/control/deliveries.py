@@ -6,7 +6,8 @@ newest first, and the CSV export of a filter.
 
 The rows are the store's deliveries list (bot.store.reports: posts from the outbox, digest mails from the digest
 ledger). A field that cannot be used, or a damaged page link, gets the page back with what is wrong (status 400).
-Error texts are shown with URL credentials redacted and shortened, the whole text one click away (<details>).
+Error texts are shown with URL credentials redacted and shortened, the whole text one click away (<details>);
+long titles are cut at a word's end (bot.control.cells), the whole title in the link's accessible name and tooltip.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Final
 from starlette.responses import Response
 
 from bot.channels import NAMES
-from bot.control import filters
+from bot.control import cells, filters
 from bot.control.exports import csv_download, delivery_rows
 from bot.control.page import ControlContext, Page
 from bot.store import STATES
@@ -26,6 +27,7 @@ from bot.store.reports import PAGE_SIZE, DeliveryCursor, DeliveryFilter, Deliver
 from bot.urls import redact_urls_in
 
 ERROR_SHOWN: Final = 80  # characters of an error in the table; the rest behind "more"
+TITLE_SHOWN: Final = 60  # characters of a title in the table: three lines of its 12rem column
 _FIELDS: Final = ("article", "channel", "recipient", "outcome")
 
 
@@ -35,6 +37,8 @@ class Shown:
 
     record: DeliveryRecord
     link: str  # the article's own link if it is a web address, else ""
+    title: str  # the article's title (its key if it has none), or "Digest <id>"
+    title_short: str  # "" when `title` is short enough to show whole
     error: str  # redacted
     error_short: str  # "" when `error` is short enough to show whole
 
@@ -85,7 +89,9 @@ def _shown(record: DeliveryRecord) -> Shown:
     error = redact_urls_in(record.error)
     short = error[: ERROR_SHOWN - 1] + "…" if len(error) > ERROR_SHOWN else ""
     link = record.link if record.link.startswith(("https://", "http://")) else ""
-    return Shown(record, link, error, short)
+    title = record.title or record.article_key
+    title_short = cells.short_title(title, TITLE_SHOWN) if len(title) > TITLE_SHOWN else ""
+    return Shown(record, link, title, title_short, error, short)
 
 
 def export(ctx: ControlContext) -> Response:

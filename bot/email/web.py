@@ -100,6 +100,7 @@ from bot.hashtags import parse_hashtags as parse_typed_tags
 from bot.logs import kv
 from bot.ratelimit import PerKeyLimit
 from bot.render import build_environment
+from bot.slash_redirects import relative_slash_redirects
 from bot.store import AWAITING_CONFIRMATION, EMAIL, EmailSubscriber, SignUpRequest, open_store
 
 __all__ = [
@@ -657,8 +658,9 @@ class _Pages:
             return self._message(
                 400,
                 "Not subscribed",
-                f"{address} does not get the digest at the moment.",
-                link=("subscribe", "Sign up"),
+                f"{address} {_left_because(subscriber.status_reason if subscriber else '')} and gets no digests, "
+                "so there are no settings to change.",
+                link=("subscribe", "Sign up again" if subscriber else "Sign up"),
             )
         return subscriber
 
@@ -802,8 +804,11 @@ def _error_context(error: FormError | None) -> dict[str, str]:
 
 
 def _left_because(reason: str) -> str:
-    """Why an address gets no digests, as the rest of a sentence that starts with the address."""
-    if reason == "unsubscribed":
+    """Why an address gets no digests, as the rest of a sentence that starts with the address.
+
+    "unsubscribed" is the reader's own link; "unsubscribed by an admin" the control room's and the CSV import's:
+    the reader sees the same either way."""
+    if reason.startswith("unsubscribed"):
         return "was unsubscribed"
     if reason.startswith("bounced"):
         return "was taken off the list because mail to it could not be delivered"
@@ -941,12 +946,14 @@ def build_app(
         make_confirmation=make_confirmation,
         clock=clock,
     )
-    return Starlette(
+    app = Starlette(
         routes=pages.routes(),
         middleware=[Middleware(_Guard, max_body=MAX_BODY_BYTES)],
         exception_handlers={HTTPException: pages.http_error},
         lifespan=pages.lifespan,
     )
+    relative_slash_redirects(app.router)
+    return app
 
 
 class _DeadlineProtocol(H11Protocol):

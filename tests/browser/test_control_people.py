@@ -4,6 +4,7 @@ page, filters and pages, at a phone's width (wide tables scroll in their own box
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -117,3 +118,64 @@ def test_an_admin_filters_deliveries_reads_a_long_error_and_pages_on(
     page.set_viewport_size(DESK)
     page.goto(admin_site.url("/admin/deliveries"))
     _checked(page, shoot, "desk")
+
+
+# The lines a cell's text is drawn on, as the browser broke it.
+_LINES = """cell => {
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  const lines = [];
+  let top = null;
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const rect = range.getClientRects()[0];
+      if (!rect || !rect.width) continue;
+      if (top === null || rect.top > top + 2) { lines.push(""); top = rect.top; }
+      lines[lines.length - 1] += node.data[i];
+    }
+  }
+  return lines;
+}"""
+ADDRESSES = ("firstname.middlename.lastname@newsroom.example-university.org", "ann.lee@example.org")
+HEADLINE = (
+    "Council approves the long-delayed harbour renovation after a nine-hour session, with amendments on bridges, "
+    "river front parks, cycling lanes, the old market hall, the tram depot and a new ferry pier for the islands"
+)
+
+
+def test_deliveries_rows_stay_short_at_a_phones_width_and_addresses_break_only_between_their_parts(
+    admin_site: AdminSite, page: Any, shoot: Callable[[Any, str], None]
+) -> None:
+    now = admin_site.clock()
+    store = admin_site.store
+    for n in range(3):
+        key = f"long{n}"
+        store.add_article(
+            Article(key, "feed", f"{HEADLINE} ({n})", f"https://example.com/{key}", "T.", ("City",), None, now)
+        )
+        store.enqueue([OutboxItem(key, "telegram", "-1001234567890", "all", "", now)], now)
+    for address in ADDRESSES:
+        store.request_email_subscription(address, [], now)
+        store.confirm_email(address, now)
+    store.create_digest("2024-W10", now, now)
+
+    admin_site.sign_in(page)
+    page.goto(admin_site.url("/admin/deliveries"))
+    _checked(page, shoot, "deliveries-390")
+    table = page.get_by_role("region", name="Deliveries (table)")
+    table.evaluate("box => { box.scrollLeft = 400; }")  # the recipients, further right in their box
+    shoot(page, "deliveries-390-recipients")
+    article_links = table.get_by_role("link", name=f"{HEADLINE} (2)", exact=True)
+    assert article_links.count() == 1  # a screen reader hears the whole title
+    assert article_links.get_attribute("title") == f"{HEADLINE} (2)"  # a mouse shows it
+    shown = article_links.locator('[aria-hidden="true"]').inner_text()
+    assert shown.endswith("…") and len(shown) < 100 and f"{shown[:-1].rstrip()} " in f"{HEADLINE} "  # at a word's end
+    heights = [row.bounding_box()["height"] for row in table.locator("tbody tr").all()]
+    assert max(heights) < 150, heights  # the headline alone would be some 15 lines
+    for address in ADDRESSES:
+        lines = table.locator("td.address", has_text=address).first.evaluate(_LINES)
+        assert "".join(lines) == address
+        breaks = pairwise(lines)
+        assert all(line.endswith(("@", "-")) or after.startswith(".") for line, after in breaks), lines
