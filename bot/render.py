@@ -126,7 +126,8 @@ class SummaryWriter(Protocol):
 
 
 # The language of an article's posts on a channel ("" not known): its route's (bot.route.languages). A model
-# writes their summary in it; channels with a language field tag the post with it.
+# writes their summary in it, else it is the article's (see `Renderer._summary_language`); channels with a
+# language field tag the post with it.
 LanguageOf = Callable[[Article, str], str]
 # The extractive summarizer for articles in a language (bot.summarize.LanguageSummarizers.for_language).
 SummarizerFor = Callable[[str], Summarizer]

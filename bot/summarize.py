@@ -8,10 +8,17 @@ LexRank combined with position and our own lead-biased ranking by far; on bench/
 600 characters and level at 200-300 (see bench/README.md). Where sumy has no stop-word list for the language
 (it has 18: English, French, German, Spanish, Arabic, Chinese, ...), TextRank without stop words does no better
 than the lead, so the ranking of `LeadContentSummarizer` is used instead: each sentence's position (news puts the
-point first) plus how central its words are to the whole article. The summarizer is not told an article's
-language (a route's `language` tags its posts and steers a model only): `default_summarizer` summarises every
-article as English (text in another language is ranked by all its words, and only an English opener makes one of
-its sentences lean).
+point first) plus how central its words are to the whole article.
+
+Language: a summarizer splits sentences (sentencex's abbreviations: German "Am 3. Oktober" is one sentence) and
+ranks them (sumy's stop words and stemmer) by the rules of its `language`. Without a model, the renderer gives an
+article the summarizer of its route's `language` (`LanguageSummarizers.for_language`, one per language, built on
+first use): `summary_language` keeps the tag's primary subtag ("de-AT" is "de") where sumy can rank it
+(`SUMY_LANGUAGES`: ar cs de el en es fr he it pl pt sk sv uk), and English for every other language and for ""
+(Chinese, Japanese and Thai are left out, as our word tokens need spaces between words; Korean too, as its stop
+words are particles written joined to the word). `default_summarizer`
+is English: a route without `language`, a model's route (the language the model writes, not the article's) and
+`newsbot summarize`. Text in another language summarised as English is ranked by all its words.
 
 Both pick the best-ranked sentences that still fit and return them in document order, keeping whole thoughts:
 a sentence that leans on the one before it (it opens with a pronoun or demonstrative subject, "He said…",
