@@ -159,7 +159,8 @@ def renderer_of(config: Config, environ: Mapping[str, str], signing: LinkSigning
     is on. App, the chat commands and the control room each build theirs with it (once), so an approval preview
     shows the same link and length as the chat preview and the post; a ConfigError naming what to set when the
     secret is unusable. With [summarize] provider = "openai", summaries come from the model (bot.ai_summary), in
-    the route's `language`, which tags the posts on Mastodon and Bluesky with or without a model."""
+    the route's `language`, which tags the posts on Mastodon and Bluesky with or without a model (without one,
+    the extractive summary reads each article by its route language's rules)."""
     from bot.ai_summary import model_summaries_from_config
     from bot.route import languages, warnings
 

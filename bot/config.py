@@ -134,7 +134,8 @@ class RouteConfig:
     on_timeout: str = "skip"  # what a timed-out approval becomes: "skip" or "approve"
     # The language its posts are in ("de", "pt-BR"), which channels that have one tag them with (Mastodon's
     # `language`, Bluesky's `langs`): with a [summarize] model, the model writes their summaries in it; without
-    # one, it says the articles are written in it. "": not known (the model keeps the article's own).
+    # one, it says the articles are written in it, and their summaries are made by its rules where the extractive
+    # summarizer has them (bot.summarize.summary_language). "": not known (the model keeps the article's own).
     language: str = ""
     # A content warning shown before its posts on channels that have them (Mastodon's spoiler_text); "": none.
     spoiler_text: str = ""

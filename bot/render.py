@@ -36,7 +36,14 @@ from bot.errors import ConfigError, RenderError
 from bot.hashtags import normalize, unique, without_trailing_tags
 from bot.models import Article, Post, ShareLink
 from bot.share import share_links, with_utm
-from bot.summarize import Summarizer, default_summarizer, split_sentences
+from bot.summarize import (
+    DEFAULT_LANGUAGE,
+    LanguageSummarizers,
+    Summarizer,
+    default_summarizer,
+    split_sentences,
+    summary_language,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -119,8 +126,11 @@ class SummaryWriter(Protocol):
 
 
 # The language of an article's posts on a channel ("" not known): its route's (bot.route.languages). A model
-# writes their summary in it; channels with a language field tag the post with it.
+# writes their summary in it, else it is the article's (see `Renderer._summary_language`); channels with a
+# language field tag the post with it.
 LanguageOf = Callable[[Article, str], str]
+# The extractive summarizer for articles in a language (bot.summarize.LanguageSummarizers.for_language).
+SummarizerFor = Callable[[str], Summarizer]
 # The content warning an article's posts on a channel go out with ("" none): its route's (bot.route.warnings).
 WarningOf = Callable[[Article, str], str]
 # Room kept free when a model is asked for the space a post leaves: the blank line before the summary.
@@ -198,6 +208,7 @@ class Renderer:
         before_first_use: Callable[[Renderer], None] | None = None,
         limits: Mapping[str, int] | None = None,
         warning_of: WarningOf | None = None,
+        summarizer_for: SummarizerFor | None = None,
     ) -> None:
         """`utm` and `summary_chars` are per channel, e.g. {"x": {"utm_source": "x"}} and {"x": 200}.
 
@@ -205,7 +216,9 @@ class Renderer:
         article links of posts and digests are the tracker's (click counts), share links the article's own. With
         `writer`, summaries come from a model (in the language `language_of` gives), the summarizer's where it has
         none; a post asks it once, for the room the post leaves, and shortens its summary with the summarizer.
-        Each post carries the language `language_of` gives, model or not (Post.language).
+        Each post carries the language `language_of` gives, model or not (Post.language). Without a `writer`, that
+        language is the article's: with `summarizer_for`, the article is summarised by its summarizer for that
+        language (`summarizer` shortens a model's summaries, and summarises every article without one of the two).
         `before_first_use` runs once, when the first template is loaded (`build_renderer` checks every template
         the config uses then, so a broken one stops the first render, not each post in turn).
         `limits` replaces a channel's hard limit (its `max_length` as the config sets it; `use_limit` as its service
@@ -228,6 +241,7 @@ class Renderer:
         self._language_of = language_of
         self._limits = dict(limits or {})
         self._warning_of = warning_of
+        self._summarizer_for = summarizer_for
 
     def close(self) -> None:
         """Close what the summary writer holds open (a model's HTTP client and state connections), if any."""
@@ -329,7 +343,8 @@ class Renderer:
         if not over or channel not in self._threads:
             return Overflow(over, job.limit)
         post_format = job.rules.post_format
-        sentences = split_sentences(self._summarize(article, len(article.summary), channel))
+        language = self._summary_language(article, channel)
+        sentences = split_sentences(self._summarize(article, len(article.summary), channel), language=language)
         measured = [(post_format.finish(post_format.clean(s))[1] - job.limit, s) for s in sentences]
         over, sentence = max(measured, default=(0, ""), key=lambda pair: pair[0])
         return Overflow(over, job.limit, sentence) if over > 0 else Overflow(0, job.limit)
@@ -405,7 +420,8 @@ class Renderer:
         post of its own is shortened at a word boundary.
         """
         budget = max(settings.summary_chars, len(job.article.summary))
-        sentences = split_sentences(self._summarize(job.article, budget, job.channel))
+        language = self._summary_language(job.article, job.channel)
+        sentences = split_sentences(self._summarize(job.article, budget, job.channel), language=language)
         full = _Draft(job.title, " ".join(sentences), _hashtags(job.article))
         whole = self._attempt(job, full)
         if not sentences or whole.length <= job.limit:
@@ -501,13 +517,23 @@ class Renderer:
         if written is not None:
             return written
         # A digest run summarises the same few articles for every subscriber: remember the recent results.
-        key = (article.key, budget, hash(article.text), "")
+        language = self._summary_language(article, channel)
+        key = (article.key, budget, hash(article.text), language)
         summary = self._summaries.get(key)
         if summary is None:
             if len(self._summaries) >= SUMMARY_CACHE_SIZE:
                 self._summaries.clear()
-            summary = self._summaries[key] = self._summarizer.summarize(article.text, budget)
+            summarizer = self._summarizer if self._summarizer_for is None else self._summarizer_for(language)
+            summary = self._summaries[key] = summarizer.summarize(article.text, budget)
         return summary
+
+    def _summary_language(self, article: Article, channel: str) -> str:
+        """The language the extractive summary reads `article` in: its route's (bot.summarize.summary_language)
+        when no model writes the summaries; with one, the route's language is what the model writes, not what the
+        article is in, so English as without a route language."""
+        if self._writer is not None or self._language_of is None or self._summarizer_for is None:
+            return DEFAULT_LANGUAGE
+        return summary_language(self._language_of(article, channel))
 
     def _render(self, template: str, context: Mapping[str, object]) -> str:
         import jinja2  # imported here: see build_environment (already imported by `_env` by now)
@@ -766,8 +792,8 @@ def build_renderer(
 ) -> Renderer:
     """The one renderer for `config`: its templates, share-link UTM tags, summary lengths and X threads; `links`:
     the click links when [analytics] is on (bot.clicks.click_links_from_config); `writer` and `language_of`: the
-    model's summaries when [summarize] has one (bot.ai_summary); `warning_of`: the routes' content warnings
-    (bot.route.warnings)."""
+    model's summaries when [summarize] has one (bot.ai_summary), else the language each article is summarised in
+    (bot.summarize.summary_language); `warning_of`: the routes' content warnings (bot.route.warnings)."""
     return Renderer(
         summarizer=default_summarizer(),
         template_dir=config.templates.dir,
@@ -780,4 +806,5 @@ def build_renderer(
         before_first_use=lambda renderer: check_templates(config, renderer),
         limits={name: limit for name in NAMES if (limit := REGISTRY[name].max_length(config)) is not None},
         warning_of=warning_of,
+        summarizer_for=LanguageSummarizers().for_language,
     )

@@ -81,8 +81,8 @@ def warnings(config: Config) -> Callable[[Article, str], str]:
 
 def languages(config: Config) -> Callable[[Article, str], str]:
     """The language of an article's posts on a channel: the `language` of the route that takes it there
-    (`decide`), "" when that route names none. A [summarize] model writes their summaries in it; channels with a
-    language field tag the posts with it."""
+    (`decide`), "" when that route names none. A [summarize] model writes their summaries in it, and without one
+    the extractive summary reads the article in it; channels with a language field tag the posts with it."""
     if not any(route.language for route in config.routes):
         return lambda article, channel: ""
 

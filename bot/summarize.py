@@ -8,10 +8,17 @@ LexRank combined with position and our own lead-biased ranking by far; on bench/
 600 characters and level at 200-300 (see bench/README.md). Where sumy has no stop-word list for the language
 (it has 18: English, French, German, Spanish, Arabic, Chinese, ...), TextRank without stop words does no better
 than the lead, so the ranking of `LeadContentSummarizer` is used instead: each sentence's position (news puts the
-point first) plus how central its words are to the whole article. The summarizer is not told an article's
-language (a route's `language` tags its posts and steers a model only): `default_summarizer` summarises every
-article as English (text in another language is ranked by all its words, and only an English opener makes one of
-its sentences lean).
+point first) plus how central its words are to the whole article.
+
+Language: a summarizer splits sentences (sentencex's abbreviations: German "Am 3. Oktober" is one sentence) and
+ranks them (sumy's stop words and stemmer) by the rules of its `language`. Without a model, the renderer gives an
+article the summarizer of its route's `language` (`LanguageSummarizers.for_language`, one per language, built on
+first use): `summary_language` keeps the tag's primary subtag ("de-AT" is "de") where sumy can rank it
+(`SUMY_LANGUAGES`: ar cs de el en es fr he it pl pt sk sv uk), and English for every other language and for ""
+(Chinese, Japanese and Thai are left out, as our word tokens need spaces between words; Korean too, as its stop
+words are particles written joined to the word). `default_summarizer`
+is English: a route without `language`, a model's route (the language the model writes, not the article's) and
+`newsbot summarize`. Text in another language summarised as English is ranked by all its words.
 
 Both pick the best-ranked sentences that still fit and return them in document order, keeping whole thoughts:
 a sentence that leans on the one before it (it opens with a pronoun or demonstrative subject, "He said…",
@@ -25,22 +32,27 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Protocol
 
 __all__ = [
+    "DEFAULT_LANGUAGE",
     "LEANING_OPENERS",
+    "SUMY_LANGUAGES",
+    "LanguageSummarizers",
     "LeadContentSummarizer",
     "Summarizer",
     "TextRankSummarizer",
     "default_summarizer",
     "split_sentences",
+    "summary_language",
 ]
 
-DEFAULT_LANGUAGE = "en"
+DEFAULT_LANGUAGE: Final = "en"
 # The lowest weight at which the article's first sentence still always outranks every other sentence
 # (see `_position_prior`), so the summary keeps the lead where it fits and otherwise lets content choose.
 # Of the weights tried on bench/summary_rouge.py (2 to 10), 2 scored best at every budget.
@@ -53,6 +65,32 @@ ELLIPSIS = "…"
 SENTENCE_SEPARATOR = " "
 # TextRank compares every pair of sentences; past this many the rest of a very long text ranks last.
 MAX_RANKED_SENTENCES = 200
+
+# sumy's name for each language whose articles are summarised in it, by the base of its code ("de-AT" uses "de"):
+# those sumy has stop words for that write spaces between words (our word tokens are runs of letters, so Chinese,
+# Japanese and Thai, which sumy tokenises with packages newsbot does not install, are left out; Korean too, whose
+# stop words are particles written joined to the word). An article in any other language is summarised as English.
+SUMY_LANGUAGES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "ar": "arabic",
+        "cs": "czech",
+        "de": "german",
+        "el": "greek",
+        "en": "english",
+        "es": "spanish",
+        "fr": "french",
+        "he": "hebrew",
+        "it": "italian",
+        "pl": "polish",
+        "pt": "portuguese",
+        "sk": "slovak",
+        "sv": "swedish",
+        "uk": "ukrainian",
+    }
+)
+# sumy stems these with packages newsbot does not install (greek-stemmer-pos, pystempel): their words are compared
+# unstemmed, so a summary does not change with what else happens to be installed.
+UNSTEMMED_LANGUAGES: Final = frozenset({"greek", "polish"})
 
 # Opening words (as written, capitalised) of a sentence that leans on the one before it: pronoun and
 # demonstrative subjects, and connectives that continue or answer the previous sentence. Per language, by the
@@ -211,6 +249,37 @@ def default_summarizer() -> Summarizer:
     return TextRankSummarizer()
 
 
+def summary_language(tag: str) -> str:
+    """The language an article tagged `tag` ("de-AT", "pt-BR", "" unknown) is summarised in: the base of its
+    code where sumy can rank its sentences (`SUMY_LANGUAGES`), else English."""
+    base = _base_language(tag)
+    return base if base in SUMY_LANGUAGES else DEFAULT_LANGUAGE
+
+
+class LanguageSummarizers:
+    """One summarizer per summary language (`summary_language`), built when first asked for and then reused;
+    safe to share between threads."""
+
+    def __init__(self, build: Callable[[str], Summarizer] = TextRankSummarizer) -> None:
+        self._build = build
+        self._built: dict[str, Summarizer] = {}
+        self._lock = threading.Lock()
+
+    def for_language(self, tag: str) -> Summarizer:
+        """The summarizer for articles in language `tag` (English for "" and languages sumy cannot rank)."""
+        language = summary_language(tag)
+        with self._lock:
+            summarizer = self._built.get(language)
+            if summarizer is None:
+                summarizer = self._built[language] = self._build(language)
+        return summarizer
+
+
+def _base_language(tag: str) -> str:
+    """The primary subtag of a language tag, lower case: "pt-BR" and "pt_BR" give "pt"."""
+    return tag.split("-")[0].split("_")[0].strip().casefold()
+
+
 class _WordTokenizer:
     """What sumy asks of a tokenizer for sentences it is handed whole: their words (our WORD_TOKEN_PATTERN)."""
 
@@ -228,19 +297,16 @@ def _textrank_scores(sentences: list[str], language: str) -> list[float] | None:
     """sumy's TextRank score of each sentence, or None when sumy has no stop words for `language`."""
     # Lazily: sumy brings numpy and nltk's stemmers, start-up time a CLI command that never summarises saves.
     from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
-    from sumy.nlp.stemmers import Stemmer, null_stemmer
     from sumy.summarizers.text_rank import TextRankSummarizer as SumyTextRank
     from sumy.utils import get_stop_words
 
+    # A code sumy's table lacks ("ru", "nl") goes to sumy as written: pycountry names it, and sumy looks that up.
+    sumy_language = SUMY_LANGUAGES.get(_base_language(language), language)
     try:
-        stop_words = get_stop_words(language)
+        stop_words = get_stop_words(sumy_language)
     except LookupError:
         return None
-    try:
-        stemmer = Stemmer(language)
-    except LookupError:
-        stemmer = null_stemmer
-    ranker = SumyTextRank(stemmer)
+    ranker = SumyTextRank(_stemmer(sumy_language))
     ranker.stop_words = stop_words
     tokenizer = _WordTokenizer(language)
     ranked = sentences[:MAX_RANKED_SENTENCES]
@@ -248,6 +314,21 @@ def _textrank_scores(sentences: list[str], language: str) -> list[float] | None:
     # Not sumy's rate_sentences(): it keys scores by sentence text, so a repeated sentence would share one score.
     ranks = ranker.power_method(ranker._create_matrix(document), ranker.epsilon)
     return [float(rank) for rank in ranks] + [0.0] * (len(sentences) - len(ranked))
+
+
+def _stemmer(sumy_language: str) -> Callable[[str], str]:
+    """A new stemmer for each ranking (nltk's Arabic one keeps state between the words it stems, so it is not
+    shared between threads); words unstemmed where sumy has no stemmer for the language."""
+    from sumy.nlp.stemmers import Stemmer, null_stemmer
+
+    unstemmed: Callable[[str], str] = null_stemmer
+    if sumy_language in UNSTEMMED_LANGUAGES:
+        return unstemmed
+    try:
+        stemmer: Callable[[str], str] = Stemmer(sumy_language)
+    except LookupError:
+        return unstemmed
+    return stemmer
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -267,7 +348,8 @@ def _without_lone_surrogates(text: str) -> str:
 def _paragraph_sentences(paragraph: str, language: str) -> list[str]:
     from sentencex import segment  # lazily: importing it costs start-up time the CLI does not need
 
-    pieces = _rejoin_false_splits([str(piece) for piece in segment(language, paragraph)])
+    # The base code: sentencex knows "de" but splits "de-AT" by its default (English-like) rules.
+    pieces = _rejoin_false_splits([str(piece) for piece in segment(_base_language(language) or language, paragraph)])
     return [piece.strip() for piece in pieces if piece.strip()]
 
 
@@ -318,7 +400,7 @@ def _centrality_scores(token_lists: list[list[str]]) -> list[float]:
 
 def _leaning_flags(sentences: list[_Sentence], language: str) -> list[bool]:
     """Per sentence, whether it leans on the one before it (see LEANING_OPENERS); the first never does."""
-    openers = LEANING_OPENERS.get(language.split("-")[0].split("_")[0].casefold(), frozenset())
+    openers = LEANING_OPENERS.get(_base_language(language), frozenset())
     return [sentence.index > 0 and _first_word(sentence.text) in openers for sentence in sentences]
 
 
