@@ -69,28 +69,26 @@ class _Text:
 def warnings(config: Config) -> Callable[[Article, str], str]:
     """The content warning of an article's posts on a channel: the `spoiler_text` of the route that takes it
     there (`decide`), "" for none."""
-    if not any(route.spoiler_text for route in config.routes):
-        return lambda article, channel: ""
-
-    def warning_of(article: Article, channel: str) -> str:
-        route = dict(decide(article, config.routes).targets).get(channel)
-        return route.spoiler_text if route is not None else ""
-
-    return warning_of
+    return _of_taking_route(config, lambda route: route.spoiler_text)
 
 
 def languages(config: Config) -> Callable[[Article, str], str]:
     """The language of an article's posts on a channel: the `language` of the route that takes it there
     (`decide`), "" when that route names none. A [summarize] model writes their summaries in it, and without one
     the extractive summary reads the article in it; channels with a language field tag the posts with it."""
-    if not any(route.language for route in config.routes):
+    return _of_taking_route(config, lambda route: route.language)
+
+
+def _of_taking_route(config: Config, value: Callable[[RouteConfig], str]) -> Callable[[Article, str], str]:
+    """`value` of the route that takes an article to a channel, "" when none does (or no route gives one)."""
+    if not any(value(route) for route in config.routes):
         return lambda article, channel: ""
 
-    def language_of(article: Article, channel: str) -> str:
+    def value_of(article: Article, channel: str) -> str:
         route = dict(decide(article, config.routes).targets).get(channel)
-        return route.language if route is not None else ""
+        return value(route) if route is not None else ""
 
-    return language_of
+    return value_of
 
 
 def decide(article: Article, routes: Sequence[RouteConfig]) -> Decision:
