@@ -61,6 +61,7 @@ __all__ = [
     "check_templates",
     "measured",
     "packaged_templates_dir",
+    "shorten_at_word",
     "with_warning",
 ]
 
@@ -512,7 +513,7 @@ class Renderer:
         if budget <= 0:
             return ""
         if article.summary:  # an admin's own words (an approval's Edit): used as written, cut only if they must be
-            return _shorten(article.summary, budget)
+            return shorten_at_word(article.summary, budget)
         written = self._written_summary(article, budget, channel)
         if written is not None:
             return written
@@ -610,8 +611,8 @@ def _source_title_and_text(article: Article, rules: Channel) -> tuple[str, str]:
     """
     if rules.source_chars is None:
         return article.title, article.text
-    return _shorten(article.title, rules.source_chars), rules.post_format.clean(
-        _shorten(article.text, rules.source_chars)
+    return shorten_at_word(article.title, rules.source_chars), rules.post_format.clean(
+        shorten_at_word(article.text, rules.source_chars)
     )
 
 
@@ -638,7 +639,7 @@ def _pack(sentences: Sequence[str], limit: int, post_format: PostFormat) -> list
 def _shorten_measured(text: str, limit: int, post_format: PostFormat) -> str:
     budget = len(text)
     while budget > 0:
-        shortened = post_format.clean(_shorten(text, budget))  # a cut can leave a new mention: "@ab@cd" → "@a…"
+        shortened = post_format.clean(shorten_at_word(text, budget))  # a cut can leave a new mention: "@ab@cd" → "@a…"
         length = post_format.finish(shortened)[1]
         if length <= limit:
             return shortened
@@ -686,13 +687,13 @@ def _title_plans(min_title_chars: int | None, hashtags: tuple[str, ...]) -> list
 
 def _title_drafter(full: _Draft, hashtags: tuple[str, ...]) -> _Drafter:
     def draft(budget: int) -> tuple[_Draft, int]:
-        title = _shorten(full.title, budget)
+        title = shorten_at_word(full.title, budget)
         return replace(full, title=title, hashtags=hashtags), len(title)
 
     return draft
 
 
-def _shorten(title: str, max_chars: int) -> str:
+def shorten_at_word(title: str, max_chars: int) -> str:
     """`title` cut at a word boundary to at most `max_chars` characters, ending in "…" if cut."""
     if len(title) <= max_chars:
         return title

@@ -13,22 +13,17 @@ from typing import Final
 
 from markupsafe import Markup, escape
 
+from bot.render import shorten_at_word
+
 __all__ = ["breakable", "short_title"]
 
 _PART_ENDS: Final = re.compile(r"@|\.")
-_TRAILING: Final = " ,;:.-–—(/"  # not left at the end of a cut title, before its "…"
 
 
 def short_title(title: str, limit: int) -> str:
-    """`title` (runs of space as one) if it has at most `limit` characters, else its longest start of whole words
-    that fits with "…" after it; a first word longer than that is cut inside."""
-    text = " ".join(title.split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if text[limit - 1] != " " and " " in cut:  # the cut is inside a word: back to its start
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(_TRAILING) + "…"
+    """`title` (runs of space as one) cut at a word's end to at most `limit` characters with "…", as posts cut a
+    title (bot.render.shorten_at_word)."""
+    return shorten_at_word(" ".join(title.split()), limit)
 
 
 def breakable(address: str) -> Markup:
